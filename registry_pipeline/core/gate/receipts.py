@@ -197,6 +197,8 @@ class ReceiptStore:
             try:
                 if line.count(b"\n") != 1 or not line.endswith(b"\n"):
                     raise _invalid("not one receipt line", path=where)
+                if not where.removesuffix(".json").endswith(f"_{line_digest(line)}"):
+                    raise _invalid("its name is not its line's digest", path=where)
                 receipt = _parse(line[:-1], where)
                 if receipt.root_sha256 != root_sha256 or receipt.data() != line:
                     raise _invalid("not a receipt the gate wrote for this root", path=where)
