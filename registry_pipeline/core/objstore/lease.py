@@ -31,7 +31,7 @@ from registry_pipeline.core import lock
 from registry_pipeline.core.errors import BuildInProgress, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.lock import Owner
-from registry_pipeline.core.objstore.ledger import Ledger
+from registry_pipeline.core.objstore.ledger import MAX_EPOCH, Ledger
 from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore
 
 KEY = "locks/build.json"
@@ -44,7 +44,6 @@ MAX_TERM = 3600.0
 """The longest term a lease object may name (a waiter waits it: 1e300 would wedge the slot)."""
 MAX_UNTIL = 253402300799.0
 """The last second of the year 9999."""
-MAX_EPOCH = 2**63 - 1
 MAX_HOLDER = 1000
 MAX_OBJECT = 64 * 1024
 """The largest lease object read (this release writes ~200 bytes)."""
@@ -165,7 +164,16 @@ class BuildLease:
         removed by hand must not restart the epochs below it, and a fence raised by hand must
         not refuse every holder's writes for good."""
         fenced = self.ledger.fenced() if self.ledger is not None else 0
-        return min(MAX_EPOCH - 1, max(current.epoch if current is not None else 0, fenced))
+        epoch = max(current.epoch if current is not None else 0, fenced)
+        if epoch >= MAX_EPOCH:  # no higher epoch: a stale holder could never be fenced off
+            raise RegistryError(
+                f"the build lease or the pointer ledger's fence is at the highest epoch "
+                f"({MAX_EPOCH}), set by hand: no build can be fenced above it; remove {self.path} "
+                "and put the fence of pointers/head.json back below it",
+                code="REMOTE_STATE_INVALID",
+                path=self.path,
+            )
+        return epoch
 
     def _expiry(self, current: Lease) -> float:
         """How long a waiter must see one ETag before taking the lease over."""

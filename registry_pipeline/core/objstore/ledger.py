@@ -25,6 +25,8 @@ from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-head-1"
 DIGITS = 12
+MAX_EPOCH = 2**63 - 1
+"""The highest lease epoch and fence: a fence above it is no object this release wrote."""
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,7 @@ def _highest(head: Head, pending: list[Entry]) -> int:
 def _fence(body: dict[str, object]) -> int:
     """A body's fence, a whole number (0 when absent)."""
     fence = body.get("fence", 0)
-    if type(fence) is not int or fence < 0:
+    if type(fence) is not int or not 0 <= fence <= MAX_EPOCH:
         raise ValueError(f"fence {fence!r}")
     return fence
 

@@ -348,6 +348,22 @@ def test_a_fence_raised_above_every_lease_does_not_block_the_next_holder(
     assert reasons(ledger)[-1] == "b"
 
 
+@pytest.mark.parametrize("fence", [2**63 - 1, 2**63, 2**64], ids=["highest", "above", "far"])
+def test_a_fence_at_or_past_the_highest_epoch_refuses_the_take_not_the_fencing(
+    store: ObjectStore, tmp_path: Path, fence: int
+) -> None:
+    """At the highest epoch two holders got the same epoch (a stale holder's write went in);
+    past it every build was BUILD_LEASE_LOST for good. Both are state no release writes."""
+    ledger = Ledger(store, "pointers")
+    add(machine(store, tmp_path / "first"), "a")
+    head = ledger.head()
+    body = json.loads(store.get(ledger.head_key).data)  # type: ignore[union-attr]
+    store.replace(ledger.head_key, json.dumps({**body, "fence": fence}).encode(), head.etag or "")
+    with pytest.raises(RegistryError) as refused, BuildLease(store, ledger=ledger).hold("b", 0):
+        pass
+    assert refused.value.code == "REMOTE_STATE_INVALID"
+
+
 J1, J2 = chained_journal_lines(2)
 
 
