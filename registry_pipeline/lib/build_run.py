@@ -235,7 +235,9 @@ def finish(
         return []
     outcomes = []
     sealed = materialized(instance, run.run_id)
-    pinned = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
+    store = PointerStore(workspace)  # a held registry's snapshot will not be active: not pinned
+    pinned = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()
+              if store.held(registry_id) is None}  # fmt: skip
     for registry_id, (snapshot, record) in sealed.items():
         outcome = promote(events, workspace, registry_id, snapshot, record, pinned)
         outcomes.append(outcome)

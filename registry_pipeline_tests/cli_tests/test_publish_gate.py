@@ -331,13 +331,34 @@ def test_a_snapshot_whose_move_breaks_an_active_referrer_is_refused(cli: Run, bu
     assert _active(built, "threshold_packs_file") == before
 
 
-def test_a_snapshot_checked_against_a_referred_snapshot_never_made_active_is_refused(
+def test_a_held_referrer_sealed_in_the_same_build_is_judged_as_it_stays_active(
     cli: Run, built: Path
 ) -> None:
+    """allowed_operations held; a build removes a threshold pack it names: the build checked the
+    new allowed_operations against the new packs, but the held one stays active, and the
+    packs' promotion broke it."""
+    code, _out, err = _pointers(cli, built, "hold", "allowed_operations", "--reason", "audit")
+    assert code == 0, err
+    before = _active(built, "threshold_packs_file")
+    (built / "registries/threshold_packs/freshness_default_pack_v1.json").unlink()
+    operations = built / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    document = json.loads(operations.read_text())
+    for operation in document["operations"]:
+        if operation.get("threshold_pack") == "freshness_default_pack_v1":
+            operation["threshold_pack"] = "drift_strict_pack_v1"
+    operations.write_text(json.dumps(document, indent=2) + "\n")
+    code, entries = _build(cli, built)
+    assert code == 1
+    assert entries["threshold_packs_file"]["promoted"] is False
+    assert "REFERRER_BROKEN" in entries["threshold_packs_file"]["promotion"]
+    assert _active(built, "threshold_packs_file") == before
+
+
+def test_a_snapshot_is_checked_against_the_active_snapshots_it_reads(cli: Run, built: Path) -> None:
     """A threshold pack added in a build that failed elsewhere (the pack's snapshot passed its
     checks, never promoted); then allowed_operations names it and is built alone: its check
     read the newest checked threshold snapshot, passed, and was promoted, naming a pack the
-    active threshold snapshot does not have."""
+    active threshold snapshot does not have. It reads the active one."""
     packs = built / "registries/threshold_packs"
     (packs / "extra_pack_v1.json").write_bytes((packs / "drift_strict_pack_v1.json").read_bytes())
     original = (built / ROLEPACK).read_bytes()
@@ -353,12 +374,16 @@ def test_a_snapshot_checked_against_a_referred_snapshot_never_made_active_is_ref
     code, out, err = cli(
         "build", "--select", "allowed_operations", "--workspace", str(built), "--json"
     )
-    assert code == 1 and "REFERENCE_BROKEN" in out + err, (out, err)
+    assert code == 1 and "extra_pack_v1" in out, (out, err)
+    (entry,) = [
+        e for e in json.loads(out)["registries"] if e["registry_id"] == "allowed_operations"
+    ]
+    assert entry["checks"]["coordination"] is False and entry["promoted"] is False
     assert _active(built, "allowed_operations") == before
-    newest = list_snapshots(Workspace(built), "allowed_operations")[-1].run_id
-    code, out, err = _pointers(cli, built, "check", "allowed_operations", newest, "--json")
-    assert code == 1 and json.loads(out)["admissible"] is False, (out, err)
-    assert "REFERENCE_BROKEN" in err and "extra_pack_v1" in err, err
+    code, entries = _build(cli, built)  # the pack and its name built together: both promoted
+    assert code == 0
+    pair = ("threshold_packs_file", "allowed_operations")
+    assert {rid: entries[rid]["promoted"] for rid in pair} == dict.fromkeys(pair, True)
 
 
 def test_a_receipt_checked_against_an_older_baseline_is_checked_again(

@@ -88,18 +88,21 @@ class SnapshotReader:
 def checked_snapshot(
     workspace: Workspace, registry_id: str, schemas: SchemaCatalog | None = None
 ) -> Snapshot | None:
-    """The newest snapshot of `registry_id` whose receipts all passed (one nobody checked never
-    counts), else its active one, else None."""
+    """The active snapshot of `registry_id` (as journaled, where it validates): what a move is
+    judged against too (`gate.breaks_active`); without one (a registry with no pointer, none
+    promoted yet) the newest whose receipts all passed (one nobody checked never counts), else
+    None. A newer checked snapshot that never became active (its build failed elsewhere, it is
+    held) is never read: the check would pass against what no reader sees."""
+    ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
+    verdict = None if ref is None else target_verdict(workspace, registry_id, ref, schemas)
+    if verdict is not None and verdict.ok and verdict.folder is not None:  # `validate --active`'s
+        return read_snapshot(verdict.folder, registry_id)
     receipts = ReceiptStore(workspace)
     for snapshot in reversed(list_snapshots(workspace, registry_id)):
         verdicts = receipts.verdicts(snapshot.root_sha256)
         if verdicts.passing and verdicts.failed is None:
             return snapshot
-    ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
-    verdict = None if ref is None else target_verdict(workspace, registry_id, ref, schemas)
-    if verdict is None or not verdict.ok or verdict.folder is None:  # `validate --active`'s
-        return None
-    return read_snapshot(verdict.folder, registry_id)
+    return None
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:

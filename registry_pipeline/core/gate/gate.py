@@ -20,10 +20,12 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.workspace.catalog import RegistrySpec, catalog_or_none
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import remote_for
+from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-DECIDED_NOW = ("promote", "rollback", "accept")
+DECIDED_NOW = ("promote", "accept")
 """Moves a person or a build decides now, so judged against the active referrers too (a redo,
-restore or mirror completes a move decided before)."""
+restore or mirror completes a move decided before; a rollback goes back to what was judged in
+its day, one registry at a time: registries referring to each other roll back in turn)."""
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
 """Moves decided on the receipt a snapshot already has, never on checks run again now: a rollback
 (judged in its day), a journaled change completed, the journal's value put back (`restore`), and
@@ -66,9 +68,11 @@ def stale_reason(
     registry_id: str,
     receipt: Receipt,
     wanted: set[str] | None = None,
+    pinned: Mapping[str, Path] | None = None,
 ) -> str | None:
     """Why a passing receipt no longer decides a move (other checks, or an input no longer
-    current), or None."""
+    current: the active snapshot, else the checked one, or one sealed in the same build,
+    `pinned`), or None."""
     if wanted is None:
         wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
@@ -90,6 +94,8 @@ def stale_reason(
             }
             active = PointerStore(workspace).recorded(other)
             current |= {active.root} if active else set()
+            if pinned and other in pinned:
+                current.add(read_snapshot(pinned[other], other).root_sha256)
             if root not in current and (root is not None or current):
                 return (
                     f"{check.get('name')} read {other}@{ref.get('run_id') or '(none)'}, which is "
@@ -98,15 +104,22 @@ def stale_reason(
     return None
 
 
-def admissible(workspace: Workspace, registry_id: str, root_sha256: str | None) -> Receipt | None:
+def admissible(
+    workspace: Workspace,
+    registry_id: str,
+    root_sha256: str | None,
+    pinned: Mapping[str, Path] | None = None,
+) -> Receipt | None:
     """The current passing receipt of that root, none failed, or None: the one rule of the gate
-    and of the build's no-change shortcut."""
+    and of the build's no-change shortcut (`pinned`: what a build sealed, current for it)."""
     verdicts = ReceiptStore(workspace).verdicts(root_sha256)
     if verdicts.failed is not None:
         return None
     wanted = set(check_names(spec_of(workspace, registry_id)))  # the catalog read once
     current = (
-        r for r in verdicts.passing if stale_reason(workspace, registry_id, r, wanted) is None
+        r
+        for r in verdicts.passing
+        if stale_reason(workspace, registry_id, r, wanted, pinned) is None
     )
     return next(current, None)
 
@@ -117,12 +130,13 @@ def breaks_active(
     folder: Path,
     pinned: Mapping[str, Path] | None = None,
 ) -> RegistryError | None:
-    """Why `folder`, made the active snapshot of `registry_id`, leaves the active registries
-    disagreeing, or None: its own checks that read others fail against their active snapshots
-    (REFERENCE_BROKEN: its receipt may have read a newer checked one, never made active), or a
-    rule of a registry referring to it fails, judged on that one's active snapshot
-    (REFERRER_BROKEN): a rule holds in both directions (docs/registry_coordination.md). What a
-    build sealed together (`pinned`) is judged as it will be active: it was checked there."""
+    """REFERRER_BROKEN when `folder`, made the active snapshot of `registry_id`, breaks a rule of
+    a registry that refers to it, judged on that one's active snapshot: a rule holds in both
+    directions (docs/registry_coordination.md), and a snapshot's own checks read only what it
+    refers to (the active snapshots: `dependencies.checked_snapshot`). A referrer sealed in the
+    same build (`pinned`) was checked against it there. Coordination rules only: a log's
+    references (the overrides a run index names) only grow."""
+    from registry_pipeline.core.gate.checks import COORDINATION
     from registry_pipeline.core.gate.dependencies import coordination_reads
 
     catalog = catalog_or_none(workspace)
@@ -130,39 +144,25 @@ def breaks_active(
         return None
     pinned = dict(pinned or {})
     active = PointerStore(workspace).read()
-
-    def as_active(other: str) -> Path | None:
-        ref = active.active(other)
-        if ref is None or not ref.run_id or (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
-            return None  # none, or a seed pointer into another run root: not ours to judge
-        return workspace.runs_dir / ref.run_id
-
-    reads = coordination_reads(workspace.root, catalog)
-    judged = [(registry_id, folder, "REFERENCE_BROKEN")]
-    judged += [(other, there, "REFERRER_BROKEN") for other, refers in reads.items()
-               if registry_id in refers and other not in pinned
-               and (there := as_active(other)) is not None]  # fmt: skip
-    for checked, there, code in judged:
-        pins = {other: found for other in reads.get(checked, ())
-                if (found := pinned.get(other) or as_active(other)) is not None}  # fmt: skip
-        pins[registry_id] = folder
-        if code == "REFERENCE_BROKEN" and set(reads.get(checked, ())) <= set(pinned):
-            continue  # everything it reads was sealed with it: the build checked it so
-        for check in registry_checks(catalog.get(checked)):
-            if not check.reads_others:
+    for referrer, reads in coordination_reads(workspace.root, catalog).items():
+        ref = active.active(referrer)
+        if registry_id not in reads or referrer in pinned or ref is None or not ref.run_id:
+            continue
+        if (ref.run_root or RUNS_RELPATH) != RUNS_RELPATH:
+            continue  # a seed pointer into another run root: not ours to judge
+        there = workspace.runs_dir / ref.run_id
+        for check in registry_checks(catalog.get(referrer)):
+            if check.name != COORDINATION:
                 continue
-            verdict = check.run(there, workspace, checked, pins)
-            if verdict.passed:
-                continue
-            whose = f"its {check.name} check" if code == "REFERENCE_BROKEN" else (
-                f"the active {checked} ({there.name}), whose {check.name} check then"
-            )  # fmt: skip
-            return RegistryError(
-                f"making {folder.name} the active {registry_id}: {whose} fails against the "
-                f"active snapshots: {verdict.description}; change them together and build both",
-                code=code,
-                path=str(folder),
-            )
+            verdict = check.run(there, workspace, referrer, {**pinned, registry_id: folder})
+            if not verdict.passed:
+                return RegistryError(
+                    f"making {folder.name} the active {registry_id} would break the active "
+                    f"{referrer} ({ref.run_id}), whose {check.name} check then fails: "
+                    f"{verdict.description}; change {referrer} too and build both",
+                    code="REFERRER_BROKEN",
+                    path=str(folder),
+                )
     return None
 
 
@@ -178,8 +178,7 @@ def admit(
 ) -> Receipt | None:
     """The passing receipt allowing the move (None: a `restore` of a value adopted as found),
     run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID, and
-    REFERENCE_BROKEN or REFERRER_BROKEN for a move decided now (`breaks_active`, `pinned` as
-    there)."""
+    REFERRER_BROKEN for a move decided now (`breaks_active`, `pinned` as there)."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -197,9 +196,9 @@ def admit(
             )
         receipt = verdicts.passing[0]
     else:
-        receipt = admissible(workspace, registry_id, root_sha256) or record(
+        receipt = admissible(workspace, registry_id, root_sha256, pinned) or record(
             workspace, registry_id, folder, root_sha256,
-            evaluate(workspace, registry_id, folder), actor,
+            evaluate(workspace, registry_id, folder, pinned), actor,
         )  # fmt: skip
     if receipt.registry_id != registry_id or receipt.run_id != folder.name:
         raise RegistryError(
