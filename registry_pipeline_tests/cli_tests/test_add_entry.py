@@ -18,6 +18,7 @@ import pytest
 
 from registry_pipeline.core import yaml_io
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import any_member_name
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.write_path._support import (
     DEMO_FILES,
@@ -670,6 +671,7 @@ def test_a_next_line_character_never_exits_3(cli: Run, example: Path) -> None:
 
 
 def test_updating_a_map_member_named_with_a_slash_never_exits_3(cli: Run, demo: Path) -> None:
+    any_member_name(demo)
     args = ("add-entry", "--workspace", str(demo), "--type", "expected_versions", "--entry-json")
     assert cli(*args, '{"ns/reg": "0.1.0"}')[0] == 0
     code, _out, err = cli(*args, '{"ns/reg": "0.2.0"}')

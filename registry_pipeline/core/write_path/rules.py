@@ -432,9 +432,11 @@ def entry_violations(
 
 
 def file_violations(
-    schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any
+    schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any, before: Any = None
 ) -> list[Problem]:
-    """Violations of the file's schema under the entry `key` (the rest is not its doing)."""
+    """Violations of the file's schema under the entry `key`, and on its container or above
+    (propertyNames, maxItems, uniqueItems) unless the file had them `before`: the rest is not
+    its doing."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []
@@ -447,10 +449,20 @@ def file_violations(
         items = resolve_pointer(document, entry_type.container)
         pointer += f"/{next(i for i, v in enumerate(items) if v.get(entry_type.key) == key)}"
     file, name = entry_type.file_of(key), entry_type.name
+
+    def above(field: str) -> bool:  # the container or a parent of it: every entry's concern
+        return entry_type.layout != "files" and (pointer + "/").startswith(field + "/")
+
+    had = set() if before is None else {
+        (v.field or "", v.message) for v in schemas.validate(schema.schema_id, before, limit=200)
+        if above(v.field or "")
+    }  # fmt: skip
     return [
         finding("SCHEMA_VIOLATION", "error", name, key, field[len(pointer) :], v.message, file)
         for v in schemas.validate(schema.schema_id, document, limit=200)
-        if (field := v.field or "") == pointer or field.startswith(pointer + "/")
+        if (field := v.field or "") == pointer
+        or field.startswith(pointer + "/")
+        or (above(field) and (field, v.message) not in had)
     ]
 
 

@@ -192,13 +192,15 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     if old is not None and old.value == value:  # nothing to write; still checked and reported
         found = involving(evaluate(goal.coordination, contents), target_type.name, key)
         return Plan(target_type, key, value, old, before, before or b"", findings=_unique(found))
+    unspliced = parsed is not None and target_type.schema is None  # the splice edits its parse
+    prior = copy.deepcopy(parsed.document) if unspliced and parsed is not None else None
     written = new_text(target_type, parsed, old, key, value)
     result = Plan(target_type, key, value, old, before, written.data, written)
     schemas = SchemaCatalog.for_workspace(goal.workspace.root)
     if target_type.schema is None:
         _governed_name(schemas, target_type, key, content)
         document = parse_file(file, written.data).document
-        problems = file_violations(schemas, target_type, key, document)
+        problems = file_violations(schemas, target_type, key, document, prior)
         if problems:
             raise entry_error(problems, code="SCHEMA_VIOLATION")
     updated = {**content.entries, key: Entry(key, value, file, old.index if old else None)}
@@ -451,7 +453,7 @@ def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool
         holder = resolve_pointer(document, entry_type.container)
         holder[old.index if entry_type.layout == "list" else old.key] = value
     schemas = SchemaCatalog.for_workspace(root)
-    return not file_violations(schemas, entry_type, old.key, document)
+    return not file_violations(schemas, entry_type, old.key, document, parsed.document)
 
 
 def _note(root: Path, note: Problem, **extra: Any) -> Record:

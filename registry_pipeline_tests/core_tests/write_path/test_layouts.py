@@ -16,7 +16,7 @@ from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.write_path.content import EntryType, ParsedFile
 from registry_pipeline.core.write_path.splice import new_text
 from registry_pipeline.core.yaml_io import loads_yaml_strict
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import any_member_name, copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import copy_example
 
 TYPES = "modules/overview/type_registry.yaml"
@@ -99,7 +99,9 @@ def test_strings_our_reader_would_misread_are_quoted(value: str) -> None:
 
 @pytest.mark.parametrize("name", ['q"uote', "back\\slash", "tab\tkey", "a/b", "t~1x"])
 def test_a_json_map_key_of_any_spelling_is_inserted_then_updated(tmp_path: Path, name: str) -> None:
+    """Spliced exactly, under a schema that takes any key (the demo's names registries)."""
     root = copy_demo(tmp_path)
+    any_member_name(root)
     workspace = Workspace(root)
     add_entry(workspace, "expected_versions", {name: "0.1.0"})
     result = add_entry(workspace, "expected_versions", {name: "0.2.0"})
@@ -315,3 +317,15 @@ def test_entry_schema_violations_are_all_listed_in_document_order(tmp_path: Path
     assert caught.value.code == "SCHEMA_VIOLATION"
     fields = [problem.field for problem in caught.value.problems]
     assert fields == ["", "/name", "/tags/2", "/tags/10"]  # as the seal's schema check orders
+
+
+def test_a_map_key_the_files_schema_forbids_is_refused_not_written(tmp_path: Path) -> None:
+    """The schema's rule on the container (propertyNames) names the container, not the entry:
+    add-entry dropped it as "not its doing", wrote the key, and the build refused the file."""
+    root = copy_demo(tmp_path)
+    before = (root / VERSIONS).read_bytes()
+    with pytest.raises(UsageError) as caught:
+        add_entry(Workspace(root), "expected_versions", {"Bad-Key": "1.0.0"})
+    assert caught.value.code == "SCHEMA_VIOLATION"
+    assert "Bad-Key" in str(caught.value.diagnostics())
+    assert (root / VERSIONS).read_bytes() == before

@@ -12,7 +12,7 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import add_entry
 from registry_pipeline.core.yaml_io import loads_yaml_strict
-from registry_pipeline_tests._helpers import copy_demo
+from registry_pipeline_tests._helpers import any_member_name, copy_demo
 from registry_pipeline_tests.core_tests.write_path._support import (
     DEMO_FILES,
     copy_example,
@@ -131,6 +131,7 @@ def test_an_empty_map_key_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["plain", "with space", "ünï"])
 def test_a_map_member_is_inserted_then_updated_in_place(tmp_path: Path, name: str) -> None:
     root = copy_demo(tmp_path)
+    any_member_name(root)
     path = root / DEMO_FILES["expected_versions"]
     add_entry(Workspace(root), "expected_versions", {name: "0.1.0"})
     count = len(parse(path)["expected"]["builder_versions"])
@@ -145,6 +146,7 @@ def test_a_map_member_whose_name_a_pointer_escapes_is_updated_in_place(
     tmp_path: Path, name: str
 ) -> None:
     root = copy_demo(tmp_path)
+    any_member_name(root)
     path = root / DEMO_FILES["expected_versions"]
     add_entry(Workspace(root), "expected_versions", {name: "0.1.0"})
     result = add_entry(Workspace(root), "expected_versions", {name: "0.2.0"})
