@@ -396,6 +396,31 @@ def test_dry_run_of_an_unchanged_entry_prints_no_diff(
     assert out == f"unchanged module_type 'content_service': {TYPES} already holds this entry\n"
 
 
+@pytest.mark.parametrize("damage", ["schema", "append-only"])
+def test_an_unchanged_entry_that_breaks_a_rule_on_disk_is_exit_1(
+    cli: Run, demo: Path, tmp_path: Path, damage: str
+) -> None:
+    """WRITE_PATH.md: an unchanged entry is still checked. A role edited by hand (its
+    display_name removed; its published contract changed) given again as it is on disk said
+    "unchanged", exit 0, while check-append-only and the build refused the file."""
+    path = demo / "registries/rolepack/atelier_rolepack_v1.json"
+    if damage == "append-only":
+        assert cli("build", "--select", "rolepack", "--workspace", str(demo))[0] == 0
+    document = json.loads(path.read_text())
+    role = document["roles"][0]
+    if damage == "schema":
+        del role["display_name"]
+    else:
+        role["produce_contracts"][0]["schema_json"]["properties"]["extra"] = {"type": "string"}
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    before = path.read_bytes()
+    code, out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, role), "--json")
+    assert code == 1, (out, err)
+    codes = {finding["code"] for finding in json.loads(out)["findings"]}
+    assert codes & {"SCHEMA_VIOLATION", "CONTRACT_SURFACE_DRIFT"}, out
+    assert path.read_bytes() == before
+
+
 # --- 7. bad input: exit 2, a clear code, nothing written -------------------------------------
 
 
