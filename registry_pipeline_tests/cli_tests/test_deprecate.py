@@ -206,3 +206,23 @@ def test_a_role_is_deprecated_and_its_removal_stays_refused(
     code, out, err = cli("check-append-only", str(demo / ROLEPACK), "--baseline", str(baseline),
                          "--rules", "rolepack")  # fmt: skip
     assert code == 1 and "visuals_2" in out + err, out + err
+
+
+def test_an_operation_is_deprecated_as_its_append_only_rules_ask(
+    cli: Run, demo: Path, tmp_path: Path
+) -> None:
+    """allowed_operations is append-only (removing an operation: ID_REMOVED, "deprecate it
+    instead"), but its schema had no lifecycle field: deprecate said NOT_DEPRECATABLE and a
+    `lifecycle` written by hand was a SCHEMA_VIOLATION."""
+    operations = demo / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    baseline = tmp_path / "baseline.json"
+    baseline.write_bytes(operations.read_bytes())
+    code, out, err = _deprecate(cli, demo, "allowed_operations", "OP-QA07", "--reason", "merged")
+    assert code == 0, err
+    operation = next(o for o in parse(operations)["operations"] if o["operation_id"] == "OP-QA07")
+    assert operation["lifecycle"] == "deprecated"
+    code, out, err = cli("check-append-only", str(operations), "--baseline", str(baseline),
+                         "--rules", "allowed_operations")  # fmt: skip
+    assert code == 0, out + err
+    code, out, err = cli("build", "--workspace", str(demo), "--json")
+    assert code == 0, out + err
