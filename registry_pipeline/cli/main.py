@@ -64,8 +64,8 @@ examples:
   registry help pointers promote       help: a command's --help, with its examples
 
 Every command has --help with more examples (`registry help COMMAND` prints the same), and
---json: one JSON document for scripts, every problem in it an object {"code", "path", "line",
-"field", "message"}.
+--json: JSON for scripts (one document; `validate`: one object per folder, a line each), every
+problem in it an object {"code", "path", "line", "field", "message"}.
 
 exit codes: 0 done, 1 failed or refused (a run folder failed validation, a check failed, a pointer
 change was refused), 2 bad usage or bad input (nothing written), 3 a bug (INTERNAL; please report)
