@@ -566,6 +566,23 @@ def test_an_absent_pointer_file_is_no_warning(cli: Run, seed_repo: Path) -> None
     assert "POINTER_FILE_UNREADABLE" not in {w["code"] for w in json.loads(out)["warnings"]}
 
 
+def test_a_source_that_is_a_symbolic_link_is_said_at_adoption(cli: Run, seed_repo: Path) -> None:
+    """adopt took a linked threshold pack for a source, exit 0, no warning; the first build
+    refused it (NOT_A_REGULAR_FILE): adoption says what the build will say."""
+    pack = seed_repo / "configs/threshold_packs/beta_pack_v1.json"
+    real = seed_repo / "configs/beta_pack_v1.real.json"
+    pack.rename(real)
+    pack.symlink_to("../beta_pack_v1.real.json")
+    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
+    assert code == 0, err
+    (warning,) = [w for w in json.loads(out)["warnings"] if w["code"] == "NOT_A_REGULAR_FILE"]
+    assert warning["path"] == "configs/threshold_packs/beta_pack_v1.json"
+    assert "symbolic link" in warning["message"] and "build" in warning["message"]
+    assert cli("adopt", str(seed_repo))[0] == 0
+    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")  # as adopt said
+    assert code == 1 and "NOT_A_REGULAR_FILE" in out and "beta_pack_v1.json" in out, out + err
+
+
 def _edit_catalog(root: Path, index: int, **changes: Any) -> None:
     path = root / PHASE / "REGISTRY_CATALOG_v0_1.json"
     catalog = json.loads(path.read_text())

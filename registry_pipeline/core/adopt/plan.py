@@ -347,6 +347,13 @@ def _decide(
     missing = [path for path in primary if not (layout.root / path).is_file()]
     if missing:
         return f"its files are not in this repository: {', '.join(missing)}", None
+    for path in primary:  # the build reads a source only as the regular file it is
+        if (layout.root / path).is_symlink():
+            message = (
+                f"{registry_id}: {path} is a symbolic link; the build reads sources only as "
+                "regular files and will refuse it (NOT_A_REGULAR_FILE): put the file there"
+            )
+            warnings.append(adopt_warning("NOT_A_REGULAR_FILE", message, path, registry_id))
     artifacts = sorted(Path(path).name for path in primary)
     sources = _sources(layout, primary)
     ours = _entry(entry, "source", artifacts, (), _operation(entry, known_ops), sources=sources)
