@@ -60,7 +60,7 @@ def add_build(commands: Any) -> None:
         EPILOG,
     )
     parser.add_argument(
-        "--select", nargs="+", metavar="REGISTRY", default=[],
+        "--select", nargs="+", action="extend", metavar="REGISTRY", default=[],
         help="build only these registries (inputs come from sealed snapshots)",
     )  # fmt: skip
     parser.add_argument(

@@ -174,6 +174,15 @@ def test_select_builds_only_what_was_asked(cli: Run, demo: Path) -> None:
     assert "NO_VALID_INPUT" in json.dumps(entries["op_status_table"]["problems"])
 
 
+def test_select_given_twice_builds_both(cli: Run, demo: Path) -> None:
+    """`--select A --select B` built only B (the second list replaced the first)."""
+    code, entries = _build_json(
+        cli, demo, "--select", "expected_versions", "--select", "migration_ledger"
+    )
+    assert code == 0
+    assert sorted(entries) == ["expected_versions", "migration_ledger"]
+
+
 def test_unknown_selection_is_bad_usage(cli: Run, demo: Path) -> None:
     code, _out, err = cli("build", "--workspace", str(demo), "--select", "nope")
     assert code == 2
