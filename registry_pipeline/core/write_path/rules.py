@@ -453,16 +453,17 @@ def file_violations(
     def above(field: str) -> bool:  # the container or a parent of it: every entry's concern
         return entry_type.layout != "files" and (pointer + "/").startswith(field + "/")
 
+    # by place, not message: a message quotes the array, cut short, so it changes with any item
     had = set() if before is None else {
-        (v.field or "", v.message) for v in schemas.validate(schema.schema_id, before, limit=200)
+        v.field or "" for v in schemas.validate(schema.schema_id, before, limit=sys.maxsize)
         if above(v.field or "")
     }  # fmt: skip
     return [
         finding("SCHEMA_VIOLATION", "error", name, key, field[len(pointer) :], v.message, file)
-        for v in schemas.validate(schema.schema_id, document, limit=200)
+        for v in schemas.validate(schema.schema_id, document, limit=sys.maxsize)
         if (field := v.field or "") == pointer
         or field.startswith(pointer + "/")
-        or (above(field) and (field, v.message) not in had)
+        or (above(field) and field not in had)
     ]
 
 

@@ -193,7 +193,7 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
         found = involving(evaluate(goal.coordination, contents), target_type.name, key)
         schemas = SchemaCatalog.for_workspace(goal.workspace.root)
         if target_type.schema is None and parsed is not None:  # as on disk: the entry's part
-            found += file_violations(schemas, target_type, key, parsed.document)
+            found += file_violations(schemas, target_type, key, parsed.document, parsed.document)
         found += _append_only(goal, before, schemas) if before is not None else []
         return Plan(target_type, key, value, old, before, before or b"", findings=_unique(found))
     unspliced = parsed is not None and target_type.schema is None  # the splice edits its parse

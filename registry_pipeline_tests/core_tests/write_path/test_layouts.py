@@ -329,3 +329,23 @@ def test_a_map_key_the_files_schema_forbids_is_refused_not_written(tmp_path: Pat
     assert caught.value.code == "SCHEMA_VIOLATION"
     assert "Bad-Key" in str(caught.value.diagnostics())
     assert (root / VERSIONS).read_bytes() == before
+
+
+@pytest.mark.parametrize("index", [0, -1], ids=["first", "last"])
+def test_a_container_rule_the_file_broke_before_is_not_the_entrys_doing(
+    tmp_path: Path, index: int
+) -> None:
+    """The list already has more items than its schema's maxItems: updating one entry leaves
+    that as it was. The violation quotes the array, cut short, so an edit of an entry inside the
+    quoted part read as a new violation; and an unchanged entry was charged with it."""
+    root = copy_demo(tmp_path)
+    schema = root / "schemas/allowed_operations.schema.json"
+    document = json.loads(schema.read_text())
+    document["properties"]["operations"]["maxItems"] = 5
+    schema.write_text(json.dumps(document, indent=2) + "\n")
+    path = root / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
+    operation = json.loads(path.read_text())["operations"][index]
+    workspace = Workspace(root)
+    assert add_entry(workspace, "allowed_operations", dict(operation)).action == "unchanged"
+    changed = {**operation, "name": operation["name"] + " (renamed)"}
+    assert add_entry(workspace, "allowed_operations", changed).action == "updated"
