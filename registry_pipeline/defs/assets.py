@@ -24,6 +24,7 @@ from registry_pipeline.core.gate.checks import RegistryCheck, registry_checks
 from registry_pipeline.core.gate.dependencies import in_cycle
 from registry_pipeline.core.gate.gate import record
 from registry_pipeline.core.gate.receipts import failed_before
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 from registry_pipeline.core.workspace.layout import Workspace
@@ -119,10 +120,12 @@ def _coordination_step(
             return _settled_result(reading.name, settled)
         run_id = context.run.run_id
         path = materialized_path(context.instance, key, run_id)
+        store = PointerStore(registry_workspace.workspace)  # a held one stays as it is
         pinned = {  # what this run sealed of the registries it refers to: exactly those
             other: folder
             for other in others
             if (folder := materialized_path(context.instance, dg.AssetKey(other), run_id))
+            and store.held(other) is None
         }
         with as_step_failure():  # every check again, then the receipt of them all
             results = evaluate_checks(

@@ -38,7 +38,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import active_snapshots, build_inputs, record_build
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.gate.gate import admissible, admission, sync
+from registry_pipeline.core.gate.gate import admissible, admission, sealed_together, sync
 from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -235,9 +235,8 @@ def finish(
         return []
     outcomes = []
     sealed = materialized(instance, run.run_id)
-    store = PointerStore(workspace)  # a held registry's snapshot will not be active: not pinned
-    pinned = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()
-              if store.held(registry_id) is None}  # fmt: skip
+    folders = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
+    pinned = sealed_together(workspace, folders)
     for registry_id, (snapshot, record) in sealed.items():
         outcome = promote(events, workspace, registry_id, snapshot, record, pinned)
         outcomes.append(outcome)

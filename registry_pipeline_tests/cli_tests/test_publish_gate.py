@@ -354,6 +354,28 @@ def test_a_held_referrer_sealed_in_the_same_build_is_judged_as_it_stays_active(
     assert _active(built, "threshold_packs_file") == before
 
 
+def test_a_build_never_promotes_a_referrer_of_a_snapshot_it_could_not_promote(
+    cli: Run, example: Path
+) -> None:
+    """A module instance renamed with its maturity record: the instances' promotion is refused
+    (the active interfaces still name the old one), but the maturity snapshot, checked against
+    the new instances sealed beside it, was promoted, naming an instance no active snapshot has."""
+    assert _build(cli, example)[0] == 0
+    overview = example / "modules/overview"
+    for name in ("instance_registry.yaml", "instance_maturity.yaml"):
+        path = overview / name
+        path.write_text(path.read_text().replace("module_id: search_indexer", "module_id: new_svc"))
+    before = _active(example, "module_maturity")
+    code, out, err = cli("build", "--select", "module_instance", "--select", "module_maturity",
+                         "--workspace", str(example), "--json")  # fmt: skip
+    assert code == 1, out + err
+    entries = {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+    assert entries["module_instance"]["promoted"] is False
+    assert "REFERRER_BROKEN" in entries["module_instance"]["promotion"]
+    assert entries["module_maturity"]["promoted"] is False, entries["module_maturity"]
+    assert _active(example, "module_maturity") == before
+
+
 def test_a_snapshot_is_checked_against_the_active_snapshots_it_reads(cli: Run, built: Path) -> None:
     """A threshold pack added in a build that failed elsewhere (the pack's snapshot passed its
     checks, never promoted); then allowed_operations names it and is built alone: its check

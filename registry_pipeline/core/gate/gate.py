@@ -166,6 +166,22 @@ def breaks_active(
     return None
 
 
+def sealed_together(workspace: Workspace, sealed: Mapping[str, Path]) -> dict[str, Path]:
+    """The folders a build sealed (registry -> folder) that become active together, so its
+    checks and moves judge each other by them: not a held registry's (it stays as it is), nor
+    one whose move an active referrer outside them refuses (`breaks_active`), again until none
+    is left out (leaving one out can break another's referrer)."""
+    store = PointerStore(workspace)
+    active = store.read()
+    pinned = {rid: folder for rid, folder in sealed.items() if store.held(rid) is None}
+    if all((ref := active.active(rid)) and ref.run_id == f.name for rid, f in pinned.items()):
+        return pinned  # nothing moves (a no-op build): nothing to judge
+    while broken := [rid for rid, f in pinned.items() if breaks_active(workspace, rid, f, pinned)]:
+        for rid in broken:
+            del pinned[rid]
+    return pinned
+
+
 def admit(
     workspace: Workspace,
     registry_id: str,
