@@ -566,21 +566,31 @@ def test_an_absent_pointer_file_is_no_warning(cli: Run, seed_repo: Path) -> None
     assert "POINTER_FILE_UNREADABLE" not in {w["code"] for w in json.loads(out)["warnings"]}
 
 
-def test_a_source_that_is_a_symbolic_link_is_said_at_adoption(cli: Run, seed_repo: Path) -> None:
-    """adopt took a linked threshold pack for a source, exit 0, no warning; the first build
-    refused it (NOT_A_REGULAR_FILE): adoption says what the build will say."""
-    pack = seed_repo / "configs/threshold_packs/beta_pack_v1.json"
-    real = seed_repo / "configs/beta_pack_v1.real.json"
-    pack.rename(real)
-    pack.symlink_to("../beta_pack_v1.real.json")
+@pytest.mark.parametrize("linked", ["file", "folder"])
+def test_a_source_that_is_a_symbolic_link_is_said_at_adoption(
+    cli: Run, seed_repo: Path, linked: str
+) -> None:
+    """adopt took a linked threshold pack (or one in a linked folder) for a source, exit 0, no
+    warning; the first build refused it (NOT_A_REGULAR_FILE): adoption says what the build
+    will say."""
+    if linked == "file":
+        pack = seed_repo / "configs/threshold_packs/beta_pack_v1.json"
+        pack.rename(seed_repo / "configs/beta_pack_v1.real.json")
+        pack.symlink_to("../beta_pack_v1.real.json")
+    else:
+        packs = seed_repo / "configs/threshold_packs"
+        packs.rename(seed_repo / "configs/real_packs")
+        packs.symlink_to("real_packs")
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     assert code == 0, err
-    (warning,) = [w for w in json.loads(out)["warnings"] if w["code"] == "NOT_A_REGULAR_FILE"]
-    assert warning["path"] == "configs/threshold_packs/beta_pack_v1.json"
+    warnings = [w for w in json.loads(out)["warnings"] if w["code"] == "NOT_A_REGULAR_FILE"]
+    assert "configs/threshold_packs/beta_pack_v1.json" in [w["path"] for w in warnings]
+    warning = warnings[-1]
     assert "symbolic link" in warning["message"] and "build" in warning["message"]
     assert cli("adopt", str(seed_repo))[0] == 0
     code, out, err = cli("build", "--workspace", str(seed_repo), "--json")  # as adopt said
-    assert code == 1 and "NOT_A_REGULAR_FILE" in out and "beta_pack_v1.json" in out, out + err
+    named = "beta_pack_v1.json" if linked == "file" else "configs/threshold_packs/"
+    assert code == 1 and "NOT_A_REGULAR_FILE" in out and named in out, out + err
 
 
 def _edit_catalog(root: Path, index: int, **changes: Any) -> None:

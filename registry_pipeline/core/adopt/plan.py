@@ -347,11 +347,13 @@ def _decide(
     missing = [path for path in primary if not (layout.root / path).is_file()]
     if missing:
         return f"its files are not in this repository: {', '.join(missing)}", None
-    for path in primary:  # the build reads a source only as the regular file it is
-        if (layout.root / path).is_symlink():
+    for path in primary:  # the build reads a source only as the regular file it is, by a path
+        parts = Path(path).parts  # without a link in any folder of it either
+        if any((layout.root / Path(*parts[: n + 1])).is_symlink() for n in range(len(parts))):
             message = (
-                f"{registry_id}: {path} is a symbolic link; the build reads sources only as "
-                "regular files and will refuse it (NOT_A_REGULAR_FILE): put the file there"
+                f"{registry_id}: {path} is a symbolic link or lies under one; the build reads "
+                "sources only as regular files and will refuse it (NOT_A_REGULAR_FILE): put the "
+                "file there"
             )
             warnings.append(adopt_warning("NOT_A_REGULAR_FILE", message, path, registry_id))
     artifacts = sorted(Path(path).name for path in primary)

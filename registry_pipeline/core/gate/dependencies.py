@@ -1,6 +1,7 @@
 """What a coordination check reads of the other registries: their sealed snapshots, never the
-working tree, each named in the receipt. In a build, the one sealed in the same run; else the
-newest whose receipts all passed, else the active one; else DEPENDENCY_NOT_SEALED.
+working tree, each named in the receipt. In a build, the one sealed in the same run (unless
+held); else the active one; without one, the newest whose receipts all passed; else
+DEPENDENCY_NOT_SEALED.
 """
 
 from __future__ import annotations
