@@ -699,32 +699,25 @@ def test_invalid_run_json(run: SealedRun, case: str) -> None:
     assert pairs(report) == {(ReasonCode.RUN_JSON_INVALID, "run.json")}
 
 
-def test_run_id_differing_from_folder_name(run: SealedRun) -> None:
-    path = run.path / "run.json"
-    envelope = json.loads(path.read_bytes())
-    envelope["run_id"] = "2000-01-01__000000__demo"
-    path.write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
-    reseal(run.path)
-    report = inspect_run_folder(run.path)
-    assert pairs(report) == {(ReasonCode.RUN_ID_MISMATCH, "run.json")}
-    problem = the(report, ReasonCode.RUN_ID_MISMATCH, "run.json")
-    assert (problem.expected, problem.found) == (run.run_id, "2000-01-01__000000__demo")
-
-
-def test_registry_id_differing_from_the_folder_names_registry(run: SealedRun) -> None:
-    """The folder name says demo, run.json says another registry: promoted as demo, it was
-    another registry's content (`pointers check` and promote judged by the name alone)."""
+@pytest.mark.parametrize("name", ["run_id", "registry_id"])
+def test_an_envelope_naming_another_run_or_registry_than_the_folder(
+    run: SealedRun, name: str
+) -> None:
+    """run_id must be the folder name, registry_id the registry that name says (a copy of
+    another registry's snapshot under a demo name was promoted as demo, judged by the name)."""
     path = run.path / "run.json"
     envelope = json.loads(path.read_bytes())
     assert envelope["registry_id"] == "demo" and run.run_id.endswith("__demo_build")
-    envelope["registry_id"] = "other"
+    expected, found = (run.run_id, "2000-01-01__000000__demo") if name == "run_id" else (
+        "demo", "other")  # fmt: skip
+    envelope[name] = found
     path.write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
     reseal(run.path)
     report = inspect_run_folder(run.path)
     assert pairs(report) == {(ReasonCode.RUN_ID_MISMATCH, "run.json")}
     problem = the(report, ReasonCode.RUN_ID_MISMATCH, "run.json")
-    assert (problem.expected, problem.found) == ("demo", "other")
-    assert "registry_id" in problem.message
+    assert (problem.expected, problem.found) == (expected, found)
+    assert name in problem.message
 
 
 def test_renamed_run_folder_gives_run_id_mismatch(make_run: MakeRun, tmp_path: Path) -> None:
