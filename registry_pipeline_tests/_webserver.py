@@ -90,7 +90,7 @@ class Served:
         """`registry ARGS... --workspace ROOT`, a process of its own, launched builds."""
         return subprocess.Popen(
             [str(BIN / "registry"), *args, "--workspace", str(self.workspace)],
-            env=dict(self.env),
+            env={k: v for k, v in self.env.items() if k != HOLD},  # only runs are held
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -109,6 +109,10 @@ load_from:
 UNSET = ("DAGSTER_HOME", "REGISTRY_WORKSPACE", "DAGSTER_WEBSERVER_URL", "REGISTRY_BUILD_IN_PROCESS",
          "REGISTRY_STORE", "REGISTRY_DAGSTER_POSTGRES_URL")  # fmt: skip
 """Settings of this process that are not the served workspace's (the caller gives its own)."""
+HOLD = "REGISTRY_PIPELINE_HOLD_AT"
+"""`core.faults`: the runs of a served workspace wait at HOLD_STEP while `hold_file` exists."""
+HOLD_STEP = "staging_created"
+"""Where a held build waits: its first seal has begun, its build slot is taken."""
 DOOR_TAG = "registry-pipeline-tests/door"
 ENDED = ("SUCCESS", "FAILURE", "CANCELED")
 POLL = 0.5
@@ -292,7 +296,14 @@ def environment(root: Path, settings: Mapping[str, str]) -> dict[str, str]:
     workspace at `root`, its home and `settings` (a PostgreSQL URL, a bucket)."""
     env = {key: value for key, value in os.environ.items() if key not in UNSET}
     home = str(root / ".codex" / "dagster_home")
-    return {**env, **settings, "REGISTRY_WORKSPACE": str(root), "DAGSTER_HOME": home}
+    hold = f"{HOLD_STEP}:{hold_file(root)}"  # `race` holds the first build while the file exists
+    return {**env, **settings, "REGISTRY_WORKSPACE": str(root), "DAGSTER_HOME": home,
+            HOLD: hold}  # fmt: skip
+
+
+def hold_file(root: Path) -> Path:
+    """The file whose presence holds a build of the served workspace at `root` at HOLD_STEP."""
+    return root.parent / "hold-the-first-build"
 
 
 def serve(
@@ -436,33 +447,41 @@ def submitted(served: Served, before: set[str]) -> bool:
 
 def race(served: Served, *, ui_first: bool) -> Race:
     """One UI launch and one `registry build --force` at once (module doc): UI first, then the
-    command at once; or the command first, then the UI as soon as the command's run is queued."""
+    command at once; or the command first, then the UI as soon as the command's run is queued.
+    The first run is held at its first seal (`hold_file`) until the second is seen queued while
+    it runs: however slowly the second door submits (12 s under load), the runs overlap."""
     before = set(served.runs())
     began = time.monotonic()
     deadline = began + RACE_TIMEOUT
-    if ui_first:
-        ui_run = launch(served)
-        command = served.registry("build", "--force", "--json")
-    else:
-        command = served.registry("build", "--force", "--json")
-        while not submitted(served, before):  # the command's run is queued (or further on)
-            assert command.poll() is None and time.monotonic() < deadline, command.communicate()
-            time.sleep(POLL_INTERVAL)  # polling an observable condition: launch soon after it
-        ui_run = launch(served)
-    seen = Race(ui_first, ui_run)
+    hold = hold_file(served.workspace)
+    hold.touch()
+    command: subprocess.Popen[str] | None = None
     try:
+        if ui_first:
+            ui_run = launch(served)
+            command = served.registry("build", "--force", "--json")
+        else:
+            command = served.registry("build", "--force", "--json")
+            while not submitted(served, before):  # the command's run is queued (or further on)
+                assert command.poll() is None and time.monotonic() < deadline, command.communicate()
+                time.sleep(POLL_INTERVAL)  # polling an observable condition: launch soon after it
+            ui_run = launch(served)
+        seen = Race(ui_first, ui_run)
         while True:
             statuses = {k: v["status"] for k, v in served.runs().items() if k not in before}
             if not seen.timeline or seen.timeline[-1][1] != statuses:
                 seen.timeline.append((round(time.monotonic() - began, 2), statuses))
+            waited = bool(seen.queued_while_the_other_ran())  # the moment the test is about
+            if waited:
+                hold.unlink(missing_ok=True)  # the first run goes on; the second follows it
             if command.poll() is not None and statuses.get(ui_run) in ENDED:
                 break
             assert time.monotonic() < deadline, f"not both ended: {seen.timeline}"
-            waited = bool(seen.queued_while_the_other_ran())  # the moment the test is about
             time.sleep(POLL if waited else POLL_INTERVAL)  # polling the statuses and the end
         out, err = command.communicate(timeout=60)
     finally:
-        if command.poll() is None:
+        hold.unlink(missing_ok=True)
+        if command is not None and command.poll() is None:
             command.kill()
             command.communicate()
     seen.cli = (command.returncode, out, err)

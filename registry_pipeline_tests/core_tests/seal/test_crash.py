@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,31 @@ def test_kill_at_random_point_leaves_valid_runs_and_recovers(
     point = random_points[draw]
     published_at = crash_steps.index("published") + 1
     _crash_then_recover(workspace, source, f"#{point}", leaves_run=point >= published_at)
+
+
+def test_a_held_seal_waits_at_its_step_until_the_hold_file_is_gone(
+    workspace: Workspace, source: Path, tmp_path: Path
+) -> None:
+    """`REGISTRY_PIPELINE_HOLD_AT` (what the door races hold their first build with): the seal
+    stops at `staging_created`, publishes nothing while the file exists, then goes on."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = {**_env(None), "REGISTRY_PIPELINE_HOLD_AT": f"staging_created:{hold}"}
+    argv = [sys.executable, "-m", "registry_pipeline", "seal", str(source), "--registry-id",
+            REGISTRY, "--workspace", str(workspace.root), "--json"]  # fmt: skip
+    held = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        while not staging_entries(workspace.staging_dir):  # it has reached its first step
+            assert held.poll() is None, "the held seal ended before it staged anything"
+            time.sleep(0.05)  # polling an observable condition
+        with pytest.raises(subprocess.TimeoutExpired):
+            held.wait(timeout=2)  # unheld, a seal of these few files ends well within this
+        assert run_folders(workspace.root) == []
+        hold.unlink()
+        out, _err = held.communicate(timeout=120)
+    finally:
+        if held.poll() is None:
+            held.kill()
+            held.communicate()
+    assert held.returncode == 0
+    assert run_folders(workspace.root) == [json.loads(out)["run_id"]]
