@@ -147,8 +147,7 @@ def _behind_signals(
             names = [ref.run_id if ref is not None else "unknown" for ref in (current, latest)]
             summary = f"{registry_id}: active {names[0]}, newest valid {names[1]}"
         else:
-            # our run ids sort by creation: created_utc, then run id
-            value = (latest.created_utc, latest.run_id) > (current.created_utc, current.run_id)
+            value = latest.order() > current.order()  # the gate's order of snapshots
             summary = f"{registry_id}: active {current.run_id}, newest valid {latest.run_id}"
         evidence = [_snapshot_evidence(ref) for ref in (current, latest) if ref is not None]
         signals.append(_signal(f"active_snapshot_behind:{registry_id}", value, summary, evidence))
@@ -451,7 +450,7 @@ def build(inputs: BuildInputs) -> BuildResult:
             rid: _text(snapshot.envelope().get(SCHEMA_HASH_KEY)) if snapshot else None
             for rid, snapshot in active.items()
         },
-        as_of=max(snapshot.created_utc for snapshot in inputs.inputs.values()),
+        as_of=max(snapshot.order() for snapshot in inputs.inputs.values())[0],
     )
     notes = canon_notes(loads_strict(result.files[V01_ARTIFACT]))  # for the build's output
     return replace(result, summary={**result.summary, "notes": notes}) if notes else result

@@ -18,13 +18,16 @@ from registry_pipeline.core.delta_log import (
     build_delta_log,
     load_previous_log,
     newest_valid_log,
-    normalize_created_utc,
 )
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
-from registry_pipeline.core.workspace.snapshots import read_snapshot, unchanged_snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    created_moment,
+    read_snapshot,
+    unchanged_snapshot,
+)
 
 
 def build(inputs: BuildInputs) -> BuildResult:
@@ -71,6 +74,6 @@ PENDING = "pending__registry_delta_log_build"
 
 
 def _moment(created_utc: str) -> datetime:
-    """A record's or snapshot's created_utc (normalized to the second) as a UTC moment."""
-    normalized = normalize_created_utc(created_utc) or created_utc
-    return datetime.strptime(normalized[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
+    """A record's or snapshot's created_utc (to the second) as a UTC moment (none: the
+    earliest, so that it never dates a log)."""
+    return created_moment(created_utc) or datetime.min.replace(tzinfo=UTC)

@@ -37,10 +37,10 @@ from registry_pipeline.core.delta_log.records import (
     delta_log_error,
     finding_text,
     load_previous_log,
-    normalize_created_utc,
     parse_record,
     state_from_log,
 )
+from registry_pipeline.core.workspace.snapshots import normalize_created_utc
 
 __all__ = [
     "LOG_ARTIFACT",

@@ -21,8 +21,6 @@ from registry_pipeline.core.delta_log.records import (
     LogState,
     PreviousLog,
     RegistryState,
-    created_from_run_id,
-    normalize_created_utc,
 )
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import read_file
@@ -32,7 +30,11 @@ from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, sealed_name, split_snapshots
+from registry_pipeline.core.workspace.snapshots import (
+    Snapshot,
+    sealed_name,
+    split_snapshots,
+)
 
 Files = Mapping[str, str]
 """relpath -> sha256 of every file a manifest.json lists (run.json included, like the seed)."""
@@ -268,12 +270,10 @@ def order_snapshots(
     ordered: list[tuple[Snapshot, str]] = []
     skipped: list[str] = []
     for snapshot in snapshots:
-        created = normalize_created_utc(snapshot.created_utc) or created_from_run_id(
-            snapshot.run_id
-        )
-        if created is None or not HEX64.fullmatch(snapshot.root_sha256 or ""):
+        created = snapshot.order()[0]
+        if not created or not HEX64.fullmatch(snapshot.root_sha256 or ""):
             skipped.append(snapshot.run_id)
             continue
         ordered.append((snapshot, created))
-    ordered.sort(key=lambda pair: (pair[1], pair[0].run_id))
+    ordered.sort(key=lambda pair: pair[0].order())
     return ordered, sorted(skipped)

@@ -7,7 +7,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -24,7 +23,9 @@ from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.snapshots import RUN_ID_STAMP, Snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    Snapshot,
+)
 
 
 class DeltaCode(StrEnum):
@@ -97,10 +98,6 @@ REF_KEYS = ("run_id", "run_root", "relpath", "manifest_sha256")
 COUNT_KEYS = ("added", "removed", "modified")
 TORN = "the last line has no newline"
 
-_TIMESTAMP = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
-)
-
 
 @dataclass(frozen=True, slots=True)
 class DeltaRecord:
@@ -147,27 +144,6 @@ class DeltaRecord:
     def __str__(self) -> str:
         start = self.from_ref.run_id if self.from_ref else "(bootstrap)"
         return f"{self.registry_id}: {start} -> {self.to_ref.run_id} ({self.delta_basis})"
-
-
-def normalize_created_utc(value: object) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` in UTC (no offset: UTC), fractions dropped; None for no timestamp."""
-    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        return None
-    day, clock, offset = match.groups()
-    try:
-        moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
-    except ValueError:
-        return None
-    if moment.utcoffset():
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{day}T{clock}Z"
-
-
-def created_from_run_id(run_id: str) -> str | None:
-    """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
-    match = RUN_ID_STAMP.match(run_id)
-    return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
 
 
 HEX64 = re.compile(r"[a-f0-9]{64}", re.ASCII)

@@ -284,11 +284,10 @@ def target_verdict(
 
 
 def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
-    """(created_utc, run_id): the order of snapshots; None when the folder is gone."""
+    """Where the snapshot at `folder` stands (`Snapshot.order`); None when the folder is gone."""
     if not folder.is_dir():
         return None
-    snapshot = read_snapshot(folder, registry_id)
-    return snapshot.created_utc, snapshot.run_id
+    return read_snapshot(folder, registry_id).order()
 
 
 def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:

@@ -74,6 +74,10 @@ class Snapshot:
     created_utc: str
     root_sha256: str | None
 
+    def order(self) -> tuple[str, str]:
+        """Where it stands among the registry's snapshots (`snapshot_order`)."""
+        return snapshot_order(self.created_utc, self.run_id)
+
     def ref(self, relpath: str | None = None) -> SealedRef:
         """The sealed ref recorded in a dependent build's `run.json` inputs."""
         return SealedRef(
@@ -132,7 +136,7 @@ def split_snapshots(
             found.append(snapshot)
         else:
             future.append((snapshot, reason))
-    found.sort(key=lambda s: (s.created_utc, s.run_id))
+    found.sort(key=Snapshot.order)
     future.sort(key=lambda pair: pair[0].run_id)
     return found, future
 
@@ -141,20 +145,63 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far after this machine's clock a folder may be dated and still count as sealed by now:
 clocks of machines sharing a workspace (a CI runner, a laptop) differ by seconds, not hours."""
 RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
+)
+
+
+def normalize_created_utc(value: object) -> str | None:
+    """`YYYY-MM-DDTHH:MM:SSZ` in UTC (no offset: UTC), fractions dropped; None for no timestamp
+    (not one, or no real time: `2099-02-30`)."""
+    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    day, clock, offset = match.groups()
+    try:
+        moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
+    except ValueError:
+        return None
+    if moment.utcoffset():
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{day}T{clock}Z"
+
+
+def created_from_run_id(run_id: str) -> str | None:
+    """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
+    match = RUN_ID_STAMP.match(run_id)
+    return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
+
+
+def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
+    """The one order of a registry's snapshots, for every reader (the gate's forward and back,
+    the newest, the delta log, drift): its created_utc to the second (`normalize_created_utc`),
+    else the second its run id names; then the run id (ours add `__NNN` within a second). As
+    text `...:03.5Z` sorts before `...:03Z`, and a date that is no time (`2099-02-30`) after
+    every real one."""
+    second = normalize_created_utc(created_utc) or created_from_run_id(run_id) or ""
+    return second, run_id
+
+
+def created_moment(value: object) -> datetime | None:
+    """The UTC second a created_utc (or a run id's stamp) names, or None."""
+    second = normalize_created_utc(value)
+    return None if second is None else datetime.strptime(second, SECOND).replace(tzinfo=UTC)
+
+
+SECOND = "%Y-%m-%dT%H:%M:%SZ"
+"""`created_utc` to the second."""
 
 
 def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
     """Why a run folder is dated past `now` plus CLOCK_SKEW (by its run id or run.json), or None:
     ordered by that date, it would pass every real snapshot sealed after it."""
     limit = (now or now_utc()) + CLOCK_SKEW
-    stamp = RUN_ID_STAMP.match(run_id)
-    named = "{}T{}:{}:{}".format(*stamp.groups()) if stamp else None
-    for what, value in (("its run id", named), ("its run.json created_utc", created_utc)):
-        moment = _moment(value)
+    for what, value in (("its run id", created_from_run_id(run_id)),
+                        ("its run.json created_utc", created_utc)):  # fmt: skip
+        moment = created_moment(value)
         if moment is not None and moment > limit:
-            shown = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
             return (
-                f"{what} dates it {shown}, after now ({limit - CLOCK_SKEW:%Y-%m-%dT%H:%M:%SZ}) "
+                f"{what} dates it {moment:{SECOND}}, after now ({limit - CLOCK_SKEW:{SECOND}}) "
                 f"plus {int(CLOCK_SKEW.total_seconds()) // 60} minutes of clock skew: not a "
                 "snapshot yet, so no build reads, reuses or records it"
             )
@@ -171,17 +218,6 @@ def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[V
     verdict = verdict_of(report)
     dated = future_dated(os.path.basename(report.run_folder), report.created_utc, now)
     return (replace(verdict, status=FAIL) if dated else verdict), dated
-
-
-def _moment(value: object) -> datetime | None:
-    """An ISO 8601 time (a naive one is UTC), None when `value` is none."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def newest_valid(
