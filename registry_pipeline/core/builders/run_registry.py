@@ -228,6 +228,10 @@ INTEGRITY_CODES = frozenset(ReasonCode) - {
 """Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
 
 
+SEAL_FILES = frozenset({RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256})
+"""One of them makes a folder a (damaged) run folder, checked in full (SEAL_CONTRACT)."""
+
+
 def _verdict(
     folder: Path,
     scan: _Scan,
@@ -240,7 +244,7 @@ def _verdict(
     if scan.unreadable:
         return _status(root, [("UNREADABLE", None)], NONE, prior)
     sealed_before = prior is not None and prior.status != UNSEALED
-    if not sealed_before and not scan.top_level & {MANIFEST_SHA256, MANIFEST_JSON}:
+    if not sealed_before and not scan.top_level & SEAL_FILES:  # any one: a run folder
         return _status(None, [], NONE, None, unsealed=True)
     if not full_audit and _reusable_root(str(folder), prior, schemas) is not None:
         return _status(root, [], REUSED, None)

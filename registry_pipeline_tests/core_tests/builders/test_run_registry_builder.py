@@ -31,8 +31,13 @@ from registry_pipeline.core.builders.run_registry import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import VERDICTS_RELPATH, inspection_cache
+from registry_pipeline.core.seal.validate import (
+    VERDICTS_RELPATH,
+    inspect_run_folder,
+    inspection_cache,
+)
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import folder_verdict
 from registry_pipeline_tests._helpers import unseal
 
 MakeRun = Callable[..., SealedRun]
@@ -238,6 +243,22 @@ def test_plain_folder_is_unsealed_with_the_seed_warnings(
         "none",
         [],
     )
+
+
+def test_a_folder_with_only_run_json_fails_as_validate_says_never_unsealed(
+    workspace: Workspace, catalog: SchemaCatalog
+) -> None:
+    """One of the three seal files makes a (damaged) run folder checked in full: `registry
+    validate` fails it (MISSING_REQUIRED_FILE), and the run registry (and the health report
+    counting its statuses) said UNSEALED, which passes without --strict."""
+    name = "2026-01-01__000000__alpha_build"
+    envelope = b'{"run_id": "%s", "created_utc": "2026-01-01T00:00:00Z"}\n' % name.encode()
+    plain_folder(workspace.runs_dir, name, {"run.json": envelope})
+    _line, status = by_id(build(workspace, catalog))[name]
+    said = folder_verdict(inspect_run_folder(workspace.runs_dir / name, schemas=catalog))[0]
+    assert said.status == "FAIL"
+    assert (status["status"], status["verdict"]) == ("FAIL", "FAIL")
+    assert "MISSING_REQUIRED_FILE" in {problem["code"] for problem in status["problems"]}
 
 
 def test_unparseable_run_json_gives_null_fields_and_a_warning(
@@ -842,7 +863,8 @@ def test_records_are_in_the_seed_order(
     assert again.files[REGISTRY_ARTIFACT] == result.files[REGISTRY_ARTIFACT]
     assert again.summary["reused"] == 1
     assert result.summary["warnings"] == ["root:MISSING:reports/runs"]
-    assert (result.summary["folders"], result.summary["unsealed"]) == (6, 5)
+    # a run.json alone makes a (damaged) run folder, checked in full: only the two with none
+    assert (result.summary["folders"], result.summary["unsealed"]) == (6, 2)
 
 
 @pytest.mark.parametrize("label", ["", "/abs", "a/../b", "trailing/"])
