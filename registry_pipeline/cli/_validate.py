@@ -95,19 +95,13 @@ def run_validate(args: argparse.Namespace) -> int:
     if len(chosen) > 1:
         raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
     workspace = resolve_workspace(args.workspace)
-    name_problems: dict[str, Any] = {}
     unusable: list[UsageError] = []
     now = now_utc()
     if args.all:
-        from registry_pipeline.core.seal.validate import run_folder_name_problems
-
         listed: list[str] = []  # plain strings: 10,000 Path objects weigh 5 MB
         for runs in _run_roots(workspace.require()):
-            names = _run_folder_names(runs)
             base = str(runs)
-            listed.extend(os.path.join(base, name) for name in names)
-            for name, found in run_folder_name_problems(names).items():
-                name_problems[os.path.join(base, name)] = found
+            listed.extend(os.path.join(base, name) for name in _run_folder_names(runs))
         folders: Sequence[Any] = _only(workspace, listed, args.registry)
     elif args.active:
         folders, unusable = _active_reports(workspace.require(), args.registry, args.fast, now)
@@ -131,7 +125,6 @@ def run_validate(args: argparse.Namespace) -> int:
         for done, result in enumerate(reports, 1):
             advance()
             if isinstance(result, FolderReport):
-                result = result.with_problems(name_problems.get(str(result.run_folder), ()))
                 verdict, dated = folder_verdict(result, now)
                 result = result.with_problems(verdict.problems)
                 counts[verdict.status] += 1

@@ -180,3 +180,37 @@ def test_the_date_check_rides_on_the_inspections_one_read_of_run_json(
     ahead = replace(report, created_utc="2999-01-01T00:00:00Z")  # what run.json said, as read
     verdict, dated = snapshots.folder_verdict(ahead)
     assert verdict.status == "FAIL" and dated is not None and "created_utc" in dated
+
+
+def test_a_folder_named_as_a_sibling_after_case_folding_fails_for_every_reader(
+    cli: Run, built: Path
+) -> None:
+    """Two run folders that are one folder on macOS and Windows: `validate --all` failed both
+    (UNSAFE_PATH) while `validate FOLDER`, `validate --active`, `pointers check` and the run
+    registry passed the active one; the name is judged where the folder is inspected."""
+    runs = built / ".codex" / "RUNS"
+    [active] = sorted(runs.glob("*__expected_versions_build"))
+    os.chmod(runs, 0o755)
+    shutil.copytree(active, runs / (active.name[: -len("_build")] + "_BUILD"))
+    where = ("--workspace", str(built))
+    assert cli("validate", str(active), *where)[0] == 1
+    code, out, _err = cli("validate", "--active", "--json", *where)
+    rows = {
+        Path(json.loads(line)["run_folder"]).name: json.loads(line) for line in out.splitlines()
+    }
+    assert code == 1 and rows[active.name]["verdict"] == "FAIL", out
+    assert "UNSAFE_PATH" in {p["code"] for p in rows[active.name]["errors"]}
+    code, out, err = cli("pointers", "check", "expected_versions", active.name, "--json", *where)
+    assert code == 1, out + err
+    code, out, err = cli("build", "--json", *where)
+    statuses = _statuses(built)
+    assert statuses[active.name] == "FAIL", statuses
+    assert cli("validate", "--all", *where)[0] == 1
+
+
+def _statuses(root: Path) -> dict[str, str]:
+    """Each run folder's status in the newest run registry's companion."""
+    [folder] = sorted((root / ".codex/RUNS").glob("*__run_registry_build"))[-1:]
+    lines = (folder / "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl").read_text().splitlines()
+    return {json.loads(line)["run_key"].split("::")[-1]: json.loads(line)["status"]
+            for line in lines}  # fmt: skip

@@ -146,11 +146,20 @@ def inspect_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Check a run folder and return the report; raises UsageError only when it cannot be read."""
+    """Check a run folder and return the report; raises UsageError only when it cannot be read.
+    A run folder's name is judged beside its siblings' (`name_problems`) for every caller, never
+    cached with its files: a twin made later changes no file of the folder."""
     folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
-    if refused is not None:
-        return refused
+    if refused is not None:  # not a run folder: nothing is read, not even its parent
+        return refused.with_problems(name_problems(folder, siblings=False))
+    return _report(folder, fast, schemas, expect_run_id).with_problems(name_problems(folder))
+
+
+def _report(
+    folder: str, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
+) -> FolderReport:
+    """`inspect_run_folder` of a run folder's files, from the caches when they hold it."""
     if _CACHE is None:
         return _inspect(folder, fast, schemas, expect_run_id)
     catalog = schemas or SchemaCatalog.for_workspace(None)
@@ -197,6 +206,8 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     folder = normal_path(path)
     if not any(os.path.lexists(os.path.join(folder, name)) for name in REQUIRED):
         return False  # not a run folder: never fingerprint (walk) it
+    if name_problems(folder):
+        return False  # its name fails beside a sibling's, whatever its files
     fingerprint = _fingerprint(folder)
     if not fingerprint:
         return False
@@ -225,6 +236,34 @@ def _stored(folder: str, fingerprint: str, schemas: SchemaCatalog) -> FolderRepo
 
 _STORED = ("run_id", "root_sha256", "files", "created_utc")
 """What a stored PASS verdict keeps of its report (with the fingerprints it holds for)."""
+
+
+_SIBLINGS: dict[str, tuple[tuple[int, int, int], dict[str, tuple[Problem, ...]]]] = {}
+"""Per parent folder: its stat stamp and `run_folder_name_problems` of its entries (listed again
+once it changes: a folder's mtime moves when an entry is added, removed or renamed)."""
+
+
+def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
+    """The UNSAFE_PATH problems of the folder's name among its siblings (`run_folder_name_problems`
+    of the parent's visible folders; none when the parent cannot be listed), or without
+    `siblings` of its name alone (nothing is listed)."""
+    parent, name = os.path.split(folder)
+    if not siblings:
+        return run_folder_name_problems([name]).get(name, ()) if name else ()
+    parent = parent or "."
+    try:
+        info = os.stat(parent)
+        stamp = (info.st_mtime_ns, info.st_ino, info.st_dev)
+        known = _SIBLINGS.get(parent)
+        if known is None or known[0] != stamp:
+            with os.scandir(parent) as entries:
+                visible = (e for e in entries if not e.name.startswith("."))
+                names = [e.name for e in visible if e.is_dir(follow_symlinks=False)]
+            known = stamp, run_folder_name_problems(names)
+            _SIBLINGS[parent] = known
+    except OSError:
+        return ()
+    return known[1].get(name, ())
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
