@@ -396,3 +396,29 @@ def test_a_registry_actor_no_log_can_hold_is_refused_before_anything_is_written(
     assert (error["code"], error["field"]) == ("BAD_ACTOR", "REGISTRY_ACTOR"), error
     assert not (ws / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").exists()
     assert not (ws / ".codex/RECEIPTS").exists() or not any((ws / ".codex/RECEIPTS").iterdir())
+
+
+@pytest.mark.parametrize("damage", ["duplicate_last", "spaced_reason"])
+def test_a_broken_journal_chain_is_said_by_show_and_validate_active_as_by_verify(
+    cli: Run, ws: Path, seal: Callable[..., str], damage: str
+) -> None:
+    """`pointers show` said every pointer was `ok` and `validate --active` passed while `verify`,
+    `check` and the build refused the journal (CHAIN_BROKEN): a pointer file is explained only
+    by a history that holds."""
+    for run_id in (seal(), seal()):
+        assert pointers(cli, ws, "promote", "alpha", run_id, "--reason", "t")[0] == 0
+    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    if damage == "duplicate_last":
+        lines.append(lines[-1])
+    else:  # the first record's bytes change, its hash does not: the next link breaks
+        lines[0] = lines[0].replace(b'"reason":', b'"reason" :', 1)
+    journal.write_bytes(b"".join(lines))
+    code, out, _err = pointers(cli, ws, "verify", "--json")
+    broken = {p["code"] for p in json.loads(out)["problems"]} & {"CHAIN_BROKEN", "SEQ_GAP"}
+    assert code == 1 and broken, out
+    code, out, _err = pointers(cli, ws, "show", "--json")
+    (row,) = json.loads(out)["pointers"]
+    assert row["journal"] in broken, row
+    code, out, err = cli("validate", "--active", "--workspace", str(ws))
+    assert code == 1 and any(c in out + err for c in broken), out + err

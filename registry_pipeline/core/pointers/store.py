@@ -30,6 +30,7 @@ from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retried
 from registry_pipeline.core.pointers.journal import (
+    CHAIN_CODES,
     CHECKPOINT_RELPATH,
     HOLDING,
     MOVES,
@@ -41,6 +42,7 @@ from registry_pipeline.core.pointers.journal import (
     corrupt_journal,
     difference,
     finding,
+    identity,
     interrupted,
     iter_lines,
     last_effective_record_of,
@@ -139,6 +141,8 @@ class PointerStore:
         self.lock_path = codex / (POINTERS_NAME + ".lock")
         self.journal = FileJournal(self.journal_path, workspace.root)  # a bucket's local copy
         self.set_aside: SetAside | None = None
+        self._chain_held: str | None = None
+        """The journal identity whose chain `explained` found whole (not replayed again)."""
         """Local records a bucket did not have, kept aside by the last sync."""
 
     # -- reading -------------------------------------------------------------------------------
@@ -148,8 +152,23 @@ class PointerStore:
         return read_pointer_file(self.pointers_path, self.schemas)
 
     def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
-        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids` (all)."""
+        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids` (all),
+        and the journal's own code (CHAIN_BROKEN, RECORD_UNREADABLE, ...) when its chain does not
+        hold: a history that does not hold explains nothing (replayed from the checkpoint)."""
         pointers = self.read()
+        key = identity(self.journal_path)
+        if key is not None and key != self._chain_held:
+            report = replay(self.workspace.root, self.journal_path, pointers, None, True)
+            broken = next((p for p in report.problems if p.code in CHAIN_CODES), None)
+            if broken is not None:
+                raise PointerRefused(
+                    f"the pointer journal's history does not hold: {problem_text(broken)}; "
+                    "`registry pointers verify` lists every problem, `registry pointers repair "
+                    "--reason TEXT` sets the journal aside as evidence",
+                    code=broken.code,
+                    path=str(self.journal_path),
+                )
+            self._chain_held = key
         for registry_id in list(pointers.pointers if registry_ids is None else registry_ids):
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
