@@ -41,7 +41,7 @@ The run index: every generation run recorded with its lane, inputs, outputs and 
 in an append-only JSONL log (a catalog log with a `run_index` block; docs/RUN_INDEX.md).
 Records are validated by the log's JSON Schema (its rules are if/then), the workspace's
 coordination rules and the index: a record augmenting a run must come after its latest
-(written later: last_updated_utc, else created_utc; then created_utc), a file field is an
+(ordered by created_utc, then last_updated_utc, absent: created_utc), a file field is an
 absolute path and is required at Final Save (qa_gate2 PASS), and a run that passed despite a
 failed uniqueness check names an override that is logged for it and covers every failed check.
 A run is shown as its latest view: the fields of its latest record.

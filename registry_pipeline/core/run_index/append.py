@@ -379,9 +379,8 @@ class _Intake:
             raise UsageError("no records given (empty input)", code="NO_RECORDS")
         spec = self.spec
         message = (
-            f"an earlier record given has the same {spec.key}, written at the same time or "
-            f"later ({spec.updated}, else {spec.time}; then {spec.time}): a record augmenting a "
-            "run must come after its previous one"
+            f"an earlier record given has the same {spec.key} and is not before this one "
+            f"{order_words(spec)}: a record augmenting a run must come after its previous one"
         )
         later = [
             record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER", message, key)
@@ -414,8 +413,8 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     conflicts, known = against(index.db, order)
     if conflicts:
         later = (
-            f"was written at the same time or later ({spec.updated}, else {spec.time}; then "
-            f"{spec.time}): a record augmenting a run must come after its latest"
+            f"is not before this one {order_words(spec)}: a record augmenting a run must come "
+            "after its latest"
         )
         problems = [
             record_problem(line, f"/{spec.time}", "AUGMENT_NOT_LATER",
@@ -449,6 +448,14 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
             "query or append brings the sidecar up to the log, or `registry runs repair "
             "--reindex` rebuilds it",
         )
+    )
+
+
+def order_words(spec: IndexSpec) -> str:
+    """How a run's records are ordered, in the words of every AUGMENT_NOT_LATER (`Order`)."""
+    return (
+        f"(ordered by {spec.time}, then {spec.updated}, which is {spec.time} when absent: a "
+        f"later {spec.time} comes after whatever {spec.updated} says)"
     )
 
 

@@ -70,6 +70,9 @@ def test_later_record_augments_and_history_is_oldest_first(cli: Cli, ws: Path) -
     assert listed.run_ids() == [RUN]  # one run, not three
 
 
+ORDER_WORDS = "ordered by created_utc, then last_updated_utc"
+
+
 @pytest.mark.parametrize("when", [utc(1, 9, 0), utc(1, 8, 59), utc(1, 7, 0)], ids=str)
 def test_equal_or_earlier_time_is_refused_against_the_index(cli: Cli, ws: Path, when: str) -> None:
     assert cli.append(failing(run_id=RUN, created_utc=utc(1, 8, 0))).code == 0
@@ -84,6 +87,8 @@ def test_equal_or_earlier_time_is_refused_against_the_index(cli: Cli, ws: Path, 
     ]
     assert (ws / RUNS_LOG).read_bytes() == before
     assert cli.runs("show", run_id(2), "--json").code == 1  # the valid one was not written
+    # the message says the order the index keeps (created first), as docs/RUN_INDEX.md does
+    assert ORDER_WORDS in refused.error["details"][0]["message"], refused.error
 
 
 @pytest.mark.parametrize("offset", [0, -1], ids=["equal", "earlier"])
@@ -99,6 +104,7 @@ def test_equal_or_earlier_time_is_refused_within_a_batch(cli: Cli, ws: Path, off
     assert refused.code == 2, refused.out
     assert refused.error["code"] == "AUGMENT_NOT_LATER"
     assert [(d["line"], d["key"]) for d in refused.error["details"]] == [(3, RUN)]
+    assert ORDER_WORDS in refused.error["details"][0]["message"], refused.error
     assert (ws / RUNS_LOG).read_bytes() == before
 
 
