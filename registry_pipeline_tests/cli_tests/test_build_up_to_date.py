@@ -87,6 +87,28 @@ def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) ->
     assert not out.startswith("up to date")
 
 
+def test_an_active_snapshot_with_a_failed_receipt_is_never_up_to_date(cli: Run, demo: Path) -> None:
+    """The gate says a snapshot with a failed receipt never becomes active (`pointers check`:
+    CHECK_FAILED) and a full build replaces it; the no-change shortcut said "up to date"."""
+    from registry_pipeline.core.gate.gate import evaluate, record
+    from registry_pipeline.core.gate.verdict import CheckVerdict
+    from registry_pipeline.core.workspace.snapshots import read_snapshot
+
+    first = _build(cli, demo)
+    folder = demo / ".codex/RUNS" / str(_entry(first, "expected_versions")["run_id"])
+    workspace = Workspace(demo)
+    verdicts = evaluate(workspace, "expected_versions", folder)
+    failed = CheckVerdict("schema_valid", False, "broken", {"reason_codes": ["X"]})
+    root = str(read_snapshot(folder, "expected_versions").root_sha256)
+    record(workspace, "expected_versions", folder, root, [*verdicts[:1], failed],
+           {"kind": "cli_user", "id": "test"})  # fmt: skip
+    freshness = up_to_date(workspace)
+    assert "active:expected_versions (a failed receipt)" in freshness.changed, freshness
+    rebuilt = _build(cli, demo)
+    assert rebuilt["up_to_date"] is False
+    assert _entry(rebuilt, "expected_versions")["run_id"] != folder.name
+
+
 def test_a_released_hold_makes_the_next_build_promote(cli: Run, built: Path) -> None:
     demo = built  # after one build, whose pointers the hold holds
     ws = ("--workspace", str(demo))

@@ -17,6 +17,7 @@ from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.snapshots import (
     list_snapshots,
     normalize_created_utc,
+    read_snapshot,
     snapshot_order,
 )
 from registry_pipeline_tests._helpers import registry, reseal, seal_checked
@@ -38,7 +39,7 @@ def _dated_copy(
     reseal(folder)
     workspace = Workspace(root)
     verdicts = evaluate(workspace, registry_id, folder)
-    root_sha = (folder / "MANIFEST.sha256").read_text().split("ROOT ")[-1].split()[0]
+    root_sha = str(read_snapshot(folder, registry_id).root_sha256)
     record(workspace, registry_id, folder, root_sha, verdicts, {"kind": "cli_user", "id": "test"})
     return new_run_id
 

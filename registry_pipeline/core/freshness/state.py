@@ -20,6 +20,7 @@ from typing import Any
 from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
 from registry_pipeline.core.seal.run_id import now_utc, registry_of
@@ -110,8 +111,8 @@ def _active_changes(
     held: Mapping[str, bool],
 ) -> list[str]:
     """What a build would refuse, repair or promote: a problem of `registry pointers verify`, an
-    active snapshot other than the recorded one or failing inspection, a pointer the record does
-    not know, a hold placed or released."""
+    active snapshot other than the recorded one, failing inspection or with a failed receipt (the
+    gate's refusal), a pointer the record does not know, a hold placed or released."""
     store = PointerStore(workspace)
     try:
         pointers = store.read()
@@ -119,6 +120,7 @@ def _active_changes(
         changes = [f"pointers ({problem.code})" for problem in report.problems]
         schemas = SchemaCatalog.for_workspace(workspace.root)
         with_pointer = [spec.registry_id for spec in catalog.registries if spec.active_pointer]
+        receipts = ReceiptStore(workspace)
         with inspection_cache(workspace.root):
             for registry_id in with_pointer:
                 ref = pointers.active(registry_id)
@@ -129,6 +131,8 @@ def _active_changes(
                     ref is not None and not target_verdict(workspace, registry_id, ref, schemas).ok
                 ):  # the one verdict `validate --active` prints
                     changes.append(f"active:{registry_id} (fails inspection)")
+                elif ref is not None and receipts.verdicts(ref.root).failed is not None:
+                    changes.append(f"active:{registry_id} (a failed receipt)")  # the gate's no
                 if (store.held(registry_id) is not None) != held.get(registry_id):
                     changes.append(f"held:{registry_id}")
     except RegistryError as exc:
