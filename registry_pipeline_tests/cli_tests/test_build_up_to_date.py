@@ -4,12 +4,15 @@ daily schedule's, and a fixed point after one build (the registries' own folders
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
 from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.layout import Workspace
@@ -107,6 +110,29 @@ def test_an_active_snapshot_with_a_failed_receipt_is_never_up_to_date(cli: Run, 
     rebuilt = _build(cli, demo)
     assert rebuilt["up_to_date"] is False
     assert _entry(rebuilt, "expected_versions")["run_id"] != folder.name
+
+
+def test_a_folder_dated_in_the_future_is_read_once_its_date_has_come(
+    cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every reader leaves a folder dated after now (plus the clock skew) out until its date
+    comes; the no-change shortcut then said "up to date" for good, and the folder was never
+    promoted or recorded in the delta log (only `--force` read it)."""
+    from registry_pipeline.core.freshness import state
+
+    first = _build(cli, demo)
+    runs = demo / ".codex/RUNS"
+    active = runs / str(_entry(first, "expected_versions")["run_id"])
+    due = datetime.now(UTC) + timedelta(minutes=6)
+    shutil.copytree(active, runs / f"{due:%Y-%m-%d__%H%M%S}__expected_versions_build")
+    _build(cli, demo)  # a new folder: built, the future one left out, the state recorded
+    assert up_to_date(Workspace(demo)).up_to_date
+    monkeypatch.setattr(state, "now_utc", lambda: due + timedelta(minutes=1))
+    changed = up_to_date(Workspace(demo)).changed
+    assert changed == (
+        f"runs:.codex/RUNS ({due:%Y-%m-%d__%H%M%S}__expected_versions_build is no longer "
+        "dated in the future)",
+    ), changed
 
 
 def test_a_released_hold_makes_the_next_build_promote(cli: Run, built: Path) -> None:

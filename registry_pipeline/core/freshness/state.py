@@ -29,6 +29,7 @@ from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW, RUN_ID_STAMP, created_moment
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"
@@ -82,6 +83,7 @@ def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> 
         recorded = record["inputs"]
         changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
         changed.extend(_folder_changes(folders, record["folders"]))
+    changed.extend(_come_due(folders, record.get("recorded_utc")))
     changed.extend(_active_changes(workspace, catalog, record["active"], record["held"]))
     last = {name: record.get(name) for name in ("dagster_run_id", "recorded_utc", "active")}
     return Freshness(not changed, tuple(changed), last)
@@ -102,6 +104,22 @@ def _folder_changes(
             said = ", ".join(f"{count} {what}" for what, count in counts.items() if count)
             changes.append(f"runs:{run_root} ({said})")
     return changes
+
+
+def _come_due(folders: Mapping[str, Mapping[str, str]], recorded: object) -> list[str]:
+    """Folders whose run id dated them in the future when the build was recorded (every reader
+    left them out: `future_dated`) and whose date has come since: a build reads them now. By
+    name alone, as text (`YYYY-MM-DD__HHMMSS` orders as the time it names)."""
+    then = created_moment(recorded)
+    if then is None:
+        return []
+    low, high = (f"{moment + CLOCK_SKEW:%Y-%m-%d__%H%M%S}" for moment in (then, now_utc()))
+    return [
+        f"runs:{run_root} ({name} is no longer dated in the future)"
+        for run_root, listing in sorted(folders.items())
+        for name in sorted(listing)
+        if low < name[:18] <= high and RUN_ID_STAMP.match(name)
+    ]
 
 
 def _active_changes(
