@@ -127,6 +127,15 @@ def registry_of(run_id: str) -> str | None:
     return match["registry_id"] if match else None
 
 
+def named_second(run_id: str) -> str | None:
+    """The second a run id of ours names (`YYYY-MM-DDTHH:MM:SSZ`), or None for other schemes."""
+    match = RUN_ID.fullmatch(run_id)
+    if match is None:
+        return None
+    clock = match["time"]
+    return f"{match['date']}T{clock[:2]}:{clock[2:4]}:{clock[4:]}Z"
+
+
 def now_utc() -> datetime:
     """The current time in UTC (one place to read the clock)."""
     return datetime.now(UTC)

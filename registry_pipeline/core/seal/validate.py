@@ -54,7 +54,7 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.run_id import read_timestamp, registry_of
+from registry_pipeline.core.seal.run_id import named_second, read_timestamp, registry_of
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
@@ -109,10 +109,11 @@ _VERDICTS: tuple[Verified, bool] | None = None
 be trusted (False in a full audit: fresh verdicts are recorded, none is read)."""
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
-VERDICT_STORE_VERSION = "seal-4"
+VERDICT_STORE_VERSION = "seal-5"
 """Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
 (2: empty folders and folders without seal files fail; 4: a created_utc that is no real time,
-a registry_id that is not the folder name's)."""
+a registry_id that is not the folder name's; 5: a created_utc of another second than the
+name's)."""
 PASSED = "seal"
 """The check a stored verdict records: the seal contract held, schemas included."""
 
@@ -647,6 +648,17 @@ class Inspector:
                 found=run_id,
             )
         named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
+        stamped = named_second(self.expect_run_id or "")
+        moment = read_timestamp(self.created_utc) if self.created_utc else None
+        if stamped and moment is not None and f"{moment:%Y-%m-%dT%H:%M:%SZ}" != stamped:
+            self.report(
+                ReasonCode.RUN_ID_MISMATCH,
+                RUN_JSON,
+                "created_utc in run.json is another second than the one the folder name says "
+                "(a run id is the second its run was sealed; snapshots are ordered by it)",
+                expected=stamped,
+                found=self.created_utc,
+            )
         registry_id = envelope.get("registry_id") if isinstance(envelope, dict) else None
         if named is not None and isinstance(registry_id, str) and registry_id != named:
             self.report(

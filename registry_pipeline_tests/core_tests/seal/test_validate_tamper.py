@@ -699,17 +699,25 @@ def test_invalid_run_json(run: SealedRun, case: str) -> None:
     assert pairs(report) == {(ReasonCode.RUN_JSON_INVALID, "run.json")}
 
 
-@pytest.mark.parametrize("name", ["run_id", "registry_id"])
+@pytest.mark.parametrize("name", ["run_id", "registry_id", "created_utc"])
 def test_an_envelope_naming_another_run_or_registry_than_the_folder(
     run: SealedRun, name: str
 ) -> None:
     """run_id must be the folder name, registry_id the registry that name says (a copy of
-    another registry's snapshot under a demo name was promoted as demo, judged by the name)."""
+    another registry's snapshot under a demo name was promoted as demo, judged by the name),
+    created_utc the second the name says (a folder named a day early but dated now was the
+    gate's newest and never the delta log's: it lists folders by name)."""
     path = run.path / "run.json"
     envelope = json.loads(path.read_bytes())
     assert envelope["registry_id"] == "demo" and run.run_id.endswith("__demo_build")
-    expected, found = (run.run_id, "2000-01-01__000000__demo") if name == "run_id" else (
-        "demo", "other")  # fmt: skip
+    second = "{}T{}:{}:{}Z".format(run.run_id[:10], run.run_id[12:14], run.run_id[14:16],
+                                   run.run_id[16:18])  # fmt: skip
+    assert envelope["created_utc"] == second
+    expected, found = {
+        "run_id": (run.run_id, "2000-01-01__000000__demo"),
+        "registry_id": ("demo", "other"),
+        "created_utc": (second, f"{int(second[:4]) - 1}{second[4:]}"),  # a year earlier
+    }[name]
     envelope[name] = found
     path.write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
     reseal(run.path)
