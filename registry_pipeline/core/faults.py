@@ -4,13 +4,15 @@ one of them, or to wait at one.
 `REGISTRY_PIPELINE_CRASH_AT=<step>` kills the process when it reaches that named step;
 `REGISTRY_PIPELINE_CRASH_AT=#<n>` kills it at the n-th crash point reached (any step, including the
 per-block points inside file copies). `REGISTRY_PIPELINE_HOLD_AT=<step>:<file>` makes it wait at
-that step while `<file>` exists (at most HOLD_LIMIT seconds): a race test holds the first of two
-builds there until it has seen the second one wait, however loaded the machine. Unset, each point
+that step while `<file>` exists (at most HOLD_LIMIT seconds; `<file>.reached` says one did): a
+race test holds the first of two builds there until it has seen the second one wait, however
+loaded the machine. Unset, each point
 costs two truth tests.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -36,7 +38,10 @@ def crash_point(step: str) -> None:
 
 
 def _held() -> None:
-    """Wait while the hold file exists (polling a condition only the test changes)."""
+    """Wait while the hold file exists (polling a condition only the test changes), after
+    leaving `<file>.reached` beside it: the test knows a run did stop here."""
+    with contextlib.suppress(OSError):
+        open(f"{_HOLD_FILE}.reached", "a").close()
     deadline = time.monotonic() + HOLD_LIMIT
     while os.path.exists(_HOLD_FILE) and time.monotonic() < deadline:
         time.sleep(0.05)

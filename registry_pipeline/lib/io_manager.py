@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.pointers.journal import CHAIN_CODES
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import INVALID, ROOT_MISMATCH, target_verdict
 from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
@@ -163,7 +164,7 @@ def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | 
     try:
         ref = PointerStore(workspace).explained([registry_id]).active(registry_id)
     except RegistryError as exc:
-        if exc.code in ("POINTER_MISMATCH", "JOURNAL_CORRUPT"):
+        if exc.code in ("POINTER_MISMATCH", "JOURNAL_CORRUPT", "JOURNAL_MISSING", *CHAIN_CODES):
             raise  # a pointer the journal does not explain is never read
         return None, f"pointer file unreadable: {exc.code}"
     if ref is None or not ref.run_id:

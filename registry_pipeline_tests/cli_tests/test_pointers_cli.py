@@ -398,7 +398,7 @@ def test_a_registry_actor_no_log_can_hold_is_refused_before_anything_is_written(
     assert not (ws / ".codex/RECEIPTS").exists() or not any((ws / ".codex/RECEIPTS").iterdir())
 
 
-@pytest.mark.parametrize("damage", ["duplicate_last", "spaced_reason"])
+@pytest.mark.parametrize("damage", ["duplicate_last", "spaced_reason", "deleted"])
 def test_a_broken_journal_chain_is_said_by_show_and_validate_active_as_by_verify(
     cli: Run, ws: Path, seal: Callable[..., str], damage: str
 ) -> None:
@@ -411,11 +411,14 @@ def test_a_broken_journal_chain_is_said_by_show_and_validate_active_as_by_verify
     lines = journal.read_bytes().splitlines(keepends=True)
     if damage == "duplicate_last":
         lines.append(lines[-1])
-    else:  # the first record's bytes change, its hash does not: the next link breaks
+    elif damage == "spaced_reason":  # the first record's bytes change, not its hash: a broken link
         lines[0] = lines[0].replace(b'"reason":', b'"reason" :', 1)
     journal.write_bytes(b"".join(lines))
+    if damage == "deleted":  # the workspace shows it existed (its checkpoint, the lock)
+        journal.unlink()
     code, out, _err = pointers(cli, ws, "verify", "--json")
-    broken = {p["code"] for p in json.loads(out)["problems"]} & {"CHAIN_BROKEN", "SEQ_GAP"}
+    found = {p["code"] for p in json.loads(out)["problems"]}
+    broken = found & {"CHAIN_BROKEN", "SEQ_GAP", "JOURNAL_MISSING"}
     assert code == 1 and broken, out
     code, out, _err = pointers(cli, ws, "show", "--json")
     (row,) = json.loads(out)["pointers"]

@@ -80,6 +80,8 @@ def test_the_order_reads_the_second_in_utc_and_falls_back_on_the_run_id() -> Non
     assert snapshot_order("2026-13-01T00:00:00Z", run_id)[0] == "2026-01-01T00:00:09Z"
     assert snapshot_order(None, "hand-made") == ("", "hand-made")
     assert normalize_created_utc("2099-02-30T00:00:00Z") is None
+    for beyond in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):  # no UTC year
+        assert snapshot_order(beyond, run_id)[0] == "2026-01-01T00:00:09Z"
 
 
 def _active(root: Path, registry_id: str) -> str:

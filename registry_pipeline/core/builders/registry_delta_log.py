@@ -9,8 +9,6 @@ gives the same files under the same id: that snapshot is reused.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult, SealPlan
 from registry_pipeline.core.delta_log import (
     LOG_REGISTRY_ID,
@@ -20,7 +18,7 @@ from registry_pipeline.core.delta_log import (
     newest_valid_log,
 )
 from registry_pipeline.core.pointers.store import pointer_relpath
-from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id
+from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id, now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.snapshots import (
@@ -47,13 +45,14 @@ def build(inputs: BuildInputs) -> BuildResult:
     draft = build_delta_log(workspace, covered, previous, PENDING, schemas)
     if baseline is not None and draft.appended == 0:
         summary = {**draft.summary, "excluded": excluded, "derivation_run_id": baseline.run_id}
-        plan = SealPlan(baseline.run_id, _moment(baseline.created_utc), reuse=baseline)
+        moment = created_moment(baseline.created_utc) or now_utc()  # a valid log has its time
+        plan = SealPlan(baseline.run_id, moment, reuse=baseline)
         return BuildResult(draft.files, draft.records, summary, plan)
     # the log as of its newest record, never before its baseline: it sorts after what it extends
     stamps = [record.created_utc for record in draft.new_records]
     stamps += [baseline.created_utc] if baseline is not None else []
     stamps = stamps or [snapshot.created_utc for snapshot in inputs.inputs.values()]
-    moment = max(_moment(stamp) for stamp in stamps)
+    moment = max(filter(None, map(created_moment, stamps)), default=None) or now_utc()
     base = base_run_id(LOG_REGISTRY_ID, moment)
     for sequence in range(MAX_SEQ + 1):
         run_id = base if sequence == 0 else f"{base}__{sequence:03d}"
@@ -71,9 +70,3 @@ def build(inputs: BuildInputs) -> BuildResult:
 
 PENDING = "pending__registry_delta_log_build"
 """The derivation id of the draft that finds the new records (never sealed)."""
-
-
-def _moment(created_utc: str) -> datetime:
-    """A record's or snapshot's created_utc (to the second) as a UTC moment (none: the
-    earliest, so that it never dates a log)."""
-    return created_moment(created_utc) or datetime.min.replace(tzinfo=UTC)

@@ -23,13 +23,13 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
-from registry_pipeline.core.seal.run_id import now_utc, registry_of
+from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW, RUN_ID_STAMP, created_moment
+from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW, created_moment
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"
@@ -83,7 +83,7 @@ def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> 
         recorded = record["inputs"]
         changed = sorted(k for k in now.keys() | recorded.keys() if now.get(k) != recorded.get(k))
         changed.extend(_folder_changes(folders, record["folders"]))
-    changed.extend(_come_due(folders, record.get("recorded_utc")))
+    changed.extend(_come_due(folders, record.get("started_utc") or record.get("recorded_utc")))
     changed.extend(_active_changes(workspace, catalog, record["active"], record["held"]))
     last = {name: record.get(name) for name in ("dagster_run_id", "recorded_utc", "active")}
     return Freshness(not changed, tuple(changed), last)
@@ -107,9 +107,10 @@ def _folder_changes(
 
 
 def _come_due(folders: Mapping[str, Mapping[str, str]], recorded: object) -> list[str]:
-    """Folders whose run id dated them in the future when the build was recorded (every reader
-    left them out: `future_dated`) and whose date has come since: a build reads them now. By
-    name alone, as text (`YYYY-MM-DD__HHMMSS` orders as the time it names)."""
+    """Folders whose run id dated them in the future when the recorded build started (its
+    readers left them out: `future_dated`) and whose date has come since: a build reads them
+    now. By name alone, as text (`YYYY-MM-DD__HHMMSS` orders as the time it names); a dated name
+    is its run.json's second (the seal inspector's RUN_ID_MISMATCH)."""
     then = created_moment(recorded)
     if then is None:
         return []
@@ -149,10 +150,12 @@ def _active_changes(
                     ref is not None and not target_verdict(workspace, registry_id, ref, schemas).ok
                 ):  # the one verdict `validate --active` prints
                     changes.append(f"active:{registry_id} (fails inspection)")
-                elif ref is not None and receipts.verdicts(ref.root).failed is not None:
-                    changes.append(f"active:{registry_id} (a failed receipt)")  # the gate's no
-                if (store.held(registry_id) is not None) != held.get(registry_id):
+                holds = store.held(registry_id) is not None
+                if holds != held.get(registry_id):
                     changes.append(f"held:{registry_id}")
+                elif ref is not None and not holds and receipts.verdicts(ref.root).failed:
+                    changes.append(f"active:{registry_id} (a failed receipt)")  # the gate's no
+
     except RegistryError as exc:
         return [f"pointers ({exc.code})"]
     return changes
@@ -162,6 +165,7 @@ def build_inputs(workspace: Workspace) -> dict[str, Any]:
     """What a build about to run reads, for `record_build` once it succeeded."""
     catalog = load_catalog(workspace)
     return {
+        "started_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "inputs": current_inputs(workspace, catalog),
         "folders": run_folders(workspace, catalog),
         "before": active_snapshots(workspace),
@@ -196,6 +200,7 @@ def record_build(
     store = PointerStore(workspace)
     record: dict[str, Any] = {
         "recorded_utc": now_utc().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_utc": read.get("started_utc"),
         "dagster_run_id": dagster_run_id,
         "inputs": dict(read["inputs"]),
         "folders": folders,

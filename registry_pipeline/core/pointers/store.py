@@ -141,9 +141,9 @@ class PointerStore:
         self.lock_path = codex / (POINTERS_NAME + ".lock")
         self.journal = FileJournal(self.journal_path, workspace.root)  # a bucket's local copy
         self.set_aside: SetAside | None = None
+        """Local records a bucket did not have, kept aside by the last sync."""
         self._chain_held: str | None = None
         """The journal identity whose chain `explained` found whole (not replayed again)."""
-        """Local records a bucket did not have, kept aside by the last sync."""
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -157,6 +157,13 @@ class PointerStore:
         hold: a history that does not hold explains nothing (replayed from the checkpoint)."""
         pointers = self.read()
         key = identity(self.journal_path)
+        if key is None and pointers.pointers and (traces := journal_traces(self.workspace.root)):
+            raise PointerRefused(
+                f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
+                f"({', '.join(traces)}): the pointer file is no longer explained by any history",
+                code="JOURNAL_MISSING",
+                path=str(self.journal_path),
+            )
         if key is not None and key != self._chain_held:
             report = replay(self.workspace.root, self.journal_path, pointers, None, True)
             broken = next((p for p in report.problems if p.code in CHAIN_CODES), None)

@@ -14,6 +14,9 @@ RUN_ID = re.compile(
     r"(?:__(?P<seq>\d{3}))?"
 )
 MAX_SEQ = 999
+RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
+"""The second that starts a dated run folder name: ours (`..._build`) and the seed's
+(`...__seal_<registry_id>`, `...__system_health_render`)."""
 
 
 def check_registry_id(registry_id: str) -> str:
@@ -128,12 +131,9 @@ def registry_of(run_id: str) -> str | None:
 
 
 def named_second(run_id: str) -> str | None:
-    """The second a run id of ours names (`YYYY-MM-DDTHH:MM:SSZ`), or None for other schemes."""
-    match = RUN_ID.fullmatch(run_id)
-    if match is None:
-        return None
-    clock = match["time"]
-    return f"{match['date']}T{clock[:2]}:{clock[2:4]}:{clock[4:]}Z"
+    """The second a dated run folder name starts with (`YYYY-MM-DDTHH:MM:SSZ`), or None."""
+    match = RUN_ID_STAMP.match(run_id)
+    return "{}T{}:{}:{}Z".format(*match.groups()) if match else None
 
 
 def now_utc() -> datetime:

@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -239,9 +240,12 @@ _STORED = ("run_id", "root_sha256", "files", "created_utc")
 """What a stored PASS verdict keeps of its report (with the fingerprints it holds for)."""
 
 
-_SIBLINGS: dict[str, tuple[tuple[int, int, int], dict[str, tuple[Problem, ...]]]] = {}
+_SIBLINGS: dict[str, tuple[tuple[int, ...], dict[str, tuple[Problem, ...]]]] = {}
 """Per parent folder: its stat stamp and `run_folder_name_problems` of its entries (listed again
-once it changes: a folder's mtime moves when an entry is added, removed or renamed)."""
+once it changes: a folder's mtime and ctime move when an entry is added, removed or renamed)."""
+RACY_NS = 20_000_000
+"""A listing of a folder changed less than this long ago is not kept (git's racy rule): a change
+within the same tick of the kernel's coarse clock (a few ms) would not move its stamp."""
 
 
 def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
@@ -254,14 +258,15 @@ def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
     parent = parent or "."
     try:
         info = os.stat(parent)
-        stamp = (info.st_mtime_ns, info.st_ino, info.st_dev)
+        stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
         known = _SIBLINGS.get(parent)
         if known is None or known[0] != stamp:
             with os.scandir(parent) as entries:
                 visible = (e for e in entries if not e.name.startswith("."))
                 names = [e.name for e in visible if e.is_dir(follow_symlinks=False)]
             known = stamp, run_folder_name_problems(names)
-            _SIBLINGS[parent] = known
+            if time.time_ns() - info.st_ctime_ns > RACY_NS:  # else listed again (git's rule)
+                _SIBLINGS[parent] = known
     except OSError:
         return ()
     return known[1].get(name, ())

@@ -21,7 +21,7 @@ from registry_pipeline.core.seal.manifest import (
     RUN_JSON,
     claimed_root,
 )
-from registry_pipeline.core.seal.run_id import now_utc, registry_of
+from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.seal.verdicts import FAIL, Verdict, verdict_of
@@ -144,7 +144,6 @@ def split_snapshots(
 CLOCK_SKEW = timedelta(minutes=5)
 """How far after this machine's clock a folder may be dated and still count as sealed by now:
 clocks of machines sharing a workspace (a CI runner, a laptop) differ by seconds, not hours."""
-RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
@@ -159,11 +158,10 @@ def normalize_created_utc(value: object) -> str | None:
     day, clock, offset = match.groups()
     try:
         moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
-    except ValueError:
+        return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z" if moment.utcoffset() else (
+            f"{day}T{clock}Z")  # fmt: skip
+    except (ValueError, OverflowError):  # no such day; past year 9999 or before year 1 in UTC
         return None
-    if moment.utcoffset():
-        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{day}T{clock}Z"
 
 
 def created_from_run_id(run_id: str) -> str | None:

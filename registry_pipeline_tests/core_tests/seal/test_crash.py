@@ -216,9 +216,10 @@ def test_a_held_seal_waits_at_its_step_until_the_hold_file_is_gone(
         while not staging_entries(workspace.staging_dir):  # it has reached its first step
             assert held.poll() is None, "the held seal ended before it staged anything"
             time.sleep(0.05)  # polling an observable condition
-        with pytest.raises(subprocess.TimeoutExpired):
-            held.wait(timeout=2)  # unheld, a seal of these few files ends well within this
-        assert run_folders(workspace.root) == []
+        while not (tmp_path / "hold.reached").exists():  # it says it stopped at the step
+            assert held.poll() is None, "the held seal ended without stopping"
+            time.sleep(0.05)  # polling an observable condition
+        assert held.poll() is None and run_folders(workspace.root) == []
         hold.unlink()
         out, _err = held.communicate(timeout=120)
     finally:

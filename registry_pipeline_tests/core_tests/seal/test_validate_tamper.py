@@ -31,6 +31,7 @@ from registry_pipeline.core.seal.manifest import (
     ManifestEntry,
     root_sha256,
 )
+from registry_pipeline.core.seal.run_id import named_second
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.validate import (
     FolderReport,
@@ -710,8 +711,7 @@ def test_an_envelope_naming_another_run_or_registry_than_the_folder(
     path = run.path / "run.json"
     envelope = json.loads(path.read_bytes())
     assert envelope["registry_id"] == "demo" and run.run_id.endswith("__demo_build")
-    second = "{}T{}:{}:{}Z".format(run.run_id[:10], run.run_id[12:14], run.run_id[14:16],
-                                   run.run_id[16:18])  # fmt: skip
+    second = named_second(run.run_id)
     assert envelope["created_utc"] == second
     expected, found = {
         "run_id": (run.run_id, "2000-01-01__000000__demo"),
@@ -728,9 +728,29 @@ def test_an_envelope_naming_another_run_or_registry_than_the_folder(
     assert name in problem.message
 
 
+def test_a_seed_dated_name_is_its_run_json_second_too(make_run: MakeRun, tmp_path: Path) -> None:
+    """The seed's seal-promotion folders (`..__seal_<registry>`) are dated by name as ours are:
+    the delta log and the build's freshness list folders by that name."""
+    sealed = make_run()
+    for second, problems in (
+        ("000003", set()),
+        ("000004", {(ReasonCode.RUN_ID_MISMATCH, "run.json")}),
+    ):
+        name = f"2026-01-01__{second}__seal_demo"
+        folder = tmp_path / name
+        shutil.copytree(sealed.path, folder)
+        os.chmod(folder, 0o755)
+        os.chmod(folder / "run.json", 0o644)
+        envelope = json.loads((folder / "run.json").read_bytes())
+        envelope.update(run_id=name, created_utc="2026-01-01T00:00:03Z")
+        (folder / "run.json").write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+        reseal(folder)
+        assert pairs(inspect_run_folder(folder)) == problems, name
+
+
 def test_renamed_run_folder_gives_run_id_mismatch(make_run: MakeRun, tmp_path: Path) -> None:
     sealed = make_run()
-    moved = tmp_path / "2000-01-01__000000__demo"
+    moved = tmp_path / f"{sealed.run_id[:20]}demo"  # its second kept: only the name differs
     shutil.copytree(sealed.path, moved)
     report = inspect_run_folder(moved)
     assert pairs(report) == {(ReasonCode.RUN_ID_MISMATCH, "run.json")}
