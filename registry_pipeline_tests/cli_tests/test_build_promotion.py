@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.pointers.journal import read_records, verify_journal
+from registry_pipeline.core.pointers.journal import CHECKPOINT_RELPATH, read_records, verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Entries, Run, break_built_schema
@@ -188,7 +188,8 @@ def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, buil
     with pytest.raises(PointerRefused) as caught:  # the journal does not explain it: never read
         active_snapshot(workspace, "allowed_operations")
     assert caught.value.code == "POINTER_MISMATCH"
-    PointerStore(workspace).journal_path.unlink()  # a pointer file that predates any journal
+    PointerStore(workspace).journal_path.unlink()  # a pointer file that predates any journal:
+    (built / CHECKPOINT_RELPATH).unlink()  # nothing shows one existed (else JOURNAL_MISSING)
     snapshot, why = active_snapshot(workspace, "allowed_operations")
     assert snapshot is None and why is not None and "another root" in why
     document = json.loads(original)
