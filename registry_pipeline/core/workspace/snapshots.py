@@ -182,8 +182,8 @@ def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
 
 def created_moment(value: object) -> datetime | None:
     """The UTC second a created_utc (or a run id's stamp) names, or None."""
-    second = normalize_created_utc(value)
-    return None if second is None else datetime.strptime(second, SECOND).replace(tzinfo=UTC)
+    second = normalize_created_utc(value)  # fromisoformat: strptime costs 10x (validate --all)
+    return None if second is None else datetime.fromisoformat(f"{second[:-1]}+00:00")
 
 
 SECOND = "%Y-%m-%dT%H:%M:%SZ"
