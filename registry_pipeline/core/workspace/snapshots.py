@@ -21,7 +21,7 @@ from registry_pipeline.core.seal.manifest import (
     RUN_JSON,
     claimed_root,
 )
-from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, now_utc, registry_of
+from registry_pipeline.core.seal.run_id import named_second, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.seal.verdicts import FAIL, Verdict, verdict_of
@@ -166,8 +166,7 @@ def normalize_created_utc(value: object) -> str | None:
 
 def created_from_run_id(run_id: str) -> str | None:
     """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
-    match = RUN_ID_STAMP.match(run_id)
-    return normalize_created_utc("{}T{}:{}:{}Z".format(*match.groups())) if match else None
+    return normalize_created_utc(named_second(run_id))  # a real time, or None
 
 
 def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
