@@ -1,15 +1,4 @@
-"""The pure core: sealing, validation, workspaces, pointers, the delta log and the builders.
-
-Never imports dagster (nor `registry_pipeline.lib`, `.defs`, `.cli`): a user can validate run
-folders, seal files and verify history with Dagster absent.
-
-One subpackage per concept, dependencies one way: each imports only those before it in
-`LAYERS` (`core_tests/test_layers.py` enforces it). Above them, the shared primitives with
-public names, which every subpackage may import and which import none of them: `errors`,
-`json_strict`, `yaml_io`, `jsonl` (the one append-only log), `fs`, `lock` (the one lock),
-`verified` (the one "this fingerprint passed" cache) and `faults` (crash points for tests).
-A module whose name starts with `_` is imported only inside its own folder (`.importlinter`).
-"""
+"""The pure core: sealing, validation, pointers, delta log, builders; it never imports Dagster."""
 
 from registry_pipeline.core.errors import (
     Problem,

@@ -38,9 +38,7 @@ def problem_object(
     field: str | None = None,
     **extra: object,
 ) -> dict[str, object]:
-    """The one shape of a problem in every `--json` output: `code`, `path`, `line`, `field` and
-    `message` always present (null when unknown), then whatever else the problem knows
-    (`expected`, `found`, `hint`, `column`, ...; None values left out)."""
+    """The one `--json` shape of a problem: code, path, line, field, message, then the rest."""
     document: dict[str, object] = {
         "code": code,
         "path": path,
@@ -53,8 +51,7 @@ def problem_object(
 
 
 def problem_text(problem: Mapping[str, object]) -> str:
-    """A problem object as one human line, as `Problem` prints: `CODE  path: message`, the line
-    and the field added where the message does not say them already."""
+    """A problem object as one human line, `CODE  path: message`, as `Problem` prints it."""
     where = str(problem.get("path") or "")
     message = str(problem.get("message"))
     field, line = problem.get("field"), problem.get("line")
@@ -73,16 +70,10 @@ class Hint(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
-    """One thing wrong (or worth knowing), with enough context to act on it: a run folder's, a
-    journal's, a catalog's, an entry's.
-
-    A plain frozen dataclass rather than a pydantic model: one is built per problem of per folder
-    on the hot validation path, and the CLI must start without importing pydantic.
-    """
+    """One thing wrong (or worth knowing), with context to act on; no pydantic, for CLI start-up."""
 
     code: str
-    """The reason code: the seal contract's (`ReasonCode`), another public vocabulary's (the
-    delta log's `DeltaCode`), or a rule id a user wrote (a coordination rule's)."""
+    """The reason code: a `ReasonCode`, another vocabulary's (`DeltaCode`), or a user's rule id."""
     path: str | None = None
     """Relpath inside the run folder, if any."""
     message: str
@@ -106,8 +97,7 @@ class Problem:
     severity: str = "error"
     """`error` fails (a check, a write); `warning` and `note` are told; `record` is logged."""
     subject: tuple[str, ...] = ()
-    """What the problem is about, by the names that pick it out, outermost first: a registry
-    id, an entry's (type, key), a contract id."""
+    """What the problem is about, by the names that pick it out, outermost first."""
     related: tuple[str, ...] = ()
     """The other thing involved, named the same way (the entry it collides with, an owner)."""
     extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
@@ -136,12 +126,7 @@ class Problem:
 
 
 class RegistryError(Exception):
-    """Base of every error the core raises; the CLI turns it into one message and an exit code.
-
-    `problems` lists every per-item finding behind the error (bagit's `details`), empty when the
-    message says it all; `--json` shows them as the error's `details`. A kind of error is its
-    `code`: a subclass is kept only where a catcher must tell it apart by class (`UsageError`,
-    `BuildInProgress`, the pointer store's `PointerRefused`, the run index's `RecordsError`)."""
+    """Base of every error the core raises; `problems` holds its per-item findings."""
 
     code: str = "REGISTRY_ERROR"
     exit_code: int = 1
@@ -184,8 +169,7 @@ class RegistryError(Exception):
         """One problem as its object of `--json`'s `details`."""
 
     def diagnostics(self) -> str:
-        """The text shown to a user: reason code, offending path, the message (or the
-        headline), then one indented line per problem."""
+        """The text shown to a user: code, path, message, then one indented line per problem."""
         where = f" {self.path}:" if self.path else ""
         lines = [self.headline or f"error: {self.code}{where} {self.message}"]
         lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
@@ -198,9 +182,7 @@ class RegistryError(Exception):
 
 
 class BuildInProgress(RegistryError):
-    """Another build of the workspace holds its build slot (on any of its backends: this
-    machine's file lock, the instance's database, the bucket's lease). A class of its own: Dagster
-    reports a failed run's error by class name, and `lib/build.py` finds the refusal by it."""
+    """Another build holds the workspace's build slot; its own class: callers find it by name."""
 
     code = "BUILD_IN_PROGRESS"
 

@@ -1,14 +1,4 @@
-"""Named fault points for the crash and race tests: a process can be told to SIGKILL itself at
-one of them, or to wait at one.
-
-`REGISTRY_PIPELINE_CRASH_AT=<step>` kills the process when it reaches that named step;
-`REGISTRY_PIPELINE_CRASH_AT=#<n>` kills it at the n-th crash point reached (any step, including the
-per-block points inside file copies). `REGISTRY_PIPELINE_HOLD_AT=<step>:<file>` makes it wait at
-that step while `<file>` exists (at most HOLD_LIMIT seconds; `<file>.reached` says one did): a
-race test holds the first of two builds there until it has seen the second one wait, however
-loaded the machine. Unset, each point
-costs two truth tests.
-"""
+"""Named fault points where crash and race tests make a process SIGKILL itself or wait."""
 
 from __future__ import annotations
 
@@ -25,8 +15,7 @@ _counter = 0
 
 
 def crash_point(step: str) -> None:
-    """Die here, by SIGKILL, if the environment asks for this step or this count; wait here
-    while the environment's hold file exists, if it names this step."""
+    """SIGKILL this process, or wait while the hold file exists, if the environment says so."""
     global _counter
     if _HOLD_FILE and step == _HOLD_STEP:
         _held()
@@ -38,8 +27,7 @@ def crash_point(step: str) -> None:
 
 
 def _held() -> None:
-    """Wait while the hold file exists (polling a condition only the test changes), after
-    leaving `<file>.reached` beside it: the test knows a run did stop here."""
+    """Wait while the hold file exists, after leaving `<file>.reached` so the test sees it."""
     with contextlib.suppress(OSError):
         open(f"{_HOLD_FILE}.reached", "a").close()
     deadline = time.monotonic() + HOLD_LIMIT

@@ -1,12 +1,4 @@
-"""Durable filesystem steps: fsync of files and folders, a rename that never replaces, and the
-one rule every write of ours obeys: it stays a real place inside the workspace.
-
-A write is refused (`UNSAFE_PATH`, naming the link) when any component of its target below
-the workspace root is a symlink, or the target leaves the root; the check (`require_safe`) runs
-before anything is written, so nothing is written first. The root itself may be a link (the
-user chose it). A `..` below the root is refused too: after a link it means the link's parent,
-which no spelling of the path shows.
-"""
+"""Durable file steps (fsync, a no-replace rename); every write stays inside the workspace."""
 
 from __future__ import annotations
 
@@ -46,15 +38,7 @@ def write_atomic(
     replace: bool = True,
     written: Callable[[], None] | None = None,
 ) -> None:
-    """Replace `path` with `data`: a temp file beside it (unique to this process), written in
-    full, fsynced (`durable`), renamed over it, the folder fsynced. Readers see the old file or
-    the new one, never half; on any failure the temp file is removed and `path` is untouched.
-    `replace=False` creates `path` only: FileExistsError when something is there. `written` is
-    called once the temp file is whole, before the rename (a crash point of a test).
-
-    No link is followed where the file is: a link at `path` is replaced, not written through,
-    and one at the temp name fails the open. The folders on the way are the caller's to check
-    (`require_safe`)."""
+    """Atomically replace (or create) `path`; the folders on the way are the caller's to check."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
@@ -93,16 +77,13 @@ if _sync_file_range is not None:
 
 
 def start_writeback(fd: int, offset: int, count: int) -> None:
-    """Ask the kernel to start writing a range to disk now, without waiting (Linux only): the
-    disk works while the next block is read and hashed; the final fsync still makes it durable."""
+    """Start writing a range to disk now, without waiting (Linux only); fsync makes it durable."""
     if _sync_file_range is not None:
         _sync_file_range(fd, offset, count, _SYNC_FILE_RANGE_WRITE)
 
 
 def rename_noreplace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-    """Atomically rename `source` to `target`, FileExistsError if `target` exists (a plain rename
-    replaces an empty folder); where neither renameat2 nor renamex_np exists, the target is
-    created exclusively first."""
+    """Atomically rename `source` to `target`; FileExistsError if `target` exists."""
     src, dst = os.fsencode(source), os.fsencode(target)
     if _LIBC is not None and sys.platform.startswith("linux") and hasattr(_LIBC, "renameat2"):
         if _LIBC.renameat2(_AT_FDCWD, src, _AT_FDCWD, dst, _RENAME_NOREPLACE) == 0:
@@ -147,8 +128,7 @@ def make_writable_and_remove(path: Path) -> None:
 
 
 REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | _NOFOLLOW
-"""How a file that must be regular is opened: a symlink is not followed (ELOOP), a FIFO never
-blocks the open; `fstat` on the descriptor then says what it is."""
+"""Open flags for a file that must be regular: no symlink followed, no FIFO blocks; fstat checks."""
 
 
 _KINDS = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFSOCK: "socket",
@@ -162,9 +142,7 @@ def file_kind(mode: int) -> str:
 
 
 class NotRegularFile(OSError):
-    """Something other than a regular file (a FIFO, socket, device or folder) stands where a file
-    is read or appended (`open_regular`, a JSONL log); `mode` says which, and the message names
-    it (a folder keeps the system's words, "Is a directory")."""
+    """Something other than a regular file where one is read or appended; `mode` says what."""
 
     def __init__(self, message: str = "", mode: int = 0, path: str | None = None) -> None:
         if stat.S_ISDIR(mode):
@@ -185,9 +163,7 @@ class TooLarge(OSError):
 
 
 def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> int:
-    """A non-blocking read descriptor on a regular file: the open never waits on a FIFO, and what
-    `fstat` checked is what is read. NotRegularFile (its `mode` says what stands there) else; a
-    symlink is ELOOP unless `follow_symlinks` (a file the user names may be one)."""
+    """A non-blocking read fd on a regular file (else NotRegularFile); a symlink is ELOOP."""
     fd = os.open(path, REGULAR_ONLY & ~_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
     try:
         mode = os.fstat(fd).st_mode
@@ -200,17 +176,14 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
 
 
 def open_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> BinaryIO:
-    """`open(path, "rb")` for a file that must be regular (`open_regular`): what a sealed or
-    checked file is read with, so a FIFO or device swapped in is an error, never a hang."""
+    """`open(path, "rb")` for a file that must be regular: a FIFO is an error, never a hang."""
     return open(open_regular(path, follow_symlinks=follow_symlinks), "rb")
 
 
 def read_regular(
     path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = False
 ) -> bytes:
-    """The bytes of the regular file at `path` (as `open_regular` opens it), at most `limit`:
-    TooLarge when it holds more (checked before reading, and again for a file grown since).
-    The file is read by its size in one call; what it grew by since, a MiB at a time."""
+    """The bytes of the regular file at `path`; TooLarge when it holds more than `limit`."""
     with open_file(path, follow_symlinks=follow_symlinks) as handle:
         size = os.fstat(handle.fileno()).st_size
         if size <= limit:
@@ -228,15 +201,12 @@ def read_regular(
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
-    """The whole regular file at `path` (`open_regular`: no link followed, no FIFO waited on):
-    how a sealed or checked file is read in one piece."""
+    """The whole regular file at `path`: no link followed, no FIFO waited on."""
     return read_regular(path, sys.maxsize)
 
 
 def read_small(path: Path, limit: int) -> bytes | None:
-    """The bytes of the regular file at `path` if it holds at most `limit` of them, else None
-    (absent, unreadable, too large, or a symlink, FIFO or device there: never followed, never
-    waited on). For a small file this machine keeps for itself: a lock's note, a cache."""
+    """The regular file's bytes if at most `limit`, else None (absent, too large, not regular)."""
     try:
         return read_regular(path, limit)
     except OSError:
@@ -247,9 +217,7 @@ def read_small(path: Path, limit: int) -> bytes | None:
 
 
 def escape_problem(root: Path, relpath: str) -> tuple[str, Path] | None:
-    """Why the workspace-relative `relpath` does not stay a real place inside the workspace at
-    `root`, and where: a folder on the way that is a symlink, or a path resolving outside.
-    None when it stays inside (whether or not it exists)."""
+    """Why and where `relpath` leaves the workspace (a symlinked folder, outside); None if not."""
     current = root
     for part in Path(relpath).parts:
         current = current / part
@@ -262,8 +230,7 @@ def escape_problem(root: Path, relpath: str) -> tuple[str, Path] | None:
 
 
 def require_safe(root: Path, target: Path) -> Path:
-    """`target`, once writing it is known to stay inside the workspace at `root` (missing folders
-    are fine); UNSAFE_PATH naming the first symlink on the way (the target's too) or the outside."""
+    """`target`, once writing it stays inside the workspace; else UNSAFE_PATH."""
     root = root.absolute()
     relpath = _relpath(root, target)
     if relpath == ".":
@@ -289,9 +256,7 @@ def require_safe_all(root: Path, targets: Iterable[Path]) -> None:
 
 
 def _relpath(root: Path, target: Path) -> str:
-    """`target` relative to the absolute `root` (`.` for the root), or UNSAFE_PATH when it is
-    elsewhere or climbs with `..`. `root` is compared as spelled first (a `--workspace ../ws`
-    keeps its `..`), then normalized when the target names it another way."""
+    """`target` relative to `root` (`.` for the root); UNSAFE_PATH if elsewhere or via `..`."""
     absolute = target.absolute()
     if not absolute.is_relative_to(root) and ".." not in absolute.parts:
         root = Path(os.path.normpath(root))

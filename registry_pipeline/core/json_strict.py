@@ -1,6 +1,4 @@
-"""Strict JSON reading (no duplicate keys, NaN, infinity, byte-order mark, lone surrogate; UTF-8;
-bounded integers and depth) and the house JSON writing style. Each refusal is a
-`JSONDecodeProblem` with its own `code`, raised before Python's own limits could be."""
+"""Strict JSON reading (each refusal a coded `JSONDecodeProblem`) and the house JSON style."""
 
 from __future__ import annotations
 
@@ -103,8 +101,7 @@ _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 def _check_depth(text: str) -> None:
-    """Nesting deeper than MAX_DEPTH, found before parsing: measured in C (two regular
-    expressions, a running sum); only a document too deep is walked again to say where."""
+    """Refuse nesting deeper than MAX_DEPTH, measured in C before parsing."""
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return
     brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
@@ -126,8 +123,7 @@ def _check_depth(text: str) -> None:
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for a while: parsing a large document allocates
-    millions of acyclic objects, and the collections they trigger cost as much as the parse."""
+    """The cyclic GC off for a while: collecting a large parse's objects costs as much as it."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -198,9 +194,7 @@ def dumps_compact(value: Any) -> str:
 
 
 def loads_compact(text: str) -> Any:
-    """The value of `text` when `text` is exactly `dumps_compact` of it, else NOT_COMPACT
-    (`loads_strict` decides). Re-encoding to the same text proves it strict: no repeated key, no
-    escaped surrogate, no other spelling."""
+    """The value of `text` when it is exactly `dumps_compact` of it, else NOT_COMPACT."""
     if text.count("[") + text.count("{") > MAX_DEPTH:
         return NOT_COMPACT
     if not text.isascii() and _SURROGATE.search(text):
@@ -230,9 +224,7 @@ class CompactLines:
 
 
 def compact_lines(text: str) -> CompactLines | None:
-    """`loads_compact` of every line of `text`, or None (ask each line), in a few C calls: the lines
-    parsed as one array whose encodings, joined by newlines, must be `text`. A long text without
-    floats or long integers is proven by msgspec first (its encoder writes as `dumps_compact`)."""
+    """`loads_compact` of every line of `text` in a few C calls, or None (ask each line)."""
     if not text:
         return None
     if not text.isascii() and _SURROGATE.search(text):
@@ -290,8 +282,7 @@ def _scanner(
 
 
 def _fast_lines(data: bytes) -> CompactLines | None:
-    """`compact_lines` of a long text (`data`: its UTF-8) proven by msgspec's encodings; None when
-    short, holding a float or a run of LONG_INT digits, or unproven (the caller decides)."""
+    """`compact_lines` of a long text proven by msgspec's encodings; None when unproven."""
     lines = data.count(b"\n") + 1
     if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
         return None
@@ -317,8 +308,7 @@ def _no_float(text: str) -> float:
 
 @functools.cache
 def fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    """msgspec's JSON decode (stopping at a float) and encode, what `compact_lines` uses for long
-    texts (called early to import it before forking)."""
+    """msgspec's JSON decode (stopping at a float) and encode; called early, before forking."""
     import msgspec
 
     decoder = msgspec.json.Decoder(float_hook=_no_float)

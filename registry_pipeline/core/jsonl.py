@@ -1,10 +1,4 @@
-"""The one JSONL log: append lines with fsync (all of them or none), detect and repair a torn
-tail, read line by line in flat memory, and check that one log's bytes are a prefix of another's.
-
-Every append-only log of the product (the pointer journal, gate receipts, the write path's logs,
-the run index, the delta log, JSONL sources) goes through here; what a line means is its caller's;
-a torn tail refuses an append as LOG_TORN (`torn`).
-"""
+"""The one JSONL log, behind every append-only log: fsynced appends, all or none; torn tails."""
 
 from __future__ import annotations
 
@@ -38,10 +32,7 @@ def torn(path: Path) -> RegistryError:
 
 
 def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
-    """Append `lines` (each ending in a newline) in one write, fsynced; returns the log's size
-    before them. LOG_TORN (`torn`) when the log's last line is incomplete; an OSError when it
-    cannot be written (then the log is cut back: no part of the lines stays). `create` makes the
-    log, and its folder entry durable, when absent. A link at `path` is never followed."""
+    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN if torn."""
     flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
     fd = os.open(path, flags, 0o644)
     try:
@@ -82,8 +73,7 @@ def cut(fd: int, size: int) -> bool:
 
 
 def take_back(path: Path, size: int) -> bool:
-    """Cut the log back to `size` bytes (lines appended for a change that did not happen);
-    False when it cannot be."""
+    """Cut the log back to `size` bytes (a change that did not happen); False if it cannot."""
     try:
         fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
     except OSError:
@@ -115,16 +105,13 @@ def torn_line(data: bytes) -> int | None:
 
 
 def lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Each line of an open log with its 1-based number, without its newline, in flat memory
-    (a torn last line is yielded as it is: `torn_line` or `ends_cleanly` says so)."""
+    """Each line of an open log with its 1-based number, no newline, in flat memory."""
     for number, line in enumerate(handle, start=1):
         yield number, line[:-1] if line.endswith(b"\n") else line
 
 
 def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> bool:
-    """Make the log end with a newline: a last line `complete(line, line_before)` accepts (a tool
-    stripped its newline) gets it back; any other is cut off (the process died mid-append).
-    Earlier lines are never touched. Returns whether anything changed."""
+    """End the log with a newline: restore one `complete` accepts, else cut; True if changed."""
     try:
         handle = path.open("rb+")
     except FileNotFoundError:
@@ -150,8 +137,7 @@ def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> 
 
 
 def lines_backwards(handle: BinaryIO) -> Iterator[bytes]:
-    """The log's non-empty lines, last first, each byte read once (a line longer than a block
-    is gathered from its pieces once, never re-copied per block)."""
+    """The log's non-empty lines, last first, each byte read once."""
     position = handle.seek(0, os.SEEK_END)
     pieces: list[bytes] = []  # the end of a line whose start is not read yet, last piece first
     while position > 0:
@@ -205,8 +191,7 @@ class PrefixBreak:
     """True when the new log simply ends there (records dropped at the end)."""
 
     def describe(self, name: Callable[[bytes], str] | None = None) -> str:
-        """One sentence naming the line and the previous record there (`name` says what a
-        record is; default: a short quote)."""
+        """One sentence naming the line and the previous record there (`name` names a record)."""
         what = "is missing from" if self.truncated else "was altered, dropped or moved in"
         record = (name or quote)(self.record)
         return f"line {self.line} of the previous log ({record}) {what} the new log"

@@ -1,24 +1,4 @@
-"""The one lock: one holder at a time, a backend per medium, the holder named to its waiters.
-
-A lock is held on a medium (`Medium`): this machine's file (`FileLock`, an `fcntl.flock`), the
-Dagster instance's PostgreSQL database (`lib.postgres.AdvisorySlot`, a session advisory lock),
-and a bucket's lease (`core.objstore.lease.BuildLease`, a read and a conditional write). `hold`
-is the one way to take one: try; while it is busy, tell `on_wait` once who holds it and look
-again (backing off) up to `wait` seconds, then raise what the caller's `refused` makes of the
-holder; the medium is let go however the block ends.
-The holder leaves a note (`Owner`: what it does, pid, host, since) that waiters read to name it.
-
-On a file, the kernel releases the flock when its holder exits, however it exits, so a killed
-promotion or build never leaves a lock that blocks the next writer: a lock cannot go stale. A
-`FileLock` that does not `keep` its file removes it when done, so the file exists while someone
-holds it; a killed holder leaves it behind, unlocked, and the next writer takes it as free.
-After taking the flock, a writer checks that the file it locked is still the one at the path (a
-holder that released meanwhile removed it), so two writers never both hold the lock. A folder
-is locked as itself (no note: a staging folder while its build lives).
-
-`exclusive_lock` is the file lock of the pointer store, the run index and the write path: a
-waiter fails with `LOCKED` after its timeout, naming the lock file, the holder and its age.
-"""
+"""The one lock: one holder at a time, a backend per medium; see docs/POINTERS.md."""
 
 from __future__ import annotations
 
@@ -106,8 +86,7 @@ def hold(
     refused: Callable[[str], BaseException],
     on_wait: Waiting | None = None,
 ) -> Iterator[None]:
-    """Hold `medium` as `owner` for the block, waiting up to `wait` seconds (`on_wait` told the
-    holder once when it starts waiting); raise `refused(holder)` when it is still held then."""
+    """Hold `medium` as `owner` for the block, waiting up to `wait` s, else `refused(holder)`."""
     deadline = time.monotonic() + max(wait, 0.0)
     delay = FIRST_POLL
     try:
@@ -126,9 +105,7 @@ def hold(
 
 
 class FileLock:
-    """The lock on this machine: an flock on `path` (a file, created if absent, or a folder).
-    `keep`: the file stays when released (its note then says who held it last); `unnamed`: who
-    holds it when its note says nothing readable."""
+    """The lock on this machine: an flock on `path` (a file, created if absent, or a folder)."""
 
     poll = 0.05
 
@@ -190,8 +167,7 @@ def exclusive_lock(
     holder: str | None = None,
     on_wait: Waiting | None = None,
 ) -> AbstractContextManager[None]:
-    """Hold the file lock at `path` for the block, its note naming `holder` (this process's
-    command line by default); wait up to `timeout` seconds for it, then fail with LOCKED."""
+    """Hold the file lock at `path` for the block, waiting up to `timeout` seconds, then LOCKED."""
     return hold(
         FileLock(path),
         Owner(holder if holder is not None else command_line()),
@@ -202,8 +178,7 @@ def exclusive_lock(
 
 
 def lock_state(path: Path) -> str | None:
-    """None when nobody holds the lock at `path` (a file or folder; one left by a killed holder
-    included), else "held"."""
+    """None when nobody holds the lock at `path` (a killed holder's included), else "held"."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -223,8 +198,7 @@ def describe_lock(path: Path) -> str:
 
 
 def read_note(path: Path) -> dict[str, object] | None:
-    """The note of the lock at `path`, or None when there is none readable (a FIFO or device
-    there says nothing, and is never waited on)."""
+    """The note of the lock at `path`, or None when none is readable (a FIFO is never waited on)."""
     try:
         note = json.loads(read_small(path, NOTE_LIMIT) or b"")
     except ValueError:

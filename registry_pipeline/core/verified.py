@@ -1,23 +1,4 @@
-"""The one "this fingerprint passed these checks" cache: a small keyed store in one file.
-
-A key is a fingerprint of what was checked (a SHA-256, a stat tuple spelled as text); its entry
-says which checks passed and carries a small payload (what a skip needs to answer without
-checking again). The file is a cache under `.codex/`: absent, unreadable, or of another format or
-`version`, it is empty, so deleting it only costs time; it is replaced whole by
-`core.fs.write_atomic`, never edited in place. Nothing that publishes may trust it: it only
-ever lets a check be skipped whose inputs have the same fingerprint.
-
-The cache checks its own place, for every user: it is given the workspace root and its path
-there, and refuses (`UNSAFE_PATH`, `core.fs.require_safe`) a place that is or goes through a
-symlink, or leaves the root, when opened and again before it writes: a verdict read from
-elsewhere would be trusted, and one written there would land outside the workspace.
-
-    cache = Verified(root, ".codex/cache/x.json", version="x-1")
-    if not cache.passed(key, "schemas"):
-        check(...)
-        cache.put(key, ["schemas"], {"records": 12})
-        cache.save()
-"""
+"""The one "this fingerprint passed these checks" cache; nothing that publishes trusts it."""
 
 from __future__ import annotations
 
@@ -45,9 +26,7 @@ class Entry:
 
 
 class Verified:
-    """The cache at `relpath` in the workspace at `root` (see the module): UNSAFE_PATH when that
-    place is not a real one inside it. `version` is the caller's own format: entries written
-    under another are not read. `latest`: keep only the entry put last."""
+    """The cache at `relpath` in the workspace at `root`; UNSAFE_PATH when that place escapes it."""
 
     def __init__(self, root: Path, relpath: str, *, version: str, latest: bool = False) -> None:
         self.root = root
@@ -88,8 +67,7 @@ class Verified:
         self._dirty = True
 
     def save(self) -> None:
-        """Replace the file with the entries (nothing when none was put since the load);
-        UNSAFE_PATH, nothing written, when its place has become a symlink or left the root."""
+        """Replace the file with the entries; UNSAFE_PATH, nothing written, if its place escapes."""
         if not self._dirty:
             return
         document = {

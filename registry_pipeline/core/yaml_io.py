@@ -1,9 +1,4 @@
-"""Strict, safe YAML for registry files: ruamel.yaml's parser events read in one pass into its
-nodes and a plain value, scalars by the YAML 1.2 core schema (`yes`, `1_000` stay strings).
-
-Each refusal (aliases, merge keys, bad keys, tags, a second document, non-finite or long
-numbers, deep nesting, not UTF-8) is a `JSONDecodeProblem` with its code and line, the first in
-the text. ruamel.yaml.clib's C composer is not used: it crashes the process on deep nesting."""
+"""Strict, safe YAML for registry files (YAML 1.2 core scalars); refusals are coded."""
 
 from __future__ import annotations
 
@@ -29,6 +24,7 @@ from registry_pipeline.core.json_strict import (
 _Parser: Any = BaseLoader
 """The event source: ruamel.yaml.clib's C parser when installed, else ruamel's pure-Python one."""
 try:
+    # the C parser only: ruamel.yaml.clib's C composer crashes the process on deep nesting
     from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
 
     _Parser = CParser

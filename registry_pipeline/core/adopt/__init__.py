@@ -1,10 +1,4 @@
-"""Adoption: reading a repository laid out like the seed system's (its v0.1 registry catalog and
-addenda, its operations catalog, its pointer file, its schemas) and planning our catalog for it,
-without modifying any of its files.
-
-May import every other subpackage of the core (it needs the builders' list and what each reads);
-nothing in the core imports `adopt/`.
-"""
+"""Adoption: plan our catalog for a seed-system repository, never modifying its files."""
 
 from registry_pipeline.core.adopt.plan import (
     AdoptionPlan,

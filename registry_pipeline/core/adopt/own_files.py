@@ -1,15 +1,4 @@
-"""What `registry adopt` tells git about the registry layer's own files (never canon for
-`core.seal.gitstate`, so they never make the recorded state dirty):
-
-- where git ignores the run root, `.codex/.gitignore` gets the journal and `.codex/RECEIPTS/`
-  (they name its folders, which a clone lacks); where it is committed, adopt says to commit them
-  together;
-- `.env` and `.tmp_dagster_home_*/` (this machine's Dagster home) go to `.git/info/exclude`,
-  unless git ignores or tracks them already;
-- the pointer file is theirs and committed: never untracked.
-
-Outside a git work tree nothing is told to git, and a warning says builds record the state
-unknown."""
+"""What `registry adopt` tells git of our own files (not the pointer file), so state stays clean."""
 
 from __future__ import annotations
 
@@ -36,14 +25,12 @@ HISTORY = (
     (f"/{JOURNAL_NAME}", JOURNAL, "the pointer journal"),
     (f"/{RECEIPTS.removeprefix('.codex/')}", RECEIPTS, RECEIPTS),
 )
-"""(line of `.codex/.gitignore`, the file or folder/ it ignores, its name) for what names the
-run root's folders."""
+"""(`.codex/.gitignore` line, path it ignores, name) for what names the run root's folders."""
 LOCAL = (
     (f"/{DOTENV_RELPATH}", DOTENV_RELPATH, DOTENV_RELPATH),
     ("/.tmp_dagster_home_*/", ".tmp_dagster_home_x/", ".tmp_dagster_home_*/"),
 )
-"""The same for what names or is this machine's Dagster home: `.git/info/exclude`'s (a clone's
-own, never committed)."""
+"""The same for this machine's Dagster home, in `.git/info/exclude` (never committed)."""
 SHOWN_NEXT = 8
 """Uncommitted paths named in adopt's `next:` line; the rest are counted."""
 

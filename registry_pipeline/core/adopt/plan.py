@@ -1,8 +1,4 @@
-"""The adoption plan: for each v0.1 registry, what it becomes in our catalog and why.
-
-The rules are docs/ADOPTING.md's ("What `adopt` decides, and why"); `_decide` applies them.
-Registry ids are theirs; their files are read, never written; a schema binding names their
-schema file (`x-schema-file`), never a copy."""
+"""The adoption plan: what each v0.1 registry becomes in our catalog and why (docs/ADOPTING.md)."""
 
 from __future__ import annotations
 
@@ -95,8 +91,7 @@ def _versions(pattern: str, *folders: Path) -> tuple[Path, ...]:
 
 
 def read_entries(layout: SeedLayout) -> list[tuple[str, dict[str, Any]]]:
-    """(file relpath, entry) of every registry of the catalog, then each addendum; an id defined
-    twice is CATALOG_INVALID naming both files."""
+    """(relpath, entry) of every registry, catalog then addenda; a repeated id: CATALOG_INVALID."""
     entries: list[tuple[str, dict[str, Any]]] = []
     seen: dict[str, str] = {}
     for path in (layout.catalog, *layout.addenda):
@@ -141,8 +136,7 @@ def _entry_problem(entry: Any) -> str | None:
 
 
 def operation_ids(text: str) -> set[str]:
-    """Every operation id a Markdown operations catalog mentions, ranges such as `OP-NC01 through
-    OP-NC29` expanded."""
+    """Every operation id a Markdown operations catalog mentions, ranges expanded."""
     ids = set(re.findall(r"\bOP-[A-Z]+\d+\b", text))
     for family, first, last in re.findall(
         r"\bOP-([A-Z]+)(\d+)\s+(?:through|to|-|–|—)\s+OP-\1(\d+)\b", text
@@ -272,8 +266,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
 
 
 def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Decision]) -> None:
-    """ADOPT_UNSUPPORTED, before anything is written, when `registry build` would refuse the
-    catalog (`check_catalog`); each problem names the registry and the file defining it."""
+    """ADOPT_UNSUPPORTED, before any write, when `registry build` would refuse the catalog."""
     defined_in = {decision.registry_id: decision.defined_in for decision in decisions}
     ids = [entry["registry_id"] for entry in catalog["registries"]]
 
@@ -372,8 +365,7 @@ def _entry(
     sources: Sequence[str] | None = None,
     uncovered: str | None = None,
 ) -> dict[str, Any]:
-    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest);
-    `uncovered`: why the delta log does not cover it."""
+    """Our catalog entry for their `entry` (their strings kept, our defaults for the rest)."""
     ours: dict[str, Any] = {
         key: entry[key]
         for key in ("registry_id", "schema_id", "schema_version", "artifact_type",
@@ -415,8 +407,7 @@ def _operation(entry: dict[str, Any], known_ops: set[str]) -> str | None:
 
 
 def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
-    """The operations catalogs and coverage matrices as one source that is none of the repository's
-    registries (no pointer, no delta log, not in the scorecard)."""
+    """The operations catalogs and coverage matrices as one source outside the registries."""
     files = (*layout.operations, *layout.coverage)
     theirs = {
         "registry_id": OPERATIONS_ID,
@@ -437,8 +428,7 @@ def _operations_entry(layout: SeedLayout) -> dict[str, Any]:
 
 
 def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[Problem]) -> None:
-    """Built registries keep only inputs the repository has (each missing one warned); the log
-    depends on every covered registry."""
+    """Keep only inputs the repository has (warning each other); the log depends on all covered."""
     ids = {entry["registry_id"] for entry in entries}
     for entry in entries:
         missing = [d for d in entry["depends_on"] if d not in ids]
@@ -459,8 +449,7 @@ def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[Problem
 
 
 SEED_BUILDER_ROOTS = (".codex/RUNS", "reports/runs", "reports/path1/evidence/runs")
-"""The folders the seed's run-registry builder indexes; each one present is a run root too, so
-that our run registry indexes exactly the runs theirs does."""
+"""The folders the seed's run-registry builder indexes; each present one is a run root too."""
 
 
 def _run_root(path: str) -> str | None:
@@ -511,8 +500,7 @@ BUILT: dict[str, Built] = {
         "OP-QA11", False, "the log itself: it records the other registries' transitions",
     ),
 }  # fmt: skip
-"""What each of our builders produces and reads (the demo catalog's built entries say the same;
-a test holds them together)."""
+"""What each of our builders produces and reads (a test holds it to the demo catalog)."""
 
 
 PLACEHOLDER = re.compile(r"<[^>]+>")
@@ -531,8 +519,7 @@ class CollectionPlan:
 
 
 def collection_glob(path: str) -> str:
-    """The glob of a placeholder path (`runs/<run_id>/out/` -> `runs/*/out/**/*`), the path's own
-    glob characters escaped."""
+    """The glob of a placeholder path (`runs/<run_id>/out/` -> `runs/*/out/**/*`)."""
     literal = [re.sub(r"[*?[]", lambda found: f"[{found[0]}]", part)
                for part in PLACEHOLDER.split(path)]  # fmt: skip
     glob = "*".join(literal)
@@ -618,10 +605,7 @@ def binding(layout: SeedLayout, entry: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | None:
-    """The member names a collection's schema governs, and their format; None unless the schema
-    clearly describes each member: its title or description names the member path, and members
-    are JSON or JSONL files of one fixed name (never a folder per run). The seed's evidence-pack
-    schema describes a manifest entry, so it is never bound (every member would fail it)."""
+    """The member names and format a collection's schema clearly governs; None unless it does."""
     try:
         document = loads_strict(schema.read_bytes())
     except (OSError, JSONDecodeProblem):
@@ -638,6 +622,8 @@ def _schema_members(schema: Path, globs: list[str]) -> tuple[list[str], str] | N
     for glob in globs:
         name = glob.rsplit("/", 1)[-1]
         fmt = FORMATS.get(Path(name).suffix)
+        # its title or description must name the member path: the seed's evidence-pack schema
+        # describes a manifest entry, so it is never bound (every member would fail it)
         if glob not in said or fmt is None or "**" in glob:
             return None
         names.append(name)

@@ -1,12 +1,4 @@
-"""Append-only catalogs: ids are promises, published contracts never change silently.
-
-`rules` says where a catalog keeps its ids and contracts; `check` compares a catalog with its
-published baseline; `compat` classifies a surface change; `baseline` finds the published version,
-checks one file as CI does and applies the rules to a source registry's files.
-
-Depends on `seal/`, `workspace/` and `pointers/` (the active snapshot is the baseline); must not
-import `explain/`, `delta_log/`, `builders/` or `adopt/`.
-"""
+"""Append-only catalogs: ids are promises, published contracts never change silently."""
 
 from registry_pipeline.core.append_only.check import (
     CODES,

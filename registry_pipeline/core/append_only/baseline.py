@@ -1,6 +1,4 @@
-"""The published version a catalog is checked against: a file, a git ref, or a sealed snapshot;
-`check_file` checks one file as the build does (its schema, then the append-only rules), and
-`governed_files` a source registry's files against its published snapshot."""
+"""The published version a catalog is checked against (a file, a git ref, a sealed snapshot)."""
 
 from __future__ import annotations
 
@@ -70,8 +68,7 @@ NO_BASELINE = Baseline("none", None, None)
 
 
 def git_baseline(path: Path, ref: str) -> Baseline:
-    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`, saying whether
-    the refs resolve). A usage error outside a git repository, and for a ref like an option."""
+    """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`)."""
 
     def refused(message: str, code: str = "NOT_A_GIT_REPOSITORY") -> UsageError:
         return UsageError(f"--baseline-git {message}", code=code, path=str(path))
@@ -113,8 +110,7 @@ def git_baseline(path: Path, ref: str) -> Baseline:
 
 
 def _parsed(data: bytes, where: str, baseline: Baseline | None = None) -> Any:
-    """`data` parsed strictly; a usage error with the strict rule it breaks as its code, or
-    BASELINE_UNREADABLE for the `baseline`'s bytes."""
+    """`data` parsed strictly; a usage error coded by the rule it breaks, or BASELINE_UNREADABLE."""
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
@@ -173,8 +169,7 @@ class FileCheck:
     """The `$id` of the schema governing the file's name; None when none does."""
     report: Report
     located: tuple[tuple[dict[str, object], str], ...]
-    """Every problem object (schema problems first; with its entry's `entry_id`, where it has
-    one) and its place in words (the JSON pointer, its entry named)."""
+    """Every problem object (schema problems first) and its place in words."""
 
     @property
     def ok(self) -> bool:
@@ -252,9 +247,7 @@ def rules_of(spec: RegistrySpec) -> Rules | None:
 def published_snapshot(
     workspace: Workspace, spec: RegistrySpec, schemas: SchemaCatalog, *, checked: str | None = None
 ) -> Path | None:
-    """The folder a new snapshot is checked against: the active snapshot as the journal records
-    it (it must validate: BASELINE_INVALID), else the newest valid snapshot before `checked`
-    (never itself), else None."""
+    """The active snapshot (must validate), else the newest valid one before `checked`, or None."""
     if spec.active_pointer:
         ref = PointerStore(workspace, schemas).recorded(spec.registry_id)  # never a hand edit
         if ref is not None and ref.run_id:  # the verdict `validate --active` prints
@@ -288,8 +281,7 @@ def governed_files(
     *,
     checked: str | None = None,
 ) -> Governed:
-    """`files` (bytes, or paths) checked against the published snapshot, plus the diagnostics
-    file; as they are when the entry has no rules."""
+    """`files` (bytes or paths) checked against the published snapshot, plus diagnostics."""
     rules = rules_of(spec)
     if rules is None:
         return Governed(dict(files), {}, None)

@@ -1,8 +1,4 @@
-"""The append-only check: a catalog against its published baseline, every problem in one pass.
-
-An id once published may be deprecated but never removed or reused; a published contract never
-changes without a new contract id. A surface is compared by the SHA-256 of its RFC 8785 canonical
-JSON; an integer beyond +/-(2**53 - 1) or a non-finite number has none (`surface_problem`)."""
+"""The append-only check: a catalog against its published baseline, every problem in one pass."""
 
 from __future__ import annotations
 
@@ -158,8 +154,7 @@ def _aliases(
 def _contracts(
     entry: Mapping[str, Any], entry_id: str, path: str, rules: Rules, report: Any, judge: bool
 ) -> Iterator[_Contract]:
-    """The entry's well-formed contracts; every list the rules name must be there. Surfaces are
-    judged only with `judge` (the current document)."""
+    """The entry's well-formed contracts; surfaces are judged only with `judge`."""
     grammar = _grammar(rules.contract_prefix)
     for listed in rules.contracts:
         items = entry.get(listed.key)
@@ -333,8 +328,7 @@ def violation(
     publish_instead: str | None = None,
     compatibility: Compatibility | None = None,
 ) -> Problem:
-    """One broken promise: the id (`subject`), the JSON pointer (`field`; the baseline's for a
-    removal), the other ids (`related`) and, for drift, both hashes, the next id and the verdict."""
+    """One broken promise: the id, the JSON pointer, the other ids and, for drift, the hashes."""
     verdict = compatibility.as_json() if compatibility else None
     return Problem(
         code=code, message=message, field=path, subject=() if id is None else (id,),
@@ -360,15 +354,13 @@ def violation_text(problem: Problem) -> str:
 
 
 def violation_row(problem: Problem, *, sealed: bool = False) -> dict[str, Any]:
-    """The `{code, id, path, message, ...}` row of the blocking check's metadata; `sealed`: of
-    the sealed diagnostics file, whose v0_1 schema has no room for the `entry_id`."""
+    """The `{code, id, path, message, ...}` row of the blocking check's metadata."""
     row = {"code": str(problem.code), "id": _id(problem), "path": problem.field}
     return {**row, "message": problem.message, **_details(problem, sealed=sealed)}
 
 
 def violation_problem(problem: Problem, file: str, line: int | None = None) -> dict[str, object]:
-    """The problem object of `--json`: `path` the file, `field` the JSON pointer, `line` where
-    its value starts (None when unknown or in the baseline)."""
+    """The `--json` problem object: `path` the file, `field` the pointer, `line` where it starts."""
     return problem_object(
         str(problem.code), problem.message, path=file, line=line, field=problem.field,
         id=_id(problem), **_details(problem),
@@ -426,8 +418,7 @@ def surface_sha256(surface: Any) -> str:
 
 
 def same_surface(left: Any, right: Any) -> bool | None:
-    """True when two surfaces are certainly the same JSON value (equal pickles: same keys, order
-    and types; a fifth of canonicalization's cost); None when only hashing can tell."""
+    """True when two surfaces are certainly the same JSON value; None when only hashing can tell."""
     try:
         return True if pickle.dumps(left, 5) == pickle.dumps(right, 5) else None
     except (pickle.PicklingError, TypeError, ValueError, RecursionError):
@@ -435,8 +426,7 @@ def same_surface(left: Any, right: Any) -> bool | None:
 
 
 def surface_problem(surface: Any) -> tuple[str, str] | None:
-    """The first value RFC 8785 cannot canonicalize, as (JSON pointer inside `surface`, reason);
-    None when there is none. Iterative: a quick walk, then one keeping pointers if needed."""
+    """The first value RFC 8785 cannot canonicalize, as (JSON pointer, reason); None when none."""
     if _canonicalizable(surface):
         return None
     stack: list[tuple[str, Any]] = [("", surface)]

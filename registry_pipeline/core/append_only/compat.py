@@ -1,8 +1,4 @@
-"""Classify the change between two JSON Schemas (draft 2020-12) as Confluent Schema Registry's
-JSON Schema rules do: each structural difference widens, narrows or is incomparable; the kind is
-"none" (only annotations changed), "backward" (the new schema accepts more), "forward" (it
-accepts less) or "breaking" (both, or incomparable). `$ref`, composition, dependencies and every
-keyword not handled here are compared for equality only."""
+"""Classify a JSON Schema change as none, backward, forward or breaking, as Confluent's rules do."""
 
 from __future__ import annotations
 
@@ -286,8 +282,7 @@ def _number(value: object) -> Fraction | None:
 
 
 def _bounds(old: _Obj, new: _Obj, ptr: str, depth: int, out: _Out) -> None:
-    """Numeric, length, item-count and property-count bounds: tighter narrows, looser widens;
-    `multipleOf`: a multiple of the old divisor narrows, a divisor of it widens."""
+    """Numeric, length and count bounds (and `multipleOf`): tighter narrows, looser widens."""
     for kw in (*_LOWER, *_UPPER, "multipleOf"):
         if not _differs(old, new, kw):
             continue

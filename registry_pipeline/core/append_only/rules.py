@@ -1,15 +1,4 @@
-"""Where a catalog keeps its ids, aliases, lifecycle and contracts: the rules of one catalog.
-
-An array of entries at `items`, each with an id, optionally aliases, a lifecycle and lists of
-contracts (`<prefix>:<owner id>:<kind>:<version>`, with a hashed surface). A preset names a ready
-set (`rolepack`, `allowed_operations`); a catalog entry or a rules file may give the block:
-
-    {"items": "/roles", "id": "role_id", "id_pattern": "^[a-z0-9_]{1,64}$",
-     "aliases": "aliases", "lifecycle": "lifecycle",
-     "contracts": [{"list": "extract_contracts", "kind": "X"},
-                   {"list": "produce_contracts", "kind": "C"}],
-     "contract_id": "contract_id", "surface": "schema_json", "contract_prefix": "ROLE"}
-"""
+"""Where a catalog keeps its ids, aliases, lifecycle and contracts; see docs/APPEND_ONLY.md."""
 
 from __future__ import annotations
 

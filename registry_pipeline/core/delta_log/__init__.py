@@ -1,13 +1,4 @@
-"""The registry delta log: what changed in each covered registry, between which sealed snapshots.
-
-Pure core (no Dagster, no CLI). What a record says (tri-state basis, order, deterministic
-created_utc), why a build reads the previous log's state companion instead of its records, and
-the chain of log snapshots are docs/DELTA_LOG.md's. `build_delta_log` appends, `check_append_only`
-is one build's blocking check, `inspect_chain`/`verify_chain` walk the whole chain and
-`newest_valid_log` picks a baseline that never dropped or altered a record.
-
-Depends on `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
-"""
+"""The registry delta log: what changed in each covered registry; see docs/DELTA_LOG.md."""
 
 from registry_pipeline.core.delta_log.build import (
     CoveredRegistry,

@@ -1,5 +1,4 @@
-"""The incremental build: the previous log's bytes unchanged, then records for new snapshots only
-(only they and the one before them are validated and diffed)."""
+"""The incremental build: the previous log's bytes unchanged, then new snapshots' records."""
 
 from __future__ import annotations
 
@@ -53,8 +52,7 @@ def is_folder_name(name: str) -> bool:
 
 
 def previous_folder(runs_dir: Path, run_id: str) -> Path | None:
-    """The folder of the previous log snapshot `run_id` names in RUNS, None when it names none
-    there (never a path outside RUNS): the one rule of the gate and the chain."""
+    """The previous log snapshot's folder `run_id` names in RUNS; None if none (never outside)."""
     older = runs_dir / run_id if is_folder_name(run_id) else None
     return older if older is not None and older.is_dir() else None
 
@@ -87,8 +85,7 @@ def diff_record(
     created_utc: str,
     derivation_run_id: str,
 ) -> DeltaRecord:
-    """The record from `from_ref` to `to_ref`: `unknown` with no paths unless both sides are known
-    (a bootstrap, `from_ref` None, needs only `to_files`)."""
+    """The record from `from_ref` to `to_ref`: `unknown`, no paths, unless both sides are known."""
     before = {} if from_ref is None else from_files
     if before is None or to_files is None:
         basis: DeltaBasis = UNKNOWN
@@ -126,11 +123,9 @@ class RegistryCounts:
     skipped: tuple[str, ...] = ()
     """Run folders that cannot be recorded: no ROOT_SHA256, or no creation time at all."""
     late: int = 0
-    """Snapshots ordered before the last covered one that the log does not count: they appeared
-    after it was written and are never appended (a lower bound; 0 in a healthy workspace)."""
+    """Snapshots before the last covered one, appeared after the log was written: never appended."""
     future: tuple[str, ...] = ()
-    """Run folders dated in the future (FUTURE_DATED): not recorded, so that they never become
-    the registry's last covered snapshot; recorded once the clock has reached their date."""
+    """Future-dated run folders: not recorded until the clock reaches their date."""
 
     def as_json(self) -> dict[str, Any]:
         """The counts as a JSON object (`future_dated` only when there are any)."""
@@ -265,8 +260,7 @@ def _stamp(created_utc: str) -> str:
 def order_snapshots(
     snapshots: Sequence[Snapshot],
 ) -> tuple[list[tuple[Snapshot, str]], list[str]]:
-    """Recordable snapshots with their created_utc (run.json's, else the run id's second), in log
-    order; and the skipped run ids (no well-formed ROOT_SHA256, or no time at all)."""
+    """Recordable snapshots with their created_utc in log order, and the skipped run ids."""
     ordered: list[tuple[Snapshot, str]] = []
     skipped: list[str] = []
     for snapshot in snapshots:

@@ -1,11 +1,4 @@
-"""The delta log's checks: append-only of one build, and the chain of log snapshots.
-
-One build: the previous log is an exact byte prefix of the new one and only the appended lines
-are parsed (the previous state says where each registry stands). The chain: each snapshot names
-its predecessor and root in run.json `inputs`; walking back from the newest, each link is checked
-(exists under `.codex/RUNS`, recorded root, validates, byte prefix, appended records valid and
-chained), so every record is checked once, in the link that appended it. Future-dated folders are
-never recorded (they would stop the log): `future_findings` names them."""
+"""The delta log's checks: one build's append-only, and the chain of log snapshots."""
 
 from __future__ import annotations
 
@@ -51,8 +44,7 @@ from registry_pipeline.core.workspace.snapshots import (
 
 
 def future_findings(workspace: Workspace) -> list[Problem]:
-    """FUTURE_DATED for each run folder of a covered registry (or of the log itself) dated in
-    the future, by registry in catalog order, then by run id."""
+    """FUTURE_DATED for each covered registry's (or the log's) run folder dated in the future."""
     return [
         Problem(
             code=DeltaCode.FUTURE_DATED,
@@ -153,8 +145,7 @@ def check_append_only(
     derivation_run_id: str | None = None,
     path: str = LOG_ARTIFACT,
 ) -> list[Problem]:
-    """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds),
-    naming `derivation_run_id` when given."""
+    """Every way `new_jsonl` fails to extend `previous` by valid, chained records ([] = holds)."""
     base = previous.jsonl if previous else b""
     broken = bytes_break(base, new_jsonl)
     if broken is not None:
@@ -272,8 +263,7 @@ def inspect_chain(
     schemas: SchemaCatalog | None = None,
     strict_derivation: bool = False,
 ) -> ChainReport:
-    """Walk the chain back from `newest_log_folder` to the first log; every link's first problem.
-    `strict_derivation`: a log's appended records must name its own folder (DERIVATION_MISMATCH)."""
+    """Walk the chain back from `newest_log_folder` to the first log; every link's first problem."""
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
     if not is_valid_run_folder(newest_log_folder, schemas=catalog):
@@ -375,8 +365,7 @@ def _tail_problem(
 def newest_valid_log(
     workspace: Workspace, schemas: SchemaCatalog, *, strict_derivation: bool = False
 ) -> Snapshot | None:
-    """The newest log snapshot usable as a baseline: it validates, its state agrees with its JSONL
-    and it extends its own predecessor append-only."""
+    """The newest log snapshot usable as a baseline: valid, state agrees, extends its last."""
     for snapshot in reversed(list_snapshots(workspace, LOG_REGISTRY_ID)):
         if is_valid_run_folder(snapshot.path, schemas=schemas) and (
             next(_links(workspace, snapshot.path, schemas, strict_derivation))[0] is None

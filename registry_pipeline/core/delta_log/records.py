@@ -1,5 +1,4 @@
-"""The delta log's records (one JSONL line, exactly the seed's shape) and its state companion.
-One unusable record, log or state raises `delta_log_error`; found problems are `Problem`s."""
+"""The delta log's records and state companion; an unusable one raises `delta_log_error`."""
 
 from __future__ import annotations
 
@@ -405,8 +404,7 @@ class PreviousLog:
 
 
 def load_previous_log(snapshot: Snapshot) -> PreviousLog:
-    """Read a log snapshot's JSONL and state and check they agree (LOG_STATE_MISMATCH listing
-    every disagreement if not)."""
+    """Read a log snapshot's JSONL and state; LOG_STATE_MISMATCH unless they agree."""
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
         raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
@@ -424,9 +422,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
 
 
 def read_state(folder: Path, jsonl: bytes | None = None) -> LogState:
-    """A log snapshot's state companion; a chain origin without one (the seed system's logs) gets
-    one recomputed from its records (`origin_state`; `jsonl`: its bytes when the caller has read
-    them): the only path that parses old records. The companion's OSError is the caller's."""
+    """A log snapshot's state companion, recomputed for an origin without one; OSError raises."""
     try:
         data = read_file(folder / STATE_ARTIFACT)
     except FileNotFoundError:
@@ -435,9 +431,7 @@ def read_state(folder: Path, jsonl: bytes | None = None) -> LogState:
 
 
 def state_mismatch(state: LogState, digest: str, lines: int, *, torn: bool) -> str | None:
-    """Every way `state` fails to describe a JSONL of `lines` lines hashing to `digest` (`torn`:
-    its last line has no newline), joined; None when it does. The one rule of the build and the
-    chain."""
+    """Every way `state` fails to describe the JSONL, joined; None when it does."""
     problems = []
     if digest != state.log_sha256:
         problems.append(f"log_sha256 is {state.log_sha256} but the JSONL hashes to {digest}")
@@ -451,8 +445,7 @@ def state_mismatch(state: LogState, digest: str, lines: int, *, torn: bool) -> s
 
 
 def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
-    """(run_id, manifest_sha256) of the previous log in run.json `inputs`; None for the first (also
-    for the seed's envelopes, whose `inputs` is no list)."""
+    """(run_id, manifest_sha256) of the previous log in run.json `inputs`; None for the first."""
 
     def bad(message: str) -> Problem:
         return Problem(
@@ -478,8 +471,7 @@ def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
 
 
 def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
-    """The state of a chain origin sealed without one (the seed's logs), from its records; a log
-    naming a previous log (or whose run.json cannot be read) raises LOG_STATE_MISSING."""
+    """A chain origin's state from its records; LOG_STATE_MISSING if it names a previous log."""
     where = str(folder)
     if previous_input(folder) is not None:
         message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"

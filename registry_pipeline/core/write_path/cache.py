@@ -1,5 +1,4 @@
-"""`add-entry`'s parse cache for large YAML files, keyed by the bytes' SHA-256 under the parser's
-version (a hit is as strict as parsing); `REGISTRY_NO_CACHE=1` turns it off."""
+"""`add-entry`'s parse cache for large YAML, keyed by SHA-256 (as strict as parsing)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Registry types, their entries and parsed files, and the findings about them: one reader
-(`content_of`) for the write path and the build's check. `log_content` with `keep` holds only
-the entries it keeps, their order recovered from 8 bytes a line."""
+"""Registry types, their entries, files and findings: one reader for the write path and build."""
 
 from __future__ import annotations
 
@@ -118,8 +116,7 @@ class EntryType:
     """What `--type` takes."""
     registry_id: str
     layout: str
-    """list or map: an array of objects or an object at `container`; files: one entry per file
-    of a glob, named after its key; log: a JSONL record log (read only here)."""
+    """list or map (objects at `container`), files (an entry per file of a glob), or a JSONL log."""
     source: str
     """The workspace-relative file (list, map) or glob (files)."""
     container: str
@@ -234,8 +231,7 @@ class ParsedFile:
     data: bytes
     document: Any
     spans: tuple[tuple[int, int], ...] | None = None
-    """(first line, last line), 0-based, of each list item; None when the list is not in block
-    style (the writer then rewrites the file round-trip)."""
+    """(first, last) 0-based lines of each list item; None when not block style (round-trip)."""
 
 
 @dataclass
@@ -366,13 +362,11 @@ def _add(content: TypeContent, entry: Entry) -> None:
 
 
 DASH_PREFIX = re.compile(r"( *)- +")
-"""What precedes an item's first key on its line in a list the writer splices: indentation, a
-dash, spaces (nothing else: no comment, no second dash, no tab)."""
+"""An item's first-key prefix in a list the writer splices: indentation, a dash, spaces only."""
 
 
 def _item_spans(root: Any, container: str, data: bytes) -> tuple[tuple[int, int], ...] | None:
-    """Line spans of the block list at `container`; None when it is not one the writer can splice
-    (items not mappings, a first key off its dash's line, dashes unaligned, a last block scalar)."""
+    """Line spans of the block list at `container`; None when the writer cannot splice it."""
     node = root
     for part in pointer_tokens(container):
         if type(node).__name__ != "MappingNode":

@@ -1,5 +1,4 @@
-"""The write path's two JSONL logs, overrides and notes: a write's records are appended before
-the file they are about is replaced."""
+"""The write path's two JSONL logs, overrides and notes, appended before the file is replaced."""
 
 from __future__ import annotations
 
@@ -29,8 +28,7 @@ MAX_ACTOR = 200
 
 
 def actor() -> str:
-    """Who writes, in every log and the pointer journal: `REGISTRY_ACTOR` when set, else
-    user@host. BAD_ACTOR (exit 2) for a value with a control character or over MAX_ACTOR."""
+    """Who writes, in every log and the journal: `REGISTRY_ACTOR`, else user@host (or BAD_ACTOR)."""
     explicit = os.environ.get(ACTOR_ENV, "").strip()
     if explicit:
         if len(explicit) > MAX_ACTOR or not explicit.isprintable():
@@ -78,9 +76,7 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
 def write_audited(
     path: Path, data: bytes, records: Sequence[tuple[Path, dict[str, Any]]], *, revocable: Path
 ) -> None:
-    """Append each (log, record), fsynced, then replace `path` atomically. Records of `revocable`
-    (only this writer appends to it) are taken back when the change is not made;
-    WRITE_UNCONFIRMED: written, its folder not synced, the records kept."""
+    """Append each (log, record), fsynced, then replace `path` atomically: the records first."""
     for log in dict.fromkeys(log for log, _record in records):
         check_appendable(log)
     appended: list[tuple[Path, int]] = []

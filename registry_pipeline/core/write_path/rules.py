@@ -1,5 +1,4 @@
-"""What the write path checks: an entry against its schema, and the coordination rules (checked
-themselves before any applies) over every entry, every finding in one pass."""
+"""What the write path checks: an entry against its schema, and the coordination rules."""
 
 from __future__ import annotations
 
@@ -45,8 +44,7 @@ _MISSING = object()
 
 @dataclass(frozen=True)
 class Condition:
-    """`field` (a JSON pointer into an entry) equals `equals`: a rule's condition, or the marker
-    of a deprecated entry."""
+    """`field` (a JSON pointer into an entry) equals `equals`: a rule's condition or deprecation."""
 
     field: str
     equals: Any = DEPRECATED
@@ -71,8 +69,7 @@ def has(value: Any, pointer: str) -> bool:
 
 
 def get(value: Any, pointer: str) -> Any:
-    """The value at `pointer` in an entry, through objects only as `marked` writes (a private
-    sentinel when absent)."""
+    """The value at `pointer` in an entry, through objects only (a private sentinel when absent)."""
     current = value
     for part in pointer_tokens(pointer):
         if not isinstance(current, dict) or part not in current:
@@ -121,8 +118,7 @@ class Rule:
     source_type: str | None = None
     """exists: `from.type`; no_overlap, shared, one_of: `of.type`."""
     field: str | None = None
-    """exists: `from.field`; no_overlap, shared, one_of: `of.field`; not_deprecated: `field`
-    (None: each referred type's lifecycle field)."""
+    """The field a rule compares (`from.`/`of.` field, or `field`); None: each lifecycle field."""
     target_type: str | None = None
     target_where: Condition | None = None
     patterns: bool = False
@@ -434,9 +430,7 @@ def entry_violations(
 def file_violations(
     schemas: SchemaCatalog, entry_type: EntryType, key: str, document: Any, before: Any = None
 ) -> list[Problem]:
-    """Violations of the file's schema under the entry `key`, and on its container or above
-    (propertyNames, maxItems, uniqueItems) unless the file had them `before`: the rest is not
-    its doing."""
+    """Violations of the file's schema under entry `key`, and above it unless there `before`."""
     schema = schemas.for_artifact(Path(entry_type.file_of(key)).name)
     if schema is None:
         return []

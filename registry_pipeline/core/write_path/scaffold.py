@@ -1,5 +1,4 @@
-"""`registry init --with-write-path`: seed 003's registry types in a fresh workspace, the catalog
-last. A workspace with a catalog gets nothing; a file that exists is kept (created exclusively)."""
+"""`registry init --with-write-path`: seed 003's registry types; existing files are kept."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The new bytes of a registry file with one entry inserted or replaced, every other byte kept.
-
-JSON is spliced at the decoder's offsets; a YAML block list at its items' line spans (the entry
-dumped by ruamel.yaml), any other YAML goes round-trip whole. A result that would read back
-differently is never written."""
+"""One entry spliced into a registry file, every other byte kept; it must read back the same."""
 
 from __future__ import annotations
 

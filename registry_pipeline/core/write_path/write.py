@@ -1,8 +1,4 @@
-"""`registry add-entry` and `registry deprecate`: one entry inserted, updated or marked deprecated.
-
-Under the write lock the files are read again and every check runs on the workspace as it would
-be before the one file is replaced atomically; errors block unless `--no-check` with a reason,
-whose override record is appended first. Nothing removes an entry (seed 002)."""
+"""`registry add-entry` and `deprecate`: one entry written, checked under the lock; none removed."""
 
 from __future__ import annotations
 
@@ -158,8 +154,7 @@ def target(workspace: Workspace, type_name: str) -> Target:
 def locked(
     goal: Target, files: list[str], timeout: float
 ) -> Iterator[tuple[dict[str, TypeContent], Path | None]]:
-    """Under the write lock (every path checked first: UNSAFE_PATH), the contents of the type and
-    of those its rules read, read again (REGISTRY_FILE_INVALID), and the parse cache."""
+    """Under the write lock (paths checked first), the type's and its rules' contents read again."""
     root, types = goal.workspace.root, goal.types
     lock, cache = root / LOCK_RELPATH, cache_dir(root)
     logs = [root / OVERRIDES_RELPATH, root / NOTES_RELPATH]
@@ -270,8 +265,7 @@ def finish(
     reason: str | None,
     audit: list[Record] | None = None,
 ) -> WriteResult:
-    """Write the planned file unless blocked, a dry run or unchanged: the override record first,
-    then the notes and `audit`, then the file."""
+    """Write the planned file unless blocked, a dry run or unchanged: override record first."""
     blocking = errors(planned.findings)
     result = replace(
         result, findings=tuple(planned.findings), blocked=bool(blocking) and not no_check
