@@ -1,8 +1,4 @@
-"""Drift signals for a past day: computed from the snapshots active at the end of that day.
-
-Day D reads the DAY_INPUTS the pointer journal says were active at the end of D and judges
-staleness at `D T23:59:59Z`; without an active snapshot of one of them, every signal is unknown.
-"""
+"""Drift signals for a past day D, from the inputs active at D's end; see docs/ASSET_GRAPH.md."""
 
 from __future__ import annotations
 
@@ -95,8 +91,7 @@ def build_drift_for_day(workspace: Workspace, day: date) -> DayDrift:
 
 
 def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
-    """The newest sealed day folder with exactly `drift`'s files and inputs whose checks did not
-    fail (the documents name their day, so no other day's folder can match)."""
+    """The newest sealed folder with exactly `drift`'s files and inputs, its checks not failed."""
     schemas = SchemaCatalog.for_workspace(workspace.root)
     inputs = [snapshot.ref().as_json() for snapshot in drift.inputs.values()]
     for snapshot in reversed(list_snapshots(workspace, DAILY_REGISTRY_ID)):
@@ -108,8 +103,7 @@ def sealed_day(workspace: Workspace, drift: DayDrift) -> Snapshot | None:
 
 
 def reusable_day(workspace: Workspace, day: date) -> tuple[DayDrift, Snapshot] | None:
-    """Day D's drift and the sealed folder its run would reuse, if that folder passes every
-    DAILY_CHECKS now; else None."""
+    """Day D's drift and the sealed folder its run would reuse if it passes DAILY_CHECKS now."""
     try:
         drift = build_drift_for_day(workspace, day)
         snapshot = sealed_day(workspace, drift)

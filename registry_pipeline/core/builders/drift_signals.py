@@ -1,11 +1,4 @@
-"""The drift_signals builder: what the sealed evidence shows against what is expected.
-
-`DRIFT_SIGNALS_v0_1.json` keeps the seed's v0.1 shape (extra facts in its `warnings`, the canon
-state in words in `system_drift.canon_state`); the companion `DRIFT_SIGNALS_DETAIL_v0_2.json`
-lists every signal with a tri-state value (null when evidence is missing: never a guess), a
-severity and evidence refs. Severity: a true signal carries its kind's (`KIND_SEVERITY`); a null
-one is a `warning` when its kind is critical, else `info`; a false one is `info`.
-"""
+"""The drift_signals builder: tri-state signals, null when evidence is missing (never a guess)."""
 
 from __future__ import annotations
 
@@ -61,8 +54,7 @@ def _signal(
     evidence: Sequence[Any] = (),
     kind: str | None = None,
 ) -> Signal:
-    """One drift signal: `signal_id` stable across builds (`builder_version:run_registry`), its
-    `kind` by default the id's part before `:`, `severity` from the kind and the value."""
+    """One drift signal, its id stable across builds, its severity from its kind and value."""
     kind = kind or signal_id.split(":")[0]
     weight = KIND_SEVERITY[kind]
     severity = (
@@ -224,8 +216,7 @@ _FOLDER_KINDS = (
 
 
 def _run_folder_signals(lines: Sequence[Mapping[str, Any]]) -> list[Signal]:
-    """Invalid (FAIL: not an intact older format, not converted line endings), tampered and
-    unsealed run folders, from the verdict of every indexed folder."""
+    """Invalid, tampered and unsealed run folders, from the verdict of every indexed folder."""
     statuses = []
     for line in lines:
         warnings = tuple(line.get("warnings", ()))
@@ -321,9 +312,7 @@ def build_drift_signals(
     expected_versions_source: str = DEFAULT_EXPECTED_SOURCE,
     unknown: str | None = None,
 ) -> BuildResult:
-    """Both drift documents from plain parsed inputs (the defaults: nothing known); the same
-    inputs give the same bytes. `unknown`: one null signal per kind with this reason, whatever
-    the inputs (its evidence is missing)."""
+    """Both drift documents (same inputs, same bytes); `unknown`: one null signal per kind."""
     if not UTC_STAMP.fullmatch(as_of):
         raise UsageError(
             "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
@@ -420,8 +409,7 @@ def build_drift_signals(
 
 
 def canon_tree_hash(schema_hashes: Mapping[str, str]) -> str:
-    """The ROOT_SHA256 recipe over the schema files: SHA-256 of their `<sha256>  <key>` lines
-    sorted as bytes, each ending in a newline (the empty mapping hashes the empty string)."""
+    """ROOT_SHA256's recipe over the schema files: SHA-256 of sorted `<sha256>  <key>` lines."""
     return root_sha256(f"{digest}  {key}" for key, digest in schema_hashes.items())
 
 
@@ -463,8 +451,7 @@ SCHEMA_HASH_KEY = "schema_sha256"
 def _active_after_build(
     inputs: BuildInputs, catalog: RegistryCatalog
 ) -> dict[str, Snapshot | None]:
-    """Per registry with a pointer: the snapshot this build reads (the build promotes it with
-    its own outputs), else the one its pointer names now, else None."""
+    """Per registry with a pointer: the snapshot this build reads, else its pointer's, else None."""
     from registry_pipeline.core.pointers.store import PointerStore
 
     ids = [spec.registry_id for spec in catalog.registries if spec.active_pointer]

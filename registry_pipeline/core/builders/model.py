@@ -47,8 +47,7 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class SealPlan:
-    """A build's run folder decided by the builder: a fixed run id (sealed at `moment`), or an
-    existing identical snapshot to reuse; and inputs beyond the catalog's dependencies."""
+    """A build's run folder as its builder decides: a fixed run id, or a snapshot to reuse."""
 
     run_id: str
     """The run id the new folder must get (the records already name it)."""
@@ -87,9 +86,7 @@ def _num(value: float) -> str:
 
 @cache
 def templates() -> jinja2.Environment:
-    """The report templates (`templates/`, HTML autoescaped) with the filters they use: `md` a
-    Markdown cell, `h` HTML text (quotes escaped as the page always did), `t` and `a` SVG text and
-    attribute values, `num` a coordinate. Loaded on first use: jinja2 takes 0.1 s to import."""
+    """The report templates (HTML autoescaped) and their filters, loaded on first use (slow)."""
     import jinja2
 
     env = jinja2.Environment(

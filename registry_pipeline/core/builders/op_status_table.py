@@ -1,25 +1,4 @@
-"""op_status_table: for each operation of the operations catalog, its last run, success and status.
-
-Judged at `as_of` (the run registry snapshot's `created_utc`, never the clock).
-`OPERATION_STATUS_TABLE_v0_1.json` is the seed's v0.1 array (one row per canonical operation; what
-v0.1 has no field for goes into `warnings` as codes); `OPERATION_STATUS_DETAIL_v0_2.json` our
-companion.
-
-Meanings:
-- A run belongs to the operation its line's `operation_id` names; the "last" run is the newest by
-  `created_utc` (unknown times count as oldest), ties broken by `run_key`.
-- A run's seal is its line's verdict (`run_registry.seal_status`; `seal:TAMPERED` overrides it):
-  PASS is a success; SEAL_FAILING verdicts are failures; UNSEALED or no verdict are neither.
-- status: `never_run` without runs; `failing` when the last run failed; `stale` without a success
-  or when the last success is older than the threshold pack's `max_age_hours`; else `ok`.
-- run_evidence_state: OBSERVED with runs; LEGACY_ONLY without runs while the registry holds
-  pre-envelope folders (no `run.json`) that cannot be attributed; UNOBSERVED otherwise.
-- op_drift (tri-state): true when the last run was built from a dirty tree or from a commit other
-  than `reference_commit`; false when its seal is PASS, its tree clean and its commit known (and
-  equal); null otherwise, with an `op_drift_unknown:<why>` warning.
-- coverage_level: the enforcement coverage matrices' level (`coverage_levels`), else the catalog
-  entry's, else C0; non-canonical operations are in the detail only (`non_canonical`).
-"""
+"""op_status_table: each operation's last run, success and status at `as_of` (never the clock)."""
 
 from __future__ import annotations
 
@@ -66,8 +45,7 @@ BELOW_C3 = ("C0", "C1", "C2")
 """The coverage levels a row warns about (`coverage_below_C3:<level>`) and the counts count."""
 _OLDEST = datetime.min.replace(tzinfo=UTC)
 LINE_ENDINGS_DIAGNOSIS = f"seal:DIAGNOSIS:{LINE_ENDINGS_CONVERTED}"
-"""The run registry's warning for a folder whose every failing file matches its seal once its
-line endings are converted back."""
+"""The run registry's warning for a folder matching its seal once line endings convert back."""
 
 
 @dataclass(frozen=True)
@@ -148,8 +126,7 @@ def _flag(value: object) -> bool | None:
 UNKNOWN_ENFORCEMENT_LEVEL = "C0"
 """The level of an operation nothing gives one: "no enforcement evidence", as the seed writes."""
 CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
-"""The v0.1 table's option enum: an operation of another family is not canonical, whatever its
-catalog says (a catalog warning when it said so)."""
+"""The v0.1 table's option enum: an operation of another family is never canonical."""
 
 
 def _operations(
@@ -157,9 +134,7 @@ def _operations(
     coverage: Mapping[str, Coverage] | None = None,
     warnings: list[Problem] | None = None,
 ) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
-    """The catalog's operations in catalog order: each entry and the detail's fields of it, its
-    coverage level (`_level`; none for a non-canonical one, which has no v0.1 row); duplicates
-    and missing fields are errors, a canonical one of no family a warning."""
+    """The catalog's operations in order with their detail fields; duplicates are errors."""
     entries = document.get("operations")
     if not isinstance(entries, list):
         raise input_error("allowed_operations has no operations array", path="/operations")
@@ -235,16 +210,13 @@ def _stale_after_hours(
 
 
 SEAL_FAILING = ("FAIL", "TAMPERED", "CONVERTED", "INTACT_OLDER_FORMAT")
-"""Verdicts under which a run's folder does not hold this seal contract byte for byte, so the
-operation counts as failing, as the seed's builder decides (its seal check fails them all):
-`registry validate` does not count the last two as failures, and the row's note says why."""
+"""Verdicts that make a run fail, as the seed decides (`registry validate` passes the last two)."""
 
 
 def _detail(
     op: Mapping[str, Any], runs: Sequence[RunFact], limit: int | float | None, as_of: datetime
 ) -> dict[str, Any]:
-    """The companion's entry for one operation (`op`: its catalog fields, `runs` oldest first);
-    its status never_run, failing, stale or ok, by the rules in the module docstring."""
+    """The companion's entry for one operation (`runs` oldest first), its status included."""
     last = runs[-1] if runs else None
     success = next((run for run in reversed(runs) if run.seal == "PASS"), None)
     status = "never_run" if last is None else "failing" if last.seal in SEAL_FAILING else "ok"
@@ -278,8 +250,7 @@ def _row(
     detail: Mapping[str, Any],
     reference_commit: str | None,
 ) -> dict[str, Any]:
-    """The v0.1 row of a canonical operation (its companion entry: `detail`), in the seed's
-    order."""
+    """The v0.1 row of a canonical operation (its companion entry: `detail`), in seed order."""
     last = runs[-1] if runs else None
     warnings = [f"status:{detail['status']}"]
     if last is None:
@@ -375,8 +346,7 @@ def build_op_status_table(
     coverage: Mapping[str, Coverage] | None = None,
     catalog_warnings: Sequence[Problem] = (),
 ) -> BuildResult:
-    """Both artifacts at `as_of` (`coverage`: the matrices' levels, None without any;
-    `catalog_warnings`: catalog lines not understood, also the summary's `notes`)."""
+    """Both artifacts at `as_of`; `catalog_warnings` (lines not understood) are also the notes."""
     moment = _parse_utc(as_of)
     if moment is None:
         raise input_error(f"as_of {as_of!r} is not an ISO 8601 UTC time", path="as_of")
@@ -478,9 +448,7 @@ def _coverage_matrices(workspace: Workspace) -> tuple[str, ...]:
 
 
 def allowed_operations(snapshot: Snapshot, coverage_matrices: Sequence[str] = ()) -> dict[str, Any]:
-    """`build_op_status_table`'s keyword arguments from an allowed_operations snapshot: its one
-    `.json` artifact or its `.md` catalogs merged by version, and the levels of the coverage
-    matrices the catalog names (`coverage_matrices`, sealed under their file names)."""
+    """`build_op_status_table`'s keyword arguments from an allowed_operations snapshot."""
     payload = snapshot.payload()
     matrix_names = {PurePosixPath(path).name for path in coverage_matrices}
     missing = sorted(matrix_names - set(payload))
@@ -530,8 +498,7 @@ def _markdown_texts(snapshot: Snapshot, relpaths: Iterable[str]) -> list[tuple[s
 
 
 def detail_operations(detail: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The per-operation entries of a status detail document (a list, or a mapping keyed by
-    operation id), sorted by operation id: what the drift and health builders read."""
+    """A status detail's per-operation entries by operation id: what drift and health read."""
     raw = detail.get("operations", ())
     entries = (
         [{"operation_id": key, **value} for key, value in raw.items() if isinstance(value, Mapping)]

@@ -1,15 +1,4 @@
-"""A Markdown operations catalog (the seed's `OVC_ALLOWED_OPERATIONS_CATALOG_v*.md`) read as an
-allowed_operations document.
-
-An operation (`OP-<uppercase letters><digits>`) is defined by a heading `### OP-QA07 — Name` with
-the fields of its section (`| Field | Value |` rows, `Key: value` lines, a `Key:` line's bullets),
-or by a table row whose first cell is exactly an id; a mere mention or a code block defines
-nothing. Option headings give the operations below them their option; a NON_CANONICAL heading (or
-an Option field NC) makes them non-canonical: authorized, option NC, no level, no v0.1 row.
-
-A line not understood is a `catalog_warning` and the entry falls back (the id's family, no level,
-the id as its name, the first definition); only a catalog with no operation is INPUT_INVALID.
-"""
+"""A Markdown operations catalog read as allowed_operations; invalid only with no operation."""
 
 from __future__ import annotations
 
@@ -68,8 +57,7 @@ _BUILDERS = (
 
 
 INPUT_INVALID = "OP_STATUS_INPUT_INVALID"
-"""The reason code of every unusable input of the status table (a `UsageError`; `path` points at
-the offending field or catalog line)."""
+"""The reason code of every unusable input of the status table (a `UsageError`)."""
 
 
 def input_error(message: str, path: str) -> UsageError:
@@ -125,8 +113,7 @@ class _Context:
 
 
 def read_operations_markdown(text: str, *, source: str) -> tuple[dict[str, Any], list[Problem]]:
-    """The allowed_operations document of a Markdown catalog (operations in document order) and
-    the warnings for the lines it could not understand. `source` names the catalog in both."""
+    """A Markdown catalog's allowed_operations document, and warnings for lines not understood."""
     definitions, title, version = _read(text.removeprefix("\ufeff"))
     if not definitions:
         raise input_error(
@@ -155,8 +142,7 @@ def read_operations_markdown(text: str, *, source: str) -> tuple[dict[str, Any],
 
 
 def catalog_version_key(name: str) -> tuple[int, ...]:
-    """The version a catalog's file name carries (`..._v0.2.md` -> (0, 2)); () when none, so a
-    catalog without one sorts first."""
+    """The version in a catalog's file name (`..._v0.2.md` -> (0, 2)); () when none: first."""
     found = re.search(r"_v(\d+(?:\.\d+)*)\.md$", name, re.IGNORECASE)
     return tuple(int(part) for part in found.group(1).split(".")) if found else ()
 
@@ -164,8 +150,7 @@ def catalog_version_key(name: str) -> tuple[int, ...]:
 def merged_operations(
     catalogs: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """Several Markdown catalogs `(text, source)`, oldest first, read as one document: a newer
-    definition replaces an older one in its place (the seed's "inherits v0.1 verbatim")."""
+    """Markdown catalogs, oldest first, as one document: a newer definition replaces an older."""
     merged: dict[str, dict[str, Any]] = {}
     document: dict[str, Any] = {}
     warnings: list[Problem] = []
@@ -259,8 +244,7 @@ def _line(block: Block, at: _Context) -> None:
 
 
 def _row(operation_id: str, block: Block, at: _Context) -> _Definition:
-    """A table row defining an operation: fields by header name; the name is the column the
-    header calls Name (or Operation, Title), else the second column unless named otherwise."""
+    """A table row defining an operation: its fields by header name, its name by Name column."""
     found = _definition(operation_id, block.line, None, at)
     for key, cell in list(zip(block.header, block.cells, strict=False))[1:]:
         _add(found, key, cell, block.line)
@@ -307,8 +291,7 @@ def _entry(found: _Definition, source: str, warnings: list[Problem]) -> dict[str
 
 
 def _option(found: _Definition, warn: Any) -> tuple[str, bool]:
-    """(family, canonical): the Option field's family (`QA`, `Option B`, `A (ingest)`), else the
-    Option heading's, else the id's letters; NON_CANONICAL or NC anywhere makes it NC."""
+    """(family, canonical) from the Option field, heading or id; NON_CANONICAL or NC makes it NC."""
     fallback = found.heading_option or found.operation_id[3:].rstrip("0123456789")
     value, number = found.fields.get("option", ("", found.line))
     value = plain(value)
@@ -348,8 +331,7 @@ def _builder(fields: dict[str, tuple[str, int]]) -> str | None:
 
 
 def _executables(raw: str) -> list[str]:
-    """The files a Bound Executables value names: its `code` spans, else its comma-separated
-    words (a trailing `(note)` left out); sorted, each once."""
+    """The files a Bound Executables value names (`code` spans, else words), sorted, each once."""
     named = _CODE.findall(raw) or [
         part.split(" (")[0].strip() for part in plain(raw).split(",") if part.strip()
     ]
@@ -384,9 +366,7 @@ def _markdown() -> MarkdownIt:
 
 
 def blocks(text: str) -> Iterator[Block]:
-    """Every line of the document as markdown-it-py's tokens place it: an ATX heading, a table
-    row (its table's header keys kept on it; a header row whose first cell is an operation id is
-    a row too), or another line; code blocks and table delimiter rows are not blocks."""
+    """Every line as markdown-it-py places it: heading, table row or other; code blocks left out."""
     lines = text.splitlines()
     placed: dict[int, Block | None] = {}
     header: tuple[str, ...] = ()
@@ -451,9 +431,7 @@ class Coverage:
 def coverage_levels(
     matrices: Sequence[tuple[str, str]],
 ) -> tuple[dict[str, Coverage], list[Problem]]:
-    """Matrices `(text, source)`, oldest first (`OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md`): each
-    operation's level, the newest matrix's, from table rows whose first cell starts with its id
-    (not a range) under a Coverage Level column; and the warnings for rows not understood."""
+    """Each operation's coverage level from the matrices (oldest first, newest wins); warnings."""
     levels: dict[str, Coverage] = {}
     warnings: list[Problem] = []
     for text, source in matrices:

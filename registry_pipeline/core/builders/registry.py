@@ -39,8 +39,7 @@ READS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 
 def check_catalog(catalog: RegistryCatalog) -> None:
-    """CATALOG_INVALID when an entry built by one of our builders does not depend on a registry
-    that builder reads (the build would otherwise fail inside the builder, far from the cause)."""
+    """CATALOG_INVALID when a builder's entry lacks a dependency it reads: fail near the cause."""
     problems = [
         f"/registries ({spec.registry_id})/depends_on: the {spec.registry_id} builder reads "
         f"{missing!r}; add it to depends_on (with its own catalog entry)"

@@ -1,11 +1,4 @@
-"""The registry_delta_log builder: the previous valid log plus one record per new snapshot.
-
-The records name the build that derived them (`derivation_run_id`), so the run id is decided
-before sealing: `<as_of>__registry_delta_log_build` (`__NNN` when taken), `as_of` the newest
-appended record's created_utc, never before the baseline log's (a log sorts after the one it
-extends), never in the future (FUTURE_DATED inputs are not listed). A rebuild from the same inputs
-gives the same files under the same id: that snapshot is reused.
-"""
+"""The registry_delta_log builder: previous log plus a record per new snapshot; DELTA_LOG.md."""
 
 from __future__ import annotations
 

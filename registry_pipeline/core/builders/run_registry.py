@@ -1,11 +1,4 @@
-"""The run registry builder: one record per folder under each run root, with its seal verdict.
-
-`RUN_REGISTRY_v0_1.jsonl` is the seed system's v0.1 line byte for byte; the companion
-`RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl` holds, line for line, the seal verdict and the files below
-the top level (`run_lines` joins them). A folder that passed before with the same root and is
-unchanged since (`passed_unchanged`) keeps its previous line, not hashed again; a full audit
-hashes everything.
-"""
+"""The run registry builder: one record per run folder with its seal verdict, v0.1 and v0.2."""
 
 from __future__ import annotations
 
@@ -85,13 +78,11 @@ class PreviousSnapshot:
     records: Mapping[str, PreviousStatus]
     """Verdict per run_key."""
     lines: Sequence[bytes] | None = None
-    """The previous v0.1 lines (with their newline), paired with `records` by position; None
-    when not given or when they do not pair up (then every folder is listed again)."""
+    """The previous v0.1 lines, paired with `records` by position; None when they do not pair up."""
 
 
 def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> PreviousSnapshot:
-    """Parse a previous companion file (a malformed one is a usage error naming the line) and,
-    for the cheap reuse path, the previous v0.1 file when its line count matches."""
+    """Parse a previous companion file (malformed: usage error) and the v0.1 file if it pairs."""
     records: dict[str, PreviousStatus] = {}
     try:
         for number, row in jsonl_records(status_jsonl.split(b"\n")):
@@ -175,9 +166,7 @@ def _scan(folder: Path) -> _Scan:
 
 
 def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
-    """The v0.1 fields from run.json (null unless it parses strictly), and the seed's warnings in
-    its wording and order: run.json's problem (`missing run.json`, `Failed to parse run.json:
-    <reason>`, `run.json top-level is not an object`), then the missing seal files."""
+    """The v0.1 fields from run.json (null unless it parses strictly) and the seed's warnings."""
     fields: dict[str, Any] = dict.fromkeys((*_ENVELOPE_FIELDS, "working_tree_state"))
     missing = [
         f"missing {name}"
@@ -206,8 +195,7 @@ def _envelope(folder: Path, scan: _Scan) -> tuple[dict[str, Any], list[str]]:
 
 
 def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
-    """Why run.json does not parse, in the words the seed's builder uses (Python's decoder
-    messages) when Python's decoder refuses it too, else our strict rule (a duplicate key, NaN)."""
+    """Why run.json does not parse, in the seed's words when Python's decoder refuses it too."""
     try:
         json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -218,8 +206,7 @@ def _parse_reason(raw: bytes, problem: JSONDecodeProblem) -> str:
 MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
 LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
-"""The diagnosis of a folder whose every problem is a file that matches its seal once its line
-endings are converted back (git's normalization, not tampering with content)."""
+"""The diagnosis of a folder whose every bad file matches its seal once line endings convert."""
 INTEGRITY_CODES = frozenset(ReasonCode) - {
     ReasonCode.SCHEMA_VIOLATION,
     ReasonCode.JSON_INVALID,
@@ -263,10 +250,7 @@ def _verdict(
 
 
 def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCatalog) -> str | None:
-    """The folder's root when its previous PASS may be kept unverified, else None: its seal
-    files are still regular files, its ROOT line unchanged and the folder exactly as it last
-    passed (`passed_unchanged`), so an edit that keeps the root line and size is still
-    re-verified. Never reads run.json."""
+    """The folder's root when its previous PASS may be kept unverified, else None."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
     for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
@@ -289,8 +273,7 @@ def _status(
     unsealed: bool = False,
     verdict: str | None = None,
 ) -> dict[str, Any]:
-    """The companion line; `verdict`: the folder's one verdict (`folder_verdict`, as `registry
-    validate` says it), else the status (a folder never inspected: unsealed, reused, unreadable)."""
+    """The companion line; `verdict`: the folder's one verdict, else its status."""
     distinct = sorted(set(problems), key=lambda p: (sort_key(p[1] or ""), p[0]))
     status = UNSEALED if unsealed else FAIL if distinct else PASS
     integrity = any(code in INTEGRITY_CODES for code, _path in distinct)
@@ -311,9 +294,7 @@ def _status(
 
 
 def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
-    """The verdict as stable warning strings: `seal:<VERDICT>`, then its problems as
-    `seal:<VERDICT>:<code>[:<path>]`. A line written before verdicts were recorded: its status,
-    CONVERTED when its diagnosis says so."""
+    """The verdict as warnings: `seal:<VERDICT>`, then `seal:<VERDICT>:<code>[:<path>]`."""
     verdict = status.get("verdict")
     if not isinstance(verdict, str):
         converted = status.get("diagnosis") == LINE_ENDINGS_CONVERTED
@@ -335,9 +316,7 @@ def _seal_warnings(status: Mapping[str, Any]) -> list[str]:
 def _reuse_line(
     root: RunRoot, name: str, previous: PreviousSnapshot, schemas: SchemaCatalog
 ) -> tuple[bytes, str | None, dict[str, Any]] | None:
-    """The previous v0.1 line, its created_utc and a `reused` verdict, for a folder that may
-    keep its PASS (`_reusable_root`) and whose previous line is this builder's plain passing
-    line for it; None (index the folder) otherwise."""
+    """The previous v0.1 line, its created_utc and a `reused` verdict if it keeps its PASS."""
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
     prior = previous.records.get(run_key)
@@ -368,8 +347,7 @@ def _identity(label: str, run_id: str) -> dict[str, str]:
 
 
 def _plain_passing_line(raw: bytes, head: bytes, root: str) -> bool:
-    """Whether `raw` is, byte for byte, the v0.1 line this builder writes for a passing folder
-    (a line of an older format never is, so it is rebuilt)."""
+    """Whether `raw` is byte for byte the v0.1 line this builder writes for a passing folder."""
     seal = (
         b',"has_run_json":true,"has_manifest_sha256":true,"has_manifest_json":true,'
         b'"manifest_root_sha256":"' + root.encode("ascii") + b'","files":'
@@ -397,8 +375,7 @@ def build_run_registry(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> BuildResult:
-    """Both artifacts, every folder of every root in the seed's order; the summary counts them
-    and warns about the roots themselves (`root:MISSING:reports/runs`)."""
+    """Both artifacts, every folder of every root in the seed's order, with a summary."""
     _check_labels(run_roots)
     stats = dict.fromkeys(("folders", "hashed", "reused", "failed", "tampered", "unsealed"), 0)
     warnings: list[str] = []
@@ -475,8 +452,7 @@ def index_folder(
     full_audit: bool,
     schemas: SchemaCatalog,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Folder `name` under `root`: its v0.1 line and its companion seal-status line (dicts in
-    their field order); problems are findings, never exceptions."""
+    """Folder `name`'s v0.1 line and companion line; problems are findings, never exceptions."""
     run_id = printable(name)
     run_key = f"{root.label}::{run_id}"
     folder = root.path / name
@@ -508,8 +484,7 @@ def _files(scan: _Scan, *, top: bool) -> list[dict[str, Any]]:
 def with_seal_warnings(
     lines: Sequence[Mapping[str, Any]], statuses: Sequence[Mapping[str, Any]] | None
 ) -> list[Mapping[str, Any]]:
-    """The v0.1 lines with their companion verdicts (by run_key) appended to `warnings` as the
-    `seal:` strings `seal_status` reads; `statuses` None (the seed's, no companion): as they are."""
+    """The v0.1 lines with their companion verdicts appended to `warnings` as `seal:` strings."""
     if statuses is None:
         return list(lines)
     verdicts = {status.get("run_key"): status for status in statuses}
@@ -526,8 +501,7 @@ def with_seal_warnings(
 
 
 def seal_status(warnings: Iterable[str]) -> tuple[str | None, tuple[str, ...]]:
-    """(verdict, FAIL reasons) from a run registry line's warnings: its first `seal:<VERDICT>`
-    (`registry validate`'s words; None when none) and, for a FAIL, its problems."""
+    """(verdict, FAIL reasons) from a run registry line's warnings; verdict None when none."""
     verdict: str | None = None
     reasons: list[str] = []
     warnings = tuple(warnings)
@@ -550,13 +524,11 @@ def tampered(warnings: Iterable[str]) -> bool:
 
 
 SEAL_STATUSES = (*VERDICTS, "unknown")
-"""Run folders by verdict (`registry validate`'s words; `unknown`: a line that records none):
-each folder counted once."""
+"""Run folders by verdict, each counted once; `unknown`: a line that records none."""
 
 
 def seal_counts(lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """Run folders per verdict as `registry validate` counts them, `unknown` when a line records
-    none, and `TAMPERED` (counted within their verdict, not beside it)."""
+    """Run folders per verdict as `registry validate` counts them, plus `unknown` and `TAMPERED`."""
     verdicts = [seal_status(line.get("warnings", ()))[0] for line in lines]
     counts = tally(verdict for verdict in verdicts if verdict is not None)
     return {
@@ -587,8 +559,7 @@ def build(inputs: BuildInputs) -> BuildResult:
 
 @lru_cache(maxsize=4)
 def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
-    """A parsed JSONL artifact (shared: do not mutate), cached by path and `file_stamp` (any
-    write changes its ctime): three builders of one build read the same run registry."""
+    """A parsed JSONL artifact cached by path and `file_stamp`; shared, so never mutate it."""
     return [line for _, line in jsonl_records(path.read_bytes().split(b"\n"))]
 
 

@@ -1,9 +1,4 @@
-"""The system_health_report builder: one read-only view of registries, operations and drift.
-
-Pure and deterministic: one report model rendered as Markdown, a self-contained HTML page (inline
-CSS and SVG charts; no scripts, fonts or external resources; every text escaped) and a JSON
-summary. Its words and charts are the Jinja2 templates in `templates/`.
-"""
+"""The system_health_report builder: a read-only view as Markdown, HTML and JSON, all escaped."""
 
 from __future__ import annotations
 
@@ -64,8 +59,7 @@ _NO_LIMIT = re.compile(r"\bstale after None hours\b")
 
 
 def human(value: Any) -> str:
-    """A value in a sentence: `(none)`, `yes`/`no`, plain numbers, strings bare unless that would
-    be ambiguous (then JSON-quoted), lists and objects as JSON."""
+    """A value in a sentence: `(none)`, `yes`/`no`, numbers, bare strings, else JSON."""
     if value is None:
         return NONE
     if isinstance(value, bool):
@@ -86,8 +80,7 @@ def cell(value: Any) -> str:
 
 
 def human_summary(summary: Any) -> str:
-    """A drift signal's summary with the Python reprs that older sealed snapshots wrote
-    (`expected None, observed '0.1.0'`) rewritten as words (`expected (none), observed 0.1.0`)."""
+    """A drift signal's summary with older snapshots' Python reprs rewritten as words."""
     if not isinstance(summary, str):
         return cell(summary)
     summary = summary.replace("status None,", "status unknown,")
@@ -123,9 +116,7 @@ _NOT_PASSING = {
 def visible_runs(
     run_registry_lines: Sequence[Mapping[str, Any]], inputs: Mapping[str, Mapping[str, Any]]
 ) -> frozenset[str]:
-    """Run ids of the workspace's own run root the report may count: those the input run
-    registry indexes, the input snapshots (`inputs`: run id -> its run.json) and their inputs,
-    so nothing sealed after the inputs changes the report (`RULE`)."""
+    """Run ids the report may count: only those its inputs name, so later seals never change it."""
     seen = set(inputs)
     for line in run_registry_lines:
         run_id = line.get("run_id")
@@ -155,9 +146,7 @@ def _root(label: Any) -> str | None:
 def registry_entries(
     catalog_summary: Sequence[Mapping[str, Any]], excluded: Sequence[tuple[str, str]]
 ) -> list[dict[str, Any]]:
-    """Per registry counted, in catalog order then the excluded ones: `{registry_id, sealed,
-    basis, run_id, reason}`; `basis` is `snapshot` (run_id: the snapshot counted), `none`,
-    `this_report` or `excluded`; `reason` says in words why it is not sealed (null when it is)."""
+    """Per registry counted: `{registry_id, sealed, basis, run_id, reason}`, in catalog order."""
     counted: list[tuple[Any, ...]] = []
     for entry in catalog_summary:
         if entry.get("in_scorecard") is False:
@@ -194,10 +183,7 @@ def compute_scorecard(
     op_status_detail: Mapping[str, Any] | None = None,
     excluded: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """The governance scorecard, each ratio `{count, total, percent}`: the seed's "Enforcement
-    Coverage (C3+)" (`enforcement_c3_plus`, alias `check_coverage`) and "Registries with Seals"
-    (`sealed_registries` by `RULE`, the catalog's `excluded` counted not sealed), operations with
-    builders, and the Bound Executables (null when the catalog binds none)."""
+    """The governance scorecard, each ratio `{count, total, percent}`, as the seed's has it."""
     built_ops = {
         entry.get("operation_id")
         for entry in catalog_summary
@@ -233,9 +219,7 @@ def compute_scorecard(
 def _executables(
     rows: Sequence[Mapping[str, Any]], detail: Mapping[str, Any]
 ) -> dict[str, Any] | None:
-    """`{count, operations_bound, unbound_operations}`: distinct bound paths over every operation
-    of the detail, and the canonical operations (the rows) binding one; None when no operation
-    names any."""
+    """Bound executables `{count, operations_bound, unbound_operations}`; None if none."""
     bound = {
         str(entry.get("operation_id")): {p for p in entry["executables"] if isinstance(p, str)}
         for entry in detail_operations(detail)
@@ -272,8 +256,7 @@ def build_system_health(
     drift_history: Sequence[Mapping[str, Any]] = (),
     excluded: Sequence[tuple[str, str]] = (),
 ) -> BuildResult:
-    """The Markdown report, the HTML page and the JSON summary (the build's summary: the
-    Markdown and the scorecard); `drift_history`: earlier drift details, oldest first."""
+    """The Markdown report, the HTML page and the JSON summary; `drift_history` oldest first."""
     scorecard = compute_scorecard(catalog_summary, op_status_rows, op_status_detail, excluded)
     operations = detail_operations(op_status_detail)
     statuses = {  # operation id -> status, `unknown` when the detail records none
@@ -404,8 +387,7 @@ DRIFT_HISTORY = 30
 
 
 def _drift_history(workspace: Workspace, lines: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """The detail documents of the last DRIFT_HISTORY drift snapshots the input run registry
-    indexes as sealed, oldest first; one that cannot be read is left out."""
+    """The detail documents of the last DRIFT_HISTORY sealed drift snapshots, oldest first."""
     runs = [
         line
         for line in lines
@@ -436,8 +418,7 @@ def _write_overrides(workspace: Workspace) -> list[dict[str, Any]]:
 def _catalog_summary(
     build: BuildInputs, builder_ids: Set[str], lines: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Per catalog registry: the snapshot the report counts, the newest its sealed inputs show
-    (`visible_runs`), and whether it passes its seal and schema."""
+    """Per catalog registry: the snapshot counted, the newest visible, and whether it passes."""
     summary = []
     schemas = SchemaCatalog.for_workspace(build.workspace.root)
     shown = visible_runs(
@@ -493,8 +474,7 @@ def column_chart(
     legend: Sequence[str],
     empty: str,
 ) -> Chart:
-    """Stacked columns (`{label, values}`, one value per series), `series` (name, colour) drawn
-    bottom up, `legend` the text beside each series' swatch; `caption` its description too."""
+    """Stacked columns with `series` (name, colour) drawn bottom up, a legend and a caption."""
     y_max = _nice_ceiling(max((sum(column["values"]) for column in columns), default=1))
     entries = [(text, colour) for text, (_, colour) in zip(legend, series, strict=True)]
     svg = _macros().column_chart(chart_id, title, caption, columns, series, entries, empty, y_max)
@@ -571,8 +551,7 @@ def runs_per_day(lines: Sequence[Mapping[str, Any]]) -> list[tuple[str, Counter[
 def pass_rates(
     catalog_summary: Sequence[Mapping[str, Any]], lines: Sequence[Mapping[str, Any]]
 ) -> list[tuple[str, int, int, str]]:
-    """(registry id, run folders whose seal verifies, run folders indexed, latest status) per
-    catalog registry in catalog order, then per registry seen only in run folders (sorted)."""
+    """(registry id, verified folders, indexed folders, latest status) per registry."""
     passed: Counter[str] = Counter()
     total: Counter[str] = Counter()
     for line in lines:

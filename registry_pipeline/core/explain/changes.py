@@ -1,8 +1,4 @@
-"""Explained deltas: what changed inside a JSON, JSONL or YAML artifact, record by record.
-
-Pure and total: bad content gives an `unparseable` explanation, never an exception, and every
-list is sorted and capped at `max_listed` with a count of the rest, so a large diff stays small.
-"""
+"""Explained deltas record by record: pure and total, every list sorted and capped."""
 
 from __future__ import annotations
 
@@ -81,10 +77,7 @@ class FileExplanation:
     new_size: int | None
     """Bytes on the new side (None when absent)."""
     records: dict[str, Any] | None = None
-    """For kind `records`: `location` (the top-level key holding them, "" for a top-level array
-    or JSONL lines), `identity` (the id field matching them, or CONTENT), `counts`, the ids
-    `added` and `removed`, the `changed` records with their changed fields, and `other_fields`
-    (changes outside the record list)."""
+    """For kind `records`: their location, identity, counts, and the ids added, removed, changed."""
     fields: dict[str, Any] | None = None
     """For kind `document`: the field paths `changed`, `added` and `removed`."""
     reason: str | None = None
@@ -243,8 +236,7 @@ def _field_changes(diff: FieldDiff, max_listed: int) -> dict[str, Any]:
 def _record_changes(
     old: Document | None, new: Document | None, key: str, max_listed: int
 ) -> dict[str, Any]:
-    """Match the records at `key` by their identity (a field, or CONTENT: a multiset of
-    canonical JSON)."""
+    """Match the records at `key` by their identity (a field, or CONTENT: canonical JSON)."""
     old_records, new_records = _records_of(old, key) or [], _records_of(new, key) or []
     identity = pick_identity(old_records, new_records)
     changed: list[tuple[str, FieldDiff]] = []
@@ -302,8 +294,7 @@ _PLAIN_KEY = re.compile(r"[^.\[\]\"\s]+")
 
 FieldPath = tuple[str | int, ...]
 FieldDiff = tuple[list[FieldPath], list[FieldPath], list[FieldPath]]
-"""Paths that differ between two values, each list sorted: changed (on both sides with
-different values), added (only on the new side), removed (only on the old side)."""
+"""Paths that differ between two values, each list sorted: changed, added, removed."""
 
 
 @dataclass(frozen=True)
@@ -317,8 +308,7 @@ class Document:
 
 
 def parse(fmt: str, data: bytes) -> Document:
-    """Parse `data` as `fmt` (json, jsonl or yaml); bad content raises a RegistryError
-    (UNPARSEABLE) whose message says where and why."""
+    """Parse `data` as `fmt` (json, jsonl or yaml); bad content raises UNPARSEABLE."""
     try:
         if fmt == "jsonl":
             return Document(list(_jsonl_values(data)), lines=True)
@@ -344,8 +334,7 @@ def canonical(value: Any) -> str:
 
 
 def locate_records(old: Document | None, new: Document | None) -> str | None:
-    """Where both sides hold their records (a top-level key, "" for a top-level array or JSONL
-    lines), or None when the documents are not record collections."""
+    """Where both sides hold their records (a key, or '' for an array or JSONL), or None."""
     sides = [doc for doc in (old, new) if doc is not None]
     for key in dict.fromkeys(k for doc in sides if (k := _own_location(doc)) is not None):
         if all(_records_of(doc, key) is not None for doc in sides):
@@ -368,8 +357,7 @@ def _is_record_list(value: Any) -> bool:
 
 
 def _records_of(doc: Document | None, key: str) -> list[Any] | None:
-    """A side's records at `key` ("" a top-level array or JSONL lines; none when the file is
-    absent on that side), None when it holds no records there."""
+    """A side's records at `key`, or None when it holds no records there."""
     if doc is None:
         return []
     value = doc.value if key == "" else doc.value.get(key) if isinstance(doc.value, dict) else None

@@ -1,9 +1,4 @@
-"""Whether a build has anything to do: its inputs against the last successful build's.
-
-Owns the up-to-date decision (`up_to_date`) and the record of the last successful build. May
-import every other core subpackage (it reads the catalog, the sources, the run roots and the
-pointer history); nothing in the core imports it.
-"""
+"""Whether a build has anything to do: its inputs against the last successful build's."""
 
 from registry_pipeline.core.freshness.state import (
     STATE_RELPATH,

@@ -1,10 +1,4 @@
-"""Whether `registry build` has anything to do: one decision for the CLI, the schedule and sensor.
-
-What must hold since the last successful build, and what "the same" means (file identities,
-never contents), are docs/ASSET_GRAPH.md's. The record is the latest entry of the verified-cache
-(`core.verified`) keyed by the fingerprint of its inputs and folders; unreadable, absent or a
-symlink means "build", and nothing that publishes reads it.
-"""
+"""Whether `registry build` has anything to do, one decision; see docs/ASSET_GRAPH.md."""
 
 from __future__ import annotations
 
@@ -45,8 +39,7 @@ class Freshness:
 
     up_to_date: bool
     changed: tuple[str, ...] = ()
-    """What differs from the last successful build (`source:rolepack`, `runs:.codex/RUNS (1
-    new)`, `active:drift_signals`, `held:rolepack`, `no successful build recorded`, ...)."""
+    """What differs from the last successful build (`source:rolepack`, `held:rolepack`, ...)."""
     last_build: Mapping[str, Any] = field(default_factory=dict)
     """The record of the last successful build: `dagster_run_id`, `recorded_utc`, `active`."""
 
@@ -107,10 +100,7 @@ def _folder_changes(
 
 
 def _come_due(folders: Mapping[str, Mapping[str, str]], recorded: object) -> list[str]:
-    """Folders whose run id dated them in the future when the recorded build started (its
-    readers left them out: `future_dated`) and whose date has come since: a build reads them
-    now. By name alone, as text (`YYYY-MM-DD__HHMMSS` orders as the time it names); a dated name
-    is its run.json's second (the seal inspector's RUN_ID_MISMATCH)."""
+    """Folders future-dated at the recorded build whose date has come: a build reads them now."""
     then = created_moment(recorded)
     if then is None:
         return []
@@ -129,9 +119,7 @@ def _active_changes(
     allowed: Mapping[str, list[str | None]],
     held: Mapping[str, bool],
 ) -> list[str]:
-    """What a build would refuse, repair or promote: a problem of `registry pointers verify`, an
-    active snapshot other than the recorded one, failing inspection or with a failed receipt (the
-    gate's refusal), a pointer the record does not know, a hold placed or released."""
+    """What a build would refuse, repair or promote against the recorded pointers and holds."""
     store = PointerStore(workspace)
     try:
         pointers = store.read()
@@ -188,9 +176,7 @@ def record_build(
     active: Mapping[str, Iterable[str | None]],
     dagster_run_id: str | None,
 ) -> None:
-    """Record a successful build of the whole catalog: `read` (`build_inputs`, taken before it
-    ran) plus its own folders as they are now, and per registry with a pointer the snapshots
-    active while nothing changes. UNSAFE_PATH (nothing written) when a symlink is on the way."""
+    """Record a successful build of the whole catalog; UNSAFE_PATH (no write) at a symlink."""
     catalog = load_catalog(workspace)
     folders = {root: dict(listing) for root, listing in read["folders"].items()}
     ids = set(catalog.ids)
@@ -271,8 +257,7 @@ def run_folders(workspace: Workspace, catalog: RegistryCatalog) -> dict[str, dic
 
 
 def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
-    """The identities of everything a source's entries can read: a file, a folder's tree, or
-    the whole folder a glob looks in (a file it leaves out is reported, so it counts too)."""
+    """The identities of everything a source's entries can read (a glob: its whole folder)."""
     entries: list[tuple[object, ...]] = []
     for source in spec.sources:
         path = root / (pattern_base(source) if is_pattern(source) else source)
@@ -282,8 +267,7 @@ def _source_entries(root: Path, spec: RegistrySpec) -> list[tuple[object, ...]]:
 
 
 def _tree(folder: Path, *, code_only: bool = False) -> list[tuple[object, ...]]:
-    """(relpath, identity) of every file under `folder`, in a stable order; `code_only` keeps
-    Python sources and JSON data and skips bytecode caches (they change without a code change)."""
+    """(relpath, identity) of every file under `folder`, stably; `code_only`: sources only."""
     return list(_walk(str(folder), "", code_only)) or [("empty or absent",)]
 
 

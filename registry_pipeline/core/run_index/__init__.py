@@ -1,13 +1,4 @@
-"""The run index (seed 004): append-only run records with rules, and the four queries.
-
-A catalog log with a `run_index` block (`spec`). A record is judged alone (`records`), against
-the other registries (`rules`) and its run's records (`records.Order`); one path appends one
-record or a million (`append`). `RunIndex` keeps a SQLite sidecar (`sidecar`) current with the
-log (`index`) and answers queries from it (`query`), also as pandas DataFrames; the build checks
-a sealed log with `log_check`. See docs/RUN_INDEX.md. Imports `seal`, `workspace`,
-`append_only` and `write_path` (registry types, coordination rules); imported by `builders` and
-later layers and the CLI.
-"""
+"""The run index (seed 004): append-only run records, rules and queries; see docs/RUN_INDEX.md."""
 
 from registry_pipeline.core.run_index.append import AppendResult, append_records, append_stream
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, Run

@@ -1,8 +1,4 @@
-"""`registry runs append` and `registry runs import`: one path for one record or a million, all
-appended or none: checked alone, against each other and the rules, outside the lock; then under
-it, checked against the index (and for a retry), appended, fsynced (cut back on any failure),
-and indexed from what the checks noted. Once fsynced the append stands: what fails after (the
-sidecar, the notes log) is in `AppendResult.unfinished`."""
+"""`registry runs append` and `import`: one path for one record or a million, all or none."""
 
 from __future__ import annotations
 
@@ -73,8 +69,7 @@ WRITE_BLOCK = 1 << 20
 SPOOL_IN_MEMORY = 64 << 20
 """Bytes of appended lines kept in memory before the spool moves to a temporary file."""
 CANDIDATES = 16
-"""Lines of the log holding the first record's key and time that a retry looks at (one, unless
-the log was written by hand)."""
+"""Lines of the log holding the first record's key and time that a retry looks at."""
 
 Progress = Callable[[int], None]
 """Told the number of records checked so far, after each block."""
@@ -147,8 +142,7 @@ def append_records(
     timeout: float = DEFAULT_TIMEOUT,
     origin: str | None = None,
 ) -> AppendResult:
-    """Append `records` ((line, value) pairs, in order) to `index`: all or none. `origin`:
-    the file the records come from, named by every problem (`--record-json`)."""
+    """Append `records` ((line, value) pairs, in order) to `index`: all or none."""
     batches = (Batch(part) for part in batched(iter(records), CHUNK))
     return _append(index, batches, origin, timeout, None)
 
@@ -162,8 +156,7 @@ def append_stream(
     progress: Progress | None = None,
     workers: int | None = None,
 ) -> AppendResult:
-    """`append_records` of the records in `stream` (one JSON object, or JSONL); several blocks
-    are checked in `workers` processes (default: one per core), taken back in order."""
+    """`append_records` of `stream` (JSON or JSONL), its blocks checked in `workers` processes."""
     count = jobs() if workers is None else workers
     return _append(index, items(stream, origin), origin, timeout, progress, count)
 
@@ -222,9 +215,7 @@ class Checked:
     """The first MAX_LISTED problems of the batch's records."""
     problem_count: int = 0
     rows: tuple[Sequence[Any], ...] = ()
-    """Of each valid record, in columns (a few pickled arrays between processes, not a tuple per
-    record): its line, key, created and updated times, size, warning count, the number of its
-    `marks`, then `Held.columns`; none when the batch has no record or is refused."""
+    """Each valid record's fields in columns (pickled arrays between processes); none if refused."""
     marks: list[tuple[Any, ...]] = field(default_factory=list)
     """The `sidecar.marks` the rows number."""
     warnings: list[tuple[int, Problem]] = field(default_factory=list)
@@ -460,8 +451,7 @@ def order_words(spec: IndexSpec) -> str:
 
 
 def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]], int]:
-    """(line, key) of each key's first record that is not after its run's latest in the
-    sidecar, and how many of the keys it has."""
+    """(line, key) of each key's first record not after its run's latest, and the keys known."""
     conflicts: list[tuple[int, str]] = []
     known = 0
     if db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None:
@@ -485,8 +475,7 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
 
 
 def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
-    """Append the spool at the log's end (under the lock), fsynced: the bytes written; on any
-    failure the log is cut back."""
+    """Append the spool fsynced under the lock: the bytes written; cut back on any failure."""
     start = state.covered
     fd = os.open(index.log, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
     try:
@@ -566,9 +555,7 @@ class Overlap:
 
 
 def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
-    """Where the records spooled are in the log's first `covered` bytes (None: the first is not
-    there), found by the first one's key and times, compared byte for byte (identical bytes are
-    the same key and time, which the index refuses anyway: never a coincidence)."""
+    """Where the spooled records already are in the log's first `covered` bytes, else None."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
     rows = index.db.execute(
         "SELECT off, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",

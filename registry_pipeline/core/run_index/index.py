@@ -1,6 +1,4 @@
-"""One run index of a workspace: its log, lock and sidecar, kept current on each use; its runs
-read from the log itself at the offsets the sidecar holds (what is shown is what the log says);
-`repair`, which moves a torn last line aside."""
+"""One run index of a workspace: log, lock and sidecar kept current; runs read from the log."""
 
 from __future__ import annotations
 
@@ -47,8 +45,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 T = TypeVar("T")
 
 LOCK_PREFIX = ".codex/RUN_INDEX_"
-"""`.codex/RUN_INDEX_<registry id>.lock`: appends to one log, and sidecar updates, one at a
-time."""
+"""`.codex/RUN_INDEX_<registry id>.lock`: one log's appends and sidecar updates, one at a time."""
 
 
 @dataclass(frozen=True)
@@ -71,9 +68,7 @@ class IndexState:
 
 
 class LogIndex:
-    """A workspace's run index: `sync()` before reading, `locked()` around a write. A query of a
-    current sidecar writes nothing; a sidecar that cannot be written is built in a private
-    temporary database instead (`fallback`: why)."""
+    """A workspace's run index: `sync()` before reading, `locked()` around a write."""
 
     def __init__(self, root: Path, catalog: RegistryCatalog, spec: IndexSpec) -> None:
         self.root = root
@@ -115,8 +110,7 @@ class LogIndex:
         return exclusive_lock(self.lock_path, timeout=timeout)
 
     def sync(self, *, locked: bool = False) -> IndexState:
-        """Bring the sidecar up to the log and say what it found; LOG_MISSING when the log is
-        gone. `locked`: the caller holds the lock and checked the places it writes."""
+        """Bring the sidecar up to the log; LOG_MISSING when it is gone; `locked`: lock held."""
         if not self.log.is_file():
             raise RegistryError(
                 "the run index's log does not exist (create it empty to start one)",
@@ -159,8 +153,7 @@ class LogIndex:
             return False
 
     def _refresh_writable(self) -> None:
-        """Bring the workspace's sidecar up to the log (under the lock); a damaged one is built
-        again."""
+        """Bring the workspace's sidecar up to the log under the lock, rebuilding a damaged one."""
         for attempt in range(2):
             try:
                 if self._db is None or self._mode != "rw":
@@ -204,13 +197,11 @@ class LogIndex:
         return RegistryError(message, code=code, path=path or str(self.sidecar))
 
     def answer(self, question: Callable[[], T]) -> T:
-        """`question()` on a current sidecar (`stream` of one piece: asked again once rebuilt
-        when SQLite finds the sidecar damaged midway)."""
+        """`question()` on a current sidecar, asked again once rebuilt if found damaged."""
         return next(self.stream(lambda: iter((question(),))))
 
     def stream(self, question: Callable[[], Iterator[T]]) -> Iterator[T]:
-        """`question()`'s pieces: rebuilt and asked again when SQLite finds the sidecar damaged
-        before the first piece; SIDECAR_DAMAGED after, as part of the answer is out already."""
+        """`question()`'s pieces, asked again if damaged before the first, else SIDECAR_DAMAGED."""
         self.sync()
         given = False
         try:
@@ -290,8 +281,7 @@ def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
 
 
 def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
-    """LOG_UNREADABLE: complete lines the index cannot read (no JSON, no key): records checked
-    without them could conflict with them, and the build refuses the log anyway."""
+    """LOG_UNREADABLE: complete lines the index cannot read (no JSON, no key)."""
     first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
     return RegistryError(
         f"{state.skipped_count} line(s) of the log cannot be read ({first}): nothing is "
@@ -322,8 +312,7 @@ class Repair:
 
 
 def repair(index: LogIndex) -> Repair:
-    """Under the index lock: copy an incomplete last line to `.codex/quarantine/`, then cut the
-    log back to its last complete line (both fsynced); nothing else is ever changed."""
+    """Under the index lock: quarantine a torn last line, then cut the log back; nothing else."""
     folder = index.root / QUARANTINE_RELPATH
     require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
     with index.locked():
@@ -413,8 +402,7 @@ def select_runs(
     snapshot: bool = False,
     marks: bool = False,
 ) -> Iterator[Run]:
-    """The runs selected, read from the log at their offsets. `snapshot`: the rows are copied
-    into a temporary table first, so a slow reader never keeps an append waiting."""
+    """The runs selected, read from the log; `snapshot`: rows copied so appends never wait."""
     extra = ", r.checks, r.gates, r.override" if marks else ""
     sql = (
         f"SELECT r.key, x.off, x.len, x.line, r.first_t, r.n, r.success, r.failure{extra} "
@@ -445,8 +433,7 @@ def select_runs(
 
 
 class LogReader:
-    """The log opened for reading at offsets; lines read in the log's order come from one read
-    of WINDOW bytes, not a system call each."""
+    """The log opened for reading at offsets, lines in log order read WINDOW bytes at a time."""
 
     def __init__(self, index: LogIndex) -> None:
         self.path = index.log
@@ -473,8 +460,7 @@ class LogReader:
 
 
 def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, Any]:
-    """The record of `raw`, read where the sidecar holds `key`; INDEX_CHANGED when the log no
-    longer holds it there. The sidecar parsed these bytes strictly: the plain parser reads them."""
+    """The record of `raw` where the sidecar holds `key`; INDEX_CHANGED when the log moved it."""
     try:
         record = json.loads(raw)
     except ValueError:

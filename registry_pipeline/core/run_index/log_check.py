@@ -1,6 +1,4 @@
-"""The build's checks of a sealed run index: every problem of a whole log, by the functions
-`registry runs append` checks records with, and whether the log only grew since its previous
-sealed snapshot."""
+"""The build's checks of a sealed run index: every problem of the log, and that it only grew."""
 
 from __future__ import annotations
 
@@ -50,8 +48,7 @@ def log_problems(
     data: bytes | Path,
     read: Read | None = None,
 ) -> list[Problem]:
-    """Every problem of a whole log, sealed bytes or the file at `data`, but schema violations
-    (`schema_valid`'s). `read`: how the other registries are read (the build: sealed)."""
+    """Every problem of a whole log but schema violations; `read`: how other registries are read."""
     problems: list[Problem] = []
     log = _Log(data)
     rules = RecordRules(root, catalog, spec, read)
@@ -84,8 +81,7 @@ def log_problems(
 
 
 def _latest_views(rules: RecordRules, latest: set[int], log: _Log) -> list[Problem]:
-    """The warnings of each run's latest view, and of an overrides log the runs its latest
-    records leave uncovered."""
+    """The warnings of each run's latest view, and of an overrides log the runs left uncovered."""
     problems: list[Problem] = []
     warned = 0
     view = Warnings(rules.spec)
@@ -170,8 +166,7 @@ def log_prefix(
     *,
     checked: str | None = None,
 ) -> PrefixReport:
-    """Whether the previous sealed snapshot's primary artifact is a prefix of `current`
-    (`checked`: `current`'s own run id, never its own baseline)."""
+    """Whether the previous sealed snapshot's primary artifact is a prefix of `current`."""
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     if folder is None:
         return PrefixReport(None)

@@ -1,5 +1,4 @@
-"""The four questions a run index answers (seed 004, "Minimal Queries"), from the sidecar, and
-`RunIndex`, the same answers as pandas DataFrames beside `append`."""
+"""The four questions a run index answers (seed 004) from the sidecar, also as DataFrames."""
 
 from __future__ import annotations
 
@@ -116,8 +115,7 @@ def _fields(text: str) -> tuple[str, ...]:
 
 
 def _moment(text: str | None, *, end: bool) -> int | None:
-    """`--since` / `--until` in microseconds since the epoch, by the commands' one time grammar
-    (`read_moment`): a day is its first moment, or for `--until` its last."""
+    """`--since`/`--until` in microseconds: a day is its first moment, or for `--until` its last."""
     if text is None:
         return None
     moment = read_moment(text, end_of_day=end)
@@ -157,8 +155,7 @@ class FailedRun:
     """Why the override does not cover them (`overrides.coverage`)."""
 
     def json_line(self, spec: IndexSpec) -> bytes:
-        """The object `registry runs failed --json` lists, as `json.dumps` writes it, the latest
-        view as the log holds it."""
+        """The object `registry runs failed --json` lists, the latest view as the log holds it."""
         named, problems = self.override_id, [problem.as_json() for problem in self.problems]
         head = (
             f"{{{_text(spec.key)}: {_text(self.run.key)}, "
@@ -173,8 +170,7 @@ class FailedRun:
 def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
-    """The failed runs in `where`, oldest first, marked from what the sidecar holds of them; a
-    run with a failed check is judged by `coverage`."""
+    """The failed runs in `where`, oldest first; a run with a failed check judged by `coverage`."""
     spec = index.spec
     which = "r.failure" if gates else "r.unique_fail"
     rows = _runs(index, where, which, limit=limit, snapshot=True, marks=True)

@@ -1,11 +1,4 @@
-"""A run record judged alone, for `registry runs append`/`import` and the build's `rules` check:
-its shape, schema and own fields (a file field is an absolute POSIX or Windows path: the index
-serves two machines), its latest view's warnings, its place among its run's records (`Order`).
-
-The records given are read here: one JSON object on any number of lines, or JSONL a block of
-whole lines at a time. A block whose every line is its value's compact encoding is appended as
-given, its schema checked in one call; any other line is parsed strictly and appended encoded.
-"""
+"""A run record judged alone: shape, schema, own fields, latest view's warnings, run order."""
 
 from __future__ import annotations
 
@@ -36,8 +29,7 @@ MAX_LISTED = 100
 CONTROL = "\x00-\x1f\x7f-\x9f"
 """The Unicode category Cc (control characters), as a regular-expression class."""
 _PLAIN_POSIX = re.compile(f"/[^{CONTROL}]*[^{CONTROL}/.]")
-"""A POSIX absolute path without control characters whose last component is neither empty nor
-`.`: it names a file (`path_problem` is None), decided without building a path object."""
+"""A POSIX absolute path naming a file, matched without building a path object."""
 NATIVE_POSIX = os.name != "nt"
 """Whether this machine's paths are POSIX paths (absolute: starting with `/`)."""
 MISSING_KEPT = 64
@@ -55,9 +47,7 @@ def record_problem(
     path: str | None = None,
     counts: tuple[int, int] | None = None,
 ) -> Problem:
-    """One problem of one input record (`line` 0: none; `key`: the run). `severity`: error
-    refuses, warning is printed, record goes to the notes log. Its `--json` object ends with the
-    severity and the key, as `registry runs` has always listed them."""
+    """One problem of one input record; `severity`: error refuses, warning goes to the notes log."""
     extra: dict[str, object] = {"severity": severity, "key": key}  # --json names both
     if counts is not None:
         extra.update(matched=counts[0], given=counts[1])
@@ -86,8 +76,7 @@ def located(problem: Problem, path: str | None) -> Problem:
 
 
 class RecordsError(UsageError):
-    """Records refused before anything was written; exit 2 for bad input, 1 (`refused`) when
-    the index or another registry says no."""
+    """Records refused before anything was written; exit 2 for bad input, 1 when refused."""
 
     def __init__(
         self,
@@ -112,8 +101,7 @@ class RecordsError(UsageError):
 
 
 def parse_line(raw: bytes) -> Any:
-    """The value of one JSONL line, parsed as strictly as `loads_strict` (a compact line by the C
-    parser, vouched for by its own encoding)."""
+    """The value of one JSONL line, parsed as strictly as `loads_strict`."""
     try:
         value = loads_compact(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -132,8 +120,7 @@ def encode(record: dict[str, Any]) -> bytes:
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> tuple[list[Problem], int, int]:
-    """Every problem of one record alone and its place (`times`); `schema_valid`: the caller's
-    batch call found no violation. A plain record is decided by a few lookups."""
+    """Every problem of one record alone, and its place (`times`)."""
     if schema_valid and type(record) is dict:
         key = record.get(spec.key)
         created = parse_time(record.get(spec.time))
@@ -261,8 +248,7 @@ def field_problems(spec: IndexSpec, line: int, record: dict[str, Any]) -> list[P
 
 
 class Warnings:
-    """The warnings of a run's latest view: recommended fields absent at Final Save, files
-    named in this machine's form that do not exist here."""
+    """A run's latest view's warnings: recommended fields absent, named files missing here."""
 
     def __init__(self, spec: IndexSpec) -> None:
         self.spec = spec
@@ -324,8 +310,7 @@ class Warnings:
 
 
 def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
-    """(created, updated) of a record in microseconds since the epoch, its place among its run's
-    records (updated absent or unparsable: created; created unparsable: first)."""
+    """(created, updated) in microseconds since the epoch: a record's place among its run's."""
     created = parse_time(record.get(spec.time))
     if created is None:
         created = EARLIEST
@@ -334,8 +319,7 @@ def times(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int]:
 
 
 class Order:
-    """Each key's records as they are added: which are not after the key's latest (`later`),
-    each key's first and latest."""
+    """Each key's records as added: those not after the key's latest (`later`), first and latest."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -347,8 +331,7 @@ class Order:
         self.created = array("q")
         self.updated = array("q")
         self.later: list[tuple[int, str]] = []
-        """(line, key) of each record whose key had a record at an equal or later place
-        before it, in line order."""
+        """(line, key) of each record not after an earlier record of its key, in line order."""
 
     def add(self, line: int, key: str, created: int, updated: int) -> None:
         """One record (`times`), in line order."""
@@ -421,8 +404,7 @@ class Batch:
     sizes: list[int] | None = None
     """With `lines`: each line's length in bytes, without its newline."""
     plain: bool = False
-    """Whether the records are known plain (`json_strict.CompactLines.plain`): one schema call
-    decides for them all."""
+    """Whether the records are known plain: one schema call decides for them all."""
 
 
 Item = Batch | tuple[int, bytes]
@@ -438,8 +420,7 @@ def record_from_json(text: str) -> Any:
 
 
 def items(stream: Readable, origin: str) -> Iterator[Item]:
-    """The records of `stream`: one JSON object as one batch, else blocks of JSONL lines not
-    parsed yet."""
+    """The records of `stream`: one JSON object as one batch, else unparsed JSONL blocks."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
     if document is not NOT_COMPACT:
@@ -512,8 +493,7 @@ def _one_document(head: bytes, origin: str) -> Any:
 
 
 def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:
-    """(first line, bytes) of blocks of whole lines of about BLOCK bytes, then an unfinished last
-    line; a line over MAX_LINE_BYTES is refused after the lines before it."""
+    """(first line, bytes) of whole-line blocks; a line over MAX_LINE_BYTES is refused."""
     pending, number, done = head, 1, False
     while True:
         while len(pending) >= BLOCK or (done and b"\n" in pending):

@@ -1,10 +1,4 @@
-"""The rules on records beyond their own fields: the override of a run that passed despite a
-failed uniqueness check, from both sides, and the workspace's coordination rules.
-
-Seed 004: "If any uniqueness check is `FAIL`, `qa_gate2` should not be `PASS` unless an override
-was logged". Such a record must name an override that is in the overrides log, names this run
-and covers every check that FAILed (`coverage`, the one judge); a new record of an override is
-judged by the same `coverage` against every run relying on it (`Reliance`)."""
+"""Rules on records beyond their own fields: overrides and coordination; see docs/RUN_INDEX.md."""
 
 from __future__ import annotations
 
@@ -38,8 +32,7 @@ from registry_pipeline.core.write_path.rules import Coordination, rules_involvin
 
 
 class Read(Protocol):
-    """How another registry's entries are read instead of the working tree (the build: from a
-    sealed snapshot). `keep`: of a log, the latest views needed (None: all)."""
+    """How another registry's entries are read instead of the working tree (the build: sealed)."""
 
     def __call__(
         self, root: Path, entry_type: EntryType, /, keep: Keep | None = None
@@ -62,8 +55,7 @@ def coverage(
     *,
     report_absent: bool = True,
 ) -> list[Problem]:
-    """Why the override `record` names does not cover its failed checks; `found`: that
-    override's latest record (None: not logged, said unless `report_absent` is False)."""
+    """Why the override `record` names does not cover its failed checks; `found`: None, unlogged."""
     key = record.get(spec.key)
     failed = failed_checks(record)
     named = record.get(OVERRIDE)
@@ -93,8 +85,7 @@ def coverage(
 
 
 class OtherLog:
-    """Another registry's log, read by key: through its own sidecar, or from what `read` gives
-    (the build: its sealed snapshot)."""
+    """Another registry's log read by key: through its own sidecar, or from `read`."""
 
     def __init__(
         self,
@@ -302,9 +293,7 @@ class RecordRules:
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
 
     def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
-        """What of each other log in `names` must be read: all of those the rules judging this
-        type read; of the run index an overrides log serves, the runs relying on an override;
-        of the others, only their problems."""
+        """What of each other log in `names` must be read: all, relying runs, or its problems."""
         judged = {
             name
             for rule in self.coordination.rules
@@ -322,8 +311,7 @@ class RecordRules:
     def problems(
         self, records: list[tuple[int, dict[str, Any]]], *, relied: bool = True
     ) -> list[Problem]:
-        """The overrides' and coordination rules' findings about `records`; `relied` (each is
-        its key's latest: an append): also the runs left uncovered."""
+        """The overrides' and coordination rules' findings; `relied`: also runs left uncovered."""
         found = [*self.override_problems(records), *self.coordination_problems(records)]
         return [*found, *self.reliance.problems(records)] if relied else found
 
@@ -458,8 +446,7 @@ def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden
 
 
 def _heads(coordination: Coordination, own: str) -> frozenset[str] | None:
-    """The top-level fields the coordination rules read of a record of type `own` when each
-    judges a record by its own values alone (None when some rule compares records)."""
+    """The fields the coordination rules read of an `own` record; None when a rule compares."""
     heads: set[str] = set()
     for rule in coordination.rules:
         if rule.kind == "not_deprecated":

@@ -1,12 +1,4 @@
-"""The sidecar of a run index: a SQLite file that answers queries without reading the log,
-derived from it and rebuilt when missing, unreadable or made for other settings.
-
-A matching stat stamp of the log means current (as git's index trusts it); otherwise the covered
-bytes' SHA-256 per MiB are checked: all equal, only the bytes after are indexed, else it is
-rebuilt. Stamp and hashes commit with the rows they vouch for (not `core.verified`: a separate
-file could outlive a lost commit). Rollback-journal mode, not WAL: a read-only connection to a
-WAL database creates files beside it.
-"""
+"""A run index's SQLite sidecar, derived from the log, rebuilt when stale; see docs/RUN_INDEX.md."""
 
 from __future__ import annotations
 
@@ -42,8 +34,7 @@ CACHE_RELPATH = ".codex/cache/run_index"
 BUSY_TIMEOUT_MS = 30_000
 """How long a connection waits for another's lock before SQLite says it is busy."""
 WRITER_CACHE_KIB = 64 << 10
-"""Page cache of a writing connection (64 MiB): a bulk index spills to the file (and keeps
-readers out until its commit) only past it."""
+"""Page cache of a writing connection (64 MiB): a bulk index spills to the file only past it."""
 _HEADER = b"SQLite format 3\x00"
 _CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -91,8 +82,7 @@ def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | Non
 
 
 def refresh(db: sqlite3.Connection, spec: IndexSpec, log: Path, stale: Stale | None = None) -> None:
-    """Bring the sidecar up to the log (the caller holds the index lock); `stale`: as
-    `staleness` says (asked when not given)."""
+    """Bring the sidecar up to the log (the caller holds the index lock)."""
     stale = stale or staleness(db, spec, log)
     if stale is None:
         return
@@ -147,8 +137,7 @@ QUERY_INDEXES = {
     "runs_failed": "runs (first_t, first_seq) WHERE failure",
     "runs_unique": "runs (first_t, first_seq) WHERE unique_fail",
 }
-"""The B-tree indexes the queries use (none per lane: it would cost every append more than it
-saves a query)."""
+"""The B-tree indexes the queries use (none per lane: appends would pay more than queries save)."""
 
 
 def create_query_indexes(db: sqlite3.Connection) -> None:
@@ -183,8 +172,7 @@ _LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 
 
 def fold_sql(spec: IndexSpec) -> str:
-    """The statement that adds the staged records to their runs, in record order: a run's first
-    is its earliest (ties: the first line), its latest view the latest (ties: the later line)."""
+    """The statement folding staged records into their runs: earliest first, latest view last."""
     lanes = [f"l{i}" for i in range(len(spec.lanes))]
     return _FOLD.format(
         marks=", ".join(MARKS),
@@ -200,14 +188,11 @@ def fold_sql(spec: IndexSpec) -> str:
 
 
 Row = tuple[Any, ...]
-"""What the sidecar holds of one record: (key, created, updated, offset, length without the
-newline, line, then `Held`'s: the number of its `marks`, its override, its lane values)."""
+"""What the sidecar holds of one record: key, times, offset, length, line, then `Held`'s."""
 
 
 class Held:
-    """The number of each record's `marks` in `marks`, remembered by the values of the fields
-    they read: only strings and absences, as a string equals only a string (a number does not:
-    `True == 1`), so a record found has the very values remembered."""
+    """Each record's `marks` number, remembered by the values of the fields the marks read."""
 
     KEPT = 1 << 16
     """Combinations of values remembered at most (then it starts over)."""
@@ -239,6 +224,7 @@ class Held:
             found = self.numbers.setdefault(made, len(self.numbers))
             if found == len(self.marks):
                 self.marks.append(made)
+            # only strings and absences are remembered: a number can equal another type (True == 1)
             if self.PLAIN.issuperset(map(type, read)):
                 if len(self.known) >= self.KEPT:
                     self.known.clear()
@@ -246,8 +232,7 @@ class Held:
         return found
 
     def columns(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        """The override and each lane value of `records`, in columns, each lane value one
-        object (pickled once per batch)."""
+        """The override and each lane value of `records`, in columns (pickled once per batch)."""
         same = self.lanes.setdefault
         return [
             list(map(named_override, records)),
@@ -266,8 +251,7 @@ def add_columns(
     seq: int,
     marked: Sequence[tuple[Any, ...]],
 ) -> int:
-    """Index the rows of `parts` in log order, numbered from `seq + 1`, inside the caller's
-    transaction; the last seq. `marked`: the `marks` the rows number (it may grow)."""
+    """Index `parts`' rows in log order inside the caller's transaction; the last seq."""
     lanes = [f"l{i}" for i in range(len(spec.lanes))]
     db.execute("DROP TABLE IF EXISTS temp.staged")
     db.execute("DROP TABLE IF EXISTS temp.marks")
@@ -335,8 +319,7 @@ def finish(
     line: int,
     before: os.stat_result,
 ) -> None:
-    """Record (inside the indexing transaction) that the sidecar covers the log up to
-    `position`; the stat stamp only when nobody wrote the log since `before`."""
+    """Record in the indexing transaction that the sidecar covers the log up to `position`."""
     first = (int(meta(db).get("covered", "0")) if start else 0) // BLOCK
     db.execute("DELETE FROM blocks WHERE i >= ?", (first,))
     db.executemany("INSERT INTO blocks VALUES (?, ?)", _digests(fd, first, position))
@@ -421,8 +404,7 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection | None:
-    """The sidecar at `path`, read-only, creating no file; None when it is not a rollback-mode
-    SQLite file (none, garbage, or WAL: opening it would create files)."""
+    """The sidecar at `path` read-only, creating no file; None unless a rollback-mode SQLite."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:

@@ -1,6 +1,4 @@
-"""Run indexes of a catalog: how a run is keyed, timed, grouped into lanes and judged, as the
-catalog entry's `run_index` block says. A uniqueness check is every field named `uniqueness_*`,
-so a check the schema adds later counts too."""
+"""Run indexes of a catalog: how runs are keyed, timed, laned and judged (`run_index`)."""
 
 from __future__ import annotations
 
@@ -167,8 +165,7 @@ def _did_you_mean(word: str, known: Iterable[str]) -> str:
 
 
 def parse_time(value: Any) -> int | None:
-    """An ISO 8601 UTC time as microseconds since the epoch (None when it is not one); the
-    seed's `YYYY-MM-DDTHH:MMZ` by two lookups (its day and its minute)."""
+    """An ISO 8601 UTC time as microseconds since the epoch; None when it is not one."""
     if type(value) is str and len(value) == 17 and value[16] == "Z" and value[10] == "T":
         day, clock = _day(value[:10]), _CLOCK.get(value[11:16])
         if day is not None and clock is not None:

@@ -1,9 +1,4 @@
-"""The workspace's build slot: one build at a time, whoever starts it.
-
-One lock (`core.lock.hold`) with a medium per place machines meet, taken in one order: this
-machine's `.codex/build.lock`, the instance's PostgreSQL lock (`shared`), then the bucket's
-lease, all within one deadline (BUILD_IN_PROGRESS names the holder). docs/OPERATIONS.md says who
-waits for whom."""
+"""The workspace's build slot: one build at a time, whoever starts it; see docs/OPERATIONS.md."""
 
 from __future__ import annotations
 
@@ -32,8 +27,7 @@ def build_slot(
     shared: Sequence[Medium] = (),
     on_lost: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the build slot for the block, every medium within `wait` seconds, as `holder`;
-    `on_lost` is told if the bucket's lease lapses while held (the build must stop writing)."""
+    """Hold the build slot for the block, within `wait`; `on_lost`: lease lapsed, stop writing."""
     path = require_safe(workspace)
     deadline = time.monotonic() + max(wait, 0.0)
 

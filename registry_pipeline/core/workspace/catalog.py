@@ -1,9 +1,4 @@
-"""The registry catalog: which registries a workspace has, their kinds, files and dependencies.
-
-It is data (`registries/REGISTRY_CATALOG_v0_2.json`), checked here, so that the asset graph is
-generated from it. Once `registries/WRITE_OVERRIDES_v0_1.jsonl` (the audit of `registry
-add-entry --no-check`) or a snapshot of it exists, every catalog has the log registry
-`write_overrides` (`override_log_entries`): sealed by every build, append-only checked."""
+"""The registry catalog: which registries a workspace has, their kinds, files and dependencies."""
 
 from __future__ import annotations
 
@@ -95,19 +90,15 @@ class RegistrySpec:
     operation_id: str | None = None
     description: str = ""
     append_only: Any = None
-    """The entry's append-only rules as written (a preset name or a rule block), or None;
-    `core.append_only.parse_rules` reads it."""
+    """The entry's append-only rules as written (a preset name or a rule block), or None."""
     entries: Any = None
-    """The entry layout `registry add-entry` writes by (a block as written), or None;
-    `core.write_path.entry_types` reads it."""
+    """The entry layout `registry add-entry` writes by (a block as written), or None."""
     run_index: Any = None
-    """A record log's key, time, lanes and predicates (a block as written), or None;
-    `core.run_index.index_specs` reads it."""
+    """A record log's key, time, lanes and predicates (a block as written), or None."""
     coverage_matrices: tuple[str, ...] = ()
     """Which of `sources` are enforcement coverage matrices (an operations catalog only)."""
     in_scorecard: bool = True
-    """False for a registry adoption added to feed a builder: not one of the repository's own,
-    so the governance scorecard leaves it out of its totals."""
+    """False for a registry adoption added to feed a builder: the scorecard leaves it out."""
 
     @property
     def is_source(self) -> bool:
@@ -166,8 +157,7 @@ def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
 
 
 def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -> None:
-    """UNKNOWN_REGISTRY unless the catalog or `seen` (ids found in run folders, journal or pointer
-    file) knows `registry_id`: a typo is refused, never answered with an empty result."""
+    """UNKNOWN_REGISTRY unless the catalog or `seen` knows `registry_id`: a typo is refused."""
     catalog = catalog_or_none(workspace)
     known = set(seen) | set(catalog.ids if catalog is not None else ())
     if registry_id not in known:
@@ -204,8 +194,7 @@ def catalog_or_none(workspace: Workspace) -> RegistryCatalog | None:
 def check_catalog(
     document: Any, root: Path, path: str, schemas: SchemaCatalog | None = None
 ) -> RegistryCatalog:
-    """The catalog `document` of the workspace at `root`, validated (every problem: CATALOG_INVALID;
-    UNSAFE_RUN_ROOT) and in dependency order; `registry adopt` checks its plan with it."""
+    """The catalog `document` of `root`, validated (CATALOG_INVALID), in dependency order."""
     catalog = schemas or SchemaCatalog.for_workspace(root)
     violations = [
         violation_text(v)
@@ -247,8 +236,7 @@ def check_catalog(
 
 
 def _unsafe_run_root(root: Path, run_roots: Iterable[str]) -> UsageError | None:
-    """UNSAFE_RUN_ROOT for the first run root that is not a real folder in the workspace (a link
-    to / would index /etc and /proc), else None."""
+    """UNSAFE_RUN_ROOT for the first run root not a real folder in the workspace, else None."""
     for run_root in run_roots:
         if (problem := escape_problem(root, run_root)) is not None:
             return UsageError(
@@ -261,8 +249,7 @@ def _unsafe_run_root(root: Path, run_roots: Iterable[str]) -> UsageError | None:
 
 
 def pointer_file_path(workspace: Workspace) -> Path:
-    """The workspace's pointer file: the catalog's `pointer_file`, else the default place
-    (also without a catalog). An unusable catalog is its error: never a guess."""
+    """The workspace's pointer file: the catalog's `pointer_file`, else the default place."""
     path = workspace.root / CATALOG_RELPATH
     try:
         info = path.stat()
@@ -296,8 +283,7 @@ SPEC_REQUIRED = ("registry_id", "kind", "schema_id", "artifact_type", "write_pol
                  "active_pointer")  # fmt: skip
 SPEC_OPTIONAL = ("description", "append_only", "entries", "run_index", "in_scorecard")
 SPEC_LISTS = ("artifacts", "depends_on", "sources", "coverage_matrices")
-"""Catalog keys read as they are (the optional ones keep RegistrySpec's default when absent),
-and the arrays read as tuples."""
+"""The catalog's arrays, read as tuples; other keys are read as they are."""
 
 
 def _semantic_problems(specs: list[RegistrySpec], root: Path) -> list[str]:
@@ -411,9 +397,7 @@ OVERRIDE_LOG_ENTRY: dict[str, Any] = {
 def override_log_entries(
     declared: list[dict[str, Any]], root: Path, *, list_runs: bool = True
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The entries to add to the catalog `declared` (the override log's, once there is one and the
-    catalog does not list it), and the problems (a declared registry taking its id); without
-    `list_runs` (a run root that escapes), only the log file itself tells."""
+    """The override log's entries to add to the catalog `declared`, and the problems."""
     if any(WRITE_OVERRIDES_RELPATH in entry.get("sources", ()) for entry in declared):
         return [], []
     logged = os.path.lexists(root / WRITE_OVERRIDES_RELPATH)

@@ -1,5 +1,4 @@
-"""What git will do to sealed folders: ignore them (a clone has none) or convert their line
-endings (no longer matching the seal), as git itself decides; nothing outside a work tree."""
+"""What git will do to sealed folders: ignore them or convert their line endings."""
 
 from __future__ import annotations
 
@@ -18,8 +17,7 @@ PROBE = "probe__/manifest.json"
 
 
 def _git(root: Path, args: Sequence[str], paths: Sequence[str]) -> list[str] | None:
-    """The NUL-separated fields git prints for `paths` given on stdin with `-z` (any path passes
-    unquoted); None outside a work tree or without git."""
+    """The NUL-separated fields git prints for `paths`; None outside a work tree or without git."""
     stdin = "".join(f"{path}\0" for path in paths).encode("utf-8", "surrogateescape")
     out = git_output(root, *args, "-z", "--stdin", stdin=stdin, ok=(0, 1))
     return None if out is None else out.decode("utf-8", "surrogateescape").split("\0")[:-1]
@@ -88,9 +86,7 @@ def pointer_targets(path: Path) -> list[tuple[str, str, str]]:
 def workspace_git_findings(
     root: Path, run_roots: Sequence[str], pointer_file: str
 ) -> list[Problem]:
-    """What git does to the run roots and the folders the pointer file names, one finding per thing
-    to act on. An ignored run root is a finding only when a committed pointer file names its
-    folders (a fresh clone then lacks them)."""
+    """What git does to the run roots and the pointer file's folders, one finding each."""
     # a path git would refuse (outside the work tree, `..`) is not asked: git stops at the
     # first one and would answer nothing for the others
     probes = {f"{r}/{PROBE}": r for r in run_roots if relpath_problem(f"{r}/{PROBE}") is None}

@@ -1,9 +1,4 @@
-"""Files outside our control, read safely: regular files only, never blocking, up to a limit.
-
-A FIFO would block `open` and a device such as `/dev/zero` never ends: both are refused at once
-(NOT_A_REGULAR_FILE, exit 2). The file is opened with O_NONBLOCK and checked by `fstat` on that
-descriptor, so what is checked is what is read; reading stops at the limit (INPUT_TOO_LARGE).
-For an input, `-` is standard input."""
+"""Files outside our control, read safely: regular files only, never blocking, up to a limit."""
 
 from __future__ import annotations
 
@@ -19,13 +14,11 @@ from registry_pipeline.core.fs import NotRegularFile, file_kind, open_regular
 from registry_pipeline.core.seal.gitstate import MAX_CATALOG_BYTES
 
 MAX_RECORD_FILE_BYTES = 1 << 30
-"""Largest `registry runs append --record-file` (1 GiB): the append streams its input, so this
-bounds a runaway input, not memory (the benchmark's 1,000,000 records are 593 MB)."""
+"""Largest `registry runs append --record-file` (1 GiB): bounds a runaway input, not memory."""
 MAX_ENTRY_FILE_BYTES = 16 << 20
 """Largest `registry add-entry --entry-file` (16 MiB): one entry, parsed whole."""
 MAX_CATALOG_FILE_BYTES = MAX_CATALOG_BYTES
-"""Largest file read whole and parsed (64 MiB): the workspace's catalog, coordination rules and
-pointer file, and what `registry check-append-only` reads (PATH, --baseline, --rules)."""
+"""Largest file read whole and parsed (64 MiB): catalog, coordination rules, pointer file."""
 STDIN = "-"
 """The name that means standard input."""
 
@@ -70,8 +63,7 @@ def open_input_file(
     unreadable: str = "UNREADABLE",
     too_large: str = "INPUT_TOO_LARGE",
 ) -> InputFile:
-    """The input `path` (`-`: standard input) for streaming, `what` naming it in errors; exit 2 at
-    once: `unreadable` (or a folder), NOT_A_REGULAR_FILE, `too_large` (over `limit`)."""
+    """The input `path` (`-`: standard input) for streaming; exit 2 at once when unusable."""
     if path == STDIN:
         return InputFile(sys.stdin.buffer, path, limit, what, too_large)
     try:
@@ -93,9 +85,7 @@ def open_regular_file(
     unreadable: str = "UNREADABLE",
     too_large: str = "INPUT_TOO_LARGE",
 ) -> BinaryIO:
-    """`path` opened once its descriptor (opened without blocking) is a regular file of at most
-    `limit` bytes (NOT_A_REGULAR_FILE, `unreadable` for a folder, `too_large`); an OSError of the
-    open itself is the caller's to say."""
+    """`path` opened once its non-blocking descriptor is a regular file of at most `limit` bytes."""
     where = os.fspath(path)
     try:
         fd = open_regular(where, follow_symlinks=True)
@@ -113,8 +103,7 @@ def open_regular_file(
 
 
 def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) -> bytes:
-    """The whole of `path` as `open_regular_file` opens it, never more than `limit` bytes (a file
-    grown past it since the open is INPUT_TOO_LARGE too). An OSError is the caller's to say."""
+    """The whole of `path`, never over `limit` bytes; an OSError is the caller's to say."""
     raw = open_regular_file(path, limit=limit, what=what)
     with InputFile(raw, os.fspath(path), limit, what, "INPUT_TOO_LARGE") as handle:
         return handle.read()
@@ -151,8 +140,7 @@ def input_too_large(path: str, what: str, limit: int, code: str = "INPUT_TOO_LAR
 
 
 def not_regular(mode: int, path: str, what: str, unreadable: str = "UNREADABLE") -> UsageError:
-    """The refusal of what stands where a regular file was expected: a folder (`unreadable`),
-    else NOT_A_REGULAR_FILE naming its kind."""
+    """The refusal of a non-regular file: a folder (`unreadable`), else NOT_A_REGULAR_FILE."""
     if stat.S_ISDIR(mode):
         return UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
     return UsageError(

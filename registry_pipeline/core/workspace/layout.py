@@ -37,9 +37,7 @@ CODEX_GITIGNORE = (
 """`.codex/.gitignore`: what registry-pipeline writes under `.codex/` that is no one's history."""
 
 DOTENV_RELPATH = ".env"
-"""Read by `dagster dev` and `dg dev` from the folder they start in, before they choose an
-instance: its `DAGSTER_HOME` line sends them to the workspace's own instance (without one they
-open an empty temporary instance in a `.tmp_dagster_home_*` folder of the workspace)."""
+"""Read by `dagster dev`/`dg dev`: its DAGSTER_HOME sends them to the workspace's instance."""
 DG_MODULE = "registry_defs"
 DG_TOML = f"""\
 # Dagster's `dg` loads this workspace's registry graph: `dg dev`, `dg check defs`, `dg list defs`
@@ -63,8 +61,7 @@ from registry_pipeline.definitions import defs
 
 __all__ = ["defs"]
 '''
-"""What `registry init` writes as `dg.toml` and `registry_defs.py`, unless the folder is a dg
-project already."""
+"""What `registry init` writes as `dg.toml` and `registry_defs.py`, unless a dg project."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +70,7 @@ class Workspace:
 
     root: Path
     named_by: str | None = field(default=None, compare=False, repr=False)
-    """Where the path came from, for the messages about it: `--workspace`, `REGISTRY_WORKSPACE`,
-    or None when it was found from the current folder (or built by the code itself)."""
+    """Where the path came from, for messages: `--workspace`, `REGISTRY_WORKSPACE`, or None."""
 
     @property
     def runs_dir(self) -> Path:
@@ -83,8 +79,7 @@ class Workspace:
 
     @property
     def staging_dir(self) -> Path:
-        """Where run folders are built, on RUNS/'s filesystem (publishing is a rename):
-        `.codex/.staging/`, or `RUNS/.staging/` when RUNS/ is a mount of its own."""
+        """Where run folders are built, on RUNS/'s filesystem so publishing is a rename."""
         codex = self.root / ".codex"
         try:
             if os.stat(self.runs_dir).st_dev != os.stat(codex).st_dev:
@@ -104,8 +99,7 @@ class Workspace:
         )
 
     def require_writable(self, *targets: Path) -> Workspace:
-        """This workspace, once all `targets` are real places inside it (UNSAFE_PATH otherwise),
-        all checked before any is written."""
+        """This workspace once all `targets` are real places inside it (else UNSAFE_PATH)."""
         require_safe_all(self.root, targets)
         return self
 
@@ -142,8 +136,7 @@ WORKSPACE_ENV = "REGISTRY_WORKSPACE"
 
 
 def resolve_workspace(arg: str | None) -> Workspace:
-    """--workspace DIR, else $REGISTRY_WORKSPACE (either must exist: NOT_A_WORKSPACE), else the
-    nearest folder up holding `.codex/RUNS/`, else the current directory."""
+    """--workspace, else $REGISTRY_WORKSPACE, else the nearest `.codex/RUNS/` holder, else cwd."""
     if arg:
         return _named(arg, "--workspace")
     raw = os.environ.get(WORKSPACE_ENV)
@@ -203,8 +196,7 @@ def _nearest_folder(root: Path) -> str:
 
 
 def _codex_gitignore(ignore: Path) -> list[str]:
-    """Create `.codex/.gitignore`, or anchor the patterns an older release wrote unanchored (they
-    would ignore a sealed folder's own files) and append those it lacks, keeping other lines."""
+    """Create `.codex/.gitignore`, or anchor and complete its patterns, keeping other lines."""
     existing = read_existing(ignore)
     if existing is None:
         ignore.write_text(CODEX_GITIGNORE, encoding="utf-8")
@@ -224,8 +216,7 @@ def _codex_gitignore(ignore: Path) -> list[str]:
 
 
 def point_dagster_here(root: Path) -> list[str]:
-    """Point `.env`'s DAGSTER_HOME at the workspace's instance, for `dagster dev`/`dg dev`; a
-    home the user chose is kept, another workspace's or a vanished one replaced. What it did."""
+    """Point `.env`'s DAGSTER_HOME at the workspace's instance, keeping a user's; what it did."""
     dotenv = root / DOTENV_RELPATH
     require_safe_all(root, [dotenv])
     text = (read_existing(dotenv) or b"").decode("utf-8", errors="replace")
@@ -260,9 +251,7 @@ def init_targets(root: Path) -> list[Path]:
 
 
 def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> list[str]:
-    """Create the workspace skeleton, idempotently, every target checked first (UNSAFE_PATH);
-    what it did, one phrase per change. `.gitattributes` gets a `/<run root>/** -text` line per
-    run root lacking one, so that git never converts a run root."""
+    """Create the workspace skeleton idempotently, targets checked first; what it did."""
     changed: list[str] = []
     try:
         targets = init_targets(root)

@@ -1,6 +1,4 @@
-"""A workspace whose shared state lives in a bucket: `REGISTRY_STORE=s3://BUCKET/PREFIX`, else
-the catalog's `store`; the local filesystem when neither is set. The bucket's keys are
-docs/DEPLOYMENT.md's; `.codex/` is this machine's copy, every write going to the bucket first."""
+"""A workspace whose shared state lives in a bucket, every write going there first."""
 
 from __future__ import annotations
 
@@ -51,8 +49,7 @@ class Remote:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.grant: Grant | None = None
-        """The build lease this process holds, while it holds it (`build_slot`): its pointer
-        writes carry its epoch and are refused once it is lost."""
+        """The build lease this process holds; its pointer writes are refused once it is lost."""
         self._ledger_begun = False
 
     @property
@@ -60,9 +57,9 @@ class Remote:
         return self.store.url
 
     def publish_folder(self, folder: Path, run_id: str) -> bool:
-        """Publish the sealed `folder` as `run_id`, whole or not at all; False when another machine
-        took that run id first. The first publish creates the pointer ledger's empty head: a bucket
-        with folders and no head lost its pointer history (POINTERS_MISSING)."""
+        """Publish the sealed `folder` as `run_id`, all or none; False when another took that id."""
+        # the first publish creates the ledger's empty head: folders without one lost their
+        # pointer history (POINTERS_MISSING)
         if not self._ledger_begun:
             Ledger(self.store, POINTERS_PREFIX).begin()
             self._ledger_begun = True
@@ -94,8 +91,7 @@ class Remote:
         self.store.put(f"{RECEIPTS_PREFIX}/{root_sha256}/{stamp}_{line_digest(line)}.json", line)
 
     def receipt_lines(self, root_sha256: str, known: set[str]) -> list[tuple[str, bytes]]:
-        """(key, line) of the receipt objects of `root_sha256` whose `line_digest` is not
-        `known`, oldest first; the caller checks each before it is kept."""
+        """(key, line) of `root_sha256`'s receipts not `known`, oldest first; callers check each."""
         found = []
         for key in sorted(self.store.keys(f"{RECEIPTS_PREFIX}/{root_sha256}/")):
             if key.removesuffix(".json").rsplit("_", 1)[-1] in known:
@@ -106,8 +102,7 @@ class Remote:
         return found
 
     def lease(self, on_lost: Callable[[str], None] | None = None) -> BuildLease:
-        """The build slot across machines; each take fences the pointer ledger against previous
-        holders (`on_lost` told if the lease is lost: pointer writes refused, BUILD_LEASE_LOST)."""
+        """The build slot across machines, fencing the pointer ledger; `on_lost`: lease lost."""
         return BuildLease(self.store, ledger=Ledger(self.store, POINTERS_PREFIX), on_lost=on_lost)
 
 
@@ -117,8 +112,7 @@ def line_digest(line: bytes) -> str:
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:
-    """`REGISTRY_STORE`, else the catalog's `store`, parsed (a newline in it refused, never
-    dropped); None: the local filesystem."""
+    """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
     raw = os.environ.get(STORE_ENV, "")
     if raw:
         return parse_store_url(raw)
@@ -137,8 +131,7 @@ def remote_for(workspace: Rooted) -> Remote | None:
 
 @functools.lru_cache(maxsize=32)
 def _catalog_store(root: str, stamp: object) -> str | None:
-    """The catalog's `store`, read leniently once per catalog version (`stamp`): a catalog wrong
-    elsewhere (the command's to report) still names its store."""
+    """The catalog's `store`, read leniently once per catalog version (`stamp`)."""
     path = Path(root) / CATALOG_RELPATH
     try:
         document = catalog_document(Path(root))

@@ -28,8 +28,7 @@ from registry_pipeline.core.seal.verdicts import FAIL, Verdict, verdict_of
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 
 SEAL_PROMOTION = re.compile(r"\d{4}-\d{2}-\d{2}__\d{6}__seal_[a-z0-9_]+")
-"""The seed system's seal-promotion folders: a hand-edited registry sealed by its script, with
-run.json `run_type: seal_promotion` and `source_registry` naming the registry."""
+"""The seed system's seal-promotion folders: a hand-edited registry sealed by its script."""
 
 
 def snapshot_registry(folder: Path) -> str | None:
@@ -117,9 +116,7 @@ class Snapshot:
 def list_snapshots(
     workspace: Workspace, registry_id: str, *, not_before: str | None = None
 ) -> list[Snapshot]:
-    """Every run folder of `registry_id`, oldest first, except those dated in the future (never the
-    newest, a baseline, an input or a reuse). `not_before` (`YYYY-MM-DD__HHMMSS`) skips older run
-    ids by name alone."""
+    """Every run folder of `registry_id`, oldest first, except those dated in the future."""
     return split_snapshots(workspace, registry_id, not_before=not_before)[0]
 
 
@@ -142,16 +139,14 @@ def split_snapshots(
 
 
 CLOCK_SKEW = timedelta(minutes=5)
-"""How far after this machine's clock a folder may be dated and still count as sealed by now:
-clocks of machines sharing a workspace (a CI runner, a laptop) differ by seconds, not hours."""
+"""How far past this machine's clock a folder may be dated and still count as sealed."""
 _TIMESTAMP = re.compile(
     r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
 )
 
 
 def normalize_created_utc(value: object) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` in UTC (no offset: UTC), fractions dropped; None for no timestamp
-    (not one, or no real time: `2099-02-30`)."""
+    """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when no real timestamp."""
     match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         return None
@@ -170,11 +165,7 @@ def created_from_run_id(run_id: str) -> str | None:
 
 
 def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
-    """The one order of a registry's snapshots, for every reader (the gate's forward and back,
-    the newest, the delta log, drift): its created_utc to the second (`normalize_created_utc`),
-    else the second its run id names; then the run id (ours add `__NNN` within a second). As
-    text `...:03.5Z` sorts before `...:03Z`, and a date that is no time (`2099-02-30`) after
-    every real one."""
+    """The one order of a registry's snapshots for every reader: created_utc second, run id."""
     second = normalize_created_utc(created_utc) or created_from_run_id(run_id) or ""
     return second, run_id
 
@@ -190,8 +181,7 @@ SECOND = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
-    """Why a run folder is dated past `now` plus CLOCK_SKEW (by its run id or run.json), or None:
-    ordered by that date, it would pass every real snapshot sealed after it."""
+    """Why a run folder is dated past `now` plus CLOCK_SKEW, or None."""
     limit = (now or now_utc()) + CLOCK_SKEW
     for what, value in (("its run id", created_from_run_id(run_id)),
                         ("its run.json created_utc", created_utc)):  # fmt: skip
@@ -210,8 +200,7 @@ FUTURE_DATED = "FUTURE_DATED"
 
 
 def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:
-    """The one verdict on a run folder from its inspection `report` (`verdict_of`), FAIL when
-    dated in the future (why, second); `validate` and the run registry classify through it."""
+    """The one verdict on a run folder, FAIL when future-dated: `validate` and run registry's."""
     verdict = verdict_of(report)
     dated = future_dated(os.path.basename(report.run_folder), report.created_utc, now)
     return (replace(verdict, status=FAIL) if dated else verdict), dated
@@ -224,8 +213,7 @@ def newest_valid(
     *,
     before: str | None = None,
 ) -> Snapshot | None:
-    """The newest snapshot that validates, or None; with `before` (a run id), the newest ordered
-    before it (never `before` itself)."""
+    """The newest snapshot that validates, or None; with `before`, the newest ordered before it."""
     listed = list_snapshots(workspace, registry_id)
     ids = [snapshot.run_id for snapshot in listed]
     if before is not None and before in ids:
@@ -242,8 +230,7 @@ def newest_valid(
 def unchanged_snapshot(
     newest: Path | None, files: Mapping[str, bytes | Path], schemas: SchemaCatalog
 ) -> tuple[bool, bool]:
-    """(reusable, valid): whether `newest` holds exactly `files` with an intact seal, and whether it
-    also passes its schemas (a broken seal is never reused; a schema violation is said again)."""
+    """(reusable, valid): `newest` holds exactly `files`, seal intact, and passes its schemas."""
     if newest is None:
         return False, False
     try:
@@ -307,8 +294,7 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
 
 
 def read_envelope(path: Path) -> dict[str, object] | None:
-    """The run.json of the folder at `path`, or None, also for a symlink, FIFO or device there (a
-    sealed folder holds none: reading one could wait forever or leave the workspace)."""
+    """The run.json of the folder at `path`, or None, also for a symlink, FIFO or device."""
     try:
         with open(open_regular(path / RUN_JSON), "rb", buffering=0) as handle:
             document = loads_strict(handle.readall())
@@ -318,9 +304,7 @@ def read_envelope(path: Path) -> dict[str, object] | None:
 
 
 def manifest_root(folder: str | os.PathLike[str], *, well_formed: bool = False) -> str | None:
-    """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, by the seal's own rule (`claimed_root`:
-    the `FolderReport.root_sha256` of the folder); never checks the seal. None also for a
-    symlink, FIFO or device in its place (never followed, never waited on)."""
+    """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, never checking the seal; else None."""
     try:
         with open(open_regular(os.path.join(folder, MANIFEST_SHA256)), "rb") as handle:
             data = handle.read()

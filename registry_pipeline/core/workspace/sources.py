@@ -1,5 +1,4 @@
-"""What `registry seal SRC...` and a source registry will seal, with their parse and schema
-problems: planned and checked before anything is written."""
+"""What `registry seal SRC...` and a source registry will seal, checked before any write."""
 
 from __future__ import annotations
 
@@ -142,14 +141,11 @@ class Sources(Generic[Content]):
     """A source registry's current files, and the files beside them its patterns leave out."""
 
     files: dict[str, Content]
-    """relpath (as sealed) -> the file, checked safe (a regular file, not a symlink), not read:
-    checks and the seal read it a block at a time (a run index of a million records is never
-    held whole); or its bytes, once `read`."""
+    """relpath (as sealed) -> the file, checked safe, read later a block at a time; or bytes."""
     origins: dict[str, str] = field(default_factory=dict)
     """relpath (as sealed) -> the workspace-relative path it was read from."""
     unexpected: tuple[str, ...] = ()
-    """Workspace-relative paths of files in a pattern's folder that the pattern does not match:
-    not sealed, and reported (a stray README.txt must not slip into a registry unseen)."""
+    """Files in a pattern's folder it does not match: not sealed, but reported."""
 
     def read(self: Sources[Path]) -> Sources[bytes]:
         """The files' current bytes."""
@@ -181,8 +177,7 @@ _WILDCARDS = {"**/": "(?:[^/]+/)*", "*": "[^/]*", "?": "[^/]"}
 
 
 def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
-    """A glob entry's base folder, and the regex its files' paths relative to that folder match:
-    `*` and `?` within one component, `[...]` as in fnmatch, `**/` any number of folders."""
+    """A glob entry's base folder, and the regex its files' relative paths match."""
     base = pattern_base(source)
     pattern = source[len(base) + 1 :] if base != "." else source
     out = []
@@ -198,11 +193,7 @@ def _pattern_regex(source: str) -> tuple[str, re.Pattern[str]]:
 
 
 def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "source") -> SourcePaths:
-    """A source registry's files by the relpath they are sealed under, none read. Each entry is a
-    file, a folder (all its files) or a glob; one folder or glob seals its files relative to that
-    folder, several entries keep the last folder's name (as `registry seal` does). Unsafe files
-    are BAD_SOURCE; files in a glob's folder it does not match are `unexpected`, except in a
-    collection (its members live among the runs' other files)."""
+    """A source registry's files by the relpath they are sealed under, none read; BAD_SOURCE."""
     problems: list[Problem] = []
     for source in sources:  # the folders on the way: real, inside (the file itself: below)
         folder = pattern_base(source) if is_pattern(source) else str(Path(source).parent)
@@ -311,9 +302,7 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
 def source_problems(
     files: Mapping[str, bytes | Path], catalog: SchemaCatalog, *, parse_ungoverned: bool = True
 ) -> list[Problem]:
-    """Every parse and schema problem of `files` (bytes or paths), naming file, line and field: the
-    check made before anything is sealed (JSONL a line at a time). `parse_ungoverned`: .json and
-    .jsonl files no schema governs must still parse strictly."""
+    """Every parse and schema problem of `files`, naming file, line and field, before sealing."""
     problems: list[Problem] = []
     for relpath, content in sorted(files.items()):
         schema = catalog.for_artifact(relpath)
