@@ -1,6 +1,4 @@
-"""The blocking checks, each deciding one promise about one sealed snapshot: `(folder,
-workspace, registry_id) -> CheckVerdict`, naming the snapshots it read besides the one it checks.
-"""
+"""The blocking checks: each judges one promise of one sealed snapshot, naming what else it read."""
 
 from __future__ import annotations
 
@@ -134,8 +132,7 @@ def coordination_check(
     *,
     pinned: Mapping[str, Path] | None = None,
 ) -> CheckVerdict:
-    """A written source's sealed entries against their schema and the coordination rules, the
-    other registries read from their sealed snapshots, never the tree."""
+    """A source's sealed entries against schema and coordination rules; others read sealed."""
     from registry_pipeline.core.append_only.baseline import published_files
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.workspace.catalog import load_catalog
@@ -190,8 +187,7 @@ def run_rules_check(
     *,
     pinned: Mapping[str, Path] | None = None,
 ) -> CheckVerdict:
-    """A run index's snapshot under the checks `registry runs append` makes; the other logs
-    read from their sealed snapshots as the coordination check reads them, never the tree."""
+    """A run index's snapshot under `registry runs append`'s checks; other logs read sealed."""
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
     from registry_pipeline.core.run_index import index_spec, log_problems
     from registry_pipeline.core.run_index.records import record_text
@@ -254,8 +250,7 @@ class RegistryCheck:
         registry_id: str,
         pinned: Mapping[str, Path] | None = None,
     ) -> CheckVerdict:
-        """Its verdict on `path` (`pinned`: registry -> folder sealed in the same build);
-        NO_MATERIALIZATION without a folder, the error's code when what it reads is unreadable."""
+        """Its verdict on `path`: NO_MATERIALIZATION without a folder, an unreadable one's code."""
         if path is None:
             message = "no materialization of this asset in this run"
             return CheckVerdict(self.name, False, message, {"reason_codes": ["NO_MATERIALIZATION"]})

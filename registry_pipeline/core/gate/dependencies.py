@@ -1,8 +1,4 @@
-"""What a coordination check reads of the other registries: their sealed snapshots, never the
-working tree, each named in the receipt. In a build, the one sealed in the same run (unless
-held); else the active one; without one, the newest whose receipts all passed; else
-DEPENDENCY_NOT_SEALED.
-"""
+"""What a coordination check reads of other registries: their sealed snapshots, never the tree."""
 
 from __future__ import annotations
 
@@ -42,14 +38,12 @@ class SnapshotReader:
         self.pinned = dict(pinned or {})
         """registry -> the run folder sealed for it in the same build (read first)."""
         self.refers_to = frozenset(refers_to)
-        """The registries the checked one refers to: without a snapshot of one, nothing can be
-        checked (DEPENDENCY_NOT_SEALED); one that refers to it has no entries yet instead."""
+        """Registries the checked one refers to: one without a snapshot is DEPENDENCY_NOT_SEALED."""
         self.schemas = SchemaCatalog.for_workspace(workspace.root)
         self.inputs: list[SealedRef] = []
 
     def read(self, _root: Path, entry_type: EntryType, keep: Keep | None = None) -> TypeContent:
-        """`entry_type`'s entries in its registry's checked snapshot; a log's streamed, `keep`
-        filtering them."""
+        """`entry_type`'s entries in its registry's checked snapshot, filtered by `keep`."""
         snapshot = self.snapshot_of(entry_type.registry_id)
         if snapshot is None:  # nothing sealed to check against: never the working tree
             self.inputs.append(SealedRef(entry_type.registry_id, "", ""))  # none: root null
@@ -89,15 +83,12 @@ class SnapshotReader:
 def checked_snapshot(
     workspace: Workspace, registry_id: str, schemas: SchemaCatalog | None = None
 ) -> Snapshot | None:
-    """The active snapshot of `registry_id` (as journaled, where it validates): what a move is
-    judged against too (`gate.breaks_active`); without one (a registry with no pointer, none
-    promoted yet) the newest whose receipts all passed (one nobody checked never counts), else
-    None. A newer checked snapshot that never became active (its build failed elsewhere, it is
-    held) is never read: the check would pass against what no reader sees."""
+    """The active snapshot of `registry_id`, else the newest with all receipts passed, else None."""
     ref = PointerStore(workspace).recorded(registry_id)  # the active one, as journaled
     verdict = None if ref is None else target_verdict(workspace, registry_id, ref, schemas)
     if verdict is not None and verdict.ok and verdict.folder is not None:  # `validate --active`'s
         return read_snapshot(verdict.folder, registry_id)
+    # only with none active: a newer checked snapshot no reader sees is never read
     receipts = ReceiptStore(workspace)
     for snapshot in reversed(list_snapshots(workspace, registry_id)):
         verdicts = receipts.verdicts(snapshot.root_sha256)
@@ -107,8 +98,7 @@ def checked_snapshot(
 
 
 def coordination_reads(root: Path, catalog: RegistryCatalog) -> dict[str, tuple[str, ...]]:
-    """For each registry, the others its coordination rules read (empty when the rules cannot
-    be read: the checks report that)."""
+    """Each registry's others its coordination rules read (empty when the rules are unreadable)."""
     from registry_pipeline.core.write_path.content import entry_types
     from registry_pipeline.core.write_path.rules import load_coordination
 

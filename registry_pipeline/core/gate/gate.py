@@ -1,6 +1,4 @@
-"""The gate every pointer move passes (`admission`, asked under the pointer store's lock): a
-passing receipt for exactly the target's root, or the blocking checks run again on it now.
-"""
+"""The gate every pointer move passes, under the store's lock: a passing receipt, or checks now."""
 
 from __future__ import annotations
 
@@ -23,13 +21,9 @@ from registry_pipeline.core.workspace.remote import remote_for
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
 DECIDED_NOW = ("promote", "accept")
-"""Moves a person or a build decides now, so judged against the active referrers too (a redo,
-restore or mirror completes a move decided before; a rollback goes back to what was judged in
-its day, one registry at a time: registries referring to each other roll back in turn)."""
+"""Moves a person or a build decides now, so also judged against the active referrers."""
 RECEIPT_ONLY = ("rollback", "redo", "restore", "mirror")
-"""Moves decided on the receipt a snapshot already has, never on checks run again now: a rollback
-(judged in its day), a journaled change completed, the journal's value put back (`restore`), and
-another machine's move (`mirror`)."""
+"""Moves decided on the receipt a snapshot already has, never on checks run again now."""
 
 
 def spec_of(workspace: Workspace, registry_id: str) -> RegistrySpec | None:
@@ -70,9 +64,7 @@ def stale_reason(
     wanted: set[str] | None = None,
     pinned: Mapping[str, Path] | None = None,
 ) -> str | None:
-    """Why a passing receipt no longer decides a move (other checks, or an input no longer
-    current: the active snapshot, else the checked one, or one sealed in the same build,
-    `pinned`), or None."""
+    """Why a passing receipt no longer decides a move (other checks, a stale input), or None."""
     if wanted is None:
         wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
@@ -110,8 +102,7 @@ def admissible(
     root_sha256: str | None,
     pinned: Mapping[str, Path] | None = None,
 ) -> Receipt | None:
-    """The current passing receipt of that root, none failed, or None: the one rule of the gate
-    and of the build's no-change shortcut (`pinned`: what a build sealed, current for it)."""
+    """The current passing receipt of that root with none failed, or None: the gate's one rule."""
     verdicts = ReceiptStore(workspace).verdicts(root_sha256)
     if verdicts.failed is not None:
         return None
@@ -130,12 +121,7 @@ def breaks_active(
     folder: Path,
     pinned: Mapping[str, Path] | None = None,
 ) -> RegistryError | None:
-    """REFERRER_BROKEN when `folder`, made the active snapshot of `registry_id`, breaks a rule of
-    a registry that refers to it, judged on that one's active snapshot: a rule holds in both
-    directions (docs/registry_coordination.md), and a snapshot's own checks read only what it
-    refers to (the active snapshots: `dependencies.checked_snapshot`). A referrer sealed in the
-    same build (`pinned`) was checked against it there. Coordination rules only: a log's
-    references (the overrides a run index names) only grow."""
+    """REFERRER_BROKEN when making `folder` active breaks an active referrer's rule, else None."""
     from registry_pipeline.core.gate.checks import COORDINATION
     from registry_pipeline.core.gate.dependencies import coordination_reads
 
@@ -153,7 +139,7 @@ def breaks_active(
         there = workspace.runs_dir / ref.run_id
         for check in registry_checks(catalog.get(referrer)):
             if check.name != COORDINATION:
-                continue
+                continue  # a log's references only grow
             verdict = check.run(there, workspace, referrer, {**pinned, registry_id: folder})
             if not verdict.passed:
                 return RegistryError(
@@ -167,10 +153,7 @@ def breaks_active(
 
 
 def sealed_together(workspace: Workspace, sealed: Mapping[str, Path]) -> dict[str, Path]:
-    """The folders a build sealed (registry -> folder) that become active together, so its
-    checks and moves judge each other by them: not a held registry's (it stays as it is), nor
-    one whose move an active referrer outside them refuses (`breaks_active`), again until none
-    is left out (leaving one out can break another's referrer)."""
+    """The folders a build sealed that become active together: none held or a referrer refuses."""
     store = PointerStore(workspace)
     active = store.read()
     pinned = {rid: folder for rid, folder in sealed.items() if store.held(rid) is None}
@@ -192,9 +175,7 @@ def admit(
     actor: dict[str, str],
     pinned: Mapping[str, Path] | None = None,
 ) -> Receipt | None:
-    """The passing receipt allowing the move (None: a `restore` of a value adopted as found),
-    run and recorded now if none is current; CHECK_FAILED, NO_RECEIPT or RECEIPT_INVALID, and
-    REFERRER_BROKEN for a move decided now (`breaks_active`, `pinned` as there)."""
+    """The receipt allowing the move, run and recorded now if none is current; else raises."""
     store = ReceiptStore(workspace)
     verdicts = store.verdicts(root_sha256)
     if verdicts.failed is not None and action != "mirror":
@@ -236,9 +217,7 @@ def admit(
 def refused_by_gate(
     workspace: Workspace, registry_id: str, folder: Path, root_sha256: str
 ) -> RegistryError | None:
-    """Why the gate refuses to make `folder` active although its checks pass now (an earlier
-    receipt of the same root failed: CHECK_FAILED; the active registries would disagree:
-    `breaks_active`), or None: `pointers check` says what promote would."""
+    """Why the gate refuses `folder` though its checks pass now, or None: what promote would say."""
     store = ReceiptStore(workspace)
     failed = store.verdicts(root_sha256).failed
     if failed is not None:
@@ -267,8 +246,7 @@ def admission(
     *,
     pinned: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """`admit`'s decision as the journal entry naming the receipt: the pointer store's `admit`
-    (a build's with `pinned`, what it sealed)."""
+    """`admit`'s decision as the journal entry naming the receipt: the pointer store's `admit`."""
     root = target.manifest_sha256 or ""
     receipt = admit(workspace, registry_id, folder, root, action=action, actor=actor, pinned=pinned)
     if receipt is None:
@@ -292,21 +270,18 @@ class Synced:
 
 
 def sync(workspace: Workspace) -> Synced | None:
-    """Fetch the bucket's journal and pointers (verified, an interrupted change completed only
-    through the gate), then the run folders this machine lacks; None without a bucket. Pointers
-    first: a folder is published before any pointer names it."""
+    """Fetch the bucket's verified journal and pointers, then missing folders; None if no bucket."""
     remote = remote_for(workspace)
     if remote is None or not workspace.runs_dir.is_dir():
         return None
     store = PointerStore(workspace)
-    store.pull(admit=admission)
+    store.pull(admit=admission)  # pointers first: a folder is published before it is named
     workspace.require_writable(workspace.runs_dir)  # UNSAFE_PATH: never fetched through a link
     return Synced(remote.url, tuple(remote.pull_folders(workspace.runs_dir)), store.set_aside)
 
 
 def share(workspace: Workspace) -> Synced | None:
-    """`registry init` with a bucket: an empty one takes the workspace's folders, journal and
-    pointers (a vanished history is POINTERS_MISSING), then `sync`; None without a bucket."""
+    """`registry init` with a bucket: an empty one takes the workspace's state, then `sync`."""
     if remote_for(workspace) is None or not workspace.runs_dir.is_dir():
         return None
     store = PointerStore(workspace)

@@ -1,7 +1,4 @@
-"""Promotion receipts: the verdict of every blocking check on exactly one snapshot, appended as
-RFC 8785 canonical JSON lines to `.codex/RECEIPTS/<ROOT_SHA256>.jsonl` and named by each pointer
-move's journal record. Once any receipt of a root failed, it can never become active.
-"""
+"""Promotion receipts: every blocking check's verdict on one root; once one failed, never active."""
 
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ from registry_pipeline.core.seal.envelope import SealedRef
 
 @dataclass(frozen=True)
 class CheckVerdict:
-    """What one check decided: passed or not, why (`description`), its reason codes and
-    details (`metadata`, plain JSON values), and the snapshots it read (`inputs`)."""
+    """What one check decided: passed, why, reason codes, details and the snapshots it read."""
 
     name: str
     passed: bool
@@ -44,8 +43,7 @@ _LISTS = ("problems", "violations", "findings")
 def problem_objects(
     check: str, passed: bool, description: str | None, metadata: Mapping[str, Any]
 ) -> list[dict[str, object]]:
-    """A failed check's problems as `problem_object`s naming the check: those it listed (a
-    warning is none), else one per reason code."""
+    """A failed check's problems as `problem_object`s naming the check, else one per reason code."""
     if passed:
         return []
     found: list[dict[str, object]] = []

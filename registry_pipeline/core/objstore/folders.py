@@ -1,11 +1,4 @@
-"""Run folders in a bucket: published whole or not at all, read back as they were sealed.
-
-A folder's files go to `staging/sha256/<hex>` (content-addressed: a killed upload leaves only
-unreferenced objects); then one object, `<run root>/<run id>.json`, created with If-None-Match,
-makes it visible with every file it lists (path, size, SHA-256). Read back, a file is kept as
-found, so the folder's seal check reports a mismatch as on a disk; the folder object is checked
-whole first (REMOTE_STATE_INVALID, nothing written).
-"""
+"""Run folders in a bucket: published whole or not at all, read back as sealed (docs/SCALE.md)."""
 
 from __future__ import annotations
 
@@ -63,8 +56,7 @@ def publish(
     run_id: str | None = None,
     on_file: Callable[[], None] | None = None,
 ) -> list[RemoteFile]:
-    """Upload every file of the sealed `folder`, then make it visible as `run_id` (default: its
-    name) by one conditional write; FOLDER_EXISTS when that run id is published already."""
+    """Upload the sealed `folder`, then publish it as `run_id` by one conditional write."""
     run_id = run_id or folder.name
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):

@@ -1,18 +1,4 @@
-"""One build at a time across machines that share only a bucket: the bucket's medium of the one
-lock (`core.lock.Medium`, taken by `core.lock.hold` as a file lock is).
-
-`locks/build.json` names its holder, epoch and term. Taking it is one conditional write (create,
-or replace If-Match the ETag read) of the previous epoch (or the ledger's fence, if higher) + 1: of
-two racing machines one wins.
-Expiry is judged on the waiter's own monotonic clock, as the DynamoDB lock client does: an
-unreleased lease is taken only once its ETag was seen unchanged for a term plus a margin (no two
-machines' clocks are compared; `until` is for people).
-
-The holder renews every quarter term from a thread of its own; its term counts from its last
-write known to have landed, so it tells `on_lost`, once, a margin before any waiter may take
-over, then writes nothing more. What it still has in flight is refused by fencing: the new
-holder fences the pointer ledger with its epoch (`Ledger.fence`) before its build starts.
-"""
+"""One build at a time across machines sharing only a bucket: a fenced lease (docs/SCALE.md)."""
 
 from __future__ import annotations
 
@@ -78,8 +64,7 @@ class Lease:
 
 
 class BuildLease:
-    """The build slot of one store, held for a build. `ledger`: the pointer ledger each take
-    fences; `on_lost`: told why, once, when the lease can no longer be proven held."""
+    """The build slot of one store; each take fences `ledger`, `on_lost` is told once it is lost."""
 
     def __init__(
         self,
@@ -115,8 +100,7 @@ class BuildLease:
             yield self.grant
 
     def try_take(self, owner: Owner) -> bool:
-        """One read and, when the lease is free, one conditional write on the ETag read; then
-        fence the ledger with the new epoch and keep the lease renewed until `release`."""
+        """Take the lease if free (a conditional write), fence the ledger, renew until `release`."""
         while True:
             current, now = self.current(), self.clock()
             if current is not None:
@@ -160,10 +144,9 @@ class BuildLease:
             keeper.close()
 
     def _epoch(self, current: Lease | None) -> int:
-        """The epoch the lease was last taken with, or the ledger's fence if higher: a lease
-        removed by hand must not restart the epochs below it, and a fence raised by hand must
-        not refuse every holder's writes for good."""
+        """The epoch the lease was last taken with, or the ledger's fence if higher."""
         fenced = self.ledger.fenced() if self.ledger is not None else 0
+        # a lease removed by hand never restarts the epochs; a fence raised by hand is outgrown
         epoch = max(current.epoch if current is not None else 0, fenced)
         if epoch >= MAX_EPOCH:  # no higher epoch: a stale holder could never be fenced off
             raise RegistryError(
@@ -255,8 +238,7 @@ class _Keeper:
                 return
 
     def _renew(self, etag: str) -> tuple[str, str]:
-        """One renewal of the lease read as `etag`: ("renewed", ETag), ("mine", ETag) for an
-        earlier renewal of ours, ("lost", why)."""
+        """One renewal of the lease read as `etag`: ("renewed"/"mine", ETag) or ("lost", why)."""
         lease, grant = self.lease, self.grant
         try:
             return "renewed", lease.store.replace(lease.key, lease._body(grant, False), etag)
@@ -281,9 +263,7 @@ class _Keeper:
 
 
 def _ask(call: Callable[[], object], timeout: float) -> tuple[str, str] | None:
-    """`call`'s outcome if it comes within `timeout` seconds, else None: it runs on a daemon
-    thread of its own (a request that hangs is abandoned, never waited on at exit); an error
-    (the store unreachable) is ("failed", why)."""
+    """`call`'s outcome within `timeout` s on a daemon thread, else None; error: ("failed", why)."""
     answer: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
 
     def run() -> None:

@@ -1,13 +1,4 @@
-"""A journal and the state it leads to, shared through a bucket: entry N is `journal/<N>.json`,
-created with If-None-Match (of two writers, one wins N); the state after entry N is
-`head.json`, replaced with If-Match. A writer creates entry S+1, then replaces the head; one
-killed between leaves an entry the next reader applies first (`BucketJournal.pull`). Bodies
-carry a nonce: a write retried after a lost answer is told from a rival's.
-
-Fencing: a build taking the lease (epoch E) appends a fence entry (no text) raising the fence
-to E; the head carries the highest fence it includes. A writer under a lease is refused with
-BUILD_LEASE_LOST when the settled head's fence is higher; writers with no lease keep it.
-"""
+"""A journal and its state shared through a bucket by conditional writes, fenced (docs/SCALE.md)."""
 
 from __future__ import annotations
 
@@ -86,8 +77,7 @@ class Ledger:
                                                         "fence": 0}))  # fmt: skip
 
     def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
-        """The entries after `after`, in order, up to a gap; an object that is not an entry is
-        REMOTE_STATE_INVALID (`strict=False`: an Entry saying why in `invalid`)."""
+        """The entries after `after`, in order, up to a gap; a non-entry is REMOTE_STATE_INVALID."""
         expected = after + 1
         for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
             seq = int(key.rsplit("/", 1)[-1].removesuffix(".json"))
@@ -111,14 +101,12 @@ class Ledger:
             expected += 1
 
     def append(self, seq: int, entry: str, fence: int = 0) -> None:
-        """Create entry `seq` (a fence entry when `fence` > 0); Conflict when another writer
-        created it first."""
+        """Create entry `seq` (a fence entry if `fence` > 0); Conflict if another wrote it first."""
         fields: dict[str, object] = {"seq": seq, "entry": entry}
         self.store.create(self.entry_key(seq), _body(fields | ({"fence": fence} if fence else {})))
 
     def advance(self, head: Head, seq: int, state: str, fence: int = 0) -> Head:
-        """Replace `head` by the state after entry `seq` (a fence entry's `fence` raising the
-        head's); Conflict when the head moved since."""
+        """Replace `head` by the state after entry `seq`; Conflict when the head moved since."""
         fence = max(head.fence, fence)
         body = _body({"format": FORMAT, "seq": seq, "state": state, "fence": fence})
         if head.etag is None:
@@ -128,9 +116,7 @@ class Ledger:
         return Head(seq, state, etag, fence)
 
     def fence(self, epoch: int) -> None:
-        """Refuse from now on every commit under an epoch below `epoch`: a fence entry after
-        the last one, the head advanced over it when nothing else is pending (an empty ledger:
-        a head at entry 0 carrying the fence). A fence as high already is kept."""
+        """Refuse every later commit under an epoch below `epoch`; a fence as high is kept."""
         while True:
             head = self.head()
             pending = list(self.records(head.seq))

@@ -1,14 +1,4 @@
-"""An S3-compatible bucket (or obstore's in-memory store) as a workspace keeps it: whole objects
-under one prefix, with the two conditional writes everything shared rests on: `create`
-(If-None-Match: *) and `replace` (If-Match: its ETag).
-
-The client is obstore (Rust's `object_store`): it imports in ~10 ms and signs requests itself.
-Settings come from the standard AWS variables, each checked before the client sees it (it
-panics on what it cannot put in a request; a panic that gets past is STORE_URL_INVALID too).
-A conditional write whose answer was lost is sent again, and may then be refused as if another
-writer had won: `create` and `replace` count it as won when the object holds exactly the bytes
-written (callers make every body unique).
-"""
+"""An S3-compatible bucket as a workspace keeps it: whole objects, conditional writes only."""
 
 from __future__ import annotations
 
@@ -34,8 +24,7 @@ BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 RETRIES = 100
 """High enough that `RETRY_FOR` bounds the retries, not their count."""
 RETRY_FOR = timedelta(seconds=15)
-"""How long a request is retried (5xx, a dropped connection, a restarting server answering 500
-while it loads its volumes), 0.1 s doubling to 2 s."""
+"""How long a failing request (5xx, dropped connection) is retried, 0.1 s doubling to 2 s."""
 TIMEOUT = timedelta(seconds=30)
 SETTINGS = (
     ("endpoint", "AWS_ENDPOINT_URL"),
@@ -99,8 +88,7 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
 
 
 def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The client's settings from the standard variables in `environ`, each checked first
-    (STORE_URL_INVALID naming it); empty is unset, but for `AWS_ENDPOINT_URL`."""
+    """The client's settings from the AWS variables in `environ`, each checked first."""
     config: dict[str, str] = {}
     for key, name in SETTINGS:
         value = environ.get(name)
@@ -234,16 +222,14 @@ class ObjectStore:
         return True
 
     def create(self, key: str, data: bytes) -> str:
-        """Write `key` only if no object is there; Conflict otherwise, also when, read back, it
-        holds another writer's bytes (a server whose If-None-Match is a check, then a write)."""
+        """Write `key` only if no object is there; else Conflict, also if it holds others' bytes."""
         from obstore.exceptions import AlreadyExistsError, PreconditionError
 
         self._conditional("create", key, data, "create", (AlreadyExistsError, PreconditionError))
         return self._won_anyway(key, data)  # accepted or refused: what the object holds decides
 
     def replace(self, key: str, data: bytes, etag: str) -> str:
-        """Write `key` only if it still has `etag`; Conflict otherwise (a 412, a 404: gone, a
-        409: two conditional writes racing), what the object holds deciding."""
+        """Write `key` only if it still has `etag`; Conflict otherwise, its bytes deciding."""
         from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 
         refused = (PreconditionError, NotFoundError, FileNotFoundError, AlreadyExistsError)
@@ -253,9 +239,7 @@ class ObjectStore:
     def _conditional(
         self, action: str, key: str, data: bytes, mode: Any, refused: tuple[type[Exception], ...]
     ) -> str | None:
-        """One conditional write: its ETag, or None when refused. One left unanswered (which
-        the client does not retry) is sent again here, three times at least; refused then, the
-        caller's `_won_anyway` tells our own write from a rival's."""
+        """One conditional write, sent again while unanswered: its ETag, or None when refused."""
         import obstore
         import tenacity
 
@@ -290,8 +274,7 @@ class ObjectStore:
             obstore.delete(self._backend, key)
 
     def set_aside(self, keys: list[str], stamp: str) -> list[tuple[str, str]]:
-        """Move each of `keys` that exists to `quarantine/<stamp>/<key>` as evidence; the
-        copies' keys and SHA-256."""
+        """Move each existing key to `quarantine/<stamp>/<key>`; the copies' keys and SHA-256."""
         kept = []
         for key in keys:
             blob = self.get(key)
@@ -304,8 +287,7 @@ class ObjectStore:
         return kept
 
     def _won_anyway(self, key: str, data: bytes) -> str:
-        """After a conditional write: its ETag when the object holds exactly `data`, else
-        Conflict."""
+        """After a conditional write: its ETag if the object holds exactly `data`, else Conflict."""
         found = self.get(key)
         if found is not None and found.data == data:
             return found.etag
@@ -337,8 +319,7 @@ def _client_errors(
     failed: Callable[[BaseException], RegistryError],
     passing: tuple[type[BaseException], ...] = (),
 ) -> Iterator[None]:
-    """The client's errors and panics (pyo3's PanicException is a BaseException) as `failed`
-    makes them; `passing` left to the caller, an interrupt or an exit as it is."""
+    """The client's errors and panics as `failed` makes them; `passing` and interrupts pass on."""
     try:
         yield
     except RegistryError:  # ours

@@ -1,20 +1,4 @@
-"""The journal's bucket backend: the pointer journal and active pointers of a workspace on
-object storage, with the local copy every reader reads (`pointers verify` included).
-
-The bucket's ledger (`core.objstore.ledger`, under `pointers/`) is the truth: entry N holds the
-journal lines one change appended (If-None-Match: of two machines, one writes N), the head the
-pointer file after the last entry (If-Match). A change runs as on a disk, under the local lock
-(`BucketJournal.change`): `pull` makes the copy equal to the bucket (completing a change
-interrupted between its entry and the head), the change appends and writes locally, `push`
-writes the next entry, then the head. When another machine wrote that entry first, `push`
-raises `Conflict` and the whole change runs again on the new state (`retry_lost`), refused
-then as on one machine (CAS_CONFLICT, NOT_NEWER): no update is lost or applied twice.
-
-Under the bucket's build lease (`Remote.grant`), `push` is refused with BUILD_LEASE_LOST once
-the lease is lost or fenced off (`Ledger.fence`), the local copy put back as pulled.
-`.codex/cache/remote_pointers.json` (`core.verified`) records how much of the local journal
-mirrors which entries, so a pull fetches only the entries after it.
-"""
+"""The pointer journal on a bucket's ledger, mirrored to the local copy (docs/SCALE.md)."""
 
 from __future__ import annotations
 
@@ -120,9 +104,7 @@ class Base:
 
 
 class BucketJournal:
-    """The journal of a workspace on object storage: the local file (`FileJournal`, composed)
-    is the copy of the bucket's ledger, made equal to it before each change and published
-    after it (`change`)."""
+    """The journal on object storage: the local file mirrors the ledger, pulled before changes."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
         self.local = FileJournal(journal, root)
@@ -150,10 +132,7 @@ class BucketJournal:
         *,
         writes: bool = True,
     ) -> Base:
-        """Make the local journal and pointer file the bucket's once the entries not mirrored
-        yet verify (`verify_entries`), else write nothing anywhere; `redo` completes a change
-        cut between entry and head; `writes`: may bootstrap an empty bucket or move its head.
-        Local records the bucket lacks are kept aside byte for byte (`set_aside`)."""
+        """Make the local journal and pointers the bucket's once new entries verify; else none."""
         head = self.ledger.head()
         local = _read(self.journal)
         start, size = self._mirrored(local)
@@ -234,11 +213,7 @@ class BucketJournal:
     def verify_entries(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
     ) -> bytes:
-        """The journal text of `entries`, once it continues `mirrored` (the local journal's
-        verified prefix) by `ChainReplay`'s rules and each registry's last record among them
-        is admitted by `check` (`redo` after the head, `settled`; `restore` in the first entry,
-        a workspace's history moved into the bucket; `mirror` otherwise). The first entry that
-        does not verify is refused, naming it and the repair; nothing is written."""
+        """The text of `entries` once they continue `mirrored` and pass `check`; else raises."""
         text, bad, problem = self._verified(mirrored, entries, check, settled)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
@@ -247,8 +222,7 @@ class BucketJournal:
     def _verified(
         self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
     ) -> tuple[bytes, int | None, Problem | None]:
-        """(the text of the entries that verify, the first that does not, its problem); the
-        second and third None when all do (a bad `mirrored` copy: (b"", None, problem))."""
+        """(text of the verified entries, the first that is not, its problem); Nones if all are."""
         if not any(entry.text or entry.invalid for entry in entries):
             return b"", None, None
         replay = ChainReplay()
@@ -305,8 +279,7 @@ class BucketJournal:
         )
 
     def vanished(self, head: Head | None = None) -> PointerRefused | None:
-        """POINTERS_MISSING when the ledger holds no change but had a history: this machine
-        mirrored entries of it, or the bucket holds run folders and no head at all."""
+        """POINTERS_MISSING when the ledger holds no change but had a history, else None."""
         head = head or self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
         if any(not entry.fence for entry in entries):
@@ -323,8 +296,7 @@ class BucketJournal:
         return None
 
     def begin(self, stamp: str) -> list[tuple[str, str]]:
-        """A new beginning (`repair` of a vanished history): what is left of the ledger set
-        aside in `quarantine/<stamp>/` (returned: key, SHA-256), then an empty head."""
+        """Begin a vanished history anew: the ledger set aside (key, SHA-256), the head empty."""
         self.forget()
         kept = self.ledger.store.set_aside(sorted(self.ledger.store.keys(self.ledger.prefix),
                                                   reverse=True), stamp)  # fmt: skip
@@ -354,9 +326,7 @@ class BucketJournal:
     def set_aside_unverified(
         self, check: Check, state_at: Callable[[bytes], bytes]
     ) -> BucketRepair | None:
-        """`registry pointers repair` on a bucket: set aside in `quarantine/<time>/` every entry
-        from the first that does not verify (and the head if past it); put the head back on the
-        last that does, with the pointer file `state_at(its journal)`. None: nothing to do."""
+        """`pointers repair`: set unverified entries aside, put the head on the last good one."""
         head = self.ledger.head()
         entries = list(self.ledger.records(0, strict=False))
         _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
@@ -405,8 +375,7 @@ class BucketJournal:
         return BucketRepair(good, tuple(kept), why)
 
     def push(self, base: Base) -> None:
-        """Publish what the change appended as the next entry, then the head; Conflict when
-        another machine wrote that entry first (nothing of this change is in the bucket)."""
+        """Write the change as the next entry, then the head; Conflict (none written) if beaten."""
         journal = _read(self.journal)
         if not journal.startswith(base.journal):
             raise PointerRefused(
@@ -453,8 +422,7 @@ class BucketJournal:
         self._write_pointers(base.head.state.encode("utf-8"))
 
     def _bootstrap(self) -> bool:
-        """Take the workspace's journal and pointer file as an empty bucket's first change; True
-        when there was something to take."""
+        """Seed an empty bucket with the workspace's journal and pointers; True if any."""
         journal, pointers = _read(self.journal), _read(self.pointers)
         if not journal and not pointers:
             return False
@@ -486,8 +454,7 @@ class BucketJournal:
                 self.remote.publish_folder(Path(entry.path), entry.name)
 
     def _mark(self) -> tuple[int, int, str] | None:
-        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None; a mark of
-        the release before the verified cache still counts (it tells a vanished history)."""
+        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
         try:
             entry = self._mirrors().get(self.url)
             if entry is not None and MIRRORED in entry.checks:
@@ -539,8 +506,7 @@ def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
-    """Run `change` until it does not lose the race for the next entry (`Conflict`), backing
-    off with jitter; CONTENDED after `retry_for` seconds."""
+    """Run `change` until it wins the race for the next entry; CONTENDED after `retry_for` s."""
     import tenacity
 
     retrying = tenacity.Retrying(

@@ -1,19 +1,4 @@
-"""The pointer journal: one hash-chained JSONL record per pointer change, append-only; its
-replay (verify the chain, reproduce the pointer file, travel in time, in memory bounded by the
-number of registries); the checkpoint of its last full replay; its local file backend
-(`FileJournal`; the bucket's is `core.pointers.bucket.BucketJournal`).
-
-Each line is the RFC 8785 canonical JSON of one record; `prev_sha256` is the SHA-256 of the
-previous line's bytes (null for the first), so editing, deleting, inserting or reordering a
-record breaks the chain there. The head (the last line's hash), kept elsewhere, also catches
-truncation and a rewritten, re-chained journal.
-
-The checkpoint makes the check before every change (`PointerStore.require_intact`) cost the same at
-10 and 100,000 records: it keeps a whole chain's replay with the journal file's identity (device,
-inode, size, mtime_ns, ctime_ns), valid while that is unchanged; the store's appends advance it,
-anything else touching the file changes its ctime. It is a cache, not evidence: `registry
-pointers verify` never uses it and replays everything.
-"""
+"""The pointer journal: hash-chained JSONL, replay, checkpoint, file backend (docs/POINTERS.md)."""
 
 from __future__ import annotations
 
@@ -47,13 +32,9 @@ JOURNAL_VERSION = "0.1"
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
 ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt", "restore")
-"""Every action. `adopt`: the first records capture the pointer file as found (from_ref null);
-`abort`: a change reported as failed, undone (to_ref: the pointer as it stayed, null if none);
-`accept`: a hand edit recorded as a decision; `hold`/`release` (from_ref = to_ref) stop or
-resume automatic promotion."""
+"""Every action a journal record may carry (docs/POINTERS.md)."""
 HOLDING = ("rollback", "accept", "hold")
-"""A registry whose last record has one of these actions is held: automatic promotion stops
-until its next record (a `release`, or a promotion by a person)."""
+"""Actions that hold a registry: automatic promotion stops until its next record."""
 MAX_JOURNAL_BYTES = 4 << 30
 """Largest journal read (~3 million changes): it is streamed, this stops a runaway file."""
 
@@ -150,8 +131,7 @@ def parse_record(line: bytes) -> JournalRecord:
 
 
 def open_journal(path: Path) -> BinaryIO | None:
-    """The journal opened for reading (None: no file); never a read that blocks or does not end
-    (NOT_A_REGULAR_FILE, INPUT_TOO_LARGE)."""
+    """The journal opened for reading (None: no file); never a read that blocks or does not end."""
     try:
         return open_regular_file(path, limit=MAX_JOURNAL_BYTES, what="pointer journal")
     except FileNotFoundError:
@@ -177,8 +157,7 @@ def read_records(path: Path) -> Iterator[JournalRecord]:
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last complete record, read from the end of the file; None for a torn append (an
-    unterminated last line that does not parse: the crash state the next change removes)."""
+    """The last complete record, read from the end; None for a torn append (next change cuts it)."""
     return next(_backwards(path), None)
 
 
@@ -205,14 +184,12 @@ def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None
 def last_record_of(
     path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
 ) -> JournalRecord | None:
-    """The newest record of one registry (with one of `actions`), read back from the end of the
-    file (cost grows with the records written since, not with the whole journal)."""
+    """The newest record of one registry (with one of `actions`), read back from the end."""
     return next((r for r in records_of(path, registry_id) if r.action in actions), None)
 
 
 def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
-    """The newest record of one registry that took effect (not an `abort`, nor the one before
-    it that it aborted)."""
+    """The newest record of one registry that took effect (not an abort, nor one it aborted)."""
     aborted = 0
     for record in records_of(path, registry_id):
         if record.action == "abort":
@@ -246,8 +223,7 @@ def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
 
 
 def repair_tail(path: Path) -> None:
-    """Make the journal end with a newline: a complete last record gets it back, an incomplete
-    one (a process died mid-append, before the pointer file changed) is cut off."""
+    """End the journal with a newline: a complete last record gets one, an incomplete one is cut."""
     jsonl.repair_tail(path, _complete_record)
 
 
@@ -276,8 +252,7 @@ def finding(
 
 
 def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
-    """The problem object `registry pointers verify --json` prints (`seq` and `registry_id`
-    always there); `path`: the file it is in, which the caller knows."""
+    """The problem object `registry pointers verify --json` prints; `path`: the file it is in."""
     found = problem_object(str(problem.code), problem.message, path=path, line=problem.line)
     return {**found, **problem.extra}  # {seq, registry_id}, as `finding` made it
 
@@ -303,8 +278,7 @@ class VerifyReport:
     expect_head_seq: int | None = None
     last_records: dict[str, JournalRecord] = field(default_factory=dict)
     returned: list[str] = field(default_factory=list)
-    """Registries adopted while their folder was absent, whose folder is back: never through
-    the gate, so the store asks it now (`verified`)."""
+    """Registries adopted while absent whose folder is back: the store asks the gate now."""
 
     @property
     def ok(self) -> bool:
@@ -312,8 +286,7 @@ class VerifyReport:
 
 
 def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
-    """Whether `record` (the journal's last) is a move whose command died before replacing the
-    pointer file: it still shows from_ref, and not the record's created_utc (a hand edit)."""
+    """Whether `record` is a move whose command died before replacing the pointer file."""
     return (
         record.action in MOVES
         and record.to_ref is not None
@@ -328,8 +301,7 @@ def state_as_of(records: Iterator[JournalRecord], moment: str) -> dict[str, Jour
 
 
 class ChainReplay:
-    """The journal's chain replayed line by line: one rule for `verify_journal` and a bucket's
-    entries before a sync applies them."""
+    """The chain replayed line by line: one rule for `verify_journal` and a bucket's entries."""
 
     def __init__(self, expect_head: str | None = None) -> None:
         self.report = VerifyReport()
@@ -614,13 +586,11 @@ def replay(
 
 
 Check = Callable[[JournalRecord, str], None]
-"""The gate's admission of another writer's record about to be applied (`redo`, `mirror`,
-`restore`): `PointerStore.check_mirrored`."""
+"""The gate's admission of another writer's record before it is applied (`check_mirrored`)."""
 
 
 class FileJournal:
-    """The journal as one local file: a disk workspace's backend, and the copy every reader
-    reads on object storage."""
+    """The journal as one local file: a disk workspace's backend, and a bucket's local copy."""
 
     set_aside = None
     """Local records a bucket did not have, kept aside (only a bucket's journal sets some)."""

@@ -1,10 +1,4 @@
-"""`ACTIVE_REGISTRY_POINTERS_v0_1.json`: which sealed snapshot is active, per registry.
-
-The seed system's format, written back in the file's own layout: only the values of
-`last_updated_utc` and `pointers` are replaced in its text, every other byte kept. Timestamps we
-write are the journal record's `created_utc`, with microseconds: equal stamps tell an
-interrupted change from a hand edit.
-"""
+"""`ACTIVE_REGISTRY_POINTERS_v0_1.json`: which sealed snapshot is active, per registry."""
 
 from __future__ import annotations
 
@@ -28,8 +22,7 @@ UNKNOWN = "unknown"
 
 
 class PointerRefused(RegistryError):
-    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...). A class
-    of its own: its catchers tell the store's refusal from any other error, whatever its code."""
+    """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
 
     @classmethod
     def of(cls, error: RegistryError, message: str | None = None) -> PointerRefused:
@@ -43,8 +36,7 @@ _NULLABLE = ("run_id", "run_root", "manifest_sha256")
 
 
 def read_ref(registry_id: str, value: Mapping[str, Any] | None) -> SealedRef | None:
-    """An `active_ref`, `from_ref` or `to_ref` object as a sealed ref; None for null or all-null
-    (the seed's "no active snapshot"). A null run_id, run_root or manifest_sha256 is "" here."""
+    """An `active_ref`, `from_ref` or `to_ref` as a sealed ref; None for null or all-null."""
     if value is None or all(value.get(k) is None for k in ("run_id", "manifest_sha256")):
         return None
     run_id, run_root, root = (value.get(k) or "" for k in _NULLABLE)
@@ -119,8 +111,7 @@ class PointerFile:
         return replace(self, pointers=pointers, last_updated_utc=now)
 
     def render(self) -> bytes:
-        """The file's bytes: a file read keeps its text but for the values of
-        `last_updated_utc` and `pointers`; a new file has our keys first, two-space indent."""
+        """The file's bytes: a read file keeps its text but for `last_updated_utc`, `pointers`."""
         entries = [pointer.as_json() for pointer in self.pointers.values()]
         if self.source is not None:
             spliced = _splice(
@@ -142,8 +133,7 @@ _SPACE = " \t\r\n"
 
 
 def _splice(text: str, values: Mapping[str, Any]) -> str | None:
-    """`text` (a JSON object) with the values of `values`' keys replaced in place, in their
-    lines' indentation; None when a key is missing or the text is not a plain object."""
+    """`text` with `values`' keys replaced in place; None if a key is missing or not plain JSON."""
     spans = _top_level_spans(text)
     if spans is None or not set(values) <= spans.keys():
         return None
@@ -235,8 +225,7 @@ def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> Point
 
 
 def read_pointer_file(path: Path, schemas: SchemaCatalog) -> PointerFile:
-    """The pointer file at `path` (empty when there is none yet); never a read that blocks or
-    does not end (NOT_A_REGULAR_FILE, INPUT_TOO_LARGE)."""
+    """The pointer file at `path` (empty when none yet); never a read that blocks or never ends."""
     try:
         data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="pointer file")
     except FileNotFoundError:

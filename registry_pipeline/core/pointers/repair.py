@@ -1,11 +1,4 @@
-"""`registry pointers repair`: the explicit, journaled way out of a broken history.
-
-Each under the pointer lock, leaving a record: **restore** (`repair REGISTRY`) puts back the
-journal's value of a hand-edited pointer (a `restore` record; `checks.restored.found`: what the
-file showed); **restart** (`repair`) moves a broken journal byte for byte to
-`.codex/JOURNAL_QUARANTINE/` and begins a new one adopting the pointer file as found, each
-`adopt` record naming the quarantined file, its SHA-256 and the first problem.
-"""
+"""`registry pointers repair`: the explicit, journaled way out of a broken history."""
 
 from __future__ import annotations
 
@@ -128,8 +121,7 @@ def _restore(
 def _restart(
     store: PointerStore, problem: str, reason: str, actor: dict[str, str], admit: Admit | None
 ) -> Repair:
-    """Quarantine the broken journal, then adopt the pointer file as found; a refusal puts the
-    journal back, so a refused restart changes nothing."""
+    """Quarantine the broken journal, then adopt the pointer file as found; refused: no change."""
     if remote_for(store.workspace) is not None:
         raise PointerRefused(
             "a journal in a bucket is never restarted: its entries are immutable; restore the "
@@ -170,9 +162,7 @@ def _restart(
 def _repair_bucket(
     store: PointerStore, remote: Remote, reason: str, actor: dict[str, str], admit: Admit | None
 ) -> Repair | None:
-    """The repairs of a bucket's ledger (None: none needed): a vanished history put back, or
-    the entries that do not verify set aside and the head put back on the last that does;
-    then every pointer restored passes the gate (`restore`) and the repair is journaled."""
+    """Repair a bucket's ledger (None: none needed); restored pointers pass the gate; journaled."""
     objects = _set_aside_malformed(remote)
     replica = BucketJournal(remote, store.workspace.root, store.journal_path, store.pointers_path)
     with exclusive_lock(store.lock_path, timeout=store.lock_timeout):
@@ -206,8 +196,7 @@ def _repair_bucket(
 
 
 def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
-    """Move the build lease and every folder object no release writes (REMOTE_STATE_INVALID)
-    to `quarantine/<time>/`: a build then takes the lease anew, above the ledger's fence."""
+    """Set aside the build lease and malformed folder objects, so a build takes the lease anew."""
     keys = []
     try:
         remote.lease().current()
@@ -285,8 +274,7 @@ def _admit_restored(
 def _admit_as_found(
     store: PointerStore, actor: dict[str, str], admit: Admit | None, action: str = "adopt"
 ) -> None:
-    """Every entry of the pointer file whose snapshot is here passes the gate before a repair
-    adopts it, so a hand edit to a failed snapshot cannot ride in on a repair."""
+    """Pass every pointer whose snapshot is here through the gate before a repair adopts it."""
     pointers = store.read()
     for registry_id in pointers.pointers:
         ref = pointers.active(registry_id)

@@ -1,17 +1,4 @@
-"""The pointer store: every change is a compare-and-swap under a lock, journaled before it shows.
-
-One change, all under the lock `ACTIVE_REGISTRY_POINTERS_v0_1.json.lock` (an flock that dies
-with its holder): 1. complete an interrupted change (a journaled record the pointer file does not
-show yet); 2. compare the registry's current ref with the caller's expectation; 3. validate the
-target again and the direction of the move; 4. append the journal record, fsynced; 5. replace
-the pointer file atomically. Readers never lock. A crash between 4 and 5 leaves a record step 1
-of the next change applies (a redo log); a step 5 that fails is journaled as aborted at once.
-
-`explained()` refuses (POINTER_MISMATCH) a pointer the journal does not account for (a hand
-edit) until `accept` records it. A rollback or `hold` stops automatic promotion until `release`.
-Each call that may move a pointer, or apply another writer's move, takes the gate's `admit` as an
-argument (`core.gate.gate.admission`); without it a move is refused (NO_GATE).
-"""
+"""The pointer store: each change a CAS under a lock, journaled first (docs/POINTERS.md)."""
 
 from __future__ import annotations
 
@@ -89,8 +76,7 @@ MAX_REASON = 4000
 ANY = object()
 """`expect=ANY`: take whatever is current (still serialized by the lock, never lost)."""
 Admit = Callable[[Workspace, str, Path, SealedRef, str, dict[str, str]], dict[str, Any]]
-"""The publish gate's admission (`core.gate.gate.admission`) of a target folder and ref for an
-action and actor: the journal entry naming its passing receipt, or a RegistryError."""
+"""The gate's admission of a target for an action and actor: its receipt's journal entry."""
 
 
 @dataclass(frozen=True)
@@ -152,9 +138,7 @@ class PointerStore:
         return read_pointer_file(self.pointers_path, self.schemas)
 
     def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
-        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids` (all),
-        and the journal's own code (CHAIN_BROKEN, RECORD_UNREADABLE, ...) when its chain does not
-        hold: a history that does not hold explains nothing (replayed from the checkpoint)."""
+        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids`."""
         pointers = self.read()
         key = identity(self.journal_path)
         if key is None and pointers.pointers and (traces := journal_traces(self.workspace.root)):
@@ -193,8 +177,7 @@ class PointerStore:
         return record.to_ref if record is not None else None
 
     def held(self, registry_id: str) -> Hold | None:
-        """The hold on `registry_id`: its last effective record is a rollback, an accepted
-        edit or a hold (a `release` or a person's promotion ends it, an aborted change not)."""
+        """The hold on `registry_id` (last effective record a rollback, accept or hold), or None."""
         try:
             record = last_effective_record_of(self.journal_path, registry_id)
         except JournalFormatError as exc:
@@ -217,10 +200,7 @@ class PointerStore:
         checkpoint: bool = False,
         admit: Admit | None = None,
     ) -> VerifyReport:
-        """The journal's replay and every active target checked: here (TARGET_MISSING), with
-        the root the pointer records (TARGET_CHANGED); one an `adopt` found absent stays a note,
-        and the gate's word (`restore`, with `admit`) is asked once its folder is back.
-        `checkpoint` (the check before a change): replay from, and keep, the checkpoint."""
+        """The journal's replay, every active target checked (TARGET_MISSING, TARGET_CHANGED)."""
         report = replay(self.workspace.root, self.journal_path, pointers, expect_head, checkpoint)
         if expect_head is not None and report.expect_head_seq is None:
             _name_kept_head(self.workspace.root, report, expect_head)
@@ -273,9 +253,7 @@ class PointerStore:
         return report
 
     def require_intact(self, *, admit: Admit | None = None, registry_id: str | None = None) -> None:
-        """Refuse a change (CHAIN_BROKEN, POINTER_MISMATCH, ...) while `verify` fails; exempt: a
-        hand edit of `registry_id` itself (the store says it precisely, or this is its repair),
-        and lost targets (moving that pointer is their repair)."""
+        """Refuse a change while `verify` fails, but for `registry_id`'s hand edit, lost targets."""
         report = self.verified(self.read(), checkpoint=True, admit=admit)
         for problem in report.problems:
             if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
@@ -311,8 +289,7 @@ class PointerStore:
         expect: str | object | None = ANY,
         automatic: bool = False,
     ) -> Change:
-        """Make `run_id` active: it must validate, be newer and pass the gate (`admit`);
-        `automatic` (a build) is refused with HELD while the registry is held."""
+        """Make `run_id` active: it must validate, be newer and pass the gate; HELD if automatic."""
         return self._change(
             "promote", registry_id, run_id, relpath, reason, actor, admit, checks, expect,
             automatic,
@@ -404,8 +381,7 @@ class PointerStore:
     def _changing(
         self, registry_id: str, action: str, admit: Admit | None, *, explained: bool = True
     ) -> Iterator[PointerFile]:
-        """The pointer file under the lock, once the chain verifies and an interrupted change
-        is completed (`explained`: POINTER_MISMATCH for a hand edit of the registry's entry)."""
+        """The pointer file under the lock, chain verified and any interrupted change completed."""
         with self.locked(admit=admit):
             if action in MOVES:
                 crash_point("pointer_locked")
@@ -491,9 +467,7 @@ class PointerStore:
             return Change(registry_id, record, current)
 
     def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
-        """POINTER_MISMATCH when the file shows another pointer than the journal recorded
-        (before the journal's first record, the file is taken as found; an interrupted change
-        is explained). Reads only: readers call it too."""
+        """POINTER_MISMATCH when the file shows another pointer than the journal; reads only."""
         try:
             record = last_record_of(self.journal_path, registry_id)
             last = last_record(self.journal_path)
@@ -525,8 +499,7 @@ class PointerStore:
 
     @contextmanager
     def locked(self, *, writes: bool = True, admit: Admit | None = None) -> Iterator[None]:
-        """The pointer lock, held for one change of the journal's backend (`journal_for`,
-        `BucketJournal.change`; `writes=False`: a read-only command's sync)."""
+        """The pointer lock for one change of the journal's backend (`writes=False`: read-only)."""
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
             journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
             with journal.change(
@@ -544,8 +517,7 @@ class PointerStore:
             pass
 
     def check_mirrored(self, record: JournalRecord, action: str, admit: Admit | None) -> None:
-        """Refuse to apply `record`, another writer's move, unless the gate admits its target
-        now for `action` (`mirror`, `redo`, `restore`: `core.gate.gate.RECEIPT_ONLY`)."""
+        """Refuse another writer's `record` unless the gate admits its target now for `action`."""
         if record.action not in (*MOVES, "accept") or record.to_ref is None:
             return
         run_id = record.to_ref.run_id or ""
@@ -618,9 +590,7 @@ class PointerStore:
         note: str = "",
         extra: dict[str, Any] | None = None,
     ) -> list[JournalRecord]:
-        """Before the journal's first record: one `adopt` record per entry of the pointer file
-        as found, saying whether its target is here (and why not), so that the journal explains
-        the whole file; also how `registry pointers repair` restarts a journal."""
+        """Before the first record: one `adopt` record per pointer as found, so all is explained."""
         pointers = self.read()
         if pointers.source is None:  # no pointer file
             return []
@@ -666,8 +636,7 @@ class PointerStore:
         ).hashed()
 
     def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
-        """Journal that `failed` was not applied, or, failing that, cut the journal back to
-        `offset` (truncating needs no space)."""
+        """Journal that `failed` was not applied, else cut the journal back to `offset`."""
         try:
             self.append(
                 failed.registry_id, failed.to_ref, failed.from_ref, "abort",
@@ -715,8 +684,7 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
 
 
 def journal_traces(root: Path) -> list[str]:
-    """What shows that a workspace's pointer journal existed (receipts do not: a first build
-    writes them before its journal)."""
+    """What shows that a workspace's pointer journal existed (receipts do not)."""
     found = []
     quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):

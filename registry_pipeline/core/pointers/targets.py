@@ -1,6 +1,4 @@
-"""Where a pointer may point: the run folder of a snapshot, checked before it becomes active
-(by name, never outside `RUNS/`; seal, schemas, not dated in the future; newer or older), and
-the one verdict on an active pointer's target (`target_verdict`)."""
+"""Where a pointer may point: a run folder checked before it becomes active, and its verdict."""
 
 from __future__ import annotations
 
@@ -96,8 +94,7 @@ CANDIDATES = 5
 
 @contextmanager
 def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> Iterator[None]:
-    """A TARGET_MISSING refusal of `run_id`, as a user typed it, also names the registry's
-    nearest snapshots (difflib), or says it has none (listed only on this error path)."""
+    """A TARGET_MISSING refusal of `run_id` also names the registry's nearest snapshots."""
     try:
         yield
     except PointerRefused as refused:
@@ -116,10 +113,7 @@ def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> It
 
 
 def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) -> str | None:
-    """Promote's refusals beside the seal and the gate, asked by promote and `pointers check`
-    alike (never a passing receipt for what promote refuses): FUTURE_DATED (by its name or
-    run.json: it would make every later real snapshot NOT_NEWER), and TARGET_INVALID without
-    the artifact the pointer names. That artifact's sealed name."""
+    """Promote's refusals beside seal and gate (FUTURE_DATED, TARGET_INVALID); the artifact name."""
     future = future_dated(folder.name, created_utc)
     if future is not None:
         raise PointerRefused(
@@ -214,12 +208,10 @@ OK, NO_RUN_ID, MISSING, WRONG_REGISTRY, INVALID, ROOT_MISMATCH = (
 
 @dataclass(frozen=True)
 class TargetVerdict:
-    """Is the active snapshot of a registry valid, and the one its pointer names? The one
-    answer `registry validate --active`, `registry pointers show`, adoption and builds act on."""
+    """Whether a registry's active snapshot is valid and the one its pointer names."""
 
     state: str
-    """`ok`, `no_run_id` (a seed pointer with a root, no run folder), `missing`,
-    `wrong_registry`, `invalid` or `root_mismatch`."""
+    """`ok`, `no_run_id`, `missing`, `wrong_registry`, `invalid` or `root_mismatch`."""
     code: str | None = None
     """Why not ok: a TARGET_* code, or the inspection's own (UNREADABLE)."""
     message: str = ""
@@ -252,8 +244,7 @@ def target_verdict(
     fast: bool = False,
     now: datetime | None = None,
 ) -> TargetVerdict:
-    """The verdict on the run folder `ref`, an active pointer of `registry_id`, names (`fast`:
-    structure and sizes only); never raises for what is wrong with the folder."""
+    """The verdict on the run folder `ref` names (`fast`: structure, sizes only); never raises."""
     if not ref.run_id:
         root = f"a root, sha256:{ref.root[:12]}" if ref.root else "no root"
         return TargetVerdict(NO_RUN_ID, "TARGET_NOT_IN_RUNS", (
@@ -298,8 +289,7 @@ def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:
 
 
 def pointer_relpath(kind: str, artifacts: tuple[str, ...]) -> str | None:
-    """The artifact a pointer names: the primary one; None for a collection's, a glob's or a
-    multi-file source snapshot's (as the seed does)."""
+    """The artifact a pointer names: the primary one; None for a collection, glob or multi-file."""
     several = len(artifacts) > 1 or any(map(is_pattern, artifacts))
     if kind == "collection" or (kind == "source" and several):
         return None

@@ -16,8 +16,7 @@ BUILDER_NAME = "registry-pipeline"
 
 @dataclass(frozen=True)
 class SealedRef:
-    """A sealed snapshot: registry, run folder and the root hash it had when read; the one ref
-    type of a run.json input and of a delta log record's from_ref and to_ref."""
+    """A sealed snapshot (registry, run folder, root hash read): the one ref of inputs, deltas."""
 
     registry_id: str
     """The registry the snapshot is of."""
@@ -31,8 +30,7 @@ class SealedRef:
     """The registry's primary artifact inside the folder; None for a multi-file snapshot."""
 
     def as_json(self, *, with_registry: bool = True) -> dict[str, Any]:
-        """The object recorded in `run.json` `inputs[]`; without `registry_id` (where the record
-        holding it names the registry), the seed's `sealed_ref` of a delta record."""
+        """The `run.json` `inputs[]` object; without `registry_id`, a delta's `sealed_ref`."""
         where = {"run_id": self.run_id, "run_root": self.run_root, "relpath": self.relpath,
                  "manifest_sha256": self.manifest_sha256}  # fmt: skip
         return {"registry_id": self.registry_id, **where} if with_registry else where

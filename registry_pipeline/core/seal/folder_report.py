@@ -1,5 +1,4 @@
-"""The report on one run folder, the refusal of a folder that is no run folder at all, and the
-problems of a file's parse or schema check (the inspector's and `core.workspace.sources`')."""
+"""The report on one run folder, the refusal of a non-run folder, and a file's parse problems."""
 
 from __future__ import annotations
 
@@ -29,11 +28,9 @@ class FolderReport:
     files: int
     fast: bool
     created_utc: str | None = None
-    """run.json's `created_utc` as the inspection read it (None: no run.json, or none there), so
-    that a check of the folder's date rides on the one read (`snapshots.folder_verdict`)."""
+    """run.json's `created_utc` as inspected (None: absent), so date checks reuse the one read."""
     sha256_listed: frozenset[str] | None = None
-    """The relpaths MANIFEST.sha256 lists, as the inspection parsed it (None: not parsed), so
-    that an older-format verdict counts them without reading it again (`verdicts.verdict_of`)."""
+    """Relpaths MANIFEST.sha256 lists as parsed (None: not parsed), so verdicts need not reread."""
 
     @property
     def ok(self) -> bool:
@@ -64,11 +61,9 @@ class FolderReport:
 
 
 def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None:
-    """A FAIL report when `folder` has none of the seal files at its top, else None; UsageError
-    when it is no readable directory. Decided by `lstat` alone: `registry validate /` must not
-    walk the filesystem; one seal file is enough to make a (damaged) run folder."""
+    """A FAIL report if `folder` has no seal file at its top, else None; UsageError: unreadable."""
     try:
-        info = os.lstat(folder)
+        info = os.lstat(folder)  # lstat alone: `registry validate /` must not walk the disk
         if not stat.S_ISDIR(info.st_mode):
             raise UsageError(
                 "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(folder)

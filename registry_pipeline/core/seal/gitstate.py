@@ -1,7 +1,4 @@
-"""Git state for the run envelope: HEAD commit and clean/dirty, or nulls when git cannot say
-(unknown, which a reader must never take for clean). "Canon" is the working tree less the
-registry layer's own files (`not_canon`): what a build writes never makes the state dirty.
-"""
+"""Git state for the run envelope: HEAD and clean/dirty of the canon, or nulls (never clean)."""
 
 from __future__ import annotations
 
@@ -27,13 +24,11 @@ class GitState:
 
 
 CATALOG_RELPATH = "registries/REGISTRY_CATALOG_v0_2.json"
-"""Where a workspace keeps its registry catalog (defined here, the lowest layer that reads it;
-`core.workspace` uses this one)."""
+"""Where a workspace keeps its registry catalog (defined here, the lowest layer that reads it)."""
 DEFAULT_POINTER_FILE = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 """Where the pointer file is when the catalog names no other place (`core.workspace.catalog`)."""
 JOURNAL_NAME = "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-"""The pointer journal's file name in `.codex/` (`core.pointers` keeps it; named here, the lowest
-layer that needs it, to keep it out of the canon)."""
+"""The pointer journal's file name in `.codex/`, named here to keep it out of the canon."""
 NOT_CANON = (
     f".codex/{JOURNAL_NAME}",
     ".codex/RECEIPTS",
@@ -45,8 +40,7 @@ NOT_CANON = (
     ".codex/dagster_home",
     ".env",
 )
-"""The registry layer's own files and folders, by workspace relpath: written by builds and
-pointer changes, never part of the canon the snapshots record."""
+"""The registry layer's own files and folders (workspace relpaths): never part of the canon."""
 NOT_CANON_PATTERNS = (".codex/*.lock", ".codex/.*.tmp", ".tmp_dagster_home_*/**")
 """Locks and atomic writes' temp files in `.codex/`, and the instance `dagster dev` makes."""
 MAX_CATALOG_BYTES = 64 << 20
@@ -63,8 +57,7 @@ def read_git_state(root: Path) -> GitState:
 
 
 def canon_changes(root: Path) -> tuple[str, ...] | None:
-    """What `git status` lists outside `not_canon(root)`, from the repository's top; None when
-    git cannot say."""
+    """What `git status` lists outside `not_canon(root)`; None when git cannot say."""
     if ask_git(root, "rev-parse", "--is-inside-work-tree") != "true":
         return None
     names = not_canon(root)
@@ -95,11 +88,7 @@ def pointer_file_relpath(root: Path) -> str:
 
 
 def catalog_document(root: Path) -> dict[str, Any] | None:
-    """The workspace's catalog as a JSON object, read leniently: None when it is absent or
-    unreadable, not strict JSON or not an object (whoever needs it whole reports why:
-    `core.workspace.catalog.load_catalog`). A FIFO, device or folder there (NotRegularFile) or
-    one over `MAX_CATALOG_BYTES` (TooLarge) is raised, never waited on or read: the caller says
-    whether that is refused."""
+    """The catalog as a JSON object, or None; a non-regular or too large file raises, never read."""
     try:
         data = read_regular(root / CATALOG_RELPATH, MAX_CATALOG_BYTES, follow_symlinks=True)
     except (NotRegularFile, TooLarge):

@@ -61,14 +61,12 @@ def file_stamp(path: str | os.PathLike[str]) -> tuple[int, int, int, int] | None
 
 
 _FIRST_READ = 1 << 13
-"""Most files of a small run folder fit in one read of this size (a larger buffer costs more to
-allocate than the read itself); a read of one byte then confirms the end of the file."""
+"""Most small files fit in one read of this size; a one-byte read then confirms the end."""
 _CHUNK = 1 << 16
 
 
 def read_small(path: str) -> tuple[bytes | None, int]:
-    """(bytes, size) of a file of up to SMALL_FILE bytes (no symlink followed); (None, size)
-    of a larger file, which is not read."""
+    """(bytes, size) of a file up to SMALL_FILE bytes, no symlink followed; (None, size) if over."""
     fd = os.open(path, REGULAR_ONLY)
     try:
         parts = [os.read(fd, _FIRST_READ)]

@@ -1,5 +1,4 @@
-"""`manifest.json`, `MANIFEST.sha256` and the root hash: written in the seal's exact format, and
-parsed back reporting every malformation."""
+"""`manifest.json`, `MANIFEST.sha256` and the root hash: written exactly, parsed strictly."""
 
 from __future__ import annotations
 
@@ -234,8 +233,7 @@ def _root_line(number: int, row: str, total: int, seen: str | None, report: Repo
 
 
 def _root_value(row: str) -> tuple[str | None, bool]:
-    """A ROOT line's value (stripped when malformed, None when empty) and whether it is well
-    formed: the one reading of `parse_manifest_sha256` and `claimed_root`."""
+    """A ROOT line's value (None when empty) and whether it is well formed: its one reading."""
     value = row[len(ROOT_LABEL) :]
     if value.startswith("  ") and HEX64.fullmatch(value[2:]):
         return value[2:], True
@@ -243,9 +241,7 @@ def _root_value(row: str) -> tuple[str | None, bool]:
 
 
 def claimed_root(data: bytes, *, well_formed: bool = False) -> str | None:
-    """The root a MANIFEST.sha256 claims, as `parse_manifest_sha256` reads it (its first ROOT
-    line's value), without checking anything else; None when it has none or is not UTF-8, and
-    with `well_formed` also when that line is malformed."""
+    """The root a MANIFEST.sha256's first ROOT line claims, nothing else checked; None if none."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -11,8 +11,7 @@ RESERVED_NAMES = frozenset({"run.json", "manifest.json", "MANIFEST.sha256"})
 
 
 _ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f\\]|(?:^|/)\.{0,2}(?:/|$)")
-"""In an ASCII relpath, what any rule below refuses: a control character, a backslash, or an
-empty, `.` or `..` segment (which includes a leading `/`, and the empty path)."""
+"""What every rule refuses in an ASCII relpath: a control char, backslash, or empty/./.. segment."""
 
 
 def relpath_problem(relpath: str) -> str | None:
@@ -52,8 +51,7 @@ def fold_key(relpath: str) -> str:
 
 
 def safe_fold_key(relpath: str) -> str | None:
-    """`fold_key(relpath)` when `relpath_problem(relpath)` is None, else None: both rules in one
-    call, for loops over many paths that only need to know whether all are fine."""
+    """`fold_key(relpath)` when `relpath_problem(relpath)` is None, else None: both in one call."""
     if relpath.isascii():
         return None if _ASCII_UNSAFE.search(relpath) else relpath.lower()
     return None if relpath_problem(relpath) else fold_key(relpath)

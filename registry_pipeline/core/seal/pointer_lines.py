@@ -1,8 +1,4 @@
-"""Where a JSON pointer's value starts in a file, as a 1-based line: for problem objects.
-
-One pass for all pointers, descending only into what some pointer names and skipping the rest
-with the C decoder (`raw_decode`). The text must be JSON that `loads_strict` accepted.
-"""
+"""Where a JSON pointer's value starts in a file, as a 1-based line: for problem objects."""
 
 from __future__ import annotations
 

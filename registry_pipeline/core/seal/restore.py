@@ -1,6 +1,4 @@
-"""A restored copy of a run folder whose text files had their line endings converted: a new
-folder that must verify. Only regular files are opened; only restored files are held in memory.
-"""
+"""A restored copy of a run folder whose line endings were converted: a new folder, verified."""
 
 from __future__ import annotations
 
@@ -50,9 +48,7 @@ class Restored:
 
 
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
-    """Write `dest_parent/<source name>`: `source` with converted line endings undone; nothing
-    is written on any error (`registry restore-line-endings --help` lists the codes) but
-    `dest_parent`, created once the manifest of `source` was read."""
+    """Write `source`, line endings undone, as `dest_parent/<name>`; on error only `dest_parent`."""
     source = source.resolve()
     if not source.is_dir():
         raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
@@ -61,7 +57,7 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         raise UsageError("has no name to give the copy", code="NOT_A_RUN_FOLDER", path=str(source))
     dest_parent = _checked_dest(source, dest_parent)
     manifest, listed = _listed(source)
-    dest_parent.mkdir(parents=True, exist_ok=True)
+    dest_parent.mkdir(parents=True, exist_ok=True)  # the one write an error may leave
     files = _regular_files(source)
     for relpath in listed:
         if relpath not in files:
@@ -140,8 +136,7 @@ def _checked_dest(source: Path, dest_parent: Path) -> Path:
 
 
 def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
-    """The LF-restored MANIFEST.sha256 (None: already LF) and relpath -> sha256 of what it
-    lists; any malformation but a missing ROOT line (a plain `sha256sum` list) is refused."""
+    """The LF-restored MANIFEST.sha256 (None: already LF) and relpath -> sha256 of what it lists."""
 
     path = folder / MANIFEST_SHA256
     try:
@@ -178,8 +173,7 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
 
 
 def _regular_files(folder: Path) -> set[str]:
-    """Relpaths of every file under `folder`; a symlink or special file anywhere is refused
-    before anything is opened."""
+    """Relpaths of every file under `folder`; a symlink or special file refused before any open."""
     found: set[str] = set()
     pending = [folder]
     while pending:

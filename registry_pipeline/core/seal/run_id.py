@@ -15,8 +15,7 @@ RUN_ID = re.compile(
 )
 MAX_SEQ = 999
 RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.ASCII)
-"""The second that starts a dated run folder name: ours (`..._build`) and the seed's
-(`...__seal_<registry_id>`, `...__system_health_render`)."""
+"""The second that starts a dated run folder name: ours (`..._build`) and the seed's."""
 
 
 def check_registry_id(registry_id: str) -> str:
@@ -39,10 +38,7 @@ DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 MOMENT = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
-"""The one time grammar of every command's options (`--since`, `--until`, `as-of`, `--from`):
-YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.ffffff]] with its zone (Z or +HH:MM). Python's
-`fromisoformat` also takes week and ordinal dates, compact forms and zone-less times; these are
-refused, a zone-less time with a "did you mean ...Z"."""
+"""The one time grammar of all options: YYYY-MM-DD or a zoned time, stricter than fromisoformat."""
 
 
 def read_day(text: str) -> date | None:
@@ -57,8 +53,7 @@ def read_day(text: str) -> date | None:
 
 
 def read_moment(text: str, *, end_of_day: bool = False) -> datetime | None:
-    """The UTC moment `text` names, or None: a time with its zone, or a day (its first moment,
-    or with `end_of_day` its last, 23:59:59.999999)."""
+    """The UTC moment `text` names, or None: a zoned time, or a day (its first or last moment)."""
     day = read_day(text)
     if day is not None:
         return datetime.combine(
@@ -74,9 +69,7 @@ def read_moment(text: str, *, end_of_day: bool = False) -> datetime | None:
 
 
 def read_timestamp(text: str) -> datetime | None:
-    """The moment a `created_utc` names (`YYYY-MM-DDTHH:MM:SS[.f]Z`, the envelope's pattern), or
-    None when it is no real time (`2099-02-30`, hour 24): ordered as text, such a date would
-    pass every real snapshot."""
+    """The moment a `created_utc` names, or None if it is no real time (it would sort past all)."""
     if not text.endswith("Z"):
         return None
     try:
@@ -86,8 +79,7 @@ def read_timestamp(text: str) -> datetime | None:
 
 
 def did_you_mean(text: str) -> str:
-    """`; did you mean 2026-11-02?` for a day written without its zeros or with / or ., and
-    `; did you mean 2026-11-02T10:00Z?` for a time without its zone; else ""."""
+    """A `; did you mean ...?` for a day without zeros or a time without its zone; else ""."""
     match = re.fullmatch(r"([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})", text.strip())
     if match is not None:
         try:
@@ -106,8 +98,7 @@ def base_run_id(registry_id: str, moment: datetime) -> str:
 
 
 def next_run_id(registry_id: str, moment: datetime, taken: Iterable[str]) -> str | None:
-    """The first free id at `moment` that sorts after every taken id of the same second; None
-    when all 999 suffixes are taken (the caller waits for the next second)."""
+    """The first free id at `moment` sorting after every taken id that second; None if none is."""
     base = base_run_id(registry_id, moment)
     highest = -1
     for name in taken:

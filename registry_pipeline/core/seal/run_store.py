@@ -1,9 +1,4 @@
-"""The run store: build a run folder in staging, seal it, and publish it atomically into RUNS/.
-
-Files are written and fsynced in `.codex/.staging/<token>/`, then the folder is renamed into
-`RUNS/<run_id>` by a rename that fails rather than replaces: a build that dies leaves nothing in
-RUNS/. Staging and RUNS/ must be real folders of the workspace (no symlink on the way).
-"""
+"""The run store: build a run folder in staging, seal it, and publish it atomically into RUNS/."""
 
 from __future__ import annotations
 
@@ -132,8 +127,7 @@ class RunStore:
 
     @contextmanager
     def stage(self, spec: RunSpec) -> Iterator[Staging]:
-        """A new staging folder, locked while the block lasts and removed at its end unless
-        published."""
+        """A new staging folder, locked while the block lasts, removed at its end if unpublished."""
         check_registry_id(spec.registry_id)
         folder = self.workspace.staging_dir
         self.workspace.require_writable(folder, self.workspace.runs_dir)
@@ -282,8 +276,7 @@ def seal_files(
     files: Mapping[str, bytes | Path],
     expected: Mapping[str, str] | None = None,
 ) -> SealedRun:
-    """Seal artifacts (bytes, or a Path copied a block at a time) as one new run folder;
-    `expected`: the SHA-256 a relpath must have (SOURCE_CHANGED: nothing is published)."""
+    """Seal artifacts as one new run folder; a relpath not matching `expected` is SOURCE_CHANGED."""
     with store.stage(spec) as staging:
         copies = [(relpath, data) for relpath, data in files.items() if isinstance(data, Path)]
         if copies:
@@ -304,9 +297,9 @@ def seal_files(
 
 
 def _names_with_prefix(runs: Path, moment: datetime) -> list[str]:
-    """Taken run ids of `moment`'s second, as fold_keys (a name folding to ours takes it too; no
-    character folds to a digit, `-` or `_`, so the prefix filter is exact)."""
+    """Taken run ids of `moment`'s second, as fold_keys (a name folding to ours takes it too)."""
     prefix = moment.strftime("%Y-%m-%d__%H%M%S__")
+    # no character folds to a digit, `-` or `_`: the prefix filter is exact
     return [fold_key(name) for name in os.listdir(runs) if name.startswith(prefix)]
 
 

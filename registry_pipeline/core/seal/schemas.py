@@ -1,8 +1,4 @@
-"""The schema catalog: JSON Schemas (draft 2020-12) loaded from disk, mapped by artifact name
-(`x-registry-artifacts` globs, `x-registry-format` json or jsonl); `$ref`s resolve only among the
-loaded schemas. A *binding* only names another file's schema (`x-schema-file`, inside the
-workspace) and adds our `$id`, patterns and format: an adopted repository's schemas stay put.
-"""
+"""The schema catalog: JSON Schemas by artifact name, `$ref`s resolved only among those loaded."""
 
 from __future__ import annotations
 
@@ -35,8 +31,7 @@ BINDING_KEYWORDS = frozenset({"$id", "$schema", "title", "description"})
 
 
 def walk_binding(binding: Path, target: object) -> list[Path]:
-    """Every path the OS would pass through to open `target` from the binding's folder, the file
-    last; ValueError, before any filesystem call, when it may leave the workspace."""
+    """Every path the OS passes to open `target` from the binding; ValueError if it may leave."""
     if not isinstance(target, str) or not target:
         raise ValueError("must be a non-empty relative path (a string)")
     if "\\" in target or "\0" in target:
@@ -59,8 +54,7 @@ def walk_binding(binding: Path, target: object) -> list[Path]:
 
 
 def bound_file(binding: Path, declared: dict[str, Any]) -> Path:
-    """The checked file a binding names: SCHEMA_INVALID for a binding with schema keywords or a
-    reference that may leave the workspace, SCHEMA_UNREADABLE when it is missing."""
+    """The file a binding names; SCHEMA_INVALID if it may leave, SCHEMA_UNREADABLE if missing."""
     extra = sorted(k for k in declared if k not in BINDING_KEYWORDS and not k.startswith("x-"))
     if extra:
         raise UsageError(
@@ -132,8 +126,7 @@ class ArtifactSchema:
     """The binding's own object (its `$id`, patterns and format), when bound."""
 
     def matches(self, relpath: str) -> bool:
-        """Whether this schema governs `relpath`: a pattern with a `/` matches the relpath, one
-        without the file name; `*` never crosses a `/`."""
+        """Whether this schema governs `relpath` (a pattern without `/` matches the file name)."""
         name = relpath.rsplit("/", 1)[-1]
         depth = relpath.count("/")
         return any(
@@ -155,9 +148,7 @@ class SchemaCatalog:
 
     @classmethod
     def load(cls, folders: Sequence[Path]) -> SchemaCatalog:
-        """Load `*.schema.json` from each folder that exists; a later folder may override a
-        schema of the same `$id` (a workspace keeps its contract across upgrades), but two of one
-        `$id` in one folder are an error."""
+        """Load `*.schema.json` from each folder; a later folder may override an `$id`."""
         catalog = cls()
         seen: set[Path] = set()
         for rank, folder in enumerate(folders):
@@ -235,8 +226,7 @@ class SchemaCatalog:
 
     @functools.lru_cache(maxsize=MAX_REMEMBERED)  # noqa: B019 - a loaded catalog never changes
     def for_artifact(self, relpath: str) -> ArtifactSchema | None:
-        """The schema governing `relpath`, if any: the later folder's wins, then the first in
-        file-name order. Remembered: matching costs more than checking a small folder."""
+        """The schema governing `relpath`, if any (later folder's, then by file name); cached."""
         found: ArtifactSchema | None = None
         for schema in self.schemas.values():
             if schema.patterns and schema.matches(relpath):
@@ -246,9 +236,7 @@ class SchemaCatalog:
         return found
 
     def validate(self, schema_id: str, instance: Any, limit: int = 20) -> list[Problem]:
-        """Every violation of `instance`, up to `limit`, in document order (/2 before /10),
-        worded as jsonschema words it: a SCHEMA_VIOLATION whose `field` is the JSON pointer
-        ("" for the whole instance)."""
+        """Every violation of `instance` up to `limit`, in document order, worded as jsonschema."""
         validator = self._validator(schema_id)
         try:
             if validator.is_valid(instance):
@@ -324,9 +312,7 @@ class SchemaCatalog:
 
 
 def _validator(jsonschema_rs: Any, document: dict[str, Any], registry: Any) -> Any:
-    """The engine's validator of `document`, its patterns matched by the `regex` engine: the
-    default (fancy-regex) matches wrongly where repeats overlap (`a+a*a+` matched "a", 0.60-0.61).
-    A pattern only fancy-regex compiles (a lookaround, a backreference) gets that engine."""
+    """The engine's validator of `document`, patterns matched by `regex` (fancy-regex if needed)."""
     try:
         return jsonschema_rs.Draft202012Validator(
             document,

@@ -1,9 +1,4 @@
-"""Validation of run folders against the seal contract: every problem found in one pass.
-
-The `Inspector` is the one judge of a folder: it lists it once, reads each small file once, and
-reports every problem instead of raising. Around it: the entry points, the inspection cache,
-many folders over worker processes, and the checks of run folder names.
-"""
+"""Validation of run folders against the seal contract: every problem found in one pass."""
 
 from __future__ import annotations
 
@@ -106,27 +101,18 @@ def is_valid_run_folder(
 
 _CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
 _VERDICTS: tuple[Verified, bool] | None = None
-"""The open block's PASS verdicts (`core.verified`, keyed by folder path) and whether they may
-be trusted (False in a full audit: fresh verdicts are recorded, none is read)."""
+"""The open block's PASS verdicts and whether they may be trusted (False in a full audit)."""
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
 """PASS verdicts carried between builds (a cache: deleting it only costs time)."""
 VERDICT_STORE_VERSION = "seal-5"
-"""Bumped whenever validation gets stricter, so PASS verdicts of a laxer validator are dropped
-(2: empty folders and folders without seal files fail; 4: a created_utc that is no real time,
-a registry_id that is not the folder name's; 5: a created_utc of another second than the
-name's)."""
+"""Bumped whenever validation gets stricter, so a laxer validator's PASS verdicts are dropped."""
 PASSED = "seal"
 """The check a stored verdict records: the seal contract held, schemas included."""
 
 
 @contextmanager
 def inspection_cache(root: Path | None = None, *, trust_stored: bool = True) -> Iterator[None]:
-    """Within the block, a folder whose files are unchanged is inspected once.
-
-    Unchanged: the same names, sizes, mtimes, ctimes and inodes (user space cannot set a ctime
-    back). With a workspace `root`, PASS verdicts are also carried between blocks in its
-    VERDICTS_RELPATH; `trust_stored=False` (a full audit) reads none and records fresh ones.
-    """
+    """Within the block, a folder whose files are unchanged is inspected once."""
     global _CACHE, _VERDICTS
     store = Verified(root, VERDICTS_RELPATH, version=VERDICT_STORE_VERSION) if root else None
     outer, _CACHE = _CACHE, {}
@@ -148,9 +134,7 @@ def inspect_run_folder(
     schemas: SchemaCatalog | None = None,
     expect_run_id: str | None = None,
 ) -> FolderReport:
-    """Check a run folder and return the report; raises UsageError only when it cannot be read.
-    A run folder's name is judged beside its siblings' (`name_problems`) for every caller, never
-    cached with its files: a twin made later changes no file of the folder."""
+    """The report on a run folder, its name judged among its siblings; UsageError if unreadable."""
     folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:  # not a run folder: nothing is read, not even its parent
@@ -201,8 +185,7 @@ def cache_active() -> bool:
 
 
 def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bool:
-    """True when this folder, exactly as it is now, already has a PASS verdict in the active
-    inspection cache; never inspects, and exactly as strict as `inspect_run_folder` under it."""
+    """True when this folder, as it is now, has a PASS verdict in the cache; never inspects."""
     if _CACHE is None:
         return False
     folder = normal_path(path)
@@ -241,17 +224,13 @@ _STORED = ("run_id", "root_sha256", "files", "created_utc")
 
 
 _SIBLINGS: dict[str, tuple[tuple[int, ...], dict[str, tuple[Problem, ...]]]] = {}
-"""Per parent folder: its stat stamp and `run_folder_name_problems` of its entries (listed again
-once it changes: a folder's mtime and ctime move when an entry is added, removed or renamed)."""
+"""Per parent folder: its stat stamp and its entries' name problems, relisted once it changes."""
 RACY_NS = 20_000_000
-"""A listing of a folder changed less than this long ago is not kept (git's racy rule): a change
-within the same tick of the kernel's coarse clock (a few ms) would not move its stamp."""
+"""A listing changed less than this long ago is not kept (git's racy rule): its stamp may lag."""
 
 
 def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
-    """The UNSAFE_PATH problems of the folder's name among its siblings (`run_folder_name_problems`
-    of the parent's visible folders; none when the parent cannot be listed), or without
-    `siblings` of its name alone (nothing is listed)."""
+    """UNSAFE_PATH problems of the folder's name among its siblings, or alone without `siblings`."""
     parent, name = os.path.split(folder)
     if not siblings:
         return run_folder_name_problems([name]).get(name, ()) if name else ()
@@ -273,8 +252,7 @@ def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
 
 
 def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, ...]]:
-    """UNSAFE_PATH problems of run folder names in one RUNS dir, by name: unsafe names, and names
-    that are one after NFC and case folding. Merge them into that folder's `with_problems`."""
+    """UNSAFE_PATH problems of run folder names in one RUNS dir: unsafe, or folding to one."""
     listed = list(dict.fromkeys(names))
     groups: dict[str, list[str]] = {}
     for name in listed:
@@ -317,8 +295,7 @@ def inspect_many(
     jobs: int = 1,
     chunk_size: int = 64,
 ) -> Iterator[FolderReport | UsageError]:
-    """Reports for many folders, in input order, streamed (memory flat); with `jobs > 1` in
-    worker processes, so that parsing runs in parallel too."""
+    """Reports for many folders, in input order, streamed; with `jobs > 1` in worker processes."""
     if jobs <= 1:
         schemas = SchemaCatalog.for_workspace(workspace_root)
         for folder in folders:

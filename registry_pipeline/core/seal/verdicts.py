@@ -1,7 +1,4 @@
-"""One verdict per folder (docs/ADOPTING.md): PASS, FAIL, or intact under an older scheme
-(INTACT_OLDER_FORMAT, CONVERTED, UNSEALED), read off the report of the one inspection. A folder
-is intact only when its scheme explains every problem of its report: none is explained away.
-"""
+"""One verdict per folder (docs/ADOPTING.md); intact only if its scheme explains every problem."""
 
 from __future__ import annotations
 
@@ -31,8 +28,7 @@ SHA256SUM_LIST = "sha256sum list"
 
 @dataclass(frozen=True)
 class Verdict:
-    """One folder's verdict; `problems`: those found judging it beyond the report's (add them
-    with `FolderReport.with_problems`, so that every FAIL names its reason)."""
+    """One folder's verdict; `problems`: those found beyond the report's, so each FAIL names why."""
 
     status: str
     older_format: str | None = None
@@ -81,8 +77,7 @@ _WORDS = {
 
 
 def line_endings_explain(problems: tuple[Problem, ...] | list[Problem]) -> bool:
-    """Whether git's line-ending conversion explains every problem, and there is one: the one rule
-    for `registry validate`'s CONVERTED and the run registry's diagnosis."""
+    """Whether git's line-ending conversion explains every problem, and there is one."""
     return bool(problems) and all(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in problems)
 
 
@@ -94,8 +89,7 @@ def _unsealed_explains(problem: Problem) -> bool:
 
 
 def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
-    """True when the problems are exactly those of a plain hash list that verified: run.json and
-    manifest.json missing, at most the missing ROOT line, and nothing else."""
+    """True when the problems are exactly those of a plain hash list that verified."""
     missing = set()
     no_root = (ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     for problem in problems:
@@ -110,8 +104,7 @@ _OLDER_MISSING = {RUN_JSON, MANIFEST_JSON}
 
 
 def _listing_problem(report: FolderReport) -> Problem | None:
-    """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None.
-    Its relpaths are distinct regular files (no other problem), so counting them is enough."""
+    """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None."""
     listed = report.sha256_listed or frozenset()
     if MANIFEST_JSON in listed:
         message = "listed in MANIFEST.sha256 but missing"
@@ -152,11 +145,7 @@ def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
 def undo_conversion(
     data: bytes, sealed_sha256: str, sealed_bytes: int = -1
 ) -> tuple[bytes, str] | None:
-    """The sealed bytes and their line ending (`CRLF` or `LF`), when converting the whole file
-    back matches the seal; the one rule of `diagnose` and `restore`. Git converts every line end
-    one way: a file with some carriage returns added or taken away, the others not, was edited.
-    A NUL byte is no reason to refuse: `text eol=crlf` converts such a file too, and the seal's
-    hash is the check."""
+    """The sealed bytes and line ending when converting the whole file back matches the seal."""
     if b"\n" not in data:
         return None
     crlf = data.count(b"\r\n")
