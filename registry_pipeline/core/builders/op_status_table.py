@@ -1,4 +1,4 @@
-"""op_status_table: each operation's last run, success and status at `as_of` (never the clock)."""
+"""op_status_table: each operation's last run, success and status (docs/ASSET_GRAPH.md)."""
 
 from __future__ import annotations
 
