@@ -323,6 +323,40 @@ def _deepest(data: bytes) -> int:
 _NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{\n")))
 
 
+_SPACE = re.compile(r"[ \t\n\r]*")
+_RAW = json.JSONDecoder()
+Member = tuple[str | None, int, int, int]
+"""A JSON member: its name (None in an array), start, value start and end (character offsets)."""
+
+
+def skip_space(text: str, at: int) -> int:
+    """The offset of the first character at or after `at` that is not JSON whitespace."""
+    return _SPACE.match(text, at).end()  # type: ignore[union-attr]
+
+
+def json_members(text: str, start: int) -> tuple[list[Member], int]:
+    """The members of the JSON array or object opening at `start` (text `loads_strict` accepted),
+    and its closing bracket's offset; ValueError or IndexError on other text."""
+    closing = "]" if text[start] == "[" else "}"
+    members: list[Member] = []
+    at = skip_space(text, start + 1)
+    while text[at] != closing:
+        begin, name = at, None
+        if closing == "}":
+            if text[at] != '"':
+                raise ValueError(f"not a member name at {at}")
+            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
+            at = skip_space(text, at)
+            if text[at] != ":":
+                raise ValueError(f"no colon at {at}")
+            at = skip_space(text, at + 1)
+        end = _RAW.raw_decode(text, at)[1]
+        members.append((name, begin, at, end))
+        at = skip_space(text, end)
+        at = skip_space(text, at + 1) if text[at] == "," else at
+    return members, at
+
+
 def pointer_tokens(pointer: str) -> list[str]:
     """The unescaped tokens of JSON pointer `pointer` (RFC 6901; "" is the document: none)."""
     if not pointer:

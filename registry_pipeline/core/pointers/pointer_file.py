@@ -9,7 +9,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
+from registry_pipeline.core.json_strict import (
+    JSONDecodeProblem,
+    dumps_pretty,
+    json_members,
+    loads_strict,
+    skip_space,
+)
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.gitstate import DEFAULT_POINTER_FILE
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
@@ -128,10 +134,6 @@ class PointerFile:
         return dumps_pretty(document, sort_keys=False)
 
 
-_DECODER = json.JSONDecoder()
-_SPACE = " \t\r\n"
-
-
 def _splice(text: str, values: Mapping[str, Any]) -> str | None:
     """`text` with `values`' keys replaced in place; None if a key is missing or not plain JSON."""
     spans = _top_level_spans(text)
@@ -159,32 +161,13 @@ def _splice(text: str, values: Mapping[str, Any]) -> str | None:
 def _top_level_spans(text: str) -> dict[str, tuple[int, int, int]] | None:
     """Key -> (key start, value start, value end) of the JSON object `text`; None if not one."""
     try:
-        position = _skip(text, 0)
-        if text[position] != "{":
+        start = skip_space(text, 0)
+        if text[start] != "{":
             return None
-        spans: dict[str, tuple[int, int, int]] = {}
-        position = _skip(text, position + 1)
-        while text[position] != "}":
-            key_start = position
-            key, position = _DECODER.raw_decode(text, position)
-            position = _skip(text, position)
-            if not isinstance(key, str) or text[position] != ":":
-                return None
-            start = _skip(text, position + 1)
-            _value, end = _DECODER.raw_decode(text, start)
-            spans[key] = (key_start, start, end)
-            position = _skip(text, end)
-            if text[position] == ",":
-                position = _skip(text, position + 1)
-        return spans
+        members, _closing = json_members(text, start)
     except (ValueError, IndexError):
         return None
-
-
-def _skip(text: str, position: int) -> int:
-    while position < len(text) and text[position] in _SPACE:
-        position += 1
-    return position
+    return {str(name): (begin, at, end) for name, begin, at, end in members}
 
 
 def _invalid(message: str, path: Path) -> UsageError:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from contextlib import suppress
 from typing import Any
 
-from registry_pipeline.core.json_strict import pointer_tokens
+from registry_pipeline.core.json_strict import pointer_tokens, skip_space
 
-_WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
 _HERE = object()
 """Trie key: a pointer ends at this node."""
@@ -31,7 +29,7 @@ def pointer_lines(text: str, pointers: Iterable[str]) -> dict[str, int]:
     offsets: dict[str, int] = {}
     if wanted:  # StopIteration: every pointer found; the others: not JSON (lines are a courtesy)
         with suppress(StopIteration, ValueError, IndexError):
-            _walk(text, _skip_space(text, 0), trie, offsets, wanted)
+            _walk(text, skip_space(text, 0), trie, offsets, wanted)
     lines: dict[str, int] = {}
     line, at = 1, 0
     for pointer, offset in sorted(offsets.items(), key=lambda item: item[1]):
@@ -50,29 +48,23 @@ def _walk(text: str, at: int, node: dict[Any, Any], found: dict[str, int], wante
     if len(node) == (1 if _HERE in node else 0) or text[at] not in "{[":
         return _skip_value(text, at)
     closer = "}" if text[at] == "{" else "]"
-    at = _skip_space(text, at + 1)
+    at = skip_space(text, at + 1)
     if text[at] == closer:
         return at + 1
     number = 0
     while True:
         if closer == "}":  # a member: its key, then past the colon
             key, at = _DECODER.raw_decode(text, at)
-            at = _skip_space(text, _skip_space(text, at) + 1)
+            at = skip_space(text, skip_space(text, at) + 1)
         else:  # an item: its index
             key, number = str(number), number + 1
         child = node.get(key)
         at = _walk(text, at, child, found, wanted) if child else _skip_value(text, at)
-        at = _skip_space(text, at)
+        at = skip_space(text, at)
         if text[at] == closer:
             return at + 1
-        at = _skip_space(text, at + 1)  # past the comma
+        at = skip_space(text, at + 1)  # past the comma
 
 
 def _skip_value(text: str, at: int) -> int:
     return int(_DECODER.raw_decode(text, at)[1])
-
-
-def _skip_space(text: str, at: int) -> int:
-    match = _WHITESPACE.match(text, at)
-    assert match is not None  # the pattern matches the empty string
-    return match.end()

@@ -14,7 +14,13 @@ from ruamel.yaml.resolver import VersionedResolver
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.json_strict import loads_strict, pointer_tokens, resolve_pointer
+from registry_pipeline.core.json_strict import (
+    json_members,
+    loads_strict,
+    pointer_tokens,
+    resolve_pointer,
+    skip_space,
+)
 from registry_pipeline.core.write_path.content import Entry, EntryType, ParsedFile
 from registry_pipeline.core.yaml_io import STR, loads_yaml_strict, plain_tag
 
@@ -24,10 +30,6 @@ UNSAFE_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uf
 """Characters written escaped (double-quoted), so the file's lines stay the parser's lines."""
 FULL_CHECK_BYTES = 64 * 1024
 """Spliced files smaller than this are parsed whole again; larger ones only the entry's text."""
-_SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder()
-_Member = tuple[str | None, int, int, int]
-"""A JSON member: name (None in an array), start, value start, end (character offsets)."""
 
 
 def new_text(
@@ -246,31 +248,10 @@ def _roundtrip(
     return ParsedFile(as_file(text, data), written)
 
 
-def _skip(text: str, at: int) -> int:
-    return _SPACE.match(text, at).end()  # type: ignore[union-attr]
-
-
-def _members(text: str, start: int) -> tuple[list[_Member], int]:
-    """The members of the array or object opening at `start`, and its closing bracket's offset."""
-    closing = "]" if text[start] == "[" else "}"
-    members: list[_Member] = []
-    at = _skip(text, start + 1)
-    while text[at] != closing:
-        begin, name = at, None
-        if closing == "}":
-            name, at = json.decoder.scanstring(text, at + 1)  # type: ignore[attr-defined]
-            at = _skip(text, _skip(text, at) + 1)  # past the colon
-        end = _DECODER.raw_decode(text, at)[1]
-        members.append((name, begin, at, end))
-        at = _skip(text, end)
-        at = _skip(text, at + 1) if text[at] == "," else at
-    return members, at
-
-
 def _indent_of(text: str, offset: int) -> str:
     """The whitespace that starts the line holding `offset`."""
     start = text.rfind("\n", 0, offset) + 1
-    return text[start : _skip(text, start)].replace("\n", "").replace("\r", "")
+    return text[start : skip_space(text, start)].replace("\n", "").replace("\r", "")
 
 
 def _json(value: Any, indent: str, newline: str = "\n") -> str:
@@ -285,9 +266,9 @@ def _json_splice(
     """The JSON file with the entry's text put in at `index` of its array or object."""
     text = parsed.data.decode()  # no byte-order mark: the strict parse refuses one
     newline = "\r\n" if "\r\n" in text else "\n"
-    opening, document, holder, last = _skip(text, 0), parsed.document, None, None
+    opening, document, holder, last = skip_space(text, 0), parsed.document, None, None
     for name in pointer_tokens(entry_type.container):
-        members, _ = _members(text, opening)
+        members, _ = json_members(text, opening)
         in_object = text[opening] == "{"
         opening = (next(m for m in members if m[0] == name) if in_object else members[int(name)])[2]
         holder, last = document, name if in_object else int(name)
@@ -298,7 +279,7 @@ def _json_splice(
             parsed = ParsedFile(parsed.data, [value])
         else:
             holder[last] = [value]
-    members, closing = _members(text, opening)
+    members, closing = json_members(text, opening)
     if replace:
         _, begin, start, stop = members[index]
         body = _json(value, _indent_of(text, begin), newline)
