@@ -11,11 +11,10 @@ from registry_pipeline.core.delta_log import (
     newest_valid_log,
 )
 from registry_pipeline.core.pointers.store import pointer_relpath
-from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id, now_utc
+from registry_pipeline.core.seal.run_id import MAX_SEQ, base_run_id, created_moment, now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.snapshots import (
-    created_moment,
     read_snapshot,
     unchanged_snapshot,
 )

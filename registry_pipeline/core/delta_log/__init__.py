@@ -31,7 +31,7 @@ from registry_pipeline.core.delta_log.records import (
     parse_record,
     state_from_log,
 )
-from registry_pipeline.core.workspace.snapshots import normalize_created_utc
+from registry_pipeline.core.seal.run_id import normalize_created_utc
 
 __all__ = [
     "LOG_ARTIFACT",

@@ -17,13 +17,13 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
-from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, now_utc, registry_of
+from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, created_moment, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW, created_moment
+from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"

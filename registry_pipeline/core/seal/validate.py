@@ -50,7 +50,7 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.run_id import named_second, read_timestamp, registry_of
+from registry_pipeline.core.seal.run_id import created_moment, named_second, registry_of
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
@@ -614,7 +614,8 @@ class Inspector:
         created = envelope.get("created_utc") if isinstance(envelope, dict) else None
         self.created_utc = created if isinstance(created, str) else None
         said = any(v.field == "/created_utc" for v in violations)
-        if self.created_utc is not None and not said and read_timestamp(self.created_utc) is None:
+        moment = None if said else created_moment(self.created_utc)  # a time the schema took
+        if self.created_utc is not None and not said and moment is None:
             self.report(
                 ReasonCode.RUN_JSON_INVALID,
                 RUN_JSON,
@@ -631,7 +632,6 @@ class Inspector:
             )
         named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
         stamped = named_second(self.expect_run_id or "")
-        moment = read_timestamp(self.created_utc) if self.created_utc else None
         if stamped and moment is not None and f"{moment:%Y-%m-%dT%H:%M:%SZ}" != stamped:
             self.report(
                 ReasonCode.RUN_ID_MISMATCH,

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core.errors import ReasonCode, UsageError
@@ -21,7 +21,13 @@ from registry_pipeline.core.seal.manifest import (
     RUN_JSON,
     claimed_root,
 )
-from registry_pipeline.core.seal.run_id import named_second, now_utc, registry_of
+from registry_pipeline.core.seal.run_id import (
+    created_moment,
+    named_second,
+    normalize_created_utc,
+    now_utc,
+    registry_of,
+)
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.seal.verdicts import FAIL, Verdict, verdict_of
@@ -140,23 +146,6 @@ def split_snapshots(
 
 CLOCK_SKEW = timedelta(minutes=5)
 """How far past this machine's clock a folder may be dated and still count as sealed."""
-_TIMESTAMP = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
-)
-
-
-def normalize_created_utc(value: object) -> str | None:
-    """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when no real timestamp."""
-    match = _TIMESTAMP.fullmatch(value) if isinstance(value, str) else None
-    if match is None:
-        return None
-    day, clock, offset = match.groups()
-    try:
-        moment = datetime.fromisoformat(f"{day}T{clock}{offset or 'Z'}")
-        return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%M:%S}Z" if moment.utcoffset() else (
-            f"{day}T{clock}Z")  # fmt: skip
-    except (ValueError, OverflowError):  # no such day; past year 9999 or before year 1 in UTC
-        return None
 
 
 def created_from_run_id(run_id: str) -> str | None:
@@ -170,12 +159,6 @@ def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
     return second, run_id
 
 
-def created_moment(value: object) -> datetime | None:
-    """The UTC second a created_utc (or a run id's stamp) names, or None."""
-    second = normalize_created_utc(value)  # fromisoformat: strptime costs 10x (validate --all)
-    return None if second is None else datetime.fromisoformat(f"{second[:-1]}+00:00")
-
-
 SECOND = "%Y-%m-%dT%H:%M:%SZ"
 """`created_utc` to the second."""
 
@@ -183,7 +166,7 @@ SECOND = "%Y-%m-%dT%H:%M:%SZ"
 def future_dated(run_id: str, created_utc: object, now: datetime | None = None) -> str | None:
     """Why a run folder is dated past `now` plus CLOCK_SKEW, or None."""
     limit = (now or now_utc()) + CLOCK_SKEW
-    for what, value in (("its run id", created_from_run_id(run_id)),
+    for what, value in (("its run id", named_second(run_id)),
                         ("its run.json created_utc", created_utc)):  # fmt: skip
         moment = created_moment(value)
         if moment is not None and moment > limit:
