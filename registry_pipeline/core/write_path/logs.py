@@ -47,13 +47,14 @@ def actor() -> str:
 
 
 def check_appendable(path: Path) -> None:
-    """LOG_TORN when the log's last line is incomplete, LOG_UNWRITABLE when it cannot be read."""
+    """LOG_TORN (last line incomplete), LOG_INVALID (a line the build cannot read), else None."""
     try:
         clean = jsonl.ends_cleanly(path)
     except OSError as exc:
         raise _unwritable(path, exc) from None
     if not clean:
         raise jsonl.torn(path)
+    read_records(path)  # a record after a line the build refuses would never be sealed
 
 
 def _unwritable(path: Path, exc: OSError | str) -> RegistryError:

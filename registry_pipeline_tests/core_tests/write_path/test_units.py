@@ -379,16 +379,27 @@ def test_a_log_appends_one_line_per_record_and_refuses_a_torn_one(tmp_path: Path
     assert read_records(tmp_path / "missing.jsonl") == []
 
 
-def test_a_torn_notes_log_refuses_the_write_of_a_record_finding(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("held", "code"),
+    [
+        (b'{"torn": ', "LOG_TORN"),
+        (b'{"a": 1, "a": 2}\n', "LOG_INVALID"),  # a complete line the build refuses to read
+        (b'not json\n{"n": 1}\n', "LOG_INVALID"),
+    ],
+)
+def test_a_notes_log_the_build_cannot_read_refuses_the_write_of_a_record_finding(
+    tmp_path: Path, held: bytes, code: str
+) -> None:
     root = copy_example(tmp_path)
     notes = root / "registries/WRITE_NOTES_v0_1.jsonl"
-    notes.write_bytes(b'{"torn": ')
+    notes.write_bytes(held)
     before = snapshot(root)
     from registry_pipeline_tests.core_tests.write_path._support import sample
 
     with pytest.raises(RegistryError) as caught:
         add_entry(Workspace(root), "module_maturity", sample("module_maturity"))
-    assert caught.value.code == "LOG_TORN" and caught.value.exit_code == 1
+    assert caught.value.code == code and caught.value.exit_code == 1
+    assert caught.value.path == str(notes)
     assert snapshot(root) == before  # refused: nothing written
 
 
