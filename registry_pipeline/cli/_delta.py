@@ -8,6 +8,7 @@ from typing import Any
 
 from registry_pipeline.cli._args import command, common, examples, parse_moment
 from registry_pipeline.cli._output import answer, err, failed, json_doc, out
+from registry_pipeline.core.seal.run_id import read_moment
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -79,13 +80,6 @@ def add_delta(commands: Any) -> None:
     common(verify, run_verify, "print JSON")
 
 
-def _since(text: str | None) -> str | None:
-    """`--since` as a record's created_utc stamp: a date means the start of that UTC day."""
-    if text is None:
-        return None
-    return parse_moment(text, "--since", end_of_day=False).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
     from registry_pipeline.core.delta_log import LOG_ARTIFACT, newest_valid_log, parse_record
     from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -119,7 +113,7 @@ def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
 
 def run_show(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace).require()
-    since = _since(args.since)
+    since = None if args.since is None else parse_moment(args.since, "--since", end_of_day=False)
     if args.registry is not None:
         from registry_pipeline.core.workspace.catalog import load_catalog
 
@@ -131,7 +125,7 @@ def run_show(args: argparse.Namespace) -> int:
         record
         for record in records
         if (args.registry is None or record.registry_id == args.registry)
-        and (since is None or record.created_utc >= since)
+        and (since is None or (read_moment(record.created_utc) or since) >= since)
     ]
     # the log is in append order (registry by registry): a stable sort keeps it among records of
     # the same second (created_utc's text order is its time order)

@@ -75,6 +75,15 @@ def test_show_filters_and_explains_record_changes(cli: Run, built: Path) -> None
     assert changed["records"]["changed"]["records"][0]["fields"] == ["status"]
     code, out, _ = cli("delta", "show", "--since", "2999-01-01", "--workspace", str(built))
     assert code == 0 and out.startswith("0 transition(s) from ")
+    second = records[1]["created_utc"]  # a whole second: --since compares moments, not text
+    assert second.endswith("Z") and "." not in second
+    for since, shown in ((second, 1), (second.replace("Z", ".5Z"), 0)):
+        code, out, _ = cli(
+            "delta", "show", "--registry", "migration_ledger", "--since", since, "--json",
+            "--workspace", str(built),
+        )  # fmt: skip
+        assert code == 0
+        assert [r["created_utc"] for r in json.loads(out)["records"]] == [second] * shown, since
 
 
 def test_a_tampered_log_breaks_verify_and_is_not_a_baseline(cli: Run, built: Path) -> None:
