@@ -1,8 +1,4 @@
-"""The one `Definitions` object: `workspace.yaml` and `dg` load it, `registry build` runs its job.
-
-The workspace is found as the CLI finds it ($REGISTRY_WORKSPACE, else the current directory's),
-else it is the demo workspace of this repository.
-"""
+"""The one lazy `Definitions`: `workspace.yaml` and `dg` load it, `registry build` runs its job."""
 
 from __future__ import annotations
 
@@ -31,8 +27,7 @@ DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
 
 def default_workspace_root() -> Path:
-    """The workspace the CLI would use here (`dg dev` runs in its project's folder), else the
-    demo workspace this repository ships."""
+    """The workspace the CLI would use here, else the demo workspace this repository ships."""
     workspace = resolve_workspace(None)
     if os.environ.get("REGISTRY_WORKSPACE") or workspace.runs_dir.is_dir():
         return workspace.root
@@ -75,8 +70,7 @@ def build_definitions(
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """The definitions of $REGISTRY_WORKSPACE (or the demo), built when Dagster loads them, not
-    on import; a workspace that cannot load fails with its reason code and path."""
+    """The definitions of $REGISTRY_WORKSPACE (or the demo), built on load, not on import."""
     root = default_workspace_root()
     try:
         return build_definitions(root)

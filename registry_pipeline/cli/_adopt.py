@@ -156,8 +156,7 @@ def _change(path: Path, document: dict[str, Any]) -> str:
 
 
 def _pointer_warnings(plan: Any) -> list[Problem]:
-    """A pointer file the builds' reader refuses (a duplicate key, an entry its schema does not
-    allow, not JSON), and its pointers whose snapshot folder is absent here, each said once."""
+    """Pointer-file faults the builds' reader refuses, and pointers to absent folders, once each."""
     from registry_pipeline.core.adopt.plan import adopt_warning
     from registry_pipeline.core.workspace.gitcheck import pointer_targets, some
 

@@ -140,8 +140,7 @@ def _given_rules(value: str) -> Rules:
 def _entry_of(
     path: Path, workspace: Workspace | None, *, required: bool
 ) -> tuple[RegistrySpec, str] | None:
-    """The source entry with append_only rules whose files include `path`, and `path`'s sealed
-    name; None (NO_RULES when `required`) when none governs it."""
+    """The append_only entry governing `path`, its sealed name; None (NO_RULES when `required`)."""
     from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.workspace.sources import source_paths
 

@@ -1,11 +1,4 @@
-"""Argument types shared by the commands: numbers checked for range when the command line is
-parsed, so that a bad value is BAD_USAGE naming its option (exit 2), never a failure later.
-
-Days and UTC timestamps too, by the one time grammar (`core.seal.run_id.read_moment`, which
-`registry runs --since/--until` reads too): YYYY-MM-DD and YYYY-MM-DDTHH:MM[:SS[.ffffff]] with
-its zone; anything else is refused with exit 2 and, where a close reading exists, a "did you
-mean".
-"""
+"""Argument types checked when parsed: a bad number or moment is exit 2 naming its option."""
 
 from __future__ import annotations
 
@@ -72,8 +65,7 @@ def declare(
     *arguments: Argument,
     **options: Any,
 ) -> argparse.ArgumentParser:
-    """One command in one declaration: its parser (`command`), its arguments in order, then
-    the options every command ends with (`common`, given `options`)."""
+    """One command in one declaration: its parser, its arguments in order, the common options."""
     parser = command(commands, name, helptext, description, epilog)
     for names, argument in arguments:
         parser.add_argument(*names, **argument)
@@ -139,8 +131,7 @@ def parse_day(text: str, option: str) -> date:
 
 
 def parse_moment(text: str, option: str = "TIMESTAMP", *, end_of_day: bool = True) -> datetime:
-    """A UTC moment: a timestamp with its zone, or a day (its end, 23:59:59.999999, or with
-    `end_of_day` False its start)."""
+    """A UTC moment: a zoned timestamp, or a day (its end, or its start when not `end_of_day`)."""
     moment = read_moment(text, end_of_day=end_of_day)
     if moment is None:
         raise UsageError(

@@ -151,8 +151,7 @@ def _summary(summary: BuildSummary, url: str | None, done: str) -> Iterator[str]
 
 
 def _line(entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True) -> str:
-    """One registry's line: status, id, snapshot, checks (and what happened to its pointer);
-    `widths`, the longest id and snapshot of the build, keep the columns aligned."""
+    """One registry's line, columns aligned: status, id, snapshot, checks, what its pointer did."""
     id_width, run_width = max(22, widths[0]), max(48, widths[1])
     checks = (
         " ".join(f"{name}={'PASS' if ok else 'FAIL'}" for name, ok in sorted(entry.checks.items()))

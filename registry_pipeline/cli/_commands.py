@@ -95,8 +95,7 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
-    """The run roots and pointer file of the workspace's catalog (the defaults without one;
-    a catalog that does not load is the build's error to report, not init's)."""
+    """The catalog's run roots and pointer file, else the defaults (a bad catalog is for build)."""
     from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.workspace.catalog import POINTER_FILE_RELPATH, load_catalog
     from registry_pipeline.core.workspace.layout import RUNS_RELPATH

@@ -26,9 +26,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def safe(text: str) -> str:
-    """Human output that cannot drive a terminal or forge log lines: control characters (an
-    escape sequence, a carriage return, NUL) and lone surrogates are printed as escapes; tabs
-    and line breaks the program writes itself are kept."""
+    """Human output that cannot drive a terminal: control characters and surrogates escaped."""
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -64,8 +62,7 @@ def error(as_json: bool, code: str, message: str, *, field: str | None = None) -
 
 
 def report(as_json: bool, failure: RegistryError) -> None:
-    """An error as its diagnostics on stderr, or with --json as one problem object on stdout (a
-    script reads one format whatever happens), its problems as the object's `details`."""
+    """An error as diagnostics on stderr, or with --json as one problem object on stdout."""
     if not as_json:
         err(failure.diagnostics())
         return
@@ -78,8 +75,7 @@ def report(as_json: bool, failure: RegistryError) -> None:
 
 @contextlib.contextmanager
 def progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A progress bar on stderr, shown only on a terminal (never in pipes, CI logs or --json);
-    yields the function that says one more item is done."""
+    """A progress bar on stderr, only on a terminal; yields the function that counts one done."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda: None
         return

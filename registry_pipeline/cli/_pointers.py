@@ -1,5 +1,4 @@
-"""`registry pointers ...`: show, history, promote, rollback, hold, release, accept, verify,
-as-of, check and repair; how each opens the pointer store and names its user."""
+"""`registry pointers ...`: its subcommands, how each opens the pointer store and names its user."""
 
 from __future__ import annotations
 
@@ -236,9 +235,7 @@ JSON = "print JSON"
 def _relpath(
     workspace: Workspace, registry_id: str, run_id: str, *, pointed: bool = True
 ) -> str | None:
-    """The artifact the pointer names: from the catalog; in a workspace without one (only
-    `registry seal`), the snapshot's single payload file, or None for several. NO_POINTER for
-    a registry without an active pointer (`pointed=False`: None)."""
+    """The artifact the pointer names; NO_POINTER without an active one (None if not `pointed`)."""
     from registry_pipeline.core.pointers.store import PointerRefused, pointer_relpath, target_folder
     from registry_pipeline.core.workspace.snapshots import read_snapshot
 
@@ -260,8 +257,7 @@ def _relpath(
 
 
 def run_change(args: argparse.Namespace) -> int:
-    """`promote`, `rollback`, `hold`, `release` or `accept` through the store, as the CLI user;
-    a run id that is not here is refused naming the registry's nearest snapshots."""
+    """Promote, rollback, hold, release or accept as the CLI user; an absent run id is refused."""
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.store import ANY
     from registry_pipeline.core.pointers.targets import naming_candidates
@@ -309,9 +305,7 @@ def _require_known(workspace: Workspace, store: Any, registry_id: str) -> None:
 def _nothing_means_unknown(
     workspace: Workspace, store: Any, registry_id: str | None
 ) -> Iterator[None]:
-    """A refusal that there is nothing to do with `registry_id` is UNKNOWN_REGISTRY (exit 2,
-    naming the known ids) when nothing knows that id: `hold rolepak` is a typo, not a registry
-    without a pointer."""
+    """A nothing-to-do refusal for an id nothing knows becomes UNKNOWN_REGISTRY (a typo, exit 2)."""
     try:
         yield
     except RegistryError as refused:
@@ -633,8 +627,7 @@ def open_store(args: argparse.Namespace) -> tuple[Workspace, Any]:
 
 
 def cli_actor() -> dict[str, str]:
-    """The journal's and receipts' actor of a command: who the write path and the run index
-    name too (`REGISTRY_ACTOR`, else user@host)."""
+    """A command's actor for the journal and receipts: $REGISTRY_ACTOR, else user@host."""
     from registry_pipeline.core.write_path.logs import actor
 
     return {"kind": "cli_user", "id": actor()}

@@ -1,5 +1,4 @@
-"""`registry runs`: append run records, ask the run index the four questions, and show the
-answers (one run's fields; long answers streamed as a table or a JSON list)."""
+"""`registry runs`: append run records and ask the run index its questions (docs/RUN_INDEX.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`registry validate`: run folders against the seal contract, one verdict per folder (text or
-JSON lines), and the summary."""
+"""`registry validate`: one seal-contract verdict per run folder (text or JSON lines), a summary."""
 
 from __future__ import annotations
 
@@ -153,8 +152,7 @@ def run_validate(args: argparse.Namespace) -> int:
 def _active_reports(
     workspace: Workspace, registry: str | None, fast: bool, now: datetime
 ) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
-    """Reports on what the active pointers name (TARGET_CHANGED for another root), and the
-    pointers that name no usable folder."""
+    """Reports on the active pointers' folders (TARGET_CHANGED: another root); unusable pointers."""
     from registry_pipeline.core.pointers.store import PointerStore
     from registry_pipeline.core.pointers.targets import ROOT_MISMATCH, target_verdict
 
@@ -246,8 +244,7 @@ def _only(workspace: Workspace, folders: list[_F], registry: str | None) -> list
 def _named_of(
     workspace: Workspace, folders: list[Path], registry: str, as_json: bool
 ) -> list[Path]:
-    """The named `folders` of `registry`, in order; a name that is no directory is kept (it is
-    reported NOT_A_RUN_FOLDER, before an unknown registry's UNKNOWN_REGISTRY)."""
+    """The named `folders` of `registry` in order; a non-directory is kept (NOT_A_RUN_FOLDER)."""
     from registry_pipeline.core.seal.folder_report import refuse_non_run_folder
 
     missing = [f for f in folders if os.path.islink(f) or not os.path.isdir(f)]  # unreadable too
@@ -294,8 +291,7 @@ def report_lines(
     own: bool = False,
     dated: str | None = None,
 ) -> None:
-    """One folder's verdict, appended to `lines` as stdout's text; `own`: CONVERTED in the
-    workspace's own run root (a failure); `dated`: why it is dated in the future (a FAIL)."""
+    """Append a folder's text verdict to `lines`; `own`: CONVERTED fails; `dated`: a FAIL."""
     if dated:
         from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 

@@ -158,8 +158,7 @@ def run_add_entry(args: argparse.Namespace) -> int:
 
 
 def _written(args: argparse.Namespace, option: str, write: Callable[[], WriteResult]) -> int:
-    """A write's result said (a JSON object, or the human report); exit 1 when it was blocked.
-    An UNKNOWN_TYPE names `option`, which gave the type, as its `field`."""
+    """Say a write's result (JSON or human), exit 1 when blocked; an UNKNOWN_TYPE names `option`."""
     from registry_pipeline.core.errors import RegistryError
 
     try:

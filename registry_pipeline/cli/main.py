@@ -1,8 +1,4 @@
-"""`registry`: the whole tool's command line (build, seal, validate, pointers, write path, ...).
-
-`main(argv) -> int` builds the parser, runs one command, and is the one place where errors
-become a message and an exit code: 0 done, 1 failed or refused, 2 bad usage or unreadable input.
-"""
+"""`registry`'s command line: the one place errors become a message and an exit code (0, 1, 2)."""
 
 from __future__ import annotations
 
@@ -78,9 +74,7 @@ class _Parser(argparse.ArgumentParser):
     """Set by `main` for one command line that asks for --json."""
 
     def error(self, message: str) -> NoReturn:
-        """Every usage error of the command line: BAD_USAGE in one line after the usage, exit
-        2; a bare group (`registry pointers`) lists its subcommands, a line each, instead of
-        saying `required: COMMAND`."""
+        """Any usage error: BAD_USAGE after the usage, exit 2; a bare group lists its commands."""
         listed = self._bare_group(message)
         if listed is not None:
             message = f"{self.prog} needs a COMMAND, one of: {', '.join(listed)}"
@@ -101,8 +95,7 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
-        """argparse's check of a choice (a command, a subcommand, an option's value), whose
-        error names the nearest choice: `invalid choice: 'biuld'; did you mean 'build'?`."""
+        """argparse's check of a choice, whose error names the nearest choice ("did you mean")."""
         if action.choices is None or value in action.choices:
             return
         names = [str(choice) for choice in action.choices]
@@ -115,8 +108,7 @@ class _Parser(argparse.ArgumentParser):
         raise argparse.ArgumentError(action, f"invalid choice: {value!r}{guess} ({listed})")
 
     def refuse_unrecognized(self, extras: Sequence[str]) -> NoReturn:
-        """argparse's `unrecognized arguments` error from the command they were given to (its
-        usage, not `registry`'s), naming this command's nearest option for each mistyped one."""
+        """argparse's unrecognized-arguments error from this command, naming each nearest option."""
         options = [option for action in self._actions for option in action.option_strings]
         guesses = {
             extra: close[0]
@@ -131,8 +123,7 @@ class _Parser(argparse.ArgumentParser):
         self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
     def _bare_group(self, message: str) -> dict[str, str] | None:
-        """This command's subcommands with their one-line help, when `message` says the
-        COMMAND was left out; None otherwise."""
+        """This command's subcommands and help when `message` says COMMAND is missing, else None."""
         required = message.removeprefix("the following arguments are required: ")
         subcommands = _subcommands(self)
         if required == message or subcommands is None:
@@ -229,8 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _failure(exc: BaseException) -> RegistryError:
-    """The error a user is told of: a RegistryError as raised; an interrupt (exit 130), an
-    OSError (IO_ERROR) and a bug (INTERNAL, exit 3) said as one."""
+    """The error a user is told of: a RegistryError as raised; interrupt, OSError, bug as one."""
     if isinstance(exc, RegistryError):
         return exc
     if isinstance(exc, KeyboardInterrupt):
@@ -248,9 +238,7 @@ def _failure(exc: BaseException) -> RegistryError:
 
 
 def _sync(args: argparse.Namespace) -> None:
-    """A workspace on object storage: fetch what other machines wrote before the command reads
-    its local copy (`core.gate.gate.sync`); nothing for a local one, or before `init`. Local
-    journal records the bucket does not have are reported with where they were kept."""
+    """Fetch a bucket workspace's remote writes before the command reads its local copy."""
     if not hasattr(args, "workspace") or not getattr(args, "sync", True):
         return
     from registry_pipeline.core.gate.gate import sync

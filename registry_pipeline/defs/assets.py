@@ -1,11 +1,4 @@
-"""Registry assets, generated from the catalog: one asset per registry, with its checks.
-
-Each registry asset declares its checks as `check_specs` (blocking) and, once its output is
-sealed, yields one `AssetCheckResult` per check (`evaluate_checks`): no separate step per check,
-each check still its own row in the UI, and a failed one still stops everything downstream.
-The checks themselves are the core gate's (`core.gate.checks`), the functions the pointer
-store runs again for a snapshot no build checked; the step writes their promotion receipt.
-"""
+"""Registry assets from the catalog, one per registry with its checks (docs/ASSET_GRAPH.md)."""
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -61,9 +54,7 @@ def registry_assets(
     builders: Mapping[str, Builder],
     reads: Mapping[str, tuple[str, ...]],
 ) -> tuple[list[dg.AssetsDefinition], list[dg.AssetChecksDefinition]]:
-    """One asset per buildable registry of the catalog, and the coordination steps: a source
-    whose coordination rules refer to others (`reads`) runs that check in a step of its own,
-    after it and they are sealed, on their snapshots of the same run."""
+    """One asset per buildable registry, and a later check step for a source that reads others."""
     specs = buildable(catalog, builders)
     sources = {spec.registry_id: spec for spec in specs if spec.is_source}
     later = [
@@ -96,9 +87,7 @@ def _reading_check(spec: RegistrySpec) -> RegistryCheck | None:
 def _coordination_step(
     spec: RegistrySpec, others: tuple[str, ...], *, blocking: bool
 ) -> dg.AssetChecksDefinition:
-    """Blocking, unless the registries refer to each other in a cycle (each would wait for the
-    other): then a failure still fails the build and its receipt refuses the snapshot, but
-    what is built from it in the same run is not skipped."""
+    """A source's coordination check, after the registries it reads; blocking unless in a cycle."""
     key = dg.AssetKey(spec.registry_id)
     reading = _reading_check(spec)
     assert reading is not None  # registry_assets makes a step only for such a registry
@@ -107,6 +96,8 @@ def _coordination_step(
         asset=key,
         name=reading.name,
         description=reading.description,
+        # not blocking (a cycle): a failure still fails the build and its receipt refuses the
+        # snapshot, but what is built from it in the same run is not skipped
         blocking=blocking,
         additional_deps=[dg.AssetKey(other) for other in others],
     )
@@ -153,8 +144,7 @@ def evaluate_checks(
     dagster_run_id: str | None = None,
     pinned: Mapping[str, Path] | None = None,
 ) -> list[dg.AssetCheckResult]:
-    """Each check on the run folder `path` this step sealed (None: nothing was), the verdicts
-    first appended to its promotion receipts (`pinned`: the folders a coordination check reads)."""
+    """Each check's result on the sealed folder `path` (None: none), verdicts first in receipts."""
     registry_id = key.to_user_string()
     verdicts = [check.run(path, workspace, registry_id, pinned) for check in checks]
     root = read_snapshot(path, registry_id).root_sha256 if path is not None else None
@@ -347,8 +337,7 @@ def sealed_checks(
     *,
     receipt: bool = True,
 ) -> Iterator[dg.AssetCheckResult]:
-    """The asset's blocking checks on the run folder its output was just sealed into (stored
-    by the time the step resumes after yielding it)."""
+    """The asset's blocking checks on the run folder its output was just sealed into."""
     key = context.asset_key
     path = materialized_path(context.instance, key, context.run.run_id)
     run_id = context.run.run_id if receipt else None  # None: a later step writes the receipt

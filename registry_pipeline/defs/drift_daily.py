@@ -1,9 +1,4 @@
-"""`drift_signals_daily`: drift_signals by day, from what the pointer journal says was active.
-
-Partition D is sealed like any materialization (run folder `<time>__drift_signals_daily_build`)
-and checked by the same blocking checks. It is its own asset because a daily-partitioned asset
-cannot share the unpartitioned build job; `drift_signals` stays the signal of the latest build.
-"""
+"""`drift_signals_daily`: drift signals by day, from the pointer journal (docs/ASSET_GRAPH.md)."""
 
 from collections.abc import Iterator
 from datetime import date, timedelta

@@ -1,7 +1,4 @@
-"""When to build without a person: a daily rebuild when something changed, a weekly full audit
-(UTC), and a sensor that builds when an input changed. Each asks the question `registry build`
-asks (`core.freshness.up_to_date`); the run itself does the rest, as every build run does
-(`lib.build_run`: reuse, promote, record)."""
+"""Daily rebuild, weekly full audit and change sensor, each asking `registry build`'s question."""
 
 import hashlib
 import json
@@ -25,8 +22,7 @@ def build_schedules(
     root: str,
     default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
 ) -> list[dg.ScheduleDefinition]:
-    """The daily rebuild (02:00 UTC, skipped when up to date, as `registry build` decides) and
-    the Sunday full audit (03:00 UTC) of `job_name` on the workspace at `root`."""
+    """The daily rebuild (02:00 UTC, skipped when up to date) and Sunday full audit (03:00 UTC)."""
 
     @dg.schedule(
         name=DAILY_REBUILD,
@@ -62,8 +58,7 @@ def change_sensor(
     root: Path,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
 ) -> dg.SensorDefinition:
-    """Request a build of `job_name` when the workspace is not up to date, once per set of
-    inputs (the run key is their digest: a failed build is not requested again)."""
+    """Request a build when not up to date, once per set of inputs (the run key is their digest)."""
 
     @dg.sensor(
         name=CHANGE_SENSOR,

@@ -1,9 +1,4 @@
-"""`registry build`: one run of the build job, created from the workspace's code location like a
-run the UI launches, then handed to the instance's queue and launcher (the default, `lib.launcher`)
-or executed in this process (`in_process`). The run does the whole build (`lib.build_run`); this
-module starts it, says what it does as it goes (one line per registry as its checks finish) and
-summarizes it (`entries_of`), from the run's events, the same way whichever way it ran.
-"""
+"""`registry build`: one build-job run, launched or in process, reported from its events."""
 
 from __future__ import annotations
 
@@ -81,8 +76,7 @@ INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
 def runs_here(in_process: bool | None) -> bool:
-    """Whether a command's Dagster runs execute in this process: as asked (`--in-process`), else
-    as REGISTRY_BUILD_IN_PROCESS says; the one rule of `registry build` and `drift backfill`."""
+    """Whether Dagster runs execute here: as `--in-process` says, else REGISTRY_BUILD_IN_PROCESS."""
     if in_process is not None:
         return in_process
     return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
@@ -109,12 +103,7 @@ def run_build(
     on_entry: Callable[[RegistryBuild], None] | None = None,
     in_process: bool | None = None,
 ) -> BuildSummary:
-    """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it.
-
-    `on_entry` is told each registry's entry once its checks are in, `on_wait` once why the run
-    waits. A launched run still queued after `wait` seconds is cancelled with BUILD_IN_PROGRESS;
-    Ctrl-C cancels the run and is raised again.
-    """
+    """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it."""
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
     check_catalog(load_catalog(workspace))
@@ -162,8 +151,7 @@ def _graph_keys(
 def execute_here(
     context: Any, run: dg.DagsterRun, by: str, look: Callable[[], None] = lambda: None
 ) -> None:
-    """Execute `run` in this process while a thread calls `look` as its events come; Ctrl-C
-    leaves it CANCELED (`by` the command that ran it) and is raised again."""
+    """Execute `run` here while a thread calls `look`; Ctrl-C leaves it CANCELED and re-raises."""
     from dagster._core.execution.api import execute_run_iterator
     from dagster._utils.hosted_user_process import recon_job_from_origin
 
@@ -219,9 +207,7 @@ def _caused_by(event: Any, *names: str) -> Any:
 
 
 def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> None:
-    """Submit `run` to the instance's queue and wait for it (dequeuing as the daemon would),
-    telling `watch` its events; cancelled on Ctrl-C, or with BUILD_IN_PROGRESS when it is still
-    queued after `wait` seconds; RUN_CANCELED when it was cancelled from elsewhere (the UI)."""
+    """Queue `run` and wait for it; still queued after `wait` seconds: BUILD_IN_PROGRESS."""
     instance = context.instance
     queued_since = time.monotonic()
     looks = 0
@@ -259,8 +245,7 @@ def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> Non
 
 
 def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Mark `run` FAILED when the run worker forked for it ended before the run did (killed):
-    nothing else would end it (to a daemon, an unreaped worker is alive)."""
+    """Mark `run` FAILED when its forked run worker ended first: nothing else would end it."""
     pid = tagged_pid(run.tags.get(WORKER_TAG))
     if pid is None or run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
         return
@@ -368,9 +353,7 @@ def entries_of(
     keys: Sequence[dg.AssetKey],
     checks: Mapping[dg.AssetKey, int] | None = None,
 ) -> list[RegistryBuild]:
-    """The entry of each asset of `keys` (in that order) among a run's `events`. With `checks`
-    (asset -> how many checks the run runs on it: the run goes on), only those whose outcome is
-    in: materialized with every check evaluated, or their step failed or skipped."""
+    """Each asset's entry among a run's `events`, in `keys` order; with `checks`, finished ones."""
     entries = [_entry(events, key) for key in keys]
     if checks is None:
         return entries
@@ -412,8 +395,7 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
 
 
 def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """The run's own failure outside its steps (a resource that did not start, its worker gone):
-    the innermost exception, else its message with the engine's last word before it."""
+    """The run's failure outside its steps: the innermost exception, else the engine's last word."""
     from dagster._core.events import RunFailureReason
 
     problems: list[dict[str, object]] = []

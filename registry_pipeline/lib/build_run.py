@@ -1,20 +1,4 @@
-"""A run of the build job, whoever launched it (`registry build`, the UI, a schedule, a sensor,
-a re-execution): the one place that decides what a build does around its steps, so every door
-does the same build. It is the resource `BuildRun` every registry asset asks for, holding the
-workspace's build slot from the run's start to its end:
-
-- `begin`: sync, verify the pointer history, mark failed the builds a killed process left
-  STARTED, decide the unchanged sources it reuses (`settled_sources`);
-- the steps build, seal and check each registry (`defs.assets`);
-- `finish`: when every step and blocking check passed (`why_not_promotable`), promote each
-  snapshot through the one publish gate, each outcome an engine event (`PROMOTION_KEY`), and
-  record a build of the whole catalog (`core.freshness`).
-
-A source is settled (reused without sealing it again) when its newest snapshot holds exactly its
-current files, the gate admits it (`gate.admissible`), the working-tree checks pass now, and
-every registry its coordination rules refer to is settled too: exactly as strict as the path it
-shortcuts; what it cannot settle goes through Dagster, visibly.
-"""
+"""A build run's begin and finish around its steps, the same for every door (docs/OPERATIONS.md)."""
 
 from __future__ import annotations
 
@@ -62,8 +46,7 @@ BUILD_TAG = "registry-pipeline/build"
 """Every build run carries this tag; the instance's run queue admits one such run at a time."""
 PID_TAG = "registry-pipeline/pid"
 HOST_TAG = "registry-pipeline/host"
-"""Tags of every build run: the process that runs it, so a later build can tell a killed
-build's run (left STARTED) from a live one."""
+"""Tags naming a build run's process, so a later build tells a killed run from a live one."""
 SUBMITTER_TAG = "registry-pipeline/submitted-by"
 """`pid@host` of the `registry build` that launched the run (and waits for it)."""
 PROMOTION_KEY = "registry_promotion"
@@ -151,8 +134,7 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def resources_config(root: str, full_audit: bool, **build_run: object) -> dict[str, object]:
-    """Run config of both resources, with `build_run`'s other fields (run config that overrides
-    one field of a resource must give its whole config, so `root` comes along)."""
+    """Run config of both resources: an override must give a resource's whole config, `root` too."""
     workspace = {"root": root, "full_audit": full_audit}
     build = {**workspace, **build_run}
     return {
@@ -201,8 +183,7 @@ def begin(
     *,
     full_audit: bool,
 ) -> BuildStart:
-    """The start of a build run, under the build slot (module doc). A broken pointer history
-    fails the run here, before anything is built (CHAIN_BROKEN, POINTER_MISMATCH, ...)."""
+    """The start of a build run under the build slot; a broken pointer history fails it here."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
     pid, _, host = process_tag().partition("@")
@@ -226,8 +207,7 @@ def begin(
 def finish(
     instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, start: BuildStart
 ) -> list[PromotionOutcome]:
-    """The end of a build run, under the build slot: promote what passed, record the build
-    (module doc). Nothing when the run failed or is being cancelled."""
+    """The end of a build run under the slot: promote what passed and record the build."""
     events = run_events(instance, run.run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
     why_not = why_not_promotable(instance, run.run_id, events)
     if why_not is not None:
@@ -261,8 +241,7 @@ def finish(
 def materialized(
     instance: dg.DagsterInstance, dagster_run_id: str
 ) -> dict[str, tuple[str, dg.EventLogRecord]]:
-    """Registry id -> the snapshot (run folder) the run materialized or reused for it, with its
-    materialization (whose storage id the checks point at), in the order of the graph."""
+    """Registry id -> the snapshot the run materialized or reused, and its record, graph order."""
     found: dict[str, tuple[str, dg.EventLogRecord]] = {}
     kind = dg.DagsterEventType.ASSET_MATERIALIZATION
     for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
@@ -331,9 +310,7 @@ class PromotionOutcome:
 def why_not_promotable(
     instance: dg.DagsterInstance, dagster_run_id: str, events: Sequence[Any]
 ) -> str | None:
-    """Why the run, at its end, may not promote (None: it may): a step failed or was skipped,
-    it is being cancelled, or a blocking check it planned (`events`) did not pass or was not
-    evaluated."""
+    """Why the run may not promote at its end (None: it may): a failed step, cancel or check."""
     run = instance.get_run_by_id(dagster_run_id)
     if run is None:
         return f"build failed: no Dagster run {dagster_run_id}"
@@ -367,9 +344,7 @@ def promote(
     record: dg.EventLogRecord,
     pinned: Mapping[str, Path] | None = None,
 ) -> PromotionOutcome:
-    """Promote snapshot `run_id`, materialized (`record`) by a promotable Dagster run (its check
-    `events`), through the pointer store when the catalog gives it a pointer; refusals become
-    outcomes. `pinned`: every registry's folder of the run (checked against each other there)."""
+    """Promote snapshot `run_id` of a promotable run via the pointer store; refusals: outcomes."""
     dagster_run_id = record.run_id
 
     def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
@@ -410,8 +385,7 @@ def promote(
 def blocking_checks(
     events: Sequence[Any], materialization: dg.EventLogRecord, names: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Each blocking check's verdict on that materialization among its run's `events`, for the
-    journal: SUCCEEDED, FAILED, or PLANNED (`passed` None) for one not evaluated."""
+    """Each blocking check's verdict on that materialization, for the journal (PLANNED: not run)."""
     dagster_run_id = materialization.run_id
     passed: dict[str, bool] = {}
     for event in (e for e in events if e.event_type == CHECK_EVALUATION):
@@ -433,9 +407,7 @@ def blocking_checks(
 
 
 def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed (and return) the build runs left STARTED by a process of this host that no
-    longer runs (killed): called under the build slot, so no live build is among them but the
-    caller's."""
+    """Mark failed (and return) runs a dead process here left STARTED; call under the build slot."""
     statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
     marked: list[str] = []
     for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
@@ -453,8 +425,7 @@ def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
 
 
 def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    """The pid of the process of this host that runs `run`: its tags', else (it died before it
-    took the build slot) the pid of its first event."""
+    """The pid of this host's process that runs `run`: its tags', else its first event's."""
     if PID_TAG in run.tags:
         return tagged_pid(f"{run.tags[PID_TAG]}@{run.tags.get(HOST_TAG, socket.gethostname())}")
     started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
@@ -473,9 +444,7 @@ def tagged_pid(text: str | None) -> int | None:
 
 
 def process_end(pid: int) -> str | None:
-    """How process `pid` of this host ended, None while it runs: the one test of a run's process.
-    A child of this one is reaped (a dead child answers signals until then) and says how
-    ("was killed by signal 9 (SIGKILL)", "exited with code 1"); any other just "ended"."""
+    """How process `pid` of this host ended (a child is reaped first), None while it runs."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:  # not a child of this process

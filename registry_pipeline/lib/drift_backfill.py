@@ -1,11 +1,4 @@
-"""Backfilling `drift_signals_daily`: a real Dagster backfill of its job over the days, through
-the workspace's code location (`lib.launcher`), so the UI lists it and can resume or cancel it;
-or, `in_process`, one in-process run per day on the workspace's instance. Either way each day's
-outcome is read from its run's events by one function (`_outcome`).
-
-First, the shortcut: a day already computed is REUSED without a run when running it would only
-reuse its sealed folder and pass its checks (`core.builders.drift_days.reusable_day`) and the
-instance records that very folder as the day's materialization."""
+"""Backfill `drift_signals_daily`: computed days reused, the rest run (docs/OPERATIONS.md)."""
 
 from __future__ import annotations
 
@@ -39,8 +32,7 @@ from registry_pipeline.lib.launcher import (
 )
 
 BACKFILL_TIMEOUT = 6 * 3600.0
-"""Seconds a backfill is driven before the command gives up waiting (it stays in the instance,
-REQUESTED: driving it again, or a daemon, resumes it)."""
+"""Seconds a backfill is driven before the command stops waiting (it stays REQUESTED)."""
 
 
 DRIFT_DAILY_JOB = "drift_signals_daily_job"
@@ -54,8 +46,7 @@ class DayOutcome:
     day: date
     success: bool
     reused: bool
-    """The day's folder was sealed before (the shortcut's `dagster_run_id` is the run that
-    recorded it)."""
+    """The day's folder was sealed before (`dagster_run_id`: the run that recorded it)."""
     dagster_run_id: str
     run_id: str | None = None
     root_sha256: str | None = None
@@ -84,10 +75,7 @@ def run_drift_backfill(
     in_process: bool | None = None,
     shortcut: bool = True,
 ) -> list[DayOutcome]:
-    """Materialize day partitions of drift_signals_daily: the days already computed reused
-    without a run (with `shortcut`), the others as a Dagster backfill of DRIFT_DAILY_JOB (whose
-    blocking checks every day must pass), or, `in_process` (default: REGISTRY_BUILD_IN_PROCESS,
-    as `registry build` decides), one run of it per day here."""
+    """Materialize drift_signals_daily days: computed ones reused, others backfilled or run here."""
     check_catalog(load_catalog(Workspace(root)))  # a broken catalog says its reason code first
     reused = reused_days(root, days) if shortcut else {}
     for outcome in reused.values() if on_day is not None else ():
@@ -143,8 +131,7 @@ def _run_days(
     on_day: Callable[[DayOutcome], None] | None,
     in_process: bool,
 ) -> list[DayOutcome]:
-    """Each day a run of DRIFT_DAILY_JOB, created from the workspace's code location: one
-    backfill driven to its end, or, `in_process`, each run executed here in turn."""
+    """Each day a DRIFT_DAILY_JOB run: one backfill driven to its end, or each run here in turn."""
     from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
 
     keys = [day.isoformat() for day in days]

@@ -1,11 +1,4 @@
-"""Our errors as Dagster step failures: the reason code, the path and every problem become the
-failed step's message and metadata, so the UI and `registry build` show the real cause rather
-than Dagster's "Error occurred while executing op".
-
-The gate's check verdicts become Dagster asset check results the same way (`as_check_result`),
-and a run's events are read back here (`run_events`, `step_problems`, `check_verdicts`,
-`materialized_metadata`).
-"""
+"""Our errors as Dagster step failures and check results, so the UI shows the real cause."""
 
 from __future__ import annotations
 
@@ -27,8 +20,7 @@ IO_ERROR = "IO_ERROR"
 def step_failure(
     code: str, path: str | None, message: str, problems: Sequence[Problem] = ()
 ) -> dg.Failure:
-    """A `dg.Failure` whose description reads like the CLI's errors: `CODE path: message`,
-    then the first problems; all of them (up to MAX_LISTED) are in its metadata."""
+    """A `dg.Failure` reading like the CLI's errors, its problems (up to MAX_LISTED) in metadata."""
     where = f" {path}:" if path else ""
     lines = [f"{code}{where} {message}"]
     lines.extend(f"  {problem}" for problem in problems[:5])
@@ -44,8 +36,7 @@ def step_failure(
 
 
 def failure_problems(description: str, metadata: Mapping[str, Any]) -> list[dict[str, object]]:
-    """A `step_failure` read back as problem objects: its own (reason code, path, the message of
-    its first line), then every problem its metadata lists."""
+    """A `step_failure` read back as problem objects: its own, then those its metadata lists."""
     values = {name: getattr(value, "value", value) for name, value in metadata.items()}
     code = str(values.get("reason_code") or "STEP_FAILED")
     path = str(values.get("path") or "") or None
@@ -63,8 +54,7 @@ def failure_problems(description: str, metadata: Mapping[str, Any]) -> list[dict
 def as_step_failure(
     where: Callable[[str | None], str | None] = lambda path: path,
 ) -> Iterator[None]:
-    """Our errors and the operating system's as a `step_failure`, each path through `where` (a
-    sealed relpath back to its workspace file); anything else is a bug: Dagster's traceback."""
+    """Our errors and OSErrors as a `step_failure`, paths via `where`; anything else is a bug."""
     try:
         yield
     except dg.Failure:
@@ -83,8 +73,7 @@ def as_step_failure(
 
 
 def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
-    """What failed steps among `events` say: our `step_failure`'s problems, else the innermost
-    exception (INTERNAL); a step failed by a blocking check adds nothing (the check says it)."""
+    """What failed steps among `events` say; one failed by a blocking check adds nothing."""
     found: list[dict[str, object]] = []
     for event in events:
         if not event.is_step_failure:
@@ -119,8 +108,7 @@ def run_events(
 def check_verdicts(
     events: Sequence[Any], key: dg.AssetKey
 ) -> tuple[dict[str, bool], list[dict[str, object]]]:
-    """The checks a run's `events` evaluated on the asset `key`: name -> passed, and the problems
-    of those that failed."""
+    """The checks `events` evaluated on `key`: name -> passed, and the failed ones' problems."""
     evaluations = [
         e.event_specific_data
         for e in events

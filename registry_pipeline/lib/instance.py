@@ -1,15 +1,4 @@
-"""The workspace's persistent Dagster instance (`.codex/dagster_home`), opened safely.
-
-The instance keeps its history in SQLite files in the home, or in PostgreSQL when
-`$REGISTRY_DAGSTER_POSTGRES_URL` is set as the home is prepared (docs/DEPLOYMENT.md). A user's
-own `dagster.yaml` is never rewritten.
-
-Dagster's SQLite storages create their tables on first open with no lock between processes:
-two processes opening a fresh home at once can break it. Every open here holds the file lock
-`.instance.lock` in the home, and `dagster_home()` initializes a fresh home under it before
-anything else (`dagster dev` among them) can open it. For PostgreSQL, `dagster_home()` checks
-once per process that the server answers, so that a wrong URL fails at once with its reason.
-"""
+"""The workspace's persistent Dagster instance (`.codex/dagster_home`), opened under its lock."""
 
 from __future__ import annotations
 
@@ -38,8 +27,7 @@ from registry_pipeline.lib.postgres import (
 )
 
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
-"""When set as the home is prepared, the generated dagster.yaml keeps the instance in PostgreSQL
-at this URL (`postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE`), read at every open."""
+"""When set as the home is prepared: the instance's PostgreSQL URL, read at every open."""
 INSTANCE_CONFIG = f"""\
 telemetry:
   enabled: false
@@ -91,17 +79,14 @@ concurrency:
         limit: 1
 """
 _OLD_CONFIGS = ("telemetry:\n  enabled: false\n", _RELEASE_1_CONFIG)
-"""What earlier versions wrote on SQLite: replaced by INSTANCE_CONFIG (a user's own file is left
-alone)."""
+"""What earlier versions wrote on SQLite: replaced by INSTANCE_CONFIG."""
 _OLD_POSTGRES_CONFIGS = (_RELEASE_1_CONFIG + _POSTGRES_STORAGE,)
 """What earlier versions wrote on PostgreSQL: replaced by POSTGRES_INSTANCE_CONFIG."""
 _LOCK_NAME = ".instance.lock"
 
 
 def dagster_home(root: Path) -> Path:
-    """The workspace's Dagster home, created and initialized (once, under the lock) if new; on
-    PostgreSQL, its server checked to answer (once per process). UNSAFE_PATH, with nothing
-    written, when a symlink is on the way."""
+    """The workspace's Dagster home, set up once under its lock; UNSAFE_PATH through a symlink."""
     home = root / DAGSTER_HOME_RELPATH
     require_safe_all(root, [home / "dagster.yaml", home / _LOCK_NAME])
     try:
@@ -130,9 +115,7 @@ def dagster_home(root: Path) -> Path:
 
 
 def _generated(text: str | None) -> str | None:
-    """The dagster.yaml to write over `text` (None: a user's own, kept). With the variable set,
-    a new home or one with our SQLite file goes to PostgreSQL; ours on PostgreSQL stays there
-    (without the variable it then fails saying so, rather than splitting the history)."""
+    """The dagster.yaml to write over `text` (None: a user's own, kept); ours on Postgres stays."""
     ours_sqlite = text is None or text in (INSTANCE_CONFIG, *_OLD_CONFIGS)
     if (ours_sqlite and os.environ.get(POSTGRES_URL_ENV)) or text in _OLD_POSTGRES_CONFIGS:
         return POSTGRES_INSTANCE_CONFIG
@@ -180,8 +163,7 @@ STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage
 
 
 def _from_config(home: Path) -> dg.DagsterInstance:
-    """The instance of `home` (DAGSTER_STORAGE when its dagster.yaml does not load); Dagster's
-    SQLite files in the home, when it names no storage, through `lib.storage.KeptSqliteStorage`."""
+    """The instance of `home` (DAGSTER_STORAGE if it fails), SQLite via KeptSqliteStorage."""
     from dagster._core.errors import DagsterInvalidConfigError
     from dagster._core.instance.ref import InstanceRef
 

@@ -1,5 +1,4 @@
-"""The sealing IO manager: every materialization becomes a sealed run folder (or reuses one);
-which snapshot of each upstream a build reads, and by which rule (`resolve_inputs`)."""
+"""The sealing IO manager, and which snapshot of each upstream a build reads (`resolve_inputs`)."""
 
 from __future__ import annotations
 
@@ -44,8 +43,7 @@ class RegistryOutput:
     """The run id the folder must get (sealed with the clock at `moment`), when fixed."""
     moment: datetime | None = None
     digests: Mapping[str, str] = field(default_factory=dict)
-    """The SHA-256 of files given by path when the step decided on them: one changed since is
-    refused when sealed (SOURCE_CHANGED)."""
+    """SHA-256 of files given by path when decided on: one changed since is SOURCE_CHANGED."""
 
 
 class SealingIOManager(dg.ConfigurableIOManager):
@@ -96,23 +94,19 @@ class SealingIOManager(dg.ConfigurableIOManager):
 
 
 SAME_RUN = "same_run"
-"""The upstream snapshot written (or, an unchanged source, reused) and checked earlier in the
-same Dagster run."""
+"""The upstream snapshot written or reused, and checked, earlier in the same Dagster run."""
 ACTIVE_POINTER = "active_pointer"
 """Otherwise: the upstream's active snapshot, named by the pointer file, if it still validates."""
 NEWEST_VALID = "newest_valid"
-"""Before any pointer exists (or when it names a folder that no longer validates): the newest
-snapshot that validates; the rule text then says why the pointer was not used."""
+"""Without a usable pointer: the newest snapshot that validates (the rule text says why)."""
 
 
 _SEALED: dict[str, tuple[str | None, dict[dg.AssetKey, Path]]] = {}
-"""Dagster run id -> the cursor in its events and the run folders its materializations name so
-far: a run materializes a key once, so each look reads only the events since the last one."""
+"""Dagster run id -> its event cursor and the run folders its materializations named so far."""
 
 
 def materialized_path(instance: dg.DagsterInstance, key: dg.AssetKey, run_id: str) -> Path | None:
-    """The run folder that Dagster run `run_id` materialized for `key`, or None: from that run's
-    own events, so another run materializing it meanwhile changes nothing here."""
+    """The run folder Dagster run `run_id` materialized for `key`, or None, from its own events."""
     cursor, paths = _SEALED.get(run_id, (None, {}))
     if key not in paths:
         kind = dg.DagsterEventType.ASSET_MATERIALIZATION
@@ -132,8 +126,7 @@ def resolve_inputs(
     workspace: Workspace,
     dependencies: Sequence[str],
 ) -> tuple[dict[str, Snapshot], dict[str, str]]:
-    """Snapshots of `dependencies` and the rule that chose each (this run's own, else the
-    active one, else the newest valid one); fails when one has none."""
+    """Snapshots of `dependencies` and the rule that chose each; fails when one has none."""
     snapshots: dict[str, Snapshot] = {}
     rules: dict[str, str] = {}
     for registry_id in dependencies:
@@ -159,8 +152,7 @@ def resolve_inputs(
 
 
 def active_snapshot(workspace: Workspace, registry_id: str) -> tuple[Snapshot | None, str | None]:
-    """The snapshot the pointer file names for `registry_id` if its folder still validates;
-    otherwise None and why the pointer was not used (None when there is no pointer)."""
+    """The pointer's snapshot of `registry_id` if valid, else None and why (None: no pointer)."""
     try:
         ref = PointerStore(workspace).explained([registry_id]).active(registry_id)
     except RegistryError as exc:

@@ -1,17 +1,4 @@
-"""How runs are launched: by the command that waits for them, and by the workspace's instance.
-
-The commands create runs and backfills from the workspace's code location as the UI does and
-hand them to the instance's queue and launcher, so the UI shows them and can cancel or resume
-them. Without a live `dagster-daemon`, the waiting command does the daemon's part (dequeue,
-advance backfills) with the functions the daemon calls; Dagster 1.13 has no public API for them.
-
-`dagster.yaml` names the two classes below. `RegistryRunCoordinator` is Dagster's queue, which
-admits one build at a time (`BUILD_TAG`, limit 1) and tags as a build every run that needs the
-`build_run` resource (the UI's Materialize of a selection too). `RegistryRunLauncher` is
-Dagster's launcher, but forks the launching process for a code location loaded in it (`registry
-build`: Dagster and the definitions already imported), in a session of its own so a Ctrl-C
-reaches the command only, which cancels the run; the fork's `pid@host` is the tag `WORKER_TAG`.
-"""
+"""How runs are launched: the instance's queue and launcher, and the daemon's part for a waiter."""
 
 from __future__ import annotations
 
@@ -54,9 +41,7 @@ _log = logging.getLogger("registry_pipeline.launch")
 def code_location(
     instance: dg.DagsterInstance, workspace_root: Path, *, here: bool = False
 ) -> Iterator[Any]:
-    """The workspace's code location, under one name however it is loaded (a code server, or
-    `here`, this process), with $REGISTRY_WORKSPACE and $DAGSTER_HOME set for the processes
-    Dagster starts; CODE_LOCATION_ERROR with the exception's first line when it does not load."""
+    """The workspace's code location under one name (a server or `here`); CODE_LOCATION_ERROR."""
     from dagster._core.remote_origin import InProcessCodeLocationOrigin
     from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
     from dagster._core.workspace.context import WorkspaceProcessContext
@@ -95,8 +80,7 @@ def code_location(
 
 @contextmanager
 def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
-    """The code servers' registry a WorkspaceProcessContext makes, but waiting for them to exit
-    when it closes (one slower than Dagster's 30 s ends on its own, without a heartbeat)."""
+    """The code servers' registry of a WorkspaceProcessContext, waiting for them at close."""
     import subprocess
 
     from dagster._core.remote_representation.grpc_server_registry import GrpcServerRegistry
@@ -191,8 +175,7 @@ def wait_for_run(
     timeout: float,
     on_poll: Callable[[dg.DagsterRun], None] | None = None,
 ) -> dg.DagsterRun:
-    """The run once it has finished, dequeuing queued runs meanwhile; TimeoutError after
-    `timeout` seconds (the run goes on: it is the instance's now)."""
+    """The run once finished, dequeuing meanwhile; TimeoutError after `timeout` (it goes on)."""
     instance = context.instance
     deadline = time.monotonic() + timeout
     with _queue(context) as dequeue:
@@ -211,8 +194,7 @@ def wait_for_run(
 
 
 def cancel_run(context: Any, run_id: str, grace: float = CANCEL_GRACE) -> None:
-    """Cancel a run as the UI's Terminate does, then wait up to `grace` seconds for it to end;
-    one that has not (never launched, its code server gone) is marked CANCELED, as forced."""
+    """Cancel a run as the UI's Terminate does; one not ended after `grace` s is marked CANCELED."""
     instance = context.instance
     run = instance.get_run_by_id(run_id)
     if run is None or run.is_finished:
@@ -265,8 +247,7 @@ def create_job_backfill(
 def drive_backfill(
     context: Any, backfill_id: str, timeout: float, on_poll: Callable[[Any], None] | None = None
 ) -> Any:
-    """The PartitionBackfill once it ends, advanced as the daemon's tick would; one stopped
-    halfway stays REQUESTED: driving it again resumes it."""
+    """The backfill once it ends, advanced as the daemon would; one stopped stays REQUESTED."""
     from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES
     from dagster._daemon.backfill import execute_backfill_iteration
 
@@ -292,8 +273,7 @@ def drive_backfill(
 
 @contextmanager
 def children_print_to_stderr() -> Iterator[None]:
-    """File descriptor 1 pointed at stderr for the block, which the processes Dagster starts
-    inherit: this process's stdout (a `--json` document) holds only what it prints after."""
+    """fd 1 pointed at stderr for the block, so Dagster's child processes keep stdout for --json."""
     sys.stdout.flush()
     saved = os.dup(1)
     try:
@@ -307,8 +287,7 @@ def children_print_to_stderr() -> Iterator[None]:
 
 @contextmanager
 def _queue(context: Any) -> Iterator[Callable[[], None]]:
-    """A step of the daemon's run queue (dequeue and launch within the concurrency limits) when
-    the instance queues runs and no live daemon does (two could launch one run twice)."""
+    """A step of the daemon's run queue, when the instance queues runs and no live daemon does."""
     from dagster._daemon.controller import get_daemon_statuses
     from dagster._daemon.daemon import get_default_daemon_logger
     from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
@@ -341,8 +320,7 @@ def _queue(context: Any) -> Iterator[Callable[[], None]]:
 
 
 BUILD_RESOURCE = "build_run"
-"""The resource every registry asset asks for (`lib.build_run.BuildRun`): a run that needs it
-is a build."""
+"""The resource every registry asset asks for (`BuildRun`): a run that needs it is a build."""
 
 WORKER_TAG = "registry-pipeline/worker"
 """`pid@host` of the forked run worker of a run `registry build` launched."""
@@ -470,8 +448,7 @@ def _work(instance_ref: Any, run_id: str) -> NoReturn:
 
 
 def _report(instance_ref: Any, run_id: str, exc: BaseException) -> None:
-    """The error that ended a run worker: its traceback in the run's log (an engine error, as
-    Dagster records one), one line on stderr (with `RUN_WORKER_FAILED`, its reason code)."""
+    """The error that ended a run worker: its traceback in the run's log, one line on stderr."""
     where = "the run's log"
     try:
         from dagster import DagsterInstance

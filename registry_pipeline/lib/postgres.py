@@ -1,16 +1,4 @@
-"""The Dagster instance's PostgreSQL storage: its URL, a check that it answers, and the build
-slot's medium there.
-
-- The URL as its dagster.yaml names it, and one connection to check it, so that a wrong URL, a
-  server down, a refused login or a missing database fail at once with the server's reason
-  (DAGSTER_STORAGE), not after dagster-postgres's retries (about 12 s).
-- `AdvisorySlot`, the one lock's medium (`core.lock.Medium`) in the instance's database, so
-  machines sharing one instance build one at a time: a session-level advisory lock on a
-  connection of its own for the whole build, which the server drops when that connection
-  closes, however its holder ends. One row of our own table `registry_pipeline_build_slot`,
-  written by the holder only, names the holder for a waiter. On SQLite the file lock already
-  serializes every process that can open the instance: `postgres_slot` is None.
-"""
+"""The instance's PostgreSQL: its URL, a check that it answers, the build slot's advisory lock."""
 
 from __future__ import annotations
 
@@ -28,8 +16,7 @@ if TYPE_CHECKING:  # imported where a build runs only: the no-op build never imp
     import dagster as dg
 
 URL_FORM = "postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DATABASE"
-"""dagster-postgres's driver is psycopg2; SQLAlchemy 2.1 reads a plain `postgresql://` as
-psycopg 3, which is not installed."""
+"""dagster-postgres's driver is psycopg2 (SQLAlchemy reads `postgresql://` as psycopg 3)."""
 POSTGRES_EXTRA = "PostgreSQL needs the postgres extra: pip install 'registry-pipeline[postgres]'"
 _reachable: set[str] = set()
 """URLs this process has connected to once."""
@@ -81,8 +68,7 @@ def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
 
 
 def check_reachable(home: Path, url: str, settings: Mapping[str, Any]) -> None:
-    """Connect once (per process and URL); DAGSTER_STORAGE with the reason (the URL shown
-    without its password) when that fails. A cloud token login is left to dagster-postgres."""
+    """Connect once per process and URL; DAGSTER_STORAGE with its reason (no password)."""
     raw = postgres_settings(settings)
     if url in _reachable or (isinstance(raw, dict) and raw.get("auth_provider")):
         return
@@ -138,8 +124,7 @@ def postgres_slot(instance: dg.DagsterInstance) -> AdvisorySlot | None:
 
 
 class AdvisorySlot:
-    """The build slot in the instance's database (module doc): its connection is opened at the
-    first try and closed on release, dropping the lock with it."""
+    """The build slot in the instance's database: a lock on its own connection, freed at release."""
 
     where = f"the advisory lock {LOCK_KEY} of the Dagster instance's database"
     poll = 0.25

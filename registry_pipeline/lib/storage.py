@@ -1,18 +1,4 @@
-"""Dagster's SQLite storage, used the cheap safe way: connections kept open, WAL synced normally.
-
-Dagster's own SQLite storages open and close an engine for every operation (`NullPool`); each
-close of a WAL database checkpoints it and each commit syncs the WAL (a build of the demo: ~800
-`fdatasync` for ~70 events). This storage is Dagster's, file for file, with two changes:
-
-- one engine per database file per process, its connection kept open (a few most recent shards;
-  older ones are closed), re-made after a fork;
-- `PRAGMA synchronous=NORMAL`: in WAL mode SQLite stays consistent after any crash; only a power
-  loss can roll back the last few events of Dagster's run log. The registries never depend on
-  it: run folders and the pointer journal are written with their own fsync.
-
-`dagster.yaml` names it as `storage: custom:` (`lib.instance`); a home can switch between it and
-Dagster's plain `storage: sqlite:` both ways.
-"""
+"""Dagster's SQLite storage with connections kept open, WAL synced NORMAL (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -39,8 +25,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
 KEPT_SHARDS = 8
-"""Engines kept open per process: the run index, the runs database and a few run shards (a
-webserver reads many runs; older shards' connections are closed, not leaked)."""
+"""Engines kept open per process: the run index, the runs database, a few recent run shards."""
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,12 +1,4 @@
-"""Where the Dagster UI shows a run (`run_url`): the webserver serving the workspace's instance,
-found among this machine's processes (`webserver_url`): a `dagster-webserver` process (`dagster
-dev` and `dg dev` start one as a child, handing it the instance in `--instance-ref`) whose
-instance is the workspace's home (else its `DAGSTER_HOME`, from its environment or the `.env` of
-the folder it runs in), at the TCP port it listens on (`/proc/<pid>/fd` and `/proc/<pid>/net/tcp*`):
-started without `--port`, it takes 3000, or a random free port when 3000 is in use. It counts
-once it answers `/server_info`; only processes of this user are readable, and on a system without
-`/proc` nothing is found.
-"""
+"""Where the Dagster UI shows a run: the webserver found serving the workspace's instance."""
 
 from __future__ import annotations
 
@@ -27,8 +19,7 @@ DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 PROC = Path("/proc")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
-"""dagster-webserver's defaults (`dagster_webserver/cli.py`), for a process whose sockets are
-not readable."""
+"""dagster-webserver's defaults, for a process whose sockets are not readable."""
 ANSWER_TIMEOUT = 1.0
 """Seconds a webserver has to answer `/server_info` (a local request: it answers in ms)."""
 _LISTEN = "0A"
@@ -39,9 +30,7 @@ _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def run_url(run_id: str, home: Path | None = None) -> str:
-    """The run's page in the Dagster UI: `$DAGSTER_WEBSERVER_URL`, else the webserver serving
-    the instance at `home` (default `$DAGSTER_HOME`; `webserver_url`: the port `dagster dev`
-    actually serves), else the address `dagster dev` serves by default; then `/runs/<id>`."""
+    """The run's UI page: $DAGSTER_WEBSERVER_URL, else `home`'s webserver, else the default."""
     base = os.environ.get(WEBSERVER_URL_ENV)
     if not base and (home or os.environ.get("DAGSTER_HOME")):
         base = webserver_url(home or Path(os.environ["DAGSTER_HOME"]))
@@ -49,8 +38,7 @@ def run_url(run_id: str, home: Path | None = None) -> str:
 
 
 def webserver_url(home: Path) -> str | None:
-    """`http://HOST:PORT[/prefix]` of a running webserver whose instance is `home` and which
-    answers, else None."""
+    """`http://HOST:PORT[/prefix]` of an answering webserver whose instance is `home`, else None."""
     wanted = _resolved(home)
     for pid, argv, environ, cwd in _processes():
         if not _is_webserver(argv) or not _serves(argv, environ, cwd, wanted):
@@ -85,9 +73,7 @@ def _processes() -> Iterator[tuple[str, list[str], dict[str, str], Path]]:
 
 
 def _addresses(pid: str, argv: Sequence[str]) -> list[tuple[str, int]]:
-    """(host, port) to try for the webserver `pid`: the sockets it listens on (its `--port`
-    first), each host its `--host` unless that is a wildcard; its arguments or Dagster's
-    defaults when its sockets are not readable."""
+    """(host, port) to try for webserver `pid`: its listening sockets, else its args or defaults."""
     host = _option(argv, "--host", "-h")
     named = host if host not in (None, "", "0.0.0.0", "::", "[::]") else None
     port = _option(argv, "--port", "-p")
@@ -121,8 +107,7 @@ def _listening(pid: str) -> list[tuple[str, int]]:
 
 
 def _url_host(hex_address: str) -> str:
-    """A `/proc/net/tcp*` address as a URL's host (a wildcard as 127.0.0.1, IPv6 in brackets);
-    the file prints each 32-bit word of the address in the machine's byte order."""
+    """A `/proc/net/tcp*` address as a URL's host (each 32-bit word in the machine's byte order)."""
     raw = bytes.fromhex(hex_address)
     if sys.byteorder == "little":
         raw = b"".join(raw[at : at + 4][::-1] for at in range(0, len(raw), 4))
@@ -150,8 +135,7 @@ def _is_webserver(argv: Sequence[str]) -> bool:
 
 
 def _serves(argv: Sequence[str], environ: dict[str, str], cwd: Path, home: Path | None) -> bool:
-    """Whether the process's instance is `home`: the instance `dagster dev` hands its webserver
-    (`--instance-ref`, naming the home's folders), else the process's own DAGSTER_HOME."""
+    """Whether the process's instance is `home`: its `--instance-ref`, else its DAGSTER_HOME."""
     if home is None:
         return False
     ref = _option(argv, "--instance-ref")
