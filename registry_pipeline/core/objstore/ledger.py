@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
 FORMAT = "registry-remote-head-1"
 DIGITS = 12
+ENTRY_NAME = re.compile(rf"[0-9]{{{DIGITS}}}\.json", re.ASCII)
+"""The one name of a journal entry (`entry_key`): no other object belongs under journal/."""
 MAX_EPOCH = 2**63 - 1
 """The highest lease epoch and fence: a fence above it is no object this release wrote."""
 
@@ -80,7 +83,9 @@ class Ledger:
         """The entries after `after`, in order, up to a gap; a non-entry is REMOTE_STATE_INVALID."""
         expected = after + 1
         for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
-            seq = int(key.rsplit("/", 1)[-1].removesuffix(".json"))
+            seq = self._seq(key)
+            if seq is None:
+                raise self._invalid(key, ValueError("no entry is named so"))
             if seq != expected:
                 return
             blob = self.store.get(key)
@@ -99,6 +104,15 @@ class Ledger:
                 entry = Entry(seq, "", invalid=f"{type(exc).__name__}: {exc}"[:300])
             yield entry
             expected += 1
+
+    def strays(self) -> list[str]:
+        """The objects under journal/ that are no entry (`pointers repair` sets them aside)."""
+        return [key for key in self.store.keys(f"{self.prefix}journal/") if self._seq(key) is None]
+
+    def _seq(self, key: str) -> int | None:
+        """The number of the entry `key` names exactly, else None (`12.json`, `０１２.json`)."""
+        name = key.removeprefix(f"{self.prefix}journal/")
+        return int(name[:DIGITS]) if ENTRY_NAME.fullmatch(name) else None
 
     def append(self, seq: int, entry: str, fence: int = 0) -> None:
         """Create entry `seq` (a fence entry if `fence` > 0); Conflict if another wrote it first."""

@@ -12,6 +12,7 @@ from registry_pipeline.core.fs import fsync_dir, require_safe
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
+from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import BucketJournal, retried
 from registry_pipeline.core.pointers.journal import (
     QUARANTINE_RELPATH,
@@ -32,7 +33,7 @@ from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.remote import RUNS_PREFIX, Remote, remote_for
+from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
 
 @dataclass(frozen=True)
@@ -196,8 +197,8 @@ def _repair_bucket(
 
 
 def _set_aside_malformed(remote: Remote) -> list[tuple[str, str]]:
-    """Set aside the build lease and malformed folder objects, so a build takes the lease anew."""
-    keys = []
+    """Set aside the lease, malformed folders and non-entries in the journal: none is history."""
+    keys = Ledger(remote.store, POINTERS_PREFIX).strays()
     try:
         remote.lease().current()
     except RegistryError as exc:

@@ -425,6 +425,41 @@ def test_repair_of_a_sound_bucket_changes_nothing(
     assert objects(store) == before
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "zzz",  # not a number: was INTERNAL (ValueError) in every command
+        "000000000003.json.bak",
+        "000000000004",  # entry 4's number without `.json`
+        "4.json",  # unpadded: was taken as entry 4
+        "\uff10" * 11 + "\uff14.json",  # fullwidth digits: int() reads them as 4
+        "sub/000000000004.json",
+    ],
+)
+def test_an_object_in_the_journal_that_is_no_entry_is_refused_and_set_aside(
+    bucket: tuple[ObjectStore, Workspace, Workspace], name: str
+) -> None:
+    store, a, b = bucket
+    ledger = Ledger(store, remote.POINTERS_PREFIX)
+    before, stray = shown(a), f"{ledger.prefix}journal/{name}"
+    store.put(stray, store.get(ledger.entry_key(3)).data)  # type: ignore[union-attr]
+    for workspace in (a, b):  # each lists the journal past its copy: the stray sorts there
+        with pytest.raises(RegistryError) as caught:
+            sync(workspace)
+        assert caught.value.code == "REMOTE_STATE_INVALID", refused(caught.value)
+        assert caught.value.path is not None and caught.value.path.endswith(stray)
+    with pytest.raises(RegistryError) as caught:
+        change(b, "hold")  # nothing is written past it
+    assert caught.value.code == "REMOTE_STATE_INVALID", refused(caught.value)
+    repair(a)
+    assert store.get(stray) is None  # set aside, kept under quarantine/
+    assert any(key.endswith(stray) for key in store.keys("quarantine/"))
+    fresh = machine(a.root.parent / "fresh")
+    for workspace in (a, b, fresh):
+        sync(workspace)
+        assert shown(workspace) == before
+
+
 def test_a_deleted_head_is_put_back_on_the_last_entry(
     bucket: tuple[ObjectStore, Workspace, Workspace],
 ) -> None:
