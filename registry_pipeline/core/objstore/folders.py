@@ -188,7 +188,7 @@ def fetch(store: ObjectStore, run_root: str, run_id: str, into: Path) -> Path:
         return target
     files = listing(store, run_root, run_id)
     into.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{run_id}.", dir=into))
+    partial = Path(tempfile.mkdtemp(prefix=".fetch.", dir=into))  # not the run id: 255 bytes
     try:
         for remote in files:  # each path checked safe by `listing`
             path = partial / remote.relpath

@@ -92,7 +92,7 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
             code="RESTORE_UNRECOVERABLE",
             path=str(source),
         )
-    holder = Path(tempfile.mkdtemp(prefix=f".restoring-{name}-", dir=dest_parent))
+    holder = Path(tempfile.mkdtemp(prefix=".restoring-", dir=dest_parent))  # a name: 255 bytes
     staging = holder / name  # same name inside: run.json agrees
     try:
         _write_copy(source, staging, sorted(files), contents)

@@ -160,3 +160,13 @@ def test_a_folder_object_as_publish_writes_it_is_read(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     files = publish(store, "RUNS", sealed(tmp_path))
     assert listing(store, "RUNS", RUN) == files
+
+
+@pytest.mark.parametrize("length", [245, 250, 255])
+def test_a_run_id_as_long_as_a_name_may_be_is_fetched(tmp_path: Path, length: int) -> None:
+    run_id = RUN + "x" * (length - len(RUN))  # the fetch's own folder was named after it
+    store = ObjectStore.in_memory()
+    publish(store, "RUNS", sealed(tmp_path, run_id))
+    copy = fetch(store, "RUNS", run_id, tmp_path / "cache")
+    assert copy.name == run_id and (copy / "registry.json").read_bytes() == b'{"entries": []}\n'
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [run_id]  # nothing left
