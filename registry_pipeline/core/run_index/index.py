@@ -117,6 +117,19 @@ class LogIndex:
                 code="LOG_MISSING",
                 path=str(self.log),
             )
+        for attempt in range(2):
+            self._bring_up(locked)
+            try:
+                return self.state()
+            except sqlite3.DatabaseError as exc:  # a page no check before it read
+                if attempt:
+                    unusable = f"the sidecar index fails ({exc})"
+                    raise self._failed("SIDECAR_UNUSABLE", unusable) from None
+                self._rebuild(exc)
+        raise AssertionError("unreachable")
+
+    def _bring_up(self, locked: bool) -> None:
+        """The sidecar brought up to the log (a private one when the workspace's cannot be)."""
         if self.private:
             self._refresh_private()
         elif locked or not self._current():
@@ -133,7 +146,6 @@ class LogIndex:
                 if isinstance(exc, OSError) and not cannot_write(exc):
                     raise
                 self._go_private(self._unwritable(exc))
-        return self.state()
 
     def _current(self) -> bool:
         """Whether the open sidecar, else the workspace's read-only, is current (no write)."""
@@ -222,6 +234,11 @@ class LogIndex:
 
     def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
         """Rebuild a damaged index (a private one when it cannot be deleted)."""
+        self._rebuild(exc)
+        self.sync()
+
+    def _rebuild(self, exc: sqlite3.DatabaseError) -> None:
+        """Discard a damaged index for the next `sync` to rebuild; else SIDECAR_UNUSABLE."""
         if not is_damaged(exc):
             message = f"the sidecar index failed while answering ({exc}); run the command again"
             raise self._failed("SIDECAR_UNUSABLE", message) from None
@@ -229,7 +246,6 @@ class LogIndex:
             self.discard()
         except OSError as failed:
             self._go_private(self._unwritable(failed))
-        self.sync()
 
     def discard(self) -> None:
         """Close and delete the sidecar (rebuilt on the next `sync`); a private one is dropped."""
