@@ -297,7 +297,7 @@ def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
 
 
 def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
-    """LOG_UNREADABLE: complete lines the index cannot read (no JSON, no key)."""
+    """LOG_UNREADABLE: complete lines the index cannot read (no JSON object, key or time)."""
     first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
     return RegistryError(
         f"{state.skipped_count} line(s) of the log cannot be read ({first}): nothing is "

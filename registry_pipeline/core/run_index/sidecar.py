@@ -12,11 +12,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.json_strict import JSONDecodeProblem
-from registry_pipeline.core.run_index.records import batched, parse_line, times
+from registry_pipeline.core.run_index.records import batched, parse_line, shape_problems, times
 from registry_pipeline.core.run_index.spec import (
     FAIL,
     IndexSpec,
@@ -25,7 +25,7 @@ from registry_pipeline.core.run_index.spec import (
     named_override,
 )
 
-FORMAT = "run-index-sidecar-4"
+FORMAT = "run-index-sidecar-5"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 BATCH = 10_000
@@ -349,12 +349,13 @@ def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
         record = parse_line(raw)
     except JSONDecodeProblem as exc:
         return f"does not parse: {exc.message}"
-    if not isinstance(record, dict):
-        return "is not a JSON object"
-    key = record.get(spec.key)
-    if not isinstance(key, str) or not key:
-        return f"has no {spec.key}"
-    return record
+    problems = shape_problems(spec, 0, record)  # the build's rule: the line would fail it
+    if not problems:
+        return cast(dict[str, Any], record)
+    return {
+        "RECORD_NOT_OBJECT": "is not a JSON object",
+        "KEY_MISSING": f"has no {spec.key}",
+    }.get(problems[0].code, f"has no ISO 8601 UTC time in {spec.time}")
 
 
 def marks(spec: IndexSpec, record: dict[str, Any]) -> tuple[int, int, int, str, str]:

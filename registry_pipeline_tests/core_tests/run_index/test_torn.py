@@ -145,6 +145,8 @@ UNREADABLE_CASES = {
     "byte-order-mark": lambda log: b"\xef\xbb\xbf" + log,
     "garbage-line": lambda log: log + b"not json\n",
     "no-key": lambda log: log + b'{"record_type": "RUN"}\n',
+    "no-time": lambda log: log + line(record(run_id=run_id(9), created_utc="2026-10-01 9am")),
+    "not-an-object": lambda log: log + b"[1, 2]\n",
 }
 
 
