@@ -1,4 +1,7 @@
-"""Append-only catalogs: ids are promises, published contracts never change silently."""
+"""Append-only catalogs: ids are promises, published contracts never change silently.
+
+May import `seal/`, `workspace/`, `pointers/`; not `explain/`, `delta_log/`, `builders/`, `adopt/`.
+"""
 
 from registry_pipeline.core.append_only.check import (
     CODES,

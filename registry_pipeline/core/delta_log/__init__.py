@@ -1,4 +1,7 @@
-"""The registry delta log: what changed in each covered registry; see docs/DELTA_LOG.md."""
+"""The registry delta log: what changed in each covered registry; see docs/DELTA_LOG.md.
+
+May import `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
+"""
 
 from registry_pipeline.core.delta_log.build import (
     CoveredRegistry,

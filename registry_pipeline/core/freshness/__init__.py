@@ -1,4 +1,7 @@
-"""Whether a build has anything to do: its inputs against the last successful build's."""
+"""Whether a build has anything to do: its inputs against the last successful build's.
+
+May import every other core subpackage; nothing in the core imports `freshness/`.
+"""
 
 from registry_pipeline.core.freshness.state import (
     STATE_RELPATH,

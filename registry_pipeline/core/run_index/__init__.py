@@ -1,4 +1,7 @@
-"""The run index (seed 004): append-only run records, rules and queries; see docs/RUN_INDEX.md."""
+"""The run index (seed 004): append-only run records, rules and queries; see docs/RUN_INDEX.md.
+
+May import `seal/`, `workspace/`, `append_only/`, `write_path/`; `builders/` import it.
+"""
 
 from registry_pipeline.core.run_index.append import AppendResult, append_records, append_stream
 from registry_pipeline.core.run_index.index import IndexState, LogIndex, Run

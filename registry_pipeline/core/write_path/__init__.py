@@ -1,4 +1,7 @@
-"""The governed write path: registry types, `add_entry`, coordination rules; docs/WRITE_PATH.md."""
+"""The governed write path: registry types, `add_entry`, coordination rules; docs/WRITE_PATH.md.
+
+May import `seal/`, `workspace/`, `pointers/`, `append_only/`; not `explain/` or later.
+"""
 
 from registry_pipeline.core.write_path.content import (
     Entry,
