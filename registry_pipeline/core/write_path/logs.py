@@ -47,14 +47,15 @@ def actor() -> str:
 
 
 def check_appendable(path: Path) -> None:
-    """LOG_TORN (last line incomplete), LOG_INVALID (a line the build cannot read), else None."""
+    """LOG_TORN when the last line is incomplete; a sealed log: LOG_INVALID for any bad line."""
     try:
         clean = jsonl.ends_cleanly(path)
     except OSError as exc:
         raise _unwritable(path, exc) from None
     if not clean:
         raise jsonl.torn(path)
-    read_records(path)  # a record after a line the build refuses would never be sealed
+    if path.as_posix().endswith(f"/{OVERRIDES_RELPATH}"):  # the one a build seals (read whole):
+        read_records(path)  # a record after a line it refuses would never be sealed
 
 
 def _unwritable(path: Path, exc: OSError | str) -> RegistryError:

@@ -23,7 +23,13 @@ from registry_pipeline.core.write_path import (
     workspace_findings,
 )
 from registry_pipeline.core.write_path.content import entry_of
-from registry_pipeline.core.write_path.logs import append_record, read_records
+from registry_pipeline.core.write_path.logs import (
+    NOTES_RELPATH,
+    OVERRIDES_RELPATH,
+    append_record,
+    read_records,
+    write_audited,
+)
 from registry_pipeline.core.write_path.rules import parse_coordination, values_at
 from registry_pipeline.core.write_path.write import split_entry, type_changes
 from registry_pipeline_tests._helpers import copy_demo
@@ -379,6 +385,19 @@ def test_a_log_appends_one_line_per_record_and_refuses_a_torn_one(tmp_path: Path
     assert read_records(tmp_path / "missing.jsonl") == []
 
 
+def test_a_torn_notes_log_refuses_the_write_of_a_record_finding(tmp_path: Path) -> None:
+    root = copy_example(tmp_path)
+    notes = root / NOTES_RELPATH
+    notes.write_bytes(b'{"torn": ')
+    before = snapshot(root)
+    from registry_pipeline_tests.core_tests.write_path._support import sample
+
+    with pytest.raises(RegistryError) as caught:
+        add_entry(Workspace(root), "module_maturity", sample("module_maturity"))
+    assert caught.value.code == "LOG_TORN" and caught.value.exit_code == 1
+    assert snapshot(root) == before  # refused: nothing written
+
+
 @pytest.mark.parametrize(
     ("held", "code"),
     [
@@ -387,20 +406,24 @@ def test_a_log_appends_one_line_per_record_and_refuses_a_torn_one(tmp_path: Path
         (b'not json\n{"n": 1}\n', "LOG_INVALID"),
     ],
 )
-def test_a_notes_log_the_build_cannot_read_refuses_the_write_of_a_record_finding(
+def test_the_overrides_log_the_build_seals_takes_a_record_only_when_it_reads_whole(
     tmp_path: Path, held: bytes, code: str
 ) -> None:
-    root = copy_example(tmp_path)
-    notes = root / "registries/WRITE_NOTES_v0_1.jsonl"
-    notes.write_bytes(held)
-    before = snapshot(root)
-    from registry_pipeline_tests.core_tests.write_path._support import sample
-
+    overrides, target = tmp_path / OVERRIDES_RELPATH, tmp_path / "registries" / "x.yaml"
+    overrides.parent.mkdir(parents=True)
+    overrides.write_bytes(held)
     with pytest.raises(RegistryError) as caught:
-        add_entry(Workspace(root), "module_maturity", sample("module_maturity"))
-    assert caught.value.code == code and caught.value.exit_code == 1
-    assert caught.value.path == str(notes)
-    assert snapshot(root) == before  # refused: nothing written
+        write_audited(target, b"x: 1\n", [(overrides, {"n": 2})], revocable=overrides)
+    assert (caught.value.code, caught.value.path) == (code, str(overrides))
+    assert overrides.read_bytes() == held and not target.exists()  # nothing written
+
+
+def test_the_notes_log_no_build_reads_is_only_refused_torn(tmp_path: Path) -> None:
+    notes, target = tmp_path / NOTES_RELPATH, tmp_path / "registries" / "x.yaml"
+    notes.parent.mkdir(parents=True)
+    notes.write_bytes(b"not json\n")  # read whole on every write, it would cost its history
+    write_audited(target, b"x: 1\n", [(notes, {"n": 1})], revocable=tmp_path / OVERRIDES_RELPATH)
+    assert notes.read_bytes() == b'not json\n{"n": 1}\n' and target.read_bytes() == b"x: 1\n"
 
 
 # --- the build's side: workspace_findings ----------------------------------------------------
