@@ -82,6 +82,9 @@ def test_the_order_reads_the_second_in_utc_and_falls_back_on_the_run_id() -> Non
     assert normalize_created_utc("2099-02-30T00:00:00Z") is None
     for beyond in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):  # no UTC year
         assert snapshot_order(beyond, run_id)[0] == "2026-01-01T00:00:09Z"
+    for early in ("0999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"):  # four digits, as written:
+        assert normalize_created_utc(early) == early  # `%Y` writes 999, which sorts after 2026
+        assert snapshot_order(early, "b") < snapshot_order("2026-01-01T00:00:00Z", "a")
 
 
 def _active(root: Path, registry_id: str) -> str:

@@ -88,7 +88,12 @@ def created_moment(value: object) -> datetime | None:
 def normalize_created_utc(value: object) -> str | None:
     """`YYYY-MM-DDTHH:MM:SSZ` in UTC, fractions dropped; None when no real timestamp."""
     moment = created_moment(value)
-    return None if moment is None else f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+    return None if moment is None else utc_second(moment)
+
+
+def utc_second(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ` of a UTC moment, the year in four digits (`%Y` writes 999)."""
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
 
 
 def did_you_mean(text: str) -> str:

@@ -50,7 +50,12 @@ from registry_pipeline.core.seal.paths import (
     safe_fold_key,
     sort_key,
 )
-from registry_pipeline.core.seal.run_id import created_moment, named_second, registry_of
+from registry_pipeline.core.seal.run_id import (
+    created_moment,
+    named_second,
+    registry_of,
+    utc_second,
+)
 from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, violation_text
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
@@ -632,7 +637,7 @@ class Inspector:
             )
         named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
         stamped = named_second(self.expect_run_id or "")
-        if stamped and moment is not None and f"{moment:%Y-%m-%dT%H:%M:%SZ}" != stamped:
+        if stamped and moment is not None and utc_second(moment) != stamped:
             self.report(
                 ReasonCode.RUN_ID_MISMATCH,
                 RUN_JSON,
