@@ -1,4 +1,7 @@
-"""The pure core: sealing, validation, pointers, delta log, builders; it never imports Dagster."""
+"""The pure core: sealing, validation, pointers, delta log, builders; it never imports Dagster.
+
+A `_` module is imported only inside its own folder; shared code has a public name.
+"""
 
 from registry_pipeline.core.errors import (
     Problem,

@@ -38,7 +38,8 @@ def write_atomic(
     replace: bool = True,
     written: Callable[[], None] | None = None,
 ) -> None:
-    """Atomically replace (or create) `path`; the folders on the way are the caller's to check."""
+    """Atomically replace (or create) `path`, a link there replaced, not written through."""
+    # the folders on the way are the caller's to check (`require_safe`)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)

@@ -1,6 +1,6 @@
 """Adoption: plan our catalog for a seed-system repository, never modifying its files.
 
-May import every other core subpackage; nothing in the core imports `adopt/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.adopt.plan import (

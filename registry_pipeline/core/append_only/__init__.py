@@ -1,6 +1,6 @@
 """Append-only catalogs: ids are promises, published contracts never change silently.
 
-May import `seal/`, `workspace/`, `pointers/`; not `explain/`, `delta_log/`, `builders/`, `adopt/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.append_only.check import (

@@ -1,4 +1,4 @@
 """Builders: pure functions from sealed snapshots to registry artifacts; core never imports them.
 
-May import every other core subpackage; nothing in the core imports `builders/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """

@@ -1,6 +1,6 @@
 """The registry delta log: what changed in each covered registry; see docs/DELTA_LOG.md.
 
-May import `seal/`, `workspace/`, `pointers/` and `explain/`; must not import `builders/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.delta_log.build import (

@@ -1,4 +1,4 @@
 """Record-level explanations of what changed between two artifact versions; pure and total.
 
-May import `seal/`, `workspace/`, `pointers/`; not `delta_log/` or `builders/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """

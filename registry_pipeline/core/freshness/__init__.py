@@ -1,6 +1,6 @@
 """Whether a build has anything to do: its inputs against the last successful build's.
 
-May import every other core subpackage; nothing in the core imports `freshness/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.freshness.state import (

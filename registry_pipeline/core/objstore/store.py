@@ -1,4 +1,4 @@
-"""An S3-compatible bucket as a workspace keeps it: whole objects, conditional writes only."""
+"""An S3-compatible bucket: whole objects, conditional writes only (callers make bodies unique)."""
 
 from __future__ import annotations
 

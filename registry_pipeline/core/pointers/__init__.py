@@ -1,4 +1,4 @@
 """The active pointer: its file, its store (CAS under a lock) and the hash-chained journal.
 
-May import `seal/` and `workspace/`; must not import `explain/`, `delta_log/`, `builders/`.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """

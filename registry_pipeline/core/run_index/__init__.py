@@ -1,6 +1,6 @@
 """The run index (seed 004): append-only run records, rules and queries; see docs/RUN_INDEX.md.
 
-May import `seal/`, `workspace/`, `append_only/`, `write_path/`; `builders/` import it.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.run_index.append import AppendResult, append_records, append_stream

@@ -120,7 +120,7 @@ def encode(record: dict[str, Any]) -> bytes:
 def judged(
     spec: IndexSpec, schemas: SchemaCatalog, line: int, record: Any, *, schema_valid: bool = False
 ) -> tuple[list[Problem], int, int]:
-    """Every problem of one record alone, and its place (`times`)."""
+    """Every problem of one record alone, and its place; `schema_valid`: the batch passed."""
     if schema_valid and type(record) is dict:
         key = record.get(spec.key)
         created = parse_time(record.get(spec.time))

@@ -1,1 +1,4 @@
-"""A workspace: its layout, catalog, source registries and snapshots; imports only `seal/`."""
+"""A workspace: its layout, catalog, source registries and snapshots.
+
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
+"""

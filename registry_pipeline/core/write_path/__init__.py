@@ -1,6 +1,6 @@
 """The governed write path: registry types, `add_entry`, coordination rules; docs/WRITE_PATH.md.
 
-May import `seal/`, `workspace/`, `pointers/`, `append_only/`; not `explain/` or later.
+May import only the core's top modules and the rooms before it in `core.LAYERS`.
 """
 
 from registry_pipeline.core.write_path.content import (
