@@ -68,7 +68,12 @@ class Ledger:
             body = loads_strict(blob.data)
             if body.get("format") != FORMAT:
                 raise ValueError(f"format {body.get('format')!r}")
-            return Head(int(body["seq"]), str(body["state"]), blob.etag, _fence(body))
+            seq, state = body["seq"], body["state"]
+            if type(seq) is not int or seq < 0:  # int() would read "１２", 12.9 or true
+                raise ValueError(f"seq {seq!r}")
+            if not isinstance(state, str):
+                raise ValueError("a state that is not text")
+            return Head(seq, state, blob.etag, _fence(body))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise self._invalid(self.head_key, exc) from None
 

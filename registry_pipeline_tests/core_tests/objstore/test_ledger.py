@@ -309,6 +309,16 @@ def test_a_head_with_a_fence_no_release_writes_is_refused(fence: str) -> None:
     assert caught.value.code == "REMOTE_STATE_INVALID"
 
 
+@pytest.mark.parametrize("seq", ['"12"', '"\\uff11\\uff12"', "12.9", "true", '"1_2"', "-1"])
+def test_a_head_at_an_entry_no_release_writes_is_refused(seq: str) -> None:
+    store = ObjectStore.in_memory()  # int() read each of these as an entry number
+    body = f'{{"format": "registry-remote-head-1", "seq": {seq}, "state": "", "fence": 0}}'
+    store.put("pointers/head.json", body.encode())
+    with pytest.raises(RegistryError) as caught:
+        Ledger(store, "pointers").head()
+    assert caught.value.code == "REMOTE_STATE_INVALID"
+
+
 def test_a_head_written_before_fences_reads_as_fence_zero(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     store.put("pointers/head.json", b'{"format": "registry-remote-head-1", "seq": 0, "state": ""}')
