@@ -282,13 +282,14 @@ def _appended(args: argparse.Namespace, index: RunIndex, result: AppendResult) -
 
 def run_show(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
+    from registry_pipeline.core.run_index.index import history
 
     index = _synced(args)
     found = index.answer(lambda: query.show(index, args.run_id))
     if found is None or not args.history:
         missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
         return _found(args, found, "RUN_NOT_FOUND", missing)
-    records = index.answer(lambda: query.history(index, args.run_id))
+    records = index.answer(lambda: history(index, args.run_id))
     shown = [[f"record {n} of {len(records)}", *fields(r)] for n, r in enumerate(records, start=1)]
     return answer(args.json, records, itertools.chain.from_iterable(shown))
 

@@ -402,6 +402,29 @@ def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict
     return found
 
 
+def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
+    """Every record of the run `key`, oldest first (`order`, then line)."""
+    return histories(index, [key]).get(key, [])
+
+
+def histories(index: LogIndex, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every record of each run of `keys` the index has, oldest first (`order`, then line)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for part in batched(iter(sorted(set(keys))), 500):
+        rows = index.db.execute(
+            f"SELECT key, off, len, line FROM records WHERE key IN ({', '.join('?' * len(part))})"
+            " ORDER BY key, t, c, seq",
+            part,
+        ).fetchall()
+        if rows:
+            with LogReader(index) as log:
+                for key, off, n, line in rows:
+                    found.setdefault(key, []).append(
+                        read_record(index, log.read(off, n), key, line)
+                    )
+    return found
+
+
 def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
     """The latest views that passed with a failed uniqueness check (few), after `sync`."""
     for run in select_runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):

@@ -15,9 +15,8 @@ from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.run_index.append import AppendResult, append_records
 from registry_pipeline.core.run_index.index import (
     LogIndex,
-    LogReader,
     Run,
-    read_record,
+    history,
     select_runs,
 )
 from registry_pipeline.core.run_index.records import located, record_problem
@@ -64,15 +63,6 @@ def window(
 def show(index: LogIndex, key: str) -> Run | None:
     """The run `key`, or None."""
     return next(select_runs(index, "r.key = ?", [key], "", 1), None)
-
-
-def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
-    """Every record of the run `key`, oldest first (`order`, then line)."""
-    rows = index.db.execute(
-        "SELECT key, off, len, line FROM records WHERE key = ? ORDER BY t, c, seq", (key,)
-    ).fetchall()
-    with LogReader(index) as log:
-        return [read_record(index, log.read(off, n), key, line) for key, off, n, line in rows]
 
 
 OLDEST_FIRST = "ORDER BY r.first_t, r.first_seq"

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
-from registry_pipeline.core.run_index.index import LogIndex, latest_records, passed_despite_failure
+from registry_pipeline.core.run_index.index import (
+    LogIndex,
+    histories,
+    latest_records,
+    passed_despite_failure,
+)
 from registry_pipeline.core.run_index.records import record_problem
 from registry_pipeline.core.run_index.spec import (
     OVERRIDE,
@@ -204,12 +209,33 @@ class Reliance:
             return [
                 _unreadable("the run index", exc.message, "the runs relying on these overrides")
             ]
+        earlier = self._histories(records)
         return [
             problem
             for line, record in records
-            for run in by.get(str(record.get(self.spec.key)), [])
+            for run in self._relying_on(by, earlier, record)
             for problem in self._judged(line, record, run)
         ]
+
+    def _histories(self, records: list[tuple[int, dict[str, Any]]]) -> dict[str, list[Any]]:
+        """Every record of the runs `records` name (the run index's check judges each one)."""
+        if self.runs is None or self.log is None or self.log.content is not None:
+            return {}  # a snapshot keeps latest views only
+        key = self.runs.key
+        named = [run for _line, record in records if isinstance(run := record.get(key), str)]
+        return histories(self.log.index, named)
+
+    def _relying_on(
+        self, by: dict[str, list[Any]], earlier: dict[str, list[Any]], record: dict[str, Any]
+    ) -> list[Any]:
+        """The latest views relying on `record`'s override, and the records of its run too."""
+        assert self.runs is not None
+        named = record.get(self.spec.key)
+        relying = list(by.get(str(named), []))
+        for old in earlier.get(str(record.get(self.runs.key)), []):
+            if _relies(self.runs, old) and old[OVERRIDE] == named and old not in relying:
+                relying.append(old)
+        return relying
 
     def _judged(self, line: int, record: dict[str, Any], run: dict[str, Any]) -> Iterator[Problem]:
         assert self.runs is not None

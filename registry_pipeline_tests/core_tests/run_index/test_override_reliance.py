@@ -12,6 +12,7 @@ import pytest
 from registry_pipeline.core.run_index import RunIndex, log_problems
 from registry_pipeline.core.write_path.content import EntryType, Keep, TypeContent, log_content
 from registry_pipeline_tests.core_tests.run_index._support import (
+    DROP,
     OVERRIDES_LOG,
     RUNS_LOG,
     Cli,
@@ -112,3 +113,27 @@ def test_the_build_reads_the_run_index_through_read(relied: Path) -> None:
     ]
     # the snapshot read has no run relying on OVR: nothing to refuse, whatever the tree holds
     assert _overrides_errors(relied, narrowed, runs=jsonl([record(run_id=run_id(3))])) == []
+
+
+def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, relied: Path) -> None:
+    """Run 1's latest view no longer needs OVR (a later record FAILed qa_gate2), but its first
+    record still passed on it: the run index's own `rules` check judges every record, so a
+    narrowed OVR would fail that log for good. Append says so first, by the same rule."""
+    later = record(run_id=run_id(1), created_utc="2026-09-02T09:00Z", qa_gate2="FAIL",
+                   work_id=DROP, version_ids=DROP)  # fmt: skip
+    assert cli.append(later).code == 0
+    before = (relied / OVERRIDES_LOG).read_bytes()
+    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+    refused = cli.append(narrowed, index="run_overrides")
+    assert refused.code == 1, refused.out
+    assert found(refused.error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
+    assert (relied / OVERRIDES_LOG).read_bytes() == before
+    (relied / OVERRIDES_LOG).write_bytes(before + jsonl([narrowed]))  # as if it had gone in:
+    runs = RunIndex.open(relied, "run_index")
+    try:
+        judged = log_problems(runs.root, runs.catalog, runs.spec, relied / RUNS_LOG)
+    finally:
+        runs.close()
+    assert [(p.line, p.code) for p in judged if p.severity == "error"] == [
+        (1, "OVERRIDE_NOT_COVERING")
+    ]  # the run index's check refuses its first record: the same case, the same verdict
