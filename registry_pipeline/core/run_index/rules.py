@@ -204,12 +204,11 @@ class Reliance:
         if self.runs is None or not records:
             return []
         try:
-            by = self._relying()
+            by, earlier = self._relying(), self._histories(records)
         except RegistryError as exc:
             return [
                 _unreadable("the run index", exc.message, "the runs relying on these overrides")
             ]
-        earlier = self._histories(records)
         return [
             problem
             for line, record in records
@@ -223,7 +222,8 @@ class Reliance:
             return {}  # a snapshot keeps latest views only
         key = self.runs.key
         named = [run for _line, record in records if isinstance(run := record.get(key), str)]
-        return histories(self.log.index, named)
+        index = self.log.index  # asked as a query is: a damaged sidecar is rebuilt, not INTERNAL
+        return index.answer(lambda: histories(index, named))
 
     def _relying_on(
         self, by: dict[str, list[Any]], earlier: dict[str, list[Any]], record: dict[str, Any]

@@ -46,16 +46,16 @@ def actor() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def check_appendable(path: Path) -> None:
-    """LOG_TORN when the last line is incomplete; a sealed log: LOG_INVALID for any bad line."""
+def check_appendable(path: Path, *, sealed: bool = False) -> None:
+    """LOG_TORN when the last line is incomplete; `sealed` (a build seals it): LOG_INVALID too."""
     try:
         clean = jsonl.ends_cleanly(path)
     except OSError as exc:
         raise _unwritable(path, exc) from None
     if not clean:
         raise jsonl.torn(path)
-    if path.as_posix().endswith(f"/{OVERRIDES_RELPATH}"):  # the one a build seals (read whole):
-        read_records(path)  # a record after a line it refuses would never be sealed
+    if sealed:  # read whole: a record after a line the build refuses would never be sealed
+        read_records(path)
 
 
 def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
@@ -78,9 +78,9 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
 def write_audited(
     path: Path, data: bytes, records: Sequence[tuple[Path, dict[str, Any]]], *, revocable: Path
 ) -> None:
-    """Append each (log, record), fsynced, then replace `path` atomically: the records first."""
+    """Append each (log, record) fsynced, then replace `path`; `revocable`: the overrides log."""
     for log in dict.fromkeys(log for log, _record in records):
-        check_appendable(log)
+        check_appendable(log, sealed=log == revocable)
     appended: list[tuple[Path, int]] = []
     try:
         for log, record in records:
