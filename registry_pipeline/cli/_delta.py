@@ -8,7 +8,7 @@ from typing import Any
 
 from registry_pipeline.cli._args import command, common, examples, parse_moment
 from registry_pipeline.cli._output import answer, err, failed, json_doc, out
-from registry_pipeline.core.seal.run_id import read_moment
+from registry_pipeline.core.seal.run_id import created_moment
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 EPILOG = """\
@@ -125,7 +125,7 @@ def run_show(args: argparse.Namespace) -> int:
         record
         for record in records
         if (args.registry is None or record.registry_id == args.registry)
-        and (since is None or (read_moment(record.created_utc) or since) >= since)
+        and (since is None or (created_moment(record.created_utc) or since) >= since)
     ]
     # the log is in append order (registry by registry): a stable sort keeps it among records of
     # the same second (created_utc's text order is its time order)
