@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -180,6 +181,7 @@ def _append(
             tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(folder)) as spool,
             gc_paused(),  # a million records: millions of acyclic objects
         ):
+            partner = _stamp(rules.partner())  # before the rules read it
             intake = _Intake(index, rules, spool)
             check = Check(index.spec, SchemaCatalog.for_workspace(index.root), rules.heads)
             for checked in _checked(check, items, origin or "", workers):
@@ -191,8 +193,9 @@ def _append(
             if found is None or not found.retried:
                 if intake.notes:  # a torn notes log refuses before the records are written
                     check_appendable(notes_log)
-                with index.locked(timeout):
-                    _append_locked(index, intake)
+                crash_point("run_index_judged")
+                with _pair_locked(index, rules, timeout):
+                    _append_locked(index, intake, partner)
     except RecordsError as exc:
         raise exc.at(origin) from None
     finally:
@@ -309,6 +312,8 @@ class _Intake:
         """Findings of severity record (appended to the notes log after the commit)."""
         self.chunk: list[tuple[int, dict[str, Any]]] = []
         """The records of the current CHUNK the rules can say anything about."""
+        self.crossed: list[tuple[int, dict[str, Any]]] = []
+        """The records whose verdict depends on the other log of an override pair."""
         self.seen = 0
         """Records given so far."""
 
@@ -350,6 +355,7 @@ class _Intake:
 
     def _judge(self) -> None:
         """The overrides' and coordination rules' findings about the current CHUNK."""
+        self.crossed.extend(item for item in self.chunk if self.rules.crosses(item[1]))
         for problem in self.rules.problems(self.chunk):
             if problem.severity == "warning":
                 self.result.warning_count += 1
@@ -388,8 +394,36 @@ class _Intake:
 # --- under the lock --------------------------------------------------------------------------
 
 
-def _append_locked(index: LogIndex, intake: _Intake) -> None:
-    """Check the records against the log as it is, then append and index them."""
+@contextlib.contextmanager
+def _pair_locked(index: LogIndex, rules: RecordRules, timeout: float) -> Iterator[None]:
+    """The index's lock, and its override pair's: the run index's first, then its overrides'."""
+    partner = rules.partner()
+    if partner is None:
+        with index.locked(timeout):
+            yield
+        return
+    first, second = (index, partner) if rules.overrides is not None else (partner, index)
+    with first.locked(timeout), second.locked(timeout):
+        yield
+
+
+def _stamp(log: LogIndex | None) -> tuple[LogIndex, tuple[int, ...] | None] | None:
+    """The partner log and its stat stamp now (None in the stamp: no log yet)."""
+    if log is None:
+        return None
+    try:
+        stat = log.log.stat()
+    except FileNotFoundError:
+        return log, None
+    return log, (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _append_locked(
+    index: LogIndex,
+    intake: _Intake,
+    partner: tuple[LogIndex, tuple[int, ...] | None] | None = None,
+) -> None:
+    """Check the records against the log (and its partner) as they are, then append and index."""
     spec, order, result = index.spec, intake.order, intake.result
     state = index.sync(locked=True)
     if state.torn:
@@ -415,6 +449,10 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         summary = None if found is None else _followed_by_others(found, len(problems))
         raise RecordsError(problems, len(problems), code="AUGMENT_NOT_LATER", refused=True,
                            summary=summary)  # fmt: skip
+    if partner is not None and _stamp(partner[0]) != partner and intake.crossed:
+        refused = intake.rules.recheck(intake.crossed)  # appended to while these were checked
+        if refused:
+            raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
     crash_point("run_index_checked")
     result.bytes = _write(index, intake.spool, state)
     result.appended = order.count

@@ -9,7 +9,6 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
@@ -82,6 +81,8 @@ class LogIndex:
         self._db: sqlite3.Connection | None = None
         self._mode = ""
         """How `_db` is open: `ro`, `rw` (under the lock) or `private`."""
+        self._held = False
+        """Whether `locked()` holds the lock now (a sync within it does not take it again)."""
 
     @classmethod
     def open(cls, root: Path | str, index_id: str | None = None) -> Self:
@@ -103,11 +104,17 @@ class LogIndex:
         assert self._db is not None
         return self._db
 
-    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> AbstractContextManager[None]:
-        """The index lock, as a context manager (UNSAFE_PATH outside the workspace)."""
+    @contextlib.contextmanager
+    def locked(self, timeout: float = DEFAULT_TIMEOUT) -> Iterator[None]:
+        """The index lock held for the block (UNSAFE_PATH outside the workspace)."""
         require_safe(self.root, self.lock_path)
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        return exclusive_lock(self.lock_path, timeout=timeout)
+        with exclusive_lock(self.lock_path, timeout=timeout):
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
 
     def sync(self, *, locked: bool = False) -> IndexState:
         """Bring the sidecar up to the log; LOG_MISSING when it is gone; `locked`: lock held."""
@@ -117,6 +124,7 @@ class LogIndex:
                 code="LOG_MISSING",
                 path=str(self.log),
             )
+        locked = locked or self._held
         for attempt in range(2):
             self._bring_up(locked)
             try:

@@ -262,11 +262,20 @@ class Reliance:
             return self._by
         relies = functools.partial(_relies, self.runs)
         self._by = {}  # before reading: a run index that cannot be read is said once
-        # of a snapshot, only those relying: never a million records
-        self.log = self.open(self.runs, keep=relies)
-        for run in filter(relies, self.log.views(passed_despite_failure)):
+        for run in filter(relies, self.run_log().views(passed_despite_failure)):
             self._by.setdefault(run[OVERRIDE], []).append(run)
         return self._by
+
+    def run_log(self) -> OtherLog:
+        """The run index, opened once (of a snapshot, only the views relying: never millions)."""
+        assert self.runs is not None
+        if self.log is None:
+            self.log = self.open(self.runs, keep=functools.partial(_relies, self.runs))
+        return self.log
+
+    def forget(self) -> None:
+        """Read the run index again on the next `problems` (it has changed)."""
+        self._by = None
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""
@@ -340,6 +349,24 @@ class RecordRules:
         """The overrides' and coordination rules' findings; `relied`: also runs left uncovered."""
         found = [*self.override_problems(records), *self.coordination_problems(records)]
         return [*found, *self.reliance.problems(records)] if relied else found
+
+    def partner(self) -> LogIndex | None:
+        """The other log of this index's override pair, as these rules read it (None: none)."""
+        if self.overrides is not None:
+            return self.overrides.index
+        return self.reliance.run_log().index if self.reliance.active else None
+
+    def crosses(self, record: dict[str, Any]) -> bool:
+        """Whether the verdict on `record` depends on its `partner` log."""
+        return self.reliance.active or (
+            self.overrides is not None and needs_override(self.spec, record)
+        )
+
+    def recheck(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
+        """The override rule's errors on `records` again, the partner log read as it is now."""
+        self.reliance.forget()
+        found = [*self.override_problems(records), *self.reliance.problems(records)]
+        return [problem for problem in found if problem.severity == "error"]
 
     def override_problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """`coverage` of each of `records` ((line, record)) that needs an override."""

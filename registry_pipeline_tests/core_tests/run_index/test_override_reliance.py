@@ -5,7 +5,14 @@ and check, judged by the same `coverage` rule the run index's check uses."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +28,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     override,
     record,
     run_id,
+    write_input,
 )
 
 OVR = "OVR-20260901-0900-OOOO"
@@ -137,3 +145,86 @@ def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, re
     assert [(p.line, p.code) for p in judged if p.severity == "error"] == [
         (1, "OVERRIDE_NOT_COVERING")
     ]  # the run index's check refuses its first record: the same case, the same verdict
+
+
+def _held_append(ws: Path, tmp_path: Path, given: dict[str, Any], index_id: str) -> Held:
+    """`registry runs append` of `given` in another process, stopped once its checks are done,
+    before it takes its locks (REGISTRY_PIPELINE_HOLD_AT), until the returned hold is let go."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = {key: value for key, value in os.environ.items() if key != "REGISTRY_WORKSPACE"}
+    env["REGISTRY_PIPELINE_HOLD_AT"] = f"run_index_judged:{hold}"
+    argv = [sys.executable, "-m", "registry_pipeline", "runs", "append", "--record-file",
+            write_input(tmp_path, [given], "held.jsonl"), "--index", index_id,
+            "--workspace", str(ws), "--json"]  # fmt: skip
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    while not (tmp_path / "hold.reached").exists():  # it has checked, and waits
+        assert process.poll() is None, "the held append ended before its locks"
+        time.sleep(0.05)  # polling an observable condition
+    return Held(process, hold)
+
+
+@dataclass
+class Held:
+    """An append in another process, waiting at `run_index_judged` while `hold` exists."""
+
+    process: subprocess.Popen[str]
+    hold: Path
+
+    def release(self) -> dict[str, Any]:
+        """Let the append go on; its --json error (it must fail with exit 1)."""
+        self.hold.unlink()
+        out, _err = self.process.communicate(timeout=120)
+        assert self.process.returncode == 1, out
+        document: dict[str, Any] = json.loads(out)["error"]
+        return document
+
+
+def _both_logs_pass(ws: Path) -> None:
+    """The build's verdict on both logs as they are: no error (what append let in, it keeps)."""
+    for index_id, log in (("run_index", RUNS_LOG), ("run_overrides", OVERRIDES_LOG)):
+        index = RunIndex.open(ws, index_id)
+        try:
+            judged = log_problems(index.root, index.catalog, index.spec, ws / log)
+        finally:
+            index.close()
+        assert [(p.line, p.code) for p in judged if p.severity == "error"] == [], index_id
+
+
+def test_a_run_relying_on_an_override_narrowed_while_it_is_checked_is_refused(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """The two logs have a lock each, and an append holds both: a run record checked against
+    OVR as it was, while OVR is narrowed, is judged again under the locks and refused."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    held = _held_append(ws, tmp_path, relying, "run_index")
+    try:
+        narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+        assert cli.append(narrowed, index="run_overrides").code == 0  # nobody relies on it yet
+    finally:
+        error = held.release()
+    assert error["code"] == "RECORD_REFUSED"
+    assert found(error["details"]) == [(1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
+    assert (ws / RUNS_LOG).read_bytes() == b""
+    _both_logs_pass(ws)
+
+
+def test_an_override_narrowed_while_a_run_comes_to_rely_on_it_is_refused(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """The other way round: the narrowing record is checked against the run index as it was,
+    a run relying on OVR is appended meanwhile, and the narrowing is refused under the locks."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    before = (ws / OVERRIDES_LOG).read_bytes()
+    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+    held = _held_append(ws, tmp_path, narrowed, "run_overrides")
+    try:
+        relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+        assert cli.append(relying).code == 0  # OVR covers it as logged
+    finally:
+        error = held.release()
+    assert error["code"] == "RECORD_REFUSED"
+    assert found(error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
+    assert (ws / OVERRIDES_LOG).read_bytes() == before
+    _both_logs_pass(ws)
