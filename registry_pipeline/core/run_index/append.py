@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import multiprocessing
 import os
 import sqlite3
 import sys
 import tempfile
+import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -181,8 +183,7 @@ def _append(
             tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(folder)) as spool,
             gc_paused(),  # a million records: millions of acyclic objects
         ):
-            partner = _stamp(rules.partner())  # before the rules read it
-            intake = _Intake(index, rules, spool)
+            intake = _Intake(index, rules, spool)  # marks the pair's other log before reading it
             check = Check(index.spec, SchemaCatalog.for_workspace(index.root), rules.heads)
             for checked in _checked(check, items, origin or "", workers):
                 intake.take(checked)
@@ -194,8 +195,8 @@ def _append(
                 if intake.notes:  # a torn notes log refuses before the records are written
                     check_appendable(notes_log)
                 crash_point("run_index_judged")
-                with _pair_locked(index, rules, timeout):
-                    _append_locked(index, intake, partner)
+                with _locked(index, intake, timeout):
+                    _append_locked(index, intake)
     except RecordsError as exc:
         raise exc.at(origin) from None
     finally:
@@ -312,8 +313,11 @@ class _Intake:
         """Findings of severity record (appended to the notes log after the commit)."""
         self.chunk: list[tuple[int, dict[str, Any]]] = []
         """The records of the current CHUNK the rules can say anything about."""
-        self.crossed: list[tuple[int, dict[str, Any]]] = []
-        """The records whose verdict depends on the other log of an override pair."""
+        self.partner = rules.partner()
+        self.mark = None if self.partner is None else self.partner.mark()
+        """The pair's other log as it was before the rules read it (`recheck`)."""
+        self.crossed = array("q")
+        """Positions of the records whose verdict depends on the other log (`_named`)."""
         self.seen = 0
         """Records given so far."""
 
@@ -348,6 +352,8 @@ class _Intake:
                 warning = next(warnings, None)
             while chosen is not None and chosen[0] < at:
                 self.chunk.append(chosen[1])
+                if self.rules.pair_key(chosen[1][1]) is not None:
+                    self.crossed.append(base + chosen[0])
                 chosen = next(relevant, None)
             if (base + at) % CHUNK == 0:
                 self._judge()
@@ -355,7 +361,6 @@ class _Intake:
 
     def _judge(self) -> None:
         """The overrides' and coordination rules' findings about the current CHUNK."""
-        self.crossed.extend(item for item in self.chunk if self.rules.crosses(item[1]))
         for problem in self.rules.problems(self.chunk):
             if problem.severity == "warning":
                 self.result.warning_count += 1
@@ -364,6 +369,35 @@ class _Intake:
             else:
                 (self.refused if problem.severity == "error" else self.notes).append(problem)
         self.chunk = []
+
+    def recheck(self) -> list[Problem]:
+        """The override rule's errors again, for what the other log gained since it was read."""
+        if self.partner is None or not self.crossed:
+            return []
+        try:
+            appended = self.partner.appended_since(self.mark)
+        except OSError as exc:
+            return [self.rules.unreadable_partner(exc.strerror or str(exc))]
+        return [] if appended is None else self.rules.recheck(appended, self._named)
+
+    def _named(self, names: set[str]) -> list[tuple[int, dict[str, Any]]]:
+        """(line, record) of each record given that names one of `names` (from the spool)."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        if not names:
+            return found
+        crossed = iter(self.crossed)  # in order: read back a line at a time, the rest skipped
+        target = next(crossed, None)
+        starts = itertools.accumulate((size + 1 for size in self.sizes), initial=0)
+        for at, start in enumerate(starts):
+            if target is None:
+                break
+            if at == target:
+                self.spool.seek(start)
+                record = json.loads(self.spool.read(self.sizes[at]))
+                if self.rules.pair_key(record) in names:
+                    found.append((self.order.lines[at], record))
+                target = next(crossed, None)
+        return found
 
     def finish(self) -> AppendResult:
         """The result so far; RecordsError when a record is refused, NO_RECORDS for none."""
@@ -395,35 +429,21 @@ class _Intake:
 
 
 @contextlib.contextmanager
-def _pair_locked(index: LogIndex, rules: RecordRules, timeout: float) -> Iterator[None]:
-    """The index's lock, and its override pair's: the run index's first, then its overrides'."""
-    partner = rules.partner()
-    if partner is None:
-        with index.locked(timeout):
+def _locked(index: LogIndex, intake: _Intake, timeout: float) -> Iterator[None]:
+    """The index's lock; then its overrides log's when records name an override (never the
+    other way round: an overrides log's append reads what its run index gained unlocked)."""
+    deadline = time.monotonic() + timeout
+    with index.locked(timeout):
+        overrides = intake.rules.overrides
+        if overrides is None or not intake.crossed:
             yield
-        return
-    first, second = (index, partner) if rules.overrides is not None else (partner, index)
-    with first.locked(timeout), second.locked(timeout):
-        yield
+            return
+        with overrides.index.locked(max(0.0, deadline - time.monotonic())):
+            yield
 
 
-def _stamp(log: LogIndex | None) -> tuple[LogIndex, tuple[int, ...] | None] | None:
-    """The partner log and its stat stamp now (None in the stamp: no log yet)."""
-    if log is None:
-        return None
-    try:
-        stat = log.log.stat()
-    except FileNotFoundError:
-        return log, None
-    return log, (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-
-
-def _append_locked(
-    index: LogIndex,
-    intake: _Intake,
-    partner: tuple[LogIndex, tuple[int, ...] | None] | None = None,
-) -> None:
-    """Check the records against the log (and its partner) as they are, then append and index."""
+def _append_locked(index: LogIndex, intake: _Intake) -> None:
+    """Check the records against the log (and its pair's other log) as it is, then append."""
     spec, order, result = index.spec, intake.order, intake.result
     state = index.sync(locked=True)
     if state.torn:
@@ -449,10 +469,9 @@ def _append_locked(
         summary = None if found is None else _followed_by_others(found, len(problems))
         raise RecordsError(problems, len(problems), code="AUGMENT_NOT_LATER", refused=True,
                            summary=summary)  # fmt: skip
-    if partner is not None and _stamp(partner[0]) != partner and intake.crossed:
-        refused = intake.rules.recheck(intake.crossed)  # appended to while these were checked
-        if refused:
-            raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
+    refused = intake.recheck()  # the other log may have gained records meanwhile
+    if refused:
+        raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
     crash_point("run_index_checked")
     result.bytes = _write(index, intake.spool, state)
     result.appended = order.count

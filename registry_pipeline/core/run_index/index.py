@@ -17,7 +17,7 @@ from typing import Any, Self, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.fs import require_safe, require_safe_all, write_atomic
+from registry_pipeline.core.fs import open_file, require_safe, require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
@@ -31,6 +31,7 @@ from registry_pipeline.core.run_index.sidecar import (
     meta,
     refresh,
     staleness,
+    stamp,
 )
 from registry_pipeline.core.run_index.spec import (
     EARLIEST,
@@ -116,6 +117,30 @@ class LogIndex:
             finally:
                 self._held = False
 
+    def mark(self) -> os.stat_result | None:
+        """The log's stat now (None: it cannot be read), for `appended_since`."""
+        try:
+            return self.log.stat()
+        except OSError:
+            return None
+
+    def appended_since(self, mark: os.stat_result | None) -> list[Any] | None:
+        """The records of the complete lines the log gained since `mark` (of all its lines when
+        it was rewritten or unreadable then; None: not written since); OSError: unreadable."""
+        now = self.log.stat()
+        if mark is not None and stamp(now) == stamp(mark):
+            return None
+        same = mark is not None and (now.st_dev, now.st_ino) == (mark.st_dev, mark.st_ino)
+        start = mark.st_size if mark is not None and same and now.st_size > mark.st_size else 0
+        records = []
+        with open_file(self.log, follow_symlinks=True) as handle:
+            handle.seek(start)
+            for line in handle:
+                if line.endswith(b"\n"):  # an incomplete last line is no record yet
+                    with contextlib.suppress(ValueError):
+                        records.append(json.loads(line))
+        return records
+
     def sync(self, *, locked: bool = False) -> IndexState:
         """Bring the sidecar up to the log; LOG_MISSING when it is gone; `locked`: lock held."""
         if not self.log.is_file():
@@ -142,8 +167,7 @@ class LogIndex:
             self._refresh_private()
         elif locked or not self._current():
             try:
-                if not locked:
-                    require_safe(self.root, self.sidecar)
+                require_safe(self.root, self.sidecar)  # a partner's too, under a lock held
                 with contextlib.nullcontext() if locked else self.locked():
                     self._refresh_writable()
             except UsageError as exc:

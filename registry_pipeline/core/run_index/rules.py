@@ -113,8 +113,8 @@ class OtherLog:
             return {key: entries[key] for key in wanted if key in entries}
         if not wanted:
             return {}
-        self.index.sync()
-        found = latest_records(self.index, wanted).items()
+        index = self.index  # asked as a query is: a damaged sidecar is rebuilt, not INTERNAL
+        found = index.answer(lambda: latest_records(index, wanted)).items()
         return {key: Entry(key, record, self.spec.source, line) for key, (record, line) in found}
 
     def values(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -273,9 +273,22 @@ class Reliance:
             self.log = self.open(self.runs, keep=functools.partial(_relies, self.runs))
         return self.log
 
-    def forget(self) -> None:
-        """Read the run index again on the next `problems` (it has changed)."""
-        self._by = None
+    def appended(
+        self, runs: list[Any], named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]]
+    ) -> list[Problem]:
+        """Each run record of `runs` (appended meanwhile) left uncovered by a record `named`
+        gives, the records naming the overrides those runs rely on."""
+        assert self.runs is not None
+        relying: dict[str, list[dict[str, Any]]] = {}
+        for run in runs:
+            if _relies(self.runs, run):
+                relying.setdefault(run[OVERRIDE], []).append(run)
+        return [
+            problem
+            for line, record in named(set(relying))
+            for run in relying[record[self.spec.key]]
+            for problem in self._judged(line, record, run)
+        ]
 
     def close(self) -> None:
         """Close the run index's sidecar, if it was opened."""
@@ -356,17 +369,31 @@ class RecordRules:
             return self.overrides.index
         return self.reliance.run_log().index if self.reliance.active else None
 
-    def crosses(self, record: dict[str, Any]) -> bool:
-        """Whether the verdict on `record` depends on its `partner` log."""
-        return self.reliance.active or (
-            self.overrides is not None and needs_override(self.spec, record)
-        )
+    def pair_key(self, record: dict[str, Any]) -> str | None:
+        """The override by which the verdict on `record` depends on its `partner` (None: none)."""
+        if self.overrides is not None:
+            named = record.get(OVERRIDE)
+            return named if isinstance(named, str) and needs_override(self.spec, record) else None
+        key = record.get(self.spec.key) if self.reliance.active else None
+        return key if isinstance(key, str) else None
 
-    def recheck(self, records: list[tuple[int, dict[str, Any]]]) -> list[Problem]:
-        """The override rule's errors on `records` again, the partner log read as it is now."""
-        self.reliance.forget()
-        found = [*self.override_problems(records), *self.reliance.problems(records)]
+    def recheck(
+        self, appended: list[Any], named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]]
+    ) -> list[Problem]:
+        """The override rule's errors again on the records `named` gives (by override), for the
+        records the `partner` log `appended` since they were checked."""
+        if self.overrides is not None:
+            key = self.overrides.spec.key
+            ids = {record.get(key) for record in appended if isinstance(record, dict)}
+            found = self.override_problems(named({i for i in ids if isinstance(i, str)}))
+        else:
+            found = self.reliance.appended(appended, named)
         return [problem for problem in found if problem.severity == "error"]
+
+    def unreadable_partner(self, why: str) -> Problem:
+        """DEPENDENCY_UNREADABLE: the `partner` log cannot be read again under the locks."""
+        what = "the overrides log" if self.overrides is not None else "the run index"
+        return _unreadable(what, why, "the override rule")
 
     def override_problems(self, records: Iterable[tuple[int, dict[str, Any]]]) -> list[Problem]:
         """`coverage` of each of `records` ((line, record)) that needs an override."""

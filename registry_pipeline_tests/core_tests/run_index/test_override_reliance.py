@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     override,
     record,
     run_id,
+    settle,
     write_input,
 )
 
@@ -147,13 +149,15 @@ def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, re
     ]  # the run index's check refuses its first record: the same case, the same verdict
 
 
-def _held_append(ws: Path, tmp_path: Path, given: dict[str, Any], index_id: str) -> Held:
-    """`registry runs append` of `given` in another process, stopped once its checks are done,
-    before it takes its locks (REGISTRY_PIPELINE_HOLD_AT), until the returned hold is let go."""
+def _held_append(
+    ws: Path, tmp_path: Path, given: dict[str, Any], index_id: str, at: str = "run_index_judged"
+) -> Held:
+    """`registry runs append` of `given` in another process, stopped at the crash point `at`
+    (default: its checks done, before its locks) until the returned hold is let go."""
     hold = tmp_path / "hold"
     hold.touch()
     env = {key: value for key, value in os.environ.items() if key != "REGISTRY_WORKSPACE"}
-    env["REGISTRY_PIPELINE_HOLD_AT"] = f"run_index_judged:{hold}"
+    env["REGISTRY_PIPELINE_HOLD_AT"] = f"{at}:{hold}"
     argv = [sys.executable, "-m", "registry_pipeline", "runs", "append", "--record-file",
             write_input(tmp_path, [given], "held.jsonl"), "--index", index_id,
             "--workspace", str(ws), "--json"]  # fmt: skip
@@ -171,13 +175,13 @@ class Held:
     process: subprocess.Popen[str]
     hold: Path
 
-    def release(self) -> dict[str, Any]:
-        """Let the append go on; its --json error (it must fail with exit 1)."""
+    def release(self, code: int = 1) -> dict[str, Any]:
+        """Let the append go on; its --json document (an error's object for exit 1)."""
         self.hold.unlink()
         out, _err = self.process.communicate(timeout=120)
-        assert self.process.returncode == 1, out
-        document: dict[str, Any] = json.loads(out)["error"]
-        return document
+        assert self.process.returncode == code, out
+        document: dict[str, Any] = json.loads(out)
+        return document["error"] if code == 1 else document
 
 
 def _both_logs_pass(ws: Path) -> None:
@@ -228,3 +232,63 @@ def test_an_override_narrowed_while_a_run_comes_to_rely_on_it_is_refused(
     assert found(error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
     assert (ws / OVERRIDES_LOG).read_bytes() == before
     _both_logs_pass(ws)
+
+
+def test_an_overrides_append_holds_no_lock_a_plain_run_append_needs(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """Only records naming an override tie an append to the overrides log: a run record that
+    names none goes in while an overrides append holds its own lock (held there, at the crash
+    point `run_index_checked`), instead of waiting for it."""
+    held = _held_append(ws, tmp_path, _ovr(), "run_overrides", at="run_index_checked")
+    try:
+        plain = cli.append(record(run_id=run_id(2)))
+        assert plain.code == 0, plain.out
+    finally:
+        assert held.release(code=0)["committed"] is True
+    _both_logs_pass(ws)
+
+
+def test_the_overrides_read_again_under_the_locks_is_never_written_through_a_symlink(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """The overrides log's sidecar, replaced by a symlink out of the workspace (to a stale
+    copy of it) while a relying run append waits for its locks, is not written through: the
+    override rule reads the log from a temporary index instead, and refuses the run as before."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    held = _held_append(ws, tmp_path, relying, "run_index")
+    sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
+    outside = tmp_path / "outside.sqlite3"
+    try:
+        settle()
+        shutil.copyfile(sidecar, outside)  # before the narrowing: behind the log
+        assert cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
+                          index="run_overrides").code == 0  # fmt: skip
+        settle()
+        sidecar.unlink()
+        sidecar.symlink_to(outside)
+        kept = outside.read_bytes()
+    finally:
+        error = held.release()
+    assert found(error["details"]) == [(1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
+    assert outside.read_bytes() == kept
+
+
+def test_a_run_relying_on_an_override_is_judged_through_a_damaged_overrides_sidecar(
+    cli: Cli, ws: Path
+) -> None:
+    """Pages of the overrides log's sidecar overwritten: the override rule rebuilds it from the
+    log, as a query does, and judges the run (no INTERNAL)."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    settle()
+    sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
+    with sidecar.open("r+b") as handle:  # pages 5-7: tables a query reads, not the state's
+        handle.seek(4 * 4096)
+        handle.write(b"\xa5" * 3 * 4096)
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    appended = cli.append(relying)
+    assert appended.code == 0, appended.out
+    narrowing = cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
+                           index="run_overrides")  # fmt: skip
+    assert narrowing.code == 1 and narrowing.error["code"] == "RECORD_REFUSED"
