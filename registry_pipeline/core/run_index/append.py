@@ -22,7 +22,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all
-from registry_pipeline.core.json_strict import fast_codec, gc_paused
+from registry_pipeline.core.json_strict import dumps_compact, fast_codec, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index.index import (
     IndexState,
@@ -376,15 +376,17 @@ class _Intake:
             return []
         try:
             appended = self.partner.appended_since(self.mark)
+            return [] if appended is None else self.rules.recheck(appended, self._named)
         except OSError as exc:
             return [self.rules.unreadable_partner(exc.strerror or str(exc))]
-        return [] if appended is None else self.rules.recheck(appended, self._named)
 
     def _named(self, names: set[str]) -> list[tuple[int, dict[str, Any]]]:
         """(line, record) of each record given that names one of `names` (from the spool)."""
         found: list[tuple[int, dict[str, Any]]] = []
         if not names:
             return found
+        # a line names an override as its compact encoding writes it (each line is that)
+        needles = [dumps_compact(name).encode() for name in names]
         crossed = iter(self.crossed)  # in order: read back a line at a time, the rest skipped
         target = next(crossed, None)
         starts = itertools.accumulate((size + 1 for size in self.sizes), initial=0)
@@ -393,9 +395,11 @@ class _Intake:
                 break
             if at == target:
                 self.spool.seek(start)
-                record = json.loads(self.spool.read(self.sizes[at]))
-                if self.rules.pair_key(record) in names:
-                    found.append((self.order.lines[at], record))
+                line = self.spool.read(self.sizes[at])
+                if any(needle in line for needle in needles):
+                    record = json.loads(line)
+                    if self.rules.pair_key(record) in names:
+                        found.append((self.order.lines[at], record))
                 target = next(crossed, None)
         return found
 
@@ -430,16 +434,17 @@ class _Intake:
 
 @contextlib.contextmanager
 def _locked(index: LogIndex, intake: _Intake, timeout: float) -> Iterator[None]:
-    """The index's lock; then its overrides log's when records name an override (never the
-    other way round: an overrides log's append reads what its run index gained unlocked)."""
+    """The index's lock, after its overrides log's when records name an override: waiting
+    for that one, it holds none a plain append needs (an overrides log's append takes only
+    its own, and reads what its run index gained without a lock)."""
+    overrides = intake.rules.overrides
+    if overrides is None or not intake.crossed:
+        with index.locked(timeout):
+            yield
+        return
     deadline = time.monotonic() + timeout
-    with index.locked(timeout):
-        overrides = intake.rules.overrides
-        if overrides is None or not intake.crossed:
-            yield
-            return
-        with overrides.index.locked(max(0.0, deadline - time.monotonic())):
-            yield
+    with overrides.index.locked(timeout), index.locked(max(0.0, deadline - time.monotonic())):
+        yield
 
 
 def _append_locked(index: LogIndex, intake: _Intake) -> None:

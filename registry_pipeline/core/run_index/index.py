@@ -67,6 +67,19 @@ class IndexState:
         return self.size > self.covered
 
 
+MARK_BYTES = 256
+"""The bytes before a mark's end that must still be there for the lines after it to be new."""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A log as it was: its stat, the end of its complete lines and the bytes just before it."""
+
+    info: os.stat_result
+    covered: int
+    before: bytes
+
+
 class LogIndex:
     """A workspace's run index: `sync()` before reading, `locked()` around a write."""
 
@@ -117,29 +130,42 @@ class LogIndex:
             finally:
                 self._held = False
 
-    def mark(self) -> os.stat_result | None:
-        """The log's stat now (None: it cannot be read), for `appended_since`."""
+    def mark(self) -> Mark | None:
+        """The log as it is now (None: it cannot be read), for `appended_since`."""
         try:
-            return self.log.stat()
+            with open_file(self.log, follow_symlinks=True) as handle:
+                info = os.fstat(handle.fileno())
+                covered = jsonl.last_newline(handle, info.st_size) + 1
+                handle.seek(max(0, covered - MARK_BYTES))
+                return Mark(info, covered, handle.read(covered - handle.tell()))
         except OSError:
             return None
 
-    def appended_since(self, mark: os.stat_result | None) -> list[Any] | None:
-        """The records of the complete lines the log gained since `mark` (of all its lines when
-        it was rewritten or unreadable then; None: not written since); OSError: unreadable."""
+    def appended_since(self, mark: Mark | None) -> Iterator[dict[str, Any]] | None:
+        """The records of the complete lines the log gained since `mark` (None: not written
+        since), all of them when it was rewritten since; OSError: it cannot be read."""
         now = self.log.stat()
-        if mark is not None and stamp(now) == stamp(mark):
+        if mark is not None and stamp(now) == stamp(mark.info):
             return None
-        same = mark is not None and (now.st_dev, now.st_ino) == (mark.st_dev, mark.st_ino)
-        start = mark.st_size if mark is not None and same and now.st_size > mark.st_size else 0
-        records = []
+        return self._records_from(0 if mark is None else mark.covered, mark)
+
+    def _records_from(self, start: int, mark: Mark | None) -> Iterator[dict[str, Any]]:
+        """The records of the log's complete lines from `start`, which ends `mark`'s complete
+        lines, else from the first line (a line that does not parse is no record)."""
         with open_file(self.log, follow_symlinks=True) as handle:
-            handle.seek(start)
+            if mark is not None and start:
+                handle.seek(start - len(mark.before))
+                if handle.read(len(mark.before)) != mark.before:
+                    handle.seek(0)  # not the lines marked: a rewrite, read whole
             for line in handle:
-                if line.endswith(b"\n"):  # an incomplete last line is no record yet
-                    with contextlib.suppress(ValueError):
-                        records.append(json.loads(line))
-        return records
+                if not line.endswith(b"\n"):
+                    break  # an incomplete last line is no record yet
+                try:
+                    record = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(record, dict):
+                    yield record
 
     def sync(self, *, locked: bool = False) -> IndexState:
         """Bring the sidecar up to the log; LOG_MISSING when it is gone; `locked`: lock held."""

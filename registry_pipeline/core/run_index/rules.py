@@ -274,14 +274,14 @@ class Reliance:
         return self.log
 
     def appended(
-        self, runs: list[Any], named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]]
+        self, runs: Iterable[Any], named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]]
     ) -> list[Problem]:
         """Each run record of `runs` (appended meanwhile) left uncovered by a record `named`
         gives, the records naming the overrides those runs rely on."""
         assert self.runs is not None
         relying: dict[str, list[dict[str, Any]]] = {}
         for run in runs:
-            if _relies(self.runs, run):
+            if _relies(self.runs, run):  # few: only those relying are held
                 relying.setdefault(run[OVERRIDE], []).append(run)
         return [
             problem
@@ -378,14 +378,16 @@ class RecordRules:
         return key if isinstance(key, str) else None
 
     def recheck(
-        self, appended: list[Any], named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]]
+        self,
+        appended: Iterable[dict[str, Any]],
+        named: Callable[[set[str]], list[tuple[int, dict[str, Any]]]],
     ) -> list[Problem]:
         """The override rule's errors again on the records `named` gives (by override), for the
         records the `partner` log `appended` since they were checked."""
         if self.overrides is not None:
             key = self.overrides.spec.key
-            ids = {record.get(key) for record in appended if isinstance(record, dict)}
-            found = self.override_problems(named({i for i in ids if isinstance(i, str)}))
+            ids = {i for record in appended if isinstance(i := record.get(key), str)}
+            found = self.override_problems(named(ids))
         else:
             found = self.reliance.appended(appended, named)
         return [problem for problem in found if problem.severity == "error"]

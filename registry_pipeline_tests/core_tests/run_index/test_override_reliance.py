@@ -292,3 +292,49 @@ def test_a_run_relying_on_an_override_is_judged_through_a_damaged_overrides_side
     narrowing = cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
                            index="run_overrides")  # fmt: skip
     assert narrowing.code == 1 and narrowing.error["code"] == "RECORD_REFUSED"
+
+
+def test_a_narrowing_written_after_a_torn_tail_was_repaired_is_seen_under_the_locks(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """The overrides log ended in a torn line when the run append read it; `runs repair` cut
+    that line back and a narrowing record went in meanwhile: the new line starts where the
+    complete lines ended then, not where the file did, and the run is refused."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    with (ws / OVERRIDES_LOG).open("ab") as log:
+        log.write(b'{"override_id":"OVR-2026')  # an interrupted append
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    held = _held_append(ws, tmp_path, relying, "run_index")
+    try:
+        assert cli.runs("repair", "--index", "run_overrides", "--json").code == 0
+        assert cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
+                          index="run_overrides").code == 0  # fmt: skip
+    finally:
+        error = held.release()
+    assert found(error["details"]) == [(1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
+    _both_logs_pass(ws)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"override_id":["x"],"run_id":"RUN-20260901-0001-0001","checks":[]}\n',
+        b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    ],
+    ids=["unhashable-id", "nested-deep"],
+)
+def test_a_line_typed_into_the_other_log_meanwhile_is_no_record_of_it(
+    cli: Cli, ws: Path, tmp_path: Path, line: bytes
+) -> None:
+    """A line no record can be (an id that is a list, nesting past any parser's depth) typed
+    into the overrides log while a relying run append waits: the run is judged on the records
+    there are, as any read of the log skips such a line, never INTERNAL."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+    held = _held_append(ws, tmp_path, relying, "run_index")
+    try:
+        with (ws / OVERRIDES_LOG).open("ab") as log:
+            log.write(line)
+    finally:
+        document = held.release(code=0)
+    assert document["committed"] is True
