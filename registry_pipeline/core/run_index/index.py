@@ -483,10 +483,22 @@ def histories(index: LogIndex, keys: Sequence[str]) -> dict[str, list[dict[str, 
     return found
 
 
-def passed_despite_failure(index: LogIndex) -> Iterator[dict[str, Any]]:
-    """The latest views that passed with a failed uniqueness check (few), after `sync`."""
-    for run in select_runs(index, "r.success AND r.unique_fail", [], "", None, snapshot=True):
-        yield run.record
+def relied_on(index: LogIndex, overrides: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every record relying on each of `overrides` (it passed with a failed check and names
+    it; a superseded record too), in log order, after `sync`."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for part in batched(iter(sorted(set(overrides))), 500):
+        rows = index.db.execute(
+            "SELECT r.override, x.key, x.off, x.len, x.line FROM relying AS r JOIN records AS x "
+            f"ON x.seq = r.seq WHERE r.override IN ({', '.join('?' * len(part))}) ORDER BY r.seq",
+            part,
+        ).fetchall()
+        if rows:
+            with LogReader(index) as log:
+                for override, key, off, n, line in rows:
+                    record = read_record(index, log.read(off, n), key, line)
+                    found.setdefault(override, []).append(record)
+    return found
 
 
 def select_runs(

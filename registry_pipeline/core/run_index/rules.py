@@ -10,9 +10,8 @@ from typing import Any, Protocol
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.run_index.index import (
     LogIndex,
-    histories,
     latest_records,
-    passed_despite_failure,
+    relied_on,
 )
 from registry_pipeline.core.run_index.records import record_problem
 from registry_pipeline.core.run_index.spec import (
@@ -121,13 +120,6 @@ class OtherLog:
         """The latest record of each of `keys` the log has."""
         return {key: entry.value for key, entry in self.entries(keys).items()}
 
-    def views(self, narrowed: Callable[[LogIndex], Iterable[Any]]) -> Iterable[Any]:
-        """The latest views held: of `read`, those `keep` kept; of the sidecar, `narrowed`'s."""
-        if self.content is not None:
-            return (entry.value for entry in _entries(self.content).values())
-        self.index.sync()
-        return narrowed(self.index)
-
     def close(self) -> None:
         """Close the log's sidecar, if it was opened."""
         self.index.close()
@@ -181,17 +173,41 @@ def _relies(runs: IndexSpec, view: Any) -> bool:
     )
 
 
+class Relied:
+    """Every record of the run index `runs` relying on an override, by override, collected as
+    a snapshot of it is read (a log reader's `keep`, called on each record in log order)."""
+
+    def __init__(self, runs: IndexSpec, *, keep_all: bool = False) -> None:
+        self.runs = runs
+        self.keep_all = keep_all
+        """Whether the reader must keep every run (another rule reads them all)."""
+        self.by: dict[str, list[dict[str, Any]]] = {}
+
+    def __call__(self, view: Any) -> bool:
+        relies = _relies(self.runs, view)
+        if relies:
+            self.by.setdefault(view[OVERRIDE], []).append(view)
+        return relies or self.keep_all
+
+
 class Reliance:
-    """The runs relying on the overrides of the overrides log `spec`, by override id."""
+    """The run records relying on the overrides of the overrides log `spec`, by override id:
+    every record, a superseded one too, as the run index's own check judges each one."""
 
     def __init__(
-        self, root: Path, catalog: RegistryCatalog, spec: IndexSpec, read: Read | None = None
+        self,
+        root: Path,
+        catalog: RegistryCatalog,
+        spec: IndexSpec,
+        read: Read | None = None,
+        relied: Relied | None = None,
     ) -> None:
         self.spec = spec
         self.runs = served_index(catalog, spec)
         self.open = functools.partial(OtherLog, root, catalog, read=read)
         self.log: OtherLog | None = None
-        self._by: dict[str, list[dict[str, Any]]] | None = None
+        self.relied = relied
+        """With `read`: what reading the run index's snapshot collected."""
 
     @property
     def active(self) -> bool:
@@ -203,8 +219,9 @@ class Reliance:
         records = list(records)
         if self.runs is None or not records:
             return []
+        named = {i for _line, record in records if isinstance(i := record.get(self.spec.key), str)}
         try:
-            by, earlier = self._relying(), self._histories(records)
+            relying = self._relying(named)
         except RegistryError as exc:
             return [
                 _unreadable("the run index", exc.message, "the runs relying on these overrides")
@@ -212,30 +229,18 @@ class Reliance:
         return [
             problem
             for line, record in records
-            for run in self._relying_on(by, earlier, record)
+            for run in relying.get(str(record.get(self.spec.key)), [])
             for problem in self._judged(line, record, run)
         ]
 
-    def _histories(self, records: list[tuple[int, dict[str, Any]]]) -> dict[str, list[Any]]:
-        """Every record of the runs `records` name (the run index's check judges each one)."""
-        if self.runs is None or self.log is None or self.log.content is not None:
-            return {}  # a snapshot keeps latest views only
-        key = self.runs.key
-        named = [run for _line, record in records if isinstance(run := record.get(key), str)]
-        index = self.log.index  # asked as a query is: a damaged sidecar is rebuilt, not INTERNAL
-        return index.answer(lambda: histories(index, named))
-
-    def _relying_on(
-        self, by: dict[str, list[Any]], earlier: dict[str, list[Any]], record: dict[str, Any]
-    ) -> list[Any]:
-        """The latest views relying on `record`'s override, and the records of its run too."""
-        assert self.runs is not None
-        named = record.get(self.spec.key)
-        relying = list(by.get(str(named), []))
-        for old in earlier.get(str(record.get(self.runs.key)), []):
-            if _relies(self.runs, old) and old[OVERRIDE] == named and old not in relying:
-                relying.append(old)
-        return relying
+    def _relying(self, named: set[str]) -> dict[str, list[dict[str, Any]]]:
+        """Every run record relying on each override of `named` (RegistryError: unreadable)."""
+        log = self.run_log()
+        if log.content is not None:  # a snapshot: what reading it collected
+            by = {} if self.relied is None else self.relied.by
+            return {override: by[override] for override in named if override in by}
+        index = log.index  # asked as a query is: a damaged sidecar is rebuilt, not INTERNAL
+        return index.answer(lambda: relied_on(index, sorted(named)))
 
     def _judged(self, line: int, record: dict[str, Any], run: dict[str, Any]) -> Iterator[Problem]:
         assert self.runs is not None
@@ -255,22 +260,12 @@ class Reliance:
                 )
             yield record_problem(line, field, found.code, message, named)
 
-    def _relying(self) -> dict[str, list[dict[str, Any]]]:
-        """The latest views relying on an override, by override (read once)."""
-        assert self.runs is not None
-        if self._by is not None:
-            return self._by
-        relies = functools.partial(_relies, self.runs)
-        self._by = {}  # before reading: a run index that cannot be read is said once
-        for run in filter(relies, self.run_log().views(passed_despite_failure)):
-            self._by.setdefault(run[OVERRIDE], []).append(run)
-        return self._by
-
     def run_log(self) -> OtherLog:
         """The run index, opened once (of a snapshot, only the views relying: never millions)."""
         assert self.runs is not None
         if self.log is None:
-            self.log = self.open(self.runs, keep=functools.partial(_relies, self.runs))
+            keep = self.relied or functools.partial(_relies, self.runs)
+            self.log = self.open(self.runs, keep=keep)
         return self.log
 
     def appended(
@@ -316,7 +311,9 @@ class RecordRules:
         )
         names = {name for rule in self.coordination.rules for name in rule.types}
         names.discard(spec.type_name)
-        keeps = self._keeps(catalog, names)
+        runs = served_index(catalog, spec)
+        relied = None if runs is None or read is None else Relied(runs)
+        keeps = self._keeps(catalog, names, relied)
         read = None if read is None else _once(read, keeps)
         self.looked_up = {  # logs only referred to by plain exists: read by key from their index
             name: OtherLog(root, catalog, index_spec(catalog, types[name].registry_id))
@@ -336,12 +333,15 @@ class RecordRules:
         )
         self.overrides = overrides(root, catalog, spec, read)
         self.judge = functools.partial(coverage, spec, report_absent=not refused)
-        self.reliance = Reliance(root, catalog, spec, read)
+        self.reliance = Reliance(root, catalog, spec, read, relied)
         self.heads = None if self.reliance.active else _heads(self.coordination, spec.type_name)
         """The fields a record must hold for `problems` to find anything (`_heads`)."""
 
-    def _keeps(self, catalog: RegistryCatalog, names: set[str]) -> dict[str, Keep]:
-        """What of each other log in `names` must be read: all, relying runs, or its problems."""
+    def _keeps(
+        self, catalog: RegistryCatalog, names: set[str], relied: Relied | None
+    ) -> dict[str, Keep]:
+        """What of each other log in `names` must be read: all, relying runs, or its problems;
+        `relied` collects the relying records of a snapshot of the run index read."""
         judged = {
             name
             for rule in self.coordination.rules
@@ -352,7 +352,10 @@ class RecordRules:
         judged.update(() if log is None else (log.type_name,))
         keeps: dict[str, Keep] = {name: lambda _view: False for name in names - judged}
         runs = served_index(catalog, self.spec)
-        if runs is not None and runs.type_name not in judged:
+        if relied is not None:
+            relied.keep_all = relied.runs.type_name in judged
+            keeps[relied.runs.type_name] = relied
+        elif runs is not None and runs.type_name not in judged:
             keeps[runs.type_name] = functools.partial(_relies, runs)
         return keeps
 

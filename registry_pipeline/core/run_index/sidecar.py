@@ -25,7 +25,7 @@ from registry_pipeline.core.run_index.spec import (
     named_override,
 )
 
-FORMAT = "run-index-sidecar-5"
+FORMAT = "run-index-sidecar-6"
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 BATCH = 10_000
@@ -108,7 +108,7 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
 def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
     lanes = "".join(f", l{i} TEXT" for i in range(len(spec.lanes)))
     with transaction(db):
-        for table in ("meta", "blocks", "records", "runs", "skipped"):
+        for table in ("meta", "blocks", "records", "runs", "relying", "skipped"):
             db.execute(f"DROP TABLE IF EXISTS {table}")
         db.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
         db.execute("CREATE TABLE blocks (i INTEGER PRIMARY KEY, sha256 BLOB NOT NULL)")
@@ -124,6 +124,8 @@ def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
             "failure INTEGER NOT NULL, unique_fail INTEGER NOT NULL, checks TEXT NOT NULL, "
             f"gates TEXT NOT NULL, override TEXT{lanes})"
         )
+        db.execute("CREATE TABLE relying (seq INTEGER PRIMARY KEY, override TEXT NOT NULL)")
+        db.execute("CREATE INDEX relying_override ON relying (override, seq)")
         db.execute("CREATE TABLE skipped (line INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
         db.executemany(
             "INSERT INTO meta VALUES (?, ?)",
@@ -169,6 +171,13 @@ MARKS = ("success", "failure", "unique_fail", "checks", "gates", "override")
 """The columns of a run's latest view `marks` gives, then its override."""
 _LATEST = ("last_seq", *MARKS, "last_t", "last_c")
 """The columns of a run taken from its latest record."""
+
+
+_RELYING = (
+    "INSERT INTO relying SELECT s.seq, s.override FROM temp.staged AS s JOIN temp.marks AS m "
+    "ON m.m = s.m WHERE s.override IS NOT NULL AND m.success AND m.unique_fail"
+)
+"""Every record (a superseded one too) that passed with a failed check and names an override."""
 
 
 def fold_sql(spec: IndexSpec) -> str:
@@ -270,6 +279,7 @@ def add_columns(
             zip(numbered, *part, strict=True),
         )
         db.execute("INSERT INTO records SELECT seq, key, t, c, off, len, line FROM temp.staged")
+        db.execute(_RELYING)
         db.execute(fold)  # in seq order: a later record of a run updates the earlier
         seq += len(numbered)
     db.execute("DROP TABLE temp.staged")

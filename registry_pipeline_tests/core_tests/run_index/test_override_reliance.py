@@ -1,7 +1,8 @@
 """An override a run relies on cannot be narrowed or re-pointed: appending to the overrides log,
 and the overrides log's own build `rules` check, refuse a record that would leave a run naming
-that override (its latest view, in the run index the log serves) uncovered, one problem per run
-and check, judged by the same `coverage` rule the run index's check uses."""
+that override (any of its records relying on it, a superseded one too, in the run index the log
+serves) uncovered, one problem per record and check, judged by the same `coverage` rule the run
+index's check uses."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     Cli,
     found,
     jsonl,
+    log_rows,
     override,
     record,
     run_id,
@@ -129,9 +131,7 @@ def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, re
     """Run 1's latest view no longer needs OVR (a later record FAILed qa_gate2), but its first
     record still passed on it: the run index's own `rules` check judges every record, so a
     narrowed OVR would fail that log for good. Append says so first, by the same rule."""
-    later = record(run_id=run_id(1), created_utc="2026-09-02T09:00Z", qa_gate2="FAIL",
-                   work_id=DROP, version_ids=DROP)  # fmt: skip
-    assert cli.append(later).code == 0
+    _superseded(cli)
     before = (relied / OVERRIDES_LOG).read_bytes()
     narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
     refused = cli.append(narrowed, index="run_overrides")
@@ -147,6 +147,51 @@ def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, re
     assert [(p.line, p.code) for p in judged if p.severity == "error"] == [
         (1, "OVERRIDE_NOT_COVERING")
     ]  # the run index's check refuses its first record: the same case, the same verdict
+
+
+def _superseded(cli: Cli) -> None:
+    """Run 1's later record no longer needs OVR (it FAILed qa_gate2): only its first relies."""
+    later = record(run_id=run_id(1), created_utc="2026-09-02T09:00Z", qa_gate2="FAIL",
+                   work_id=DROP, version_ids=DROP)  # fmt: skip
+    assert cli.append(later).code == 0
+
+
+def test_repointing_away_from_a_superseded_record_that_relies_is_refused(
+    cli: Cli, relied: Path
+) -> None:
+    """OVR re-pointed to run 2 while run 1's first record still relies on it: the run index's
+    check would refuse that record for good (OVERRIDE_OTHER_RUN), so the append refuses first."""
+    _superseded(cli)
+    before = (relied / OVERRIDES_LOG).read_bytes()
+    moved = _ovr(created_utc=LATER, run_id=run_id(2))
+    refused = cli.append(moved, index="run_overrides")
+    assert refused.code == 1, refused.out
+    assert found(refused.error["details"]) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
+    assert (relied / OVERRIDES_LOG).read_bytes() == before
+    assert log_rows(relied, (relied / RUNS_LOG).read_bytes(), "line", "code", errors=True) == []
+    (relied / OVERRIDES_LOG).write_bytes(before + jsonl([moved]))  # as if it had gone in:
+    assert log_rows(relied, (relied / RUNS_LOG).read_bytes(), "line", "code", errors=True) == [
+        (1, "OVERRIDE_OTHER_RUN")
+    ]  # the run index's check refuses its first record: the same case, the same verdict
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"checks": ["uniqueness_hook"]}, {"run_id": run_id(2)}],
+    ids=["narrowed", "repointed"],
+)
+def test_the_build_judges_a_superseded_record_that_relies_too(
+    cli: Cli, relied: Path, change: dict[str, object]
+) -> None:
+    """The overrides log's own build check reads the run index's sealed snapshot: a record
+    there that relies on OVR counts though a later record of its run supersedes it."""
+    _superseded(cli)
+    runs = (relied / RUNS_LOG).read_bytes()
+    changed = (relied / OVERRIDES_LOG).read_bytes() + jsonl([_ovr(created_utc=LATER, **change)])
+    field, code = ("/checks", "OVERRIDE_NOT_COVERING") if "checks" in change else (
+        "/run_id", "OVERRIDE_OTHER_RUN")  # fmt: skip
+    assert _overrides_errors(relied, changed, runs=runs) == [(2, field, code)]
+    assert _overrides_errors(relied, changed) == [(2, field, code)]  # the working tree: the same
 
 
 def _held_append(
