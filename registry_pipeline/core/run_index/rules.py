@@ -236,7 +236,8 @@ class Reliance:
     def _relying(self, named: set[str]) -> dict[str, list[dict[str, Any]]]:
         """Every run record relying on each override of `named` (RegistryError: unreadable)."""
         log = self.run_log()
-        if log.content is not None:  # a snapshot: what reading it collected
+        if log.content is not None:  # a snapshot: what reading it collected, if read whole
+            _entries(log.content)
             by = {} if self.relied is None else self.relied.by
             return {override: by[override] for override in named if override in by}
         index = log.index  # asked as a query is: a damaged sidecar is rebuilt, not INTERNAL
@@ -261,7 +262,7 @@ class Reliance:
             yield record_problem(line, field, found.code, message, named)
 
     def run_log(self) -> OtherLog:
-        """The run index, opened once (of a snapshot, only the views relying: never millions)."""
+        """The run index, opened once (of a snapshot, only the records relying are held)."""
         assert self.runs is not None
         if self.log is None:
             keep = self.relied or functools.partial(_relies, self.runs)

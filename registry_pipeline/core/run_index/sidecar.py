@@ -443,8 +443,10 @@ def connect_private() -> sqlite3.Connection:
 
 
 def is_damaged(exc: BaseException) -> bool:
-    """Whether SQLite says the file itself is damaged (not a database, a corrupt page)."""
-    return _says(exc, set(), ("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    """Whether SQLite says the file itself is damaged (not a database, a corrupt page, a
+    table of ours gone)."""
+    missing = isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("no such table")
+    return missing or _says(exc, set(), ("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 def cannot_write(exc: BaseException) -> bool:

@@ -111,8 +111,11 @@ class IndexSpec:
 
     def fingerprint(self) -> str:
         """Hash of what the sidecar index derives from records: a change rebuilds it."""
-        derived = [self.key, self.time, self.updated, self.lanes, str(self.success)]
-        derived.append(str(self.failure))
+        predicates = [
+            None if p is None else [p.mode, [[c.field, list(c.values)] for c in p.conditions]]
+            for p in (self.success, self.failure)
+        ]  # values as JSON: `true` is not "True", ["A|B"] not ["A", "B"]
+        derived = [self.key, self.time, self.updated, self.lanes, *predicates]
         return hashlib.sha256(json.dumps(derived).encode()).hexdigest()
 
     def lane_filter(self, lanes: dict[str, str]) -> None:

@@ -6,9 +6,11 @@ index's check uses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,9 +23,11 @@ import pytest
 from registry_pipeline.core.run_index import RunIndex, log_problems
 from registry_pipeline.core.write_path.content import EntryType, Keep, TypeContent, log_content
 from registry_pipeline_tests.core_tests.run_index._support import (
+    COORDINATION,
     DROP,
     OVERRIDES_LOG,
     RUNS_LOG,
+    SIDECAR,
     Cli,
     found,
     jsonl,
@@ -147,6 +151,32 @@ def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, re
     assert [(p.line, p.code) for p in judged if p.severity == "error"] == [
         (1, "OVERRIDE_NOT_COVERING")
     ]  # the run index's check refuses its first record: the same case, the same verdict
+
+
+def test_the_build_says_a_run_index_snapshot_it_cannot_read_whole(relied: Path) -> None:
+    """A snapshot of the run index with a line no reader parses (here before the record that
+    relies on OVR) leaves the runs relying unknown: DEPENDENCY_UNREADABLE, as the coordination
+    rules say of it too, never a pass (here without any coordination rule)."""
+    (relied / COORDINATION).write_text('version: "0.1"\nrules: []\n', encoding="utf-8")
+    runs = b"\xef\xbb\xbf{}\n" + (relied / RUNS_LOG).read_bytes()
+    narrowed = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
+        [_ovr(created_utc=LATER, checks=["uniqueness_hook"])]
+    )
+    assert _overrides_errors(relied, narrowed, runs=runs) == [(None, "", "DEPENDENCY_UNREADABLE")]
+
+
+def test_an_override_is_judged_through_a_sidecar_missing_its_relying_table(
+    cli: Cli, relied: Path
+) -> None:
+    """The sidecar's table of relying records dropped by hand: rebuilt from the log, as a
+    damaged page is, and the narrowing refused (not DEPENDENCY_UNREADABLE on every append)."""
+    settle()
+    with contextlib.closing(sqlite3.connect(relied / SIDECAR)) as db:
+        db.execute("DROP TABLE relying")
+    narrowed = cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
+                          index="run_overrides")  # fmt: skip
+    assert narrowed.code == 1, narrowed.out
+    assert found(narrowed.error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
 
 
 def _superseded(cli: Cli) -> None:

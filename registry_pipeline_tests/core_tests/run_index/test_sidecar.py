@@ -263,6 +263,18 @@ def test_catalog_settings_change_rebuilds(cli: Cli, ws: Path) -> None:
     assert cli.runs("list", "--lane", "machine_id=C2", "--json").json == []
 
 
+def test_a_predicate_that_only_reads_alike_rebuilds(cli: Cli, ws: Path) -> None:
+    """`in: ["C1|C2"]` and `in: ["C1", "C2"]` are two predicates (as `true` and "True" are):
+    the sidecar made for one never answers for the other."""
+    assert cli.append(record(run_id=run_id(1), machine_id="C1")).code == 0
+    catalog = json.loads((ws / CATALOG).read_text())
+    block = next(e for e in catalog["registries"] if e["registry_id"] == "run_index")["run_index"]
+    for values, failed in ((["C1|C2"], []), (["C1", "C2"], [run_id(1)])):
+        block["failure"] = {"any": [{"field": "machine_id", "in": values}]}
+        (ws / CATALOG).write_text(json.dumps(catalog, indent=2))
+        assert cli.runs("failed", "--gates", "--json").run_ids() == failed, values
+
+
 def test_an_open_api_session_sees_appends_by_others(cli: Cli, ws: Path) -> None:
     index = RunIndex.open(ws)
     try:
