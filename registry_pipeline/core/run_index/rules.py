@@ -13,7 +13,7 @@ from registry_pipeline.core.run_index.index import (
     latest_records,
     relied_on,
 )
-from registry_pipeline.core.run_index.records import record_problem
+from registry_pipeline.core.run_index.records import record_problem, shape_problems
 from registry_pipeline.core.run_index.spec import (
     OVERRIDE,
     IndexSpec,
@@ -185,7 +185,7 @@ class Relied:
 
     def __call__(self, view: Any) -> bool:
         relies = _relies(self.runs, view)
-        if relies:
+        if relies and not shape_problems(self.runs, 0, view):  # as the sidecar indexes lines
             self.by.setdefault(view[OVERRIDE], []).append(view)
         return relies or self.keep_all
 

@@ -165,6 +165,20 @@ def test_the_build_says_a_run_index_snapshot_it_cannot_read_whole(relied: Path) 
     assert _overrides_errors(relied, narrowed, runs=runs) == [(None, "", "DEPENDENCY_UNREADABLE")]
 
 
+def test_a_relying_line_the_index_cannot_read_counts_on_neither_path(cli: Cli, ws: Path) -> None:
+    """A relying record whose time does not parse is a line the run index cannot index (its
+    own check says TIME_INVALID): neither the CLI's sidecar nor the build's snapshot read
+    counts it as relying, so both accept the narrowing alike."""
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    typed = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR,
+                   created_utc="yesterday")  # fmt: skip
+    (ws / RUNS_LOG).write_bytes(jsonl([typed]))
+    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+    changed = (ws / OVERRIDES_LOG).read_bytes() + jsonl([narrowed])
+    assert _overrides_errors(ws, changed, runs=(ws / RUNS_LOG).read_bytes()) == []
+    assert cli.append(narrowed, index="run_overrides").code == 0
+
+
 def test_an_override_is_judged_through_a_sidecar_missing_its_relying_table(
     cli: Cli, relied: Path
 ) -> None:
