@@ -26,6 +26,7 @@ from registry_pipeline.core.run_index.sidecar import (
     connect,
     connect_private,
     connect_readonly,
+    indexed_record,
     is_damaged,
     is_read_only,
     meta,
@@ -151,7 +152,7 @@ class LogIndex:
 
     def _records_from(self, start: int, mark: Mark | None) -> Iterator[dict[str, Any]]:
         """The records of the log's complete lines from `start`, which ends `mark`'s complete
-        lines, else from the first line (a line that does not parse is no record)."""
+        lines, else from the first line; a line the index cannot read is no record."""
         with open_file(self.log, follow_symlinks=True) as handle:
             if mark is not None and start:
                 handle.seek(start - len(mark.before))
@@ -160,11 +161,8 @@ class LogIndex:
             for line in handle:
                 if not line.endswith(b"\n"):
                     break  # an incomplete last line is no record yet
-                try:
-                    record = json.loads(line)
-                except (ValueError, RecursionError):
-                    continue
-                if isinstance(record, dict):
+                record = indexed_record(self.spec, line[:-1])
+                if not isinstance(record, str):
                     yield record
 
     def sync(self, *, locked: bool = False) -> IndexState:

@@ -303,7 +303,7 @@ def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) 
                 offset, position, line = position, position + len(raw) + 1, line + 1
                 if not raw.strip():
                     continue
-                record = _parsed(spec, raw)
+                record = indexed_record(spec, raw)
                 if isinstance(record, str):
                     db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?)", (line, record))
                 else:
@@ -353,8 +353,8 @@ def counters(db: sqlite3.Connection) -> tuple[int, int]:
     return int(known.get("seq", "0")), int(known.get("line", "0"))
 
 
-def _parsed(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
-    """The record of one line, or why it cannot be indexed."""
+def indexed_record(spec: IndexSpec, raw: bytes) -> dict[str, Any] | str:
+    """The record of one line (no newline) as the index reads it, or why it cannot be indexed."""
     try:
         record = parse_line(raw)
     except JSONDecodeProblem as exc:

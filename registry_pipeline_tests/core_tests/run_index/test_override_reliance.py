@@ -427,3 +427,26 @@ def test_a_line_typed_into_the_other_log_meanwhile_is_no_record_of_it(
     finally:
         document = held.release(code=0)
     assert document["committed"] is True
+
+
+def test_a_line_the_index_cannot_read_is_judged_alike_racing_or_not(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    """A relying run line with a repeated key, typed into the run index while a narrowing
+    waits for its lock, is no record to the recheck, as it is none to the sidecar: the held
+    narrowing and one appended afterwards get the override rule's one verdict (without a
+    coordination rule, which would refuse the unreadable run index on its own, unrechecked)."""
+    (ws / COORDINATION).write_text('version: "0.1"\nrules: []\n', encoding="utf-8")
+    assert cli.append(_ovr(), index="run_overrides").code == 0
+    relying = jsonl([record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)])
+    typed = relying[:-2] + b',"qa_gate2":"PASS"}\n'  # the key given twice: the index skips it
+    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+    held = _held_append(ws, tmp_path, narrowed, "run_overrides")
+    try:
+        with (ws / RUNS_LOG).open("ab") as log:
+            log.write(typed)
+    finally:
+        assert held.release(code=0)["committed"] is True
+    again = cli.append(_ovr(created_utc="2026-09-01T09:06Z", checks=["uniqueness_hook"]),
+                       index="run_overrides")  # fmt: skip
+    assert again.code == 0, again.out
