@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -16,6 +15,7 @@ from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, deta
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
+from registry_pipeline.core.seal.hashing import sha256_file
 from registry_pipeline.core.seal.manifest import root_sha256
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -547,4 +547,4 @@ def _pack_version(snapshot: Snapshot) -> str | None:
 def schema_file_hash(schemas: SchemaCatalog, artifact: str) -> str | None:
     """SHA-256 of the schema file that governs `artifact`, None when none does."""
     schema = schemas.for_artifact(artifact)
-    return hashlib.sha256(schema.path.read_bytes()).hexdigest() if schema is not None else None
+    return sha256_file(schema.path)[0] if schema is not None else None
