@@ -130,9 +130,7 @@ CANONICAL_OPTIONS = frozenset({"A", "B", "C", "D", "QA"})
 
 
 def _operations(
-    document: Mapping[str, Any],
-    coverage: Mapping[str, Coverage] | None = None,
-    warnings: list[Problem] | None = None,
+    document: Mapping[str, Any], coverage: Mapping[str, Coverage] | None, warnings: list[Problem]
 ) -> list[tuple[Mapping[str, Any], dict[str, Any]]]:
     """The catalog's operations in order with their detail fields; duplicates are errors."""
     entries = document.get("operations")
@@ -152,7 +150,7 @@ def _operations(
             )
         said = entry.get("canonical")
         canonical = entry["option"] in CANONICAL_OPTIONS and said is not False
-        if said is True and not canonical and warnings is not None:
+        if said is True and not canonical:
             warnings.append(_not_a_family(entry))
         level, source = _level(entry, coverage) if canonical else (None, None)
         executables = entry.get("executables")
