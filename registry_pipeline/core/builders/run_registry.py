@@ -253,7 +253,7 @@ def _reusable_root(folder: str, prior: PreviousStatus | None, schemas: SchemaCat
     """The folder's root when its previous PASS may be kept unverified, else None."""
     if prior is None or prior.status != PASS or prior.manifest_root_sha256 is None:
         return None
-    for seal_file in (RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256):
+    for seal_file in SEAL_FILES:
         try:
             if not stat.S_ISREG(os.lstat(os.path.join(folder, seal_file)).st_mode):
                 return None
