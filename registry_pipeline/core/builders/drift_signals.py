@@ -22,7 +22,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.verdicts import FAIL, UNSEALED
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
+from registry_pipeline.core.workspace.snapshots import SECOND, Snapshot, newest_valid, read_snapshot
 from registry_pipeline.core.workspace.sources import is_pattern
 
 V01_ARTIFACT = "DRIFT_SIGNALS_v0_1.json"
@@ -203,8 +203,7 @@ def _staleness(entry: Mapping[str, Any], as_of: str) -> bool | None:
         return True
     if not isinstance(success, str) or not UTC_STAMP.fullmatch(success):
         return None
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    age = datetime.strptime(as_of, fmt) - datetime.strptime(success, fmt)
+    age = datetime.strptime(as_of, SECOND) - datetime.strptime(success, SECOND)
     return age.total_seconds() / 3600 > float(limit)
 
 
