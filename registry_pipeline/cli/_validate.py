@@ -262,18 +262,12 @@ def _named_of(
 
 def _belongs(folder: Path, registry: str) -> bool:
     """Whether `folder` is of `registry`: by its name (our run ids), else its regular run.json."""
-    from registry_pipeline.core.seal.run_id import registry_of
-    from registry_pipeline.core.workspace.snapshots import SEAL_PROMOTION, read_envelope
+    from registry_pipeline.core.workspace.snapshots import read_envelope, snapshot_registry
 
-    owner = registry_of(folder.name)
+    owner = snapshot_registry(folder)  # a run id's, or a seal-promotion's source_registry
     if owner is not None:
         return owner == registry
-    envelope = read_envelope(folder)
-    if envelope is None:
-        return False
-    source = envelope.get("source_registry")
-    if SEAL_PROMOTION.fullmatch(folder.name) and isinstance(source, str) and source:
-        return source == registry
+    envelope = read_envelope(folder) or {}  # none: no id, and `registry` is never empty
     return registry in (envelope.get("registry_id"), envelope.get("run_type"))
 
 
