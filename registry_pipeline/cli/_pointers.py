@@ -489,10 +489,7 @@ def run_history(args: argparse.Namespace) -> int:
     every = records(store)
     shown = [r for r in every if args.registry_id is None or r.registry_id == args.registry_id]
     if args.registry_id is not None and not shown and every:
-        from registry_pipeline.core.workspace.catalog import require_known
-
-        seen = {r.registry_id for r in every} | set(store.read().pointers)
-        require_known(workspace, args.registry_id, seen)
+        _require_known(workspace, store, args.registry_id)
     if args.json:  # a long journal: each side formats only what it prints
         return answer(True, [record_json(record) for record in shown])
     return answer(
