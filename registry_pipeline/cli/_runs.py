@@ -302,7 +302,7 @@ def run_list(args: argparse.Namespace) -> int:
     found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
     if args.json:
         json_lines(run.raw for run in found)
-    elif not table(index, found):
+    elif not _table(_header(index.spec), functools.partial(_cells, index.spec), found):
         err("no runs match")
     return 0
 
@@ -388,13 +388,8 @@ def json_lines(lines: Iterator[bytes]) -> None:
     sys.stdout.flush()
 
 
-def table(index: LogIndex, runs: Iterator[Run]) -> bool:
-    """A table of runs, streamed: column widths from the first rows."""
-    return _table(_header(index.spec), functools.partial(_cells, index.spec), runs)
-
-
 def failed_table(index: LogIndex, marked: Iterator[FailedRun]) -> bool:
-    """`table` of failed runs, with what FAILed, the override and whether it covers them."""
+    """A table of failed runs, with what FAILed, the override and whether it covers them."""
 
     def row(failed: FailedRun) -> list[str]:
         covered = "-" if failed.covered is None else "yes" if failed.covered else "no"
