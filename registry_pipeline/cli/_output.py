@@ -56,11 +56,6 @@ def failed(what: str, codes: Sequence[str]) -> str:
     return f"{what} FAILED: {len(codes)} problem(s) ({', '.join(dict.fromkeys(codes))})"
 
 
-def error(as_json: bool, code: str, message: str, *, field: str | None = None) -> None:
-    """An error as `error: CODE message` on stderr, or with --json as one problem object."""
-    report(as_json, RegistryError(message, code=code, field=field))
-
-
 def report(as_json: bool, failure: RegistryError) -> None:
     """An error as diagnostics on stderr, or with --json as one problem object on stdout."""
     if not as_json:

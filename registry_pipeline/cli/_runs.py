@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_int, command, common, examples
-from registry_pipeline.cli._output import answer, err, error, json_doc, out
+from registry_pipeline.cli._output import answer, err, json_doc, out, report
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.input_files import MAX_RECORD_FILE_BYTES, human_size
 
 if TYPE_CHECKING:
@@ -353,7 +354,7 @@ def run_repair(args: argparse.Namespace) -> int:
 def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -> int:
     """`run` (its latest view) shown; when there is none, the error `code` (exit 1)."""
     if run is None:
-        error(args.json, code, missing)
+        report(args.json, RegistryError(missing, code=code))
         return 1
     return answer(args.json, run.record, describe(run))
 

@@ -25,7 +25,7 @@ from registry_pipeline.cli import (
     _write,
 )
 from registry_pipeline.cli._args import RAW, arg, declare, examples
-from registry_pipeline.cli._output import err, error, report
+from registry_pipeline.cli._output import err, report
 from registry_pipeline.core.errors import RegistryError
 
 DESCRIPTION = """\
@@ -81,7 +81,7 @@ class _Parser(argparse.ArgumentParser):
         if _Parser.json_errors:  # `argument --limit: ...`: the option is the field
             named = re.match(r"argument (\S+?):", message)
             field = named.group(1).split("/")[-1] if named else "COMMAND" if listed else None
-            error(True, "BAD_USAGE", message, field=field)
+            report(True, RegistryError(message, code="BAD_USAGE", field=field))
         elif listed is not None:
             self.print_usage(sys.stderr)
             err(f"error: BAD_USAGE {self.prog} needs a COMMAND, one of:")
