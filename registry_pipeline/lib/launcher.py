@@ -17,6 +17,7 @@ import dagster as dg
 from dagster._core.launcher import DefaultRunLauncher, LaunchRunContext
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
+from dagster_shared.utils import environ
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.lib.build_run import (
@@ -60,7 +61,7 @@ def code_location(
         )
     with ExitStack() as stack:
         home = instance.root_directory
-        stack.enter_context(_environment(REGISTRY_WORKSPACE=folder, DAGSTER_HOME=home))
+        stack.enter_context(environ({"REGISTRY_WORKSPACE": folder, "DAGSTER_HOME": home}))
         servers = None if here else stack.enter_context(_servers(instance))
         context = stack.enter_context(
             WorkspaceProcessContext(
@@ -103,21 +104,6 @@ def _servers(instance: dg.DagsterInstance) -> Iterator[Any]:
             registry.__exit__(None, None, None)  # type: ignore[no-untyped-call]  # unread args
         except subprocess.TimeoutExpired as exc:
             _log.warning("the code server did not exit in %s s; it ends on its own", exc.timeout)
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    """The environment variables set to `values` for the block, as they were afterwards."""
-    before = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def create_run(
