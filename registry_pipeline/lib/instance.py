@@ -24,6 +24,7 @@ from registry_pipeline.lib.postgres import (
     config_error,
     first_lines,
     postgres_url,
+    storage_error,
 )
 
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
@@ -150,12 +151,11 @@ def storage_errors(home: Path) -> Iterator[None]:
             reason = f"PostgreSQL: {first_lines(getattr(cause, 'orig', None) or cause or exc)}"
         else:
             raise
-        raise RegistryError(
+        raise storage_error(
+            home,
             f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
             "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
             "runs history is kept there, not the registries)",
-            code="DAGSTER_STORAGE",
-            path=str(home),
         ) from None
 
 
@@ -184,11 +184,8 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     except ImportError as exc:
         postgres = any(name in str(exc) for name in ("dagster_postgres", "psycopg"))
         reason = f"{exc} ({POSTGRES_EXTRA})" if postgres else str(exc)
-    raise RegistryError(
-        f"cannot load the Dagster instance's configuration {home / 'dagster.yaml'}: {reason}",
-        code="DAGSTER_STORAGE",
-        path=str(home),
-    ) from None
+    message = f"cannot load the Dagster instance's configuration {home / 'dagster.yaml'}: {reason}"
+    raise storage_error(home, message) from None
 
 
 def _instance_settings(home: Path) -> Mapping[str, Any]:

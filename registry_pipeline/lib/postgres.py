@@ -46,7 +46,7 @@ def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
     source = raw.get("postgres_url") if isinstance(raw, dict) else None
     variable = source.get("env") if isinstance(source, dict) else None
     if isinstance(variable, str) and not os.environ.get(variable):
-        raise _error(
+        raise storage_error(
             home,
             f"the Dagster instance is kept in PostgreSQL, and its URL is read from ${variable}, "
             f"which is not set: export {variable}={URL_FORM} (or move "
@@ -58,12 +58,12 @@ def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
     result = process_config(pg_config(), raw)
     if not result.success or result.value is None:
         reason = "; ".join(config_error(error.message) for error in result.errors or ())
-        raise _error(home, f"the PostgreSQL storage of {home / 'dagster.yaml'}: {reason}")
+        raise storage_error(home, f"the PostgreSQL storage of {home / 'dagster.yaml'}: {reason}")
     try:
         from dagster_postgres.utils import pg_url_from_config
     except ImportError as exc:
         message = f"the instance is kept in PostgreSQL, and {exc}: {POSTGRES_EXTRA}"
-        raise _error(home, message) from None
+        raise storage_error(home, message) from None
     return str(pg_url_from_config(result.value))
 
 
@@ -90,10 +90,10 @@ def check_reachable(home: Path, url: str, settings: Mapping[str, Any]) -> None:
             engine.dispose()
     except ArgumentError as exc:
         message = f"the Dagster instance's PostgreSQL URL {shown} is not usable: {exc}"
-        raise _error(home, f"{message}; write it as {URL_FORM}") from None
+        raise storage_error(home, f"{message}; write it as {URL_FORM}") from None
     except SQLAlchemyError as exc:
         reason = first_lines(getattr(exc, "orig", None) or exc)
-        raise _error(
+        raise storage_error(
             home, f"cannot connect to the Dagster instance's PostgreSQL database {shown}: {reason}"
         ) from None
     _reachable.add(url)
@@ -111,7 +111,7 @@ def first_lines(error: object) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def _error(home: Path, message: str) -> RegistryError:
+def storage_error(home: Path, message: str) -> RegistryError:
     return RegistryError(message, code="DAGSTER_STORAGE", path=str(home))
 
 
