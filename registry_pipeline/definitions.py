@@ -55,8 +55,8 @@ def build_definitions(
             ),
             drift_signals_daily_job,
         ],
-        sensors=[change_sensor(BUILD_JOB, root)],
-        schedules=[*build_schedules(BUILD_JOB, str(root)), drift_signals_daily_schedule],
+        sensors=[change_sensor(root)],
+        schedules=[*build_schedules(str(root)), drift_signals_daily_schedule],
         # every run in one process: a run holds the build slot from its first step to its
         # last, and its resources (the build run's start and end) are set up once
         executor=dg.in_process_executor,

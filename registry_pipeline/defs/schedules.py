@@ -10,26 +10,22 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import current_inputs, up_to_date
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build_run import resources_config
+from registry_pipeline.lib.build_run import BUILD_JOB, resources_config
 
 DAILY_REBUILD = "daily_full_rebuild"
 WEEKLY_AUDIT = "weekly_full_audit"
 CHANGE_SENSOR = "build_when_inputs_change"
 
 
-def build_schedules(
-    job_name: str,
-    root: str,
-    default_status: dg.DefaultScheduleStatus = dg.DefaultScheduleStatus.RUNNING,
-) -> list[dg.ScheduleDefinition]:
+def build_schedules(root: str) -> list[dg.ScheduleDefinition]:
     """The daily rebuild (02:00 UTC, skipped when up to date) and Sunday full audit (03:00 UTC)."""
 
     @dg.schedule(
         name=DAILY_REBUILD,
-        job_name=job_name,
+        job_name=BUILD_JOB,
         cron_schedule="0 2 * * *",
         execution_timezone="UTC",
-        default_status=default_status,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Build, seal, check and promote every registry when something changed "
         "since the last successful build.",
     )
@@ -43,28 +39,24 @@ def build_schedules(
         _daily,
         dg.ScheduleDefinition(
             name=WEEKLY_AUDIT,
-            job_name=job_name,
+            job_name=BUILD_JOB,
             cron_schedule="0 3 * * 0",
             execution_timezone="UTC",
             run_config=resources_config(root, full_audit=True),
-            default_status=default_status,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
             description="Full rebuild that re-hashes every run folder (full_audit=True).",
         ),
     ]
 
 
-def change_sensor(
-    job_name: str,
-    root: Path,
-    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.STOPPED,
-) -> dg.SensorDefinition:
+def change_sensor(root: Path) -> dg.SensorDefinition:
     """Request a build when not up to date, once per set of inputs (the run key is their digest)."""
 
     @dg.sensor(
         name=CHANGE_SENSOR,
-        job_name=job_name,
+        job_name=BUILD_JOB,
         minimum_interval_seconds=60,
-        default_status=default_status,
+        default_status=dg.DefaultSensorStatus.STOPPED,
         description="Build every registry when a source, the catalog, a schema, the tool, a "
         "run folder or an active snapshot changed since the last successful build.",
     )
