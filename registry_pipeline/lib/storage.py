@@ -124,8 +124,3 @@ class KeptSqliteStorage(DagsterSqliteStorage):
         cls, inst_data: ConfigurableClassData | None, config_value: Any
     ) -> KeptSqliteStorage:
         return cls.from_local(inst_data=inst_data, **config_value)
-
-    def dispose(self) -> None:
-        self._run_storage.dispose()
-        self._event_log_storage.dispose()
-        self._schedule_storage.dispose()
