@@ -60,8 +60,7 @@ def as_step_failure(
     except dg.Failure:
         raise
     except RegistryError as exc:
-        details: Sequence[Problem] = exc.problems or getattr(exc, "details", ())
-        problems = [replace(p, path=where(p.path)) for p in details if isinstance(p, Problem)]
+        problems = [replace(problem, path=where(problem.path)) for problem in exc.problems]
         raise step_failure(exc.code, where(exc.path), exc.message, problems) from None
     except OSError as exc:
         name = errno.errorcode.get(exc.errno or 0, "")
