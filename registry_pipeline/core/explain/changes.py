@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -112,18 +112,6 @@ def _records(n: int) -> str:
     return f"{n} record" if n == 1 else f"{n} records"
 
 
-def explain_file(
-    relpath: str, old: bytes | None, new: bytes | None, *, max_listed: int = 10
-) -> FileExplanation:
-    """Explain the change of `relpath` from `old` to `new` bytes (None: absent on that side)."""
-    if max_listed < 0:
-        raise ValueError("max_listed must be >= 0")
-    base = _base(relpath, None if old is None else len(old), None if new is None else len(new))
-    if old is not None and old == new:
-        base = replace(base, change="unchanged")
-    return _explain(base, lambda: (old, new), max_listed)
-
-
 def explain_snapshots(
     old_folder: Path | None, new_folder: Path, paths: Sequence[str], *, max_listed: int = 10
 ) -> list[FileExplanation]:
@@ -137,6 +125,7 @@ def explain_snapshots(
 def _explain_path(
     old_folder: Path | None, new_folder: Path, relpath: str, max_listed: int
 ) -> FileExplanation:
+    """`relpath` explained; its sides are read only for a parsed format within the size limit."""
     problem = relpath_problem(relpath)
     if problem is not None:
         return _unparseable(_base(printable(relpath), None, None), f"unsafe relpath: {problem}")
@@ -144,28 +133,15 @@ def _explain_path(
         base = _base(relpath, _size(old_folder, relpath), _size(new_folder, relpath))
     except OSError as exc:
         return _unparseable(_base(relpath, None, None), f"cannot read: {exc.strerror or exc}")
-
-    def read() -> tuple[bytes | None, bytes | None]:
-        old = old_folder / relpath if old_folder and base.old_size is not None else None
-        new = new_folder / relpath if base.new_size is not None else None
-        return (old.read_bytes() if old else None), (new.read_bytes() if new else None)
-
-    return _explain(base, read, max_listed)
-
-
-def _explain(
-    base: FileExplanation,
-    read: Callable[[], tuple[bytes | None, bytes | None]],
-    max_listed: int,
-) -> FileExplanation:
-    """`base` explained; `read` is called only for a parsed format within the size limit."""
-    fmt = None if base.relpath in RESERVED_NAMES else FORMATS.get(Path(base.relpath).suffix.lower())
+    fmt = None if relpath in RESERVED_NAMES else FORMATS.get(Path(relpath).suffix.lower())
     if fmt is None:
         return base
     if max(base.old_size or 0, base.new_size or 0) > MAX_EXPLAIN_BYTES:
         return _unparseable(base, f"larger than {MAX_EXPLAIN_BYTES} bytes: not parsed")
+    old = old_folder / relpath if old_folder and base.old_size is not None else None
+    new = new_folder / relpath if base.new_size is not None else None
     try:
-        sides = read()
+        sides = (old.read_bytes() if old else None), (new.read_bytes() if new else None)
     except OSError as exc:
         return _unparseable(base, f"cannot read: {exc.strerror or exc}")
     if sides[0] is not None and sides[0] == sides[1]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.explain import changes as delta_explain
-from registry_pipeline.core.explain.changes import explain_file, explain_snapshots
+from registry_pipeline.core.explain.changes import FileExplanation, explain_snapshots
 from registry_pipeline.core.seal.run_store import SealedRun
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,6 +24,18 @@ def _json(value: Any) -> bytes:
 
 def _jsonl(rows: list[dict[str, Any]]) -> bytes:
     return b"".join(json.dumps(row).encode() + b"\n" for row in rows)
+
+
+def explain_file(relpath: str, old: bytes | None, new: bytes | None) -> FileExplanation:
+    """`relpath` holding `old` then `new` (None: absent), explained as `explain_snapshots` does."""
+    with tempfile.TemporaryDirectory() as temp:
+        folders = Path(temp) / "old", Path(temp) / "new"
+        for folder, data in zip(folders, (old, new), strict=True):
+            folder.mkdir()
+            if data is not None:
+                (folder / relpath).write_bytes(data)
+        [got] = explain_snapshots(*folders, [relpath])
+    return got
 
 
 OPS_OLD = [
@@ -224,7 +237,9 @@ def test_non_data_and_seal_files_get_sizes_only() -> None:
         got = explain_file(relpath, b"12345", b"123")
         assert (got.kind, got.old_size, got.new_size) == ("binary_or_text", 5, 3)
         assert got.as_json()["records"] is None and got.as_json()["fields"] is None
-    assert explain_file("notes.txt", b"1", b"1").lines() == ["notes.txt (unchanged): 1 -> 1 bytes"]
+    assert explain_file("notes.txt", b"1", b"1").lines() == ["notes.txt: 1 -> 1 bytes"]  # unread
+    same = explain_file("ops.json", _json(OPS_OLD), _json(OPS_OLD))
+    assert same.lines() == ["ops.json (unchanged): no record changed (3 unchanged)"]
 
 
 def test_deterministic_whatever_the_record_order() -> None:
