@@ -10,11 +10,12 @@ from typing import Any
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.checks import check_names, registry_checks
 from registry_pipeline.core.gate.dependencies import checked_snapshot
-from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore, make_receipt
+from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.catalog import RegistrySpec, catalog_or_none
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import remote_for
@@ -53,7 +54,9 @@ def record(
     build: dict[str, str],
 ) -> Receipt:
     """Append the receipt of `verdicts` on `folder` to its root's receipts."""
-    receipt = make_receipt(registry_id, folder.name, root_sha256, verdicts, build)
+    checks = tuple(verdict.as_json() for verdict in verdicts)
+    created = now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    receipt = Receipt(registry_id, folder.name, root_sha256, checks, dict(build), created)
     return ReceiptStore(workspace).write(receipt)
 
 

@@ -14,9 +14,7 @@ from registry_pipeline._version import __version__
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import TooLarge, read_regular, require_safe, write_atomic
-from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import line_digest, remote_for
@@ -75,24 +73,6 @@ class Receipt:
             why = (check.get("description") or "").splitlines()[0:1]
             parts.append(f"{check.get('name')} ({codes})" + (f": {why[0][:300]}" if why else ""))
         return "; ".join(parts)
-
-
-def make_receipt(
-    registry_id: str,
-    run_id: str,
-    root_sha256: str,
-    verdicts: list[CheckVerdict],
-    build: dict[str, str],
-) -> Receipt:
-    """A receipt of `verdicts` on the snapshot `run_id` (root `root_sha256`)."""
-    return Receipt(
-        registry_id,
-        run_id,
-        root_sha256,
-        tuple(verdict.as_json() for verdict in verdicts),
-        dict(build),
-        now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-    )
 
 
 @dataclass(frozen=True)

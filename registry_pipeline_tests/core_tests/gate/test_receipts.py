@@ -10,11 +10,8 @@ import pytest
 import rfc8785
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.receipts import (
-    RECEIPTS_RELPATH,
-    ReceiptStore,
-    make_receipt,
-)
+from registry_pipeline.core.gate.gate import record
+from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH, ReceiptStore
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.workspace.layout import Workspace
 
@@ -24,10 +21,8 @@ ROOT = "a" * 64
 def _written(workspace: Workspace) -> dict[str, Any]:
     """The document of a receipt the gate wrote (one passing check)."""
     verdicts = [CheckVerdict("seal_valid", True, "ok")]
-    receipt = make_receipt(
-        "alpha", "2026-01-01__000000__alpha", ROOT, verdicts, {"kind": "x", "id": "y"}
-    )
-    return ReceiptStore(workspace).write(receipt).as_json()
+    folder = workspace.runs_dir / "2026-01-01__000000__alpha"
+    return record(workspace, "alpha", folder, ROOT, verdicts, {"kind": "x", "id": "y"}).as_json()
 
 
 def test_a_receipt_the_gate_wrote_is_read_as_written(workspace: Workspace) -> None:
