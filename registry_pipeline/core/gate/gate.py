@@ -64,12 +64,10 @@ def stale_reason(
     workspace: Workspace,
     registry_id: str,
     receipt: Receipt,
-    wanted: set[str] | None = None,
-    pinned: Mapping[str, Path] | None = None,
+    wanted: set[str],
+    pinned: Mapping[str, Path] | None,
 ) -> str | None:
     """Why a passing receipt no longer decides a move (other checks, a stale input), or None."""
-    if wanted is None:
-        wanted = set(check_names(spec_of(workspace, registry_id)))
     ran = {str(check.get("name")) for check in receipt.checks}
     if ran != wanted:
         return f"it ran {', '.join(sorted(ran))}; the catalog now asks {', '.join(sorted(wanted))}"
