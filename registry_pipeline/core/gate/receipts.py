@@ -220,9 +220,8 @@ def _parse(data: bytes, where: str) -> Receipt:
 def failed_before(workspace: Workspace, snapshot: Any) -> bool:
     """Whether `snapshot` has a failing or unreadable receipt: a build never reuses it."""
     try:
-        receipt = ReceiptStore(workspace).find(snapshot.root_sha256)
+        return ReceiptStore(workspace).verdicts(snapshot.root_sha256).failed is not None
     except RegistryError as exc:
         if exc.code != RECEIPT_INVALID:
             raise
         return True
-    return receipt is not None and not receipt.passed
