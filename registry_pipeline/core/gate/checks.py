@@ -13,7 +13,7 @@ from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.catalog import RegistrySpec
+from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
@@ -99,7 +99,6 @@ def catalog_append_only_check(path: Path, workspace: Workspace, registry_id: str
         violation_rows,
     )
     from registry_pipeline.core.append_only.check import location
-    from registry_pipeline.core.workspace.catalog import load_catalog
 
     spec = load_catalog(workspace).get(registry_id)
     schemas = SchemaCatalog.for_workspace(workspace.root)
@@ -135,7 +134,6 @@ def coordination_check(
     """A source's sealed entries against schema and coordination rules; others read sealed."""
     from registry_pipeline.core.append_only.baseline import published_files
     from registry_pipeline.core.gate.dependencies import SnapshotReader, coordination_reads
-    from registry_pipeline.core.workspace.catalog import load_catalog
     from registry_pipeline.core.write_path import workspace_findings
     from registry_pipeline.core.write_path.content import finding_json, finding_text
 
@@ -162,7 +160,6 @@ def coordination_check(
 def log_prefix_check(path: Path, workspace: Workspace, registry_id: str) -> CheckVerdict:
     """A log sealed from the workspace: the previous snapshot's log is an exact prefix of it."""
     from registry_pipeline.core.run_index import log_prefix
-    from registry_pipeline.core.workspace.catalog import load_catalog
 
     spec = load_catalog(workspace).get(registry_id)
     schemas = SchemaCatalog.for_workspace(workspace.root)
@@ -192,7 +189,6 @@ def run_rules_check(
     from registry_pipeline.core.run_index import index_spec, log_problems
     from registry_pipeline.core.run_index.records import record_text
     from registry_pipeline.core.run_index.rules import overrides_log
-    from registry_pipeline.core.workspace.catalog import load_catalog
 
     catalog = load_catalog(workspace)
     spec = index_spec(catalog, registry_id)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.gate.checks import check_names, registry_checks
-from registry_pipeline.core.gate.dependencies import checked_snapshot
+from registry_pipeline.core.gate.checks import COORDINATION, check_names, registry_checks
+from registry_pipeline.core.gate.dependencies import checked_snapshot, coordination_reads
 from registry_pipeline.core.gate.receipts import Receipt, ReceiptStore
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.pointers.bucket import SetAside
@@ -123,9 +123,6 @@ def breaks_active(
     pinned: Mapping[str, Path] | None = None,
 ) -> RegistryError | None:
     """REFERRER_BROKEN when making `folder` active breaks an active referrer's rule, else None."""
-    from registry_pipeline.core.gate.checks import COORDINATION
-    from registry_pipeline.core.gate.dependencies import coordination_reads
-
     catalog = catalog_or_none(workspace)
     if catalog is None:
         return None
