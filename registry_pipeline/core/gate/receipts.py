@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -15,6 +14,7 @@ from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import TooLarge, read_regular, require_safe, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import line_digest, remote_for
@@ -59,7 +59,7 @@ class Receipt:
     @property
     def sha256(self) -> str:
         """SHA-256 of its bytes (what the journal names)."""
-        return hashlib.sha256(self.data()).hexdigest()
+        return sha256_bytes(self.data())
 
     def same_decision(self, other: Receipt) -> bool:
         """The same checks with the same verdicts and inputs (time and build aside)."""

@@ -24,7 +24,7 @@ from registry_pipeline.core.jsonl import write_all
 from registry_pipeline.core.lock import FileLock, lock_state
 from registry_pipeline.core.seal.envelope import RunSpec, build_envelope
 from registry_pipeline.core.seal.gitstate import GitState, read_git_state
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE
+from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_bytes
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -316,7 +316,7 @@ def write_file(target: Path, relpath: str, data: bytes) -> ManifestEntry:
         os.fchmod(fd, FILE_MODE)
     finally:
         os.close(fd)
-    return ManifestEntry(relpath, len(data), hashlib.sha256(data).hexdigest())
+    return ManifestEntry(relpath, len(data), sha256_bytes(data))
 
 
 def copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import os
 import sys
@@ -357,7 +356,7 @@ def _fingerprint(folder: str) -> str:
                         stack.append(entry.path)
     except OSError:
         return ""
-    return hashlib.sha256("\n".join(sorted(entries)).encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256_bytes("\n".join(sorted(entries)).encode("utf-8", "surrogateescape"))
 
 
 HASH_THREADS = min(4, os.cpu_count() or 1)
