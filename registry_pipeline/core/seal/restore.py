@@ -31,8 +31,6 @@ from registry_pipeline.core.seal.verdicts import (
     verdict_of,
 )
 
-_OTHER = {"CRLF": "LF", "LF": "CRLF"}
-
 
 @dataclass
 class Restored:
@@ -83,8 +81,8 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         if undone is None:
             unrecoverable.append(relpath)
         else:
-            contents[relpath], ending = undone
-            result.restored[relpath] = f"{_OTHER[ending]} back to {ending}"
+            contents[relpath], ending, now = undone
+            result.restored[relpath] = f"{now} back to {ending}"
     if unrecoverable:
         raise RegistryError(
             f"{len(unrecoverable)} file(s) match their seal neither as they are nor with their "

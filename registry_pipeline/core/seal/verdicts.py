@@ -138,24 +138,23 @@ def diagnose(data: bytes, sealed_sha256: str, sealed_bytes: int) -> str | None:
     undone = undo_conversion(data, sealed_sha256, sealed_bytes)
     if undone is None:
         return None
-    sealed, now = ("CRLF", "LF") if undone[1] == "CRLF" else ("LF", "CRLF")
-    return f"line endings were converted after sealing (sealed with {sealed}, now {now})"
+    return f"line endings were converted after sealing (sealed with {undone[1]}, now {undone[2]})"
 
 
 def undo_conversion(
     data: bytes, sealed_sha256: str, sealed_bytes: int = -1
-) -> tuple[bytes, str] | None:
-    """The sealed bytes and line ending when converting the whole file back matches the seal."""
+) -> tuple[bytes, str, str] | None:
+    """The sealed bytes, their line ending and the one now, if converting back matches the seal."""
     if b"\n" not in data:
         return None
     crlf = data.count(b"\r\n")
     as_lf = data.replace(b"\r\n", b"\n")
     if crlf == 0:
-        candidate, ending = as_lf.replace(b"\n", b"\r\n"), "CRLF"
+        candidate, sealed, now = as_lf.replace(b"\n", b"\r\n"), "CRLF", "LF"
     elif crlf == data.count(b"\n"):
-        candidate, ending = as_lf, "LF"
+        candidate, sealed, now = as_lf, "LF", "CRLF"
     else:
         return None
     if sealed_bytes >= 0 and len(candidate) != sealed_bytes:
         return None
-    return (candidate, ending) if sha256_bytes(candidate) == sealed_sha256 else None
+    return (candidate, sealed, now) if sha256_bytes(candidate) == sealed_sha256 else None
