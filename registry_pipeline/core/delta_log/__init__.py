@@ -34,7 +34,6 @@ from registry_pipeline.core.delta_log.records import (
     parse_record,
     state_from_log,
 )
-from registry_pipeline.core.seal.run_id import normalize_created_utc
 
 __all__ = [
     "LOG_ARTIFACT",
@@ -59,7 +58,6 @@ __all__ = [
     "inspect_chain",
     "load_previous_log",
     "newest_valid_log",
-    "normalize_created_utc",
     "parse_record",
     "state_from_log",
     "verify_chain",

@@ -28,7 +28,6 @@ from registry_pipeline.core.delta_log import (
     build_delta_log,
     check_append_only,
     load_previous_log,
-    normalize_created_utc,
     parse_record,
     state_from_log,
 )
@@ -36,6 +35,7 @@ from registry_pipeline.core.delta_log.records import RECORD_KEYS, REF_KEYS
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.run_id import normalize_created_utc
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace
