@@ -221,18 +221,13 @@ def _count(value: object, least: int) -> bool:
 def parse_record(
     line: bytes | str, *, line_number: int | None = None, path: str | None = None
 ) -> DeltaRecord:
-    """The record on one JSONL line (newline optional); `delta_log_error` names the field."""
-    reader = _Reader(line_number, path)
+    """The record on one JSONL line (newline optional), by rules stricter than the seed's schema
+    and ours; `delta_log_error` names the field."""
+    read = _Reader(line_number, path)
     try:
         document = loads_strict(line)
     except JSONDecodeProblem as exc:
-        reader.fail("/", f"not strict JSON: {exc}")
-    return record_from_json(document, reader)
-
-
-def record_from_json(document: object, reader: _Reader | None = None) -> DeltaRecord:
-    """A DeltaRecord from a parsed line, by rules stricter than the seed's schema and ours."""
-    read = reader or _Reader(None, None)
+        read.fail("/", f"not strict JSON: {exc}")
     row = read.keys(document, RECORD_KEYS, "")
     if row["delta_version"] != DELTA_VERSION:
         read.fail("/delta_version", f"must be {DELTA_VERSION!r}, found {row['delta_version']!r}")
