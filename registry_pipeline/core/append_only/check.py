@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import pickle
 import re
@@ -17,6 +16,7 @@ from registry_pipeline.core.append_only.compat import Compatibility, classify
 from registry_pipeline.core.append_only.rules import Rules
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError, problem_object
 from registry_pipeline.core.json_strict import gc_paused, pointer_token, resolve_pointer
+from registry_pipeline.core.seal.hashing import sha256_bytes
 
 MAX_VERSION = 2**32 - 1
 """Contract versions are positive u32."""
@@ -411,7 +411,7 @@ SAFE_INTEGER = 2**53 - 1
 def surface_sha256(surface: Any) -> str:
     """Hex SHA-256 of the canonical JSON of `surface`; CONTRACT_SURFACE_INVALID when none."""
     try:
-        return hashlib.sha256(rfc8785.dumps(surface)).hexdigest()
+        return sha256_bytes(rfc8785.dumps(surface))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         message = str(exc) or type(exc).__name__
         raise RegistryError(message, code="CONTRACT_SURFACE_INVALID") from None

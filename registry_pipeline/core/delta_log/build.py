@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from registry_pipeline.core.delta_log.records import (
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import read_file
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -197,9 +197,7 @@ def build_delta_log(
             total = (before.records if before else 0) + len(records)
             registries[entry.registry_id] = RegistryState(total, last.to_ref, last.created_utc)
     jsonl = (previous.jsonl if previous else b"") + b"".join(r.line() for r in appended)
-    new_state = LogState(
-        state.records + len(appended), hashlib.sha256(jsonl).hexdigest(), registries
-    )
+    new_state = LogState(state.records + len(appended), sha256_bytes(jsonl), registries)
     return DeltaLogResult(
         files={LOG_ARTIFACT: jsonl, STATE_ARTIFACT: new_state.render()},
         appended=len(appended),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from registry_pipeline.core.json_strict import (
 )
 from registry_pipeline.core.jsonl import quote, torn_line
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.snapshots import (
@@ -322,7 +322,7 @@ class LogState:
         return dumps_pretty(document, sort_keys=False)
 
 
-EMPTY_STATE = LogState(0, hashlib.sha256(b"").hexdigest(), {})
+EMPTY_STATE = LogState(0, sha256_bytes(b""), {})
 
 
 def parse_state(data: bytes, path: str | None = None) -> LogState:
@@ -375,7 +375,7 @@ def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
         before = registries.get(record.registry_id)
         count = before.records + 1 if before else 1
         registries[record.registry_id] = RegistryState(count, record.to_ref, record.created_utc)
-    return LogState(len(lines) - 1, hashlib.sha256(jsonl).hexdigest(), registries)
+    return LogState(len(lines) - 1, sha256_bytes(jsonl), registries)
 
 
 @dataclass(frozen=True)
@@ -409,7 +409,7 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
         raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    digest, torn = hashlib.sha256(jsonl).hexdigest(), torn_line(jsonl) is not None
+    digest, torn = sha256_bytes(jsonl), torn_line(jsonl) is not None
     mismatch = state_mismatch(state, digest, jsonl.count(b"\n"), torn=torn)
     if mismatch is not None:
         raise delta_log_error(mismatch, code=DeltaCode.LOG_STATE_MISMATCH, path=where)

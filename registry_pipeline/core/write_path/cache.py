@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from registry_pipeline.core.fs import require_safe
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.write_path.content import ParsedFile, parse_file
 
@@ -44,7 +44,7 @@ def _cache(folder: Path, path: str, container: str) -> Verified:
     """The cache of the registry file `path` (another ruamel.yaml release finds it empty)."""
     from ruamel.yaml import __version__
 
-    name = hashlib.sha256(f"{path}\0{container}".encode()).hexdigest()[:32]
+    name = sha256_bytes(f"{path}\0{container}".encode())[:32]
     version = f"{VERSION} ruamel.yaml {__version__}"
     return Verified(folder, f"{name}.json", version=version, latest=True)
 
@@ -53,7 +53,7 @@ def load(folder: Path | None, path: str, data: bytes, container: str) -> ParsedF
     """The cached parse of `data`, the bytes of `path`, or None (no cache, a miss)."""
     if folder is None or len(data) < MIN_BYTES:
         return None
-    found = _cache(folder, path, container).get(hashlib.sha256(data).hexdigest())
+    found = _cache(folder, path, container).get(sha256_bytes(data))
     spans = found.payload.get("spans") if found is not None else None
     if found is None or not isinstance(spans, list | None):
         return None
@@ -67,6 +67,6 @@ def store(folder: Path | None, path: str, parsed: ParsedFile, container: str) ->
         return
     cache = _cache(folder, path, container)
     payload = {"document": parsed.document, "spans": parsed.spans}
-    cache.put(hashlib.sha256(parsed.data).hexdigest(), ["parse"], payload)
+    cache.put(sha256_bytes(parsed.data), ["parse"], payload)
     with contextlib.suppress(OSError):
         cache.save()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import resolve_pointer
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import now_utc, utc_timestamp
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -296,8 +296,8 @@ def _override(planned: Plan, result: WriteResult, reason: str | None) -> dict[st
         "action": result.action,
         "reason": (reason or "").strip(),
         "skipped": [finding_json(found) for found in errors(planned.findings)],
-        "sha256_before": hashlib.sha256(planned.before).hexdigest() if planned.before else None,
-        "sha256_after": hashlib.sha256(planned.after).hexdigest(),
+        "sha256_before": sha256_bytes(planned.before) if planned.before else None,
+        "sha256_after": sha256_bytes(planned.after),
     }
 
 
