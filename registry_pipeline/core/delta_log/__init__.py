@@ -15,7 +15,6 @@ from registry_pipeline.core.delta_log.chain import (
     future_findings,
     inspect_chain,
     newest_valid_log,
-    verify_chain,
 )
 from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
@@ -60,5 +59,4 @@ __all__ = [
     "newest_valid_log",
     "parse_record",
     "state_from_log",
-    "verify_chain",
 ]

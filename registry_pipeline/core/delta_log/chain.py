@@ -21,7 +21,6 @@ from registry_pipeline.core.delta_log.records import (
     LogState,
     PreviousLog,
     describe_record,
-    finding_text,
     parse_record,
     previous_input,
     read_state,
@@ -283,22 +282,6 @@ def inspect_chain(
     except OSError:
         records = 0
     return ChainReport(newest_log_folder.name, current.name, snapshots, records, tuple(problems))
-
-
-def verify_chain(
-    workspace: Workspace, newest_log_folder: Path, *, schemas: SchemaCatalog | None = None
-) -> ChainReport:
-    """`inspect_chain`, raising DELTA_CHAIN_BROKEN listing every problem when the chain breaks."""
-    report = inspect_chain(workspace, newest_log_folder, schemas=schemas)
-    if not report.ok:
-        raise RegistryError(
-            f"{len(report.problems)} problem(s) in the delta log chain",
-            code="DELTA_CHAIN_BROKEN",
-            path=str(newest_log_folder),
-            problems=report.problems,
-            text=finding_text,
-        )
-    return report
 
 
 def _links(
