@@ -109,8 +109,11 @@ def git_baseline(path: Path, ref: str) -> Baseline:
     return Baseline("none", f"{tried} (neither exists)", None, "BASELINE_MISSING", why)
 
 
-def _parsed(data: bytes, where: str, baseline: Baseline | None = None) -> Any:
-    """`data` parsed strictly; a usage error coded by the rule it breaks, or BASELINE_UNREADABLE."""
+def _parsed(data: bytes | None, where: str, baseline: Baseline | None = None) -> Any:
+    """`data` parsed strictly (None: a first publish has no published version); a usage error
+    coded by the rule it breaks, or BASELINE_UNREADABLE for `baseline`'s bytes."""
+    if data is None:
+        return None
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
@@ -119,11 +122,6 @@ def _parsed(data: bytes, where: str, baseline: Baseline | None = None) -> Any:
             message, code = f"the baseline is not valid JSON: {exc}", "BASELINE_UNREADABLE"
             where = baseline.source or where
         raise UsageError(message, code=code, path=where, line=exc.line, column=exc.column) from None
-
-
-def _published(baseline: Baseline, where: str) -> Any | None:
-    """The published version, parsed strictly; None for a first publish."""
-    return None if baseline.data is None else _parsed(baseline.data, where, baseline)
 
 
 def check_files(
@@ -138,7 +136,7 @@ def check_files(
         old = (published or {}).get(relpath)
         baseline = NO_BASELINE if old is None else Baseline("snapshot", f"{label}/{relpath}", old)
         document = _parsed(data, relpath)
-        reports[relpath] = check_catalog(document, _published(baseline, relpath), rules, relpath)
+        reports[relpath] = check_catalog(document, _parsed(old, relpath, baseline), rules, relpath)
     return reports
 
 
@@ -199,7 +197,7 @@ def check_file(
     where: str,
 ) -> FileCheck:
     """`data` (sealed as `relpath`, shown as `where`): its schema, then `rules` vs `baseline`."""
-    document, published = _parsed(data, where), _published(baseline, where)
+    document, published = _parsed(data, where), _parsed(baseline.data, where, baseline)
     governing = schemas.for_artifact(relpath)
     problems = source_problems({relpath: data}, schemas) if governing else []
     report = check_catalog(document, published, rules, where)
