@@ -141,13 +141,8 @@ class PointerStore:
         """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids`."""
         pointers = self.read()
         key = identity(self.journal_path)
-        if key is None and pointers.pointers and (traces := journal_traces(self.workspace.root)):
-            raise PointerRefused(
-                f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
-                f"({', '.join(traces)}): the pointer file is no longer explained by any history",
-                code="JOURNAL_MISSING",
-                path=str(self.journal_path),
-            )
+        if key is None and pointers.pointers and (gone := journal_missing(self.workspace.root)):
+            raise PointerRefused(gone, code="JOURNAL_MISSING", path=str(self.journal_path))
         if key is not None and key != self._chain_held:
             report = replay(self.workspace.root, self.journal_path, pointers, None, True)
             broken = next((p for p in report.problems if p.code in CHAIN_CODES), None)
@@ -204,13 +199,9 @@ class PointerStore:
         report = replay(self.workspace.root, self.journal_path, pointers, expect_head, checkpoint)
         if expect_head is not None and report.expect_head_seq is None:
             _name_kept_head(self.workspace.root, report, expect_head)
-        gone = not self.journal_path.exists() and bool(pointers.pointers)
-        if gone and (traces := journal_traces(self.workspace.root)):
-            report.problems.append(finding(
-                "JOURNAL_MISSING",
-                f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
-                f"({', '.join(traces)}): the pointer file is no longer explained by any history",
-            ))  # fmt: skip
+        lost = not self.journal_path.exists() and bool(pointers.pointers)
+        if lost and (gone := journal_missing(self.workspace.root)):
+            report.problems.append(finding("JOURNAL_MISSING", gone))
         edited = {
             p.extra.get("registry_id") for p in report.problems if p.code == "POINTER_MISMATCH"
         }
@@ -683,15 +674,20 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
                 return
 
 
-def journal_traces(root: Path) -> list[str]:
-    """What shows that a workspace's pointer journal existed (receipts do not)."""
+def journal_missing(root: Path) -> str | None:
+    """JOURNAL_MISSING's text when the workspace shows its journal existed (receipts do not)."""
     found = []
     quarantine = root / QUARANTINE_RELPATH
     if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
         found.append(QUARANTINE_RELPATH)
     if (root / CHECKPOINT_RELPATH).is_file():
         found.append(CHECKPOINT_RELPATH)
-    return found
+    if not found:
+        return None
+    return (
+        f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
+        f"({', '.join(found)}): the pointer file is no longer explained by any history"
+    )
 
 
 def _target_problem(
