@@ -326,10 +326,7 @@ class PointerStore:
         self.workspace.require()
         self.require_safe_paths()
         with self._changing(registry_id, "accept", admit, explained=False) as pointers:
-            mismatch = self._mismatch(pointers, registry_id)
-            if mismatch is not None and mismatch.code != "POINTER_MISMATCH":
-                raise mismatch  # an unreadable journal: nothing can be accepted against it
-            if mismatch is None:
+            if self._mismatch(pointers, registry_id) is None:  # unreadable: JOURNAL_CORRUPT raised
                 raise PointerRefused(
                     f"the journal already explains the pointer of {registry_id}; nothing to accept",
                     code="NOTHING_TO_ACCEPT",
@@ -462,8 +459,8 @@ class PointerStore:
         try:
             record = last_record_of(self.journal_path, registry_id)
             last = last_record(self.journal_path)
-        except JournalFormatError as exc:
-            return corrupt_journal(self.journal_path, exc)
+        except JournalFormatError as exc:  # JOURNAL_CORRUPT: no caller goes on past it
+            raise corrupt_journal(self.journal_path, exc) from None
         found = pointers.active(registry_id)
         if record is None and (last is None or found is None):
             return None  # no journal yet: the file is taken as found by the first change
