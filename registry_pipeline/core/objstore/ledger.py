@@ -81,8 +81,7 @@ class Ledger:
         """Create the empty head where there is none (one there is kept, whatever it holds)."""
         if self.store.get(self.head_key) is None:
             with contextlib.suppress(Conflict):
-                self.store.create(self.head_key, _body({"format": FORMAT, "seq": 0, "state": "",
-                                                        "fence": 0}))  # fmt: skip
+                self.advance(Head(0, "", None), 0, "")
 
     def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
         """The entries after `after`, in order, up to a gap; a non-entry is REMOTE_STATE_INVALID."""
