@@ -181,11 +181,9 @@ def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None
             torn = False
 
 
-def last_record_of(
-    path: Path, registry_id: str, actions: tuple[str, ...] = ACTIONS
-) -> JournalRecord | None:
-    """The newest record of one registry (with one of `actions`), read back from the end."""
-    return next((r for r in records_of(path, registry_id) if r.action in actions), None)
+def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
+    """The newest record of one registry, read back from the end."""
+    return next(records_of(path, registry_id), None)
 
 
 def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
