@@ -220,12 +220,8 @@ def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
     )
 
 
-def repair_tail(path: Path) -> None:
-    """End the journal with a newline: a complete last record gets one, an incomplete one is cut."""
-    jsonl.repair_tail(path, _complete_record)
-
-
 def _complete_record(tail: bytes, previous: bytes | None) -> bool:
+    """Whether a last line with no newline is a whole record (it gets one; else it is cut)."""
     try:
         record = parse_record(tail)
     except JournalFormatError:
@@ -608,7 +604,7 @@ class FileJournal:
 
     def last(self) -> JournalRecord | None:
         """The last record, after repairing the tail; JOURNAL_CORRUPT when it does not parse."""
-        repair_tail(self.path)
+        jsonl.repair_tail(self.path, _complete_record)
         try:
             return last_record(self.path)
         except JournalFormatError as exc:
