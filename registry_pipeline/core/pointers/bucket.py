@@ -314,14 +314,18 @@ class BucketJournal:
         )
 
     def _keep_aside(self, local: bytes, start: int, size: int) -> SetAside:
-        """Keep this machine's journal byte for byte in the quarantine folder."""
-        kept = quarantine_bytes(self.root, self.journal.name, local)
+        """Keep this machine's journal byte for byte in the quarantine folder (time-sorted)."""
+        folder = self.root / QUARANTINE_RELPATH
+        kept = folder / f"{now_utc().strftime('%Y-%m-%dT%H%M%S.%fZ')}__{self.journal.name}"
+        require_safe(self.root, kept)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(kept, local)
         only_here = local[size:] if start else local
         records = []
         for line in only_here.splitlines():
             with contextlib.suppress(JournalFormatError):
                 records.append(parse_record(line))
-        return SetAside(kept, tuple(records))
+        return SetAside(kept.relative_to(self.root).as_posix(), tuple(records))
 
     def set_aside_unverified(
         self, check: Check, state_at: Callable[[bytes], bytes]
@@ -493,16 +497,6 @@ class BucketJournal:
         elif _read(self.pointers) != state:
             self.pointers.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.pointers, state)
-
-
-def quarantine_bytes(root: Path, name: str, data: bytes) -> str:
-    """Keep `data` byte for byte in `.codex/JOURNAL_QUARANTINE/` (time-sorted); its relpath."""
-    folder = root / QUARANTINE_RELPATH
-    kept = folder / f"{now_utc().strftime('%Y-%m-%dT%H%M%S.%fZ')}__{name}"
-    require_safe(root, kept)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(kept, data)
-    return kept.relative_to(root).as_posix()
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
