@@ -460,25 +460,13 @@ def latest_records(index: LogIndex, keys: Sequence[str]) -> dict[str, tuple[dict
 
 def history(index: LogIndex, key: str) -> list[dict[str, Any]]:
     """Every record of the run `key`, oldest first (`order`, then line)."""
-    return histories(index, [key]).get(key, [])
-
-
-def histories(index: LogIndex, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every record of each run of `keys` the index has, oldest first (`order`, then line)."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for part in batched(iter(sorted(set(keys))), 500):
-        rows = index.db.execute(
-            f"SELECT key, off, len, line FROM records WHERE key IN ({', '.join('?' * len(part))})"
-            " ORDER BY key, t, c, seq",
-            part,
-        ).fetchall()
-        if rows:
-            with LogReader(index) as log:
-                for key, off, n, line in rows:
-                    found.setdefault(key, []).append(
-                        read_record(index, log.read(off, n), key, line)
-                    )
-    return found
+    rows = index.db.execute(
+        "SELECT off, len, line FROM records WHERE key = ? ORDER BY t, c, seq", (key,)
+    ).fetchall()
+    if not rows:
+        return []
+    with LogReader(index) as log:
+        return [read_record(index, log.read(off, n), key, line) for off, n, line in rows]
 
 
 def relied_on(index: LogIndex, overrides: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
