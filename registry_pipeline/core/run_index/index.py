@@ -285,13 +285,9 @@ class LogIndex:
                     "the log on the next command: run it again"
                 )
                 raise self._failed("SIDECAR_DAMAGED", damaged) from None
-            self._after_damage(exc)
+            self._rebuild(exc)
+            self.sync()
             yield from question()
-
-    def _after_damage(self, exc: sqlite3.DatabaseError) -> None:
-        """Rebuild a damaged index (a private one when it cannot be deleted)."""
-        self._rebuild(exc)
-        self.sync()
 
     def _rebuild(self, exc: sqlite3.DatabaseError) -> None:
         """Discard a damaged index for the next `sync` to rebuild; else SIDECAR_UNUSABLE."""
@@ -311,7 +307,9 @@ class LogIndex:
             self._db, self._mode = connect_private(), "private"
             return
         require_safe(self.root, self.sidecar)
-        _remove(self.sidecar)
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{self.sidecar}{suffix}")
 
     def __enter__(self) -> Self:
         return self
@@ -362,12 +360,6 @@ def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
         code="LOG_UNREADABLE",
         path=str(index.log),
     )
-
-
-def _remove(path: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
 
 
 QUARANTINE_RELPATH = ".codex/quarantine"
