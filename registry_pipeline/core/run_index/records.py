@@ -449,15 +449,12 @@ def parse_block(block: bytes, first: int, origin: str) -> Batch:
         lines.pop()
     records: list[tuple[int, Any]] = []
     for number, raw in enumerate(lines, start=first):
-        value = NOT_COMPACT if text is None else loads_compact(raw.decode("utf-8"))
-        if value is NOT_COMPACT:
-            if not raw.strip():
-                continue
-            try:
-                value = loads_strict(raw)
-            except JSONDecodeProblem as exc:
-                raise unparsable(origin, number, exc.message, exc.column) from None
-        records.append((number, value))
+        if not raw.strip():
+            continue
+        try:
+            records.append((number, parse_line(raw)))
+        except JSONDecodeProblem as exc:
+            raise unparsable(origin, number, exc.message, exc.column) from None
     return Batch(records)
 
 
