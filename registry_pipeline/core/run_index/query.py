@@ -16,8 +16,10 @@ from registry_pipeline.core.run_index.append import AppendResult, append_records
 from registry_pipeline.core.run_index.index import (
     LogIndex,
     Run,
-    history,
     select_runs,
+)
+from registry_pipeline.core.run_index.index import (
+    history as history_of,  # `RunIndex.show` takes a flag named `history`
 )
 from registry_pipeline.core.run_index.records import located, record_problem
 from registry_pipeline.core.run_index.rules import coverage, needs_override, overrides
@@ -233,11 +235,6 @@ def _frame(
     return frame.set_index(index.spec.key, drop=False).rename_axis(None) if keyed else frame
 
 
-def history_frame(index: LogIndex, key: str) -> pd.DataFrame:
-    """Every record of one run, oldest first."""
-    return _frame(index, history(index, key), (), keyed=False)
-
-
 def select(
     index: LogIndex,
     lanes: Mapping[str, str] | None,
@@ -259,7 +256,7 @@ class RunIndex(LogIndex):
     def show(self, run_id: str, *, history: bool = False) -> pd.DataFrame:
         """The run's latest view (one row; none when unknown), or with `history` every record."""
         if history:
-            return self.answer(lambda: history_frame(self, run_id))
+            return self.answer(lambda: _frame(self, history_of(self, run_id), (), keyed=False))
         found = self.answer(lambda: show(self, run_id))
         return runs_frame(self, [found] if found else [])
 
