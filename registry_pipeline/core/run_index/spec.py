@@ -107,7 +107,6 @@ class IndexSpec:
     failure: Predicate | None = None
     recommended: tuple[str, ...] = ()
     file_fields: tuple[str, ...] = ()
-    purpose: str = ""
 
     def fingerprint(self) -> str:
         """Hash of what the sidecar index derives from records: a change rebuilds it."""
@@ -224,7 +223,6 @@ def _index_spec(spec: RegistrySpec) -> IndexSpec:
         failure=_predicate(block.get("failure")),
         recommended=tuple(block.get("recommended", ())),
         file_fields=tuple(block.get("file_fields", ())),
-        purpose=block.get("purpose") or spec.description,
     )
 
 
