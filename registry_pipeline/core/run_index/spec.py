@@ -7,13 +7,13 @@ import functools
 import hashlib
 import itertools
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.run_id import read_day
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 
 EARLIEST = -(2**62)
@@ -21,7 +21,6 @@ EARLIEST = -(2**62)
 UPDATED = "last_updated_utc"
 """Seed 004's field for when a record augmenting a run was written, if not at its time."""
 _ABSENT = object()
-_DAY = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 CHECK_PREFIX = "uniqueness_"
 """The prefix of a uniqueness check's field."""
@@ -187,13 +186,9 @@ _CLOCK = {
 
 @functools.lru_cache(maxsize=4096)
 def _day(text: str) -> int | None:
-    """Days since the epoch of a `YYYY-MM-DD` date (ASCII digits), or None."""
-    if not _DAY.fullmatch(text):
-        return None
-    try:
-        return date.fromisoformat(text).toordinal() - _EPOCH_DAY
-    except ValueError:
-        return None
+    """Days since the epoch of a `YYYY-MM-DD` day `read_day` reads, or None (`_parsed` decides)."""
+    day = read_day(text)
+    return None if day is None else day.toordinal() - _EPOCH_DAY
 
 
 @functools.lru_cache(maxsize=4096)  # a record's times are asked for by several checks
