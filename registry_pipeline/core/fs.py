@@ -30,6 +30,13 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of `data` (os.write may take part of it: a full disk, a size limit)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_atomic(
     path: Path,
     data: bytes,
@@ -44,9 +51,7 @@ def write_atomic(
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
         try:
-            view = memoryview(data)
-            while view:  # os.write may write less than asked (a full disk, a size limit)
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:

@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import NotRegularFile, fsync_dir
+from registry_pipeline.core.fs import write_all as write_all
 
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 16
@@ -53,13 +54,6 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
     if create and size == 0:
         fsync_dir(path.parent)
     return size
-
-
-def write_all(fd: int, data: bytes | memoryview) -> None:
-    """Write all of `data` (os.write may take part of it: a full disk, a size limit)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def cut(fd: int, size: int) -> bool:
