@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from registry_pipeline.core.errors import ReasonCode, UsageError
-from registry_pipeline.core.fs import open_regular
+from registry_pipeline.core.fs import read_file
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
@@ -279,8 +279,7 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
 def read_envelope(path: Path) -> dict[str, object] | None:
     """The run.json of the folder at `path`, or None, also for a symlink, FIFO or device."""
     try:
-        with open(open_regular(path / RUN_JSON), "rb", buffering=0) as handle:
-            document = loads_strict(handle.readall())
+        document = loads_strict(read_file(path / RUN_JSON))
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None
@@ -289,8 +288,7 @@ def read_envelope(path: Path) -> dict[str, object] | None:
 def manifest_root(folder: str | os.PathLike[str], *, well_formed: bool = False) -> str | None:
     """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, never checking the seal; else None."""
     try:
-        with open(open_regular(os.path.join(folder, MANIFEST_SHA256)), "rb") as handle:
-            data = handle.read()
+        data = read_file(os.path.join(folder, MANIFEST_SHA256))
     except OSError:
         return None
     return claimed_root(data, well_formed=well_formed)
