@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,7 @@ from registry_pipeline.core.objstore.store import (
     store_settings,
 )
 from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH, catalog_document
-from registry_pipeline.core.seal.hashing import file_stamp
+from registry_pipeline.core.seal.hashing import file_stamp, sha256_bytes
 from registry_pipeline.core.workspace.input_files import (
     MAX_CATALOG_FILE_BYTES,
     input_too_large,
@@ -108,7 +107,7 @@ class Remote:
 
 def line_digest(line: bytes) -> str:
     """How a receipt line is named in the bucket: the first 16 hex digits of its SHA-256."""
-    return hashlib.sha256(line).hexdigest()[:16]
+    return sha256_bytes(line)[:16]
 
 
 def store_url(workspace: Rooted) -> StoreUrl | None:
