@@ -148,14 +148,10 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far past this machine's clock a folder may be dated and still count as sealed."""
 
 
-def created_from_run_id(run_id: str) -> str | None:
-    """The creation second our run ids encode (`2026-02-05__031005__...`), when they do."""
-    return normalize_created_utc(named_second(run_id))  # a real time, or None
-
-
 def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
     """The one order of a registry's snapshots for every reader: created_utc second, run id."""
-    second = normalize_created_utc(created_utc) or created_from_run_id(run_id) or ""
+    # else the creation second the run id encodes (`2026-02-05__031005__...`), if a real time
+    second = normalize_created_utc(created_utc) or normalize_created_utc(named_second(run_id)) or ""
     return second, run_id
 
 
