@@ -154,11 +154,8 @@ def loads_strict(data: bytes | str) -> Any:
         raise JSONDecodeProblem("starts with a byte-order mark")
     _check_depth(text)
     try:
-        if len(text) < _GC_PAUSE_CHARS:
+        with gc_paused() if len(text) >= _GC_PAUSE_CHARS else contextlib.nullcontext():
             value = _DECODER.decode(text)
-        else:
-            with gc_paused():
-                value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise JSONDecodeProblem(
             f"{exc.msg} at line {exc.lineno} column {exc.colno}",
