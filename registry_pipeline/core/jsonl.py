@@ -205,18 +205,14 @@ def first_break(old: BinaryIO, new: BinaryIO, chunk: int = CHUNK) -> PrefixBreak
         if not before:
             return None
         after = _read_exactly(new, len(before))
-        if before == after:
-            line += before.count(b"\n")
-            newline = before.rfind(b"\n")
-            if newline >= 0:
-                line_start = offset + newline + 1
-            offset += len(before)
-            continue
-        index = common_length(before, after)
+        index = common_length(before, after)  # all of `before` only when they are the same
         line += before.count(b"\n", 0, index)
         newline = before.rfind(b"\n", 0, index)
         if newline >= 0:
             line_start = offset + newline + 1
+        if index == len(before):
+            offset += index
+            continue
         old.seek(line_start)
         record = old.read(MAX_RECORD).split(b"\n", 1)[0]
         truncated = index == len(after) and after == before[:index]
