@@ -202,11 +202,7 @@ def loads_compact(text: str) -> Any:
         return NOT_COMPACT
     if end != len(text):
         return NOT_COMPACT
-    if isinstance(value, str):
-        encoded = encode_basestring(value)
-    else:
-        encoded = "".join(_ENCODE_ACYCLIC(value, 0))
-    return value if encoded == text else NOT_COMPACT
+    return value if "".join(_ENCODE_ACYCLIC(value, 0)) == text else NOT_COMPACT
 
 
 @dataclass(frozen=True)
