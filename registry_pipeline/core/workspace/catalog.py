@@ -212,9 +212,8 @@ def check_catalog(
     coordination, store = document.get("coordination"), document.get("store")
     problems = list(_semantic_problems(specs, root))
     problems += [f"/run_roots: {r!r} {relpath_problem(r)}" for r in roots if relpath_problem(r)]
-    unsafe = None if problems else _unsafe_run_root(root, roots)
-    if unsafe is not None:  # main's order: before the checks below, any of which may touch it
-        raise unsafe
+    if not problems:  # main's order: before the checks below, any of which may touch it
+        _refuse_unsafe_run_root(root, roots)
     for key, relpath in (("pointer_file", pointer_file), ("coordination", coordination)):
         escape = relpath is not None and (
             relpath_problem(relpath) or (escape_problem(root, relpath) or (None,))[0]
@@ -235,17 +234,16 @@ def check_catalog(
     return RegistryCatalog(ordered, Path(path), roots, pointer_file, excluded, coordination, store)
 
 
-def _unsafe_run_root(root: Path, run_roots: Iterable[str]) -> UsageError | None:
-    """UNSAFE_RUN_ROOT for the first run root not a real folder in the workspace, else None."""
+def _refuse_unsafe_run_root(root: Path, run_roots: Iterable[str]) -> None:
+    """UNSAFE_RUN_ROOT for the first run root not a real folder in the workspace."""
     for run_root in run_roots:
         if (problem := escape_problem(root, run_root)) is not None:
-            return UsageError(
+            raise UsageError(
                 f"run root {run_root!r} {problem[0]}; a run root must be a real folder in the "
                 "workspace",
                 code="UNSAFE_RUN_ROOT",
                 path=str(problem[1]),
             )
-    return None
 
 
 def pointer_file_path(workspace: Workspace) -> Path:
