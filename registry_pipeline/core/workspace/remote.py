@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
@@ -26,13 +27,19 @@ from registry_pipeline.core.workspace.input_files import (
     input_too_large,
     not_regular,
 )
-from registry_pipeline.core.workspace.layout import Workspace
 
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
 RECEIPTS_PREFIX = "receipts"
 POINTERS_PREFIX = "pointers"
 """The pointer ledger (`core.pointers.bucket`): what a build lease taken fences."""
+
+
+class Rooted(Protocol):
+    """A workspace, as far as this module needs one (`layout.Workspace` imports this module)."""
+
+    @property
+    def root(self) -> Path: ...
 
 
 class Remote:
@@ -103,7 +110,7 @@ def line_digest(line: bytes) -> str:
     return sha256_bytes(line)[:16]
 
 
-def store_url(workspace: Workspace) -> StoreUrl | None:
+def store_url(workspace: Rooted) -> StoreUrl | None:
     """`REGISTRY_STORE`, else the catalog's `store`, parsed; None: the local filesystem."""
     raw = os.environ.get(STORE_ENV, "")
     if raw:
@@ -113,7 +120,7 @@ def store_url(workspace: Workspace) -> StoreUrl | None:
     return parse_store_url(store, field="store") if store else None
 
 
-def remote_for(workspace: Workspace) -> Remote | None:
+def remote_for(workspace: Rooted) -> Remote | None:
     """The workspace's bucket, or None (the local filesystem); settings checked at every call."""
     url = store_url(workspace)
     if url is None:
