@@ -50,11 +50,6 @@ class Verified:
         """The entry put last (its key and itself), or None when empty."""
         return next(reversed(self.entries.items()), None)
 
-    def passed(self, key: str, *checks: str) -> bool:
-        """Whether every one of `checks` passed for `key`."""
-        entry = self.get(key)
-        return entry is not None and entry.checks.issuperset(checks)
-
     def put(
         self, key: str, checks: Iterable[str], payload: Mapping[str, Any] | None = None
     ) -> None:

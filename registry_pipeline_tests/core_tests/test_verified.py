@@ -16,14 +16,15 @@ REL = ".codex/cache/v.json"
 
 def test_what_passed_is_kept_by_fingerprint(tmp_path: Path) -> None:
     cache = Verified(tmp_path, REL, version="t-1")
-    assert not cache.passed("sha256:a", "schemas") and cache.last() is None
+    assert cache.get("sha256:a") is None and cache.last() is None
     cache.put("sha256:a", ["schemas", "seal"], {"records": 3})
     cache.put("sha256:b", ["seal"])
     cache.save()
     again = Verified(tmp_path, REL, version="t-1")
-    assert again.passed("sha256:a", "schemas", "seal") and not again.passed("sha256:b", "schemas")
-    entry = again.get("sha256:a")
-    assert entry is not None and entry.payload == {"records": 3}
+    entry, other = again.get("sha256:a"), again.get("sha256:b")
+    assert entry is not None and entry.checks == {"schemas", "seal"}
+    assert other is not None and other.checks == {"seal"}  # "schemas" did not pass for b
+    assert entry.payload == {"records": 3}
     assert again.last() is not None and again.last()[0] == "sha256:b"  # type: ignore[index]
     assert Verified(tmp_path, REL, version="t-2").get("sha256:a") is None  # another version: empty
 
