@@ -23,7 +23,7 @@ STDIN = "-"
 """The name that means standard input."""
 
 
-class InputFile:
+class InputFile(contextlib.AbstractContextManager["InputFile"]):
     """A binary input whose `read` raises `too_large` once more than `limit` bytes were read."""
 
     def __init__(self, raw: BinaryIO, path: str, limit: int, what: str, too_large: str) -> None:
@@ -47,9 +47,6 @@ class InputFile:
         """Close the file (standard input stays open)."""
         if self._raw is not sys.stdin.buffer:
             self._raw.close()
-
-    def __enter__(self) -> InputFile:
-        return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
