@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from registry_pipeline.cli._args import bounded_float, command, common
 from registry_pipeline.cli._output import answer, err
 from registry_pipeline.core.errors import UsageError, problem_text
-from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolve_workspace
 
@@ -89,6 +88,7 @@ def add_build(commands: Any) -> None:
 
 def run_build_command(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace).require()
+    from registry_pipeline.core.freshness import up_to_date  # the gate and pointers: builds only
     from registry_pipeline.core.workspace.catalog import load_catalog
 
     catalog = load_catalog(workspace)

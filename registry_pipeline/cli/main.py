@@ -241,10 +241,15 @@ def _sync(args: argparse.Namespace) -> None:
     """Fetch a bucket workspace's remote writes before the command reads its local copy."""
     if not hasattr(args, "workspace") or not getattr(args, "sync", True):
         return
-    from registry_pipeline.core.gate.gate import sync
     from registry_pipeline.core.workspace.layout import resolve_workspace
+    from registry_pipeline.core.workspace.remote import remote_for
 
-    synced = sync(resolve_workspace(args.workspace))
+    workspace = resolve_workspace(args.workspace)
+    if remote_for(workspace) is None:
+        return  # no bucket: the gate and the pointer store are not even imported
+    from registry_pipeline.core.gate.gate import sync
+
+    synced = sync(workspace)
     if synced is not None and synced.set_aside is not None:
         err(f"warning: SET_ASIDE {synced.set_aside.advice()}")
     if synced is not None and synced.folders:
