@@ -1,6 +1,5 @@
 """Daily rebuild, weekly full audit and change sensor, each asking `registry build`'s question."""
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -8,6 +7,7 @@ import dagster as dg
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.freshness import current_inputs, up_to_date
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build_run import BUILD_JOB, resources_config
@@ -69,6 +69,6 @@ def change_sensor(root: Path) -> dg.SensorDefinition:
             read = json.dumps(current_inputs(workspace, load_catalog(workspace)), sort_keys=True)
         except RegistryError as exc:
             return dg.SkipReason(f"{exc.code}: {exc.message}")
-        return dg.RunRequest(run_key=hashlib.sha256(read.encode()).hexdigest())
+        return dg.RunRequest(run_key=sha256_bytes(read.encode()))
 
     return _sensor

@@ -17,6 +17,7 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, created_moment, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
@@ -201,7 +202,7 @@ def record_build(
 def fingerprint(inputs: Mapping[str, Any], folders: Mapping[str, Any]) -> str:
     """The SHA-256 of a build's input digests and run folders: the record's key."""
     text = json.dumps({"inputs": inputs, "folders": folders}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256_bytes(text.encode())
 
 
 def _load(workspace: Workspace) -> tuple[str, Mapping[str, Any]] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from registry_pipeline.core.pointers.journal import (
     problem_text,
 )
 from registry_pipeline.core.pointers.pointer_file import PointerRefused
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
@@ -289,7 +289,7 @@ class BucketJournal:
         mark = self._mark()
         if mark is not None and mark[0] > 0:
             lines = _read(self.journal)[: mark[1]].splitlines()
-            seen = f", head {hashlib.sha256(lines[-1]).hexdigest()}" if lines else ""
+            seen = f", head {sha256_bytes(lines[-1])}" if lines else ""
             return self._vanished(f"this machine last saw its journal at entry {mark[0]}{seen}")
         if head.etag is None and published(self.remote.store, RUNS_PREFIX):
             return self._vanished("the bucket holds run folders but no pointer history")
@@ -473,7 +473,7 @@ class BucketJournal:
     def _mirrored(self, local: bytes) -> tuple[int, int]:
         """(entry, bytes): the local journal's first bytes mirror entries 1..entry; else (0, 0)."""
         seq, size, digest = self._mark() or (0, 0, "")  # none: "" is no digest
-        if size > len(local) or hashlib.sha256(local[:size]).hexdigest() != digest:
+        if size > len(local) or sha256_bytes(local[:size]) != digest:
             return 0, 0
         return seq, size
 
@@ -483,7 +483,7 @@ class BucketJournal:
 
     def _save(self, seq: int, journal: bytes) -> None:
         cache = self._mirrors()
-        digest = hashlib.sha256(journal).hexdigest()
+        digest = sha256_bytes(journal)
         cache.put(self.url, [MIRRORED], {"seq": seq, "size": len(journal), "sha256": digest})
         cache.save()
 

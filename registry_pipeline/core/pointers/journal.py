@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     run_id_text,
 )
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
@@ -78,7 +78,7 @@ class JournalRecord:
 
     def hashed(self) -> JournalRecord:
         """This record with `sha256` set from its canonical line."""
-        return replace(self, sha256=hashlib.sha256(self.line()).hexdigest())
+        return replace(self, sha256=sha256_bytes(self.line()))
 
     def line(self) -> bytes:
         """Canonical JSON bytes (RFC 8785), without the newline: what the chain hashes."""
@@ -119,7 +119,7 @@ def parse_record(line: bytes) -> JournalRecord:
         from_ref = read_ref(registry_id, document["from_ref"])
         values = {name: document[name] for name in _PLAIN_FIELDS}
         record = JournalRecord(
-            from_ref=from_ref, to_ref=to_ref, sha256=hashlib.sha256(line).hexdigest(), **values
+            from_ref=from_ref, to_ref=to_ref, sha256=sha256_bytes(line), **values
         )
     except KeyError as exc:
         raise JournalFormatError(f"missing field {exc.args[0]!r}") from None
@@ -226,7 +226,7 @@ def _complete_record(tail: bytes, previous: bytes | None) -> bool:
         record = parse_record(tail)
     except JournalFormatError:
         return False
-    expected = hashlib.sha256(previous).hexdigest() if previous is not None else None
+    expected = sha256_bytes(previous) if previous is not None else None
     return record.prev_sha256 == expected
 
 

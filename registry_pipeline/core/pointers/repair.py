@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -31,6 +30,7 @@ from registry_pipeline.core.pointers.pointer_file import (
 from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
@@ -138,7 +138,7 @@ def _restart(
     digest = where = None  # JOURNAL_MISSING: nothing to keep
     if journal.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(journal.read_bytes()).hexdigest()
+        digest = sha256_bytes(journal.read_bytes())
         os.replace(journal, kept)  # the same filesystem: the bytes move as they are
         fsync_dir(folder)
         fsync_dir(journal.parent)

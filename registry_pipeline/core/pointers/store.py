@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -57,6 +56,7 @@ from registry_pipeline.core.pointers.targets import (
 from registry_pipeline.core.pointers.targets import pointer_relpath as pointer_relpath
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
@@ -583,7 +583,7 @@ class PointerStore:
         if pointers.source is None:  # no pointer file
             return []
         where = self.pointers_path.relative_to(self.workspace.root).as_posix()
-        digest = hashlib.sha256(pointers.source.encode("utf-8")).hexdigest()
+        digest = sha256_bytes(pointers.source.encode("utf-8"))
         written: list[JournalRecord] = []
         previous: JournalRecord | None = None
         for registry_id in pointers.pointers:
@@ -662,7 +662,7 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
         if not kept.is_file() or kept.is_symlink():
             continue
         for number, line in iter_lines(kept):
-            if hashlib.sha256(line).hexdigest() == head:
+            if sha256_bytes(line) == head:
                 where = f"{QUARANTINE_RELPATH}/{kept.name} line {number}"
                 for index, problem in enumerate(report.problems):
                     if problem.code == "HEAD_NOT_FOUND":

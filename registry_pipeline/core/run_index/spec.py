@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 import itertools
 import json
 from collections.abc import Iterable
@@ -13,6 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import read_day
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec
 
@@ -114,7 +114,7 @@ class IndexSpec:
             for p in (self.success, self.failure)
         ]  # values as JSON: `true` is not "True", ["A|B"] not ["A", "B"]
         derived = [self.key, self.time, self.updated, self.lanes, *predicates]
-        return hashlib.sha256(json.dumps(derived).encode()).hexdigest()
+        return sha256_bytes(json.dumps(derived).encode())
 
     def lane_filter(self, lanes: dict[str, str]) -> None:
         """UNKNOWN_LANE (exit 2) for a field that is not one of the index's lanes."""
