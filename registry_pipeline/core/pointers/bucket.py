@@ -187,7 +187,8 @@ class BucketJournal:
             )
         for entry in pending if pending and pending[0].seq <= start else []:
             for line in entry.text.encode("utf-8").splitlines():  # checked against the copy
-                check(parse_record(line), "redo")
+                for record in parse_record(line).members():  # each move of a set entry
+                    check(record, "redo")
         if text != local:
             if local and text[: len(local)] != local:
                 self.set_aside = self._keep_aside(local, start, size)
@@ -250,7 +251,7 @@ class BucketJournal:
                     found = (entry.seq, problem)
                     break
                 assert replay.last is not None
-                latest[replay.last.registry_id] = (entry.seq, replay.last)
+                latest.update((r.registry_id, (entry.seq, r)) for r in replay.last.members())
             if found is not None:
                 break
             added.append((entry.seq, data))
@@ -321,10 +322,10 @@ class BucketJournal:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(kept, local)
         only_here = local[size:] if start else local
-        records = []
+        records: list[JournalRecord] = []
         for line in only_here.splitlines():
             with contextlib.suppress(JournalFormatError):
-                records.append(parse_record(line))
+                records.extend(parse_record(line).members())
         return SetAside(kept.relative_to(self.root).as_posix(), tuple(records))
 
     def set_aside_unverified(

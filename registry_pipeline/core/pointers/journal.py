@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +29,8 @@ from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.input_files import open_regular_file
 
 JOURNAL_VERSION = "0.1"
+SET_VERSION = "0.2"
+"""The `journal_version` of a set entry: several registries' moves in one line (`moves`)."""
 MOVES = ("promote", "rollback")
 """Actions that move a pointer to another snapshot (the pointer file changes)."""
 ACTIONS = (*MOVES, "abort", "accept", "hold", "release", "adopt", "restore")
@@ -40,8 +42,28 @@ MAX_JOURNAL_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
+class EntryMove:
+    """One registry's part of a journal line: what a one-registry line holds in its own fields,
+    and a set entry per registry in its `moves`."""
+
+    registry_id: str
+    from_ref: SealedRef | None
+    to_ref: SealedRef | None
+    checks: Mapping[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """The move as a set entry's `moves` holds it."""
+        return {
+            "registry_id": self.registry_id,
+            "from_ref": ref_json(self.from_ref) if self.from_ref else None,
+            "to_ref": ref_json(self.to_ref) if self.to_ref else None,
+            "checks": dict(self.checks),
+        }
+
+
+@dataclass(frozen=True)
 class JournalRecord:
-    """One pointer change."""
+    """One pointer change of one registry: a journal line, or one move of a set entry's line."""
 
     seq: int
     registry_id: str
@@ -59,9 +81,23 @@ class JournalRecord:
     prev_sha256: str | None
     sha256: str = field(default="", compare=False)
     """SHA-256 of this record's line (set when read or rendered)."""
+    moves: tuple[EntryMove, ...] = ()
+    """A set entry's moves, in order, this record's among them; () for a one-registry line."""
+
+    @classmethod
+    def of(
+        cls, seq: int, moves: Sequence[EntryMove], action: str, reason: str,
+        actor: Mapping[str, str], created_utc: str, prev_sha256: str | None,
+    ) -> JournalRecord:  # fmt: skip
+        """The hashed record of a line moving `moves`: one-registry for one, a set entry else."""
+        first = moves[0]
+        return cls(
+            seq, first.registry_id, first.from_ref, first.to_ref, action, reason, actor,
+            first.checks, created_utc, prev_sha256, moves=tuple(moves) if len(moves) > 1 else (),
+        ).hashed()  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
-        """The record as one journal line holds it."""
+        """The record as a one-registry line holds it (for a move of a set entry: that move)."""
         return {
             "journal_version": JOURNAL_VERSION,
             "seq": self.seq,
@@ -76,13 +112,31 @@ class JournalRecord:
             "prev_sha256": self.prev_sha256,
         }
 
+    def entry_json(self) -> dict[str, Any]:
+        """The object of the journal line: the record's own, or its set entry's (`moves`)."""
+        if not self.moves:
+            return self.as_json()
+        shared = {k: v for k, v in self.as_json().items() if k not in MOVE_FIELDS}
+        moves = [move.as_json() for move in self.moves]
+        return {**shared, "journal_version": SET_VERSION, "moves": moves}
+
+    def members(self) -> tuple[JournalRecord, ...]:
+        """The records of this line, one per registry: itself, or each move of its set entry."""
+        if not self.moves:
+            return (self,)
+        return tuple(
+            replace(self, registry_id=move.registry_id, from_ref=move.from_ref,
+                    to_ref=move.to_ref, checks=move.checks)
+            for move in self.moves
+        )  # fmt: skip
+
     def hashed(self) -> JournalRecord:
         """This record with `sha256` set from its canonical line."""
         return replace(self, sha256=sha256_bytes(self.line()))
 
     def line(self) -> bytes:
-        """Canonical JSON bytes (RFC 8785), without the newline: what the chain hashes."""
-        return bytes(rfc8785.dumps(self.as_json()))
+        """The line's canonical JSON bytes (RFC 8785), no newline: what the chain hashes."""
+        return bytes(rfc8785.dumps(self.entry_json()))
 
     @property
     def by(self) -> str:
@@ -90,13 +144,20 @@ class JournalRecord:
         return f"{self.actor.get('kind')}:{self.actor.get('id')}"
 
     def __str__(self) -> str:
-        was, now = run_id_text(self.from_ref), run_id_text(self.to_ref)
-        return f"#{self.seq} {self.action} {self.registry_id}: {was} -> {now}"
+        moved = ", ".join(
+            f"{r.registry_id}: {run_id_text(r.from_ref)} -> {run_id_text(r.to_ref)}"
+            for r in self.members()
+        )
+        return f"#{self.seq} {self.action} {moved}"
 
 
 _PLAIN_FIELDS = ("seq", "registry_id", "action", "reason", "actor", "checks", "created_utc",
                  "prev_sha256")  # fmt: skip
 """The fields a line holds as they are (the refs are parsed, the hash is of the line)."""
+MOVE_FIELDS = ("registry_id", "from_ref", "to_ref", "checks")
+"""A one-registry line's fields that a set entry holds per registry, in `moves`."""
+_SHARED_FIELDS = tuple(name for name in _PLAIN_FIELDS if name not in MOVE_FIELDS)
+"""A set entry's fields, shared by its moves."""
 
 
 class JournalFormatError(ValueError):
@@ -104,23 +165,29 @@ class JournalFormatError(ValueError):
 
 
 def parse_record(line: bytes) -> JournalRecord:
-    """A record from its line; JournalFormatError says which field is wrong."""
+    """The record of a line (of a set entry: its first move's, carrying every move, `members`);
+    JournalFormatError says which field is wrong."""
     try:
         document = loads_strict(line)
     except JSONDecodeProblem as exc:
         raise JournalFormatError(f"not valid JSON: {exc}") from None
     if not isinstance(document, dict):
         raise JournalFormatError("a record must be a JSON object")
-    registry_id = document.get("registry_id", "")  # a missing one is reported after to_ref
     try:
-        to_ref = read_ref(registry_id, document["to_ref"])
-        if to_ref is None and document.get("action") not in ("abort", "restore"):
-            raise JournalFormatError("to_ref: must name a snapshot")
-        from_ref = read_ref(registry_id, document["from_ref"])
-        values = {name: document[name] for name in _PLAIN_FIELDS}
-        record = JournalRecord(
-            from_ref=from_ref, to_ref=to_ref, sha256=sha256_bytes(line), **values
-        )
+        if "moves" in document:
+            moves = _set_moves(document)
+            values = {name: document[name] for name in _SHARED_FIELDS}
+            first = moves[0]
+            record = JournalRecord(
+                registry_id=first.registry_id, from_ref=first.from_ref, to_ref=first.to_ref,
+                checks=first.checks, sha256=sha256_bytes(line), moves=moves, **values,
+            )  # fmt: skip
+        else:
+            move = _move(document)
+            values = {name: document[name] for name in _PLAIN_FIELDS}
+            record = JournalRecord(
+                from_ref=move.from_ref, to_ref=move.to_ref, sha256=sha256_bytes(line), **values
+            )
     except KeyError as exc:
         raise JournalFormatError(f"missing field {exc.args[0]!r}") from None
     except (TypeError, AttributeError) as exc:
@@ -128,6 +195,30 @@ def parse_record(line: bytes) -> JournalRecord:
     if not isinstance(record.seq, int) or record.action not in ACTIONS:
         raise JournalFormatError(f"seq must be an integer and action one of {', '.join(ACTIONS)}")
     return record
+
+
+def _move(document: Mapping[str, Any], action: object = None) -> EntryMove:
+    """One registry's move: a one-registry line's own fields, or an item of a set's `moves`."""
+    registry_id = document.get("registry_id", "")  # a missing one is reported after to_ref
+    to_ref = read_ref(registry_id, document["to_ref"])
+    if to_ref is None and (action or document.get("action")) not in ("abort", "restore"):
+        raise JournalFormatError("to_ref: must name a snapshot")
+    from_ref = read_ref(registry_id, document["from_ref"])
+    return EntryMove(document["registry_id"], from_ref, to_ref, document["checks"])
+
+
+def _set_moves(document: Mapping[str, Any]) -> tuple[EntryMove, ...]:
+    """A set entry's moves: two or more, each of another registry, under SET_VERSION."""
+    items = document["moves"]
+    if document.get("journal_version") != SET_VERSION or not isinstance(items, list):
+        raise JournalFormatError(f"moves: a list, in a record of journal_version {SET_VERSION}")
+    if len(items) < 2 or not all(isinstance(item, dict) for item in items):
+        raise JournalFormatError("moves: two or more objects (one move is a one-registry line)")
+    moves = tuple(_move(item, document["action"]) for item in items)
+    named = [move.registry_id for move in moves]
+    if not all(isinstance(name, str) for name in named) or len(set(named)) != len(named):
+        raise JournalFormatError("moves: each names another registry, by its id")
+    return moves
 
 
 def open_journal(path: Path) -> BinaryIO | None:
@@ -148,21 +239,25 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def read_records(path: Path) -> Iterator[JournalRecord]:
-    """Every record in order (streamed); a malformed line raises JournalFormatError."""
+    """Every record in order, a set entry's one per move (streamed); a malformed line raises
+    JournalFormatError."""
     for number, line in iter_lines(path):
         try:
-            yield parse_record(line)
+            record = parse_record(line)
         except JournalFormatError as exc:
             raise JournalFormatError(f"line {number}: {exc}") from None
+        yield from record.members()
 
 
 def last_record(path: Path) -> JournalRecord | None:
-    """The last complete record, read from the end; None for a torn append (next change cuts it)."""
+    """The last complete line's record (`members`: all of a set entry), read from the end; None
+    for a torn append (the next change cuts it)."""
     return next(_backwards(path), None)
 
 
 def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None]:
-    """The records whose line holds `needle`, from the last back; None for a torn last line."""
+    """The lines' records whose line holds `needle`, from the last back; None for a torn last
+    line."""
     handle = open_journal(path)
     if handle is None:
         return
@@ -201,13 +296,14 @@ def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | No
 
 def records_of(path: Path, registry_id: str) -> Iterator[JournalRecord]:
     """The records of one registry, newest first, streamed from the end (a torn tail skipped)."""
-    for record in _backwards(path, b'"registry_id":' + rfc8785.dumps(registry_id)):
-        if record is not None and record.registry_id == registry_id:
-            yield record
+    for line in _backwards(path, b'"registry_id":' + rfc8785.dumps(registry_id)):
+        for record in line.members() if line is not None else ():
+            if record.registry_id == registry_id:
+                yield record
 
 
 def append_record(path: Path, record: JournalRecord) -> int:
-    """Append one record, fsynced; the journal's size before it (to cut it off again)."""
+    """Append one record's line, fsynced; the journal's size before it (to cut it off again)."""
     return jsonl.append(path, [record.line() + b"\n"])
 
 
@@ -280,12 +376,15 @@ class VerifyReport:
 
 
 def interrupted(pointers: PointerFile, record: JournalRecord) -> bool:
-    """Whether `record` is a move whose command died before replacing the pointer file."""
+    """Whether `record`'s line is a move whose command died before replacing the pointer file:
+    the file shows every registry it moves (all of a set entry) where it was."""
     return (
         record.action in MOVES
-        and record.to_ref is not None
-        and pointers.active(record.registry_id) == record.from_ref
         and pointers.last_updated_utc != record.created_utc
+        and all(
+            moved.to_ref is not None and pointers.active(moved.registry_id) == moved.from_ref
+            for moved in record.members()
+        )
     )
 
 
@@ -314,11 +413,12 @@ class ChainReplay:
         problem = _link_problem(record, number, self.last, self.state)
         if problem is not None:
             return problem
-        self.state[record.registry_id] = record.to_ref
-        self.report.last_records[record.registry_id] = record
+        for moved in record.members():
+            self.state[moved.registry_id] = moved.to_ref
+            self.report.last_records[moved.registry_id] = moved
+            if moved.action in ("abort", "accept"):
+                self.report.notes.append(_decision(moved, number))
         self.last = record
-        if record.action in ("abort", "accept"):
-            self.report.notes.append(_decision(record, number))
         if record.sha256 == self.expect_head:
             self.seen_expected, self.report.expect_head_seq = True, record.seq
         return None
@@ -398,14 +498,16 @@ def _link_problem(
         return finding(
             "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
         )
-    if record.registry_id in state and record.from_ref != state[record.registry_id]:
-        return finding(
-            "FROM_MISMATCH",
-            f"from_ref {ref_text(record.from_ref)} is not the pointer the journal had reached "
-            f"({ref_text(state[record.registry_id])})",
-            record.seq,
-            number,
-        )
+    for moved in record.members():
+        if moved.registry_id in state and moved.from_ref != state[moved.registry_id]:
+            which = f"{moved.registry_id}: " if record.moves else ""
+            return finding(
+                "FROM_MISMATCH",
+                f"{which}from_ref {ref_text(moved.from_ref)} is not the pointer the journal had "
+                f"reached ({ref_text(state[moved.registry_id])})",
+                record.seq,
+                number,
+            )
     return None
 
 
@@ -415,20 +517,24 @@ def compare_with_pointers(
     last: JournalRecord | None,
     pointers: PointerFile,
 ) -> None:
+    pending = last is not None and interrupted(pointers, last)
+    moved = {record.registry_id for record in last.members()} if last and pending else set()
     for registry_id, ref in state.items():
         actual = pointers.active(registry_id)
         if actual == ref:
             continue
-        if last is not None and last.registry_id == registry_id and interrupted(pointers, last):
-            report.notes.append(
-                finding(
-                    "PENDING_RECORD",
-                    f"record {last.seq} ({last}) is journaled but the "
-                    "pointer file was not replaced (an interrupted promotion); the next "
-                    "pointer change completes it",
-                    last.seq,
+        if registry_id in moved:
+            if pending and last is not None:  # one note for the line, however many it moves
+                report.notes.append(
+                    finding(
+                        "PENDING_RECORD",
+                        f"record {last.seq} ({last}) is journaled but the "
+                        "pointer file was not replaced (an interrupted promotion); the next "
+                        "pointer change completes it",
+                        last.seq,
+                    )
                 )
-            )
+                pending = False
             continue
         report.problems.append(
             finding(
@@ -491,7 +597,7 @@ def mismatch_advice(registry_id: str) -> str:
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
 QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
 """Where a journal set aside is kept, byte for byte."""
-CHECKPOINT_VERSION = "pointer-journal-2"
+CHECKPOINT_VERSION = "pointer-journal-3"
 CHAIN = "chain"
 """The check a checkpoint records as passed: the whole chain replayed."""
 CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_MISMATCH"})
@@ -522,12 +628,16 @@ def load(root: Path, journal: Path) -> VerifyReport | None:
         return None
     try:
         kept = entry.payload
+        lines = {
+            digest: replace(parse_record(line.encode()), sha256=digest)
+            for digest, line in kept["lines"].items()
+        }
         last = {
-            registry_id: replace(parse_record(item["line"].encode()), sha256=item["sha256"])
-            for registry_id, item in kept["last"].items()
+            registry_id: next(r for r in lines[digest].members() if r.registry_id == registry_id)
+            for registry_id, digest in kept["last"].items()
         }
         return VerifyReport(records=kept["records"], head=kept["head"], last_records=last)
-    except (ValueError, KeyError, TypeError, AttributeError, JournalFormatError):
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration, JournalFormatError):
         return None
 
 
@@ -540,11 +650,12 @@ def save(root: Path, journal: Path, report: VerifyReport) -> None:
     if key is None or (cache := _cache(root)) is None:
         return
     last = latest(report)
+    records = report.last_records
     cache.put(key, [CHAIN], {
         "records": report.records, "head": report.head,
         "last_registry": last.registry_id if last else None,
-        "last": {registry_id: {"line": record.line().decode(), "sha256": record.sha256}
-                 for registry_id, record in report.last_records.items()},
+        "lines": {record.sha256: record.line().decode() for record in records.values()},
+        "last": {registry_id: record.sha256 for registry_id, record in records.items()},
     })  # fmt: skip
     try:
         cache.save()
@@ -556,7 +667,7 @@ def save(root: Path, journal: Path, report: VerifyReport) -> None:
 
 
 def latest(report: VerifyReport) -> JournalRecord | None:
-    """The journal's last record among each registry's last."""
+    """The journal's last record among each registry's last (`members`: all of its line)."""
     return max(report.last_records.values(), key=lambda r: r.seq, default=None)
 
 
@@ -598,7 +709,7 @@ class FileJournal:
         offset = append_record(self.path, record)
         if kept is not None and kept.head == record.prev_sha256:
             kept.records, kept.head = kept.records + 1, record.sha256
-            kept.last_records[record.registry_id] = record
+            kept.last_records.update((moved.registry_id, moved) for moved in record.members())
             save(self.root, self.path, kept)
         return offset
 

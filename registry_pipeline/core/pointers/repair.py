@@ -28,7 +28,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     ref_json,
 )
 from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
-from registry_pipeline.core.pointers.targets import apply_record, target_folder
+from registry_pipeline.core.pointers.targets import apply_move, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
@@ -239,10 +239,10 @@ def _state_of(store: PointerStore, journal: bytes) -> bytes:
     except FileNotFoundError:
         pass
     pointers = PointerFile()
-    for line in journal.splitlines():
-        record = parse_record(line)
+    records = (moved for line in journal.splitlines() for moved in parse_record(line).members())
+    for record in records:
         if record.to_ref is not None:
-            pointers = apply_record(pointers, record)
+            pointers = apply_move(pointers, record)
         elif record.registry_id in pointers.pointers:
             remaining = {k: v for k, v in pointers.pointers.items() if k != record.registry_id}
             pointers = replace(pointers, pointers=remaining)

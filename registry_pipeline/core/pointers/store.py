@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from registry_pipeline.core.pointers.journal import (
     HOLDING,
     MOVES,
     QUARANTINE_RELPATH,
+    EntryMove,
     FileJournal,
     JournalFormatError,
     JournalRecord,
@@ -63,8 +64,8 @@ from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-__all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "PointerRefused", "PointerStore",
-           "pointer_relpath", "target_folder"]  # fmt: skip
+__all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "Move", "MoveOutcome", "PointerRefused",
+           "PointerStore", "pointer_relpath", "target_folder"]  # fmt: skip
 
 TARGET_CODES = frozenset(
     {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
@@ -107,6 +108,30 @@ class Change:
     @property
     def changed(self) -> bool:
         return self.record is not None
+
+
+@dataclass(frozen=True)
+class Move:
+    """One registry's snapshot a build asks `promote_set` to make active."""
+
+    registry_id: str
+    run_id: str
+    relpath: str | None
+    """The artifact the pointer names (`pointer_relpath`)."""
+    checks: Mapping[str, Any] = field(default_factory=dict)
+    """The build's check results, journaled with the move."""
+
+
+@dataclass(frozen=True)
+class MoveOutcome:
+    """What `promote_set` did with one move: its change, or why it stayed out of the set."""
+
+    registry_id: str
+    run_id: str
+    change: Change | None
+    """The move journaled (its set's record), or `record` None: already active; None: refused."""
+    refusal: PointerRefused | None = None
+    """Why it was refused (HELD, NOT_NEWER, CHECK_FAILED, POINTER_MISMATCH, ...), or None."""
 
 
 class PointerStore:
@@ -245,7 +270,13 @@ class PointerStore:
 
     def require_intact(self, *, admit: Admit | None = None, registry_id: str | None = None) -> None:
         """Refuse a change while `verify` fails, but for `registry_id`'s hand edit, lost targets."""
-        report = self.verified(self.read(), checkpoint=True, admit=admit)
+        refusal = self._not_intact(self.verified(self.read(), checkpoint=True, admit=admit),
+                                   registry_id)  # fmt: skip
+        if refusal is not None:
+            raise refusal
+
+    def _not_intact(self, report: VerifyReport, registry_id: str | None) -> PointerRefused | None:
+        """`require_intact`'s refusal of a change of `registry_id` on `report`, or None."""
         for problem in report.problems:
             if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
                 continue
@@ -257,12 +288,13 @@ class PointerStore:
                 if problem.extra.get("registry_id") == registry_id:
                     continue
                 repair = ""
-            raise PointerRefused(
+            return PointerRefused(
                 f"no pointer moves while `registry pointers verify` fails: {problem_text(problem)}"
                 + repair,
                 code=problem.code,
                 path=str(self.journal_path),
             )
+        return None
 
     # -- changes -------------------------------------------------------------------------------
 
@@ -304,6 +336,70 @@ class PointerStore:
         return self._change(
             "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
         )
+
+    @retried
+    def promote_set(
+        self,
+        moves: Sequence[Move],
+        *,
+        reason: str,
+        actor: dict[str, str],
+        admit: Admit | None = None,
+    ) -> list[MoveOutcome]:
+        """Promote a build's snapshots in one change: each move judged as an automatic `promote`
+        is, those admitted journaled in one line (a set entry), the pointer file replaced once."""
+        self._require_change(reason)
+        ids = [move.registry_id for move in moves]
+        if len(set(ids)) != len(ids):
+            twice = sorted({registry_id for registry_id in ids if ids.count(registry_id) > 1})
+            raise UsageError(f"a set moves each registry once; {', '.join(twice)} more than once",
+                             code="DUPLICATE_MOVE")  # fmt: skip
+        refused: dict[str, PointerRefused] = {}
+        folders: dict[str, Path] = {}
+        for move in moves:
+            try:
+                folders[move.registry_id] = target_folder(self.workspace, move.registry_id,
+                                                          move.run_id)  # fmt: skip
+            except PointerRefused as exc:
+                refused[move.registry_id] = exc
+        candidates = [move for move in moves if move.registry_id in folders]
+        changes = self._promote_set_locked(candidates, folders, reason, actor, admit, refused)
+        return [MoveOutcome(move.registry_id, move.run_id, changes.get(move.registry_id),
+                            refused.get(move.registry_id)) for move in moves]  # fmt: skip
+
+    def _promote_set_locked(
+        self, moves: Sequence[Move], folders: Mapping[str, Path], reason: str,
+        actor: dict[str, str], admit: Admit | None, refused: dict[str, PointerRefused],
+    ) -> dict[str, Change]:  # fmt: skip
+        """`promote_set` under the lock: the changes by registry; each refusal put in `refused`."""
+        changes: dict[str, Change] = {}
+        if not moves:
+            return changes  # every move refused before the lock: nothing to wait for
+        with self.locked(admit=admit):
+            crash_point("pointer_locked")
+            pointers, stopped = self._ready([move.registry_id for move in moves], admit)
+            refused.update(stopped)
+            if pointers is None:
+                return changes
+            admitted: list[EntryMove] = []
+            for move in (move for move in moves if move.registry_id not in refused):
+                registry_id = move.registry_id
+                try:
+                    moved = self._judged(pointers, "promote", move, folders[registry_id], actor,
+                                         admit, ANY, True)  # fmt: skip
+                except PointerRefused as exc:
+                    refused[registry_id] = exc
+                    continue
+                if moved is None:
+                    changes[registry_id] = Change(registry_id, None, pointers.active(registry_id))
+                else:
+                    admitted.append(moved)
+            if admitted:
+                crash_point("set_judged")  # the receipts written, nothing journaled
+                record = self._commit(pointers, admitted, "promote", reason, actor)
+                changes.update((r.registry_id, Change(r.registry_id, r, r.from_ref))
+                               for r in record.members())  # fmt: skip
+        return changes
 
     @retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
@@ -373,19 +469,31 @@ class PointerStore:
         with self.locked(admit=admit):
             if action in MOVES:
                 crash_point("pointer_locked")
-            self.require_intact(admit=admit, registry_id=registry_id)  # before any redo
-            pointers = self._redo(admit)
-            mismatch = self._mismatch(pointers, registry_id) if explained else None
-            if mismatch is not None:
-                raise mismatch
+            pointers, refused = self._ready([registry_id], admit, explained=explained)
+            if registry_id in refused or pointers is None:
+                raise refused[registry_id]
             yield pointers
 
-    def _change(
-        self, action: str, registry_id: str, run_id: str, relpath: str | None, reason: str,
-        actor: dict[str, str], admit: Admit | None, checks: dict[str, Any] | None,
-        expect: str | object | None, automatic: bool,
-    ) -> Change:  # fmt: skip
-        """`promote` or `rollback` (see the module's protocol)."""
+    def _ready(
+        self, registry_ids: Sequence[str], admit: Admit | None, *, explained: bool = True
+    ) -> tuple[PointerFile | None, dict[str, PointerRefused]]:
+        """Under the lock: the pointer file, any interrupted change completed, and the refusals
+        of the registries that may not change (`verify` fails for them, or the journal does not
+        explain their pointer); no file, nothing completed, when none may."""
+        report = self.verified(self.read(), checkpoint=True, admit=admit)  # before any redo
+        refused = {registry_id: refusal for registry_id in registry_ids
+                   if (refusal := self._not_intact(report, registry_id)) is not None}  # fmt: skip
+        if len(refused) == len(set(registry_ids)):
+            return None, refused
+        pointers = self._redo(admit)
+        for registry_id in registry_ids if explained else ():
+            mismatch = None if registry_id in refused else self._mismatch(pointers, registry_id)
+            if mismatch is not None:
+                refused[registry_id] = mismatch
+        return pointers, refused
+
+    def _require_change(self, reason: str) -> None:
+        """What a move asks before anything else: a workspace, safe paths, a reason that fits."""
         self.workspace.require()
         self.require_safe_paths()
         if len(reason) > MAX_REASON:
@@ -393,47 +501,77 @@ class PointerStore:
                 f"the reason is {len(reason)} characters; at most {MAX_REASON}",
                 code="REASON_TOO_LONG",
             )
+
+    def _change(
+        self, action: str, registry_id: str, run_id: str, relpath: str | None, reason: str,
+        actor: dict[str, str], admit: Admit | None, checks: dict[str, Any] | None,
+        expect: str | object | None, automatic: bool,
+    ) -> Change:  # fmt: skip
+        """`promote` or `rollback` (see the module's protocol)."""
+        self._require_change(reason)
+        move = Move(registry_id, run_id, relpath, checks or {})
         folder = target_folder(self.workspace, registry_id, run_id)
         with self._changing(registry_id, action, admit) as pointers:
-            current = pointers.active(registry_id)
-            if expect is not ANY and (current.run_id or None if current else None) != expect:
-                raise PointerRefused(
-                    f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
-                    f"it is {current.run_id if current else '(none)'}",
-                    code="CAS_CONFLICT",
-                )
-            target, verdict = validated_target(self.schemas, registry_id, folder, relpath)
-            if current == target:
-                return Change(registry_id, None, current)
-            check_direction(self.workspace, action, registry_id, current, folder)
-            held = self.held(registry_id) if automatic else None
-            if held is not None:
-                why = held.record
-                raise PointerRefused(
-                    f"{held} (journal #{why.seq}, {why.action} by {why.by}); "
-                    f"`registry pointers release {registry_id}` resumes automatic promotion",
-                    code="HELD",
-                )
-            publish_target(self.workspace, folder)
-            receipt = self.admit(admit, registry_id, folder, target, action, actor)
-            record, offset = self.append(
-                registry_id, current, target, action, reason, actor,
-                {**verdict, **(checks or {}), "receipt": receipt},
-            )  # fmt: skip
-            crash_point("journal_appended")
-            try:
-                self.write_pointers(apply_record(pointers, record))
-            except OSError as exc:
-                if self.read().active(registry_id) == target:
-                    return Change(registry_id, record, current)  # renamed; only a sync failed
-                self._abort(record, offset, exc)  # not applied: it never will be
-                raise PointerRefused(
-                    f"{registry_id}: cannot write the pointer file ({exc.strerror or exc}); the "
-                    f"change was not applied and journal #{record.seq} is marked aborted",
-                    code="IO_ERROR",
-                    path=str(exc.filename or self.pointers_path),
-                ) from None
-            return Change(registry_id, record, current)
+            moved = self._judged(pointers, action, move, folder, actor, admit, expect, automatic)
+            if moved is None:
+                return Change(registry_id, None, pointers.active(registry_id))
+            record = self._commit(pointers, [moved], action, reason, actor)
+            return Change(registry_id, record, moved.from_ref)
+
+    def _judged(
+        self, pointers: PointerFile, action: str, move: Move, folder: Path,
+        actor: dict[str, str], admit: Admit | None, expect: str | object | None, automatic: bool,
+    ) -> EntryMove | None:  # fmt: skip
+        """One move's rules under the lock (CAS, the target, its direction, a hold, the gate):
+        the move to journal, or None when its target is active already; else PointerRefused."""
+        registry_id = move.registry_id
+        current = pointers.active(registry_id)
+        if expect is not ANY and (current.run_id or None if current else None) != expect:
+            raise PointerRefused(
+                f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
+                f"it is {current.run_id if current else '(none)'}",
+                code="CAS_CONFLICT",
+            )
+        target, verdict = validated_target(self.schemas, registry_id, folder, move.relpath)
+        if current == target:
+            return None
+        check_direction(self.workspace, action, registry_id, current, folder)
+        held = self.held(registry_id) if automatic else None
+        if held is not None:
+            why = held.record
+            raise PointerRefused(
+                f"{held} (journal #{why.seq}, {why.action} by {why.by}); "
+                f"`registry pointers release {registry_id}` resumes automatic promotion",
+                code="HELD",
+            )
+        publish_target(self.workspace, folder)
+        receipt = self.admit(admit, registry_id, folder, target, action, actor)
+        return EntryMove(registry_id, current, target,
+                         {**verdict, **move.checks, "receipt": receipt})  # fmt: skip
+
+    def _commit(
+        self, pointers: PointerFile, moves: Sequence[EntryMove], action: str, reason: str,
+        actor: dict[str, str],
+    ) -> JournalRecord:  # fmt: skip
+        """Journal `moves` in one line, then replace the pointer file once; IO_ERROR, the line
+        marked aborted, when the file cannot be written."""
+        record, offset = self.append_moves(moves, action, reason, actor)
+        crash_point("journal_appended")
+        try:
+            self.write_pointers(apply_record(pointers, record))
+        except OSError as exc:
+            shown = self.read()
+            if all(shown.active(r.registry_id) == r.to_ref for r in record.members()):
+                return record  # renamed; only a sync failed
+            self._abort(record, offset, exc)  # not applied: it never will be
+            names = ", ".join(r.registry_id for r in record.members())
+            raise PointerRefused(
+                f"{names}: cannot write the pointer file ({exc.strerror or exc}); the "
+                f"change was not applied and journal #{record.seq} is marked aborted",
+                code="IO_ERROR",
+                path=str(exc.filename or self.pointers_path),
+            ) from None
+        return record
 
     def _mark(
         self, action: str, registry_id: str, reason: str, actor: dict[str, str],
@@ -563,12 +701,18 @@ class PointerStore:
         checks: dict[str, Any],
     ) -> tuple[JournalRecord, int]:
         """Append one record (the first after the adoption records); it and the size before."""
+        moved = EntryMove(registry_id, from_ref, to_ref, checks)
+        return self.append_moves([moved], action, reason, actor)
+
+    def append_moves(
+        self, moves: Sequence[EntryMove], action: str, reason: str, actor: dict[str, str]
+    ) -> tuple[JournalRecord, int]:
+        """Append one line of `moves` (a set entry for several), as `append`; it and the size."""
         previous = self.journal.last()
         if previous is None:
             adopted = self.adopt_as_found()
             previous = adopted[-1] if adopted else None
-        record = self._record(previous, registry_id, from_ref, to_ref, action, reason, actor,
-                              checks)  # fmt: skip
+        record = self._record(previous, moves, action, reason, actor)
         return record, self.journal.append(record)
 
     def adopt_as_found(
@@ -595,10 +739,10 @@ class PointerStore:
             reason += f"; {note}" if note else ""
             as_found = {"passed": True, "source": where, "pointer_file_sha256": digest,
                         "target": target}  # fmt: skip
+            checks = {"as_found": as_found, **(extra or {})}
             previous = self._record(
-                previous, registry_id, None, ref, "adopt", reason[:MAX_REASON],
-                actor or {"kind": "registry_adopt", "id": where},
-                {"as_found": as_found, **(extra or {})},
+                previous, [EntryMove(registry_id, None, ref, checks)], "adopt",
+                reason[:MAX_REASON], actor or {"kind": "registry_adopt", "id": where},
             )  # fmt: skip
             self.journal.append(previous)
             written.append(previous)
@@ -606,42 +750,33 @@ class PointerStore:
 
     @staticmethod
     def _record(
-        previous: JournalRecord | None, registry_id: str, from_ref: SealedRef | None,
-        to_ref: SealedRef | None, action: str, reason: str, actor: dict[str, str],
-        checks: dict[str, Any],
+        previous: JournalRecord | None, moves: Sequence[EntryMove], action: str, reason: str,
+        actor: dict[str, str],
     ) -> JournalRecord:  # fmt: skip
-        return JournalRecord(
-            seq=previous.seq + 1 if previous else 1,
-            registry_id=registry_id,
-            from_ref=from_ref,
-            to_ref=to_ref,
-            action=action,
-            reason=reason,
-            actor=actor,
-            checks=checks,
-            created_utc=now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            prev_sha256=previous.sha256 if previous else None,
-        ).hashed()
+        return JournalRecord.of(
+            previous.seq + 1 if previous else 1, moves, action, reason, actor,
+            now_utc().strftime("%Y-%m-%dT%H:%M:%S.%fZ"), previous.sha256 if previous else None,
+        )  # fmt: skip
 
     def _abort(self, failed: JournalRecord, offset: int, error: OSError) -> None:
-        """Journal that `failed` was not applied, else cut the journal back to `offset`."""
+        """Journal that `failed` (all of its line) was not applied, else cut the journal back to
+        `offset`."""
+        undone = [EntryMove(r.registry_id, r.to_ref, r.from_ref, {}) for r in failed.members()]
+        why = f"journal #{failed.seq} was not applied: {error.strerror or error}"
         try:
-            self.append(
-                failed.registry_id, failed.to_ref, failed.from_ref, "abort",
-                f"journal #{failed.seq} was not applied: {error.strerror or error}",
-                dict(failed.actor), {},
-            )  # fmt: skip
+            self.append_moves(undone, "abort", why, dict(failed.actor))
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
     def _redo(self, admit: Admit | None) -> PointerFile:
-        """The pointer file, an interrupted last record applied (killed writers' temps removed)."""
+        """The pointer file, an interrupted last line applied (killed writers' temps removed)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)
         pointers, record = self.read(), self.journal.last()
         if record is None or not interrupted(pointers, record):
             return pointers  # nothing to redo, or a hand edit: verify reports it
-        self.check_mirrored(record, "redo", admit)
+        for moved in record.members():  # every move of a set entry: the whole set, or none
+            self.check_mirrored(moved, "redo", admit)
         updated = apply_record(pointers, record)
         self.write_pointers(updated)
         return updated

@@ -282,6 +282,14 @@ def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
 
 
 def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:
+    """The pointer file after `record`'s line: each registry it moves (all of a set entry)."""
+    for moved in record.members():
+        pointers = apply_move(pointers, moved)
+    return pointers
+
+
+def apply_move(pointers: PointerFile, record: JournalRecord) -> PointerFile:
+    """The pointer file with `record`'s registry at its `to_ref` (that registry's move alone)."""
     assert record.to_ref is not None, "only moves are applied"
     note = f"{record.action} by {record.by}" + (f": {record.reason}" if record.reason else "")
     pointer = Pointer(record.registry_id, record.to_ref, True, record.created_utc, note)
