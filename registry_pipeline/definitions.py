@@ -19,9 +19,11 @@ from registry_pipeline.defs.drift_daily import (
     drift_signals_daily_job,
     drift_signals_daily_schedule,
 )
+from registry_pipeline.defs.promotion import promotion_job, promotion_sensor
 from registry_pipeline.defs.schedules import build_schedules, change_sensor
-from registry_pipeline.lib.build_run import BUILD_JOB, BUILD_TAG, BuildRun, RegistryWorkspace
+from registry_pipeline.lib.build_run import BUILD_JOB, BuildRun, RegistryWorkspace
 from registry_pipeline.lib.io_manager import SealingIOManager
+from registry_pipeline.lib.runs import BUILD_TAG
 
 DEMO_WORKSPACE = Path(__file__).resolve().parent.parent
 
@@ -49,13 +51,15 @@ def build_definitions(
             dg.define_asset_job(
                 BUILD_JOB,
                 selection=dg.AssetSelection.assets(*assets),
-                description="Build, seal, check and promote every registry (one build at a "
-                "time per workspace: a second run waits in the queue, then for the build slot).",
+                description="Build, seal and check every registry (one build at a time per "
+                "workspace: a second run waits in the queue, then for the build slot); the "
+                "sensor promote_after_build then requests its promotion.",
                 tags={BUILD_TAG: "1"},
             ),
+            promotion_job,
             drift_signals_daily_job,
         ],
-        sensors=[change_sensor(root)],
+        sensors=[change_sensor(root), promotion_sensor],
         schedules=[*build_schedules(str(root)), drift_signals_daily_schedule],
         # every run in one process: a run holds the build slot from its first step to its
         # last, and its resources (the build run's start and end) are set up once

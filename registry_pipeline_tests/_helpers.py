@@ -516,19 +516,26 @@ def seed_repository(parent: Path) -> Path:
     return root
 
 
-def submit(
-    context: Any,
-    job_name: str,
-    tags: dict[str, str] | None = None,
-    run_config: dict[str, Any] | None = None,
-    asset_selection: list[Any] | None = None,
-) -> Any:
-    """A run of `job_name` created from the code location (`lib.launcher.create_run`), then
-    submitted to the run coordinator as the UI's Launch button does (Dagster: when asked)."""
-    from registry_pipeline.lib.launcher import create_run
+def promote_as_the_sensor(defs: Any, instance: Any) -> list[str]:
+    """What a live daemon does once a build ended: a tick of the promotion sensor, and each run it
+    requests executed here (with its run key, as the daemon tags it); their run ids."""
+    import dagster as dg  # noqa: TID251  # the Dagster layer's tests use this helper
 
-    run = create_run(context, job_name, tags, run_config, asset_selection)
-    return context.instance.submit_run(run.run_id, context.create_request_context())
+    from registry_pipeline.lib.build import QUIET_LOGS
+    from registry_pipeline.lib.promotion import PROMOTION_JOB, PROMOTION_SENSOR
+
+    sensor = defs.resolve_sensor_def(PROMOTION_SENSOR)
+    tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
+    job = defs.resolve_job_def(PROMOTION_JOB)
+    return [
+        job.execute_in_process(
+            instance=instance,
+            tags={**request.tags, "dagster/run_key": request.run_key},
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+        ).run_id
+        for request in tick.run_requests or []
+    ]
 
 
 def any_member_name(root: Path) -> None:

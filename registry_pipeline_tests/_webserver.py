@@ -66,9 +66,9 @@ class Served:
     def query(self, query: str, **variables: Any) -> Any:
         return graphql(self.base_url, query, variables)
 
-    def runs(self) -> dict[str, dict[str, Any]]:
-        """Every run of the build job: run id -> runId, status, startTime, endTime."""
-        answer = self.query(RUNS, job=JOB)["runsOrError"]
+    def runs(self, job: str = "build_registries") -> dict[str, dict[str, Any]]:
+        """Every run of `job`: run id -> runId, status, startTime, endTime, tags."""
+        answer = self.query(RUNS, job=job)["runsOrError"]
         assert answer["__typename"] == "Runs", answer
         return {run["runId"]: run for run in answer["results"]}
 
@@ -140,7 +140,7 @@ mutation Launch($params: ExecutionParams!) {
 """
 RUNS = """
 query Runs($job: String!) { runsOrError(filter: {pipelineName: $job}) {
-  __typename ... on Runs { results { runId status startTime endTime } } } }
+  __typename ... on Runs { results { runId status startTime endTime tags { key value } } } } }
 """
 MATERIALIZATIONS = """
 query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
@@ -423,6 +423,22 @@ class Race:
                     found.add(run_id)
         return found
 
+    def started_while_the_other_ran(self) -> set[str]:
+        """The runs seen STARTED while the other run was STARTED (one waits for the slot)."""
+        return {
+            run_id
+            for _at, statuses in self.timeline
+            for run_id, status in statuses.items()
+            if status == "STARTED" and list(statuses.values()).count("STARTED") == 2
+        }
+
+    def waiting_while_the_other_ran(self) -> bool:
+        """The second door waits: the UI's run queued (the instance's queue counts the command's
+        run), or the command's run started and waiting for the build slot the first holds."""
+        if self.ui_first:
+            return bool(self.started_while_the_other_ran())
+        return bool(self.queued_while_the_other_ran())
+
     def duration(self, run_id: str) -> float:
         run = self.runs[run_id]
         return float(run["endTime"]) - float(run["startTime"])
@@ -471,7 +487,7 @@ def race(served: Served, *, ui_first: bool) -> Race:
             statuses = {k: v["status"] for k, v in served.runs().items() if k not in before}
             if not seen.timeline or seen.timeline[-1][1] != statuses:
                 seen.timeline.append((round(time.monotonic() - began, 2), statuses))
-            waited = bool(seen.queued_while_the_other_ran())  # the moment the test is about
+            waited = seen.waiting_while_the_other_ran()  # the moment the test is about
             if waited:
                 hold.unlink(missing_ok=True)  # the first run goes on; the second follows it
             if command.poll() is not None and statuses.get(ui_run) in ENDED:
@@ -495,10 +511,16 @@ def assert_one_after_the_other(served: Served, seen: Race) -> None:
     code, out, err = seen.cli
     report = f"{seen.timeline}\nCLI exit {code}:\n{out[-2000:]}\n{err[-2000:]}"
     assert set(seen.runs) == {seen.ui_run, seen.cli_run}, report
+    promoted = promotions(served)
+    for build in (seen.ui_run, seen.cli_run):  # each promoted once, by one door
+        assert len(promoted.get(build, [])) == 1, (build, promoted, report)
     for run_id in seen.runs:
         served.assert_succeeded(run_id, report)
     assert code == 0 and json.loads(out)["success"] is True, report
-    assert seen.second in seen.queued_while_the_other_ran(), report  # it waited, shown Queued
+    if seen.ui_first:  # the command waited for the slot the UI's run held, and said so
+        assert f"held by dagster run {seen.ui_run}" in err, report
+    else:
+        assert seen.second in seen.queued_while_the_other_ran(), report  # it waited, Queued
     total = seen.duration(seen.ui_run) + seen.duration(seen.cli_run)
     assert seen.elapsed() <= total + SLACK, (seen.elapsed(), total, report)
 
@@ -575,3 +597,120 @@ def assert_a_ui_build_seals_only_what_changed(served: Served) -> set[str]:
     out, err = command.communicate(timeout=RACE_TIMEOUT)
     assert command.returncode == 0 and out.startswith("up to date"), out + err
     return new
+
+
+PROMOTION_JOB = "promote_registries"
+"""`lib.promotion.PROMOTION_JOB`."""
+PROMOTES = "registry-pipeline/promotes"
+"""`lib.runs.PROMOTES_TAG`: on a promotion run, the build run it promotes."""
+
+
+def promotions(served: Served) -> dict[str, list[dict[str, Any]]]:
+    """Build run id -> the promotion runs that promote it (GraphQL's view)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for run in served.runs(PROMOTION_JOB).values():
+        tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+        if PROMOTES in tags:
+            found.setdefault(tags[PROMOTES], []).append(run)
+    return found
+
+
+def promoted_by_the_sensor(served: Served, build_run: str) -> dict[str, Any]:
+    """The promotion run the daemon's sensor started for `build_run`, once it ended."""
+    deadline = time.monotonic() + RACE_TIMEOUT
+    while True:
+        runs = promotions(served).get(build_run, [])
+        if runs and all(run["status"] in ENDED for run in runs):
+            break
+        assert time.monotonic() < deadline, f"no promotion of {build_run} ended"
+        time.sleep(POLL_INTERVAL)  # polling the daemon's runs: GraphQL cannot notify
+    [run] = runs  # one promotion per build
+    tags = {tag["key"]: tag["value"] for tag in run["tags"]}
+    assert tags.get("dagster/sensor_name") == "promote_after_build", tags
+    return run
+
+
+def pointer_bytes(root: Path) -> bytes | None:
+    path = root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    return path.read_bytes() if path.exists() else None
+
+
+def assert_the_sensor_promotes_a_ui_build(served: Served) -> float:
+    """Issue 61's shape under `dagster dev`: a build launched as the Launch button does moves no
+    pointer while it runs; the promotion sensor starts one promotion run tagged with the build,
+    within 10 s of the build's end, which moves the pointer; then `registry build` says "up to
+    date". The seconds from the build's end to its promotion's start."""
+    before = pointer_bytes(served.workspace)
+    changed = change_a_source(served.workspace)
+    hold = hold_file(served.workspace)
+    hold.touch()
+    try:
+        run_id = launch(served)
+        reached = Path(f"{hold}.reached")
+        deadline = time.monotonic() + RACE_TIMEOUT
+        while not reached.exists():
+            assert time.monotonic() < deadline, "the build never reached its first seal"
+            time.sleep(POLL_INTERVAL)  # polling the run's hold point: it leaves a file
+        assert pointer_bytes(served.workspace) == before  # the build run moves no pointer
+    finally:
+        hold.unlink(missing_ok=True)
+        Path(f"{hold}.reached").unlink(missing_ok=True)
+    assert wait_for(served, run_id) == "SUCCESS"
+    build = served.runs()[run_id]
+    assert pointer_bytes(served.workspace) == before  # still: the build has ended, unpromoted
+    promotion = promoted_by_the_sensor(served, run_id)
+    assert promotion["status"] == "SUCCESS"
+    delay = float(promotion["startTime"]) - float(build["endTime"])
+    assert delay <= 10.0, delay
+    assert pointer_bytes(served.workspace) != before  # moved by the promotion run
+    assert changed in {entry["registry_id"] for entry in _promoted(served, promotion["runId"])}
+    command = served.registry("build")
+    out, err = command.communicate(timeout=RACE_TIMEOUT)
+    assert command.returncode == 0 and out.startswith("up to date"), out + err
+    return delay
+
+
+OBSERVATIONS = """
+query Logs($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
+  __typename ... on ObservationEvent { assetKey { path }
+    metadataEntries { label ... on JsonMetadataEntry { jsonString } } } } } } }
+"""
+
+
+def _promoted(served: Served, promotion_run: str) -> list[dict[str, Any]]:
+    """The outcomes a promotion run's observations carry whose outcome is `promoted`."""
+    answer = served.query(OBSERVATIONS, id=promotion_run)["logsForRun"]
+    outcomes = [
+        json.loads(entry["jsonString"])
+        for event in answer["events"]
+        if event["__typename"] == "ObservationEvent"
+        for entry in event["metadataEntries"]
+        if entry["label"] == "promotion"
+    ]
+    return [outcome for outcome in outcomes if outcome["outcome"] == "promoted"]
+
+
+TICKS = """
+query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
+  __typename ... on Sensor { sensorState { ticks(limit: 20) { status timestamp } } } } }
+"""
+
+
+def sensor_ticks_after(served: Served, moment: float, count: int = 2) -> None:
+    """Return once the promotion sensor has ticked `count` times after `moment` (epoch s)."""
+    answer = served.query(REPOSITORIES)["repositoriesOrError"]
+    [repository] = [n for n in answer["nodes"] if JOB in {job["name"] for job in n["pipelines"]}]
+    selector = {
+        "repositoryLocationName": repository["location"]["name"],
+        "repositoryName": repository["name"],
+        "sensorName": "promote_after_build",
+    }
+    deadline = time.monotonic() + RACE_TIMEOUT
+    while True:
+        sensor = served.query(TICKS, selector=selector)["sensorOrError"]
+        assert sensor["__typename"] == "Sensor", sensor
+        ticks = [t for t in sensor["sensorState"]["ticks"] if float(t["timestamp"]) > moment]
+        if len(ticks) >= count:
+            return
+        assert time.monotonic() < deadline, f"the sensor ticked {len(ticks)} times"
+        time.sleep(POLL_INTERVAL)  # polling the daemon's ticks: GraphQL cannot notify

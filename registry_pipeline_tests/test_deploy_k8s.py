@@ -137,9 +137,10 @@ def test_the_helm_values_agree_with_the_image_and_the_instance() -> None:
     args = deployment["dagsterApiGrpcArgs"]
     assert args[args.index("-m") + 1] == MODULE
     assert args[args.index("--location-name") + 1] == LOCATION
-    coordinator = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
-    assert coordinator["class"] == "RegistryRunCoordinator"
-    assert {"key": BUILD_TAG, "limit": 1} in coordinator["config"]["tag_concurrency_limits"]
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["type"] == "QueuedRunCoordinator"  # Dagster's own queue
+    queue = coordinator["config"]["queuedRunCoordinator"]
+    assert {"key": BUILD_TAG, "limit": 1} in queue["tagConcurrencyLimits"]
     images = {
         f"{c['image']['repository']}:{c['image']['tag']}"
         for c in (values["dagsterWebserver"], values["dagsterDaemon"], deployment)

@@ -35,17 +35,19 @@ def _days(root: Path) -> dict[str, tuple[dict[str, int], list[str], tuple[str, .
 
 
 def _journal(root: Path) -> list[tuple[str, str, str, str | None]]:
-    """Each journal record's action, registry, UTC day and target's registry and day."""
+    """Each move the journal records, in order: its action, registry, UTC day and the day of its
+    target's run (a line moving several registries, `moves`, counts each of them)."""
     lines = (root / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").read_text()
     records = [json.loads(line) for line in lines.splitlines()]
     return [
         (
             record["action"],
-            record["registry_id"],
+            move["registry_id"],
             record["created_utc"][:10],
-            record["to_ref"]["run_id"][:10] if record["to_ref"] else None,
+            move["to_ref"]["run_id"][:10] if move["to_ref"] else None,
         )
         for record in records
+        for move in record.get("moves") or [record]
     ]
 
 

@@ -11,7 +11,7 @@ from registry_pipeline.cli._args import bounded_float, command, common
 from registry_pipeline.cli._output import answer, err
 from registry_pipeline.core.errors import UsageError, problem_text
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
-from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH, resolve_workspace
+from registry_pipeline.core.workspace.layout import resolve_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -19,35 +19,37 @@ if TYPE_CHECKING:
     from registry_pipeline.lib.build import BuildSummary, RegistryBuild
 
 DESCRIPTION = """\
-Run the registry graph as one Dagster run of the job build_registries on the workspace's
-instance (.codex/dagster_home, which `dagster dev` shows), launched as the UI's Launch button
-launches one: it waits in the instance's queue while another build runs (any door: the UI, a
-schedule, a sensor, another `registry build`), then runs in a worker forked from this command.
-The run is on the job's page, the asset pages and the Overview timeline, and its link is
-printed. --in-process (or REGISTRY_BUILD_IN_PROCESS=1) executes it in this process instead,
-without the queue. Whichever way it starts, the run does the same build: unchanged sources are
-reused, each registry is built or sealed and checked, and when every blocking check passed each
-registry with a pointer is promoted and the build recorded, before the run ends (a failed build
-promotes nothing). Exit 0 when every registry built, passed its checks and was promoted or
-needed no promotion, 1 otherwise (downstream registries of a failed one are not built). When
-nothing a build reads changed since the last successful build (sources, catalog, schemas, the
-tool, run folders other than the registries' own, the active snapshots), it says `up to date`
-without starting Dagster; --force builds anyway."""
+Build the registry graph as one Dagster run of the job build_registries on the workspace's
+instance (.codex/dagster_home, which `dagster dev` shows), executed in this process, then promote
+it with one run of the job promote_registries, the same job the sensor promote_after_build
+requests when a build ends from any other door (the UI, a schedule, a sensor). Both runs are on
+the jobs' pages, the asset pages and the Overview timeline, linked by their tags, and the build's
+link is printed. The build reuses unchanged sources, seals and checks each registry; it never
+moves a pointer. The promotion runs the publish gate on what the build sealed and moves every
+pointer that passed in one journaled compare-and-swap (a registry whose checks failed, a held
+one or a refused one stays where it is), then records the build. A build of another door whose
+promotion is still pending (no daemon ran the sensor) is promoted first. Exit 0 when every
+registry built, passed its checks and was promoted or needed no promotion, 1 otherwise
+(downstream registries of a failed one are not built). When nothing a build reads changed since
+the last promoted build (sources, catalog, schemas, the tool, run folders other than the
+registries' own, the active snapshots), it says `up to date` without starting Dagster; --force
+builds anyway."""
 EPILOG = """\
 examples:
   registry build
   registry build --select op_status_table --json
   registry build --force      # even when nothing changed
   registry build --full-audit
-  registry build --in-process # the run executes in this process (it meets the slot, not the queue)
   registry build --wait 0     # fail at once if another build runs
 
-One build at a time per workspace: a second build (CLI, UI, schedule or sensor) waits queued
-for the first, up to --wait seconds, then fails with BUILD_IN_PROGRESS naming the run it waited
-for. Each registry's line is printed to stderr as its checks finish when stderr is a terminal
-(--progress always, --no-progress never); the summary follows on stdout. Ctrl-C cancels the
-run (it ends CANCELED; exit 130). The run link's base is $DAGSTER_WEBSERVER_URL, else the
-webserver serving this workspace's instance, else http://127.0.0.1:3000."""
+One build at a time per workspace: a build (any door) holds the workspace's build slot from its
+start to its end, and its promotion holds it too; a second one waits up to --wait seconds,
+saying whom it waits for, then fails with BUILD_IN_PROGRESS naming the holder. A run left in
+progress by a process that is gone (killed, its host stopped) is marked FAILURE by the next
+build, which says so and proceeds. Each registry's line is printed to stderr as its checks
+finish when stderr is a terminal (--progress always, --no-progress never); the summary follows
+on stdout. Ctrl-C cancels the run (it ends CANCELED; exit 130). The run link's base is
+$DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000 (dagster dev's default)."""
 
 
 def add_build(commands: Any) -> None:
@@ -76,8 +78,8 @@ def add_build(commands: Any) -> None:
         help="build even when nothing changed since the last successful build",
     )  # fmt: skip
     parser.add_argument("--in-process", action="store_true",
-                        help="execute the run in this process instead of launching it through "
-                        "the code location (also REGISTRY_BUILD_IN_PROCESS=1)")  # fmt: skip
+                        help="accepted for scripts of earlier releases: every build now "
+                        "executes in this process")  # fmt: skip
     parser.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="a line per registry on stderr as its checks finish (default: when stderr is a "
@@ -102,30 +104,40 @@ def run_build_command(args: argparse.Namespace) -> int:
             )
         catalog.get(registry_id)
     whole = not args.select
+    from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.lib.build import run_build, settle_promotions
+
+    def waiting(why: str) -> None:
+        err(f"waiting: {why}")
+
+    defs = None
     if whole and not (args.force or args.full_audit):
         freshness = up_to_date(workspace, catalog)
-        if freshness.up_to_date:  # answered without Dagster
+        if not freshness.up_to_date:  # a build of another door may be promoted, or pending
+            defs = build_definitions(workspace.root, build_wait=args.wait)
+            settle_promotions(workspace.root, defs, args.wait, waiting, err)
+            freshness = up_to_date(workspace, catalog)
+        if freshness.up_to_date:  # answered without Dagster when nothing was pending
             fresh = {"dagster_run_id": None, "dagster_run_url": None, "success": True}
             return answer(args.json, {**fresh, **freshness.as_json()}, [freshness.summary()])
-    from registry_pipeline.lib.build import run_build
-    from registry_pipeline.lib.launcher import children_print_to_stderr
-    from registry_pipeline.lib.webserver import run_url
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
-    with children_print_to_stderr():  # the run worker's output: not stdout
-        summary = run_build(
-            workspace.root,
-            select=args.select,
-            full_audit=args.full_audit,
-            wait=args.wait,
-            on_wait=lambda why: err(f"waiting: {why}"),
-            on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,
-            in_process=True if args.in_process else None,
-        )
-    home = workspace.root / DAGSTER_HOME_RELPATH
-    url = run_url(summary.dagster_run_id, home) if summary.dagster_run_id else None
+    summary = run_build(
+        workspace.root,
+        defs or build_definitions(workspace.root, build_wait=args.wait),
+        select=args.select,
+        full_audit=args.full_audit,
+        wait=args.wait,
+        on_wait=waiting,
+        on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,
+        on_note=err,
+    )
+    from registry_pipeline.lib.webserver import run_url
+
+    url = run_url(summary.dagster_run_id) if summary.dagster_run_id else None
     document: dict[str, object] = {
         "dagster_run_id": summary.dagster_run_id, "dagster_run_url": url,
+        "promotion_run_id": summary.promotion_run_id,
         "success": summary.success, "up_to_date": False,
         "registries": [asdict(entry) for entry in summary.registries],
         "problems": summary.problems,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,23 +42,24 @@ The last example backfills four days of recorded history with real signals, once
 clone of registry-pipeline: cp -r examples/drift-history /tmp/drift-history (README.md, "Drift
 by day").
 
-exit codes: 0 every day sealed and checked (or reused), 1 a day failed, 2 bad usage"""
+exit codes: 0 every day sealed and checked (or reused), 1 a day failed, 2 bad usage,
+130 interrupted"""
 
 BACKFILL = f"""\
 Materialize the partitions --from..--to (inclusive, UTC days from {FIRST_DAY} to the last day
-that has ended, at most {MAX_DAYS} at once) as one Dagster backfill of drift_signals_daily_job on
-the workspace's instance, submitted through its code location as the UI submits one: it is
-listed in the UI's Backfills tab, each day a run of the job, and can be cancelled or resumed
-there; this command drives it to its end (no daemon needed; a running one shares the work).
-A day already computed, whose inputs and documents are unchanged, is REUSED: its sealed folder,
-checked again now, without a run (the instance already records that folder as the day's; else
-a run records it); only the other days are backfilled. --in-process (or
-REGISTRY_BUILD_IN_PROCESS=1, as for `registry build`) runs one in-process run per day instead
-(no code server; the runs are not a backfill). Prints one line per day: OK
+that has ended, at most {MAX_DAYS} at once) of drift_signals_daily on the workspace's instance:
+each day, in order, one run of drift_signals_daily_job executed in this process (no code server,
+no daemon), listed on the job's page in the UI with its partition, all the runs of one backfill
+tagged registry-pipeline/drift-backfill=<one id>. A day already computed, whose inputs and
+documents are unchanged, is REUSED: its sealed folder, checked again now, without a run (the
+instance already records that folder as the day's; else a run records it); only the other days
+are run. --in-process is accepted and changes nothing: every day runs in this process (as does
+REGISTRY_BUILD_IN_PROCESS). Ctrl-C stops the backfill: the run it interrupts ends CANCELED, the
+next days are not run, the days before stay sealed (exit 130). Prints one line per day: OK
 (sealed and checked now), REUSED or FAILED, the sealed run id, the signal counts (true, false,
-unknown), the registries without history and any problem; --json prints the same as one
-object (`status`, `reused`). Exit 0 when every day was sealed or reused and passed its checks,
-1 when any failed, 2 bad usage (BAD_DAY, BAD_RANGE, DAY_NOT_ENDED)."""
+unknown), the registries without history and any problem; --json prints the same as one object
+(`status`, `reused`). Exit 0 when every day was sealed or reused and passed its checks, 1 when
+any failed, 2 bad usage (BAD_DAY, BAD_RANGE, DAY_NOT_ENDED), 130 interrupted."""
 
 
 def add_drift(commands: Any) -> None:
@@ -66,7 +70,7 @@ def add_drift(commands: Any) -> None:
     backfill = command(
         sub,
         "backfill",
-        "compute and seal a range of days, as one Dagster backfill",
+        "compute and seal a range of days, one Dagster run a day",
         BACKFILL,
         EPILOG,
     )
@@ -81,8 +85,7 @@ def add_drift(commands: Any) -> None:
     backfill.add_argument("--json", action="store_true", help="print a JSON object")
     backfill.add_argument(
         "--in-process", action="store_true",
-        help="one in-process run per day instead of a backfill through the code location "
-        "(also REGISTRY_BUILD_IN_PROCESS=1)",
+        help="accepted, changes nothing: every day already runs in this process",
     )  # fmt: skip
     common(backfill, run_backfill, None)
 
@@ -111,22 +114,37 @@ def run_backfill(args: argparse.Namespace) -> int:
         parse_day(args.last, "--to"),
         datetime.now(UTC).date(),
     )
-    from registry_pipeline.lib.drift_backfill import run_drift_backfill
-    from registry_pipeline.lib.launcher import children_print_to_stderr
+    from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.lib.drift_backfill import DRIFT_DAILY_JOB, run_drift_backfill
 
     with (
         progress(len(days), "backfilling drift_signals_daily", not args.json) as advance,
-        children_print_to_stderr(),
+        _stdout_to_stderr(),
     ):
         outcomes = run_drift_backfill(
             workspace.root,
             days,
+            # the workspace's definitions, loaded only when a day is not reused
+            lambda: build_definitions(workspace.root).resolve_job_def(DRIFT_DAILY_JOB),
             lambda _day: advance(),
-            in_process=True if args.in_process else None,
         )
     ok = all(outcome.success for outcome in outcomes)
     document = {"success": ok, "days": [outcome.as_json() for outcome in outcomes]}
     return answer(args.json, document, _lines(outcomes), 0 if ok else 1)
+
+
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """fd 1 on stderr for the block: what a run writes there (Dagster mirrors it) is not --json."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _lines(outcomes: Sequence[DayOutcome]) -> Iterator[str]:

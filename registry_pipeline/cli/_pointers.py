@@ -44,7 +44,7 @@ but do not promote it until `registry pointers release` (or a person promotes a 
 pointer file edited by hand stops builds and promotions with POINTER_MISMATCH until the edit is
 undone (`registry pointers repair REGISTRY`) or recorded with `registry pointers accept`.
 
-One publish gate: every move (a build, the promotion job, promote, accept, rollback) needs a
+One publish gate: every move (a build's promotion job, promote, accept, rollback) needs a
 passing promotion receipt for exactly the target's root (.codex/RECEIPTS/<root>.jsonl, written
 when a build's blocking checks ran, or by the gate running all of them now). A snapshot that
 failed a blocking check never becomes active (CHECK_FAILED names the check); a rollback needs a
@@ -102,8 +102,8 @@ when refused (NOT_OLDER, also when nothing is active; NO_RECEIPT, CHECK_FAILED, 
 TARGET_INVALID, POINTER_MISMATCH, LOCKED, ...); 2 without a reason."""
 
 HOLD = """\
-Stop automatic promotion of REGISTRY_ID (by `registry build` and the promotion job): builds still
-build and check it. The hold is journaled; the active snapshot does not change. Exit 0 when held
+Stop automatic promotion of REGISTRY_ID (by the promotion job, whichever door started the
+build): builds still build and check it. The hold is journaled; the active snapshot does not change. Exit 0 when held
 or already held (nothing changes); 1 NO_POINTER when nothing is active, POINTER_MISMATCH when the
 pointer file was edited by hand; 2 without a reason."""
 

@@ -88,8 +88,9 @@ drift_signals_daily_job = dg.define_asset_job(
     DRIFT_DAILY_JOB,
     selection=dg.AssetSelection.assets(drift_signals_daily),
     description="Compute and seal drift_signals_daily for one day (backfills run it per day).",
-    # the run's events go to the instance (the UI shows them); its worker's console says only
-    # warnings, so a backfill driven from the command line prints its own summary, not DEBUG
+    # the run's events go to the instance (the UI shows them); a run the UI or the schedule
+    # launches says only warnings on its worker's console (`registry drift backfill` runs each
+    # day in its own process with the console quieter still, and prints its own summary)
     config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
 )
 

@@ -1,10 +1,17 @@
-"""`registry build`: one build-job run, launched or in process, reported from its events."""
+"""`registry build`: one build-job run and then its promotion run, both executed here.
+
+The command executes its runs in this process through Dagster's public `execute_in_process`,
+on the workspace's instance: no run worker, no queue to wait in, nothing forked. The build run
+holds the workspace's build slot as a run from any other door does, so a build from the UI, a
+schedule or another machine and this command take turns there; a waiter says whom it waits for.
+"""
 
 from __future__ import annotations
 
-import os
+import graphlib
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,29 +19,21 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.builders.registry import check_catalog
-from registry_pipeline.core.errors import BuildInProgress, RegistryError, problem_object
+from registry_pipeline.core.builders.registry import BUILDERS, buildable, check_catalog
+from registry_pipeline.core.errors import BuildInProgress, problem_object
+from registry_pipeline.core.gate.checks import registry_checks
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.workspace.build_slot import (
-    DEFAULT_WAIT,
-    in_progress,
-    require_safe,
-)
+from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT, require_safe
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import unexpected_note
 from registry_pipeline.lib.build_run import (
     BUILD_JOB,
-    SLOT_WAIT_KEY,
-    STEP_TROUBLE,
-    SUBMITTER_TAG,
-    builds_in_progress,
-    process_end,
-    process_tag,
-    promotions,
+    SLOT_WAIT,
+    command_tag,
+    listening,
     resources_config,
-    tagged_pid,
 )
 from registry_pipeline.lib.failures import (
     check_verdicts,
@@ -45,14 +44,21 @@ from registry_pipeline.lib.failures import (
 )
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
-from registry_pipeline.lib.launcher import (
-    LOCATION,
-    WORKER_TAG,
-    RegistryRunLauncher,
-    cancel_run,
-    code_location,
-    create_run,
-    wait_for_run,
+from registry_pipeline.lib.promotion import (
+    PROMOTION_JOB,
+    PROMOTION_OP,
+    outcomes_of,
+    pending_builds,
+    promotion_key,
+    promotion_tags,
+)
+from registry_pipeline.lib.runs import (
+    IN_PROGRESS,
+    PROMOTES_TAG,
+    RUN_KEY_TAG,
+    clear_dead_runs,
+    holds,
+    kept,
 )
 
 FOLLOW_POLL = 0.2
@@ -60,9 +66,7 @@ FOLLOW_POLL = 0.2
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own lines."""
 IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
-"""Set to 1: `registry build` executes its run in process, as with `--in-process`."""
-RUN_TIMEOUT = 24 * 3600.0
-"""Seconds `registry build` waits for the run it launched before cancelling it."""
+"""Accepted for scripts of earlier releases: every build now executes in the command."""
 ENTRY_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
@@ -72,93 +76,163 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
+STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
 INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-
-
-def runs_here(in_process: bool | None) -> bool:
-    """Whether Dagster runs execute here: as `--in-process` says, else REGISTRY_BUILD_IN_PROCESS."""
-    if in_process is not None:
-        return in_process
-    return os.environ.get(IN_PROCESS_ENV, "").strip() == "1"
 
 
 @dataclass(frozen=True)
 class BuildSummary:
-    """The Dagster run (None when there was nothing to run) and one entry per registry."""
+    """The Dagster runs (None when there was nothing to run) and one entry per registry."""
 
     dagster_run_id: str | None
     success: bool
     registries: list[RegistryBuild]
     problems: list[dict[str, object]] = field(default_factory=list)
     """Why the run failed outside any registry's step (RUN_FAILED), if it did."""
+    promotion_run_id: str | None = None
+    """The promotion job's run that promoted this build."""
 
 
 def run_build(
     root: Path,
+    defs: dg.Definitions,
     *,
     select: Sequence[str] = (),
     full_audit: bool = False,
     wait: float = DEFAULT_WAIT,
     on_wait: Callable[[str], None] | None = None,
     on_entry: Callable[[RegistryBuild], None] | None = None,
-    in_process: bool | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> BuildSummary:
-    """Build the selected registries (all when empty) in one run of BUILD_JOB and summarize it."""
+    """Build the selected registries (all when empty) in one run of BUILD_JOB, then promote it."""
     workspace = Workspace(root)
     # the run's own first checks, made here too so that bad input is refused before a run
-    check_catalog(load_catalog(workspace))
+    catalog = load_catalog(workspace)
+    check_catalog(catalog)
     require_safe(workspace)
     PointerStore(workspace).require_intact(admit=admission)
-    in_process = runs_here(in_process)
-    tags = {SUBMITTER_TAG: process_tag()}
-    selection = [dg.AssetKey(registry_id) for registry_id in select] or None
+    keys, checks = graph_keys(workspace, select)
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
-
+    note = on_note or (lambda _line: None)
     with open_instance(root) as instance:
-        # loaded here when this process executes the run or the instance's launcher forks it
-        here = in_process or isinstance(instance.run_launcher, RegistryRunLauncher)
-        with code_location(instance, root, here=here) as context:
-            keys, checks = _graph_keys(context, selection)
-            run = create_run(context, BUILD_JOB, tags, config, selection)
-            watch = _Watch(instance, run.run_id, on_entry, on_wait, keys, checks)
-            if in_process:
-                execute_here(context, run, "registry build", watch.read)
-            else:
-                _launch(context, run, wait, watch)
-        refused = _slot_refusal(instance, run.run_id)
-        if refused is not None:  # nothing was built: the command's answer is the refusal
-            raise refused
-        return _summary(instance, run.run_id, keys)
+        settle(instance, defs, wait, on_wait, note)
+        run_id = str(uuid.uuid4())
+        watch = _Watch(instance, run_id, on_entry, on_wait, keys, checks)
+        with kept(run_id), listening(run_id, watch.slot_wait):
+            execute_here(
+                defs.resolve_job_def(BUILD_JOB),
+                instance,
+                run_id,
+                "registry build",
+                run_config=config,
+                asset_selection=[dg.AssetKey(registry_id) for registry_id in select] or None,
+                look=watch.read,
+            )
+            refused = _slot_refusal(instance, run_id)
+            if refused is not None:  # nothing was built: the command's answer is the refusal
+                raise refused
+            promotion = promote_here(instance, defs, run_id, wait, on_wait)
+        return _summary(instance, run_id, promotion, keys)
 
 
-def _graph_keys(
-    context: Any, selection: Sequence[dg.AssetKey] | None
+def settle_promotions(
+    root: Path,
+    defs: dg.Definitions,
+    wait: float = DEFAULT_WAIT,
+    on_wait: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> None:
+    """Before deciding whether to build: the dead runs cleared, every ended build promoted."""
+    with open_instance(root) as instance:
+        settle(instance, defs, wait, on_wait, on_note or (lambda _line: None))
+
+
+def settle(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    wait: float,
+    on_wait: Callable[[str], None] | None,
+    note: Callable[[str], None],
+) -> None:
+    """Clear the runs gone processes left; wait for the promotions in progress (within `wait`);
+    promote here the ended builds no promotion took (no daemon ran the sensor)."""
+    for line in clear_dead_runs(instance):
+        note(f"cleaned up: {line}")
+    deadline = time.monotonic() + wait
+    said: set[str] = set()
+    while (running := promotions_in_progress(instance)) and time.monotonic() < deadline:
+        for run in running:
+            if run.run_id not in said and on_wait is not None:
+                on_wait(f"dagster run {run.run_id} promotes build "
+                        f"{run.tags.get(PROMOTES_TAG)} ({run.status.value})")  # fmt: skip
+            said.add(run.run_id)
+        time.sleep(FOLLOW_POLL)  # waiting on another process's run: the instance cannot notify
+    for pending in pending_builds(instance):  # ended while no daemon promoted them
+        note(f"promoting dagster run {pending.run_id}, a build whose promotion was pending")
+        promote_here(instance, defs, pending.run_id, wait, on_wait)
+
+
+def promotions_in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """The promotion runs a live process executes, or a live daemon may still start."""
+    statuses = [*IN_PROGRESS, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+    runs = instance.get_runs(dg.RunsFilter(job_name=PROMOTION_JOB, statuses=statuses))
+    # a queued promotion whose build is pending again, or a run no process holds, is no promise
+    return [run for run in runs if run.status in IN_PROGRESS and holds(instance, run.run_id)]
+
+
+def graph_keys(
+    workspace: Workspace, select: Sequence[str]
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
-    """The registries the run builds, in the graph's order, and how many checks it runs on each."""
-    location = context.create_request_context().get_code_location(LOCATION)
-    (repository,) = location.get_repositories().values()
-    graph = repository.asset_graph
-    keys = [
-        key
-        for key in graph.toposorted_asset_keys
-        if graph.get(key).is_executable
-        and BUILD_JOB in graph.get(key).job_names
-        and (not selection or key in selection)
-    ]
-    return keys, {key: len(graph.get(key).check_keys) for key in keys}
+    """The registries a build of `select` (all: empty) builds, in graph order, and their checks."""
+    specs = {spec.registry_id: spec for spec in buildable(load_catalog(workspace), BUILDERS)}
+    order = graphlib.TopologicalSorter(
+        {rid: [d for d in spec.depends_on if d in specs] for rid, spec in specs.items()}
+    )
+    ids = [rid for rid in order.static_order() if not select or rid in select]
+    keys = [dg.AssetKey(rid) for rid in ids]
+    return keys, {dg.AssetKey(rid): len(registry_checks(specs[rid])) for rid in ids}
+
+
+def promote_here(
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions,
+    build_run_id: str,
+    wait: float,
+    on_wait: Callable[[str], None] | None = None,
+) -> str:
+    """Run build `build_run_id`'s promotion here, as the sensor would request it: its run id."""
+    run_id = str(uuid.uuid4())
+    tags = {**promotion_tags(build_run_id), RUN_KEY_TAG: promotion_key(build_run_id)}
+    config = {**QUIET_LOGS, "ops": {PROMOTION_OP: {"config": {"wait_seconds": wait}}}}
+
+    def waiting(text: str) -> None:
+        if on_wait is not None and text.startswith(SLOT_WAIT):
+            on_wait(f"dagster run {run_id} (promotion): {text}")
+
+    with listening(run_id, waiting):
+        execute_here(
+            defs.resolve_job_def(PROMOTION_JOB),
+            instance,
+            run_id,
+            "registry build",
+            run_config=config,
+            tags=tags,
+        )
+    return run_id
 
 
 def execute_here(
-    context: Any, run: dg.DagsterRun, by: str, look: Callable[[], None] = lambda: None
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    run_id: str,
+    by: str,
+    *,
+    run_config: Mapping[str, Any],
+    tags: Mapping[str, str] | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    look: Callable[[], None] = lambda: None,
 ) -> None:
-    """Execute `run` here while a thread calls `look`; Ctrl-C leaves it CANCELED and re-raises."""
-    from dagster._core.execution.api import execute_run_iterator
-    from dagster._utils.hosted_user_process import recon_job_from_origin
-
-    origin = run.job_code_origin
-    assert origin is not None  # created from a code location
-    job = recon_job_from_origin(origin)
-    instance = context.instance
+    """Execute run `run_id` of `job` here while a thread calls `look`; Ctrl-C: CANCELED, raised."""
     stop = threading.Event()
 
     def follow() -> None:
@@ -169,9 +243,17 @@ def execute_here(
     follower.start()
     interrupted = False
     try:
-        for event in execute_run_iterator(job, run, instance):  # Dagster turns a Ctrl-C into
-            # a run failure, which the command reports as the cancellation it is
-            interrupted = interrupted or _caused_by(event, *INTERRUPTS) is not None
+        result = job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            raise_on_error=False,
+            run_id=run_id,
+            tags={**command_tag(by), **(tags or {})},
+            asset_selection=asset_selection,
+        )
+        # Dagster turns a Ctrl-C into a run failure, which the command reports as the
+        # cancellation it is
+        interrupted = any(_caused_by(event, *INTERRUPTS) for event in result.all_events)
     except KeyboardInterrupt:  # outside Dagster's own handling (before or after the run)
         interrupted = True
     finally:
@@ -179,7 +261,7 @@ def execute_here(
         follower.join()
     look()
     if interrupted:
-        finished = instance.get_run_by_id(run.run_id)
+        finished = instance.get_run_by_id(run_id)
         if finished is not None and finished.status != dg.DagsterRunStatus.CANCELED:
             instance.report_run_canceled(
                 finished, message=f"interrupted (Ctrl-C) in the `{by}` that ran it"
@@ -206,58 +288,6 @@ def _caused_by(event: Any, *names: str) -> Any:
     return error
 
 
-def _launch(context: Any, run: dg.DagsterRun, wait: float, watch: _Watch) -> None:
-    """Queue `run` and wait for it; still queued after `wait` seconds: BUILD_IN_PROGRESS."""
-    instance = context.instance
-    queued_since = time.monotonic()
-    looks = 0
-
-    def poll(current: dg.DagsterRun) -> None:
-        nonlocal looks
-        looks += 1
-        watch.read()
-        _fail_if_worker_ended(instance, current)
-        if current.status != dg.DagsterRunStatus.QUEUED:
-            return
-        ahead = builds_in_progress(instance, run.run_id)
-        if ahead:
-            watch.waiting(f"queued behind {ahead} (one build at a time)")
-        # the first look comes before the queue was asked once: any run is queued then
-        if looks > 1 and time.monotonic() - queued_since >= wait:
-            raise in_progress(ahead or "another build run", "the instance's run queue", wait)
-
-    instance.submit_run(run.run_id, context.create_request_context())
-    try:
-        finished = wait_for_run(context, run.run_id, timeout=RUN_TIMEOUT, on_poll=poll)
-    except BaseException:
-        cancel_run(context, run.run_id)
-        raise
-    finally:
-        if isinstance(instance.run_launcher, RegistryRunLauncher):
-            instance.run_launcher.reap()  # none of its forked run workers left a zombie
-    watch.read()
-    if finished.status == dg.DagsterRunStatus.CANCELED:
-        raise RegistryError(
-            f"dagster run {run.run_id} was cancelled before it finished (from the UI?); "
-            "nothing was promoted",
-            code="RUN_CANCELED",
-        )
-
-
-def _fail_if_worker_ended(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
-    """Mark `run` FAILED when its forked run worker ended first: nothing else would end it."""
-    pid = tagged_pid(run.tags.get(WORKER_TAG))
-    if pid is None or run.status not in (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED):
-        return
-    ended = process_end(pid)
-    latest = instance.get_run_by_id(run.run_id) if ended else None
-    if latest is not None and not latest.is_finished:  # what it wrote before it ended is in
-        instance.report_run_failed(
-            latest,
-            message=f"its run worker (pid {pid}) {ended} before the run finished; build again",
-        )
-
-
 @dataclass
 class _Watch:
     """What the command says as its run goes on: each registry's line, and why it waits."""
@@ -281,42 +311,43 @@ class _Watch:
         self.cursor = result.cursor
         for record in result.records:
             event: Any = record.event_log_entry.dagster_event  # of an ENTRY_EVENTS type
-            metadata = getattr(event.event_specific_data, "metadata", None) or {}
-            if event.event_type == dg.DagsterEventType.ENGINE_EVENT and SLOT_WAIT_KEY in metadata:
-                self.waiting(f"waiting for the build slot, held by {metadata[SLOT_WAIT_KEY].value}")
             self.events.append(event)
         for entry in entries_of(self.events, self.keys, self.checks) if self.on_entry else ():
             if entry.registry_id not in self.told:
                 self.told.add(entry.registry_id)
                 self.on_entry(entry)
 
-    def waiting(self, why: str) -> None:
-        if self.on_wait is not None and not self.said_wait:
+    def slot_wait(self, text: str) -> None:
+        """What the run says here as it happens: whom it waits for, said once."""
+        if text.startswith(SLOT_WAIT) and self.on_wait is not None and not self.said_wait:
             self.said_wait = True
-            self.on_wait(f"dagster run {self.run_id}: {why}")
+            self.on_wait(f"dagster run {self.run_id}: {text}")
 
 
 def _summary(
-    instance: dg.DagsterInstance, run_id: str, keys: Sequence[dg.AssetKey]
+    instance: dg.DagsterInstance, run_id: str, promotion_id: str, keys: Sequence[dg.AssetKey]
 ) -> BuildSummary:
-    """The finished run as the instance tells it: each registry's entry with its promotion."""
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        raise LookupError(f"run {run_id} is not in the instance")
+    """The finished runs as the instance tells them: each registry's entry with its promotion."""
+    run, promotion = instance.get_run_by_id(run_id), instance.get_run_by_id(promotion_id)
+    if run is None or promotion is None:
+        raise LookupError(f"run {run_id} or {promotion_id} is not in the instance")
     events = run_events(instance, run_id, ENTRY_EVENTS)
     outcome = entries_of(events, keys)
-    promoted = promotions(events)
+    promoted = outcomes_of(instance, promotion_id)
     entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
+    problems = run_problems(events) + run_problems(run_events(instance, promotion_id, ENTRY_EVENTS))
     success = (
         run.status == dg.DagsterRunStatus.SUCCESS
+        and promotion.status == dg.DagsterRunStatus.SUCCESS
         and all(entry.status in ("built", "reused") for entry in entries)
         and not any(entry.problems for entry in entries)
+        and not problems
     )
-    return BuildSummary(run_id, success, entries, run_problems(events))
+    return BuildSummary(run_id, success, entries, problems, promotion_id)
 
 
 def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> RegistryBuild:
-    """`entry` with what the run's end did with its snapshot (`lib.build_run.finish`)."""
+    """`entry` with what the build's promotion did with its snapshot (`lib.promotion`)."""
     if entry.status not in ("built", "reused") or outcome is None:
         return entry  # promotion: "build failed"
     code, reason, kind = outcome.get("code"), str(outcome["reason"]), str(outcome["outcome"])
@@ -396,8 +427,6 @@ def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
 
 def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     """The run's failure outside its steps: the innermost exception, else the engine's last word."""
-    from dagster._core.events import RunFailureReason
-
     problems: list[dict[str, object]] = []
     said = ""
     for event in events:
@@ -406,7 +435,7 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
             continue
         data = event.event_specific_data
         if event.event_type != dg.DagsterEventType.RUN_FAILURE or (
-            data is not None and data.failure_reason == RunFailureReason.STEP_FAILURE
+            data is not None and _named(data.failure_reason) == "STEP_FAILURE"
         ):
             continue
         error = data.error if data is not None else None
@@ -417,3 +446,8 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
             text = f"{text} (the engine's last word: {said})"
         problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
     return problems
+
+
+def _named(reason: Any) -> str:
+    """A run failure's reason by its name (Dagster's enum of them is not exported)."""
+    return str(getattr(reason, "value", reason))

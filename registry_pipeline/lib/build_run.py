@@ -1,29 +1,28 @@
-"""A build run's begin and finish around its steps, the same for every door (docs/OPERATIONS.md)."""
+"""A build run's start around its steps, the same for every door (docs/OPERATIONS.md).
+
+A build run materializes and checks; it never moves a pointer. Its promotion is a run of its own
+(`lib/promotion.py`), requested by the promotion sensor or run by `registry build` right after.
+"""
 
 from __future__ import annotations
 
-import functools
 import os
-import signal
 import socket
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
-from dagster._core.events import EngineEventData
 from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.freshness import active_snapshots, build_inputs, record_build
+from registry_pipeline.core.freshness import build_inputs, stash_inputs
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.gate.gate import admissible, admission, sealed_together, sync
-from registry_pipeline.core.pointers.store import ANY, PointerRefused, PointerStore, pointer_relpath
+from registry_pipeline.core.gate.gate import admissible, admission, sync
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import cache_active, inspection_cache
@@ -38,19 +37,43 @@ from registry_pipeline.core.workspace.sources import (
     unchanged_snapshot,
     unexpected_note,
 )
-from registry_pipeline.lib.failures import run_events
+from registry_pipeline.lib.runs import (  # BUILD_TAG: lib/instance.py's queue limit
+    BUILD_TAG as BUILD_TAG,
+)
+from registry_pipeline.lib.runs import (
+    PENDING,
+    PROMOTION_TAG,
+    SUBMITTER_TAG,
+    clear_dead_runs,
+    hold_run,
+    release_run,
+)
 
 BUILD_JOB = "build_registries"
 """The job that builds every registry: `definitions.py` defines it under this name."""
-BUILD_TAG = "registry-pipeline/build"
-"""Every build run carries this tag; the instance's run queue admits one such run at a time."""
-PID_TAG = "registry-pipeline/pid"
-HOST_TAG = "registry-pipeline/host"
-"""Tags naming a build run's process, so a later build tells a killed run from a live one."""
-SUBMITTER_TAG = "registry-pipeline/submitted-by"
-"""`pid@host` of the `registry build` that launched the run (and waits for it)."""
-PROMOTION_KEY = "registry_promotion"
-"""Engine event metadata: one promotion outcome (`PromotionOutcome.as_json`)."""
+SLOT_WAIT = "waiting up to"
+"""How a run's log line saying it waits for the build slot begins."""
+
+_listeners: dict[str, Callable[[str], None]] = {}
+"""Who in this process hears a run's news as it happens (the command executing it), by run id."""
+
+
+@contextmanager
+def listening(run_id: str, hear: Callable[[str], None] | None) -> Iterator[None]:
+    """Call `hear` with what run `run_id` says of its waits while the block executes it here."""
+    if hear is not None:
+        _listeners[run_id] = hear
+    try:
+        yield
+    finally:
+        _listeners.pop(run_id, None)
+
+
+def say(instance: dg.DagsterInstance, run: dg.DagsterRun, text: str) -> None:
+    """One line in the run's log (the UI shows it) and to the command executing it, if here."""
+    instance.report_engine_event(text, run)
+    if (hear := _listeners.get(run.run_id)) is not None:
+        hear(text)
 
 
 @dataclass(frozen=True)
@@ -59,12 +82,6 @@ class BuildStart:
 
     settled: dict[str, Settled] = field(default_factory=dict)
     """Unchanged sources the run reuses with their verdicts instead of sealing them again."""
-    read: dict[str, Any] | None = None
-    """What a build of the whole catalog read (`core.freshness.build_inputs`), to record."""
-
-
-SLOT_WAIT_KEY = "slot_wait"
-"""Engine event metadata: the run waits for the build slot (the holder, in words)."""
 
 
 class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -97,40 +114,42 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
-        from registry_pipeline.lib.postgres import postgres_slot
-
         run, instance = context.run, context.instance
         if run is None or instance is None:  # built outside a run (a test's direct call)
             yield self
             return
         workspace = Workspace(Path(self.root))
-        shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+        hold_run(instance, run, "building")
+        try:
+            with run_slot(instance, run, workspace, self.wait_seconds):
+                self._start = begin(instance, run, workspace, full_audit=self.full_audit)
+                # the run's verdict cache (an in-process run finds the command's own open)
+                cache = inspection_cache(workspace.root, trust_stored=not self.full_audit)
+                with nullcontext() if cache_active() else cache:
+                    yield self
+        finally:
+            release_run(run.run_id)
 
-        def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
-            instance.report_engine_event(
-                f"waiting up to {self.wait_seconds:g} s for the workspace's build slot, held by "
-                f"{who}",
-                run,
-                EngineEventData(metadata={SLOT_WAIT_KEY: who}),
-            )
 
-        def lost(reason: str) -> None:  # its pointer writes are refused from now on
-            instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
+@contextmanager
+def run_slot(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, wait: float
+) -> Iterator[None]:
+    """The workspace's build slot for `run` (a build or a promotion), its waits in the run's log."""
+    from registry_pipeline.lib.postgres import postgres_slot
 
-        with build_slot(
-            workspace,
-            holder(run),
-            wait=self.wait_seconds,
-            on_wait=waiting,
-            shared=shared,
-            on_lost=lost,
-        ):
-            self._start = begin(instance, run, workspace, full_audit=self.full_audit)
-            # the run's verdict cache (an in-process run finds the command's own open, and keeps it)
-            cache = inspection_cache(workspace.root, trust_stored=not self.full_audit)
-            with nullcontext() if cache_active() else cache:
-                yield self
-                finish(instance, run, workspace, self._start)
+    shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+
+    def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
+        say(instance, run, f"{SLOT_WAIT} {wait:g} s for the workspace's build slot, held by {who}")
+
+    def lost(reason: str) -> None:  # its pointer writes are refused from now on
+        instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
+
+    with build_slot(
+        workspace, holder(run), wait=wait, on_wait=waiting, shared=shared, on_lost=lost
+    ):
+        yield
 
 
 def resources_config(root: str, full_audit: bool, **build_run: object) -> dict[str, object]:
@@ -142,8 +161,11 @@ def resources_config(root: str, full_audit: bool, **build_run: object) -> dict[s
     }
 
 
+COMMAND_TAG = "registry-pipeline/command"
+"""On a run a command executes itself: the command, with its pid and host."""
 DOORS = (
     (SUBMITTER_TAG, "registry build (pid {})"),
+    (COMMAND_TAG, "{}"),
     ("dagster/schedule_name", "the schedule {}"),
     ("dagster/sensor_name", "the sensor {}"),
     ("dagster/backfill", "the backfill {}"),
@@ -157,14 +179,9 @@ def door(run: dg.DagsterRun) -> str:
     return next(said, "the Dagster UI or API")
 
 
-def builds_in_progress(instance: dg.DagsterInstance, run_id: str) -> str:
-    """The other build runs in progress, each with its door, in words ("" when none)."""
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    runs = instance.get_runs(
-        dg.RunsFilter(tags={BUILD_TAG: "1"}, statuses=IN_PROGRESS_RUN_STATUSES)
-    )
-    return ", ".join(f"dagster run {r.run_id} ({door(r)})" for r in runs if r.run_id != run_id)
+def command_tag(command: str) -> dict[str, str]:
+    """The tag naming the command (this process) that executes a run itself."""
+    return {COMMAND_TAG: f"{command} (pid {os.getpid()} on {socket.gethostname()})"}
 
 
 def holder(run: dg.DagsterRun) -> str:
@@ -186,281 +203,23 @@ def begin(
     """The start of a build run under the build slot; a broken pointer history fails it here."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
-    pid, _, host = process_tag().partition("@")
-    instance.add_run_tags(run.run_id, {PID_TAG: pid, HOST_TAG: host})
+    # a build from any door (the UI's Materialize of a selection too): its promotion pends
+    instance.add_run_tags(run.run_id, {BUILD_TAG: "1", PROMOTION_TAG: PENDING})
+    for line in clear_dead_runs(instance):
+        say(instance, run, line)
     sync(workspace)  # on object storage: what other machines published, before reading
     catalog = load_catalog(workspace)
     store = PointerStore(workspace)
     store.require_intact(admit=admission)
     store.explained([spec.registry_id for spec in catalog.registries if spec.active_pointer])
-    mark_dead_builds_failed(instance)
     ids = [spec.registry_id for spec in buildable(catalog, BUILDERS)]  # the whole build job
     selection = run.asset_selection  # none or empty: the whole job
     if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
-        return BuildStart()  # a selection of it
-    read = build_inputs(workspace)
+        return BuildStart()  # a selection of it: its promotion records no build
+    stash_inputs(workspace, run.run_id, build_inputs(workspace))  # recorded once promoted
     if full_audit:
-        return BuildStart(read=read)
-    return BuildStart(settled_sources(workspace, ids), read)
-
-
-def finish(
-    instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, start: BuildStart
-) -> list[PromotionOutcome]:
-    """The end of a build run under the slot: promote what passed and record the build."""
-    events = run_events(instance, run.run_id, {*STEP_TROUBLE, CHECK_PLANNED, CHECK_EVALUATION})
-    why_not = why_not_promotable(instance, run.run_id, events)
-    if why_not is not None:
-        instance.report_engine_event(f"nothing promoted: {why_not}", run)
-        return []
-    outcomes = []
-    sealed = materialized(instance, run.run_id)
-    folders = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
-    pinned = sealed_together(workspace, folders)
-    for registry_id, (snapshot, record) in sealed.items():
-        outcome = promote(events, workspace, registry_id, snapshot, record, pinned)
-        outcomes.append(outcome)
-        instance.report_engine_event(
-            f"{registry_id} {snapshot}: {outcome.reason}",
-            run,
-            EngineEventData(metadata={PROMOTION_KEY: dg.MetadataValue.json(outcome.as_json())}),
-        )
-    if start.read is not None and not any(outcome.is_error for outcome in outcomes):
-        after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
-        try:
-            record_build(workspace, start.read, after, run.run_id)
-        except RegistryError as exc:  # the build stands; only the next one cannot be skipped
-            instance.report_engine_event(
-                f"the build was not recorded ({exc.code}: {exc.message}); the next build "
-                "will run in full",
-                run,
-            )
-    return outcomes
-
-
-def materialized(
-    instance: dg.DagsterInstance, dagster_run_id: str
-) -> dict[str, tuple[str, dg.EventLogRecord]]:
-    """Registry id -> the snapshot the run materialized or reused, and its record, graph order."""
-    found: dict[str, tuple[str, dg.EventLogRecord]] = {}
-    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
-    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
-        materialization = record.asset_materialization
-        value = materialization.metadata.get("run_id") if materialization else None
-        if materialization is not None and value is not None:
-            found[materialization.asset_key.to_user_string()] = (str(value.value), record)
-    return found
-
-
-def promotions(events: Sequence[Any]) -> dict[str, dict[str, Any]]:
-    """Registry id -> its promotion outcome (as JSON) among a run's events (`finish`'s)."""
-    found: dict[str, dict[str, Any]] = {}
-    for event in events:
-        if event.event_type != dg.DagsterEventType.ENGINE_EVENT:
-            continue
-        data = event.event_specific_data
-        value = data.metadata.get(PROMOTION_KEY) if data is not None else None
-        if value is not None and isinstance(value.value, Mapping):
-            found[str(value.value["registry_id"])] = dict(value.value)
-    return found
-
-
-CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
-CHECK_PLANNED = dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
-CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
-STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
-
-
-class Outcome(StrEnum):
-    """What a promotion attempt did."""
-
-    PROMOTED = "promoted"
-    ALREADY_ACTIVE = "already active"
-    SKIPPED = "skipped"
-    """Not an error: NOT_NEWER, or a registry on hold (a rollback or `pointers hold`)."""
-    NO_POINTER = "no pointer by design"
-    CHECKS_NOT_PASSED = "checks not passed"
-    REFUSED = "refused"
-
-
-@dataclass(frozen=True)
-class PromotionOutcome:
-    """The result of `promote` for one registry snapshot."""
-
-    registry_id: str
-    run_id: str
-    outcome: Outcome
-    reason: str
-    """One line for humans: "promoted", "already active", "NOT_NEWER: ...", ..."""
-    code: str | None = None
-    """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
-    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    journal_seq: int | None = None
-
-    @property
-    def is_error(self) -> bool:
-        """A refusal other than NOT_NEWER, or checks that did not pass."""
-        return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
-
-    def as_json(self) -> dict[str, object]:
-        """A JSON object (the run's engine event, `registry build --json`): its fields in order."""
-        return {**asdict(self), "outcome": self.outcome.value}
-
-
-def why_not_promotable(
-    instance: dg.DagsterInstance, dagster_run_id: str, events: Sequence[Any]
-) -> str | None:
-    """Why the run may not promote at its end (None: it may): a failed step, cancel or check."""
-    run = instance.get_run_by_id(dagster_run_id)
-    if run is None:
-        return f"build failed: no Dagster run {dagster_run_id}"
-    if run.status != dg.DagsterRunStatus.STARTED:
-        return f"build stopped (Dagster run {run.status.value})"
-    troubled = sorted({str(e.step_key) for e in events if e.event_type in STEP_TROUBLE})
-    if troubled:
-        return f"build failed: step(s) {', '.join(troubled)} failed"
-    verdicts: dict[str, bool | None] = {}  # asset.check -> passed; None: planned, not evaluated
-    for event in events:
-        if event.event_type in STEP_TROUBLE:
-            continue
-        data = event.event_specific_data
-        name = f"{data.asset_key.to_user_string()}.{data.check_name}"
-        if event.event_type == CHECK_EVALUATION:
-            verdicts[name] = bool(data.passed)
-        else:
-            verdicts.setdefault(name, None)
-    failing = sorted((ok is None, name) for name, ok in verdicts.items() if not ok)
-    if failing:
-        what = ", ".join(f"{name} {'NOT_RUN' if unrun else 'FAILED'}" for unrun, name in failing)
-        return f"build failed: {what}"
-    return None
-
-
-def promote(
-    events: Sequence[Any],
-    workspace: Workspace,
-    registry_id: str,
-    run_id: str,
-    record: dg.EventLogRecord,
-    pinned: Mapping[str, Path] | None = None,
-) -> PromotionOutcome:
-    """Promote snapshot `run_id` of a promotable run via the pointer store; refusals: outcomes."""
-    dagster_run_id = record.run_id
-
-    def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
-        return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
-
-    try:
-        spec = load_catalog(workspace).get(registry_id)
-    except RegistryError as exc:
-        return outcome(Outcome.REFUSED, exc.message, code=exc.code)
-    if not spec.active_pointer:
-        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
-    checks = blocking_checks(events, record, check_names(spec))
-    try:
-        change = PointerStore(workspace).promote(
-            spec.registry_id,
-            run_id,
-            relpath=pointer_relpath(spec.kind, spec.artifacts),
-            reason=f"blocking checks passed in Dagster run {dagster_run_id}",
-            actor={"kind": "dagster_run", "id": dagster_run_id},
-            admit=functools.partial(admission, pinned=pinned),
-            checks=checks,
-            expect=ANY,
-            automatic=True,
-        )
-    except PointerRefused as exc:
-        skipped = exc.code in ("NOT_NEWER", "HELD")
-        kind = Outcome.SKIPPED if skipped else Outcome.REFUSED
-        text = exc.message if exc.code == "HELD" else f"{exc.code}: {exc.message}"
-        return outcome(kind, text, code=exc.code, checks=checks)
-    except RegistryError as exc:  # a stale lock, an unreadable pointer file, ...
-        return outcome(Outcome.REFUSED, f"{exc.code}: {exc.message}", code=exc.code, checks=checks)
-    if change.record is None:
-        return outcome(Outcome.ALREADY_ACTIVE, Outcome.ALREADY_ACTIVE.value, checks=checks)
-    seq = change.record.seq
-    return outcome(Outcome.PROMOTED, Outcome.PROMOTED.value, checks=checks, journal_seq=seq)
-
-
-def blocking_checks(
-    events: Sequence[Any], materialization: dg.EventLogRecord, names: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Each blocking check's verdict on that materialization, for the journal (PLANNED: not run)."""
-    dagster_run_id = materialization.run_id
-    passed: dict[str, bool] = {}
-    for event in (e for e in events if e.event_type == CHECK_EVALUATION):
-        data = event.event_specific_data
-        target = data.target_materialization_data
-        if data.asset_key == materialization.asset_key and (
-            target is None or target.storage_id == materialization.storage_id
-        ):
-            passed[data.check_name] = bool(data.passed)
-    return {
-        name: {
-            "passed": passed.get(name),
-            "status": {True: "SUCCEEDED", False: "FAILED", None: "PLANNED"}[passed.get(name)],
-            "source": CHECK_SOURCE,
-            "dagster_run_id": dagster_run_id,
-        }
-        for name in names
-    }
-
-
-def mark_dead_builds_failed(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed (and return) runs a dead process here left STARTED; call under the build slot."""
-    statuses = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING]
-    marked: list[str] = []
-    for record in instance.get_run_records(dg.RunsFilter(job_name=BUILD_JOB, statuses=statuses)):
-        run = record.dagster_run
-        pid = _run_pid(instance, run)
-        if pid is None or process_end(pid) is None:
-            continue
-        instance.report_run_failed(
-            run,
-            message=f"the process ({pid}) that ran this build no longer runs (it was killed); "
-            "marked failed by the next build",
-        )
-        marked.append(run.run_id)
-    return marked
-
-
-def _run_pid(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
-    """The pid of this host's process that runs `run`: its tags', else its first event's."""
-    if PID_TAG in run.tags:
-        return tagged_pid(f"{run.tags[PID_TAG]}@{run.tags.get(HOST_TAG, socket.gethostname())}")
-    started = run_events(instance, run.run_id, dg.DagsterEventType.RUN_START, limit=1)
-    return started[0].pid if started else None
-
-
-def process_tag(pid: int | None = None) -> str:
-    """How a run's tag names a process (this one by default): `pid@host`."""
-    return f"{os.getpid() if pid is None else pid}@{socket.gethostname()}"
-
-
-def tagged_pid(text: str | None) -> int | None:
-    """The pid of a `pid@host` tag naming this host, else None."""
-    pid, _, host = (text or "").partition("@")
-    return int(pid) if pid.isdigit() and host == socket.gethostname() else None
-
-
-def process_end(pid: int) -> str | None:
-    """How process `pid` of this host ended (a child is reaped first), None while it runs."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not a child of this process
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return "ended"
-        except PermissionError:  # another user's: it runs
-            pass
-        return None
-    if not done:
-        return None
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        return f"was killed by signal {number} ({signal.Signals(number).name})"
-    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+        return BuildStart()
+    return BuildStart(settled_sources(workspace, ids))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
-"""Backfill `drift_signals_daily`: computed days reused, the rest run (docs/OPERATIONS.md)."""
+"""Backfill `drift_signals_daily`: computed days reused, the rest run here (docs/OPERATIONS.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import secrets
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -16,7 +22,6 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.build import QUIET_LOGS, execute_here, runs_here
 from registry_pipeline.lib.failures import (
     check_verdicts,
     listed,
@@ -24,19 +29,19 @@ from registry_pipeline.lib.failures import (
     step_problems,
 )
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launcher import (
-    code_location,
-    create_job_backfill,
-    create_run,
-    drive_backfill,
-)
-
-BACKFILL_TIMEOUT = 6 * 3600.0
-"""Seconds a backfill is driven before the command stops waiting (it stays REQUESTED)."""
-
 
 DRIFT_DAILY_JOB = "drift_signals_daily_job"
 """The job that materializes drift_signals_daily alone, one day a run (`defs.drift_daily`)."""
+BACKFILL_TAG = "registry-pipeline/drift-backfill"
+"""On every run of one `registry drift backfill`: its id, so the UI's run filter lists them."""
+RANGE_TAG = "registry_pipeline/backfill"
+"""On every run of one backfill: its days, `D1..D2` (the tag earlier releases set too)."""
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""A day's run log stays in the instance (the UI shows it); the command prints its own lines."""
+INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
+"""The errors a run failure names when a Ctrl-C stopped it."""
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+"""The signals an in-process run treats as an interrupt (Dagster maps SIGTERM to SIGINT)."""
 
 
 @dataclass(frozen=True)
@@ -70,44 +75,51 @@ class DayOutcome:
 def run_drift_backfill(
     root: Path,
     days: Sequence[date],
+    job: Callable[[], dg.JobDefinition],
     on_day: Callable[[DayOutcome], None] | None = None,
     *,
-    in_process: bool | None = None,
     shortcut: bool = True,
 ) -> list[DayOutcome]:
-    """Materialize drift_signals_daily days: computed ones reused, others backfilled or run here."""
-    check_catalog(load_catalog(Workspace(root)))  # a broken catalog says its reason code first
-    reused = reused_days(root, days) if shortcut else {}
-    for outcome in reused.values() if on_day is not None else ():
-        on_day(outcome)
-    rest = [day for day in days if day not in reused]
-    ran = _run_days(root, rest, on_day, runs_here(in_process)) if rest else []
+    """Materialize drift_signals_daily days: computed ones reused, each other one a run of `job()`.
+
+    `job` returns DRIFT_DAILY_JOB of the workspace's definitions (the CLI loads them: lib may
+    not import them); it is called only when a day must run. Ctrl-C (or SIGTERM) raises
+    KeyboardInterrupt before the next day; the run it interrupted ends CANCELED.
+    """
+    workspace = Workspace(root)
+    check_catalog(load_catalog(workspace))  # a broken catalog says its reason code first
+    with open_instance(root) as instance, inspection_cache(workspace.root):
+        reused = reused_days(instance, workspace, days) if shortcut else {}
+        for outcome in reused.values() if on_day is not None else ():
+            on_day(outcome)
+        rest = [day for day in days if day not in reused]
+        ran = _run_days(instance, job(), rest, on_day) if rest else []
     return sorted([*reused.values(), *ran], key=lambda outcome: outcome.day)
 
 
-def reused_days(root: Path, days: Sequence[date]) -> dict[date, DayOutcome]:
+def reused_days(
+    instance: dg.DagsterInstance, workspace: Workspace, days: Sequence[date]
+) -> dict[date, DayOutcome]:
     """The days a run would only reuse, whose folder the instance records, as REUSED outcomes."""
     found: dict[date, DayOutcome] = {}
-    workspace = Workspace(root)
-    with open_instance(root) as instance, inspection_cache(workspace.root):
-        for day in days:
-            reuse = reusable_day(workspace, day)
-            if reuse is None:
-                continue
-            drift, snapshot = reuse
-            recorded = _recorded_by(instance, day, snapshot.run_id)
-            if recorded is None:
-                continue
-            found[day] = DayOutcome(
-                day,
-                True,
-                True,
-                recorded,
-                snapshot.run_id,
-                snapshot.root_sha256,
-                drift.counts(),
-                list(drift.missing),
-            )
+    for day in days:
+        reuse = reusable_day(workspace, day)
+        if reuse is None:
+            continue
+        drift, snapshot = reuse
+        recorded = _recorded_by(instance, day, snapshot.run_id)
+        if recorded is None:
+            continue
+        found[day] = DayOutcome(
+            day,
+            True,
+            True,
+            recorded,
+            snapshot.run_id,
+            snapshot.root_sha256,
+            drift.counts(),
+            list(drift.missing),
+        )
     return found
 
 
@@ -126,50 +138,120 @@ def _recorded_by(instance: dg.DagsterInstance, day: date, run_id: str) -> str | 
 
 
 def _run_days(
-    root: Path,
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
     days: Sequence[date],
     on_day: Callable[[DayOutcome], None] | None,
-    in_process: bool,
 ) -> list[DayOutcome]:
-    """Each day a DRIFT_DAILY_JOB run: one backfill driven to its end, or each run here in turn."""
-    from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG
+    """Each day one run of `job` here, in order, all tagged with one new backfill id."""
+    tags = {
+        BACKFILL_TAG: secrets.token_hex(6),
+        RANGE_TAG: f"{days[0].isoformat()}..{days[-1].isoformat()}",
+    }
+    outcomes: list[DayOutcome] = []
+    with _stop_signals() as stopped:
+        for day in days:
+            if stopped():
+                raise KeyboardInterrupt
+            outcomes.append(_run_day(instance, job, day, tags, stopped))
+            if on_day is not None:
+                on_day(outcomes[-1])
+        if stopped():
+            raise KeyboardInterrupt
+    return outcomes
 
-    keys = [day.isoformat() for day in days]
-    tags = {"registry_pipeline/backfill": f"{keys[0]}..{keys[-1]}"}
-    reported: dict[str, DayOutcome] = {}
 
-    def report(runs: Iterable[dg.DagsterRun]) -> None:
-        for run in sorted(runs, key=lambda r: keys.index(r.tags[PARTITION_NAME_TAG])):
-            key = run.tags[PARTITION_NAME_TAG]
-            if run.is_finished and key not in reported:
-                success = run.status == dg.DagsterRunStatus.SUCCESS
-                events = [e.dagster_event for e in instance.all_logs(run.run_id)]
-                reported[key] = _outcome(days[keys.index(key)], run.run_id, success, events)
-                if on_day is not None:
-                    on_day(reported[key])
+def _run_day(
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    day: date,
+    tags: dict[str, str],
+    stopped: Callable[[], bool],
+) -> DayOutcome:
+    """Day `day` as one run of `job` (its partition), its outcome read from the run's events."""
+    run_id = str(uuid.uuid4())  # chosen here: a Ctrl-C before the run returns still finds it
+    try:
+        result = job.execute_in_process(
+            run_config=QUIET_CONSOLE,
+            instance=instance,
+            partition_key=day.isoformat(),
+            raise_on_error=False,
+            run_id=run_id,
+            tags=tags,
+        )
+    except KeyboardInterrupt:  # outside Dagster's own handling (creating the run, say)
+        _cancel_interrupted(instance, run_id, ())
+        raise
+    if stopped() or any(_interrupted(event) for event in result.all_events):
+        _cancel_interrupted(instance, run_id, result.all_events)
+        raise KeyboardInterrupt
+    return _outcome(day, run_id, result.success, result.all_events)
 
-    with open_instance(root) as instance, code_location(instance, root, here=in_process) as context:
-        if in_process:
-            with inspection_cache(Workspace(root).root):
-                for key in keys:
-                    tagged = {**tags, PARTITION_NAME_TAG: key}
-                    run = create_run(context, DRIFT_DAILY_JOB, tagged, QUIET_LOGS)
-                    execute_here(context, run, "registry drift backfill")
-                    report([instance.get_run_by_id(run.run_id) or run])
-        else:
-            backfill_id = create_job_backfill(
-                context, DRIFT_DAILY_JOB, keys, title=f"drift_signals_daily {keys[0]}..{keys[-1]}",
-                tags=tags,
-            )  # fmt: skip
-            in_backfill = dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id})
-            drive_backfill(
-                context,
-                backfill_id,
-                timeout=BACKFILL_TIMEOUT,
-                on_poll=lambda _backfill: report(instance.get_runs(in_backfill)),
-            )
-            report(instance.get_runs(in_backfill))
-    return [reported[key] for key in keys if key in reported]
+
+@contextmanager
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    """A look at whether a STOP_SIGNAL came since the last one, even one a run swallowed.
+
+    A run catches SIGINT and raises it only in our code (the asset, the IO manager); one that
+    comes while Dagster writes the run's end is dropped, and one between runs could end a write
+    to the instance halfway. So, for the backfill, the signals do nothing but leave their number
+    on a wakeup fd (Python writes it whichever handler is installed), looked at between days.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False  # signals reach the main thread alone
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    handlers = {number: signal.getsignal(number) for number in STOP_SIGNALS}
+    previous = signal.set_wakeup_fd(writer.fileno())
+    for number, handler in handlers.items():
+        if handler not in (signal.SIG_IGN, None):  # one ignored stays ignored
+            signal.signal(number, _looked_at_later)
+
+    def stopped() -> bool:
+        received = b""
+        with suppress(BlockingIOError):
+            while chunk := reader.recv(256):
+                received += chunk
+        return any(number in STOP_SIGNALS for number in received)
+
+    try:
+        yield stopped
+    finally:
+        signal.set_wakeup_fd(previous)
+        for number, handler in handlers.items():  # a run leaves SIGTERM as it found SIGINT
+            if handler is not None:
+                signal.signal(number, handler)
+        reader.close()
+        writer.close()
+
+
+def _looked_at_later(_number: int, _frame: object) -> None:
+    """A STOP_SIGNAL's handler during a backfill: its byte on the wakeup fd is what counts."""
+
+
+def _interrupted(event: dg.DagsterEvent) -> bool:
+    """Whether `event` is a run failure that a Ctrl-C caused."""
+    if event.event_type != dg.DagsterEventType.RUN_FAILURE:
+        return False
+    error = getattr(event.event_specific_data, "error", None)
+    while error is not None and error.cls_name not in INTERRUPTS:
+        error = error.cause
+    return error is not None
+
+
+def _cancel_interrupted(
+    instance: dg.DagsterInstance, run_id: str, events: Sequence[dg.DagsterEvent]
+) -> None:
+    """Mark run `run_id` CANCELED if the interrupt stopped it: unfinished, or failed by it."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.status == dg.DagsterRunStatus.CANCELED:
+        return  # never created, or cancelled already
+    if not run.is_finished or any(_interrupted(event) for event in events):
+        instance.report_run_canceled(
+            run, message="interrupted (Ctrl-C) in the `registry drift backfill` that ran it"
+        )
 
 
 def _outcome(day: date, dagster_run_id: str, success: bool, events: Sequence[Any]) -> DayOutcome:

@@ -17,7 +17,6 @@ from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
-from registry_pipeline.lib.build_run import BUILD_TAG as BUILD_TAG
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,
     check_reachable,
@@ -26,30 +25,22 @@ from registry_pipeline.lib.postgres import (
     postgres_url,
     storage_error,
 )
+from registry_pipeline.lib.runs import BUILD_TAG as BUILD_TAG
 
 POSTGRES_URL_ENV = "REGISTRY_DAGSTER_POSTGRES_URL"
 """When set as the home is prepared: the instance's PostgreSQL URL, read at every open."""
 INSTANCE_CONFIG = f"""\
 telemetry:
   enabled: false
-# registry-pipeline: one build at a time per workspace. A second build run (CLI, UI, schedule,
-# sensor) waits in this queue, shown Queued in the UI, until the first one ends; every build run
-# then holds the workspace's build slot (docs/OPERATIONS.md).
+# registry-pipeline: one build at a time per workspace. A second build run launched from the
+# UI, a schedule or a sensor waits in Dagster's run queue, shown Queued in the UI, until the first
+# one ends; every build run, `registry build`'s too, holds the workspace's build slot
+# (docs/OPERATIONS.md). Dagster's own run coordinator and run launcher: none is named here.
 concurrency:
   runs:
     tag_concurrency_limits:
       - key: {BUILD_TAG}
         limit: 1
-# Dagster's queue, which also tags as a build a run of a selection of registries (the UI's
-# Materialize button), so it waits here too (lib/launcher.py).
-run_coordinator:
-  module: registry_pipeline.lib.launcher
-  class: RegistryRunCoordinator
-# Dagster's launcher, and for a run `registry build` launches a run worker forked from the
-# command, which has Dagster and the definitions loaded already (lib/launcher.py).
-run_launcher:
-  module: registry_pipeline.lib.launcher
-  class: RegistryRunLauncher
 # The daemon (`dagster dev`) fails a run whose worker died and finishes a cancel that hangs.
 run_monitoring:
   enabled: true
@@ -79,10 +70,41 @@ concurrency:
       - key: {BUILD_TAG}
         limit: 1
 """
-_OLD_CONFIGS = ("telemetry:\n  enabled: false\n", _RELEASE_1_CONFIG)
+_RELEASE_2_CONFIG = f"""\
+telemetry:
+  enabled: false
+# registry-pipeline: one build at a time per workspace. A second build run (CLI, UI, schedule,
+# sensor) waits in this queue, shown Queued in the UI, until the first one ends; every build run
+# then holds the workspace's build slot (docs/OPERATIONS.md).
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: {BUILD_TAG}
+        limit: 1
+# Dagster's queue, which also tags as a build a run of a selection of registries (the UI's
+# Materialize button), so it waits here too (lib/launcher.py).
+run_coordinator:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunCoordinator
+# Dagster's launcher, and for a run `registry build` launches a run worker forked from the
+# command, which has Dagster and the definitions loaded already (lib/launcher.py).
+run_launcher:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunLauncher
+# The daemon (`dagster dev`) fails a run whose worker died and finishes a cancel that hangs.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 30
+"""
+"""The previous release's, which named our run coordinator and launcher (since removed)."""
+_OLD_CONFIGS = ("telemetry:\n  enabled: false\n", _RELEASE_1_CONFIG, _RELEASE_2_CONFIG)
 """What earlier versions wrote on SQLite: replaced by INSTANCE_CONFIG."""
-_OLD_POSTGRES_CONFIGS = (_RELEASE_1_CONFIG + _POSTGRES_STORAGE,)
+_OLD_POSTGRES_CONFIGS = tuple(old + _POSTGRES_STORAGE for old in _OLD_CONFIGS[1:])
 """What earlier versions wrote on PostgreSQL: replaced by POSTGRES_INSTANCE_CONFIG."""
+REMOVED_MODULES = ("registry_pipeline.lib.launcher", "registry_pipeline.lib.storage")
+"""Modules earlier versions had a dagster.yaml name (run coordinator, launcher, storage)."""
 _LOCK_NAME = ".instance.lock"
 
 
@@ -100,6 +122,7 @@ def dagster_home(root: Path) -> Path:
             if generated is not None and generated != text:  # atomic: a torn file breaks a home
                 write_atomic(config, generated.encode("utf-8"))
             settings = _instance_settings(home)
+            _refuse_removed_classes(home, settings)
             url = postgres_url(home, settings)
             if url is not None:
                 check_reachable(home, url, settings)
@@ -121,6 +144,32 @@ def _generated(text: str | None) -> str | None:
     if (ours_sqlite and os.environ.get(POSTGRES_URL_ENV)) or text in _OLD_POSTGRES_CONFIGS:
         return POSTGRES_INSTANCE_CONFIG
     return INSTANCE_CONFIG if ours_sqlite else None
+
+
+def _refuse_removed_classes(home: Path, settings: Mapping[str, Any]) -> None:
+    """DAGSTER_STORAGE when a user's own dagster.yaml names a class earlier versions had."""
+    named = [
+        f"{key}: {block.get('module')}.{block.get('class')}"
+        for key, block in _blocks(settings)
+        if block.get("module") in REMOVED_MODULES
+    ]
+    if named:
+        blocks = "that block" if len(named) == 1 else "those blocks"
+        raise storage_error(
+            home,
+            f"{home / 'dagster.yaml'} names {', '.join(named)}, which registry-pipeline no "
+            f"longer has: remove {blocks} (Dagster's own run coordinator, run launcher and "
+            "storage take their place), or move the file aside to have it written again",
+        )
+
+
+def _blocks(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(dotted key, mapping) of every mapping nested in `node`."""
+    for key, value in node.items():
+        if isinstance(value, Mapping):
+            where = f"{path}.{key}" if path else str(key)
+            yield where, value
+            yield from _blocks(value, where)
 
 
 @contextmanager
@@ -159,25 +208,11 @@ def storage_errors(home: Path) -> Iterator[None]:
         ) from None
 
 
-STORAGE_KEYS = ("storage", "run_storage", "event_log_storage", "schedule_storage")
-
-
 def _from_config(home: Path) -> dg.DagsterInstance:
-    """The instance of `home` (DAGSTER_STORAGE if it fails), SQLite via KeptSqliteStorage."""
-    from dagster._core.errors import DagsterInvalidConfigError
-    from dagster._core.instance.ref import InstanceRef
-
+    """The instance `home`'s dagster.yaml describes (DAGSTER_STORAGE if it cannot be loaded)."""
     try:
-        if any(key in _instance_settings(home) for key in STORAGE_KEYS):
-            return dg.DagsterInstance.from_config(str(home))
-        kept = {
-            "module": "registry_pipeline.lib.storage",
-            "class": "KeptSqliteStorage",
-            "config": {"base_dir": str(home)},
-        }
-        ref = InstanceRef.from_dir(str(home), overrides={"storage": {"custom": kept}})
-        return dg.DagsterInstance.from_ref(ref)
-    except DagsterInvalidConfigError as exc:
+        return dg.DagsterInstance.from_config(str(home))
+    except dg.DagsterInvalidConfigError as exc:
         reason = "; ".join(config_error(error.message) for error in exc.errors) or str(exc)
     except yaml.YAMLError as exc:
         reason = f"not valid YAML: {first_lines(exc)}"

@@ -24,6 +24,8 @@ SLOT_TABLE = "registry_pipeline_build_slot"
 SLOT_NAME = "registry-pipeline build slot"
 LOCK_KEY = int.from_bytes(hashlib.sha256(SLOT_NAME.encode()).digest()[:8], "big", signed=True)
 """The advisory lock's key: one per database, as one database serves one workspace."""
+DB_REQUIRED = frozenset({"username", "hostname", "db_name"})
+"""The fields of `postgres_db` that have no default in Dagster's PostgreSQL storage config."""
 
 
 def postgres_settings(settings: Mapping[str, Any]) -> Any:
@@ -39,32 +41,79 @@ def postgres_settings(settings: Mapping[str, Any]) -> Any:
 
 
 def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
-    """The URL of the PostgreSQL storage in `settings` (the home's dagster.yaml), or None."""
+    """The URL of the PostgreSQL storage in `settings` (the home's dagster.yaml), or None.
+
+    Read from the fields dagster-postgres documents, `postgres_url` or `postgres_db` (username,
+    password, hostname, db_name, port, params, scheme), each a value or `{env: NAME}`, and
+    joined by dagster-postgres's `pg_url_from_config`; Dagster checks the rest as it opens.
+    """
     raw = postgres_settings(settings)
     if raw is None:
         return None
-    source = raw.get("postgres_url") if isinstance(raw, dict) else None
-    variable = source.get("env") if isinstance(source, dict) else None
-    if isinstance(variable, str) and not os.environ.get(variable):
-        raise storage_error(
-            home,
-            f"the Dagster instance is kept in PostgreSQL, and its URL is read from ${variable}, "
-            f"which is not set: export {variable}={URL_FORM} (or move "
-            f"{home / 'dagster.yaml'} aside to go back to SQLite)",
-        )
-    from dagster._config import process_config
-    from dagster._core.storage.config import pg_config
-
-    result = process_config(pg_config(), raw)
-    if not result.success or result.value is None:
-        reason = "; ".join(config_error(error.message) for error in result.errors or ())
-        raise storage_error(home, f"the PostgreSQL storage of {home / 'dagster.yaml'}: {reason}")
+    if not isinstance(raw, dict) or ("postgres_url" in raw) == ("postgres_db" in raw):
+        raise _invalid(home, "give exactly one of postgres_url and postgres_db")
+    config: dict[str, Any]
+    if "postgres_url" in raw:
+        config = {"postgres_url": _source(home, "postgres_url", raw["postgres_url"])}
+    else:
+        fields = raw["postgres_db"]
+        if not isinstance(fields, dict) or not DB_REQUIRED.issubset(fields):
+            raise _invalid(home, f"postgres_db needs {', '.join(sorted(DB_REQUIRED))}")
+        config = {"postgres_db": {key: _db_field(home, key, fields[key]) for key in fields}}
     try:
         from dagster_postgres.utils import pg_url_from_config
     except ImportError as exc:
         message = f"the instance is kept in PostgreSQL, and {exc}: {POSTGRES_EXTRA}"
         raise storage_error(home, message) from None
-    return str(pg_url_from_config(result.value))
+    return str(pg_url_from_config(config))
+
+
+def _db_field(home: Path, key: str, value: Any) -> Any:
+    """One field of `postgres_db`: `params` a mapping kept as is, `port` an IntSource."""
+    if key != "params":
+        return _source(home, f"postgres_db.{key}", value, int if key == "port" else str)
+    if not isinstance(value, dict):
+        raise _invalid(home, f"postgres_db.params is not a mapping (a {type(value).__name__})")
+    return value
+
+
+def _source(home: Path, field: str, value: Any, kind: type[str] | type[int] = str) -> Any:
+    """A value of Dagster's StringSource or IntSource: as written, or `{env: NAME}` read now."""
+    expected = "a whole number" if kind is int else "a string"
+    # the messages show no value: the one misspelled may be a password
+    wrong = f"{field} is neither {expected} nor {{env: NAME}}"
+    if not isinstance(value, dict):
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _invalid(home, f"{wrong} (a {type(value).__name__})")
+        if field == "postgres_url" and not value:
+            raise _invalid(home, "postgres_url is empty")
+        return value
+    variable = value.get("env") if len(value) == 1 else None
+    if not isinstance(variable, str):
+        raise _invalid(home, f"{wrong} (a mapping with keys {', '.join(map(str, value))})")
+    found = os.environ.get(variable)
+    if found is None or (field == "postgres_url" and not found):
+        raise _unset(home, field, variable)
+    if kind is not int:
+        return found
+    if not found.strip().isdigit():
+        raise _invalid(home, f"{field}: ${variable} is not a whole number")
+    return int(found)
+
+
+def _invalid(home: Path, reason: str) -> RegistryError:
+    return storage_error(home, f"the PostgreSQL storage of {home / 'dagster.yaml'}: {reason}")
+
+
+def _unset(home: Path, field: str, variable: str) -> RegistryError:
+    if field != "postgres_url":
+        return _invalid(home, f"{field} is read from ${variable}, which is not set")
+    return storage_error(
+        home,
+        f"the Dagster instance is kept in PostgreSQL, and its URL is read from ${variable}, "
+        f"which is not set: export {variable}={URL_FORM} (or move "
+        f"{home / 'dagster.yaml'} aside to go back to SQLite)",
+    )
 
 
 def check_reachable(home: Path, url: str, settings: Mapping[str, Any]) -> None:

@@ -1,9 +1,10 @@
-"""Every door to a build does the same build (`lib.build_run`): `registry build` launched and
-`--in-process`, a run submitted as the UI's Launch button submits it, the daily schedule's run
-request and the change sensor's. The same case for each: a built workspace, one source changed.
-Each door seals only what the change reaches, reuses every other source, promotes within its
-run, and leaves the workspace "up to date". (The real webserver's Launch button, driven over
-GraphQL beside a `registry build`: test_build_doors_ui.py.)"""
+"""Every door to a build does the same build (`lib.build_run`) and the same promotion
+(`lib.promotion`): `registry build` (and its `--in-process` of earlier releases), a run of the job
+as the UI's Launch button requests it, the daily schedule's run request and the change sensor's,
+each then promoted by the promotion sensor's run. The same case for each: a built workspace, one
+source changed. Each door seals only what the change reaches, reuses every other source, moves
+no pointer in its build run, and leaves the workspace "up to date" once promoted. (The real
+webserver's Launch button and daemon, driven over GraphQL: test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
@@ -21,13 +22,12 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
 from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.build_run import BUILD_JOB, materialized
+from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
-from registry_pipeline.lib.launcher import code_location, wait_for_run
-from registry_pipeline_tests._helpers import DEMO_GRAPH, submit
+from registry_pipeline.lib.promotion import materialized
+from registry_pipeline_tests._helpers import DEMO_GRAPH, promote_as_the_sensor
 from registry_pipeline_tests.cli_tests.conftest import Run
 
-pytestmark = pytest.mark.launched
 CHANGED = "expected_versions"
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 WITH_POINTER = set(DEMO_GRAPH) - {"registry_delta_log", "system_health_report"}
@@ -57,16 +57,22 @@ def _cli(*extra: str) -> Callable[[Run, Path], str]:
 def _submitted(
     request: Callable[[dg.Definitions, dg.DagsterInstance], dg.RunRequest],
 ) -> Callable[[Run, Path], str]:
-    """A run submitted to the instance's queue as the webserver or the daemon submits it (the
-    run request's tags and config; nothing of `registry build`), then dequeued and awaited."""
+    """A run of the build job with the run request's tags and config (nothing of `registry
+    build`), executed as Dagster's run worker executes it, then the promotion sensor's tick and
+    the run it requests, as a live daemon does."""
 
     def door(_cli: Run, root: Path) -> str:
         defs = build_definitions(root)
-        with open_instance(root) as instance, code_location(instance, root, here=True) as context:
+        before = PointerStore(Workspace(root)).read()
+        with open_instance(root) as instance:
             wanted = request(defs, instance)
             config = {**QUIET_LOGS, **(wanted.run_config or {})}
-            run = submit(context, BUILD_JOB, dict(wanted.tags), config)
-            assert wait_for_run(context, run.run_id, 600).status == dg.DagsterRunStatus.SUCCESS
+            run = defs.resolve_job_def(BUILD_JOB).execute_in_process(
+                run_config=config, instance=instance, tags=dict(wanted.tags), raise_on_error=False
+            )
+            assert run.success
+            assert PointerStore(Workspace(root)).read() == before  # the build moved nothing
+            [_promotion] = promote_as_the_sensor(defs, instance)
         return run.run_id
 
     return door
@@ -111,7 +117,7 @@ def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> Non
         made = materialized(instance, run_id)
     assert set(made) == set(DEMO_GRAPH)  # every registry reported (the reused ones too)
     pointers = PointerStore(Workspace(built)).read()
-    for registry_id in WITH_POINTER:  # promoted within the run: no sensor tick in between
+    for registry_id in WITH_POINTER:  # promoted by the build's promotion run
         active = pointers.active(registry_id)
         assert active is not None and active.run_id == made[registry_id][0], registry_id
     freshness = up_to_date(Workspace(built))

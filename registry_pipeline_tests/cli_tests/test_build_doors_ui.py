@@ -1,10 +1,14 @@
 """On SQLite: the UI's Launch button (a real `dagster dev`'s GraphQL) and `registry build` at once,
-in both orders: both builds complete, one after the other, the second shown queued while it waits;
-and a build launched from the UI seals only what changed and is followed by "up to date".
+in both orders: both builds complete, one after the other, the second waiting (the UI's run shown
+queued, the command saying whom it waits for), each promoted once; a build launched from the UI
+seals only what changed and is followed by "up to date"; the promotion sensor promotes a UI build
+within 10 s of its end, and never again a build the command promoted itself.
 (PostgreSQL: pg_tests/test_pg_build_doors_ui.py; a bucket: s3_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,11 +19,12 @@ from registry_pipeline_tests._webserver import (
     Served,
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
+    assert_the_sensor_promotes_a_ui_build,
+    promotions,
     race,
+    sensor_ticks_after,
     serve,
 )
-
-pytestmark = pytest.mark.launched
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +45,24 @@ def test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other(
 
 def test_a_ui_build_seals_only_what_changed_and_then_it_is_up_to_date(served: Served) -> None:
     assert_a_ui_build_seals_only_what_changed(served)
+
+
+def test_the_sensor_promotes_a_ui_build_within_10_s(served: Served) -> None:
+    assert_the_sensor_promotes_a_ui_build(served)
+
+
+def test_a_build_the_command_promoted_is_never_promoted_again_by_the_daemon(
+    served: Served,
+) -> None:
+    """`registry build` runs its build's promotion itself, with the sensor's run key: the live
+    daemon's sensor, ticking after the command ended, requests no second one."""
+    command = served.registry("build", "--force", "--json")
+    out, err = command.communicate(timeout=300)
+    assert command.returncode == 0, out + err
+    document = json.loads(out)
+    build, promotion = document["dagster_run_id"], document["promotion_run_id"]
+    ended = time.time()
+    sensor_ticks_after(served, ended)
+    [mine] = promotions(served)[build]  # the command's own, none of the sensor's
+    assert mine["runId"] == promotion
+    assert "dagster/sensor_name" not in {tag["key"] for tag in mine["tags"]}

@@ -172,12 +172,13 @@ def test_the_daily_schedule_decides_as_the_cli_and_its_run_is_the_same_build(
     cli: Run, demo: Path
 ) -> None:
     """One rule: the schedule and the change sensor skip exactly when `registry build` says up
-    to date; the run a tick requests promotes what passed and records the build within the run
-    (no sensor tick in between), so the next tick skips and `registry build` says up to date."""
+    to date; the run a tick requests builds, the promotion sensor's run then promotes what
+    passed and records the build, so the next tick skips and `registry build` says up to date."""
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
     from registry_pipeline.lib.build_run import BUILD_JOB
     from registry_pipeline.lib.instance import open_instance
+    from registry_pipeline_tests._helpers import promote_as_the_sensor
 
     defs = build_definitions(demo)
     schedule = defs.resolve_schedule_def(DAILY_REBUILD)
@@ -191,6 +192,8 @@ def test_the_daily_schedule_decides_as_the_cli_and_its_run_is_the_same_build(
             instance=instance, tags=request.tags, raise_on_error=False
         )
         assert result.success
+        assert not up_to_date(Workspace(demo)).up_to_date  # built, not yet promoted
+        [_promotion] = promote_as_the_sensor(defs, instance)
         freshness = up_to_date(Workspace(demo))
         assert freshness.up_to_date, freshness.changed
         skipped = schedule.evaluate_tick(dg.build_schedule_context(instance))

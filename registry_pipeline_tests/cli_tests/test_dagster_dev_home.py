@@ -24,7 +24,7 @@ from registry_pipeline.core.workspace.layout import (
     Workspace,
     point_dagster_here,
 )
-from registry_pipeline.lib.webserver import run_url, webserver_url
+from registry_pipeline.lib.webserver import run_url
 from registry_pipeline_tests._helpers import registry
 from registry_pipeline_tests._webserver import (
     POLL_INTERVAL,
@@ -101,10 +101,12 @@ def test_dagster_dev_in_the_workspace_shows_its_instance(
     assert last["dagster_run_id"] in {run["runId"] for run in runs}  # the workspace's history
     assert not list(built.glob(".tmp_dagster_home_*"))  # no temporary instance
     assert not dev.endswith(":3000")  # taken: a random port, which no argument names
-    home = built / DAGSTER_HOME_RELPATH
-    assert webserver_url(home) == dev
-    assert webserver_url(tmp_path) is None  # another instance's: not this one
-    assert run_url("abc", home) == f"{dev}/runs/abc"
+    # the link's base is the user's: nothing of the webserver's process is read (issue 61)
+    os.environ["DAGSTER_WEBSERVER_URL"] = dev
+    try:
+        assert run_url("abc") == f"{dev}/runs/abc"
+    finally:
+        del os.environ["DAGSTER_WEBSERVER_URL"]
 
 
 def test_env_names_this_workspaces_home_and_keeps_the_rest(tmp_path: Path) -> None:

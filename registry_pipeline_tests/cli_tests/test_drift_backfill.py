@@ -1,10 +1,14 @@
 """drift_signals_daily: partition D reads what the journal had active at the end of D; backfills
-from the command line seal and check each day on the workspace's Dagster instance."""
+from the command line seal and check each day, one run of the drift job in the command's own
+process, on the workspace's Dagster instance."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,22 +21,34 @@ from registry_pipeline.core.builders.drift_signals import KIND_SEVERITY, V01_ART
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.lib.drift_backfill import DayOutcome
+from registry_pipeline.definitions import build_definitions
+from registry_pipeline.lib.drift_backfill import (
+    BACKFILL_TAG,
+    DRIFT_DAILY_JOB,
+    RANGE_TAG,
+    DayOutcome,
+    run_drift_backfill,
+)
 from registry_pipeline_tests._helpers import (
     BUILD_ENV,
     Run,
     break_built_schema,
+    child_env,
     copy_built,
     environment_kept,
     registry,
 )
-from registry_pipeline_tests.conftest import IN_PROCESS_ENV
 
 
 def _today() -> date:
     """Today (UTC), read when a test runs, not when the module is imported (a run may cross
     midnight)."""
     return datetime.now(UTC).date()
+
+
+def _job(root: Path) -> Callable[[], dg.JobDefinition]:
+    """The drift job of `root`'s definitions, as `registry drift backfill` loads it."""
+    return lambda: build_definitions(root).resolve_job_def(DRIFT_DAILY_JOB)
 
 
 def _backfill(
@@ -59,9 +75,9 @@ def backfilled_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
     """The built demo after one `registry drift backfill --json --in-process` of yesterday (the
-    backfill through the code location is what other tests look at), once per test process:
-    tests never change it, they take a copy (`backfilled`). The environment is the built
-    demo's, and left as it was (the backfill sets DAGSTER_HOME)."""
+    flag is accepted and changes nothing: every day runs in the command's process), once per
+    test process: tests never change it, they take a copy (`backfilled`). The environment is
+    the built demo's, and left as it was."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
     day = _today() - timedelta(days=1)
@@ -85,14 +101,14 @@ def backfilled(backfilled_once: Backfilled, tmp_path: Path) -> Backfilled:
 def computed_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
-    """The built demo after `registry drift backfill --json` (through the code location) of the
-    three days before today, once per test process: its three days have no history (the
-    journal starts today). Tests read it, or change a copy of it."""
+    """The built demo after `registry drift backfill --json` of the three days before today, once
+    per test process: its three days have no history (the journal starts today). Tests read it,
+    or change a copy of it."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
     last = _today() - timedelta(days=1)
     root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("computed"))
-    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV, IN_PROCESS_ENV):  # as a user runs it
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
         code, out, err = registry(
             "drift", "backfill", "--from", str(last - timedelta(days=2)), "--to", str(last),
             "--workspace", str(root), "--json",
@@ -121,20 +137,26 @@ def test_days_without_history_are_all_unknown_sealed_and_checked(
         assert v01["generated_utc"] == f"{day['day']}T23:59:59Z"
     with dg.DagsterInstance.from_config(str(built / ".codex" / "dagster_home")) as instance:
         done = instance.get_materialized_partitions(dg.AssetKey("drift_signals_daily"))
-        (backfill,) = instance.get_backfills()  # the UI's Backfills tab lists it
-        runs = instance.get_runs(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+        runs = instance.get_runs(dg.RunsFilter(job_name=DRIFT_DAILY_JOB))
+        backfill_id = runs[0].tags[BACKFILL_TAG]  # one id for the backfill's runs, found by it
+        tagged = instance.get_runs(dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
+        backfills = instance.get_backfills()
     assert {day["day"] for day in days} <= done
-    assert backfill.status.value == "COMPLETED_SUCCESS"
-    assert sorted(backfill.partition_names) == [day["day"] for day in days]
-    assert {run.job_name for run in runs} == {"drift_signals_daily_job"}  # on the job's page
+    assert backfills == []  # no Dagster backfill object: one run a day, executed here
+    assert sorted(run.run_id for run in tagged) == sorted(d["dagster_run_id"] for d in days)
     assert sorted(run.run_id for run in runs) == sorted(d["dagster_run_id"] for d in days)
+    by_day = sorted(tagged, key=lambda run: run.tags["dagster/partition"])
+    for day, run in zip(days, by_day, strict=True):
+        assert run.status == dg.DagsterRunStatus.SUCCESS and run.run_id == day["dagster_run_id"]
+        assert run.tags["dagster/partition"] == day["day"]  # Dagster's own partition tag
+        assert run.tags[RANGE_TAG] == f"{first}..{yesterday}"
 
 
 # --- days already computed: REUSED, without a Dagster run (seconds, not a run a day) -----------
 
 
 def _dagster_work(root: Path) -> tuple[int, int]:
-    """How many runs and backfills the workspace's instance holds."""
+    """How many runs and backfills (none are made) the workspace's instance holds."""
     with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
         return len(instance.get_runs()), len(instance.get_backfills())
 
@@ -142,7 +164,7 @@ def _dagster_work(root: Path) -> tuple[int, int]:
 def test_days_already_computed_are_reused_without_running_them(
     cli: Run, computed_once: Backfilled, tmp_path: Path
 ) -> None:
-    _root, last, computed = computed_once  # backfilled through the code location
+    _root, last, computed = computed_once
     built = copy_built(computed_once.root, tmp_path)
     first = last - timedelta(days=2)
     assert computed["success"] is True
@@ -159,7 +181,7 @@ def test_days_already_computed_are_reused_without_running_them(
         assert now["signals"] == before["signals"]
         assert now["missing_history"] == before["missing_history"]
         assert now["dagster_run_id"] == before["dagster_run_id"]  # the run that recorded it
-    assert _dagster_work(built) == work  # no run launched, no backfill submitted
+    assert _dagster_work(built) == work  # no run
 
     code, out, _ = cli("drift", "backfill", "--from", str(first), "--to", str(last),
                        "--workspace", str(built))  # fmt: skip
@@ -266,8 +288,8 @@ def test_help_has_examples(cli: Run) -> None:
 
 
 def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> None:
-    """The backfill's code server would only say it did not load: the catalog's own reason
-    code comes first, and nothing is submitted."""
+    """The catalog's own reason code comes first, before the definitions are loaded, and
+    nothing is run."""
     catalog = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
     catalog.write_text("{not json")
     yesterday = _today() - timedelta(days=1)
@@ -293,9 +315,6 @@ def test_a_journal_line_no_release_writes_fails_the_day_with_journal_corrupt(
 
 
 def test_only_the_days_not_computed_yet_are_run(cli: Run, backfilled: Backfilled) -> None:
-    """With REGISTRY_BUILD_IN_PROCESS=1 (the session's), as `registry build` follows it: the
-    day's run executes here, no backfill is submitted (through the code location, one is:
-    `computed_once`)."""
     built, last, computed = backfilled  # `last` backfilled on the built demo, successfully
     runs, backfills = _dagster_work(built)
     code, document = _backfill(cli, built, last - timedelta(days=1), last)
@@ -350,14 +369,115 @@ def test_the_shortcut_decides_as_the_full_path_does(
 ) -> None:
     """The same state twice: the backfill with its shortcut, and every day through a Dagster
     run. Same status, folder, signals and problems."""
-    from registry_pipeline.lib.drift_backfill import run_drift_backfill
-
     built, day, computed = backfilled  # `day` backfilled on the built demo, successfully
     _case(built, day, case, cli)
     twin = tmp_path / "twin"
     shutil.copytree(built, twin, symlinks=True)
-    (shortcut,) = run_drift_backfill(built, [day], in_process=True)
-    (full,) = run_drift_backfill(twin, [day], in_process=True, shortcut=False)
+    (shortcut,) = run_drift_backfill(built, [day], _job(built))
+    (full,) = run_drift_backfill(twin, [day], _job(twin), shortcut=False)
     first = str(computed["days"][0]["run_id"])
     assert _comparable(shortcut, first) == _comparable(full, first)
     assert shortcut.status == full.status == status, (shortcut, full)
+
+
+# --- Ctrl-C: the day's run ends CANCELED, the backfill stops, exit 130 ------------------------
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as on a terminal (a test process may have it ignored);
+    SIGTERM's handler is what it was."""
+    term = signal.getsignal(signal.SIGTERM)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGTERM, term)
+
+
+def _drift_runs(root: Path) -> list[tuple[str, dg.DagsterRunStatus, bool]]:
+    """The drift job's runs, oldest first: partition, status, carries the backfill's tag."""
+    with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
+        runs = instance.get_runs(dg.RunsFilter(job_name=DRIFT_DAILY_JOB))
+    return [(r.tags["dagster/partition"], r.status, BACKFILL_TAG in r.tags) for r in runs[::-1]]
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
+def test_ctrl_c_in_a_day_cancels_its_run_and_exits_130(
+    cli: Run, built: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from registry_pipeline.defs import drift_daily
+
+    def interrupted(*_args: object) -> None:  # Ctrl-C while the day is computed
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(60)  # the signal's handler raises here
+        raise AssertionError("the run was not interrupted")
+
+    monkeypatch.setattr(drift_daily, "build_drift_for_day", interrupted)
+    first = _today() - timedelta(days=2)
+    code, out, err = cli(
+        "drift", "backfill", "--from", str(first), "--to", str(first + timedelta(days=1)),
+        "--workspace", str(built),
+    )  # fmt: skip
+    assert code == 130 and out == "" and err.strip() == "interrupted", out + err
+    # the day's run says so: cancelled, not failed; the next day was not run
+    assert _drift_runs(built) == [(str(first), dg.DagsterRunStatus.CANCELED, True)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
+    assert not list((built / ".codex" / "RUNS").glob("*__drift_signals_daily_build"))
+
+
+@pytest.mark.usefixtures("ctrl_c_raises")
+def test_ctrl_c_between_days_stops_before_the_next_one(built: Path) -> None:
+    """A Ctrl-C outside a run (here as the first day is reported, as one Dagster does not raise
+    at the end of a run) stops the backfill before the next day; the finished day stays
+    SUCCESS."""
+    first = _today() - timedelta(days=2)
+    seen: list[DayOutcome] = []
+
+    def on_day(outcome: DayOutcome) -> None:
+        seen.append(outcome)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_drift_backfill(built, [first, first + timedelta(days=1)], _job(built), on_day)
+    assert [outcome.status for outcome in seen] == ["OK"]
+    assert _drift_runs(built) == [(str(first), dg.DagsterRunStatus.SUCCESS, True)]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+NOISY_BACKFILL = """
+import sys
+from registry_pipeline.cli import main
+from registry_pipeline.defs import drift_daily
+
+computed = drift_daily.build_drift_for_day
+
+def noisy(*args):
+    print("printed by the run", flush=True)
+    return computed(*args)
+
+drift_daily.build_drift_for_day = noisy
+sys.exit(main(sys.argv[1:]))
+"""
+"""`registry ARGS...` in a process whose day's runs print on stdout."""
+
+
+def test_what_a_run_prints_stays_off_the_json(built: Path) -> None:
+    """stdout is the --json document alone: what a day's run prints there (Dagster mirrors a
+    run's stdout through a child process) goes to stderr. In a process of its own: stdout is
+    its file descriptor 1 there, as for a user."""
+    import subprocess
+    import sys
+
+    yesterday = str(_today() - timedelta(days=1))
+    done = subprocess.run(
+        [sys.executable, "-c", NOISY_BACKFILL, "drift", "backfill", "--from", yesterday,
+         "--to", yesterday, "--workspace", str(built), "--json"],
+        capture_output=True, text=True, env=child_env(), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [day["status"] for day in json.loads(done.stdout)["days"]] == ["OK"]
+    assert "printed by the run" in done.stderr

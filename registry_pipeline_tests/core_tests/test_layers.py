@@ -1,4 +1,5 @@
-"""The core's architecture as a test: no Dagster, and subpackages that depend on each other one way.
+"""The core's architecture as a test: no Dagster, and subpackages that depend on each other one way;
+and no module of the package imports a private module of a library.
 
 Every import in the source is read with `ast` (module level, inside functions and under
 `TYPE_CHECKING` alike), so a lazy import cannot hide a dependency. The order is the one
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.util
 import os
 import pkgutil
 import shutil
@@ -165,6 +167,37 @@ def cycles(package_dir: Path) -> list[list[str]]:
     return found
 
 
+def private(dotted: str) -> bool:
+    """Whether a dotted name has a private part (`_core`; not a dunder such as `__version__`)."""
+    return any(
+        part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+        for part in dotted.split(".")
+    )
+
+
+def library_private_imports(package_dir: Path) -> list[str]:
+    """Every import of a library's private module or name (`dagster._core.errors`, `from
+    pydantic import _internal`), as `path:line: module imports name`; the standard library's and
+    the package's own `_` modules are not a library's."""
+    found: list[str] = []
+    for path in sorted(package_dir.rglob("*.py")):
+        source = module_name(package_dir, path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top != package_dir.name and top not in sys.stdlib_module_names and private(name):
+                    where = path.relative_to(package_dir.parent)
+                    found.append(f"{where}:{node.lineno}: {source} imports {name}")
+    return found
+
+
 def test_core_subpackages_depend_one_way_and_never_on_dagster() -> None:
     found = violations(PACKAGE)
     assert not found, "\n" + "\n".join(found)
@@ -173,6 +206,16 @@ def test_core_subpackages_depend_one_way_and_never_on_dagster() -> None:
 def test_no_module_imports_its_own_importer() -> None:
     found = cycles(PACKAGE)
     assert not found, "\n" + "\n".join(" -> ".join(cycle) for cycle in found)
+
+
+def test_no_module_imports_a_private_module_of_a_library() -> None:
+    """Dagster through its front door (STYLE.md): a need its public API does not meet is a
+    question for Dagster's issues, not an import of `dagster._...`; the same for every library."""
+    found = library_private_imports(PACKAGE)
+    assert not found, (
+        f"{len(found)} import(s) of a library's private module (use its public API instead):\n"
+        + "\n".join(found)
+    )
 
 
 def test_core_top_level_holds_only_the_face_errors_and_json() -> None:
@@ -250,6 +293,44 @@ def test_checker_accepts_downward_imports(tmp_path: Path) -> None:
         },
     )
     assert violations(package) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("from dagster._core.errors import DagsterError\n", "dagster._core.errors.DagsterError"),
+        ("def f():\n    import dagster._core.instance.ref\n", "dagster._core.instance.ref"),
+        ("from dagster import _check\n", "dagster._check"),
+        ("from dagster_shared._x import y\n", "dagster_shared._x.y"),
+        ("from pydantic._internal import _fields\n", "pydantic._internal._fields"),
+        ("from sqlalchemy.engine import _private_name\n", "sqlalchemy.engine._private_name"),
+    ],
+)
+def test_checker_flags_a_librarys_private_module(tmp_path: Path, text: str, name: str) -> None:
+    package = _fake_package(tmp_path, {"lib/bad.py": text})
+    line = text.count("\n")  # the import is on the last line
+    assert library_private_imports(package) == [
+        f"registry_pipeline/lib/bad.py:{line}: registry_pipeline.lib.bad imports {name}"
+    ]
+
+
+def test_checker_accepts_public_stdlib_and_own_private_modules(tmp_path: Path) -> None:
+    package = _fake_package(
+        tmp_path,
+        {
+            "lib/fine.py": (
+                "from __future__ import annotations\n"
+                "import dagster as dg\n"
+                "from dagster_postgres.utils import pg_url_from_config\n"
+                "from dagster_postgres.version import __version__\n"
+                "import _thread\n"
+                "from importlib import _bootstrap\n"
+                "from registry_pipeline.cli import _output\n"
+                "from registry_pipeline import _version\n"
+            ),
+        },
+    )
+    assert library_private_imports(package) == []
 
 
 def test_checker_finds_a_circle_of_three(tmp_path: Path) -> None:
@@ -346,6 +427,28 @@ def test_the_dagster_contract_forbids_every_installed_dagster_package() -> None:
     assert installed <= forbidden, sorted(installed - forbidden)
 
 
+def test_the_private_dagster_contract_names_every_private_package_installed() -> None:
+    """import-linter sees into Dagster's packages only as root packages (see `.importlinter`):
+    every Dagster package the package imports is one, and the contract forbids exactly the
+    private packages and modules they have on disk."""
+    parser = configparser.ConfigParser()
+    parser.read(CONFIG, encoding="utf-8")
+    roots = set(_lines(parser["importlinter"]["root_packages"])) - {PACKAGE.name}
+    imported = {edge.target.split(".")[0] for edge in imports(PACKAGE)}
+    dagsters = {top for top in imported if top == "dagster" or top.startswith("dagster_")}
+    assert dagsters <= roots, sorted(dagsters - roots)
+    installed: set[str] = set()
+    for root in sorted(roots):
+        spec = importlib.util.find_spec(root)
+        assert spec is not None and spec.submodule_search_locations, f"{root} is not installed"
+        modules = pkgutil.iter_modules(spec.submodule_search_locations)
+        installed |= {f"{root}.{module.name}" for module in modules if private(module.name)}
+    contract = _contracts()["no-private-dagster"]
+    assert set(_lines(contract["source_modules"])) == {PACKAGE.name}
+    assert set(_lines(contract["forbidden_modules"])) == installed
+    assert contract.getboolean("allow_indirect_imports")  # `import dagster` reaches _core itself
+
+
 def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` with the repository's contracts, on the package found under `root`."""
     command = [str(Path(sys.executable).with_name("lint-imports")), "--config", str(CONFIG)]
@@ -400,6 +503,16 @@ def test_lint_imports_keeps_every_contract() -> None:
         ),
         ("core/pointers/bad.py", "import dagster_postgres\n", "pointers.bad -> dagster_postgres"),
         ("core/newpkg/__init__.py", "", "- registry_pipeline.core.newpkg"),
+        (
+            "lib/bad.py",
+            "def f():\n    from dagster._core.errors import DagsterError\n",
+            "registry_pipeline.lib.bad -> dagster._core.errors",
+        ),
+        (
+            "defs/bad.py",
+            "import dagster._serdes\n",
+            "registry_pipeline.defs.bad -> dagster._serdes",
+        ),
         (
             "core/gate/bad.py",
             "from registry_pipeline.cli import _validate\n",

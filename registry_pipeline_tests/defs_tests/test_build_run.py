@@ -1,5 +1,6 @@
 """A run of the build job as Dagster runs it (the UI, a schedule, a sensor) on a real instance
-over a copy of the demo workspace: it promotes within itself, as `registry build` does."""
+over a copy of the demo workspace: it never moves a pointer; the promotion sensor's run does, as
+`registry build`'s own promotion run does."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import BUILD_JOB, build_definitions
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV, dagster_home
-from registry_pipeline_tests._helpers import BUILD_ENV, copy_built, copy_demo, environment_kept
+from registry_pipeline_tests._helpers import (
+    BUILD_ENV,
+    copy_built,
+    copy_demo,
+    environment_kept,
+    promote_as_the_sensor,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
@@ -83,76 +90,116 @@ def ui_instance(ui_built: UiBuilt) -> Iterator[dg.DagsterInstance]:
         yield instance
 
 
-def test_a_build_run_promotes_within_itself_and_says_so_in_its_log(
+def test_a_build_run_moves_no_pointer_and_the_sensors_promotion_run_does(
     ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
-    """As the UI, a schedule or a sensor runs it: each snapshot with a pointer is promoted at
-    the run's end, before the run ends (no sensor, no second job), each outcome an engine event
-    of the run; a registry without a pointer is told so."""
-    from registry_pipeline.lib.build_run import materialized, promotions
+    """As the UI, a schedule or a sensor runs it: the build run seals and checks, the pointer
+    file is untouched; the promotion sensor then requests one run of the promotion job, tagged
+    with the build run, which promotes every snapshot with a pointer and shows each registry's
+    active snapshot on its asset page (an observation); the build names its promotion back, and
+    the next tick requests nothing."""
+    from registry_pipeline.lib.promotion import materialized, outcomes_of, pending_builds
+    from registry_pipeline.lib.runs import PROMOTES_TAG, PROMOTION_TAG
 
     demo, instance = ui_built.root, ui_instance
     build = ui_built  # the run of the build job: the fixture's
     assert build.success
+    store = PointerStore(Workspace(demo))
+    assert store.read().pointers == {} and not store.journal_path.exists()
+    assert [run.run_id for run in pending_builds(instance)] == [build.run_id]
+    defs = build_definitions(demo)
+    [promotion_id] = promote_as_the_sensor(defs, instance)
+    promotion = instance.get_run_by_id(promotion_id)
+    assert promotion is not None and promotion.status == dg.DagsterRunStatus.SUCCESS
+    assert promotion.tags[PROMOTES_TAG] == build.run_id
+    assert promotion.tags["dagster/run_key"] == f"promote:{build.run_id}"
+    built = instance.get_run_by_id(build.run_id)
+    assert built is not None and built.tags[PROMOTION_TAG] == promotion_id
     made = materialized(instance, build.run_id)
     assert set(made) == WITH_POINTER | {"registry_delta_log", "system_health_report"}
-    pointers = PointerStore(Workspace(demo)).read()
+    pointers = store.read()
     assert {rid: pointers.active(rid).run_id for rid in WITH_POINTER} == {  # type: ignore[union-attr]
         rid: made[rid][0] for rid in WITH_POINTER
     }
-    records = instance.all_logs(build.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-    outcomes = promotions([r.dagster_event for r in records if r.dagster_event is not None])
+    outcomes = outcomes_of(instance, promotion_id)
     assert {rid for rid, o in outcomes.items() if o["outcome"] == "promoted"} == WITH_POINTER
     assert outcomes["system_health_report"]["outcome"] == "no pointer by design"
+    page = instance.fetch_observations(dg.AssetKey("op_status_table"), limit=1).records
+    shown = page[0].asset_observation.metadata  # type: ignore[union-attr]
+    assert shown["active_run_id"].value == made["op_status_table"][0]
+    assert shown["build_run_id"].value == build.run_id
+    assert {"active_root_sha256", "promoted_at", "receipt"} <= set(shown)
+    assert promote_as_the_sensor(defs, instance) == []  # one promotion per build
 
 
-def test_a_failed_build_promotes_nothing_from_the_cli_as_from_the_ui(
-    demo: Path, instance: dg.DagsterInstance
+def test_a_failed_build_promotes_the_same_from_the_cli_as_from_the_ui(
+    demo: Path, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     """One rule for every door: the same failing build, run by `registry build` and as the UI
-    runs it, promotes nothing, not even the registries whose checks passed."""
+    runs it (then promoted by the sensor's run), promotes exactly the registries whose checks
+    passed, and never the one that failed nor what is built from it."""
     from registry_pipeline.lib.build import run_build
 
-    source = demo / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
-    source.write_text('{"version": "0.1"}\n')
-    summary = run_build(demo, in_process=True)
+    (tmp_path / "ui").mkdir()
+    ui = copy_demo(tmp_path / "ui")
+    for root in (demo, ui):
+        source = root / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+        source.write_text('{"version": "0.1"}\n')
+    summary = run_build(demo, build_definitions(demo))
     assert not summary.success
-    assert not any(entry.promoted for entry in summary.registries)
-    passed = {e.registry_id for e in summary.registries if e.checks and all(e.checks.values())}
-    assert {"allowed_operations", "run_registry", "op_status_table"} <= passed
-    build = _build(build_definitions(demo), instance)
-    assert not build.success
-    assert PointerStore(Workspace(demo)).read().pointers == {}
-    records = instance.all_logs(build.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-    said = [r.dagster_event.message or "" for r in records if r.dagster_event is not None]
-    assert any(message.startswith("nothing promoted: ") for message in said), said
+    by_cli = {entry.registry_id for entry in summary.registries if entry.promoted}
+    assert {"allowed_operations", "run_registry", "op_status_table"} <= by_cli
+    assert not {"expected_versions", "drift_signals"} & by_cli
+    with dg.DagsterInstance.from_config(str(dagster_home(ui))) as ui_instance:
+        defs = build_definitions(ui)
+        assert not _build(defs, ui_instance).success
+        assert PointerStore(Workspace(ui)).read().pointers == {}
+        promote_as_the_sensor(defs, ui_instance)
+    assert set(PointerStore(Workspace(ui)).read().pointers) == by_cli
+    assert set(PointerStore(Workspace(demo)).read().pointers) == by_cli
 
 
-def test_a_build_run_left_started_by_a_dead_process_is_marked_failed(
+def test_a_run_left_in_progress_by_a_gone_process_is_marked_failed(
     ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
+    """The run's process holds its lock for the run's life: a run whose lock file is there and
+    free was left by a process that is gone; one whose lock is held runs; one of another host,
+    or whose lock file is gone (it ended as it should), is not ours to judge."""
     import socket
 
-    from registry_pipeline.lib.build_run import HOST_TAG, PID_TAG, mark_dead_builds_failed
+    from registry_pipeline.core.lock import FileLock, Owner
+    from registry_pipeline.lib.runs import HOST_TAG, PID_TAG, clear_dead_runs, lock_path
 
     instance = ui_instance
     run = ui_built  # as the UI runs it (in this process): the build_run resource tags the run
     tags = instance.get_run_by_id(run.run_id).tags  # type: ignore[union-attr]
     assert tags[PID_TAG] == str(os.getpid()) and tags[HOST_TAG] == socket.gethostname()
-    here, gone = socket.gethostname(), str(2**22 + 777)
+    assert not lock_path(instance, run.run_id).exists()  # released as the run ended
 
-    def started(pid: str, host: str) -> dg.DagsterRun:
-        tags = {PID_TAG: pid, HOST_TAG: host}
+    def started(host: str) -> dg.DagsterRun:
+        tags = {HOST_TAG: host}
         run_id = str(uuid.uuid4())
         return dg.DagsterRun(job_name=BUILD_JOB, run_id=run_id, status=_STARTED, tags=tags)
 
-    dead, alive = started(gone, here), started(str(os.getpid()), here)
-    elsewhere = started(gone, "another-host")
-    for record in (dead, alive, elsewhere):
+    here = socket.gethostname()
+    dead, alive, unlocked, elsewhere = (started(here), started(here), started(here),
+                                        started("another-host"))  # fmt: skip
+    for record in (dead, alive, unlocked, elsewhere):
         instance.add_run(record)
-    assert mark_dead_builds_failed(instance) == [dead.run_id]
-    status = {r: instance.get_run_by_id(r).status for r in (dead.run_id, alive.run_id)}  # type: ignore[union-attr]
-    assert status == {dead.run_id: dg.DagsterRunStatus.FAILURE, alive.run_id: _STARTED}
+    for record in (dead, alive, elsewhere):
+        lock_path(instance, record.run_id).parent.mkdir(parents=True, exist_ok=True)
+        lock_path(instance, record.run_id).touch()  # left by a killed process
+    holder = FileLock(lock_path(instance, alive.run_id))
+    assert holder.try_take(Owner("a live run"))
+    try:
+        said = clear_dead_runs(instance)
+    finally:
+        holder.release()
+    assert len(said) == 1 and dead.run_id in said[0] and "FAILURE" in said[0]
+    status = {r.run_id: instance.get_run_by_id(r.run_id).status  # type: ignore[union-attr]
+              for r in (dead, alive, unlocked, elsewhere)}  # fmt: skip
+    assert status == {dead.run_id: dg.DagsterRunStatus.FAILURE, alive.run_id: _STARTED,
+                      unlocked.run_id: _STARTED, elsewhere.run_id: _STARTED}  # fmt: skip
 
 
 def test_a_run_launched_by_dagster_keeps_the_verdict_cache(

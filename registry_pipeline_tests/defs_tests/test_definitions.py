@@ -49,7 +49,10 @@ def test_every_registry_has_two_blocking_checks() -> None:
 def test_jobs_and_groups() -> None:
     defs = build_definitions(DEMO_WORKSPACE)
     jobs = {job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")}
-    assert jobs == {BUILD_JOB, "drift_signals_daily_job"}
+    assert jobs == {BUILD_JOB, "promote_registries", "drift_signals_daily_job"}
+    promotion = defs.resolve_job_def("promote_registries")  # one op, no asset of its own
+    assert [node.name for node in promotion.graph.nodes] == ["promote_build"]
+    assert not promotion.asset_layer.asset_graph.executable_asset_keys
     build = defs.resolve_job_def(BUILD_JOB).asset_layer.asset_graph.executable_asset_keys
     assert {key.to_user_string() for key in build} == set(REGISTRIES)  # not the daily one
     graph = defs.resolve_asset_graph()
@@ -70,12 +73,16 @@ def test_definitions_module_loads_the_demo_workspace_when_dagster_asks() -> None
     assert dg.AssetKey("run_registry") in loaded.resolve_asset_graph().get_all_asset_keys()
 
 
-def test_the_only_sensor_builds_when_inputs_change() -> None:
-    """Builds promote within their run (`lib.build_run`): no promotion sensor, no second job."""
+def test_a_sensor_builds_when_inputs_change_and_one_promotes_each_build() -> None:
+    """The design card's shape: the build job never moves a pointer; the promotion sensor,
+    running by default, requests the promotion job when a build ends (`lib/promotion.py`)."""
     defs = build_definitions(DEMO_WORKSPACE)
     sensors = {sensor.name: sensor for sensor in defs.sensors or []}
-    assert set(sensors) == {"build_when_inputs_change"}
+    assert set(sensors) == {"build_when_inputs_change", "promote_after_build"}
     assert sensors["build_when_inputs_change"].job_name == BUILD_JOB
+    assert sensors["promote_after_build"].job_name == "promote_registries"
+    assert sensors["promote_after_build"].default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensors["promote_after_build"].minimum_interval_seconds <= 5
 
 
 def test_schedules_rebuild_daily_and_audit_weekly() -> None:

@@ -1,5 +1,7 @@
 """The workspace's Dagster instance is initialized once, even by processes racing on it; its
-dagster.yaml is ours (SQLite, or PostgreSQL when the variable is set) or the user's, kept."""
+dagster.yaml is ours (SQLite, or PostgreSQL when the variable is set: Dagster's own storage, run
+queue and launcher), an earlier release's (upgraded in place) or the user's, kept (refused, with
+what to remove, when it names a class this version no longer has)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from registry_pipeline.core.errors import RegistryError
@@ -21,6 +24,52 @@ from registry_pipeline.lib.instance import (
     dagster_home,
     open_instance,
 )
+from registry_pipeline_tests._helpers import Run
+
+PREVIOUS_RELEASE = """\
+telemetry:
+  enabled: false
+# registry-pipeline: one build at a time per workspace. A second build run (CLI, UI, schedule,
+# sensor) waits in this queue, shown Queued in the UI, until the first one ends; every build run
+# then holds the workspace's build slot (docs/OPERATIONS.md).
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: registry-pipeline/build
+        limit: 1
+# Dagster's queue, which also tags as a build a run of a selection of registries (the UI's
+# Materialize button), so it waits here too (lib/launcher.py).
+run_coordinator:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunCoordinator
+# Dagster's launcher, and for a run `registry build` launches a run worker forked from the
+# command, which has Dagster and the definitions loaded already (lib/launcher.py).
+run_launcher:
+  module: registry_pipeline.lib.launcher
+  class: RegistryRunLauncher
+# The daemon (`dagster dev`) fails a run whose worker died and finishes a cancel that hangs.
+run_monitoring:
+  enabled: true
+  start_timeout_seconds: 180
+  cancel_timeout_seconds: 180
+  poll_interval_seconds: 30
+"""
+"""The dagster.yaml the previous release generated (byte for byte), naming its own classes."""
+PREVIOUS_POSTGRES = (
+    PREVIOUS_RELEASE
+    + """\
+# registry-pipeline: runs, events and schedules in PostgreSQL (docs/DEPLOYMENT.md);
+# the URL is read from the environment at every open, so no password is written here.
+storage:
+  postgres:
+    postgres_url:
+      env: REGISTRY_DAGSTER_POSTGRES_URL
+"""
+)
+OWN_WITH_OUR_LAUNCHER = PREVIOUS_RELEASE.replace(
+    "telemetry:\n  enabled: false", "telemetry:\n  enabled: true"
+)
+"""A user's own file (not byte for byte ours) that names the removed launcher."""
 
 OPEN = """
 import sys
@@ -103,6 +152,80 @@ def test_a_users_own_file_is_kept_whatever_the_variable(
     assert (home / "history" / "runs.db").is_file()  # SQLite, initialized under the lock
 
 
+def test_the_previous_releases_file_is_upgraded_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    home = tmp_path / DAGSTER_HOME_RELPATH
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(PREVIOUS_RELEASE)
+    assert (dagster_home(tmp_path) / "dagster.yaml").read_text() == INSTANCE_CONFIG
+    with open_instance(tmp_path) as instance:
+        assert type(instance.run_coordinator) is dg.QueuedRunCoordinator
+        assert type(instance.run_launcher) is dg.DefaultRunLauncher
+    postgres = tmp_path / "pg"
+    (postgres / DAGSTER_HOME_RELPATH).mkdir(parents=True)
+    (postgres / DAGSTER_HOME_RELPATH / "dagster.yaml").write_text(PREVIOUS_POSTGRES)
+    monkeypatch.setenv(POSTGRES_URL_ENV, _closed_url())
+    with pytest.raises(RegistryError) as raised:
+        dagster_home(postgres)  # written, then its server checked: nothing listens there
+    assert raised.value.code == "DAGSTER_STORAGE" and "Connection refused" in str(raised.value)
+    text = (postgres / DAGSTER_HOME_RELPATH / "dagster.yaml").read_text()
+    assert text == POSTGRES_INSTANCE_CONFIG
+
+
+def test_a_users_own_file_naming_the_removed_launcher_is_refused_with_what_to_remove(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    home = tmp_path / DAGSTER_HOME_RELPATH
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(OWN_WITH_OUR_LAUNCHER)
+    with pytest.raises(RegistryError) as raised:
+        dagster_home(tmp_path)
+    error = raised.value
+    assert error.code == "DAGSTER_STORAGE" and error.path == str(home)
+    assert "run_coordinator: registry_pipeline.lib.launcher.RegistryRunCoordinator" in error.message
+    assert "run_launcher: registry_pipeline.lib.launcher.RegistryRunLauncher" in error.message
+    assert "remove those blocks" in error.message
+    assert (home / "dagster.yaml").read_text() == OWN_WITH_OUR_LAUNCHER  # never rewritten
+    kept = "module: registry_pipeline.lib.storage\n    class: KeptSqliteStorage\n"
+    (home / "dagster.yaml").write_text(f"storage:\n  custom:\n    {kept}")
+    with pytest.raises(RegistryError) as raised:
+        dagster_home(tmp_path)
+    message = raised.value.message
+    assert "storage.custom: registry_pipeline.lib.storage.KeptSqliteStorage" in message
+    assert "remove that block" in message
+
+
+def test_the_cli_says_it_as_dagster_storage_without_a_traceback(cli: Run, demo: Path) -> None:
+    home = demo / DAGSTER_HOME_RELPATH
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(OWN_WITH_OUR_LAUNCHER)
+    code, out, err = cli("build", "--force", "--workspace", str(demo))
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"error: DAGSTER_STORAGE {home}:"), err
+    assert "RegistryRunLauncher" in err and "remove those blocks" in err
+
+
+def test_a_home_that_cannot_be_made_is_instance_unavailable(tmp_path: Path) -> None:
+    (tmp_path / ".codex").write_text("a file where the workspace's state folder should be\n")
+    with pytest.raises(RegistryError) as raised:
+        dagster_home(tmp_path)
+    assert raised.value.code == "INSTANCE_UNAVAILABLE"
+    assert raised.value.path is not None and raised.value.path.startswith(str(tmp_path / ".codex"))
+
+
+def test_the_instance_is_dagsters_own_sqlite_storage_in_the_home(tmp_path: Path) -> None:
+    with open_instance(tmp_path) as instance:
+        for storage in (instance.run_storage, instance.event_log_storage):
+            assert type(storage).__module__.startswith("dagster._core.storage."), storage
+        assert instance.get_runs(limit=1) == []
+    home = tmp_path / DAGSTER_HOME_RELPATH
+    assert (home / "history" / "runs.db").is_file()
+    assert (home / "dagster.yaml").read_text() == INSTANCE_CONFIG
+
+
 @pytest.mark.parametrize("text", [INSTANCE_CONFIG, POSTGRES_INSTANCE_CONFIG])
 def test_the_generated_files_pass_dagsters_own_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
@@ -115,5 +238,7 @@ def test_the_generated_files_pass_dagsters_own_schema(
     assert custom_class is None and config["telemetry"] == {"enabled": False}
     limits = config["concurrency"]["runs"]["tag_concurrency_limits"]
     assert limits == [{"key": BUILD_TAG, "limit": 1}]
+    assert "run_coordinator" not in config and "run_launcher" not in config  # Dagster's own
+    assert config["run_monitoring"]["enabled"] is True
     if text == POSTGRES_INSTANCE_CONFIG:
         assert config["storage"]["postgres"]["postgres_url"] == {"env": POSTGRES_URL_ENV}

@@ -2,7 +2,8 @@
 can: instance files by Dagster's own config schema and, on a real PostgreSQL, by loading them;
 the Docker files for what they must agree on (image, module, location name, workspace path, the
 build tag's limit); the Kubernetes example in registry_pipeline_tests/test_deploy_k8s.py. Not
-checked here: building the image, running dagster-docker's own config schema (not installed)."""
+checked here: building the image, running dagster-docker's own config schema (not installed).
+Every instance file uses Dagster's own run coordinator and storage; none names a class of ours."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def test_the_postgres_example_is_the_file_registry_writes() -> None:
     assert (DEPLOY / "postgres" / "dagster.yaml").read_text() == POSTGRES_INSTANCE_CONFIG
 
 
+def test_no_example_names_a_class_of_the_package() -> None:
+    """Dagster's own run coordinator, launchers and storage: an example that named one of ours
+    would stop loading when that class moves (as `lib/launcher.py`'s did)."""
+    for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
+        text = path.read_text(encoding="utf-8")
+        assert "registry_pipeline.lib" not in text and "RegistryRun" not in text, path
+
+
 @pytest.mark.parametrize("folder", ["postgres", "docker"])
 def test_each_instance_file_passes_dagsters_schema(
     folder: str, monkeypatch: pytest.MonkeyPatch
@@ -66,7 +75,7 @@ def test_the_docker_instance_loads_on_postgresql(
     (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__module__.startswith("dagster_postgres")
-        assert type(instance.run_coordinator).__name__ == "RegistryRunCoordinator"
+        assert type(instance.run_coordinator) is dg.QueuedRunCoordinator  # Dagster's own
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
         assert {"key": BUILD_TAG, "limit": 1} in limits
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] > 0

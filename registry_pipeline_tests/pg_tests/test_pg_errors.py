@@ -1,13 +1,16 @@
 """A PostgreSQL instance that cannot be used is DAGSTER_STORAGE with its reason, exit 1, no
-traceback, its password never shown; a user's own PostgreSQL dagster.yaml is kept and used."""
+traceback, its password never shown; a user's own PostgreSQL dagster.yaml is kept and used, its
+URL read from the fields dagster-postgres documents as Dagster's own storage reads it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.lib.instance import (
@@ -17,6 +20,7 @@ from registry_pipeline.lib.instance import (
     open_instance,
     storage_errors,
 )
+from registry_pipeline.lib.postgres import postgres_url
 from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.pg_tests._server import (
     LOCKED,
@@ -108,5 +112,113 @@ def test_a_users_own_postgres_yaml_is_kept_and_used(
     with open_instance(demo) as instance:
         assert type(instance.run_storage).__module__.startswith("dagster_postgres")
         assert instance.get_runs() == []
+        storage: Any = instance.run_storage
+        assert postgres_url(home, yaml.safe_load(own)) == storage.postgres_url  # as Dagster's
     assert (home / "dagster.yaml").read_text() == own
     assert not (home / "history").exists()
+
+
+def _storage(postgres: dict[str, Any]) -> dict[str, Any]:
+    return {"storage": {"postgres": postgres}}
+
+
+EVENT_LOG = {"module": "dagster_postgres.event_log", "class": "PostgresEventLogStorage"}
+URLS: dict[str, tuple[dict[str, Any], str]] = {
+    "postgres_url as written": (
+        _storage({"postgres_url": "postgresql+psycopg2://u:p@db:5432/registry"}),
+        "postgresql+psycopg2://u:p@db:5432/registry",
+    ),
+    "postgres_url from a variable": (
+        _storage({"postgres_url": {"env": "TEST_PG_URL"}}),
+        "postgresql+psycopg2://u:from-env@db:5432/registry",
+    ),
+    "postgres_db, every field, password and port from variables": (
+        _storage(
+            {
+                "postgres_db": {
+                    "username": "registry",
+                    "password": {"env": "TEST_PG_PASSWORD"},
+                    "hostname": "db.example",
+                    "db_name": "registry",
+                    "port": {"env": "TEST_PG_PORT"},
+                    "params": {"sslmode": "require"},
+                    "scheme": "postgresql+psycopg2",
+                }
+            }
+        ),
+        "postgresql+psycopg2://registry:p%40ss@db.example:6543/registry?sslmode=require",
+    ),
+    "postgres_db with dagster-postgres's defaults": (
+        _storage({"postgres_db": {"username": "registry", "hostname": "db", "db_name": "r"}}),
+        "postgresql://registry@db:5432/r",
+    ),
+    "the event log's own config": (
+        {"event_log_storage": {**EVENT_LOG, "config": {"postgres_url": "postgresql://u@db/r"}}},
+        "postgresql://u@db/r",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", URLS)
+def test_the_url_is_read_from_the_documented_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.setenv("TEST_PG_URL", "postgresql+psycopg2://u:from-env@db:5432/registry")
+    monkeypatch.setenv("TEST_PG_PASSWORD", "p@ss")
+    monkeypatch.setenv("TEST_PG_PORT", "6543")
+    settings, expected = URLS[case]
+    assert postgres_url(tmp_path, settings) == expected
+    assert postgres_url(tmp_path, {"telemetry": {"enabled": False}}) is None  # SQLite
+
+
+DB = {"username": "registry", "hostname": "db", "db_name": "registry"}
+BAD_FIELDS: dict[str, tuple[dict[str, Any], str]] = {
+    "both forms": (
+        {"postgres_url": "postgresql+psycopg2://u@db/r", "postgres_db": DB},
+        "give exactly one of postgres_url and postgres_db",
+    ),
+    "neither form": (
+        {"should_autocreate_tables": True},
+        "give exactly one of postgres_url and postgres_db",
+    ),
+    "an empty url": ({"postgres_url": ""}, "postgres_url is empty"),
+    "no hostname": (
+        {"postgres_db": {"username": "registry", "db_name": "registry"}},
+        "postgres_db needs db_name, hostname, username",
+    ),
+    "a password variable not set": (
+        {"postgres_db": {**DB, "password": {"env": "TEST_PG_UNSET"}}},
+        "postgres_db.password is read from $TEST_PG_UNSET, which is not set",
+    ),
+    "a port that is not a number": (
+        {"postgres_db": {**DB, "port": "5432"}},
+        "postgres_db.port is neither a whole number nor {env: NAME} (a str)",
+    ),
+    "a port variable that is not a number": (
+        {"postgres_db": {**DB, "port": {"env": "TEST_PG_PORT"}}},
+        "postgres_db.port: $TEST_PG_PORT is not a whole number",
+    ),
+    "a password written as a number": (
+        {"postgres_db": {**DB, "password": 271828}},
+        "postgres_db.password is neither a string nor {env: NAME} (a int)",
+    ),
+    "a source with another key": (
+        {"postgres_url": {"env": "TEST_PG_URL", "default": "x"}},
+        "postgres_url is neither a string nor {env: NAME} (a mapping with keys env, default)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FIELDS)
+def test_a_storage_block_that_gives_no_url_is_dagster_storage_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    monkeypatch.delenv("TEST_PG_UNSET", raising=False)
+    monkeypatch.setenv("TEST_PG_PORT", "not-a-port")
+    postgres, reason = BAD_FIELDS[case]
+    with pytest.raises(RegistryError) as raised:
+        postgres_url(tmp_path, _storage(postgres))
+    error = raised.value
+    assert error.code == "DAGSTER_STORAGE" and error.path == str(tmp_path)
+    assert error.message == f"the PostgreSQL storage of {tmp_path / 'dagster.yaml'}: {reason}"
+    assert "271828" not in error.message and "not-a-port" not in error.message

@@ -19,6 +19,7 @@ from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB, DRIFT_DAILY_SCHE
 from registry_pipeline.defs.schedules import DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
 from registry_pipeline.lib.build_run import BUILD_JOB, materialized
+from registry_pipeline.lib.drift_backfill import BACKFILL_TAG, RANGE_TAG
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
 from registry_pipeline_tests._helpers import Run
@@ -57,7 +58,6 @@ def test_a_build_run_promotes_within_the_run_on_postgresql(
 
 # Dagster's build_schedule_from_partitioned_job calls its own deprecated run_request_for_partition
 @pytest.mark.filterwarnings("ignore:Function `JobDefinition.run_request_for_partition`")
-@pytest.mark.launched  # a Dagster backfill through the code location, on PostgreSQL
 def test_a_backfill_then_the_daily_schedule(cli: Run, demo: Path, pg_url: str, pg_env: Env) -> None:
     pg_env(pg_url)  # no build first: days without history are sealed with every signal unknown
     first, last = YESTERDAY - timedelta(days=3), YESTERDAY - timedelta(days=1)
@@ -79,10 +79,9 @@ def test_a_backfill_then_the_daily_schedule(cli: Run, demo: Path, pg_url: str, p
         )
         assert run.success
         done = instance.get_materialized_partitions(DAILY)
-        tags = {"registry_pipeline/backfill": f"{first}..{last}"}
-        backfilled = instance.get_runs(dg.RunsFilter(tags=tags))
-        backfills = instance.get_backfills()
+        backfilled = instance.get_runs(dg.RunsFilter(tags={RANGE_TAG: f"{first}..{last}"}))
         rebuild = defs.resolve_schedule_def(DAILY_REBUILD).evaluate_tick(context)
     assert done == {str(date.fromordinal(first.toordinal() + n)) for n in range(4)}
-    assert len(backfilled) == 3 and len(backfills) == 1
+    assert len(backfilled) == 3  # a run a day, one backfill's: one id on all three
+    assert len({r.tags[BACKFILL_TAG] for r in backfilled}) == 1
     assert [r.job_name for r in rebuild.run_requests or []] in ([None], [BUILD_JOB])

@@ -9,7 +9,10 @@ from registry_pipeline.core.freshness.state import (
     active_snapshots,
     build_inputs,
     current_inputs,
+    drop_stashed,
     record_build,
+    stash_inputs,
+    stashed_inputs,
     up_to_date,
 )
 
@@ -19,6 +22,9 @@ __all__ = [
     "active_snapshots",
     "build_inputs",
     "current_inputs",
+    "drop_stashed",
     "record_build",
+    "stash_inputs",
+    "stashed_inputs",
     "up_to_date",
 ]

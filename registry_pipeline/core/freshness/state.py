@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from typing import Any
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import read_small, write_atomic
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
@@ -28,6 +30,9 @@ from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW
 from registry_pipeline.core.workspace.sources import is_pattern, pattern_base, workspace_relpath
 
 STATE_RELPATH = ".codex/cache/last_build.json"
+PENDING_RELPATH = ".codex/cache/build_inputs"
+"""What each build of the whole catalog read, kept until its promotion records it."""
+MAX_PENDING = 256 << 20
 VERSION = "registry-last-build-3"
 RECORDED = ("inputs", "folders", "active", "held")
 BUILT = "build"
@@ -159,6 +164,40 @@ def build_inputs(workspace: Workspace) -> dict[str, Any]:
         "folders": run_folders(workspace, catalog),
         "before": active_snapshots(workspace),
     }
+
+
+def stash_inputs(workspace: Workspace, dagster_run_id: str, read: Mapping[str, Any]) -> None:
+    """Keep what build `dagster_run_id` read (`build_inputs`) until its promotion records it."""
+    path = workspace.root / PENDING_RELPATH / f"{dagster_run_id}.json"
+    workspace.require_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(read, sort_keys=True).encode())
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot keep what the build read: {exc.strerror or exc}",
+            code="IO_ERROR",
+            path=str(path),
+        ) from None
+
+
+def stashed_inputs(workspace: Workspace, dagster_run_id: str) -> dict[str, Any] | None:
+    """What build `dagster_run_id` read, if it kept it (a build of the whole catalog), else None."""
+    data = read_small(workspace.root / PENDING_RELPATH / f"{dagster_run_id}.json", MAX_PENDING)
+    try:
+        read = json.loads(data) if data is not None else None
+    except ValueError:  # a torn or foreign file: the build is not recorded, the next one runs
+        return None
+    return read if isinstance(read, dict) and isinstance(read.get("folders"), dict) else None
+
+
+def drop_stashed(workspace: Workspace) -> None:
+    """Forget every kept read: a recorded build supersedes the builds before it."""
+    folder = workspace.root / PENDING_RELPATH
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
 
 
 def active_snapshots(workspace: Workspace) -> dict[str, str | None]:

@@ -1,0 +1,331 @@
+"""A build's promotion: the one gate on what it sealed, the pointers moved, the build recorded.
+
+A run of the promotion job (`defs/promotion.py`) promotes one build run, named by its
+`registry-pipeline/promotes` tag: the promotion sensor requests it when a build ends, and
+`registry build` runs it itself right after its build, with the same run key. Every door leads
+here; nothing else moves a pointer automatically (docs/OPERATIONS.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.freshness import (
+    active_snapshots,
+    drop_stashed,
+    record_build,
+    stashed_inputs,
+)
+from registry_pipeline.core.gate.checks import check_names
+from registry_pipeline.core.gate.gate import admission, sealed_together, sync
+from registry_pipeline.core.gate.receipts import ReceiptStore
+from registry_pipeline.core.pointers.store import Move, MoveOutcome, PointerStore, pointer_relpath
+from registry_pipeline.core.workspace.catalog import load_catalog
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.build_run import run_slot, say
+from registry_pipeline.lib.failures import run_events
+from registry_pipeline.lib.runs import (
+    ENDED,
+    PENDING,
+    PROMOTES_TAG,
+    PROMOTION_TAG,
+    hold_run,
+    holds,
+    release_run,
+)
+
+PROMOTION_JOB = "promote_registries"
+PROMOTION_OP = "promote_build"
+PROMOTION_SENSOR = "promote_after_build"
+OUTCOME_KEY = "promotion"
+"""Observation metadata: the promotion's outcome for the registry (`PromotionOutcome.as_json`)."""
+CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
+CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
+STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
+
+
+class Outcome(StrEnum):
+    """What a promotion attempt did."""
+
+    PROMOTED = "promoted"
+    ALREADY_ACTIVE = "already active"
+    SKIPPED = "skipped"
+    """Not an error: NOT_NEWER, or a registry on hold (a rollback or `pointers hold`)."""
+    NO_POINTER = "no pointer by design"
+    CHECKS_NOT_PASSED = "checks not passed"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    """The result of `promote` for one registry snapshot."""
+
+    registry_id: str
+    run_id: str
+    outcome: Outcome
+    reason: str
+    """One line for humans: "promoted", "already active", "NOT_NEWER: ...", ..."""
+    code: str | None = None
+    """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journal_seq: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """A refusal other than NOT_NEWER, or checks that did not pass."""
+        return self.outcome in (Outcome.REFUSED, Outcome.CHECKS_NOT_PASSED)
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON object (the observation, `registry build --json`): its fields in order."""
+        return {**asdict(self), "outcome": self.outcome.value}
+
+
+def promotion_key(build_run_id: str) -> str:
+    """The run key of build `build_run_id`'s promotion: one promotion per build, from any door."""
+    return f"promote:{build_run_id}"
+
+
+def promotion_tags(build_run_id: str) -> dict[str, str]:
+    """The tags of the promotion run of build `build_run_id` (a sensor adds its run key)."""
+    return {PROMOTES_TAG: build_run_id}
+
+
+def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.DagsterRun]:
+    """Ended build runs no promotion took yet, oldest first, but for one a live process holds."""
+    filters = dg.RunsFilter(tags={PROMOTION_TAG: PENDING}, statuses=list(ENDED))
+    records = instance.get_run_records(filters, limit=limit, order_by="id", ascending=True)
+    # a build whose process is still here (`registry build` about to promote it) is its own
+    return [r.dagster_run for r in records if not _executing(instance, r.dagster_run)]
+
+
+def _executing(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether a live process of this host still holds `run` (its command promotes it next)."""
+    return holds(instance, run.run_id)
+
+
+def promote_build(
+    instance: dg.DagsterInstance,
+    run: dg.DagsterRun,
+    workspace: Workspace,
+    wait: float,
+) -> Iterator[dg.AssetObservation]:
+    """Promote the build run that promotion run `run` names; an observation per registry."""
+    build_run_id = run.tags.get(PROMOTES_TAG)
+    build = instance.get_run_by_id(build_run_id) if build_run_id else None
+    if build is None:
+        raise RegistryError(
+            f"the promotion run names no build run in this instance ({build_run_id!r})",
+            code="NO_BUILD_RUN",
+            path=PROMOTES_TAG,
+        )
+    hold_run(instance, run, "promoting")
+    try:
+        with run_slot(instance, run, workspace, wait):
+            yield from _promote_under_slot(instance, run, workspace, build)
+    finally:
+        release_run(run.run_id)
+
+
+def _promote_under_slot(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, build: dg.DagsterRun
+) -> Iterator[dg.AssetObservation]:
+    latest = instance.get_run_by_id(build.run_id) or build
+    taken = latest.tags.get(PROMOTION_TAG)
+    if taken not in (None, PENDING, run.run_id) and _succeeded(instance, taken):
+        say(instance, run, f"nothing to do: dagster run {taken} promoted build {build.run_id}")
+        return
+    instance.add_run_tags(build.run_id, {PROMOTION_TAG: run.run_id})
+    if latest.status not in ENDED:
+        say(instance, run, f"nothing promoted: build run {build.run_id} is {latest.status.value}")
+        return
+    sync(workspace)  # on object storage: what other machines published, before moving
+    outcomes = promote_all(instance, workspace, build.run_id)
+    pointers = PointerStore(workspace).read()
+    receipts = ReceiptStore(workspace)
+    for outcome in outcomes:
+        yield _observation(outcome, pointers, receipts, build.run_id)
+    if not outcomes:
+        say(instance, run, f"nothing promoted: build run {build.run_id} sealed nothing")
+    read = stashed_inputs(workspace, build.run_id)
+    errors = any(outcome.is_error for outcome in outcomes)
+    if read is None or errors or latest.status != dg.DagsterRunStatus.SUCCESS:
+        return
+    after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
+    try:
+        record_build(workspace, read, after, build.run_id)
+        drop_stashed(workspace)
+    except RegistryError as exc:  # the build stands; only the next one cannot be skipped
+        say(instance, run, f"the build was not recorded ({exc.code}: {exc.message}); the "
+            "next build will run in full")  # fmt: skip
+
+
+def _succeeded(instance: dg.DagsterInstance, run_id: str) -> bool:
+    found = instance.get_run_by_id(run_id)
+    return found is not None and found.status == dg.DagsterRunStatus.SUCCESS
+
+
+def promote_all(
+    instance: dg.DagsterInstance, workspace: Workspace, build_run_id: str
+) -> list[PromotionOutcome]:
+    """Each registry build `build_run_id` sealed, its outcome: those whose blocking checks passed
+    moved together in one journaled compare-and-swap (one entry, one pointer-file write)."""
+    events = run_events(instance, build_run_id, {*STEP_TROUBLE, CHECK_EVALUATION})
+    sealed = materialized(instance, build_run_id)
+    folders = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
+    pinned = sealed_together(workspace, folders)
+    judged = {rid: judge(events, workspace, rid, run_id, record)
+              for rid, (run_id, record) in sealed.items()}  # fmt: skip
+    moves = [move for move in judged.values() if isinstance(move, Move)]
+    moved = {move.registry_id: outcome for move, outcome in
+             zip(moves, _move(workspace, moves, build_run_id, pinned), strict=True)}  # fmt: skip
+    return [moved.get(rid) or outcome for rid, outcome in judged.items()
+            if isinstance(outcome, PromotionOutcome) or rid in moved]  # fmt: skip
+
+
+def judge(
+    events: Sequence[Any],
+    workspace: Workspace,
+    registry_id: str,
+    run_id: str,
+    record: dg.EventLogRecord,
+) -> PromotionOutcome | Move:
+    """The move snapshot `run_id` asks for if its blocking checks passed, else its outcome."""
+
+    def outcome(kind: Outcome, reason: str, **extra: Any) -> PromotionOutcome:
+        return PromotionOutcome(registry_id, run_id, kind, reason, **extra)
+
+    try:
+        spec = load_catalog(workspace).get(registry_id)
+    except RegistryError as exc:
+        return outcome(Outcome.REFUSED, exc.message, code=exc.code)
+    if not spec.active_pointer:
+        return outcome(Outcome.NO_POINTER, Outcome.NO_POINTER.value)
+    checks = blocking_checks(events, record, check_names(spec))
+    failing = sorted(name for name, check in checks.items() if not check["passed"])
+    if failing:
+        said = ", ".join(f"{name} {checks[name]['status']}" for name in failing)
+        return outcome(Outcome.CHECKS_NOT_PASSED, f"checks not passed: {said}",
+                       code="CHECKS_NOT_PASSED", checks=checks)  # fmt: skip
+    return Move(registry_id, run_id, pointer_relpath(spec.kind, spec.artifacts), checks)
+
+
+def _move(
+    workspace: Workspace, moves: Sequence[Move], build_run_id: str, pinned: Mapping[str, Path]
+) -> list[PromotionOutcome]:
+    """`moves` through the pointer store at once; a refusal of the whole set refuses each."""
+    if not moves:
+        return []
+    try:
+        results = PointerStore(workspace).promote_set(
+            moves,
+            reason=f"blocking checks passed in Dagster run {build_run_id}",
+            actor={"kind": "dagster_run", "id": build_run_id},
+            admit=functools.partial(admission, pinned=pinned),
+        )
+    except RegistryError as exc:  # the lock, the pointer file, the journal, the lease, a write
+        return [PromotionOutcome(m.registry_id, m.run_id, Outcome.REFUSED,
+                                 f"{exc.code}: {exc.message}", code=exc.code,
+                                 checks=dict(m.checks)) for m in moves]  # fmt: skip
+    return [_outcome_of(move, result) for move, result in zip(moves, results, strict=True)]
+
+
+def _outcome_of(move: Move, result: MoveOutcome) -> PromotionOutcome:
+    checks = dict(move.checks)
+    if result.refusal is not None:
+        code = result.refusal.code
+        kind = Outcome.SKIPPED if code in ("NOT_NEWER", "HELD") else Outcome.REFUSED
+        text = result.refusal.message if code == "HELD" else f"{code}: {result.refusal.message}"
+        return PromotionOutcome(move.registry_id, move.run_id, kind, text, code=code,
+                                checks=checks)  # fmt: skip
+    record = result.change.record if result.change is not None else None
+    if record is None:
+        return PromotionOutcome(move.registry_id, move.run_id, Outcome.ALREADY_ACTIVE,
+                                Outcome.ALREADY_ACTIVE.value, checks=checks)  # fmt: skip
+    promoted = Outcome.PROMOTED
+    return PromotionOutcome(move.registry_id, move.run_id, promoted, promoted.value,
+                            checks=checks, journal_seq=record.seq)  # fmt: skip
+
+
+def materialized(
+    instance: dg.DagsterInstance, dagster_run_id: str
+) -> dict[str, tuple[str, dg.EventLogRecord]]:
+    """Registry id -> the snapshot the run materialized or reused, and its record, graph order."""
+    found: dict[str, tuple[str, dg.EventLogRecord]] = {}
+    kind = dg.DagsterEventType.ASSET_MATERIALIZATION
+    for record in instance.get_records_for_run(dagster_run_id, of_type=kind).records:
+        materialization = record.asset_materialization
+        value = materialization.metadata.get("run_id") if materialization else None
+        if materialization is not None and value is not None:
+            found[materialization.asset_key.to_user_string()] = (str(value.value), record)
+    return found
+
+
+def blocking_checks(
+    events: Sequence[Any], materialization: dg.EventLogRecord, names: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each blocking check's verdict on that materialization, for the journal (PLANNED: not run)."""
+    dagster_run_id = materialization.run_id
+    passed: dict[str, bool] = {}
+    for event in (e for e in events if e.event_type == CHECK_EVALUATION):
+        data = event.event_specific_data
+        target = data.target_materialization_data
+        # one materialization of the asset per run: its run names it (a SQLite instance numbers
+        # a run's events in the run's own shard, its materializations also in the index)
+        if data.asset_key == materialization.asset_key and (
+            target is None or target.run_id == materialization.run_id
+        ):
+            passed[data.check_name] = bool(data.passed)
+    return {
+        name: {
+            "passed": passed.get(name),
+            "status": {True: "SUCCEEDED", False: "FAILED", None: "PLANNED"}[passed.get(name)],
+            "source": CHECK_SOURCE,
+            "dagster_run_id": dagster_run_id,
+        }
+        for name in names
+    }
+
+
+def _observation(
+    outcome: PromotionOutcome, pointers: Any, receipts: ReceiptStore, build_run_id: str
+) -> dg.AssetObservation:
+    """What the asset's page shows after the promotion: its outcome and its active snapshot."""
+    metadata: dict[str, Any] = {
+        OUTCOME_KEY: dg.MetadataValue.json(outcome.as_json()),
+        "build_run_id": build_run_id,
+    }
+    pointer = pointers.pointers.get(outcome.registry_id)
+    ref = pointer.active_ref if pointer is not None else None
+    if ref is not None:
+        metadata.update({
+            "active_run_id": ref.run_id,
+            "active_root_sha256": ref.manifest_sha256,
+            "promoted_at": pointer.active_asof_utc,
+        })  # fmt: skip
+        if ref.root:
+            metadata["receipt"] = receipts.path_of(ref.root)
+    return dg.AssetObservation(
+        asset_key=dg.AssetKey(outcome.registry_id),
+        description=f"{outcome.registry_id} {outcome.run_id}: {outcome.reason}",
+        metadata=metadata,
+    )
+
+
+def outcomes_of(instance: dg.DagsterInstance, promotion_run_id: str) -> dict[str, dict[str, Any]]:
+    """Registry id -> its outcome (as JSON) among promotion run `promotion_run_id`'s events."""
+    found: dict[str, dict[str, Any]] = {}
+    kind = dg.DagsterEventType.ASSET_OBSERVATION
+    for record in instance.get_records_for_run(promotion_run_id, of_type=kind).records:
+        observation = record.event_log_entry.asset_observation
+        value = observation.metadata.get(OUTCOME_KEY) if observation is not None else None
+        if value is not None and isinstance(value.value, Mapping):
+            found[str(value.value["registry_id"])] = dict(value.value)
+    return found
