@@ -103,9 +103,9 @@ TARGET_INVALID, POINTER_MISMATCH, LOCKED, ...); 2 without a reason."""
 
 HOLD = """\
 Stop automatic promotion of REGISTRY_ID (by the promotion job, whichever door started the
-build): builds still build and check it. The hold is journaled; the active snapshot does not change. Exit 0 when held
-or already held (nothing changes); 1 NO_POINTER when nothing is active, POINTER_MISMATCH when the
-pointer file was edited by hand; 2 without a reason."""
+build): builds still build and check it. The hold is journaled; the active snapshot does not
+change. Exit 0 when held or already held (nothing changes); 1 NO_POINTER when nothing is active,
+POINTER_MISMATCH when the pointer file was edited by hand; 2 without a reason."""
 
 RELEASE = """\
 Lift the hold that `hold`, a rollback or an accepted hand edit left on REGISTRY_ID: automatic

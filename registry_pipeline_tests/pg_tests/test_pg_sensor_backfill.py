@@ -18,10 +18,11 @@ from registry_pipeline.definitions import build_definitions
 from registry_pipeline.defs.drift_daily import DRIFT_DAILY_JOB, DRIFT_DAILY_SCHEDULE
 from registry_pipeline.defs.schedules import DAILY_REBUILD
 from registry_pipeline.lib.build import QUIET_LOGS
-from registry_pipeline.lib.build_run import BUILD_JOB, materialized
+from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.drift_backfill import BACKFILL_TAG, RANGE_TAG
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
+from registry_pipeline.lib.promotion import materialized
 from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.pg_tests.conftest import Database
 
