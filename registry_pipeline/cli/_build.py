@@ -104,8 +104,6 @@ def run_build_command(args: argparse.Namespace) -> int:
             )
         catalog.get(registry_id)
     whole = not args.select
-    from registry_pipeline.definitions import build_definitions
-    from registry_pipeline.lib.build import run_build, settle_promotions
 
     def waiting(why: str) -> None:
         err(f"waiting: {why}")
@@ -114,12 +112,18 @@ def run_build_command(args: argparse.Namespace) -> int:
     if whole and not (args.force or args.full_audit):
         freshness = up_to_date(workspace, catalog)
         if not freshness.up_to_date:  # a build of another door may be promoted, or pending
+            from registry_pipeline.definitions import build_definitions
+            from registry_pipeline.lib.build import settle_promotions
+
             defs = build_definitions(workspace.root, build_wait=args.wait)
             settle_promotions(workspace.root, defs, args.wait, waiting, err)
             freshness = up_to_date(workspace, catalog)
         if freshness.up_to_date:  # answered without Dagster when nothing was pending
             fresh = {"dagster_run_id": None, "dagster_run_url": None, "success": True}
             return answer(args.json, {**fresh, **freshness.as_json()}, [freshness.summary()])
+
+    from registry_pipeline.definitions import build_definitions
+    from registry_pipeline.lib.build import run_build
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     summary = run_build(

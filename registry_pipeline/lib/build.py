@@ -106,11 +106,7 @@ def run_build(
 ) -> BuildSummary:
     """Build the selected registries (all when empty) in one run of BUILD_JOB, then promote it."""
     workspace = Workspace(root)
-    # the run's own first checks, made here too so that bad input is refused before a run
-    catalog = load_catalog(workspace)
-    check_catalog(catalog)
-    require_safe(workspace)
-    PointerStore(workspace).require_intact(admit=admission)
+    preflight(workspace)
     keys, checks = graph_keys(workspace, select)
     config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
     note = on_note or (lambda _line: None)
@@ -135,6 +131,14 @@ def run_build(
         return _summary(instance, run_id, promotion, keys)
 
 
+def preflight(workspace: Workspace) -> None:
+    """A run's own first checks, made before anything is opened or written: bad input is
+    refused before a run (the catalog, every place a build writes, the pointer history)."""
+    check_catalog(load_catalog(workspace))
+    require_safe(workspace)
+    PointerStore(workspace).require_intact(admit=admission)
+
+
 def settle_promotions(
     root: Path,
     defs: dg.Definitions,
@@ -143,6 +147,7 @@ def settle_promotions(
     on_note: Callable[[str], None] | None = None,
 ) -> None:
     """Before deciding whether to build: the dead runs cleared, every ended build promoted."""
+    preflight(Workspace(root))
     with open_instance(root) as instance:
         settle(instance, defs, wait, on_wait, on_note or (lambda _line: None))
 
@@ -185,10 +190,16 @@ def graph_keys(
 ) -> tuple[list[dg.AssetKey], dict[dg.AssetKey, int]]:
     """The registries a build of `select` (all: empty) builds, in graph order, and their checks."""
     specs = {spec.registry_id: spec for spec in buildable(load_catalog(workspace), BUILDERS)}
-    order = graphlib.TopologicalSorter(
+    graph = graphlib.TopologicalSorter(
         {rid: [d for d in spec.depends_on if d in specs] for rid, spec in specs.items()}
     )
-    ids = [rid for rid in order.static_order() if not select or rid in select]
+    graph.prepare()
+    order: list[str] = []
+    while graph.is_active():  # level by level, by name within a level (as the UI lists them)
+        ready = sorted(graph.get_ready())
+        order.extend(ready)
+        graph.done(*ready)
+    ids = [rid for rid in order if not select or rid in select]
     keys = [dg.AssetKey(rid) for rid in ids]
     return keys, {dg.AssetKey(rid): len(registry_checks(specs[rid])) for rid in ids}
 

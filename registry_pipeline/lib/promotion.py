@@ -179,11 +179,14 @@ def promote_all(
     moved together in one journaled compare-and-swap (one entry, one pointer-file write)."""
     events = run_events(instance, build_run_id, {*STEP_TROUBLE, CHECK_EVALUATION})
     sealed = materialized(instance, build_run_id)
-    folders = {registry_id: workspace.runs_dir / name for registry_id, (name, _) in sealed.items()}
-    pinned = sealed_together(workspace, folders)
     judged = {rid: judge(events, workspace, rid, run_id, record)
               for rid, (run_id, record) in sealed.items()}  # fmt: skip
     moves = [move for move in judged.values() if isinstance(move, Move)]
+    # the set judged as it would stand: only what may move (its checks passed), less what would
+    # break an active referrer that stays (a registry whose checks failed stays where it is)
+    pinned = sealed_together(
+        workspace, {m.registry_id: workspace.runs_dir / m.run_id for m in moves}
+    )
     moved = {move.registry_id: outcome for move, outcome in
              zip(moves, _move(workspace, moves, build_run_id, pinned), strict=True)}  # fmt: skip
     return [moved.get(rid) or outcome for rid, outcome in judged.items()
