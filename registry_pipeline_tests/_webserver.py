@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, point_dagster_here
@@ -86,11 +87,12 @@ class Served:
         status = self.runs()[run_id]["status"]
         assert status == "SUCCESS" and not failures, f"{run_id} {status}: {failures}\n{report}"
 
-    def registry(self, *args: str) -> subprocess.Popen[str]:
-        """`registry ARGS... --workspace ROOT`, a process of its own, launched builds."""
+    def registry(self, *args: str, held: bool = False) -> subprocess.Popen[str]:
+        """`registry ARGS... --workspace ROOT`, a process of its own; `held`: its build run
+        (executed in the command) waits at HOLD_STEP while `hold_file` exists, as runs do."""
         return subprocess.Popen(
             [str(BIN / "registry"), *args, "--workspace", str(self.workspace)],
-            env={k: v for k, v in self.env.items() if k != HOLD},  # only runs are held
+            env={k: v for k, v in self.env.items() if held or k != HOLD},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -473,11 +475,16 @@ def race(served: Served, *, ui_first: bool) -> Race:
     hold.touch()
     command: subprocess.Popen[str] | None = None
     try:
-        if ui_first:
+        reached = Path(f"{hold}.reached")
+        reached.unlink(missing_ok=True)
+        if ui_first:  # the command once the UI's run holds the slot, at its first seal
             ui_run = launch(served)
-            command = served.registry("build", "--force", "--json")
+            while not reached.exists():
+                assert time.monotonic() < deadline, "the UI's run never reached its first seal"
+                time.sleep(POLL_INTERVAL)  # polling the run's hold point: it leaves a file
+            command = served.registry("build", "--force", "--json", held=True)
         else:
-            command = served.registry("build", "--force", "--json")
+            command = served.registry("build", "--force", "--json", held=True)
             while not submitted(served, before):  # the command's run is queued (or further on)
                 assert command.poll() is None and time.monotonic() < deadline, command.communicate()
                 time.sleep(POLL_INTERVAL)  # polling an observable condition: launch soon after it
@@ -511,9 +518,8 @@ def assert_one_after_the_other(served: Served, seen: Race) -> None:
     code, out, err = seen.cli
     report = f"{seen.timeline}\nCLI exit {code}:\n{out[-2000:]}\n{err[-2000:]}"
     assert set(seen.runs) == {seen.ui_run, seen.cli_run}, report
-    promoted = promotions(served)
-    for build in (seen.ui_run, seen.cli_run):  # each promoted once, by one door
-        assert len(promoted.get(build, [])) == 1, (build, promoted, report)
+    promoted_by_the_sensor(served, seen.ui_run)  # the UI's build, once, by the sensor's run
+    assert len(promotions(served).get(seen.cli_run, [])) == 1, report  # the command's own
     for run_id in seen.runs:
         served.assert_succeeded(run_id, report)
     assert code == 0 and json.loads(out)["success"] is True, report
@@ -664,6 +670,8 @@ def assert_the_sensor_promotes_a_ui_build(served: Served) -> float:
     assert delay <= 10.0, delay
     assert pointer_bytes(served.workspace) != before  # moved by the promotion run
     assert changed in {entry["registry_id"] for entry in _promoted(served, promotion["runId"])}
+    freshness = up_to_date(Workspace(served.workspace))
+    assert freshness.up_to_date, freshness.changed  # the promotion recorded the build
     command = served.registry("build")
     out, err = command.communicate(timeout=RACE_TIMEOUT)
     assert command.returncode == 0 and out.startswith("up to date"), out + err

@@ -84,33 +84,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reap()
 
 
-IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
-"""`lib.build.IN_PROCESS_ENV` (read here without importing Dagster)."""
-
-
 @pytest.fixture(scope="session", autouse=True)
-def _builds_in_process_session() -> Iterator[None]:
-    """Builds execute their run in process for the whole session (seconds faster than a code
-    server and a run worker each), module- and session-scoped fixtures' builds included; the
-    run links they print have the default base, whatever the developer's environment says."""
+def _default_run_links() -> Iterator[None]:
+    """The run links builds print have the default base, whatever the developer's environment
+    says."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(IN_PROCESS_ENV, "1")
         patch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _builds_in_process(request: pytest.FixtureRequest) -> Iterator[None]:
-    """In process, except in a test marked `launched`: there `registry build` (and every process
-    the test starts) launches its run through the code location, as outside the tests. With a
-    MonkeyPatch of its own: were it the test's `monkeypatch`, that would be set up before
-    `tmp_path` and undone after pytest removes the test's folder, through the test's patched
-    `os.scandir` or `os.listdir`."""
-    with pytest.MonkeyPatch.context() as patch:
-        if request.node.get_closest_marker("launched") is not None:
-            patch.delenv(IN_PROCESS_ENV, raising=False)
-        else:
-            patch.setenv(IN_PROCESS_ENV, "1")
         yield
 
 

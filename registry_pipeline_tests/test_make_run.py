@@ -19,7 +19,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from registry_pipeline_tests._helpers import copy_demo
-from registry_pipeline_tests.conftest import IN_PROCESS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = Path("registries/expected_versions/EXPECTED_VERSIONS_v0_1.json")
@@ -61,18 +60,13 @@ Made = tuple[Path, list[tuple[str, int, str]]]
 @pytest.fixture(scope="module")
 def made_once(tmp_path_factory: pytest.TempPathFactory) -> Made:
     """`make run` in a clone of the demo (a git repository ignoring what this one ignores),
-    once: the folder and each command's (command, exit code, output). Its build is launched
-    through the code location, as outside the tests (a module fixture is set up before the
-    `launched` mark is applied: said here). Tests take a copy."""
+    once: the folder and each command's (command, exit code, output). Tests take a copy."""
     root = copy_demo(tmp_path_factory.mktemp("make_run"))
     shutil.copy(REPO / ".gitignore", root / ".gitignore")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv(IN_PROCESS_ENV, raising=False)
-        return root, _make_run(root)
+    return root, _make_run(root)
 
 
-@pytest.mark.launched  # as `make run` builds: through the code location
 def test_a_typo_and_its_fix_leave_make_run_green(made_once: Made, tmp_path: Path) -> None:
     made, results = made_once  # a first `make run`, green
     assert all(code == 0 for _, code, _ in results)
@@ -216,7 +210,6 @@ def test_the_install_refuses_a_python_older_than_3_11_before_making_anything(
     assert not (tmp_path / ".venv").exists()
 
 
-@pytest.mark.launched  # `made_once` runs `make run`, which builds through the code location
 def test_make_run_in_a_clone_warns_about_nothing(made_once: Made) -> None:
     """The demo keeps its run folders out of git (.gitignore): a choice, not something a demo
     user could act on, so `make run` says nothing about it (issue 28)."""

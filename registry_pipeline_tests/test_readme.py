@@ -15,7 +15,6 @@ from registry_pipeline_tests._helpers import copy_demo
 from registry_pipeline_tests._tour import README, match, run_tour
 
 
-@pytest.mark.launched  # `registry build` as the README shows it: through the code location
 def test_the_demo_tour_runs_as_the_readme_shows(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

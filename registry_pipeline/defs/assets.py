@@ -195,6 +195,10 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         registry_workspace: RegistryWorkspace,
         build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
+        settled = build_run.start.settled.get(spec.registry_id)
+        if settled is not None:  # nothing changed since the last build: its snapshot reused
+            yield from _reuse_settled(context, spec, registry_checks(spec), settled)
+            return
         workspace = registry_workspace.workspace
         with as_step_failure():
             inputs, rules = resolve_inputs(context, workspace, spec.depends_on)
@@ -324,8 +328,7 @@ def _settled_result(check_name: str, settled: Settled) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=check_name,
         passed=bool(settled.checks.get(check_name, True)),
-        description="unchanged source: checked again on the working tree when this run "
-        "started, and admitted by the passing receipt of exactly this root",
+        description=settled.why,
         metadata={"settled": True, "root_sha256": settled.snapshot.root_sha256 or ""},
     )
 

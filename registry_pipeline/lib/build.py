@@ -51,13 +51,12 @@ from registry_pipeline.lib.promotion import (
     pending_builds,
     promotion_key,
     promotion_tags,
+    promotions_in_progress,
 )
 from registry_pipeline.lib.runs import (
-    IN_PROGRESS,
     PROMOTES_TAG,
     RUN_KEY_TAG,
     clear_dead_runs,
-    holds,
     kept,
 )
 
@@ -65,8 +64,6 @@ FOLLOW_POLL = 0.2
 """Seconds between two looks at the run's events (the instance cannot notify)."""
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 """Dagster's run log stays in the instance (the UI shows it); the CLI prints its own lines."""
-IN_PROCESS_ENV = "REGISTRY_BUILD_IN_PROCESS"
-"""Accepted for scripts of earlier releases: every build now executes in the command."""
 ENTRY_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
@@ -175,14 +172,6 @@ def settle(
     for pending in pending_builds(instance):  # ended while no daemon promoted them
         note(f"promoting dagster run {pending.run_id}, a build whose promotion was pending")
         promote_here(instance, defs, pending.run_id, wait, on_wait)
-
-
-def promotions_in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    """The promotion runs a live process executes, or a live daemon may still start."""
-    statuses = [*IN_PROGRESS, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
-    runs = instance.get_runs(dg.RunsFilter(job_name=PROMOTION_JOB, statuses=statuses))
-    # a queued promotion whose build is pending again, or a run no process holds, is no promise
-    return [run for run in runs if run.status in IN_PROGRESS and holds(instance, run.run_id)]
 
 
 def graph_keys(

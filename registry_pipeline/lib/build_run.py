@@ -18,7 +18,7 @@ from pydantic import PrivateAttr
 
 from registry_pipeline.core.append_only.baseline import governed_files
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.freshness import build_inputs, stash_inputs
+from registry_pipeline.core.freshness import build_inputs, stash_inputs, up_to_date
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.dependencies import coordination_reads
 from registry_pipeline.core.gate.gate import admissible, admission, sync
@@ -216,10 +216,14 @@ def begin(
     selection = run.asset_selection  # none or empty: the whole job
     if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
         return BuildStart()  # a selection of it: its promotion records no build
+    fresh = not full_audit and up_to_date(workspace, catalog).up_to_date  # `registry build`'s
     stash_inputs(workspace, run.run_id, build_inputs(workspace))  # recorded once promoted
     if full_audit:
         return BuildStart()
-    return BuildStart(settled_sources(workspace, ids))
+    settled = settled_sources(workspace, ids)
+    if fresh:  # nothing changed: every registry reuses its snapshot, nothing is sealed
+        settled.update(settled_derived(workspace, catalog, [i for i in ids if i not in settled]))
+    return BuildStart(settled)
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,11 @@ class Settled:
     record_count: int | None
     checks: dict[str, bool]
     notes: list[str]
+    why: str = (
+        "unchanged source: checked again on the working tree when this run started, and "
+        "admitted by the passing receipt of exactly this root"
+    )
+    """Why its checks pass without running again (the check result's description)."""
 
 
 def settled_sources(workspace: Workspace, in_graph: Iterable[str]) -> dict[str, Settled]:
@@ -251,6 +260,35 @@ def settled_sources(workspace: Workspace, in_graph: Iterable[str]) -> dict[str, 
             if any(o in wanted and o not in settled for o in reads.get(registry_id, ())):
                 del settled[registry_id]
                 changed = True
+    return settled
+
+
+UNCHANGED_BUILD = (
+    "nothing changed since the last recorded build (the decision `registry build` takes): its "
+    "snapshot reused, admitted by the passing receipt of exactly this root"
+)
+
+
+def settled_derived(
+    workspace: Workspace, catalog: RegistryCatalog, ids: Iterable[str]
+) -> dict[str, Settled]:
+    """With nothing changed since the last recorded build (`core.freshness.up_to_date`, the one
+    decision of every door), each built registry's snapshot of that build, if the gate admits
+    it (a passing receipt of exactly its root): all of them, or none."""
+    active = PointerStore(workspace).read()
+    settled: dict[str, Settled] = {}
+    for registry_id in ids:
+        spec = catalog.get(registry_id)
+        if spec.is_source:
+            return {}  # a source left unsettled: it is checked again, and what reads it built
+        ref = active.active(registry_id)
+        snapshots = list_snapshots(workspace, registry_id)
+        snapshot = next((s for s in snapshots if ref and s.run_id == ref.run_id), None)
+        snapshot = snapshot or (snapshots[-1] if snapshots and not spec.active_pointer else None)
+        if snapshot is None or admissible(workspace, registry_id, snapshot.root_sha256) is None:
+            return {}
+        checks = dict.fromkeys(check_names(spec), True)
+        settled[registry_id] = Settled(snapshot, None, checks, [], UNCHANGED_BUILD)
     return settled
 
 

@@ -9,6 +9,8 @@ here; nothing else moves a pointer automatically (docs/OPERATIONS.md).
 from __future__ import annotations
 
 import functools
+import socket
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -22,6 +24,7 @@ from registry_pipeline.core.freshness import (
     active_snapshots,
     drop_stashed,
     record_build,
+    recorded_run,
     stashed_inputs,
 )
 from registry_pipeline.core.gate.checks import check_names
@@ -34,6 +37,7 @@ from registry_pipeline.lib.build_run import run_slot, say
 from registry_pipeline.lib.failures import run_events
 from registry_pipeline.lib.runs import (
     ENDED,
+    HOST_TAG,
     PENDING,
     PROMOTES_TAG,
     PROMOTION_TAG,
@@ -43,6 +47,8 @@ from registry_pipeline.lib.runs import (
 )
 
 PROMOTION_JOB = "promote_registries"
+STARTING_GRACE = 30.0
+"""Seconds a promotion run a daemon is starting is trusted to start (its worker may be gone)."""
 PROMOTION_OP = "promote_build"
 PROMOTION_SENSOR = "promote_after_build"
 OUTCOME_KEY = "promotion"
@@ -99,16 +105,32 @@ def promotion_tags(build_run_id: str) -> dict[str, str]:
 
 
 def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.DagsterRun]:
-    """Ended build runs no promotion took yet, oldest first, but for one a live process holds."""
+    """Ended build runs no promotion took yet, oldest first: not one a live process of its own
+    still holds (`registry build` about to promote it), nor one a promotion run is at."""
     filters = dg.RunsFilter(tags={PROMOTION_TAG: PENDING}, statuses=list(ENDED))
     records = instance.get_run_records(filters, limit=limit, order_by="id", ascending=True)
-    # a build whose process is still here (`registry build` about to promote it) is its own
-    return [r.dagster_run for r in records if not _executing(instance, r.dagster_run)]
+    busy = {run.tags.get(PROMOTES_TAG) for run in promotions_in_progress(instance)}
+    return [
+        r.dagster_run
+        for r in records
+        if not holds(instance, r.dagster_run.run_id) and r.dagster_run.run_id not in busy
+    ]
 
 
-def _executing(instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
-    """Whether a live process of this host still holds `run` (its command promotes it next)."""
-    return holds(instance, run.run_id)
+def promotions_in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """The promotion runs that will end on their own: one a live process of this host holds,
+    one that started elsewhere, one a daemon began to start less than STARTING_GRACE s ago."""
+    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    found = instance.get_run_records(dg.RunsFilter(job_name=PROMOTION_JOB, statuses=statuses))
+    now = time.time()
+    return [
+        record.dagster_run
+        for record in found
+        if holds(instance, record.dagster_run.run_id)
+        or (record.dagster_run.status == dg.DagsterRunStatus.STARTED
+            and record.dagster_run.tags.get(HOST_TAG) not in (None, socket.gethostname()))
+        or now - record.update_timestamp.timestamp() < STARTING_GRACE
+    ]  # fmt: skip
 
 
 def promote_build(
@@ -158,6 +180,9 @@ def _promote_under_slot(
     errors = any(outcome.is_error for outcome in outcomes)
     if read is None or errors or latest.status != dg.DagsterRunStatus.SUCCESS:
         return
+    if _later(instance, recorded_run(workspace), build.run_id):  # promoted out of order
+        say(instance, run, f"build {build.run_id} is not recorded: a later build is")
+        return
     after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
     try:
         record_build(workspace, read, after, build.run_id)
@@ -165,6 +190,15 @@ def _promote_under_slot(
     except RegistryError as exc:  # the build stands; only the next one cannot be skipped
         say(instance, run, f"the build was not recorded ({exc.code}: {exc.message}); the "
             "next build will run in full")  # fmt: skip
+
+
+def _later(instance: dg.DagsterInstance, recorded: str | None, build_run_id: str) -> bool:
+    """Whether build run `recorded` was created after build run `build_run_id`."""
+    if recorded is None or recorded == build_run_id:
+        return False
+    found = instance.get_run_records(dg.RunsFilter(run_ids=[recorded, build_run_id]))
+    created = {record.dagster_run.run_id: record.create_timestamp for record in found}
+    return recorded in created and created[recorded] > created.get(build_run_id, created[recorded])
 
 
 def _succeeded(instance: dg.DagsterInstance, run_id: str) -> bool:

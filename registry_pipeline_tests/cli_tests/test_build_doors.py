@@ -124,3 +124,46 @@ def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> Non
     assert freshness.up_to_date, freshness.changed
     code, out, _ = cli("build", "--workspace", str(built))
     assert code == 0 and out.startswith("up to date")
+
+
+def _journal(root: Path) -> bytes:
+    path = PointerStore(Workspace(root)).journal_path
+    return path.read_bytes() if path.exists() else b""
+
+
+@pytest.mark.parametrize("door", ["registry build", *DOORS])
+def test_with_nothing_changed_no_door_seals_or_promotes(cli: Run, built: Path, door: str) -> None:
+    """Issue 61: nothing changed since the last build, so no door seals a folder or moves a
+    pointer. `registry build` and the schedule and sensor ticks ask `up_to_date` and skip; a run
+    of the job anyway (the UI's Launch button, `--force` aside) asks it at its start (one
+    function) and reuses every snapshot, and its promotion writes no journal entry."""
+    code, _out, err = cli("build", "--workspace", str(built))  # the copy's first: recorded
+    assert code == 0, err
+    code, out, err = cli("build", "--workspace", str(built))
+    assert code == 0 and out.startswith("up to date"), out + err
+    before, journal = _folders(built), _journal(built)
+    defs = build_definitions(built)
+    with open_instance(built) as instance:
+        if door in ("the daily schedule", "the change sensor"):
+            schedule = defs.resolve_schedule_def(DAILY_REBUILD)
+            tick = schedule.evaluate_tick(dg.build_schedule_context(instance))
+            sensed = defs.resolve_sensor_def(CHANGE_SENSOR)(
+                dg.build_sensor_context(instance=instance)
+            )
+            assert not tick.run_requests and isinstance(sensed, dg.SkipReason)
+        elif door != "registry build":  # a run of the job all the same, then its promotion
+            run = defs.resolve_job_def(BUILD_JOB).execute_in_process(
+                run_config=QUIET_LOGS, instance=instance, raise_on_error=False
+            )
+            assert run.success
+            reused = {
+                event.asset_key.to_user_string()
+                for event in run.get_asset_materialization_events()
+                if event.step_materialization_data.materialization.metadata["reused_snapshot"].value
+            }
+            assert reused == set(DEMO_GRAPH)
+            [_promotion] = promote_as_the_sensor(defs, instance)
+    assert _folders(built) == before
+    assert _journal(built) == journal
+    code, out, err = cli("build", "--workspace", str(built))
+    assert code == 0 and out.startswith("up to date"), out + err

@@ -20,8 +20,6 @@ from registry_pipeline_tests._webserver import (
 )
 from registry_pipeline_tests.pg_tests._server import PostgresServer
 
-pytestmark = pytest.mark.launched
-
 
 @pytest.fixture(scope="module")
 def served(

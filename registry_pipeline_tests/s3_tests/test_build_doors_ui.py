@@ -20,8 +20,6 @@ from registry_pipeline_tests._webserver import (
 )
 from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name
 
-pytestmark = pytest.mark.launched
-
 
 @pytest.fixture(scope="module")
 def served(s3_server: SeaweedServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

@@ -238,6 +238,13 @@ def record_build(
     cache.save()
 
 
+def recorded_run(workspace: Workspace) -> str | None:
+    """The Dagster run id of the last recorded build, if one is recorded."""
+    loaded = _load(workspace)
+    run_id = loaded[1].get("dagster_run_id") if loaded is not None else None
+    return run_id if isinstance(run_id, str) else None
+
+
 def fingerprint(inputs: Mapping[str, Any], folders: Mapping[str, Any]) -> str:
     """The SHA-256 of a build's input digests and run folders: the record's key."""
     text = json.dumps({"inputs": inputs, "folders": folders}, sort_keys=True)
