@@ -362,11 +362,25 @@ def dagster_dev(root: Path, env: Mapping[str, str], scratch: Path) -> Iterator[s
             start_new_session=True,
         )
     base_url = f"http://127.0.0.1:{port}"
+    SERVERS[base_url] = process
     try:
         wait_until_ready(base_url, process, log)
         yield base_url
     finally:
+        SERVERS.pop(base_url, None)
         stop(process)
+
+
+SERVERS: dict[str, subprocess.Popen[bytes]] = {}
+"""The `dagster dev` process serving each base URL, while it serves."""
+
+
+def interrupt(base_url: str) -> int:
+    """Stop the `dagster dev` at `base_url` as Ctrl-C in its terminal does (SIGINT to its
+    process group), and wait for it to exit: its exit code."""
+    process = SERVERS[base_url]
+    os.killpg(process.pid, signal.SIGINT)
+    return process.wait(timeout=READY_TIMEOUT)
 
 
 def launch(served: Served, door: str = "ui") -> str:
@@ -477,6 +491,7 @@ def race(served: Served, *, ui_first: bool) -> Race:
     try:
         reached = Path(f"{hold}.reached")
         reached.unlink(missing_ok=True)
+        change_a_source(served.workspace)  # something to seal: an unchanged build seals nothing
         if ui_first:  # the command once the UI's run holds the slot, at its first seal
             ui_run = launch(served)
             while not reached.exists():

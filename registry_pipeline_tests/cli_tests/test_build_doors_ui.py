@@ -20,6 +20,9 @@ from registry_pipeline_tests._webserver import (
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
     assert_the_sensor_promotes_a_ui_build,
+    dagster_dev,
+    environment,
+    interrupt,
     promotions,
     race,
     sensor_ticks_after,
@@ -66,3 +69,25 @@ def test_a_build_the_command_promoted_is_never_promoted_again_by_the_daemon(
     [mine] = promotions(served)[build]  # the command's own, none of the sensor's
     assert mine["runId"] == promotion
     assert "dagster/sensor_name" not in {tag["key"] for tag in mine["tags"]}
+
+
+def test_after_dagster_dev_is_stopped_a_build_waits_for_no_one(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 61: Ctrl-C of `dagster dev` once its daemon has heartbeated (Dagster calls such a
+    daemon healthy for a while after), then `registry build --force` at once: the command
+    executes its runs itself, so it waits for nobody and says nothing of waiting."""
+    from registry_pipeline_tests._helpers import copy_built
+    from registry_pipeline_tests._webserver import Served
+
+    root = copy_built(built_demo_once[0], tmp_path)
+    env = {k: v for k, v in environment(root, {}).items() if k != "REGISTRY_PIPELINE_HOLD_AT"}
+    with dagster_dev(root, env, tmp_path) as base_url:
+        served = Served(base_url, root, built_demo_once[1], env)
+        sensor_ticks_after(served, 0, count=1)  # the daemon runs: it has ticked the sensor
+        interrupt(base_url)
+    command = served.registry("build", "--force", "--json")
+    out, err = command.communicate(timeout=300)
+    assert command.returncode == 0, out + err
+    assert json.loads(out)["success"] is True
+    assert "waiting" not in err, err

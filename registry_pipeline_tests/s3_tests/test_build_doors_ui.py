@@ -1,7 +1,8 @@
 """On a workspace whose shared state is in a bucket (REGISTRY_STORE): the UI's Launch button (a real
-`dagster dev`'s GraphQL) and `registry build` at once, in both orders, queue one behind the other
-and both complete; a build launched from the UI seals only what changed and is followed by "up to
-date". (SQLite and the scenario itself: cli_tests/test_build_doors_ui.py.)"""
+`dagster dev`'s GraphQL) and `registry build` at once, in both orders, wait one for the other and
+both complete (the command's default build: no `--in-process`); a build launched from the UI seals
+only what changed and is followed by "up to date"; the promotion sensor promotes a UI build within
+10 s of its end. (SQLite and the scenario itself: cli_tests/test_build_doors_ui.py.)"""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from registry_pipeline_tests._webserver import (
     Served,
     assert_a_ui_build_seals_only_what_changed,
     assert_one_after_the_other,
+    assert_the_sensor_promotes_a_ui_build,
     race,
     serve,
 )
@@ -47,3 +49,7 @@ def test_a_ui_build_seals_only_what_changed_and_then_it_is_up_to_date(
 ) -> None:
     for name in assert_a_ui_build_seals_only_what_changed(served):
         assert store.get(f"{RUNS_PREFIX}/{name}.json") is not None, name  # published there
+
+
+def test_the_sensor_promotes_a_ui_build_within_10_s(served: Served) -> None:
+    assert_the_sensor_promotes_a_ui_build(served)

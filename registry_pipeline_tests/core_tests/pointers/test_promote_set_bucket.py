@@ -1,10 +1,12 @@
 """`promote_set` on a bucket (obstore's in-memory store, as `test_bucket_state_machine.py`):
 the set is one ledger entry, another machine pulls it and shows every move at once, a set whose
-writer stopped before moving the head is completed whole by the next reader, and a lost build
-lease refuses the whole set with nothing written."""
+writer stopped before moving the head is completed whole by the next reader, a lost build
+lease refuses the whole set with nothing written, and a set entry rewritten in the bucket is
+refused (set aside by `repair` only when it is the last entry)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,7 @@ from registry_pipeline_tests._helpers import seal_checked
 from registry_pipeline_tests.core_tests.pointers.test_bucket_state_machine import (
     machine,
     on_bucket,
+    repair,
 )
 
 REGISTRIES = ("alpha", "beta", "gamma")
@@ -136,3 +139,46 @@ def test_a_lost_lease_refuses_the_whole_set_and_writes_nothing(
         client.grant = None
     assert caught.value.code == "BUILD_LEASE_LOST"
     assert changes(store) == before and active(a) == shown and journal.read_bytes() == local
+
+
+def objects(store: ObjectStore) -> dict[str, bytes]:
+    return {key: store.get(key).data for key in store.keys("")}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["last", "with-a-change-after-it"])
+def test_a_rewritten_set_entry_is_refused_and_never_set_aside_under_history(
+    bucket: tuple[ObjectStore, Workspace, Workspace], after: bool
+) -> None:
+    """A set entry rewritten in the bucket (the head had moved over it) is refused by a machine
+    that reads it, naming the entry. The last entry is set aside by `repair`, as any hostile
+    next entry; one with a change after it is history: REMOTE_UNSUPPORTED, nothing changed."""
+    store, a, b = bucket
+    build(a, 1)
+    first = active(a)
+    build(a, 2)
+    if after:
+        PointerStore(a).hold("beta", reason="after the set", actor=PERSON, admit=admission)
+    ledger = Ledger(store, remote.POINTERS_PREFIX)
+    seq = [entry.seq for entry in ledger.records(0) if '"moves"' in entry.text][-1]
+    assert seq == ledger.head().seq - after
+    key = ledger.entry_key(seq)
+    body = json.loads(store.get(key).data)  # type: ignore[union-attr]
+    body["entry"] = body["entry"].replace('"promote"', '"promoted"', 1)
+    store.put(key, json.dumps(body).encode())
+    before = objects(store)
+    with pytest.raises(RegistryError) as caught:
+        sync(b)
+    assert caught.value.code == "RECORD_UNREADABLE"
+    assert caught.value.path is not None and caught.value.path.endswith(key)
+    assert objects(store) == before
+    if after:
+        with pytest.raises(RegistryError) as caught:
+            repair(b)
+        assert caught.value.code == "REMOTE_UNSUPPORTED"
+        assert objects(store) == before
+        return
+    repair(b)
+    assert before[key] in objects(store).values()  # kept, byte for byte, under quarantine/
+    for workspace in (a, b):  # the head back on the first set
+        sync(workspace)
+        assert active(workspace) == first
