@@ -23,7 +23,7 @@ from registry_pipeline.lib.drift_backfill import BACKFILL_TAG, RANGE_TAG
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.promotion import materialized
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, promote_as_the_sensor
 from registry_pipeline_tests.pg_tests.conftest import Database
 
 Env = Callable[[str], dict[str, str]]
@@ -31,11 +31,12 @@ DAILY = dg.AssetKey("drift_signals_daily")
 YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 
 
-def test_a_build_run_promotes_within_the_run_on_postgresql(
+def test_a_build_run_is_promoted_by_the_sensors_run_on_postgresql(
     demo: Path, pg_database: Database, pg_url: str, pg_env: Env
 ) -> None:
     """The build job run as Dagster launches it (the UI, a schedule): it takes the build slot,
-    builds, and promotes every registry with a pointer before it ends, all on PostgreSQL."""
+    builds and moves no pointer; the promotion sensor's run, on the same database, then
+    promotes every registry with a pointer, holding the slot while it does."""
     pg_env(pg_url)
     defs = build_definitions(demo)
     with open_instance(demo) as instance:
@@ -43,7 +44,10 @@ def test_a_build_run_promotes_within_the_run_on_postgresql(
             instance=instance, raise_on_error=False, run_config=QUIET_LOGS
         )
         assert build.success
+        assert PointerStore(Workspace(demo)).read().pointers == {}
         made = materialized(instance, build.run_id)
+        [promotion] = promote_as_the_sensor(defs, instance)
+        assert instance.get_run_by_id(promotion).status == dg.DagsterRunStatus.SUCCESS  # type: ignore[union-attr]
     catalog = load_catalog(Workspace(demo))
     wanted = {spec.registry_id for spec in catalog.registries if spec.active_pointer}
     assert wanted and wanted <= set(made)
@@ -53,7 +57,7 @@ def test_a_build_run_promotes_within_the_run_on_postgresql(
     for registry_id in wanted:
         active = pointers.active(registry_id)
         assert active is not None and active.run_id == made[registry_id][0], registry_id
-    assert pg_database.lock_free(LOCK_KEY)  # the run's slot, freed at its end
+    assert pg_database.lock_free(LOCK_KEY)  # the runs' slot, freed at their ends
     assert pg_database.rows(SLOT_TABLE) == []
 
 
