@@ -26,6 +26,7 @@ from registry_pipeline.core.freshness import (
     record_build,
     recorded_run,
     stashed_inputs,
+    stashed_runs,
 )
 from registry_pipeline.core.gate.checks import check_names
 from registry_pipeline.core.gate.gate import admission, sealed_together, sync
@@ -186,7 +187,9 @@ def _promote_under_slot(
     after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
     try:
         record_build(workspace, read, after, build.run_id)
-        drop_stashed(workspace)
+        # this build's read, and those of builds before it (never to be recorded now)
+        older = [rid for rid in stashed_runs(workspace) if not _later(instance, rid, build.run_id)]
+        drop_stashed(workspace, older)
     except RegistryError as exc:  # the build stands; only the next one cannot be skipped
         say(instance, run, f"the build was not recorded ({exc.code}: {exc.message}); the "
             "next build will run in full")  # fmt: skip

@@ -220,3 +220,24 @@ def test_a_run_launched_by_dagster_keeps_the_verdict_cache(
             (folder / "RUN_REGISTRY_SEAL_STATUS_v0_2.jsonl").read_text().splitlines()]  # fmt: skip
     assert {row["verification"] for row in rows} >= {"reused"}
     assert (demo / ".codex" / "cache" / "verdicts.json").is_file()
+
+
+def test_builds_promoted_out_of_order_record_the_later_one(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    """Two UI builds end before any promotion; the later is promoted first (a daemon's sensor
+    and a command can take them in any order): the earlier one's promotion moves nothing newer
+    and never overwrites the later build's record, and no build's kept read is left behind."""
+    from registry_pipeline.core.freshness import recorded_run, stashed_runs, up_to_date
+    from registry_pipeline.lib.build import promote_here
+
+    defs = build_definitions(demo)
+    first, second = (_build(defs, instance) for _ in range(2))
+    assert first.success and second.success
+    assert set(stashed_runs(Workspace(demo))) == {first.run_id, second.run_id}
+    promote_here(instance, defs, second.run_id, wait=0)
+    assert recorded_run(Workspace(demo)) == second.run_id
+    assert stashed_runs(Workspace(demo)) == []  # the earlier build's read: never recorded now
+    promote_here(instance, defs, first.run_id, wait=0)
+    assert recorded_run(Workspace(demo)) == second.run_id
+    assert up_to_date(Workspace(demo)).up_to_date

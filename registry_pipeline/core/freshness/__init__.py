@@ -14,6 +14,7 @@ from registry_pipeline.core.freshness.state import (
     recorded_run,
     stash_inputs,
     stashed_inputs,
+    stashed_runs,
     up_to_date,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "recorded_run",
     "stash_inputs",
     "stashed_inputs",
+    "stashed_runs",
     "up_to_date",
 ]

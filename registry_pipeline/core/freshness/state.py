@@ -191,13 +191,20 @@ def stashed_inputs(workspace: Workspace, dagster_run_id: str) -> dict[str, Any] 
     return read if isinstance(read, dict) and isinstance(read.get("folders"), dict) else None
 
 
-def drop_stashed(workspace: Workspace) -> None:
-    """Forget every kept read: a recorded build supersedes the builds before it."""
-    folder = workspace.root / PENDING_RELPATH
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
-                os.unlink(entry.path)
+def stashed_runs(workspace: Workspace) -> list[str]:
+    """The build runs whose reads are kept (`stash_inputs`), unrecorded yet."""
+    try:
+        entries = list(os.scandir(workspace.root / PENDING_RELPATH))
+    except OSError:
+        return []
+    return sorted(e.name[: -len(".json")] for e in entries if e.name.endswith(".json"))
+
+
+def drop_stashed(workspace: Workspace, dagster_run_ids: Iterable[str]) -> None:
+    """Forget what these builds read: recorded, or superseded by a recorded later build."""
+    for run_id in dagster_run_ids:
+        with contextlib.suppress(OSError):
+            os.unlink(workspace.root / PENDING_RELPATH / f"{run_id}.json")
 
 
 def active_snapshots(workspace: Workspace) -> dict[str, str | None]:
