@@ -516,6 +516,18 @@ def seed_repository(parent: Path) -> Path:
     return root
 
 
+def lengthen_journal(root: Path, registry_id: str = "run_registry") -> None:
+    """Two more pointer-journal lines (a hold of `registry_id` and its release): a build's
+    promotion is one line, and a test of a line inside the journal needs lines around it."""
+    from registry_pipeline.core.pointers.store import PointerStore
+    from registry_pipeline.core.workspace.layout import Workspace
+
+    store = PointerStore(Workspace(root))
+    actor = {"kind": "cli_user", "id": "test"}
+    store.hold(registry_id, reason="a line for the test", actor=actor)
+    store.release(registry_id, reason="a line for the test", actor=actor)
+
+
 def promote_as_the_sensor(defs: Any, instance: Any) -> list[str]:
     """What a live daemon does once a build ended: a tick of the promotion sensor, and each run it
     requests executed here (with its run key, as the daemon tags it); their run ids."""

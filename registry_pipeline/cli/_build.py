@@ -131,6 +131,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         defs or build_definitions(workspace.root, build_wait=args.wait),
         select=args.select,
         full_audit=args.full_audit,
+        force=args.force,
         wait=args.wait,
         on_wait=waiting,
         on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,

@@ -96,6 +96,7 @@ def run_build(
     *,
     select: Sequence[str] = (),
     full_audit: bool = False,
+    force: bool = False,
     wait: float = DEFAULT_WAIT,
     on_wait: Callable[[str], None] | None = None,
     on_entry: Callable[[RegistryBuild], None] | None = None,
@@ -105,7 +106,8 @@ def run_build(
     workspace = Workspace(root)
     preflight(workspace)
     keys, checks = graph_keys(workspace, select)
-    config = {**QUIET_LOGS, **resources_config(str(root), full_audit, wait_seconds=wait)}
+    build_run = {"wait_seconds": wait, "force": force}
+    config = {**QUIET_LOGS, **resources_config(str(root), full_audit, **build_run)}
     note = on_note or (lambda _line: None)
     with open_instance(root) as instance:
         settle(instance, defs, wait, on_wait, note)

@@ -105,6 +105,8 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
     """How long the run waits for another build before failing with BUILD_IN_PROGRESS."""
     full_audit: bool = False
     """Re-verify every run folder, trusting no stored verdict, and reuse no source unchecked."""
+    force: bool = False
+    """Build the registries even when nothing changed (`registry build --force`)."""
     _start: BuildStart = PrivateAttr(default_factory=BuildStart)
 
     @property
@@ -122,7 +124,9 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
         hold_run(instance, run, "building")
         try:
             with run_slot(instance, run, workspace, self.wait_seconds):
-                self._start = begin(instance, run, workspace, full_audit=self.full_audit)
+                self._start = begin(
+                    instance, run, workspace, full_audit=self.full_audit, force=self.force
+                )
                 # the run's verdict cache (an in-process run finds the command's own open)
                 cache = inspection_cache(workspace.root, trust_stored=not self.full_audit)
                 with nullcontext() if cache_active() else cache:
@@ -199,6 +203,7 @@ def begin(
     workspace: Workspace,
     *,
     full_audit: bool,
+    force: bool = False,
 ) -> BuildStart:
     """The start of a build run under the build slot; a broken pointer history fails it here."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
@@ -216,7 +221,7 @@ def begin(
     selection = run.asset_selection  # none or empty: the whole job
     if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
         return BuildStart()  # a selection of it: its promotion records no build
-    fresh = not full_audit and up_to_date(workspace, catalog).up_to_date  # `registry build`'s
+    fresh = not (full_audit or force) and up_to_date(workspace, catalog).up_to_date  # the CLI's
     stash_inputs(workspace, run.run_id, build_inputs(workspace))  # recorded once promoted
     if full_audit:
         return BuildStart()

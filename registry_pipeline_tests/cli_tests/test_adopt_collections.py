@@ -112,6 +112,14 @@ def collections_repo(tmp_path: Path) -> Path:
     )
 
 
+def _members(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A journal line as one-registry records: itself, or each move of a set entry."""
+    if "moves" not in entry:
+        return [entry]
+    shared = {key: value for key, value in entry.items() if key != "moves"}
+    return [{**shared, **move} for move in entry["moves"]]
+
+
 def _json(text: str) -> Any:
     return json.loads(text)
 
@@ -307,7 +315,8 @@ def test_their_seal_promotion_folder_starts_the_collections_history(
     assert last["added_paths"] == [f"{UUID1}/derived_validation_report.json"]
     assert "derived_validation_report.json" in last["removed_paths"]
     journal = collections_repo / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-    records = [_json(line) for line in journal.read_text().splitlines()]
+    records = [record for line in journal.read_text().splitlines()
+               for record in _members(_json(line))]  # fmt: skip
     mine = [r for r in records if r["registry_id"] == "derived_validation_reports"]
     assert [r["action"] for r in mine] == ["adopt", "promote"]
     assert mine[0]["to_ref"] == found and mine[1]["from_ref"] == found

@@ -35,7 +35,7 @@ from registry_pipeline.core.seal.manifest import (
 )
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, run_folders, unseal
+from registry_pipeline_tests._helpers import Run, lengthen_journal, run_folders, unseal
 
 ARTIFACT = "EXPECTED_VERSIONS_v0_1.json"
 SOURCE = Path("registries/expected_versions") / ARTIFACT
@@ -557,6 +557,7 @@ def test_a_bad_last_journal_line_fails_verify_and_stops_every_change(
 def test_a_bad_journal_line_inside_fails_verify_and_is_never_rewritten(
     cli: Run, built: Path, case: Case
 ) -> None:
+    lengthen_journal(built)
     _replace_journal_line(built, 2, case.data)
     journal = (built / JOURNAL).read_bytes()
     before = _state(built)
@@ -604,6 +605,7 @@ def _as_pointer_file(root: Path, data: bytes) -> list[str]:
 
 
 def _as_journal_line(root: Path, data: bytes) -> list[str]:
+    lengthen_journal(root)
     _replace_journal_line(root, 2, data)
     return ["pointers", "verify"]
 

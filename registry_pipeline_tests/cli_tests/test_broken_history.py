@@ -10,7 +10,7 @@ from pathlib import Path
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, failed_rolepack
+from registry_pipeline_tests._helpers import Run, failed_rolepack, lengthen_journal
 
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
@@ -43,6 +43,7 @@ def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
     cli: Run, built: Path
 ) -> None:
     journal = built / JOURNAL
+    lengthen_journal(built)
     lines = journal.read_bytes().splitlines(keepends=True)
     assert len(lines) >= 3
     journal.write_bytes(b"".join(lines[:1] + lines[2:]))  # one middle record removed
@@ -71,6 +72,7 @@ def test_a_build_refuses_to_promote_onto_a_journal_missing_a_middle_record(
 
 def test_a_promotion_by_hand_is_refused_while_the_chain_is_broken(cli: Run, built: Path) -> None:
     journal = built / JOURNAL
+    lengthen_journal(built)
     lines = journal.read_bytes().splitlines(keepends=True)
     journal.write_bytes(b"".join(lines[:1] + lines[2:]))
     for command in (("hold", "rolepack", "--reason", "x"),):
