@@ -58,7 +58,8 @@ def test_a_build_the_command_promoted_is_never_promoted_again_by_the_daemon(
     served: Served,
 ) -> None:
     """`registry build` runs its build's promotion itself, with the sensor's run key: the live
-    daemon's sensor, ticking after the command ended, requests no second one."""
+    daemon's sensor, ticking after the command ended, requests no second one; nor for the build
+    the command made before `dagster dev` (and its daemon) started."""
     command = served.registry("build", "--force", "--json")
     out, err = command.communicate(timeout=300)
     assert command.returncode == 0, out + err
@@ -69,6 +70,8 @@ def test_a_build_the_command_promoted_is_never_promoted_again_by_the_daemon(
     [mine] = promotions(served)[build]  # the command's own, none of the sensor's
     assert mine["runId"] == promotion
     assert "dagster/sensor_name" not in {tag["key"] for tag in mine["tags"]}
+    [before] = promotions(served)[served.build["dagster_run_id"]]  # built before the daemon
+    assert before["runId"] == served.build["promotion_run_id"]
 
 
 def test_after_dagster_dev_is_stopped_a_build_waits_for_no_one(
