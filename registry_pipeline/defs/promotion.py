@@ -70,7 +70,10 @@ def promotion_sensor(
         return dg.SkipReason("no ended build waits for its promotion")
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=promotion_key(run.run_id), tags=promotion_tags(run.run_id))
+            dg.RunRequest(
+                run_key=promotion_key(context.instance, run.run_id),
+                tags=promotion_tags(run.run_id),
+            )
             for run in builds
         ]
     )

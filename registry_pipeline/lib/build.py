@@ -204,7 +204,7 @@ def promote_here(
 ) -> str:
     """Run build `build_run_id`'s promotion here, as the sensor would request it: its run id."""
     run_id = str(uuid.uuid4())
-    tags = {**promotion_tags(build_run_id), RUN_KEY_TAG: promotion_key(build_run_id)}
+    tags = {**promotion_tags(build_run_id), RUN_KEY_TAG: promotion_key(instance, build_run_id)}
     config = {**QUIET_LOGS, "ops": {PROMOTION_OP: {"config": {"wait_seconds": wait}}}}
 
     def waiting(text: str) -> None:
@@ -336,8 +336,17 @@ def _summary(
     events = run_events(instance, run_id, ENTRY_EVENTS)
     outcome = entries_of(events, keys)
     promoted = outcomes_of(instance, promotion_id)
-    entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
     problems = run_problems(events) + run_problems(run_events(instance, promotion_id, ENTRY_EVENTS))
+    if promotion.status != dg.DagsterRunStatus.SUCCESS:  # its op failed: why, as a reason code
+        failure = dg.DagsterEventType.STEP_FAILURE
+        failed = step_problems(run_events(instance, promotion_id, failure)) or [
+            problem_object("RUN_FAILED", f"the promotion run {promotion.status.value}")
+        ]
+        problems += failed
+        said = f"promotion failed ({failed[0]['code']})"
+        outcome = [replace(e, promotion=said) if e.status in ("built", "reused") else e
+                   for e in outcome]  # fmt: skip
+    entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
     success = (
         run.status == dg.DagsterRunStatus.SUCCESS
         and promotion.status == dg.DagsterRunStatus.SUCCESS

@@ -37,11 +37,13 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build_run import run_slot, say
 from registry_pipeline.lib.failures import run_events
 from registry_pipeline.lib.runs import (
+    ABANDONED,
     ENDED,
     HOST_TAG,
     PENDING,
     PROMOTES_TAG,
     PROMOTION_TAG,
+    give_back,
     hold_run,
     holds,
     release_run,
@@ -95,9 +97,11 @@ class PromotionOutcome:
         return {**asdict(self), "outcome": self.outcome.value}
 
 
-def promotion_key(build_run_id: str) -> str:
-    """The run key of build `build_run_id`'s promotion: one promotion per build, from any door."""
-    return f"promote:{build_run_id}"
+def promotion_key(instance: dg.DagsterInstance, build_run_id: str) -> str:
+    """The run key of build `build_run_id`'s next promotion: `promote:<build>`, then with the
+    attempt's number after one that failed (a key is never requested twice)."""
+    tried = instance.get_runs_count(dg.RunsFilter(tags={PROMOTES_TAG: build_run_id}))
+    return f"promote:{build_run_id}" + (f":{tried + 1}" if tried else "")
 
 
 def promotion_tags(build_run_id: str) -> dict[str, str]:
@@ -153,6 +157,9 @@ def promote_build(
     try:
         with run_slot(instance, run, workspace, wait):
             yield from _promote_under_slot(instance, run, workspace, build)
+    except BaseException:  # failed, or interrupted: the build waits for a promotion again
+        give_back(instance, build.run_id, run.run_id)
+        raise
     finally:
         release_run(run.run_id)
 
@@ -162,8 +169,11 @@ def _promote_under_slot(
 ) -> Iterator[dg.AssetObservation]:
     latest = instance.get_run_by_id(build.run_id) or build
     taken = latest.tags.get(PROMOTION_TAG)
-    if taken not in (None, PENDING, run.run_id) and _succeeded(instance, taken):
-        say(instance, run, f"nothing to do: dagster run {taken} promoted build {build.run_id}")
+    if taken == ABANDONED:
+        say(instance, run, f"nothing promoted: build run {build.run_id} was killed")
+        return
+    if taken not in (None, PENDING, run.run_id) and not _failed(instance, taken):
+        say(instance, run, f"nothing to do: dagster run {taken} promotes build {build.run_id}")
         return
     instance.add_run_tags(build.run_id, {PROMOTION_TAG: run.run_id})
     if latest.status not in ENDED:
@@ -204,9 +214,11 @@ def _later(instance: dg.DagsterInstance, recorded: str | None, build_run_id: str
     return recorded in created and created[recorded] > created.get(build_run_id, created[recorded])
 
 
-def _succeeded(instance: dg.DagsterInstance, run_id: str) -> bool:
+def _failed(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether promotion run `run_id` ended without promoting (or is not in the instance)."""
     found = instance.get_run_by_id(run_id)
-    return found is not None and found.status == dg.DagsterRunStatus.SUCCESS
+    ended = (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
+    return found is None or found.status in ended
 
 
 def promote_all(

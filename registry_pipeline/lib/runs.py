@@ -100,6 +100,13 @@ def holds(instance: dg.DagsterInstance, run_id: str) -> bool:
     return run_id in _held or (path.exists() and lock_state(path) == "held")
 
 
+def give_back(instance: dg.DagsterInstance, build_run_id: str, promotion_run_id: str) -> None:
+    """Build `build_run_id` pending again, if promotion run `promotion_run_id` had taken it."""
+    build = instance.get_run_by_id(build_run_id)
+    if build is not None and build.tags.get(PROMOTION_TAG) == promotion_run_id:
+        instance.add_run_tags(build_run_id, {PROMOTION_TAG: PENDING})
+
+
 def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
     """Mark FAILURE the runs a gone process left in progress here; a line for each."""
     said = []
@@ -111,6 +118,8 @@ def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         latest = instance.get_run_by_id(run.run_id)
         if latest is None or latest.is_finished:
             continue
+        if latest.tags.get(PROMOTION_TAG) == PENDING:  # a killed build is never promoted
+            instance.add_run_tags(run.run_id, {PROMOTION_TAG: ABANDONED})
         instance.report_run_failed(
             latest,
             message="the process that executed this run ended before it finished (killed, or "
@@ -118,10 +127,8 @@ def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
         )
         with suppress(OSError):
             lock_path(instance, run.run_id).unlink()
-        if latest.tags.get(PROMOTION_TAG) == PENDING:  # a killed build is never promoted
-            instance.add_run_tags(run.run_id, {PROMOTION_TAG: ABANDONED})
-        if (build := latest.tags.get(PROMOTES_TAG)) is not None:  # its build promotes again
-            instance.add_run_tags(build, {PROMOTION_TAG: PENDING})
+        if (build := latest.tags.get(PROMOTES_TAG)) is not None:  # promoted again
+            give_back(instance, build, run.run_id)
         said.append(f"dagster run {run.run_id} ({run.job_name}) was left {latest.status.value} "
                     "by a process that is gone: marked FAILURE")  # fmt: skip
     return said

@@ -241,3 +241,37 @@ def test_builds_promoted_out_of_order_record_the_later_one(
     promote_here(instance, defs, first.run_id, wait=0)
     assert recorded_run(Workspace(demo)) == second.run_id
     assert up_to_date(Workspace(demo)).up_to_date
+
+
+def test_a_failed_promotion_says_why_and_its_build_is_promoted_by_a_later_attempt(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    """A promotion that finds the build slot held (another build took it first) fails with
+    BUILD_IN_PROGRESS, says so, and gives its build back: the sensor's next request (a new run
+    key: a key is never requested twice) promotes it."""
+    from registry_pipeline.lib.build import promote_here
+    from registry_pipeline.lib.failures import run_events, step_problems
+    from registry_pipeline.lib.promotion import pending_builds
+    from registry_pipeline.lib.runs import PROMOTION_TAG
+    from registry_pipeline_tests._helpers import slot_holder
+
+    defs = build_definitions(demo)
+    build = _build(defs, instance)
+    assert build.success
+    holder = slot_holder(demo, "another build")
+    try:
+        failed = promote_here(instance, defs, build.run_id, wait=0)
+    finally:
+        holder.communicate(input="\n", timeout=60)
+    run = instance.get_run_by_id(failed)
+    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    said = step_problems(run_events(instance, failed, dg.DagsterEventType.STEP_FAILURE))
+    assert [problem["code"] for problem in said] == ["BUILD_IN_PROGRESS"]
+    assert PointerStore(Workspace(demo)).read().pointers == {}
+    assert instance.get_run_by_id(build.run_id).tags[PROMOTION_TAG] == "pending"  # type: ignore[union-attr]
+    assert [r.run_id for r in pending_builds(instance)] == [build.run_id]
+    [again] = promote_as_the_sensor(defs, instance)
+    retried = instance.get_run_by_id(again)
+    assert retried is not None and retried.status == dg.DagsterRunStatus.SUCCESS
+    assert retried.tags["dagster/run_key"] == f"promote:{build.run_id}:2"
+    assert set(PointerStore(Workspace(demo)).read().pointers) == WITH_POINTER
