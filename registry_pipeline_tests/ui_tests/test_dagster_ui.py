@@ -122,11 +122,25 @@ def _metadata_value(page: Page, key: str) -> Locator:
     return row.first.locator("td").nth(1)
 
 
+LATEST_MATERIALIZATION = """
+query Latest($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename
+  ... on Asset { assetMaterializations(limit: 1) { timestamp } } } }
+"""
+
+
+def _materialization_page(served: Served, registry_id: str) -> str:
+    """The asset's events page with its latest materialization selected (`time`: the UI shows
+    the newest event at or before it; the newest event is the promotion's observation)."""
+    asset = served.query(LATEST_MATERIALIZATION, key={"path": [registry_id]})["assetOrError"]
+    [latest] = asset["assetMaterializations"]
+    return f"{served.base_url}/assets/{registry_id}?view=events&time={latest['timestamp']}"
+
+
 def test_materialization_shows_run_folder_root_hash_and_record_count(
     page: Page, served: Served, shots: Path
 ) -> None:
     entry = served.entry("run_registry")
-    page.goto(f"{served.base_url}/assets/run_registry?view=events")
+    page.goto(_materialization_page(served, "run_registry"))
     run_id = _metadata_value(page, "run_id")
     run_id.wait_for()
     assert run_id.inner_text().strip() == entry["run_id"]
@@ -146,7 +160,7 @@ def test_health_report_markdown_renders(page: Page, served: Served, shots: Path)
     folder = served.workspace / ".codex" / "RUNS" / entry["run_id"]
     summary = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text())
     sealed = summary["scorecard"]["sealed_registries"]
-    page.goto(f"{served.base_url}/assets/system_health_report?view=events")
+    page.goto(_materialization_page(served, "system_health_report"))
     _metadata_value(page, "report").get_by_text("[Show Markdown]").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("heading", name="System Health Report v0.1").wait_for()
@@ -180,3 +194,17 @@ def test_sealed_health_report_page_draws_its_charts(page: Page, served: Served) 
     drift = page.locator("svg#chart-drift g.column")
     assert drift.count() == 1  # the build's drift snapshot
     assert re.fullmatch(r"\d+", drift.locator("text.total").text_content() or "")
+
+
+def test_the_asset_page_shows_the_active_snapshot(page: Page, served: Served, shots: Path) -> None:
+    """Issue 61: the newest event on a registry's page is its promotion's observation: the
+    active run id, root hash, when it was promoted and its receipt."""
+    entry = served.entry("op_status_table")
+    page.goto(f"{served.base_url}/assets/op_status_table?view=events")
+    active = _metadata_value(page, "active_run_id")
+    active.wait_for()
+    assert active.inner_text().strip() == entry["run_id"]
+    assert _metadata_value(page, "active_root_sha256").inner_text().strip() == entry["root_sha256"]
+    for label in ("promoted_at", "receipt", "build_run_id"):
+        expect(_metadata_value(page, label)).to_be_visible(timeout=TIMEOUT_MS)
+    page.screenshot(path=str(shots / "op-status-table-active-snapshot.png"))
