@@ -55,6 +55,7 @@ from registry_pipeline.lib.promotion import (
 )
 from registry_pipeline.lib.runs import (
     PROMOTES_TAG,
+    PROMOTION_TAG,
     RUN_KEY_TAG,
     clear_dead_runs,
     kept,
@@ -126,7 +127,11 @@ def run_build(
             refused = _slot_refusal(instance, run_id)
             if refused is not None:  # nothing was built: the command's answer is the refusal
                 raise refused
-            promotion = promote_here(instance, defs, run_id, wait, on_wait)
+            started = instance.get_run_by_id(run_id)
+            # a build that never began (its resources failed: the lease, the storage) has
+            # nothing to promote, and no door promotes it (`begin` marks a build's promotion due)
+            begun = started is not None and PROMOTION_TAG in started.tags
+            promotion = promote_here(instance, defs, run_id, wait, on_wait) if begun else None
         return _summary(instance, run_id, promotion, keys)
 
 
@@ -327,19 +332,25 @@ class _Watch:
 
 
 def _summary(
-    instance: dg.DagsterInstance, run_id: str, promotion_id: str, keys: Sequence[dg.AssetKey]
+    instance: dg.DagsterInstance,
+    run_id: str,
+    promotion_id: str | None,
+    keys: Sequence[dg.AssetKey],
 ) -> BuildSummary:
     """The finished runs as the instance tells them: each registry's entry with its promotion."""
-    run, promotion = instance.get_run_by_id(run_id), instance.get_run_by_id(promotion_id)
-    if run is None or promotion is None:
+    run = instance.get_run_by_id(run_id)
+    promotion = instance.get_run_by_id(promotion_id) if promotion_id else None
+    if run is None or (promotion_id is not None and promotion is None):
         raise LookupError(f"run {run_id} or {promotion_id} is not in the instance")
     events = run_events(instance, run_id, ENTRY_EVENTS)
     outcome = entries_of(events, keys)
-    promoted = outcomes_of(instance, promotion_id)
-    problems = run_problems(events) + run_problems(run_events(instance, promotion_id, ENTRY_EVENTS))
-    if promotion.status != dg.DagsterRunStatus.SUCCESS:  # its op failed: why, as a reason code
+    promoted = outcomes_of(instance, promotion_id) if promotion_id else {}
+    problems = run_problems(events)
+    if promotion is not None:
+        problems += run_problems(run_events(instance, promotion.run_id, ENTRY_EVENTS))
+    if promotion is not None and promotion.status != dg.DagsterRunStatus.SUCCESS:  # why
         failure = dg.DagsterEventType.STEP_FAILURE
-        failed = step_problems(run_events(instance, promotion_id, failure)) or [
+        failed = step_problems(run_events(instance, promotion.run_id, failure)) or [
             problem_object("RUN_FAILED", f"the promotion run {promotion.status.value}")
         ]
         problems += failed
@@ -349,6 +360,7 @@ def _summary(
     entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
     success = (
         run.status == dg.DagsterRunStatus.SUCCESS
+        and promotion is not None
         and promotion.status == dg.DagsterRunStatus.SUCCESS
         and all(entry.status in ("built", "reused") for entry in entries)
         and not any(entry.problems for entry in entries)
