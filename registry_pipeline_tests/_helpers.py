@@ -516,6 +516,15 @@ def seed_repository(parent: Path) -> Path:
     return root
 
 
+def journal_records(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """A pointer-journal line (parsed) as one-registry records: itself, or one per move of a set
+    entry, its shared fields with each move's (docs/POINTERS.md, "A set entry")."""
+    if "moves" not in entry:
+        return [entry]
+    shared = {key: value for key, value in entry.items() if key != "moves"}
+    return [{**shared, **move, "journal_version": "0.1"} for move in entry["moves"]]
+
+
 def lengthen_journal(root: Path, registry_id: str = "run_registry") -> None:
     """Two more pointer-journal lines (a hold of `registry_id` and its release): a build's
     promotion is one line, and a test of a line inside the journal needs lines around it."""

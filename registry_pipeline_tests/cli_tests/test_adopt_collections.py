@@ -21,7 +21,7 @@ import pytest
 from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
 from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.workspace.sources import pattern_matches, source_paths
-from registry_pipeline_tests._helpers import Run, seal_like_seed, seed_repository
+from registry_pipeline_tests._helpers import Run, journal_records, seal_like_seed, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import (
     CATALOG,
     PHASE,
@@ -110,14 +110,6 @@ def collections_repo(tmp_path: Path) -> Path:
             f"{EVIDENCE}/p1_20260120_002/RUN.md": "# a run without a pack\n",
         },
     )
-
-
-def _members(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """A journal line as one-registry records: itself, or each move of a set entry."""
-    if "moves" not in entry:
-        return [entry]
-    shared = {key: value for key, value in entry.items() if key != "moves"}
-    return [{**shared, **move} for move in entry["moves"]]
 
 
 def _json(text: str) -> Any:
@@ -316,7 +308,7 @@ def test_their_seal_promotion_folder_starts_the_collections_history(
     assert "derived_validation_report.json" in last["removed_paths"]
     journal = collections_repo / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     records = [record for line in journal.read_text().splitlines()
-               for record in _members(_json(line))]  # fmt: skip
+               for record in journal_records(_json(line))]  # fmt: skip
     mine = [r for r in records if r["registry_id"] == "derived_validation_reports"]
     assert [r["action"] for r in mine] == ["adopt", "promote"]
     assert mine[0]["to_ref"] == found and mine[1]["from_ref"] == found

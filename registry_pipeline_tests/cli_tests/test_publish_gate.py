@@ -14,7 +14,14 @@ from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Entries, Run, copy_built, environment_kept, registry
+from registry_pipeline_tests._helpers import (
+    Entries,
+    Run,
+    copy_built,
+    environment_kept,
+    journal_records,
+    registry,
+)
 
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
 
@@ -470,14 +477,6 @@ def test_a_receipt_run_by_other_checks_than_the_catalog_asks_now_is_checked_agai
     assert code == 1 and "CHECK_FAILED" in err and "append_only" in err
 
 
-def _records(entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """A journal line as one-registry records: itself, or each move of a set entry."""
-    if "moves" not in entry:
-        return [entry]
-    shared = {key: value for key, value in entry.items() if key != "moves"}
-    return [{**shared, **move, "journal_version": "0.1"} for move in entry["moves"]]
-
-
 def test_a_forged_last_journal_record_is_never_applied(cli: Run, failed: Failed) -> None:
     built, published, _code, entries = failed  # a role removed, then built
     rejected = str(entries["rolepack"]["run_id"])
@@ -486,7 +485,7 @@ def test_a_forged_last_journal_record_is_never_applied(cli: Run, failed: Failed)
     last = json.loads(journal.read_bytes().splitlines()[-1])
     rolepack = next(
         record for line in reversed(journal.read_bytes().splitlines())
-        for record in _records(json.loads(line)) if record["registry_id"] == "rolepack"
+        for record in journal_records(json.loads(line)) if record["registry_id"] == "rolepack"
     )  # fmt: skip
     forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": "0" * 64, "action": "promote",
               "from_ref": rolepack["to_ref"],

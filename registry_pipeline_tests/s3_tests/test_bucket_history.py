@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +21,7 @@ from registry_pipeline_tests._helpers import (
     REPO,
     active_runs,
     failed_rolepack,
+    journal_records,
     registry,
     registry_json,
 )
@@ -46,16 +46,6 @@ def _journal_lines(root: Path) -> list[bytes]:
     return (root / ".codex" / JOURNAL_NAME).read_bytes().splitlines()
 
 
-def _records(line: bytes) -> list[dict[str, Any]]:
-    """A journal line's records in the one-registry shape: the line's own, or one per move of a
-    set entry (its shared fields with each move's, docs/POINTERS.md "A set entry")."""
-    document = json.loads(line)
-    if "moves" not in document:
-        return [document]
-    shared = {key: value for key, value in document.items() if key != "moves"}
-    return [{**shared, **move, "journal_version": "0.1"} for move in document["moves"]]
-
-
 def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
     """The text a hostile writer puts in the next entry: a record moving rolepack to the failed
     snapshot with a broken chain (or chained as a writer would, but past the gate), an old
@@ -67,7 +57,10 @@ def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
         return lines[0].decode() + "\n"
     last = json.loads(lines[-1])
     rolepack = next(
-        r for x in reversed(lines) for r in _records(x) if r["registry_id"] == "rolepack"
+        r
+        for x in reversed(lines)
+        for r in journal_records(json.loads(x))
+        if r["registry_id"] == "rolepack"
     )
     chain = hashlib.sha256(lines[-1]).hexdigest() if kind == "chained" else "0" * 64
     forged = {**rolepack, "seq": last["seq"] + 1, "prev_sha256": chain, "action": "promote",

@@ -11,7 +11,6 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from registry_pipeline_tests._helpers import (
     active_runs,
     copy_demo,
     environment_kept,
+    journal_records,
     registry,
     registry_json,
 )
@@ -112,16 +112,6 @@ PROMOTER = textwrap.dedent(
 )
 
 
-def _records(line: str) -> list[dict[str, Any]]:
-    """A journal line's records in the one-registry shape: the line's own, or one per move of a
-    set entry (its shared fields with each move's, docs/POINTERS.md "A set entry")."""
-    document = json.loads(line)
-    if "moves" not in document:
-        return [document]
-    shared = {key: value for key, value in document.items() if key != "moves"}
-    return [{**shared, **move, "journal_version": "0.1"} for move in document["moves"]]
-
-
 def test_64_writers_on_two_machines_promote_with_no_update_lost(
     built_machines: tuple[Path, Path], store: ObjectStore, s3_server: SeaweedServer, store_url: str
 ) -> None:
@@ -156,7 +146,7 @@ def test_64_writers_on_two_machines_promote_with_no_update_lost(
     # every promotion reported done is in the bucket's journal once, in the order it won
     lines = [record for entry in Ledger(store, "pointers").records(0)
              for line in entry.text.splitlines() if line.strip()
-             for record in _records(line)]  # fmt: skip
+             for record in journal_records(json.loads(line))]  # fmt: skip
     moves = [(r["to_ref"]["run_id"], r["seq"]) for r in lines
              if r["registry_id"] == "expected_versions" and r["action"] == "promote"
              and r["to_ref"]["run_id"] in outcomes]  # fmt: skip
