@@ -51,7 +51,8 @@ from registry_pipeline.lib.runs import (
 
 PROMOTION_JOB = "promote_registries"
 STARTING_GRACE = 30.0
-"""Seconds a promotion run a daemon is starting is trusted to start (its worker may be gone)."""
+"""Seconds a promotion run a daemon queued or is starting is trusted to start (the daemon or its
+worker may be gone)."""
 PROMOTION_OP = "promote_build"
 PROMOTION_SENSOR = "promote_after_build"
 OUTCOME_KEY = "promotion"
@@ -124,8 +125,14 @@ def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.Dag
 
 def promotions_in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
     """The promotion runs that will end on their own: one a live process of this host holds,
-    one that started elsewhere, one a daemon began to start less than STARTING_GRACE s ago."""
-    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    one that started elsewhere, one a daemon queued or began to start less than STARTING_GRACE
+    s ago (a sensor's request is queued before it starts: it is not requested again)."""
+    statuses = [
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
     found = instance.get_run_records(dg.RunsFilter(job_name=PROMOTION_JOB, statuses=statuses))
     now = time.time()
     return [
@@ -197,12 +204,16 @@ def _promote_under_slot(
     after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
     try:
         record_build(workspace, read, after, build.run_id)
-        # this build's read, and those of builds before it (never to be recorded now)
-        older = [rid for rid in stashed_runs(workspace) if not _later(instance, rid, build.run_id)]
-        drop_stashed(workspace, older)
     except RegistryError as exc:  # the build stands; only the next one cannot be skipped
         say(instance, run, f"the build was not recorded ({exc.code}: {exc.message}); the "
             "next build will run in full")  # fmt: skip
+        return
+    # this build's read, and those of builds before it (never to be recorded now)
+    older = [rid for rid in stashed_runs(workspace) if not _later(instance, rid, build.run_id)]
+    try:
+        drop_stashed(workspace, older)
+    except RegistryError as exc:  # a link out of the workspace: nothing removed through it
+        say(instance, run, f"kept reads not removed ({exc.code}: {exc.message} {exc.path})")
 
 
 def _later(instance: dg.DagsterInstance, recorded: str | None, build_run_id: str) -> bool:

@@ -275,3 +275,23 @@ def test_a_failed_promotion_says_why_and_its_build_is_promoted_by_a_later_attemp
     assert retried is not None and retried.status == dg.DagsterRunStatus.SUCCESS
     assert retried.tags["dagster/run_key"] == f"promote:{build.run_id}:2"
     assert set(PointerStore(Workspace(demo)).read().pointers) == WITH_POINTER
+
+
+def test_a_promotion_a_daemon_is_about_to_start_is_not_requested_again(
+    demo: Path, instance: dg.DagsterInstance
+) -> None:
+    """The sensor's request is created, then queued, then started: on its next tick (5 s on)
+    the build is still untaken, yet no second promotion is requested."""
+    from registry_pipeline.lib.promotion import PROMOTION_JOB, pending_builds
+    from registry_pipeline.lib.runs import PROMOTES_TAG
+
+    defs = build_definitions(demo)
+    build = _build(defs, instance)
+    assert [r.run_id for r in pending_builds(instance)] == [build.run_id]
+    instance.add_run(
+        dg.DagsterRun(job_name=PROMOTION_JOB, run_id=str(uuid.uuid4()),
+                      status=dg.DagsterRunStatus.NOT_STARTED,
+                      tags={PROMOTES_TAG: build.run_id})
+    )  # fmt: skip
+    assert pending_builds(instance) == []
+    assert promote_as_the_sensor(defs, instance) == []

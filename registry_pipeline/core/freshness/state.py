@@ -201,10 +201,13 @@ def stashed_runs(workspace: Workspace) -> list[str]:
 
 
 def drop_stashed(workspace: Workspace, dagster_run_ids: Iterable[str]) -> None:
-    """Forget what these builds read: recorded, or superseded by a recorded later build."""
-    for run_id in dagster_run_ids:
+    """Forget what these builds read: recorded, or superseded by a recorded later build;
+    UNSAFE_PATH (nothing removed) where the folder leads out of the workspace."""
+    paths = [workspace.root / PENDING_RELPATH / f"{run_id}.json" for run_id in dagster_run_ids]
+    workspace.require_writable(*paths)
+    for path in paths:
         with contextlib.suppress(OSError):
-            os.unlink(workspace.root / PENDING_RELPATH / f"{run_id}.json")
+            os.unlink(path)
 
 
 def active_snapshots(workspace: Workspace) -> dict[str, str | None]:
