@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import bounded_float, command, common
 from registry_pipeline.cli._output import answer, err
-from registry_pipeline.core.errors import UsageError, problem_text
+from registry_pipeline.core.errors import IO_ERROR, UsageError, advised, problem_text
 from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
@@ -164,7 +164,19 @@ def _summary(summary: BuildSummary, url: str | None, done: str) -> Iterator[str]
     yield from (f"         {problem_text(problem)}" for problem in summary.problems)
     run = f"dagster run {summary.dagster_run_id}" if summary.dagster_run_id else "no dagster run"
     link = f" ({url})" if url else ""
-    yield f"{run}: " + (f"{done} built and checked" if summary.success else "FAILED") + link
+    yield f"{run}: " + (f"{done} built and checked" if summary.success else _failed(summary)) + link
+
+
+def _failed(summary: BuildSummary) -> str:
+    """FAILED; when the promotion stopped (`fault`), also what was promoted, why and where."""
+    fault = summary.fault
+    if fault is None:
+        return "FAILED"
+    promoted = sum(entry.promoted for entry in summary.registries)
+    code, message = str(fault["code"]), str(fault["message"])
+    where = f" {fault['path']}:" if fault.get("path") else ":"
+    said = advised(message) if code == IO_ERROR else message
+    return f"FAILED, {promoted or 'nothing'} promoted: {code}{where} {said}"
 
 
 def _line(entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True) -> str:

@@ -26,7 +26,7 @@ from registry_pipeline.cli import (
 )
 from registry_pipeline.cli._args import RAW, arg, declare, examples
 from registry_pipeline.cli._output import err, report
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import IO_ERROR, RegistryError, advised, io_error
 
 DESCRIPTION = """\
 Governance registries as sealed, validated, lineage-tracked Dagster assets. Every build seals each
@@ -222,15 +222,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _failure(exc: BaseException) -> RegistryError:
     """The error a user is told of: a RegistryError as raised; interrupt, OSError, bug as one."""
     if isinstance(exc, RegistryError):
+        if exc.code == IO_ERROR:  # wherever it was raised: it says what to do
+            exc.message = advised(exc.message)
         return exc
     if isinstance(exc, KeyboardInterrupt):
         return RegistryError(
             "interrupted", code="INTERRUPTED", exit_code=130, headline="interrupted"
         )
-    if isinstance(exc, OSError):
-        path = None if exc.filename is None else str(exc.filename)
-        text = f"error: IO_ERROR {path or ''}: {exc.strerror or exc}".replace(" :", ":")
-        return RegistryError(str(exc.strerror or exc), code="IO_ERROR", path=path, headline=text)
+    if isinstance(exc, OSError):  # every write path names its file (`core.errors.naming`)
+        failure = io_error(exc)
+        if failure.path is None:
+            failure.headline = f"error: IO_ERROR: {failure.message}"
+        return failure
     if os.environ.get("REGISTRY_DEBUG"):
         raise exc
     message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"

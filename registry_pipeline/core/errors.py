@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import errno
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -192,3 +195,63 @@ class UsageError(RegistryError):
 
     code = "BAD_USAGE"
     exit_code = 2
+
+
+IO_ERROR = "IO_ERROR"
+"""The operating system failed a read or write (a full disk, a read-only filesystem, a denied
+permission, a failing device): the error names the file and says what to do."""
+
+TRY_AGAIN = "then try again"
+"""How every piece of advice on an IO_ERROR ends (`io_advice`)."""
+DISK_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+"""Errnos of the disk rather than of the file (full, a size limit, failing): IO_ERROR even where
+a file that cannot be written has a code of its own."""
+
+_IO_ADVICE = {
+    errno.ENOSPC: f"free space on the disk that holds it, {TRY_AGAIN}",
+    errno.EDQUOT: f"free space within the disk quota (or raise it), {TRY_AGAIN}",
+    errno.EFBIG: f"a file size limit was reached (`ulimit -f`, the filesystem's): raise it, "
+    f"{TRY_AGAIN}",
+    errno.EROFS: f"the filesystem is mounted read-only: make it writable, {TRY_AGAIN}",
+    errno.EACCES: f"give this user access to it, {TRY_AGAIN}",
+    errno.EPERM: "it is not this user's to change (another owner, or immutable: `lsattr`): fix "
+    f"that, {TRY_AGAIN}",
+    errno.EIO: f"the device reported an error: check it (`dmesg`), {TRY_AGAIN}",
+}
+
+
+def io_advice(cause: int | str | None) -> str:
+    """What to do about a failed read or write, by its errno or a message naming its strerror."""
+    if isinstance(cause, str):
+        cause = next((number for number in _IO_ADVICE if os.strerror(number) in cause), None)
+    return _IO_ADVICE.get(cause or 0, f"fix its cause, {TRY_AGAIN}")
+
+
+def advised(message: str) -> str:
+    """An IO_ERROR's `message` ending with what to do (`io_advice`), unless it says so already."""
+    return message if TRY_AGAIN in message else f"{message}; {io_advice(message)}"
+
+
+def io_error(
+    exc: OSError, path: str | os.PathLike[str] | None = None, *, done: str = ""
+) -> RegistryError:
+    """IO_ERROR for `exc`: the file it names (else `path`), why (with the errno's name), what
+    was or was not `done`, and what to do."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+    where = exc.filename if exc.filename is not None else path
+    if where is not None and exc.filename2 is not None:
+        where = f"{os.fsdecode(where)} -> {os.fsdecode(exc.filename2)}"
+    message = "; ".join(part for part in (reason, done, io_advice(exc.errno)) if part)
+    return RegistryError(message, code=IO_ERROR, path=None if where is None else os.fsdecode(where))
+
+
+@contextmanager
+def naming(path: str | os.PathLike[str]) -> Iterator[None]:
+    """OSErrors of the block that name no file name `path` (a write or fsync on a descriptor)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None or exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, naming
 from registry_pipeline.core.fs import NotRegularFile, fsync_dir
 from registry_pipeline.core.fs import write_all as write_all
 
@@ -33,26 +33,28 @@ def torn(path: Path) -> RegistryError:
 
 
 def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
-    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN if torn."""
-    flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
-    fd = os.open(path, flags, 0o644)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFile(mode=info.st_mode, path=str(path))
-        size = info.st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            raise torn(path)
+    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN if torn; an
+    OSError names `path` (a full disk fails the write, which names no file)."""
+    with naming(path):
+        flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
+        fd = os.open(path, flags, 0o644)
         try:
-            write_all(fd, b"".join(lines))
-            os.fsync(fd)
-        except OSError:
-            cut(fd, size)
-            raise
-    finally:
-        os.close(fd)
-    if create and size == 0:
-        fsync_dir(path.parent)
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise NotRegularFile(mode=info.st_mode, path=str(path))
+            size = info.st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                raise torn(path)
+            try:
+                write_all(fd, b"".join(lines))
+                os.fsync(fd)
+            except OSError:
+                cut(fd, size)
+                raise
+        finally:
+            os.close(fd)
+        if create and size == 0:
+            fsync_dir(path.parent)
     return size
 
 

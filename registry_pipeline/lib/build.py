@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import BUILDERS, buildable, check_catalog
-from registry_pipeline.core.errors import BuildInProgress, problem_object
+from registry_pipeline.core.errors import IO_ERROR, BuildInProgress, problem_object
 from registry_pipeline.core.gate.checks import registry_checks
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
@@ -89,6 +89,9 @@ class BuildSummary:
     """Why the run failed outside any registry's step (RUN_FAILED), if it did."""
     promotion_run_id: str | None = None
     """The promotion job's run that promoted this build."""
+    fault: dict[str, object] | None = None
+    """Why the build's promotion stopped, when it did: the promotion run's failure (a write
+    that failed, the pointer lock), else a registry's step stopped by a disk (IO_ERROR)."""
 
 
 def run_build(
@@ -244,7 +247,10 @@ def execute_here(
 
     def follow() -> None:
         while not stop.wait(FOLLOW_POLL):
-            look()
+            try:
+                look()
+            except Exception:  # the storage failed: the look after the run says why, once
+                return
 
     follower = threading.Thread(target=follow, name="run-progress", daemon=True)
     follower.start()
@@ -346,6 +352,7 @@ def _summary(
     outcome = entries_of(events, keys)
     promoted = outcomes_of(instance, promotion_id) if promotion_id else {}
     problems = run_problems(events)
+    fault: dict[str, object] | None = None
     if promotion is not None:
         problems += run_problems(run_events(instance, promotion.run_id, ENTRY_EVENTS))
     if promotion is not None and promotion.status != dg.DagsterRunStatus.SUCCESS:  # why
@@ -354,19 +361,23 @@ def _summary(
             problem_object("RUN_FAILED", f"the promotion run {promotion.status.value}")
         ]
         problems += failed
+        fault = failed[0]
         said = f"promotion failed ({failed[0]['code']})"
         outcome = [replace(e, promotion=said) if e.status in ("built", "reused") else e
                    for e in outcome]  # fmt: skip
     entries = [_with_promotion(entry, promoted.get(entry.registry_id)) for entry in outcome]
+    found = [*problems, *(problem for entry in entries for problem in entry.problems)]
+    fault = fault or next((p for p in found if p.get("code") == IO_ERROR), None)
     success = (
         run.status == dg.DagsterRunStatus.SUCCESS
         and promotion is not None
         and promotion.status == dg.DagsterRunStatus.SUCCESS
         and all(entry.status in ("built", "reused") for entry in entries)
+        and all(entry.registry_id in promoted for entry in entries)  # each one's outcome stored
         and not any(entry.problems for entry in entries)
         and not problems
     )
-    return BuildSummary(run_id, success, entries, problems, promotion_id)
+    return BuildSummary(run_id, success, entries, problems, promotion_id, fault)
 
 
 def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> RegistryBuild:
@@ -376,7 +387,7 @@ def _with_promotion(entry: RegistryBuild, outcome: dict[str, Any] | None) -> Reg
     code, reason, kind = outcome.get("code"), str(outcome["reason"]), str(outcome["outcome"])
     promotion = reason if code in (None, "HELD") else str(code)
     if kind in ("refused", "checks not passed"):
-        problem = problem_object(str(code), reason, field="promotion")
+        problem = problem_object(str(code), reason, path=outcome.get("path"), field="promotion")
         entry = replace(entry, problems=[*entry.problems, problem])
     return replace(entry, promoted=kind == "promoted", promotion=promotion)
 
@@ -423,16 +434,18 @@ def entries_of(
 def _entry(events: Sequence[Any], key: dg.AssetKey) -> RegistryBuild:
     checks, problems = check_verdicts(events, key)
     metadata = materialized_metadata(events, key)
+    step = key.to_python_identifier()
+    failed = [e for e in events if e.is_step_failure and e.step_key == step]
     if metadata is None:
-        step = key.to_python_identifier()
-        failed = [e for e in events if e.is_step_failure and e.step_key == step]
         return RegistryBuild(
             key.to_user_string(),
             "failed" if failed else "skipped",
             problems=problems or step_problems(failed),
         )
+    problems = [*problems, *step_problems(failed)]  # sealed, then its checks' step failed
     reused = bool(metadata["reused_snapshot"].value) if "reused_snapshot" in metadata else False
-    status = "failed" if not all(checks.values()) else ("reused" if reused else "built")
+    ok = all(checks.values()) and not failed
+    status = "reused" if ok and reused else "built" if ok else "failed"
     count = metadata.get("record_count")
     unexpected = [unexpected_note(str(path)) for path in listed(metadata, UNEXPECTED_FILES)]
     notes = [str(note) for note in listed(metadata, "notes")]  # a builder's own (unread lines)
@@ -455,6 +468,11 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     for event in events:
         if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
             said = (event.message or "").strip()
+            error = getattr(event.event_specific_data, "error", None)
+            # the machinery failed (a resource's teardown): not a success; but a step's stdout
+            # capture (`tail` not on PATH) costs only the UI's view of its output
+            if error is not None and "compute log capture" not in said:
+                problems.append(_failed_machinery(said, error))
             continue
         data = event.event_specific_data
         if event.event_type != dg.DagsterEventType.RUN_FAILURE or (
@@ -469,6 +487,14 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
             text = f"{text} (the engine's last word: {said})"
         problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
     return problems
+
+
+def _failed_machinery(said: str, error: Any) -> dict[str, object]:
+    """RUN_FAILED for an engine event that carries an error: what it says and the innermost."""
+    while error.cause is not None:
+        error = error.cause
+    text = f"{said} {error.message.strip()}".strip()
+    return problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)")
 
 
 def _named(reason: Any) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -10,11 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import Problem, RegistryError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, io_error, problem_object
 from registry_pipeline.core.gate.verdict import CheckVerdict, problem_objects
 
 MAX_LISTED = 50
-IO_ERROR = "IO_ERROR"
 
 
 def step_failure(
@@ -63,12 +61,8 @@ def as_step_failure(
         problems = [replace(problem, path=where(problem.path)) for problem in exc.problems]
         raise step_failure(exc.code, where(exc.path), exc.message, problems) from None
     except OSError as exc:
-        name = errno.errorcode.get(exc.errno or 0, "")
-        reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
-        path = exc.filename if exc.filename is None else str(exc.filename)
-        if exc.filename2 is not None:
-            path = f"{path} -> {exc.filename2}"
-        raise step_failure(IO_ERROR, path, reason) from None
+        error = io_error(exc)
+        raise step_failure(error.code, error.path, error.message) from None
 
 
 def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 import dagster as dg
 import yaml  # type: ignore[import-untyped]
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import IO_ERROR, TRY_AGAIN, RegistryError, io_advice
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
@@ -176,7 +179,7 @@ def _blocks(node: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapp
 def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
     """The workspace's instance, opened under the init lock (created first if new)."""
     home = dagster_home(root)
-    with storage_errors(home):
+    with storage_errors(home), _unlogged_writes(home):
         with _init_lock(home):
             instance = _from_config(home)
         with instance:
@@ -185,27 +188,155 @@ def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
 
 @contextmanager
 def storage_errors(home: Path) -> Iterator[None]:
-    """Errors of Dagster's storage as DAGSTER_STORAGE naming the instance's folder."""
+    """Errors of Dagster's storage as DAGSTER_STORAGE naming the instance's folder; a disk's
+    fault (full, failing) as IO_ERROR naming the storage's file."""
     import sqlite3
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    failure: RegistryError | None = None
     try:
         yield
     except Exception as exc:
         if isinstance(exc, sqlite3.Error | SQLAlchemyError):
-            reason = first_lines(getattr(exc, "orig", None) or exc)
+            failure = _disk_fault(home, exc) or _storage_failed(
+                home, first_lines(getattr(exc, "orig", None) or exc)
+            )
         elif type(exc).__name__ == "DagsterPostgresException":  # dagster-postgres gave up retrying
             cause = exc.__cause__
-            reason = f"PostgreSQL: {first_lines(getattr(cause, 'orig', None) or cause or exc)}"
+            reason = first_lines(getattr(cause, "orig", None) or cause or exc)
+            failure = _storage_failed(home, f"PostgreSQL: {reason}")
         else:
             raise
-        raise storage_error(
-            home,
-            f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
-            "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
-            "runs history is kept there, not the registries)",
-        ) from None
+    if failure is not None:  # raised here, the storage's error (and its connections) let go
+        raise failure
+
+
+def _storage_failed(home: Path, reason: str) -> RegistryError:
+    return storage_error(
+        home,
+        f"Dagster's storage failed: {reason} (the instance is {home}; check free space and "
+        "permissions, or the PostgreSQL server and its URL, or move a damaged home aside: "
+        "runs history is kept there, not the registries)",
+    )
+
+
+_SQLITE_DISK_FAULTS = frozenset({10, 13})
+"""SQLite's primary result codes of a disk's fault: SQLITE_IOERR, SQLITE_FULL."""
+_SQLITE_DISK_TEXTS = ("database or disk is full", "disk I/O error")
+
+
+def _disk_fault(home: Path, error: BaseException) -> RegistryError | None:
+    """IO_ERROR when SQLite failed on the disk under `home` (full, failing), else None."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "sqlite_errorcode", None)
+    said = first_lines(orig)
+    if (code & 0xFF if isinstance(code, int) else None) not in _SQLITE_DISK_FAULTS and not any(
+        text in said for text in _SQLITE_DISK_TEXTS
+    ):
+        return None
+    params = getattr(error, "params", None)
+    run_id = params[0] if isinstance(params, list | tuple) and params else None
+    path = _storage_file(home, str(getattr(error, "statement", "") or ""), run_id)
+    return _storage_io_error(home, path, said)
+
+
+NEARLY_FULL = 1 << 20
+"""Free bytes below which a disk is full for SQLite (whose "disk I/O error" names no cause)."""
+
+
+def _storage_io_error(home: Path, path: Path, said: str) -> RegistryError:
+    """IO_ERROR of Dagster's storage file `path`, SQLite having `said` why."""
+    try:
+        space = os.statvfs(home)
+        full = space.f_bavail * space.f_frsize < NEARLY_FULL
+    except OSError:
+        full = False
+    if full or "disk is full" in said:
+        reason, advice = f"{os.strerror(errno.ENOSPC)} (ENOSPC)", io_advice(errno.ENOSPC)
+    else:  # full then, maybe, or failing
+        reason = said
+        advice = "the disk that holds it was full or failed: free space on it (`df`) or check it "
+        advice += f"(`dmesg`), {TRY_AGAIN}"
+    return RegistryError(
+        f"{reason}: Dagster's storage could not be written (SQLite: {said}); {advice} (its runs "
+        "history is kept there, not the registries)",
+        code=IO_ERROR,
+        path=str(path),
+    )
+
+
+_TABLE = re.compile(r"\b(?:INTO|UPDATE|FROM)\s+\"?(\w+)|\btable_x?info\(\"?(\w+)", re.IGNORECASE)
+_SCHEDULE_TABLES = frozenset({"jobs", "job_ticks", "instigators"})
+
+
+def _storage_file(home: Path, statement: str, run_id: object = None) -> Path:
+    """The file of Dagster's SQLite storage in `home` that `statement` writes (a run's event
+    log, the event index, the runs or the schedules database); its history folder when the
+    statement does not tell."""
+    history = home / "history"
+    found = _TABLE.search(statement)
+    table = (found.group(1) or found.group(2)).lower() if found else ""
+    if table == "event_logs":
+        shard = history / "runs" / f"{run_id}.db"
+        return (
+            shard if isinstance(run_id, str) and shard.is_file() else history / "runs" / "index.db"
+        )
+    if table in ("runs", "run_tags"):
+        return history / "runs.db"
+    if table in _SCHEDULE_TABLES:
+        return home / "schedules" / "schedules.db"
+    return history
+
+
+_UNLOGGED = "Exception while writing logger call to event log: "
+"""How Dagster starts the text it writes to stderr when it cannot store a log message."""
+
+
+@contextmanager
+def _unlogged_writes(home: Path) -> Iterator[None]:
+    """Dagster's own report of a log message its storage refused (SQLite's statement and
+    parameters, pages long, on stderr) kept out of the command's output: the block ends with
+    that storage's IO_ERROR instead (the run's log is incomplete)."""
+    kept = _Unlogged(sys.stderr)
+    sys.stderr = kept
+    try:
+        yield
+    finally:
+        if sys.stderr is kept:
+            sys.stderr = kept.stream
+    if kept.refused is not None:
+        raise _refused_write(home, kept.refused)
+
+
+class _Unlogged:
+    """A stderr that sets aside Dagster's reports of log messages it could not store."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.refused: str | None = None
+
+    def write(self, text: str) -> int:
+        if text.startswith(_UNLOGGED):
+            self.refused = self.refused or text[len(_UNLOGGED) :]
+            return len(text)
+        return int(self.stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _refused_write(home: Path, text: str) -> RegistryError:
+    """The error of Dagster's report `text` (SQLAlchemy's text: the error, [SQL: ...],
+    [parameters: ...])."""
+    said = first_lines(text.split("\n[SQL:")[0]).removeprefix("(sqlite3.OperationalError) ")
+    statement = re.search(r"\[SQL: ([^\]]*)", text)
+    run_id = re.search(r"\[parameters: \('([^']*)'", text)
+    if not any(fault in said for fault in _SQLITE_DISK_TEXTS):
+        return _storage_failed(home, f"a log message was not stored: {said}")
+    path = _storage_file(home, statement.group(1) if statement else "",
+                        run_id.group(1) if run_id else None)  # fmt: skip
+    return _storage_io_error(home, path, said)
 
 
 def _from_config(home: Path) -> dg.DagsterInstance:

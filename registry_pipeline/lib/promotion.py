@@ -12,6 +12,7 @@ import functools
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import IO_ERROR, RegistryError, advised, io_error
 from registry_pipeline.core.freshness import (
     active_snapshots,
     drop_stashed,
@@ -57,6 +58,11 @@ PROMOTION_OP = "promote_build"
 PROMOTION_SENSOR = "promote_after_build"
 OUTCOME_KEY = "promotion"
 """Observation metadata: the promotion's outcome for the registry (`PromotionOutcome.as_json`)."""
+PENDING_AGAIN = (
+    "the promotion of build run {} stopped there and is pending again (the promotion sensor, or "
+    "the next `registry build`, runs it)"
+)
+"""What a promotion that a fault stopped says of its build (given back: `runs.give_back`)."""
 CHECK_SOURCE = "dagster asset check; validated again by the pointer store under its lock"
 CHECK_EVALUATION = dg.DagsterEventType.ASSET_CHECK_EVALUATION
 STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
@@ -87,6 +93,9 @@ class PromotionOutcome:
     """The pointer store's refusal code (NOT_NEWER, CAS_CONFLICT, TARGET_INVALID, ...)."""
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     journal_seq: int | None = None
+    path: str | None = None
+    """The file a refusal names, when it names one (IO_ERROR: the file that could not be
+    written)."""
 
     @property
     def is_error(self) -> bool:
@@ -164,8 +173,13 @@ def promote_build(
     try:
         with run_slot(instance, run, workspace, wait):
             yield from _promote_under_slot(instance, run, workspace, build)
-    except BaseException:  # failed, or interrupted: the build waits for a promotion again
-        give_back(instance, build.run_id, run.run_id)
+    except BaseException as exc:  # failed, or interrupted: the build waits for a promotion again
+        # not over the failure: a storage that refuses this leaves the run to the next build,
+        # which finds it failed (or its process gone) and promotes the build again
+        with suppress(Exception):
+            give_back(instance, build.run_id, run.run_id)
+        if isinstance(exc, OSError):
+            raise io_error(exc, done=PENDING_AGAIN.format(build.run_id)) from None
         raise
     finally:
         release_run(run.run_id)
@@ -194,6 +208,9 @@ def _promote_under_slot(
         yield _observation(outcome, pointers, receipts, build.run_id)
     if not outcomes:
         say(instance, run, f"nothing promoted: build run {build.run_id} sealed nothing")
+    fault = next((outcome for outcome in outcomes if outcome.code in FAULTS), None)
+    if fault is not None:  # a fault, not a refusal: the run fails, the build is promoted again
+        raise _failed_by(fault, outcomes, build.run_id)
     read = stashed_inputs(workspace, build.run_id)
     errors = any(outcome.is_error for outcome in outcomes)
     if read is None or errors or latest.status != dg.DagsterRunStatus.SUCCESS:
@@ -216,13 +233,35 @@ def _promote_under_slot(
         say(instance, run, f"kept reads not removed ({exc.code}: {exc.message} {exc.path})")
 
 
+FAULTS = (IO_ERROR, "LOCKED")
+"""Refusals that are faults, not decisions: a write that failed, the pointer lock held past the
+wait. The promotion run fails and its build is pending again (the sensor asks again)."""
+
+
+def _failed_by(
+    fault: PromotionOutcome, outcomes: Sequence[PromotionOutcome], build_run_id: str
+) -> RegistryError:
+    """The promotion's failure when one of its writes failed or the pointer lock stayed held
+    (`fault`): the file, why, what to do (each registry's outcome is observed)."""
+    code = str(fault.code)
+    reason = advised(fault.reason.removeprefix(f"{code}: "))
+    alone = sum(outcome.code == code for outcome in outcomes) == 1 < len(outcomes)
+    return RegistryError(
+        (f"{fault.registry_id}: " if alone else "")  # the set's write names no one registry
+        + f"{reason}; {PENDING_AGAIN.format(build_run_id)}",
+        code=code,
+        path=fault.path,
+    )
+
+
 def _later(instance: dg.DagsterInstance, recorded: str | None, build_run_id: str) -> bool:
-    """Whether build run `recorded` was created after build run `build_run_id`."""
+    """Whether build run `recorded` was created after build run `build_run_id`: by the order the
+    instance stored them in (its storage id, a sequence), never by a clock that may be behind."""
     if recorded is None or recorded == build_run_id:
         return False
     found = instance.get_run_records(dg.RunsFilter(run_ids=[recorded, build_run_id]))
-    created = {record.dagster_run.run_id: record.create_timestamp for record in found}
-    return recorded in created and created[recorded] > created.get(build_run_id, created[recorded])
+    stored = {record.dagster_run.run_id: record.storage_id for record in found}
+    return recorded in stored and stored[recorded] > stored.get(build_run_id, stored[recorded])
 
 
 def _failed(instance: dg.DagsterInstance, run_id: str) -> bool:
@@ -293,10 +332,11 @@ def _move(
             actor={"kind": "dagster_run", "id": build_run_id},
             admit=functools.partial(admission, pinned=pinned),
         )
-    except RegistryError as exc:  # the lock, the pointer file, the journal, the lease, a write
-        return [PromotionOutcome(m.registry_id, m.run_id, Outcome.REFUSED,
-                                 f"{exc.code}: {exc.message}", code=exc.code,
-                                 checks=dict(m.checks)) for m in moves]  # fmt: skip
+    except (RegistryError, OSError) as exc:  # the lock, the pointer file, the journal, a write
+        error = exc if isinstance(exc, RegistryError) else io_error(exc, done="nothing journaled")
+        said, code, path = f"{error.code}: {error.message}", error.code, error.path
+        return [PromotionOutcome(m.registry_id, m.run_id, Outcome.REFUSED, said, code=code,
+                                 checks=dict(m.checks), path=path) for m in moves]  # fmt: skip
     return [_outcome_of(move, result) for move, result in zip(moves, results, strict=True)]
 
 
@@ -307,7 +347,7 @@ def _outcome_of(move: Move, result: MoveOutcome) -> PromotionOutcome:
         kind = Outcome.SKIPPED if code in ("NOT_NEWER", "HELD") else Outcome.REFUSED
         text = result.refusal.message if code == "HELD" else f"{code}: {result.refusal.message}"
         return PromotionOutcome(move.registry_id, move.run_id, kind, text, code=code,
-                                checks=checks)  # fmt: skip
+                                checks=checks, path=result.refusal.path)  # fmt: skip
     record = result.change.record if result.change is not None else None
     if record is None:
         return PromotionOutcome(move.registry_id, move.run_id, Outcome.ALREADY_ACTIVE,

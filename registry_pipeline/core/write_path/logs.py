@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import DISK_FAULTS, RegistryError, UsageError, io_error
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import NotRegularFile, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
@@ -72,6 +72,8 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
     except NotRegularFile:
         raise _unwritable(path, "not a regular file") from None
     except OSError as exc:
+        if exc.errno in DISK_FAULTS:  # the disk's fault, not the log's
+            raise io_error(exc, path) from None
         raise _unwritable(path, exc) from None
 
 
@@ -95,17 +97,16 @@ def write_audited(
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, data)
     except OSError as exc:
-        why = exc.strerror or str(exc)
         if _holds(path, data):
             raise RegistryError(
-                f"written, but its folder could not be synced ({why}): the change may not "
-                "survive a power loss; its audit is recorded",
+                f"written, but its folder could not be synced ({exc.strerror or exc}): the change "
+                "may not survive a power loss; its audit is recorded",
                 code="WRITE_UNCONFIRMED",
                 path=str(path),
             ) from None
         kept = _take_back(appended, revocable)
-        raise RegistryError(f"cannot write: {why}; nothing was written{kept}", code="IO_ERROR",
-                            path=str(path)) from None  # fmt: skip
+        cause = OSError(exc.errno, exc.strerror or str(exc))  # the file, not its temporary name
+        raise io_error(cause, path, done=f"nothing was written{kept}") from None
     crash_point("entry_written")
 
 
