@@ -5,6 +5,10 @@ instance's home for the run's life; the kernel frees it when that process ends, 
 A run still STARTED (or CANCELING) whose lock file is there and free was left by a process that
 is gone: the next build marks it FAILURE and says so. Nothing of another process is read: a
 lock is the only witness (docs/OPERATIONS.md, "What a crash leaves").
+
+A run an earlier release's `registry build` left QUEUED (it queued its runs, tagged with its
+`pid@host`) has no lock: when that pid is gone from this host, the next build marks the run
+CANCELED and says so, so that no daemon starts it later.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ PROMOTES_TAG = "registry-pipeline/promotes"
 """On a promotion run: the id of the build run it promotes."""
 SUBMITTER_TAG = "registry-pipeline/submitted-by"
 """`pid@host` of a `registry build` of an earlier release that queued its run (none queue now:
-such a run still names its door in the build slot's note)."""
+such a run still names its door in the build slot's note, and is canceled once that pid is gone)."""
 RUN_KEY_TAG = "dagster/run_key"
 """Dagster's documented run-key tag: a sensor never requests a run whose key a run carries."""
 PENDING = "pending"
@@ -108,8 +112,9 @@ def give_back(instance: dg.DagsterInstance, build_run_id: str, promotion_run_id:
 
 
 def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark FAILURE the runs a gone process left in progress here; a line for each."""
-    said = []
+    """Mark FAILURE the runs a gone process left in progress here, CANCELED those a gone
+    `registry build` left queued here; a line for each."""
+    said = _cancel_orphans(instance)
     records = instance.get_run_records(dg.RunsFilter(statuses=list(IN_PROGRESS)))
     for record in records:
         run = record.dagster_run
@@ -131,4 +136,40 @@ def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
             give_back(instance, build, run.run_id)
         said.append(f"dagster run {run.run_id} ({run.job_name}) was left {latest.status.value} "
                     "by a process that is gone: marked FAILURE")  # fmt: skip
+    return said
+
+
+def submitter_gone(run: dg.DagsterRun) -> int | None:
+    """The pid of the `registry build` of this host that queued `run` (its SUBMITTER_TAG), when
+    that process is gone; None when it runs, or the tag names no process of this host."""
+    text, _, host = run.tags.get(SUBMITTER_TAG, "").partition("@")
+    if host != socket.gethostname() or not (text.isascii() and text.isdigit()) or int(text) < 1:
+        return None
+    try:
+        os.kill(int(text), 0)  # signal 0: whether the process exists, nothing sent
+    except ProcessLookupError:
+        return int(text)
+    except (PermissionError, OverflowError):  # another user's process, or no pid at all
+        return None
+    return None
+
+
+def _cancel_orphans(instance: dg.DagsterInstance) -> list[str]:
+    """Mark CANCELED the runs left QUEUED by a `registry build` that is gone; a line for each."""
+    said = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])):
+        run = record.dagster_run
+        pid = submitter_gone(run)
+        if pid is None:
+            continue  # a daemon's queue (the UI, a schedule), or a submitter that still runs
+        latest = instance.get_run_by_id(run.run_id)
+        if latest is None or latest.status != dg.DagsterRunStatus.QUEUED:
+            continue  # dequeued meanwhile
+        instance.report_run_canceled(
+            latest,
+            message=f"the `registry build` (pid {pid}) that queued this run is gone: marked "
+            "canceled by the next build, so that no daemon starts it later",
+        )
+        said.append(f"dagster run {run.run_id} ({run.job_name}) was left QUEUED by a "
+                    f"`registry build` (pid {pid}) that is gone: marked CANCELED")  # fmt: skip
     return said
