@@ -134,6 +134,7 @@ def run_seal(args: argparse.Namespace) -> int:
     from registry_pipeline.core.seal.run_id import OPERATION_ID, check_registry_id
     from registry_pipeline.core.seal.run_store import RunStore
     from registry_pipeline.core.seal.schemas import SchemaCatalog
+    from registry_pipeline.core.workspace.snapshots import GENERATION, next_generation
     from registry_pipeline.core.workspace.sources import check_source_schemas, plan_sources
 
     workspace = resolve_workspace(args.workspace).require()
@@ -145,7 +146,8 @@ def run_seal(args: argparse.Namespace) -> int:
     pairs = plan_sources([Path(source) for source in args.sources])
     check_source_schemas(pairs, SchemaCatalog.for_workspace(workspace.root))
     store = RunStore(workspace)
-    spec = RunSpec(registry_id=args.registry_id, operation_id=args.op_id, run_type="seal")
+    generation = {GENERATION: next_generation(workspace, args.registry_id)}
+    spec = RunSpec(args.registry_id, args.op_id, run_type="seal", extra=generation)
     with store.stage(spec) as staging:
         staging.add_copies(pairs)
         sealed = staging.publish()

@@ -18,7 +18,13 @@ from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.snapshots import Snapshot, newest_valid, read_snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    GENERATION,
+    Snapshot,
+    newest_valid,
+    next_generation,
+    read_snapshot,
+)
 from registry_pipeline.lib.failures import as_step_failure, step_failure
 
 UNEXPECTED_FILES = "unexpected_files"
@@ -62,7 +68,11 @@ class SealingIOManager(dg.ConfigurableIOManager):
                 registry_id=obj.registry_id,
                 operation_id=obj.operation_id,
                 inputs=obj.inputs,
-                extra={**obj.extra, "dagster_run_id": context.run_id},
+                extra={
+                    **obj.extra,
+                    "dagster_run_id": context.run_id,
+                    GENERATION: next_generation(workspace, obj.registry_id),
+                },
             )
             with as_step_failure():
                 sealed = seal_files(store, spec, obj.files or {}, obj.digests)
@@ -94,7 +104,8 @@ class SealingIOManager(dg.ConfigurableIOManager):
 
 
 SAME_RUN = "same_run"
-"""The upstream snapshot written or reused, and checked, earlier in the same Dagster run."""
+"""The upstream snapshot written or reused, and checked, earlier in the same Dagster run (but
+for an upstream on hold: it stays where it is, so its dependents read its active snapshot)."""
 ACTIVE_POINTER = "active_pointer"
 """Otherwise: the upstream's active snapshot, named by the pointer file, if it still validates."""
 NEWEST_VALID = "newest_valid"
@@ -131,6 +142,8 @@ def resolve_inputs(
     rules: dict[str, str] = {}
     for registry_id in dependencies:
         path = materialized_path(context.instance, dg.AssetKey(registry_id), context.run.run_id)
+        if path is not None and PointerStore(workspace).held(registry_id) is not None:
+            path = None  # held where it is: its active snapshot is what a dependent follows
         if path is not None:
             snapshots[registry_id], rules[registry_id] = read_snapshot(path, registry_id), SAME_RUN
             continue

@@ -143,11 +143,13 @@ def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, built: 
     from registry_pipeline.core.seal.run_store import RunStore, seal_files
     from registry_pipeline.core.seal.schemas import SchemaCatalog
     from registry_pipeline.core.workspace.layout import Workspace
+    from registry_pipeline.core.workspace.snapshots import GENERATION, next_generation
 
     demo = built  # after one build
     (good,) = _logs(demo)
     files = {name: (good / name).read_bytes() for name in (LOG, STATE_ARTIFACT)}
-    stray = seal_files(RunStore(Workspace(demo)), RunSpec("registry_delta_log"), files)
+    after = {GENERATION: next_generation(Workspace(demo), "registry_delta_log")}  # as a build
+    stray = seal_files(RunStore(Workspace(demo)), RunSpec("registry_delta_log", extra=after), files)
     result = delta_append_only_check(stray.path, Workspace(demo), "registry_delta_log")
     assert not result.passed and "DERIVATION_MISMATCH" in result.metadata["reason_codes"]
     schemas = SchemaCatalog.for_workspace(demo)

@@ -75,16 +75,18 @@ def test_a_date_that_is_no_time_is_ordered_by_its_run_id_never_the_newest(tmp_pa
 
 def test_the_order_reads_the_second_in_utc_and_falls_back_on_the_run_id() -> None:
     run_id = "2026-01-01__000009__alpha_build"
-    assert snapshot_order("2026-01-01T01:00:03+01:00", run_id) == ("2026-01-01T00:00:03Z", run_id)
-    assert snapshot_order("2026-01-01T00:00:03.999Z", run_id)[0] == "2026-01-01T00:00:03Z"
-    assert snapshot_order("2026-13-01T00:00:00Z", run_id)[0] == "2026-01-01T00:00:09Z"
-    assert snapshot_order(None, "hand-made") == ("", "hand-made")
+    assert snapshot_order(0, "2026-01-01T01:00:03+01:00", run_id) == (
+        0, "2026-01-01T00:00:03Z", run_id
+    )
+    assert snapshot_order(0, "2026-01-01T00:00:03.999Z", run_id)[1] == "2026-01-01T00:00:03Z"
+    assert snapshot_order(0, "2026-13-01T00:00:00Z", run_id)[1] == "2026-01-01T00:00:09Z"
+    assert snapshot_order(0, None, "hand-made") == (0, "", "hand-made")
     assert normalize_created_utc("2099-02-30T00:00:00Z") is None
     for beyond in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):  # no UTC year
-        assert snapshot_order(beyond, run_id)[0] == "2026-01-01T00:00:09Z"
+        assert snapshot_order(0, beyond, run_id)[1] == "2026-01-01T00:00:09Z"
     for early in ("0999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"):  # four digits, as written:
         assert normalize_created_utc(early) == early  # `%Y` writes 999, which sorts after 2026
-        assert snapshot_order(early, "b") < snapshot_order("2026-01-01T00:00:00Z", "a")
+        assert snapshot_order(0, early, "b") < snapshot_order(0, "2026-01-01T00:00:00Z", "a")
 
 
 def _active(root: Path, registry_id: str) -> str:

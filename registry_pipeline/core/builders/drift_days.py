@@ -126,7 +126,7 @@ def _newest_valid_by(workspace: Workspace, moment: str) -> dict[str, Snapshot | 
         for snapshot in reversed(list_snapshots(workspace, spec.registry_id)):
             if (
                 snapshot.created_utc
-                and snapshot.order()[0] <= moment
+                and snapshot.second <= moment
                 and is_valid_run_folder(snapshot.path, schemas=schemas)
             ):
                 refs[spec.registry_id] = snapshot

@@ -437,7 +437,7 @@ def build(inputs: BuildInputs) -> BuildResult:
             rid: _text(snapshot.envelope().get(SCHEMA_HASH_KEY)) if snapshot else None
             for rid, snapshot in active.items()
         },
-        as_of=max(snapshot.order() for snapshot in inputs.inputs.values())[0],
+        as_of=max(snapshot.second for snapshot in inputs.inputs.values()),
     )
     notes = canon_notes(loads_strict(result.files[V01_ARTIFACT]))  # for the build's output
     return replace(result, summary={**result.summary, "notes": notes}) if notes else result

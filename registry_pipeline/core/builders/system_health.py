@@ -371,7 +371,7 @@ def build(inputs: BuildInputs, builder_ids: Set[str]) -> BuildResult:
         drift_detail=read_json(drift, DETAIL_ARTIFACT),
         run_registry_lines=lines,
         drift_history=_drift_history(inputs.workspace, lines),
-        as_of=max(snapshot.order() for snapshot in inputs.inputs.values())[0],
+        as_of=max(snapshot.second for snapshot in inputs.inputs.values()),
         input_sources={
             "status_table": artifact_source(status, TABLE_ARTIFACT),
             "registry": artifact_source(registry, REGISTRY_ARTIFACT),

@@ -262,10 +262,10 @@ def order_snapshots(
     ordered: list[tuple[Snapshot, str]] = []
     skipped: list[str] = []
     for snapshot in snapshots:
-        created = snapshot.order()[0]
+        created = snapshot.second
         if not created or not HEX64.fullmatch(snapshot.root_sha256 or ""):
             skipped.append(snapshot.run_id)
             continue
         ordered.append((snapshot, created))
-    ordered.sort(key=lambda pair: pair[0].order())
+    ordered.sort(key=lambda pair: (pair[1], pair[0].run_id))  # the log's own order: by date
     return ordered, sorted(skipped)

@@ -50,6 +50,7 @@ from registry_pipeline.core.pointers.targets import (
     apply_record,
     check_direction,
     found_target,
+    inputs_not_active,
     publish_target,
     target_folder,
     validated_target,
@@ -62,14 +63,15 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, future_dated, read_snapshot
 
 __all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "Move", "MoveOutcome", "PointerRefused",
            "PointerStore", "pointer_relpath", "target_folder"]  # fmt: skip
 
 TARGET_CODES = frozenset(
-    {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS"}
-)
+    {"TARGET_MISSING", "TARGET_CHANGED", "TARGET_WRONG_REGISTRY", "TARGET_NOT_IN_RUNS",
+     "FUTURE_DATED"}
+)  # fmt: skip
 GATE_CODES = frozenset({"CHECK_FAILED", "RECEIPT_INVALID"})
 """The gate's refusal of an active snapshot it never admitted (adopted while absent)."""
 MAX_REASON = 4000
@@ -394,12 +396,36 @@ class PointerStore:
                     changes[registry_id] = Change(registry_id, None, pointers.active(registry_id))
                 else:
                     admitted.append(moved)
+            admitted = self._following_inputs(pointers, admitted, refused)
             if admitted:
                 crash_point("set_judged")  # the receipts written, nothing journaled
                 record = self._commit(pointers, admitted, "promote", reason, actor)
                 changes.update((r.registry_id, Change(r.registry_id, r, r.from_ref))
                                for r in record.members())  # fmt: skip
         return changes
+
+    def _following_inputs(
+        self, pointers: PointerFile, admitted: Sequence[EntryMove],
+        refused: dict[str, PointerRefused],
+    ) -> list[EntryMove]:  # fmt: skip
+        """`admitted` less each move whose snapshot was built from inputs that would not be active
+        after the others (INPUT_NOT_ACTIVE, put in `refused`), until the rest stand together."""
+        kept = list(admitted)
+        while True:
+            after: dict[str, str | None] = {rid: ref.run_id for rid in pointers.pointers
+                     if (ref := pointers.active(rid)) is not None}  # fmt: skip
+            after.update((m.registry_id, m.to_ref.run_id if m.to_ref else None) for m in kept)
+            dropped: dict[str, PointerRefused] = {}
+            for move in kept:
+                assert move.to_ref is not None, "a promotion names its target"
+                folder = self.workspace.runs_dir / move.to_ref.run_id
+                refusal = inputs_not_active(self.workspace, move.registry_id, folder, after)
+                if refusal is not None:
+                    dropped[move.registry_id] = refusal
+            if not dropped:
+                return kept
+            refused.update(dropped)
+            kept = [move for move in kept if move.registry_id not in dropped]
 
     @retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],
@@ -515,6 +541,9 @@ class PointerStore:
             moved = self._judged(pointers, action, move, folder, actor, admit, expect, automatic)
             if moved is None:
                 return Change(registry_id, None, pointers.active(registry_id))
+            refused: dict[str, PointerRefused] = {}
+            if action == "promote" and not self._following_inputs(pointers, [moved], refused):
+                raise refused[registry_id]
             record = self._commit(pointers, [moved], action, reason, actor)
             return Change(registry_id, record, moved.from_ref)
 
@@ -837,7 +866,17 @@ def _target_problem(
             else f"{registry_id}: {exc.message}",
             registry_id=registry_id,
         )
-    root = read_snapshot(folder, registry_id).root_sha256
+    snapshot = read_snapshot(folder, registry_id)
+    root = snapshot.root_sha256
+    dated = future_dated(folder.name, snapshot.created_utc)
+    if dated is not None:  # the verdict `pointers show`, `validate --active` and a build give
+        return finding(
+            FUTURE_DATED,
+            f"{registry_id}: the active snapshot {folder.name} is dated in the future ({dated}); "
+            "this machine's clock is behind, or the folder was sealed by one ahead: set the "
+            "clock right; no pointer of it moves forward until then",
+            registry_id=registry_id,
+        )
     if root != recorded:
         return finding(
             "TARGET_CHANGED",

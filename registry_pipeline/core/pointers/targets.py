@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,11 +25,13 @@ from registry_pipeline.core.seal.folder_report import FolderReport
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
+from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
     FUTURE_DATED,
+    Snapshot,
     future_dated,
     list_snapshots,
     read_snapshot,
@@ -159,28 +161,84 @@ def validated_target(
 def check_direction(
     workspace: Workspace, action: str, registry_id: str, current: SealedRef | None, folder: Path
 ) -> None:
+    """NOT_NEWER or NOT_OLDER by the one order of snapshots (`Snapshot.order`: generation first,
+    never the clock alone); FUTURE_DATED for a promotion away from an active dated in the future."""
     if current is None or not current.run_id:
         if action == "rollback":
             raise PointerRefused(
                 f"{registry_id} has no active snapshot to roll back from", code="NOT_OLDER"
             )
         return
-    now_key = order_key(workspace.runs_dir / current.run_id, registry_id)
-    target_key = order_key(folder, registry_id) or ("", folder.name)
-    if action == "promote" and now_key is not None and target_key <= now_key:
+    active = workspace.runs_dir / current.run_id
+    now = read_snapshot(active, registry_id) if active.is_dir() else None
+    target = read_snapshot(folder, registry_id) if folder.is_dir() else None
+    if now is None:
+        return
+    if action == "promote" and (dated := future_dated(now.run_id, now.created_utc)):
         raise PointerRefused(
-            f"{folder.name} is not newer than the active {current.run_id}; moving back is "
-            f"an explicit rollback (registry pointers rollback {registry_id} --to "
-            f"{folder.name} --reason ...)",
+            f"the active {now.run_id} of {registry_id} is dated in the future ({dated}); this "
+            "machine's clock is behind, or the folder was sealed by one ahead: set the clock "
+            f"right, or move back explicitly (registry pointers rollback {registry_id} ...)",
+            code=FUTURE_DATED,
+            path=str(active),
+        )
+    target_key = target.order() if target else (0, "", folder.name)
+    if action == "promote" and target_key <= now.order():
+        raise PointerRefused(
+            f"{folder.name} is not newer than the active {current.run_id} ({_stands(target)}, "
+            f"the active {_stands(now)}); moving back is an explicit rollback (registry pointers "
+            f"rollback {registry_id} --to {folder.name} --reason ...)",
             code="NOT_NEWER",
             path=str(folder),
         )
-    if action == "rollback" and now_key is not None and target_key >= now_key:
+    if action == "rollback" and target_key >= now.order():
         raise PointerRefused(
-            f"{folder.name} is not older than the active {current.run_id}; use promote",
+            f"{folder.name} is not older than the active {current.run_id} ({_stands(target)}, "
+            f"the active {_stands(now)}); use promote",
             code="NOT_OLDER",
             path=str(folder),
         )
+
+
+def inputs_not_active(
+    workspace: Workspace, registry_id: str, folder: Path, after: Mapping[str, str | None]
+) -> PointerRefused | None:
+    """INPUT_NOT_ACTIVE when `folder` was built from a snapshot that is not the active one of a
+    registry with a pointer once the move stands (`after`: registry -> its active run id then);
+    a derived snapshot follows its inputs, never ahead of them. Else None."""
+    envelope = read_snapshot(folder, registry_id).envelope()
+    inputs = envelope.get("inputs")
+    catalog = catalog_or_none(workspace)
+    pointered = None if catalog is None else {s.registry_id for s in catalog.registries
+                                              if s.active_pointer}  # fmt: skip
+    for ref in inputs if isinstance(inputs, list) else ():
+        if not isinstance(ref, dict) or (ref.get("run_root") or RUNS_RELPATH) != RUNS_RELPATH:
+            continue  # a seed input in another run root: not ours to judge
+        source, run_id = ref.get("registry_id"), ref.get("run_id")
+        if not isinstance(source, str) or source == registry_id:
+            continue
+        if source not in (pointered if pointered is not None else after):
+            continue  # no pointer by design: nothing to follow
+        active = after.get(source)
+        if active != run_id:
+            return PointerRefused(
+                f"{folder.name} was built from {source} {run_id}, but the active {source} "
+                f"{'would be ' + active if active else 'is none'}: a derived snapshot becomes "
+                f"active only with the inputs it was built from; promote {source} {run_id} "
+                "first, or build again",
+                code="INPUT_NOT_ACTIVE",
+                path=str(folder),
+            )
+    return None
+
+
+def _stands(snapshot: Snapshot | None) -> str:
+    """Where a snapshot stands, for a refusal: its generation, else its date."""
+    if snapshot is None:
+        return "no run.json"
+    if snapshot.generation:
+        return f"generation {snapshot.generation}"
+    return f"no generation, sealed {snapshot.second or 'at no known time'}"
 
 
 def found_target(
@@ -272,13 +330,6 @@ def target_verdict(
                        message="the active snapshot's root is not the one its pointer records",
                        expected=ref.root, found=report.root_sha256)  # fmt: skip
     return replace(here, report=report)
-
-
-def order_key(folder: Path, registry_id: str) -> tuple[str, str] | None:
-    """Where the snapshot at `folder` stands (`Snapshot.order`); None when the folder is gone."""
-    if not folder.is_dir():
-        return None
-    return read_snapshot(folder, registry_id).order()
 
 
 def apply_record(pointers: PointerFile, record: JournalRecord) -> PointerFile:

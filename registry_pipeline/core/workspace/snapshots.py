@@ -78,10 +78,17 @@ class Snapshot:
     path: Path
     created_utc: str
     root_sha256: str | None
+    generation: int = 0
+    """Its place in its registry's line (`run.json` GENERATION; 0 for a folder without one)."""
 
-    def order(self) -> tuple[str, str]:
+    def order(self) -> tuple[int, str, str]:
         """Where it stands among the registry's snapshots (`snapshot_order`)."""
-        return snapshot_order(self.created_utc, self.run_id)
+        return snapshot_order(self.generation, self.created_utc, self.run_id)
+
+    @property
+    def second(self) -> str:
+        """The second it was sealed (its created_utc, else its run id's), "" when unknown."""
+        return dated_second(self.created_utc, self.run_id)
 
     def ref(self, relpath: str | None = None) -> SealedRef:
         """The sealed ref recorded in a dependent build's `run.json` inputs."""
@@ -148,11 +155,37 @@ CLOCK_SKEW = timedelta(minutes=5)
 """How far past this machine's clock a folder may be dated and still count as sealed."""
 
 
-def snapshot_order(created_utc: object, run_id: str) -> tuple[str, str]:
-    """The one order of a registry's snapshots for every reader: created_utc second, run id."""
-    # else the creation second the run id encodes (`2026-02-05__031005__...`), if a real time
-    second = normalize_created_utc(created_utc) or normalize_created_utc(named_second(run_id)) or ""
-    return second, run_id
+GENERATION = "generation"
+"""The `run.json` field that orders a registry's snapshots without a clock: one more than the
+highest generation among the registry's folders when it was sealed (`next_generation`). Folders
+without it (the seed's, older releases') are generation 0, ordered among themselves by date."""
+MAX_GENERATION = 2**53
+"""A generation is an integer JSON readers keep exactly; anything else counts as none."""
+
+
+def snapshot_order(generation: int, created_utc: object, run_id: str) -> tuple[int, str, str]:
+    """The one order of a registry's snapshots for every reader (the gate's NOT_NEWER, the
+    newest to reuse, lists): the generation, then, among equals only, the sealed second, run id.
+    A clock that is behind never puts a newer snapshot before an older one."""
+    return generation, dated_second(created_utc, run_id), run_id
+
+
+def dated_second(created_utc: object, run_id: str) -> str:
+    """The created_utc second, else the one the run id encodes (`2026-02-05__031005__...`)."""
+    return normalize_created_utc(created_utc) or normalize_created_utc(named_second(run_id)) or ""
+
+
+def generation_of(envelope: Mapping[str, object] | None) -> int:
+    """A run.json's GENERATION, 0 when absent or not a whole number in range."""
+    value = (envelope or {}).get(GENERATION)
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_GENERATION
+    return value if ok else 0  # type: ignore[return-value]
+
+
+def next_generation(workspace: Workspace, registry_id: str) -> int:
+    """The GENERATION a new snapshot of `registry_id` gets: after every folder of it here, those
+    dated in the future included (a sealed folder is a fact, whatever its clock said)."""
+    return 1 + max((s.generation for s in _scan(workspace, registry_id, None)), default=0)
 
 
 SECOND = "%Y-%m-%dT%H:%M:%SZ"
@@ -251,7 +284,9 @@ def read_snapshot(path: Path, registry_id: str) -> Snapshot:
     envelope = read_envelope(path)
     created = envelope.get("created_utc") if envelope else None
     created = created if isinstance(created, str) else ""
-    return Snapshot(registry_id, path.name, path, created, manifest_root(path))
+    return Snapshot(
+        registry_id, path.name, path, created, manifest_root(path), generation_of(envelope)
+    )
 
 
 def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Iterator[Snapshot]:
