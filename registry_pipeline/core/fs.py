@@ -59,6 +59,11 @@ def write_atomic(
         if written is not None:
             written()
         (os.replace if replace else rename_noreplace)(temp, path)
+    except OSError as exc:  # the file it is about is `path`, never our temporary name
+        temp.unlink(missing_ok=True)
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise

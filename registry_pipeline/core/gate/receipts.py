@@ -11,7 +11,7 @@ import rfc8785
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import RegistryError, naming
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import TooLarge, read_regular, require_safe, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.hashing import sha256_bytes
@@ -184,8 +184,7 @@ class ReceiptStore:
         lines = [*local, *(line for _, line in fetched)]
         ordered = sorted(lines, key=lambda line: _created(line))  # stable: ties keep order
         self.folder.mkdir(parents=True, exist_ok=True)
-        with naming(path):
-            write_atomic(path, b"".join(ordered))
+        write_atomic(path, b"".join(ordered))
 
 
 def _created(line: bytes) -> str:

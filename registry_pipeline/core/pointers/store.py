@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError, io_error
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
@@ -594,12 +594,10 @@ class PointerStore:
                 return record  # renamed; only a sync failed
             self._abort(record, offset, exc)  # not applied: it never will be
             names = ", ".join(r.registry_id for r in record.members())
-            raise PointerRefused(
-                f"{names}: cannot write the pointer file ({exc.strerror or exc}); the "
-                f"change was not applied and journal #{record.seq} is marked aborted",
-                code="IO_ERROR",
-                path=str(exc.filename or self.pointers_path),
-            ) from None
+            failed = io_error(exc, self.pointers_path, done=f"the change was not applied and "
+                              f"journal #{record.seq} is marked aborted")  # fmt: skip
+            raise PointerRefused.of(failed, f"{names}: cannot write the pointer file: "
+                                    f"{failed.message}") from None  # fmt: skip
         return record
 
     def _mark(
@@ -705,12 +703,9 @@ class PointerStore:
         except RegistryError as exc:
             raise PointerRefused.of(exc) from None
         except OSError as exc:
-            raise PointerRefused(
-                f"{registry_id}: cannot write the promotion receipt of {folder.name} "
-                f"({exc.strerror or exc}); nothing was changed",
-                code="IO_ERROR",
-                path=str(exc.filename or folder),
-            ) from None
+            failed = io_error(exc, folder, done="nothing was changed")
+            raise PointerRefused.of(failed, f"{registry_id}: cannot write the promotion receipt "
+                                    f"of {folder.name}: {failed.message}") from None  # fmt: skip
 
     def require_safe_paths(self) -> None:
         """UNSAFE_PATH before any write through a symlink or outside the workspace."""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
-from registry_pipeline.core.errors import BuildInProgress, RegistryError
+from registry_pipeline.core.errors import BuildInProgress, RegistryError, io_error
 from registry_pipeline.core.lock import FileLock, Medium, Owner, Waiting, hold
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
@@ -40,8 +40,9 @@ def build_slot(
             here = FileLock(path, keep=True, unnamed="a build")
             stack.enter_context(slot(here, holder, wait, on_wait))
         except OSError as exc:
-            message = f"cannot open the build slot: {exc.strerror or exc}"
-            raise RegistryError(message, code="IO_ERROR", path=str(path)) from None
+            failed = io_error(exc, path, done="no build started")
+            raise RegistryError(f"cannot open the build slot: {failed.message}", code=failed.code,
+                                path=failed.path) from None  # fmt: skip
         for medium in shared:
             stack.enter_context(slot(medium, holder, left(), on_wait))
         remote = remote_for(workspace)

@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError, naming
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, check_catalog
@@ -125,8 +125,7 @@ def _create(path: Path, data: bytes) -> bool:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with naming(path):  # a full disk's failed write names no file
-            write_atomic(path, data, replace=False)
+        write_atomic(path, data, replace=False)
     except FileExistsError:
         return False
     return True
