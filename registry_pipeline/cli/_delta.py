@@ -103,7 +103,14 @@ def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
     path = log.path / LOG_ARTIFACT
 
     def stream() -> Iterator[Any]:
-        with path.open("rb") as handle:
+        from registry_pipeline.core.fs import NotRegularFile, open_file
+        from registry_pipeline.core.workspace.input_files import not_regular
+
+        try:  # checked when chosen; a FIFO swapped in since is refused, never waited on
+            handle = open_file(path)
+        except NotRegularFile as exc:
+            raise not_regular(exc.mode, str(path), "delta log") from None
+        with handle:
             for number, line in enumerate(handle, start=1):
                 if line.strip():
                     yield parse_record(line, line_number=number, path=str(path))

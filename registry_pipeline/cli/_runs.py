@@ -158,7 +158,9 @@ def add_runs(commands: Any) -> None:
     )  # fmt: skip
     repair.add_argument(
         "--reindex", action="store_true",
-        help="also delete the sidecar index and rebuild it from the log",
+        help="also delete the sidecar index and rebuild it from the log (what stands in its "
+        "place that is no SQLite file, a FIFO, a device, a symlink, is set aside under "
+        ".codex/quarantine/ first)",
     )  # fmt: skip
 
 
@@ -192,6 +194,7 @@ def _synced(args: argparse.Namespace) -> RunIndex:
     """The index with its sidecar current; what it could not index is said on stderr."""
     index = _open(args)
     state = index.sync()
+    _say_set_aside(index)
     if (why := index.fallback) is not None:
         err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
             "outside the workspace")  # fmt: skip
@@ -206,20 +209,33 @@ def _synced(args: argparse.Namespace) -> RunIndex:
     return index
 
 
+def _say_set_aside(index: LogIndex) -> None:
+    """One `note: SET_ASIDE` line on stderr for each thing the index set aside (said once)."""
+    for aside in index.set_aside:
+        err(f"note: {aside.note(index.root, 'the sidecar index is rebuilt from the log')}")
+    index.set_aside.clear()
+
+
 def run_append(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.append import append_records
     from registry_pipeline.core.run_index.records import record_from_json
 
     index = _open(args)
-    if args.record_json is None:
-        return _appended(args, index, _from_file(index, args.record_file, progress=False))
-    records: Any = [(1, record_from_json(args.record_json))]
-    return _appended(args, index, append_records(index, records, origin="--record-json"))
+    try:
+        if args.record_json is None:
+            return _appended(args, index, _from_file(index, args.record_file, progress=False))
+        records: Any = [(1, record_from_json(args.record_json))]
+        return _appended(args, index, append_records(index, records, origin="--record-json"))
+    finally:
+        _say_set_aside(index)  # refused or not: what was set aside is said
 
 
 def run_import(args: argparse.Namespace) -> int:
     index = _open(args)
-    return _appended(args, index, _from_file(index, args.file, progress=True))
+    try:
+        return _appended(args, index, _from_file(index, args.file, progress=True))
+    finally:
+        _say_set_aside(index)
 
 
 def _from_file(index: RunIndex, path: str, *, progress: bool) -> AppendResult:
@@ -318,6 +334,7 @@ def run_failed(args: argparse.Namespace) -> int:
         json_lines(index.stream(lambda: query.failed_lines(index, where, **asked)))
     elif not failed_table(index, index.stream(lambda: query.failed_runs(index, where, **asked))):
         err("no runs match")
+    _say_set_aside(index)  # the overrides log's sidecar, read while answering
     return 0
 
 
@@ -335,20 +352,19 @@ def run_repair(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.index import repair
 
     index = _open(args)
-    done = repair(index)
-    if args.reindex:
-        with index.locked():
-            index.discard()
-            index.sync(locked=True)
+    done = repair(index, reindex=args.reindex)
     spec = index.spec
     document = {"index": spec.registry_id, "log": spec.source, "moved_bytes": done.moved,
-                "kept_at": done.kept_at, "size": done.size, "reindexed": args.reindex}  # fmt: skip
+                "kept_at": done.kept_at, "size": done.size, "reindexed": done.reindexed,
+                "set_aside": [aside.as_json() for aside in done.set_aside]}  # fmt: skip
     moved = (f"moved the incomplete last line ({done.moved} bytes) to {done.kept_at}; the log "
              f"ends at its last complete line ({done.size} bytes)")  # fmt: skip
     repaired = moved if done.kept_at is not None else "nothing to repair (every line is complete)"
     lines = [f"{spec.source}: {repaired}"]
+    lines += [f"{spec.registry_id}: set aside {aside.path}: it was {aside.found} (kept at "
+              f"{aside.kept_at})" for aside in done.set_aside]  # fmt: skip
     rebuilt = f"{spec.registry_id}: rebuilt the sidecar index from {spec.source}"
-    return answer(args.json, document, lines + [rebuilt] * args.reindex)
+    return answer(args.json, document, lines + [rebuilt] * done.reindexed)
 
 
 def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -> int:

@@ -27,6 +27,7 @@ from registry_pipeline.cli import (
 from registry_pipeline.cli._args import RAW, arg, declare, examples
 from registry_pipeline.cli._output import err, report
 from registry_pipeline.core.errors import IO_ERROR, RegistryError, advised, io_error
+from registry_pipeline.core.verified import take_set_aside
 
 DESCRIPTION = """\
 Governance registries as sealed, validated, lineage-tracked Dagster assets. Every build seals each
@@ -217,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure = _failure(exc)
         report(as_json, failure)
         return failure.exit_code
+    finally:  # a cache that was no cache file (a FIFO, a link, garbage): said once, set aside
+        for workspace, aside in take_set_aside():
+            err(f"note: {aside.note(workspace)}")
 
 
 def _failure(exc: BaseException) -> RegistryError:

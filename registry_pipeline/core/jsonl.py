@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import RegistryError, naming
-from registry_pipeline.core.fs import NotRegularFile, fsync_dir
+from registry_pipeline.core.fs import NotRegularFile, fsync_dir, open_file
 from registry_pipeline.core.fs import write_all as write_all
 
 CHUNK = 1 << 20
@@ -83,7 +83,7 @@ def take_back(path: Path, size: int) -> bool:
 def ends_cleanly(path: Path) -> bool:
     """Whether the log is absent, empty or ends with a newline (no torn tail)."""
     try:
-        with path.open("rb") as handle:
+        with open_file(path, follow_symlinks=True) as handle:  # a FIFO: an error, never a wait
             size = handle.seek(0, os.SEEK_END)
             if not size:
                 return True

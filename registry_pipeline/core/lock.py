@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import read_small
+from registry_pipeline.core.fs import REGULAR_ONLY, read_small
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to wait for a busy lock before failing with LOCKED."""
@@ -25,6 +25,9 @@ FIRST_POLL = 0.0005
 NOTE_LIMIT = 64 << 10
 """The most of a lock's note a waiter reads (the note is one short line)."""
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
+LOOK_ONLY = REGULAR_ONLY & ~getattr(os, "O_NOFOLLOW", 0)
+"""How `lock_state` opens a lock to look at it: a FIFO never blocks the open (a folder, which
+a lock may be, and a link a lock may follow are opened as `FileLock` takes them)."""
 
 Waiting = Callable[[str], None]
 """Told once, with who holds it, when a lock is found busy."""
@@ -178,9 +181,10 @@ def exclusive_lock(
 
 
 def lock_state(path: Path) -> str | None:
-    """None when nobody holds the lock at `path` (a killed holder's included), else "held"."""
+    """None when nobody holds the lock at `path` (a killed holder's included), else "held";
+    whatever is there (a file, a folder, a FIFO) is looked at without waiting on it."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, LOOK_ONLY)
     except FileNotFoundError:
         return None
     try:
@@ -201,7 +205,7 @@ def read_note(path: Path) -> dict[str, object] | None:
     """The note of the lock at `path`, or None when none is readable (a FIFO is never waited on)."""
     try:
         note = json.loads(read_small(path, NOTE_LIMIT) or b"")
-    except ValueError:
+    except (ValueError, RecursionError):  # garbage, nested past what the parser recurses too
         return None
     return note if isinstance(note, dict) else None
 

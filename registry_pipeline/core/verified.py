@@ -2,17 +2,57 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.fs import read_small, require_safe, write_atomic
+from registry_pipeline.core.fs import (
+    TooLarge,
+    file_kind,
+    read_regular,
+    read_small,
+    rename_noreplace,
+    require_safe,
+    write_atomic,
+)
 
 FORMAT = "registry-verified-1"
 LIMIT = 64 << 20
-"""The largest cache file read (a larger one is empty: a cache, not a record)."""
+"""The largest cache file read (a larger one is set aside: a cache, not a record)."""
+QUARANTINE_RELPATH = ".codex/quarantine"
+"""Where what stood in a cache file's place is kept (the run index's `QUARANTINE_RELPATH`)."""
+_TAKEN: list[tuple[Path, SetAside]] = []
+"""(workspace root, what was set aside) of every cache of this process (`take_set_aside`)."""
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """What stood in a cache file's place and was no JSON cache file: moved to quarantine,
+    unopened, the cache rebuilt (the run index's sidecar says the same in the same words)."""
+
+    path: str
+    """The place, workspace-relative (`.codex/cache/verdicts.json`)."""
+    found: str
+    """What stood there: `a symlink (to /dev/zero), not a regular file`, `not JSON`."""
+    kept_at: str
+    """Where it is kept now, workspace-relative (under `.codex/quarantine/`)."""
+
+    def as_json(self) -> dict[str, str]:
+        """The object a `--json` document lists it as (`path`, `found`, `kept_at`)."""
+        return {"path": self.path, "found": self.found, "kept_at": self.kept_at}
+
+    def note(self, workspace: Path, rebuilt: str = "the cache is rebuilt") -> str:
+        """How a command says it, once (after `note: `): every cache and sidecar alike."""
+        return (
+            f"SET_ASIDE {workspace / self.path}: it was {self.found}; it is kept at "
+            f"{self.kept_at} and {rebuilt}"
+        )
 
 
 @dataclass(frozen=True)
@@ -26,15 +66,22 @@ class Entry:
 
 
 class Verified:
-    """The cache at `relpath` in the workspace at `root`; UNSAFE_PATH when that place escapes it."""
+    """The cache at `relpath` in the workspace at `root`; UNSAFE_PATH when a folder on the way
+    escapes it. What stands in the file's place and is no JSON cache file (a symlink, a FIFO, a
+    device, a folder, over LIMIT bytes, garbage) is never read through: it is set aside, as it
+    is, under the workspace's `.codex/quarantine/` and the cache starts empty (`set_aside`)."""
 
     def __init__(self, root: Path, relpath: str, *, version: str, latest: bool = False) -> None:
         self.root = root
-        self.path = require_safe(root, root / relpath)
+        self.path = root / relpath
+        require_safe(root, self.path.parent)  # the file itself: `_set_aside` when no file
         self.version = version
         self.latest = latest
         self._entries: dict[str, Entry] | None = None
         self._dirty = False
+        self.set_aside: list[SetAside] = []
+        """What stood in the file's place and was moved to quarantine, unopened (said once by
+        the caller; `take_set_aside` gives those of every cache of the process)."""
 
     @property
     def entries(self) -> dict[str, Entry]:
@@ -73,13 +120,17 @@ class Verified:
                 for key, entry in self.entries.items()
             },
         }
-        require_safe(self.root, self.path)  # again: a link may have been planted since the load
+        require_safe(self.root, self.path.parent)  # again: a link may be on the way since
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # none there yet
+            there = os.lstat(self.path)
+            if not stat.S_ISREG(there.st_mode):  # planted since the load: never written through
+                self._set_aside(_kind(self.path, there.st_mode), there)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode(), durable=False)
         self._dirty = False
 
     def _load(self) -> dict[str, Entry]:
-        document = _read(self.path)
+        document = self._read()
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             return {}
         entries = document.get("entries")
@@ -93,10 +144,93 @@ class Verified:
                 loaded[key] = Entry(frozenset(str(check) for check in checks), payload)
         return loaded
 
+    def _read(self) -> object:
+        """The file's JSON, or None; what is there and no JSON cache file is set aside."""
+        try:
+            before = os.lstat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not stat.S_ISREG(before.st_mode):  # a link, a FIFO, a device: never opened
+            self._set_aside(_kind(self.path, before.st_mode), before)
+            return None
+        try:
+            data = read_regular(self.path, LIMIT)
+        except TooLarge:
+            self._set_aside(f"larger than {LIMIT} bytes", before)
+            return None
+        except OSError:  # gone or swapped meanwhile, unreadable: an empty cache
+            return None
+        try:
+            return json.loads(data) if data else None
+        except (ValueError, RecursionError):  # nested past what the parser recurses included
+            self._set_aside("not JSON", before)
+            return None
 
-def _read(path: Path) -> object:
-    """The JSON of the cache file (never through a symlink, a FIFO or a device), or None."""
+    def _set_aside(self, found: str, seen: os.stat_result) -> None:
+        """Move what stands at the file's place (`seen` there: `os.lstat`) to the workspace's
+        quarantine, unopened; nothing when it is gone or replaced meanwhile (another process
+        saved the cache), or when the move fails (a read-only workspace: the cache is only
+        empty). UNSAFE_PATH when the quarantine is or goes through a symlink."""
+        workspace = _workspace_of(self.root)
+        folder = require_safe(workspace, workspace / QUARANTINE_RELPATH)
+        try:
+            now = os.lstat(self.path)
+            if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
+                return  # replaced meanwhile: not what was judged
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            for attempt in range(100):
+                again = f"-{attempt}" if attempt else ""  # the same microsecond, another's
+                kept = folder / f"{self.path.stem}-{stamp}{again}{self.path.suffix}"
+                try:
+                    rename_noreplace(self.path, kept)
+                    break
+                except FileExistsError:
+                    continue
+            else:  # pragma: no cover - a hundred names taken in the same microsecond
+                return
+        except OSError:
+            return
+        aside = SetAside(_relative(self.path, workspace), found, _relative(kept, workspace))
+        self.set_aside.append(aside)
+        _TAKEN.append((workspace, aside))
+
+
+def take_set_aside() -> list[tuple[Path, SetAside]]:
+    """(workspace root, what was set aside) of every cache of this process since the last call,
+    for a command to say once (`note: SET_ASIDE ...`, `SetAside.note`)."""
+    taken = list(_TAKEN)
+    del _TAKEN[: len(taken)]
+    return taken
+
+
+def _workspace_of(root: Path) -> Path:
+    """The workspace of a cache whose root is `root`: the folder holding `.codex/cache/` when
+    `root` is in there (a cache folder of its own: `.codex/cache/write_path`), else `root`."""
+    for above in (root, root.parent):
+        if above.name == "cache" and above.parent.name == ".codex":
+            return above.parent.parent
+    return root
+
+
+def _relative(path: Path, workspace: Path) -> str:
+    return path.relative_to(workspace).as_posix()
+
+
+def _kind(path: Path, mode: int) -> str:
+    """`a FIFO (named pipe), not a regular file`; a symlink says where it points."""
+    kind = file_kind(mode)
+    if stat.S_ISLNK(mode):
+        with contextlib.suppress(OSError):
+            kind = f"{kind} (to {os.readlink(path)})"
+    return f"a {kind}, not a regular file"
+
+
+def read_cache(path: Path, limit: int | None = None) -> object:
+    """The JSON of the cache file at `path`, or None: absent, not a regular file (a symlink,
+    a FIFO, a device: never opened through, never waited on), over `limit` bytes (default
+    LIMIT) or garbage (nested past what the parser recurses included): a cache, not a record."""
     try:
-        return json.loads(read_small(path, LIMIT) or b"null")
-    except ValueError:
+        return json.loads(read_small(path, LIMIT if limit is None else limit) or b"null")
+    except (ValueError, RecursionError):
         return None

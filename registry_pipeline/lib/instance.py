@@ -18,6 +18,7 @@ import yaml  # type: ignore[import-untyped]
 from registry_pipeline.core.errors import IO_ERROR, TRY_AGAIN, RegistryError, io_advice
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import exclusive_lock
+from registry_pipeline.core.workspace.input_files import read_regular_file
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
 from registry_pipeline.lib.postgres import (
@@ -120,7 +121,7 @@ def dagster_home(root: Path) -> Path:
         point_dagster_here(root)  # `dagster dev` in the workspace opens this home
         config = home / "dagster.yaml"
         with _init_lock(home):
-            text = config.read_text(encoding="utf-8") if config.exists() else None
+            text = _config_text(home)
             generated = _generated(text)
             if generated is not None and generated != text:  # atomic: a torn file breaks a home
                 write_atomic(config, generated.encode("utf-8"))
@@ -354,11 +355,27 @@ def _from_config(home: Path) -> dg.DagsterInstance:
     raise storage_error(home, message) from None
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A dagster.yaml is a page of settings: more is no configuration of ours to read."""
+
+
+def _config_text(home: Path) -> str | None:
+    """The home's dagster.yaml (None when absent), read only as a regular file of at most
+    MAX_CONFIG_BYTES: a FIFO or a device there is NOT_A_REGULAR_FILE, never waited on (Dagster,
+    which reads it next, would wait too)."""
+    try:
+        data = read_regular_file(home / "dagster.yaml", limit=MAX_CONFIG_BYTES,
+                                 what="Dagster configuration")  # fmt: skip
+    except FileNotFoundError:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
 def _instance_settings(home: Path) -> Mapping[str, Any]:
     """The home's dagster.yaml as a mapping (empty when absent or unparsable: Dagster says why)."""
-    config = home / "dagster.yaml"
     try:
-        loaded = yaml.safe_load(config.read_text(encoding="utf-8")) if config.exists() else None
+        text = _config_text(home)
+        loaded = yaml.safe_load(text) if text is not None else None
     except yaml.YAMLError:
         return {}
     return loaded if isinstance(loaded, dict) else {}

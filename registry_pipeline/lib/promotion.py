@@ -219,8 +219,9 @@ def _promote_under_slot(
         say(instance, run, f"build {build.run_id} is not recorded: a later build is")
         return
     after = {rid: [run_id] for rid, run_id in active_snapshots(workspace).items()}
+    skipped = {o.registry_id: o.reason for o in outcomes if o.outcome == Outcome.SKIPPED}
     try:
-        record_build(workspace, read, after, build.run_id)
+        record_build(workspace, read, after, build.run_id, skipped)
     except RegistryError as exc:  # the build stands; only the next one cannot be skipped
         say(instance, run, f"the build was not recorded ({exc.code}: {exc.message}); the "
             "next build will run in full")  # fmt: skip

@@ -145,6 +145,13 @@ def test_a_released_hold_makes_the_next_build_promote(cli: Run, built: Path) -> 
     held = _build(cli, demo)
     assert _entry(held, "expected_versions")["promoted"] is False
     assert up_to_date(Workspace(demo)).up_to_date
+    # up to date, and saying the edit is not active, and why (issue 62: never taken as applied)
+    code, out, err = cli("build", *ws)
+    assert code == 0 and "up to date" in out + err, out + err
+    line = next(line for line in (out + err).splitlines() if "up to date" in line)
+    assert "not active" in line and "expected_versions: held: freeze" in line, line
+    document = json.loads(cli("build", "--json", *ws)[1])
+    assert set(document["not_active"]) == {"expected_versions"}, document
     assert cli("pointers", "release", "expected_versions", "--reason", "thaw", *ws)[0] == 0
     assert up_to_date(Workspace(demo)).changed == ("held:expected_versions",)
     assert _entry(_build(cli, demo), "expected_versions")["promoted"] is True

@@ -1,10 +1,14 @@
 """The run index writes only real places inside the workspace: a symlink on the way to its log,
-its lock, its sidecar or its quarantine is refused (UNSAFE_PATH naming the link, exit 2) before
-anything is written, here or where the link points. A query never writes through such a link:
-it answers from a temporary index instead."""
+its lock, its sidecar's folder or its quarantine is refused (UNSAFE_PATH naming the link, exit 2)
+before anything is written, here or where the link points. The sidecar file itself is a cache:
+a symlink there is set aside (the link moved to quarantine, never followed) and the sidecar
+rebuilt, said once. A query never writes through a link on the way: it answers from a temporary
+index instead."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 
 from registry_pipeline_tests._helpers import link_state, replace_with_link
 from registry_pipeline_tests.core_tests.run_index._support import (
+    QUARANTINE,
     RUNS_LOG,
     SIDECAR,
     Cli,
@@ -53,7 +58,6 @@ def _refused(cli: Cli, link: Path, *args: str, reason: str = "UNSAFE_PATH") -> N
     [
         (".codex/cache", "UNSAFE_PATH"),
         (".codex/cache/run_index", "UNSAFE_PATH"),
-        (SIDECAR, "UNSAFE_PATH"),
         (".codex", "UNSAFE_RUN_ROOT"),  # the workspace itself refuses it first
     ],
 )
@@ -69,6 +73,34 @@ def test_append_refuses_a_symlink_on_the_way_to_its_sidecar_or_lock(
     settle()
     assert (ws / RUNS_LOG).read_bytes() == before
     assert (link_state(ws), link_state(elsewhere)) == (state, theirs)
+
+
+@pytest.mark.parametrize("target", ["elsewhere", "theirs.txt"])
+def test_append_sets_a_symlinked_sidecar_aside(
+    cli: Cli, ws: Path, elsewhere: Path, target: str
+) -> None:
+    """The sidecar itself a link (to a folder or a file out of the workspace): the link is set
+    aside under `.codex/quarantine/`, never followed, the record appended, the sidecar rebuilt
+    in its place and it is said once (one `note: SET_ASIDE` line)."""
+    before = _seeded(cli, ws)
+    pointed = elsewhere if target == "elsewhere" else elsewhere / target
+    link = replace_with_link(ws / SIDECAR, pointed)
+    theirs = link_state(elsewhere)
+    result = cli.append(record(run_id=run_id(2), created_utc=utc(2)))
+    settle()
+    assert result.code == 0, (result.out, result.err)
+    assert json.loads(result.out)["appended"] == 1
+    assert (ws / RUNS_LOG).read_bytes().startswith(before)
+    assert link.is_file() and not link.is_symlink()
+    [kept] = list((ws / QUARANTINE).iterdir())
+    assert kept.is_symlink() and os.readlink(kept) == str(pointed)
+    notes = [line for line in result.err.splitlines() if line.startswith("note: SET_ASIDE")]
+    assert notes == [
+        f"note: SET_ASIDE {link}: it was a symlink (to {pointed}), not a regular file; it is "
+        f"kept at {kept.relative_to(ws).as_posix()} and the sidecar index is rebuilt from the log"
+    ]
+    assert link_state(elsewhere) == theirs
+    assert cli.runs("list", "--json").run_ids() == [run_id(1), run_id(2)]
 
 
 def test_append_refuses_a_symlinked_log_folder(cli: Cli, ws: Path, elsewhere: Path) -> None:

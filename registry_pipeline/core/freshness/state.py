@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline._version import __version__
-from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import read_small, write_atomic
+from registry_pipeline.core.errors import RegistryError, io_error
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
@@ -23,7 +23,7 @@ from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import RUN_ID_STAMP, created_moment, now_utc, registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspection_cache
-from registry_pipeline.core.verified import Verified
+from registry_pipeline.core.verified import Verified, read_cache
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import CLOCK_SKEW
@@ -49,18 +49,28 @@ class Freshness:
     last_build: Mapping[str, Any] = field(default_factory=dict)
     """The record of the last successful build: `dagster_run_id`, `recorded_utc`, `active`."""
 
+    @property
+    def not_active(self) -> dict[str, str]:
+        """Registry -> why the last build's snapshot of it is not the active one (`HELD: ...`):
+        what "up to date" says beside, so an edit refused is never taken for one applied."""
+        found = self.last_build.get("not_active")
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
     def as_json(self) -> dict[str, Any]:
         """The object `registry build --json` prints for an up-to-date workspace."""
         last = dict(self.last_build)
-        return {"up_to_date": self.up_to_date, "changed": list(self.changed), "last_build": last}
+        return {"up_to_date": self.up_to_date, "changed": list(self.changed), "last_build": last,
+                "not_active": self.not_active}  # fmt: skip
 
     def summary(self) -> str:
         """One line for a terminal or a skip reason."""
         if self.up_to_date:
             run = self.last_build.get("dagster_run_id") or "no dagster run"
+            refused = "; ".join(f"{rid}: {why}" for rid, why in sorted(self.not_active.items()))
             return (
                 f"up to date: nothing changed since the last successful build ({run}, "
                 f"{self.last_build.get('recorded_utc')}); `registry build --force` rebuilds"
+                + (f"; not active, as that build left them: {refused}" if refused else "")
             )
         return "changed since the last successful build: " + ", ".join(self.changed)
 
@@ -84,7 +94,8 @@ def up_to_date(workspace: Workspace, catalog: RegistryCatalog | None = None) -> 
         changed.extend(_folder_changes(folders, record["folders"]))
     changed.extend(_come_due(folders, record.get("started_utc") or record.get("recorded_utc")))
     changed.extend(_active_changes(workspace, catalog, record["active"], record["held"]))
-    last = {name: record.get(name) for name in ("dagster_run_id", "recorded_utc", "active")}
+    kept = ("dagster_run_id", "recorded_utc", "active", "not_active")
+    last = {name: record.get(name) for name in kept if name in record}
     return Freshness(not changed, tuple(changed), last)
 
 
@@ -174,21 +185,18 @@ def stash_inputs(workspace: Workspace, dagster_run_id: str, read: Mapping[str, A
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(read, sort_keys=True).encode())
     except OSError as exc:
-        raise RegistryError(
-            f"cannot keep what the build read: {exc.strerror or exc}",
-            code="IO_ERROR",
-            path=str(path),
-        ) from None
+        failed = io_error(exc, path, done="the build did not start")
+        raise RegistryError(f"cannot keep what the build read: {failed.message}",
+                            code=failed.code, path=failed.path) from None  # fmt: skip
 
 
 def stashed_inputs(workspace: Workspace, dagster_run_id: str) -> dict[str, Any] | None:
     """What build `dagster_run_id` read, if it kept it (a build of the whole catalog), else None."""
-    data = read_small(workspace.root / PENDING_RELPATH / f"{dagster_run_id}.json", MAX_PENDING)
-    try:
-        read = json.loads(data) if data is not None else None
-    except ValueError:  # a torn or foreign file: the build is not recorded, the next one runs
+    # a torn, foreign, oversize file or a FIFO: the build is not recorded, the next one runs
+    read = read_cache(workspace.root / PENDING_RELPATH / f"{dagster_run_id}.json", MAX_PENDING)
+    if not isinstance(read, dict) or not isinstance(read.get("inputs"), dict):
         return None
-    return read if isinstance(read, dict) and isinstance(read.get("folders"), dict) else None
+    return read if _listings(read.get("folders")) else None
 
 
 def stashed_runs(workspace: Workspace) -> list[str]:
@@ -225,8 +233,10 @@ def record_build(
     read: Mapping[str, Any],
     active: Mapping[str, Iterable[str | None]],
     dagster_run_id: str | None,
+    not_active: Mapping[str, str] | None = None,
 ) -> None:
-    """Record a successful build of the whole catalog; UNSAFE_PATH (no write) at a symlink."""
+    """Record a successful build of the whole catalog, with why any snapshot it sealed is not
+    active (`not_active`: registry -> `CODE: reason`); UNSAFE_PATH (no write) at a symlink."""
     catalog = load_catalog(workspace)
     folders = {root: dict(listing) for root, listing in read["folders"].items()}
     ids = set(catalog.ids)
@@ -242,6 +252,7 @@ def record_build(
         "folders": folders,
         "active": {rid: sorted(set(ids), key=str) for rid, ids in sorted(active.items())},
         "held": {rid: store.held(rid) is not None for rid in sorted(active)},
+        "not_active": dict(sorted((not_active or {}).items())),
     }
     cache = Verified(workspace.root, STATE_RELPATH, version=VERSION, latest=True)
     cache.put(fingerprint(record["inputs"], folders), [BUILT], record)
@@ -274,7 +285,12 @@ def _load(workspace: Workspace) -> tuple[str, Mapping[str, Any]] | None:
         return None
     if not all(isinstance(value, list) for value in record["active"].values()):
         return None
-    return key, record
+    return (key, record) if _listings(record["folders"]) else None
+
+
+def _listings(folders: object) -> bool:
+    """Whether a kept `folders` is what `run_folders` gives: run root -> {folder: digest}."""
+    return isinstance(folders, dict) and all(isinstance(v, dict) for v in folders.values())
 
 
 PACKAGE = Path(__file__).resolve().parents[2]

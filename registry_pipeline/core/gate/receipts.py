@@ -164,9 +164,12 @@ class ReceiptStore:
         if remote is None:
             return
         try:
-            local = path.read_bytes().splitlines(keepends=True)
+            local = read_regular(path, MAX_RECEIPT_BYTES).splitlines(keepends=True)
         except FileNotFoundError:
             local = []
+        except (OSError, TooLarge) as exc:  # a FIFO, a device: never waited on
+            why = exc.strerror if isinstance(exc, OSError) else "too large"
+            raise _invalid(f"cannot read it: {why or exc}", path=str(path)) from None
         fetched = remote.receipt_lines(root_sha256, {line_digest(line) for line in local})
         if not fetched:
             return

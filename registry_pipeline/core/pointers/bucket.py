@@ -18,6 +18,7 @@ from registry_pipeline.core.objstore.folders import published
 from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers.journal import (
+    MAX_JOURNAL_BYTES,
     QUARANTINE_RELPATH,
     ChainReplay,
     Check,
@@ -32,6 +33,7 @@ from registry_pipeline.core.pointers.pointer_file import PointerRefused
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.verified import Verified
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
@@ -134,7 +136,7 @@ class BucketJournal:
     ) -> Base:
         """Make the local journal and pointers the bucket's once new entries verify; else none."""
         head = self.ledger.head()
-        local = _read(self.journal)
+        local = _read(self.journal, journal=True)
         start, size = self._mirrored(local)
         entries = list(self.ledger.records(start, strict=False))
         past = start > head.seq and not entries
@@ -289,7 +291,7 @@ class BucketJournal:
             return self._vanished(f"the head names entry {head.seq}, the journal has none")
         mark = self._mark()
         if mark is not None and mark[0] > 0:
-            lines = _read(self.journal)[: mark[1]].splitlines()
+            lines = _read(self.journal, journal=True)[: mark[1]].splitlines()
             seen = f", head {sha256_bytes(lines[-1])}" if lines else ""
             return self._vanished(f"this machine last saw its journal at entry {mark[0]}{seen}")
         if head.etag is None and published(self.remote.store, RUNS_PREFIX):
@@ -381,7 +383,7 @@ class BucketJournal:
 
     def push(self, base: Base) -> None:
         """Write the change as the next entry, then the head; Conflict (none written) if beaten."""
-        journal = _read(self.journal)
+        journal = _read(self.journal, journal=True)
         if not journal.startswith(base.journal):
             raise PointerRefused(
                 "this change rewrote the journal, which a workspace on object storage never "
@@ -428,7 +430,7 @@ class BucketJournal:
 
     def _bootstrap(self) -> bool:
         """Seed an empty bucket with the workspace's journal and pointers; True if any."""
-        journal, pointers = _read(self.journal), _read(self.pointers)
+        journal, pointers = _read(self.journal, journal=True), _read(self.pointers)
         if not journal and not pointers:
             return False
         self._publish_local_folders()  # published before any pointer names them
@@ -468,7 +470,7 @@ class BucketJournal:
                 old = json.loads(read_small(self.root / SYNC_RELPATH, 1 << 20) or b"null")
                 mark = old if isinstance(old, dict) and old.get("store") == self.url else {}
             return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
-        except (RegistryError, KeyError, TypeError, ValueError):
+        except (RegistryError, KeyError, TypeError, ValueError, RecursionError):  # a cache
             return None
 
     def _mirrored(self, local: bytes) -> tuple[int, int]:
@@ -530,11 +532,24 @@ def retried(change: Callable[P, T]) -> Callable[P, T]:
     return run
 
 
-def _read(path: Path) -> bytes:
+def read_local(path: Path, *, journal: bool = False) -> bytes | None:
+    """This machine's pointer file (`journal`: its journal) at `path`, None when absent; a FIFO,
+    a device or a folder there is refused by its kind (NOT_A_REGULAR_FILE): a record, never
+    waited on nor read without end (over its limit: INPUT_TOO_LARGE)."""
+    what, limit = (
+        ("pointer journal", MAX_JOURNAL_BYTES)
+        if journal
+        else ("pointer file", MAX_CATALOG_FILE_BYTES)
+    )
     try:
-        return path.read_bytes()
+        return read_regular_file(path, limit=limit, what=what)
     except FileNotFoundError:
-        return b""
+        return None
+
+
+def _read(path: Path, *, journal: bool = False) -> bytes:
+    """`read_local`, b"" when absent."""
+    return read_local(path, journal=journal) or b""
 
 
 def journal_for(workspace: Workspace, journal: Path, pointers: Path) -> FileJournal | BucketJournal:

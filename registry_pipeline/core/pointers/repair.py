@@ -12,7 +12,7 @@ from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.bucket import BucketJournal, retried
+from registry_pipeline.core.pointers.bucket import BucketJournal, read_local, retried
 from registry_pipeline.core.pointers.journal import (
     QUARANTINE_RELPATH,
     JournalRecord,
@@ -136,9 +136,10 @@ def _restart(
     kept = folder / f"{stamp}__{journal.name}"
     require_safe(store.workspace.root, kept)
     digest = where = None  # JOURNAL_MISSING: nothing to keep
-    if journal.exists():
+    broken = read_local(journal, journal=True)  # a FIFO, a device: refused, never waited on
+    if broken is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        digest = sha256_bytes(journal.read_bytes())
+        digest = sha256_bytes(broken)
         os.replace(journal, kept)  # the same filesystem: the bytes move as they are
         fsync_dir(folder)
         fsync_dir(journal.parent)
@@ -233,11 +234,10 @@ def _put_back(
 
 def _state_of(store: PointerStore, journal: bytes) -> bytes:
     """The pointer file after the records of `journal` (this machine's, if its journal is that)."""
-    try:
-        if store.journal_path.read_bytes() == journal:
-            return store.pointers_path.read_bytes()
-    except FileNotFoundError:
-        pass
+    if read_local(store.journal_path, journal=True) == journal:  # a FIFO: refused, no wait
+        found = read_local(store.pointers_path)
+        if found is not None:
+            return found
     pointers = PointerFile()
     records = (moved for line in journal.splitlines() for moved in parse_record(line).members())
     for record in records:

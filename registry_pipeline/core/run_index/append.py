@@ -21,7 +21,7 @@ from typing import IO, Any
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import require_safe_all
+from registry_pipeline.core.fs import open_file, require_safe_all
 from registry_pipeline.core.json_strict import dumps_compact, fast_codec, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.run_index.index import (
@@ -60,6 +60,7 @@ from registry_pipeline.core.run_index.sidecar import (
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
+from registry_pipeline.core.verified import SetAside
 from registry_pipeline.core.write_path.logs import (
     NOTES_RELPATH,
     actor,
@@ -173,7 +174,9 @@ def _append(
     workers: int = 1,
 ) -> AppendResult:
     notes_log = index.root / NOTES_RELPATH
-    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, notes_log])
+    # the sidecar's folder: what stands in the sidecar's place is the index's to set aside (a
+    # cache), under the lock, where it checks the sidecar itself again
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar.parent, notes_log])
     who = actor()  # BAD_ACTOR before anything is written, not after the commit
     index.sidecar.parent.mkdir(parents=True, exist_ok=True)
     rules = RecordRules(index.root, index.catalog, index.spec)
@@ -200,11 +203,24 @@ def _append(
     except RecordsError as exc:
         raise exc.at(origin) from None
     finally:
+        index.set_aside.extend(_set_aside_by_others(rules))  # the other logs', said with ours
         rules.close()
     if result.committed:
         _record_notes(index, intake.notes, result, who)
     result.warnings = [located(warning, origin) for warning in result.warnings]
     return result
+
+
+def _set_aside_by_others(rules: RecordRules) -> list[SetAside]:
+    """What the sidecars of the other logs the rules read set aside (the overrides log's, the
+    run index's of an overrides log, a looked-up log's), each taken once."""
+    logs = [rules.overrides, rules.reliance.log, *rules.looked_up.values()]
+    taken: list[SetAside] = []
+    for log in logs:
+        if log is not None:
+            taken += log.index.set_aside
+            log.index.set_aside.clear()
+    return taken
 
 
 # --- checking, outside the lock ------------------------------------------------------------
@@ -578,7 +594,7 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
                *intake.held)  # fmt: skip
     parts = ([column[at : at + BATCH] for column in columns] for at in range(0, count, BATCH))
     seq, _line = counters(db)
-    with transaction(db), open(index.log, "rb") as log:
+    with transaction(db), open_file(index.log, follow_symlinks=True) as log:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
             drop_query_indexes(db)
@@ -626,7 +642,7 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     best: Overlap | None = None
     if not rows:
         return best
-    with open(index.log, "rb") as log:
+    with open_file(index.log, follow_symlinks=True) as log:  # a FIFO swapped in: no hang
         for off, line in rows:
             matched, size = _matching(log.fileno(), intake.spool, off, covered)
             if not matched:

@@ -8,8 +8,9 @@ import itertools
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -17,7 +18,14 @@ from typing import Any, Self, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
-from registry_pipeline.core.fs import open_file, require_safe, require_safe_all, write_atomic
+from registry_pipeline.core.fs import (
+    open_file,
+    open_regular,
+    rename_noreplace,
+    require_safe,
+    require_safe_all,
+    write_atomic,
+)
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched
 from registry_pipeline.core.run_index.sidecar import (
@@ -30,6 +38,7 @@ from registry_pipeline.core.run_index.sidecar import (
     is_damaged,
     is_read_only,
     meta,
+    misfits,
     refresh,
     staleness,
     stamp,
@@ -40,7 +49,9 @@ from registry_pipeline.core.run_index.spec import (
     index_spec,
 )
 from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.verified import QUARANTINE_RELPATH, SetAside
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
+from registry_pipeline.core.workspace.input_files import not_regular
 from registry_pipeline.core.workspace.layout import Workspace
 
 T = TypeVar("T")
@@ -93,6 +104,9 @@ class LogIndex:
         self.sidecar = root / CACHE_RELPATH / f"{spec.registry_id}.sqlite3"
         self.fallback: RegistryError | None = None
         """Why this index answers from a private temporary database (None: it does not)."""
+        self.set_aside: list[SetAside] = []
+        """What stood in the sidecar's place and was moved to quarantine (said once, by the
+        caller: the CLI's `note: SET_ASIDE`)."""
         self._db: sqlite3.Connection | None = None
         self._mode = ""
         """How `_db` is open: `ro`, `rw` (under the lock) or `private`."""
@@ -166,13 +180,9 @@ class LogIndex:
                     yield record
 
     def sync(self, *, locked: bool = False) -> IndexState:
-        """Bring the sidecar up to the log; LOG_MISSING when it is gone; `locked`: lock held."""
-        if not self.log.is_file():
-            raise RegistryError(
-                "the run index's log does not exist (create it empty to start one)",
-                code="LOG_MISSING",
-                path=str(self.log),
-            )
+        """Bring the sidecar up to the log; LOG_MISSING when it is gone, NOT_A_REGULAR_FILE
+        when a FIFO or a device stands there (never read); `locked`: lock held."""
+        self._require_log()
         locked = locked or self._held
         for attempt in range(2):
             self._bring_up(locked)
@@ -185,14 +195,31 @@ class LogIndex:
                 self._rebuild(exc)
         raise AssertionError("unreachable")
 
+    def _require_log(self) -> None:
+        try:
+            mode = self.log.stat().st_mode
+        except OSError:
+            mode = 0
+        if stat.S_ISREG(mode):
+            return
+        if mode and not stat.S_ISDIR(mode):
+            raise not_regular(mode, str(self.log), "run index's log")
+        raise RegistryError(
+            "the run index's log does not exist (create it empty to start one)",
+            code="LOG_MISSING",
+            path=str(self.log),
+        )
+
     def _bring_up(self, locked: bool) -> None:
         """The sidecar brought up to the log (a private one when the workspace's cannot be)."""
         if self.private:
             self._refresh_private()
         elif locked or not self._current():
             try:
-                require_safe(self.root, self.sidecar)  # a partner's too, under a lock held
+                require_safe(self.root, self.sidecar.parent)  # a partner's too, under a lock held
                 with contextlib.nullcontext() if locked else self.locked():
+                    self._set_aside_misfits()
+                    require_safe(self.root, self.sidecar)
                     self._refresh_writable()
             except UsageError as exc:
                 if exc.code != "UNSAFE_PATH":
@@ -208,6 +235,8 @@ class LogIndex:
         if self._db is None:
             try:
                 require_safe(self.root, self.sidecar)
+                if misfits(self.sidecar):  # never given to SQLite: set aside under the lock
+                    return False
                 self._db = connect_readonly(self.sidecar)
             except (UsageError, sqlite3.Error):
                 return False
@@ -219,6 +248,25 @@ class LogIndex:
         except sqlite3.Error:
             self.close()
             return False
+
+    def _set_aside_misfits(self) -> None:
+        """Move what stands in the sidecar's place and is no file SQLite may open (`misfits`)
+        to quarantine, unopened, for the sidecar to be rebuilt (under the lock)."""
+        found = misfits(self.sidecar)
+        if not found:
+            return
+        self.close()
+        folder = require_safe(self.root, self.root / QUARANTINE_RELPATH)
+        folder.mkdir(parents=True, exist_ok=True)
+        kept_as = f"{self.spec.registry_id}-{now_utc().strftime('%Y%m%dT%H%M%S%fZ')}"
+        for place, what in found:
+            kept = folder / f"{kept_as}{place.name[len(self.sidecar.stem) :]}"  # .sqlite3[-wal]
+            try:
+                rename_noreplace(place, kept)
+            except FileNotFoundError:
+                continue  # gone meanwhile: nothing to keep
+            relpath = place.relative_to(self.root).as_posix()
+            self.set_aside.append(SetAside(relpath, what, kept.relative_to(self.root).as_posix()))
 
     def _refresh_writable(self) -> None:
         """Bring the workspace's sidecar up to the log under the lock, rebuilding a damaged one."""
@@ -362,9 +410,6 @@ def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
     )
 
 
-QUARANTINE_RELPATH = ".codex/quarantine"
-
-
 @dataclass(frozen=True)
 class Repair:
     """What `repair` did: the bytes moved aside and where they are kept (None: nothing torn)."""
@@ -373,26 +418,39 @@ class Repair:
     kept_at: str | None
     size: int
     """The log's size after."""
+    set_aside: tuple[SetAside, ...] = ()
+    """What stood in the sidecar's place and was moved to quarantine before it was rebuilt."""
+    reindexed: bool = False
+    """Whether the sidecar was deleted and rebuilt from the log (`reindex`)."""
 
 
-def repair(index: LogIndex) -> Repair:
-    """Under the index lock: quarantine a torn last line, then cut the log back; nothing else."""
+def repair(index: LogIndex, *, reindex: bool = False) -> Repair:
+    """Under the index lock: quarantine a torn last line, then cut the log back; with
+    `reindex`, delete the sidecar and rebuild it from the log. Whatever stands in the sidecar's
+    place that SQLite may not open is set aside first (`SetAside`); a sidecar that cannot be
+    rebuilt in the workspace is its error (SIDECAR_READ_ONLY...), never a temporary one."""
     folder = index.root / QUARANTINE_RELPATH
-    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar, folder])
+    require_safe_all(index.root, [index.log, index.lock_path, index.sidecar.parent, folder])
     with index.locked():
         state = index.sync(locked=True)
-        if not state.torn:
-            return Repair(0, None, state.size)
-        with index.log.open("rb") as handle:
-            handle.seek(state.covered)
-            tail = handle.read()
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
-        kept = folder / f"{index.spec.registry_id}-{stamp}.torn"
-        write_atomic(kept, tail)
-        jsonl.repair_tail(index.log, lambda _line, _before: False)  # cut back, fsynced
-        index.sync(locked=True)
-        return Repair(len(tail), kept.relative_to(index.root).as_posix(), state.covered)
+        done = Repair(0, None, state.size)
+        if state.torn:
+            with open_file(index.log, follow_symlinks=True) as handle:
+                handle.seek(state.covered)
+                tail = handle.read()
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
+            kept = folder / f"{index.spec.registry_id}-{stamp}.torn"
+            write_atomic(kept, tail)
+            jsonl.repair_tail(index.log, lambda _line, _before: False)  # cut back, fsynced
+            done = Repair(len(tail), kept.relative_to(index.root).as_posix(), state.covered)
+            index.sync(locked=True)
+        if reindex:
+            index.discard()
+            index.sync(locked=True)
+        if reindex and index.private and index.fallback is not None:
+            raise index.fallback  # rebuilt only outside the workspace: not what was asked
+        return replace(done, set_aside=tuple(index.set_aside), reindexed=reindex)
 
 
 _ANSWERS = itertools.count(1)
@@ -528,7 +586,7 @@ class LogReader:
         self.window = b""
 
     def __enter__(self) -> LogReader:
-        self.fd = os.open(self.path, os.O_RDONLY)
+        self.fd = open_regular(self.path, follow_symlinks=True)  # a FIFO swapped in: no hang
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -192,6 +192,7 @@ def failed_runs(
                 yield FailedRun(run, *failed, override, covered, problems)
     finally:
         if logs is not None:
+            index.set_aside.extend(logs.index.set_aside)  # the overrides log's, said with ours
             logs.close()
 
 

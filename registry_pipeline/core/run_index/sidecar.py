@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from registry_pipeline.core import jsonl
+from registry_pipeline.core.fs import file_kind, open_file, open_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.run_index.records import batched, parse_line, shape_problems, times
 from registry_pipeline.core.run_index.spec import (
@@ -36,6 +38,8 @@ BUSY_TIMEOUT_MS = 30_000
 WRITER_CACHE_KIB = 64 << 10
 """Page cache of a writing connection (64 MiB): a bulk index spills to the file only past it."""
 _HEADER = b"SQLite format 3\x00"
+BESIDE = ("-journal", "-wal", "-shm")
+"""The files SQLite keeps beside a database and opens itself (a hot journal is read on open)."""
 _CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY = {errno.EACCES, errno.EPERM, errno.EROFS}
 
@@ -74,7 +78,7 @@ def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | Non
     if known.get("stamp") == stamp(info):
         return None
     covered = int(known.get("covered", "0"))
-    with log.open("rb") as handle:  # the log's stamp changed: are its covered bytes the same?
+    with open_file(log, follow_symlinks=True) as handle:  # stamp changed: same covered bytes?
         stored = db.execute("SELECT i, sha256 FROM blocks ORDER BY i").fetchall()
         if info.st_size < covered or stored != list(_digests(handle.fileno(), 0, covered)):
             return Stale(rebuild=True)
@@ -289,7 +293,7 @@ def add_columns(
 
 def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) -> None:
     """Index the complete lines of the log from byte `start` on, in one transaction."""
-    with log.open("rb") as handle:
+    with open_file(log, follow_symlinks=True) as handle:
         before = os.fstat(handle.fileno())
         seq, line = counters(db) if start else (0, 0)
         handle.seek(start)
@@ -414,10 +418,54 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection | None:
-    """The sidecar at `path` read-only, creating no file; None unless a rollback-mode SQLite."""
+def misfits(path: Path) -> list[tuple[Path, str]]:
+    """(place, what stands there) of the sidecar at `path` and the files SQLite keeps beside it
+    that are not what SQLite may open: anything but a regular file (a FIFO, a device, a symlink,
+    a folder), or a sidecar that is not a SQLite database. Nothing is opened but a regular file,
+    without blocking; SQLite, which opens these paths itself, must never be given one of them."""
+    found = []
+    for place in (path, *(path.with_name(path.name + suffix) for suffix in BESIDE)):
+        try:
+            mode = os.lstat(place).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        if not stat.S_ISREG(mode):
+            found.append((place, _kind(place, mode)))
+        elif place == path and not _is_sqlite(place):
+            found.append((place, "not a SQLite database"))
+    return found
+
+
+def _kind(place: Path, mode: int) -> str:
+    """`a FIFO (named pipe), not a regular file`; a symlink says where it points."""
+    kind = file_kind(mode)
+    if stat.S_ISLNK(mode):
+        with suppress(OSError):
+            kind = f"{kind} (to {os.readlink(place)})"
+    return f"a {kind}, not a regular file"  # every kind `file_kind` names takes "a"
+
+
+def _is_sqlite(path: Path) -> bool:
+    """Whether the regular file at `path` is empty (SQLite makes it a database) or starts as
+    one; True when it cannot be read now (SQLite says why, or it is gone: nothing to set aside)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(path)
+    except OSError:
+        return True
+    try:
+        header = os.pread(fd, len(_HEADER), 0)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return not header or header == _HEADER
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection | None:
+    """The sidecar at `path` read-only, creating no file; None unless a rollback-mode SQLite
+    (a FIFO, a device or a symlink there is never opened: check `misfits` for the rest)."""
+    try:
+        fd = open_regular(path)
     except OSError:
         return None
     try:

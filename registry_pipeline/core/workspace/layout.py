@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import errno
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +13,15 @@ from pathlib import Path
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.seal.validate import VERDICTS_RELPATH
-from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
+from registry_pipeline.core.workspace.input_files import (
+    MAX_CATALOG_FILE_BYTES,
+    not_regular,
+    read_regular_file,
+)
 
 RUNS_RELPATH = ".codex/RUNS"
+APPEND_ONLY = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+"""How `append_text` opens a file it appends to (a link followed, as `read_existing` reads it)."""
 DAGSTER_HOME_RELPATH = ".codex/dagster_home"
 """The workspace's own Dagster instance (`lib/instance.py`)."""
 GITATTRIBUTES_COMMENT = (
@@ -296,9 +304,21 @@ def _gitattributes(attributes: Path, run_roots: Sequence[str]) -> list[str]:
 
 
 def append_text(path: Path, existing: bytes | None, text: str) -> None:
-    """Append `text` to the file at `path` (whose bytes were `existing`) on a line of its own."""
+    """Append `text` to the file at `path` (whose bytes were `existing`) on a line of its own;
+    what is there and no regular file (a FIFO, a device: never waited on) is refused by its
+    kind (NOT_A_REGULAR_FILE), nothing written."""
     prefix = b"" if not existing or existing.endswith(b"\n") else b"\n"
-    with path.open("ab") as handle:
+    try:  # non-blocking: a FIFO with no reader fails the open (ENXIO) instead of waiting
+        fd = os.open(path, APPEND_ONLY, 0o644)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise
+        raise not_regular(os.stat(path).st_mode, str(path), path.name) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # a FIFO with a reader, a device: never written to
+        os.close(fd)
+        raise not_regular(mode, str(path), path.name)
+    with open(fd, "ab") as handle:  # O_NONBLOCK changes nothing on a regular file
         handle.write(prefix + text.encode("utf-8"))
 
 

@@ -1,0 +1,481 @@
+"""Every file the product reads is bounded and typed, its caches included (issue 62): a run
+index's sidecar (or its -journal) that is a FIFO, a device, a symlink out of the workspace, a
+folder or garbage is never waited on: it is set aside under `.codex/quarantine/` and the sidecar
+rebuilt from the log, said once (one `note: SET_ASIDE` line on stderr; `runs repair --reindex
+--json`: its `set_aside` field). The JSON caches (verdicts, the last build, the pointer journal's
+checkpoint) set aside what stands in their file's place and is none (a FIFO, a device, a symlink
+in or out of the workspace, an oversize file, garbage) the same way and start empty, never
+INTERNAL, never UNSAFE_PATH (a symlinked folder on the way stays refused); a build's kept reads
+are None then. A FIFO can block a whole process, so every case that plants one runs the command
+as a process of its own, under a timeout: a hang fails the test."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_pipeline.core import verified
+from registry_pipeline.core.freshness import state
+from registry_pipeline.core.verified import Verified
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import build_demo, child_env, registry
+from registry_pipeline_tests.core_tests.run_index._support import (
+    QUARANTINE,
+    RUNS_LOG,
+    SIDECAR,
+    make_workspace,
+    override,
+    record,
+    run_id,
+    settle,
+    utc,
+    write_input,
+)
+
+TIMEOUT = 60
+"""Seconds a `registry runs` process may take: far more than it needs, far less than a hang."""
+DEEP = b"[" * 200_000
+"""Garbage that is JSON's start nested deeper than any parser recurses."""
+
+
+def _process(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
+    """`registry ARGS...` as a process of its own; TimeoutExpired (a failure) if it hangs."""
+    return subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+        check=False,
+    )
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """The run index workspace with one run appended (its sidecar current, closed)."""
+    root = make_workspace(tmp_path)
+    given = json.dumps(record(run_id=run_id(1)))
+    code, _out, err = registry("runs", "append", "--record-json", given, "--workspace", str(root))
+    assert code == 0, err
+    settle()
+    assert (root / SIDECAR).is_file()
+    return root
+
+
+def _outside(ws: Path) -> Path:
+    """A file outside the workspace (a link's target no command may read or write through)."""
+    return ws.parent / "elsewhere" / "theirs.txt"
+
+
+def _link_out(path: Path, ws: Path) -> None:
+    target = _outside(ws)
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"not the workspace's\n")
+    path.symlink_to(target)
+
+
+GARBAGE = b"not a database\n" * 300
+
+FAULTS: dict[str, Callable[[Path, Path], Any]] = {
+    "fifo": lambda path, _ws: os.mkfifo(path),
+    "dev-zero": lambda path, _ws: path.symlink_to("/dev/zero"),
+    "dev-null": lambda path, _ws: path.symlink_to("/dev/null"),
+    "link-out": _link_out,
+    "folder": lambda path, _ws: path.mkdir(),
+    "garbage": lambda path, _ws: path.write_bytes(GARBAGE),
+}
+"""What may stand where the sidecar should be, planted in place of it."""
+LINKS = ("dev-zero", "dev-null", "link-out")
+FOUND = {
+    "fifo": "a FIFO (named pipe), not a regular file",
+    "dev-zero": "a symlink (to /dev/zero), not a regular file",
+    "dev-null": "a symlink (to /dev/null), not a regular file",
+    "link-out": "a symlink (to ",
+    "folder": "a folder, not a regular file",
+    "garbage": "not a SQLite database",
+}
+
+
+def _plant(ws: Path, fault: str, relpath: str = SIDECAR) -> Path:
+    path = ws / relpath
+    path.unlink(missing_ok=True)
+    FAULTS[fault](path, ws)
+    return path
+
+
+def _kept(ws: Path) -> list[Path]:
+    """What `.codex/quarantine/` holds."""
+    folder = ws / QUARANTINE
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def _assert_set_aside(ws: Path, fault: str, relpath: str = SIDECAR) -> Path:
+    """The sidecar is a regular file again; the planted thing is kept, as it was, in quarantine."""
+    assert stat.S_ISREG(os.lstat(ws / SIDECAR).st_mode)
+    if relpath != SIDECAR:
+        assert not os.path.lexists(ws / relpath)
+    [kept] = _kept(ws)
+    assert kept.name.startswith("run_index-") and kept.name.endswith(Path(relpath).name[9:])
+    mode = os.lstat(kept).st_mode
+    if fault == "fifo":
+        assert stat.S_ISFIFO(mode)
+    elif fault in LINKS:
+        assert stat.S_ISLNK(mode)
+        target = {"dev-zero": "/dev/zero", "dev-null": "/dev/null"}.get(fault)
+        assert os.readlink(kept) == (target or str(_outside(ws)))
+    elif fault == "folder":
+        assert stat.S_ISDIR(mode)
+    else:
+        assert kept.read_bytes() == GARBAGE
+    return kept
+
+
+def _note(err: str, ws: Path, fault: str, kept: Path, relpath: str = SIDECAR) -> None:
+    """Said once: one `note: SET_ASIDE` line naming the place, what stood there, where it went."""
+    notes = [line for line in err.splitlines() if line.startswith("note: SET_ASIDE")]
+    assert len(notes) == 1, err
+    assert notes[0].startswith(f"note: SET_ASIDE {ws / relpath}: "), notes
+    assert FOUND[fault] in notes[0] and kept.relative_to(ws).as_posix() in notes[0], notes
+
+
+QUERIES = {
+    "list": ("runs", "list", "--json"),
+    "show": ("runs", "show", run_id(1), "--json"),
+    "failed": ("runs", "failed", "--json"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("query", list(QUERIES))
+def test_a_query_sets_aside_what_stands_in_the_sidecars_place(
+    ws: Path, fault: str, query: str
+) -> None:
+    _plant(ws, fault)
+    done = _process(*QUERIES[query], "--workspace", str(ws))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    if query == "list":
+        assert [run["run_id"] for run in answer] == [run_id(1)]
+    elif query == "show":
+        assert answer["run_id"] == run_id(1)
+    kept = _assert_set_aside(ws, fault)
+    _note(done.stderr, ws, fault, kept)
+    if fault == "link-out":
+        assert _outside(ws).read_bytes() == b"not the workspace's\n"
+    again = _process(*QUERIES[query], "--workspace", str(ws))
+    assert (again.returncode, again.stdout, again.stderr) == (0, done.stdout, "")
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_an_append_sets_aside_what_stands_in_the_sidecars_place(ws: Path, fault: str) -> None:
+    _plant(ws, fault)
+    before = (ws / RUNS_LOG).read_bytes()
+    given = write_input(ws.parent, [record(run_id=run_id(2), created_utc=utc(2))])
+    done = _process("runs", "append", "--record-file", given, "--json", "--workspace", str(ws))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["appended"] == 1
+    assert (ws / RUNS_LOG).read_bytes().startswith(before)
+    kept = _assert_set_aside(ws, fault)  # a link too: the link itself, never followed
+    _note(done.stderr, ws, fault, kept)
+    if fault == "link-out":
+        assert _outside(ws).read_bytes() == b"not the workspace's\n"
+    listed = _process("runs", "list", "--json", "--workspace", str(ws))
+    assert [run["run_id"] for run in json.loads(listed.stdout)] == [run_id(1), run_id(2)]
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_repair_reindex_replaces_what_it_rebuilds(ws: Path, fault: str) -> None:
+    _plant(ws, fault)
+    done = _process("runs", "repair", "--reindex", "--json", "--workspace", str(ws))
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = _assert_set_aside(ws, fault)
+    document = json.loads(done.stdout)
+    assert document["reindexed"] is True
+    [aside] = document["set_aside"]
+    assert aside["path"] == SIDECAR and aside["kept_at"] == kept.relative_to(ws).as_posix()
+    assert FOUND[fault] in aside["found"]
+    assert done.stderr == ""  # said once: in the document
+    listed = _process("runs", "list", "--json", "--workspace", str(ws))
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert [run["run_id"] for run in json.loads(listed.stdout)] == [run_id(1)]
+
+
+def test_repair_reindex_says_what_it_set_aside(ws: Path) -> None:
+    _plant(ws, "fifo")
+    done = _process("runs", "repair", "--reindex", "--workspace", str(ws))
+    assert done.returncode == 0, done.stderr
+    kept = _assert_set_aside(ws, "fifo")
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("nothing to repair (every line is complete)")
+    assert lines[1] == (
+        f"run_index: set aside {SIDECAR}: it was a FIFO (named pipe), not a regular file "
+        f"(kept at {kept.relative_to(ws).as_posix()})"
+    )
+    assert lines[2] == f"run_index: rebuilt the sidecar index from {RUNS_LOG}"
+    assert done.stderr == ""
+
+
+def test_repair_reindex_of_a_regular_sidecar_sets_nothing_aside(ws: Path) -> None:
+    done = _process("runs", "repair", "--reindex", "--json", "--workspace", str(ws))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["set_aside"] == []
+    assert _kept(ws) == [] and stat.S_ISREG(os.lstat(ws / SIDECAR).st_mode)
+
+
+def test_repair_reindex_never_says_rebuilt_of_a_temporary_index(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sidecar that cannot be written is answered from a temporary index by a query; `repair
+    --reindex` was asked to rebuild the workspace's: it says why it could not (exit 1)."""
+    from registry_pipeline.core.run_index import index
+
+    def read_only(path: Path) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    monkeypatch.setattr(index, "connect", read_only)
+    code, out, _err = registry("runs", "repair", "--reindex", "--json", "--workspace", str(ws))
+    settle()
+    error = json.loads(out)["error"]
+    assert (code, error["code"], error["path"]) == (1, "SIDECAR_READ_ONLY", str(ws / SIDECAR))
+    assert "reindexed" not in out
+
+
+@pytest.mark.parametrize("suffix", ["-journal", "-wal", "-shm"])
+def test_a_fifo_beside_the_sidecar_is_set_aside_too(ws: Path, suffix: str) -> None:
+    """SQLite opens the sidecar's journal itself (a hot journal is read on open)."""
+    relpath = SIDECAR + suffix
+    _plant(ws, "fifo", relpath)
+    done = _process("runs", "list", "--json", "--workspace", str(ws))
+    assert done.returncode == 0, done.stderr
+    assert [run["run_id"] for run in json.loads(done.stdout)] == [run_id(1)]
+    kept = _assert_set_aside(ws, "fifo", relpath)
+    _note(done.stderr, ws, "fifo", kept, relpath)
+
+
+def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(ws: Path) -> None:
+    """`runs failed` reads the overrides log through its own sidecar: a FIFO there is set
+    aside as well, and said in the same words."""
+    given = override(run_id=run_id(2))
+    for index, value in (("run_overrides", given), ("run_index", record(
+        run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
+        override_id=given["override_id"],
+    ))):  # fmt: skip
+        code, _out, err = registry("runs", "append", "--index", index, "--record-json",
+                                   json.dumps(value), "--workspace", str(ws))  # fmt: skip
+        assert code == 0, err
+    settle()
+    relpath = SIDECAR.replace("run_index.sqlite3", "run_overrides.sqlite3")
+    _plant(ws, "fifo", relpath)
+    done = _process("runs", "failed", "--json", "--workspace", str(ws))
+    assert done.returncode == 0, done.stderr
+    [failed] = json.loads(done.stdout)
+    assert (failed["run_id"], failed["covered"]) == (run_id(2), True)
+    assert stat.S_ISREG(os.lstat(ws / relpath).st_mode)
+    [kept] = _kept(ws)
+    assert kept.name.startswith("run_overrides-") and stat.S_ISFIFO(os.lstat(kept).st_mode)
+    _note(done.stderr, ws, "fifo", kept, relpath)
+
+
+@pytest.mark.parametrize("fault", ["fifo", "link-out"])
+def test_an_append_says_what_the_overrides_logs_sidecar_set_aside(ws: Path, fault: str) -> None:
+    """An append whose record names an override reads the overrides log through its own
+    sidecar: what stands in that one's place is set aside as well, and said once."""
+    given = override(run_id=run_id(2))
+    code, _out, err = registry("runs", "append", "--index", "run_overrides", "--record-json",
+                               json.dumps(given), "--workspace", str(ws))  # fmt: skip
+    assert code == 0, err
+    settle()
+    relpath = SIDECAR.replace("run_index.sqlite3", "run_overrides.sqlite3")
+    _plant(ws, fault, relpath)
+    failed = record(run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
+                    override_id=given["override_id"])  # fmt: skip
+    done = _process("runs", "append", "--record-json", json.dumps(failed), "--json",
+                    "--workspace", str(ws))  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["appended"] == 1
+    assert stat.S_ISREG(os.lstat(ws / relpath).st_mode)
+    [kept] = _kept(ws)
+    assert kept.name.startswith("run_overrides-")
+    _note(done.stderr, ws, fault, kept, relpath)
+    if fault == "link-out":
+        assert _outside(ws).read_bytes() == b"not the workspace's\n"
+
+
+def test_a_fifo_as_the_log_is_refused_by_its_kind_never_read(ws: Path) -> None:
+    """The log is no cache: it is refused (NOT_A_REGULAR_FILE), never set aside."""
+    log = ws / RUNS_LOG
+    log.unlink()
+    os.mkfifo(log)
+    done = _process("runs", "list", "--json", "--workspace", str(ws))
+    assert done.returncode == 2, done.stdout
+    error = json.loads(done.stdout)["error"]
+    assert (error["code"], error["path"]) == ("NOT_A_REGULAR_FILE", str(log))
+    assert "FIFO" in error["message"]
+    assert stat.S_ISFIFO(os.lstat(log).st_mode) and _kept(ws) == []
+
+
+# --- the JSON caches: the one verified cache, and a build's kept reads ------------------------
+
+
+def _probe(code: str, timeout: float = TIMEOUT) -> str:
+    """`code` run by this Python in a process of its own (a FIFO cannot block this one)."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_verified_cache_that_is_a_fifo_is_set_aside_never_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "v.json")
+    found = _probe(f"""
+        from pathlib import Path
+        from registry_pipeline.core.verified import Verified
+        cache = Verified(Path({str(tmp_path)!r}), "v.json", version="t-1")
+        print(cache.entries, [aside.found for aside in cache.set_aside])
+        cache.put("a", ["seal"])
+        cache.save()
+    """)
+    assert found == "{} ['a FIFO (named pipe), not a regular file']"
+    assert Verified(tmp_path, "v.json", version="t-1").get("a") is not None  # rebuilt
+    [kept] = _kept(tmp_path)
+    assert kept.name.startswith("v-") and stat.S_ISFIFO(os.lstat(kept).st_mode)
+
+
+@pytest.mark.parametrize("garbage", [DEEP, b"\xff\xfe" * 100, b'{"format": '])
+def test_a_verified_cache_of_garbage_is_set_aside(tmp_path: Path, garbage: bytes) -> None:
+    (tmp_path / "v.json").write_bytes(garbage)
+    cache = Verified(tmp_path, "v.json", version="t-1")
+    assert cache.entries == {}  # was RecursionError
+    [kept] = _kept(tmp_path)
+    assert kept.read_bytes() == garbage
+    assert [aside.kept_at for aside in cache.set_aside] == [kept.relative_to(tmp_path).as_posix()]
+
+
+def test_a_verified_cache_over_its_bound_is_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Verified(tmp_path, "v.json", version="t-1")
+    cache.put("a", ["seal"])
+    cache.save()
+    monkeypatch.setattr(verified, "LIMIT", (tmp_path / "v.json").stat().st_size - 1)
+    assert Verified(tmp_path, "v.json", version="t-1").entries == {}
+
+
+def test_a_kept_build_read_that_is_garbage_or_a_fifo_is_none(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    folder = tmp_path / state.PENDING_RELPATH
+    folder.mkdir(parents=True)
+    (folder / "deep.json").write_bytes(DEEP)
+    (folder / "shape.json").write_text('{"folders": {"runs": ["not", "a", "listing"]}}')
+    (folder / "inputs.json").write_text('{"folders": {}, "inputs": []}')
+    for run in ("deep", "shape", "inputs"):
+        assert state.stashed_inputs(workspace, run) is None, run  # deep: was RecursionError
+    os.mkfifo(folder / "fifo.json")
+    found = _probe(f"""
+        from pathlib import Path
+        from registry_pipeline.core.freshness.state import stashed_inputs
+        from registry_pipeline.core.workspace.layout import Workspace
+        print(stashed_inputs(Workspace(Path({str(tmp_path)!r})), "fifo"))
+    """)
+    assert found == "None"
+
+
+def test_a_last_build_record_of_the_wrong_shape_is_no_record(tmp_path: Path) -> None:
+    workspace = Workspace(tmp_path)
+    record_: dict[str, Any] = {name: {} for name in state.RECORDED} | {"folders": {"runs": ["x"]}}
+    cache = Verified(tmp_path, state.STATE_RELPATH, version=state.VERSION, latest=True)
+    cache.put("key", [state.BUILT], record_)
+    cache.save()
+    assert state._load(workspace) is None  # an up-to-date check would have been INTERNAL
+    (tmp_path / state.STATE_RELPATH).write_bytes(DEEP)
+    assert state._load(workspace) is None  # was RecursionError
+
+
+def test_a_build_waits_on_no_cache(tmp_path: Path) -> None:
+    """`registry build` with the run index's sidecar a FIFO and every JSON cache garbage: it
+    builds (the caches are rebuilt), never hangs, never INTERNAL."""
+    root, _document = build_demo(tmp_path)
+    settle()
+    sidecar = root / SIDECAR
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.unlink(missing_ok=True)
+    os.mkfifo(sidecar)
+    for relpath in (
+        ".codex/cache/verdicts.json",
+        ".codex/cache/last_build.json",
+        ".codex/cache/pointer_journal_checkpoint.json",
+    ):
+        (root / relpath).write_bytes(DEEP)
+    done = _process("build", "--workspace", str(root), "--json", timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads(done.stdout)["success"] is True
+    assert stat.S_ISREG(os.lstat(sidecar).st_mode)
+    kept = {path.name.split("-")[0]: path for path in _kept(root)}
+    assert sorted(kept) == ["last_build", "pointer_journal_checkpoint", "run_index", "verdicts"]
+    assert stat.S_ISFIFO(os.lstat(kept["run_index"]).st_mode)
+    assert all(kept[name].read_bytes() == DEEP for name in kept if name != "run_index")
+    for relpath in (".codex/cache/verdicts.json", ".codex/cache/last_build.json"):
+        assert stat.S_ISREG(os.lstat(root / relpath).st_mode), relpath  # rebuilt
+
+
+@pytest.mark.parametrize("relpath", [".codex/cache/verdicts.json", ".codex/cache/last_build.json"])
+@pytest.mark.parametrize("target", ["/dev/zero", "out"])
+def test_a_build_sets_a_symlinked_cache_aside(tmp_path: Path, relpath: str, target: str) -> None:
+    """A JSON cache linked to a device or out of the workspace: the build builds (it was
+    UNSAFE_PATH, exit 2, for the verdicts; the build record silently never kept), the link
+    itself is kept in quarantine, never followed, and the cache is rebuilt in its place."""
+    root, _document = build_demo(tmp_path)
+    settle()
+    cache = root / relpath
+    cache.unlink()
+    outside = _outside(root)
+    outside.parent.mkdir(exist_ok=True)
+    outside.write_bytes(b"not the workspace's\n")
+    cache.symlink_to(outside if target == "out" else target)
+    done = _process("build", "--workspace", str(root), "--json", timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert json.loads(done.stdout)["success"] is True
+    [kept] = _kept(root)
+    assert kept.name.startswith(cache.stem + "-") and kept.name.endswith(".json")
+    assert os.readlink(kept) == (str(outside) if target == "out" else target)
+    assert stat.S_ISREG(os.lstat(cache).st_mode)
+    assert outside.read_bytes() == b"not the workspace's\n"
+    notes = [line for line in done.stderr.splitlines() if line.startswith("note: SET_ASIDE")]
+    assert len(notes) == 1 and str(cache) in notes[0] and kept.name in notes[0], done.stderr
+    again = _process("build", "--workspace", str(root), "--json", timeout=600)
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert json.loads(again.stdout)["up_to_date"] is True  # the build record was kept
+    assert "SET_ASIDE" not in again.stderr  # said once
+
+
+def test_a_symlinked_cache_folder_stays_refused(tmp_path: Path) -> None:
+    """A link on the way (`.codex/cache` itself) is no cache file: the build refuses it
+    (UNSAFE_PATH naming it, exit 2) and writes nothing through it."""
+    root, _document = build_demo(tmp_path)
+    settle()
+    folder = root / ".codex" / "cache"
+    outside = tmp_path / "elsewhere-cache"
+    folder.rename(outside)
+    folder.symlink_to(outside)
+    before = sorted(path.name for path in outside.iterdir())
+    done = _process("build", "--workspace", str(root), "--json", timeout=600)
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    error = json.loads(done.stdout)["error"]
+    assert (error["code"], error["path"]) == ("UNSAFE_PATH", str(folder))
+    assert sorted(path.name for path in outside.iterdir()) == before and _kept(root) == []
