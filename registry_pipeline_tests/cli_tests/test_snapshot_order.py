@@ -76,7 +76,9 @@ def test_a_date_that_is_no_time_is_ordered_by_its_run_id_never_the_newest(tmp_pa
 def test_the_order_reads_the_second_in_utc_and_falls_back_on_the_run_id() -> None:
     run_id = "2026-01-01__000009__alpha_build"
     assert snapshot_order(0, "2026-01-01T01:00:03+01:00", run_id) == (
-        0, "2026-01-01T00:00:03Z", run_id
+        0,
+        "2026-01-01T00:00:03Z",
+        run_id,
     )
     assert snapshot_order(0, "2026-01-01T00:00:03.999Z", run_id)[1] == "2026-01-01T00:00:03Z"
     assert snapshot_order(0, "2026-13-01T00:00:00Z", run_id)[1] == "2026-01-01T00:00:09Z"
