@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import (
     TooLarge,
     file_kind,
@@ -169,10 +170,13 @@ class Verified:
     def _set_aside(self, found: str, seen: os.stat_result) -> None:
         """Move what stands at the file's place (`seen` there: `os.lstat`) to the workspace's
         quarantine, unopened; nothing when it is gone or replaced meanwhile (another process
-        saved the cache), or when the move fails (a read-only workspace: the cache is only
-        empty). UNSAFE_PATH when the quarantine is or goes through a symlink."""
+        saved the cache), or when the move fails (a read-only workspace, a quarantine that is or
+        goes through a symlink: the cache is only empty)."""
         workspace = _workspace_of(self.root)
-        folder = require_safe(workspace, workspace / QUARANTINE_RELPATH)
+        try:
+            folder = require_safe(workspace, workspace / QUARANTINE_RELPATH)
+        except RegistryError:  # a quarantine through a link: never moved there; only empty
+            return
         try:
             now = os.lstat(self.path)
             if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):

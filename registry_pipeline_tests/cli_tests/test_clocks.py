@@ -18,7 +18,7 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import Move, PointerStore, pointer_relpath
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import list_snapshots
+from registry_pipeline.core.workspace.snapshots import list_snapshots, read_snapshot
 from registry_pipeline_tests._clock import clock_offset_env
 from registry_pipeline_tests._helpers import (
     REPO,
@@ -89,6 +89,9 @@ def test_a_slow_clock_never_strands_an_edit(built: Path) -> None:
     assert artifact.read_bytes() == edited
     for derived in ("run_registry", "op_status_table", "drift_signals"):
         assert entries[derived]["promoted"] is True, entries[derived]
+    # the delta log keeps its date order: the edit dated before its last record is said, late
+    said = json.dumps(entries["registry_delta_log"])
+    assert "expected_versions: 1 snapshot(s) of a later generation" in said, said
 
     code, out, err = registry("build", "--workspace", str(built))
     assert code == 0 and "up to date" in out + err, out + err
@@ -189,3 +192,17 @@ def test_a_derived_snapshot_is_promoted_only_with_the_inputs_it_was_built_from(
     assert active_runs(built)["drift_signals"] == drift_new
     assert store.journal_path.read_bytes().startswith(journal)  # one set entry after: both moves
     assert len(store.journal_path.read_bytes().splitlines()) == len(journal.splitlines()) + 1
+
+
+def test_a_folder_with_no_seal_never_sets_the_next_generation(built: Path) -> None:
+    """A folder that only claims a generation (no seal; here the schema's maximum) is no
+    snapshot: the next one sealed follows the sealed ones, and the build stays green."""
+    forged = built / ".codex" / "RUNS" / "2026-01-01__000000__expected_versions_build"
+    forged.mkdir()
+    (forged / "run.json").write_text(json.dumps({"generation": 2**53 - 1}))
+    _edit(built, "after a forged folder")
+    code, out, err = registry("build", "--workspace", str(built), "--json")
+    assert code == 0, out + err
+    active = active_runs(built)["expected_versions"]
+    snapshot = read_snapshot(built / ".codex" / "RUNS" / str(active), "expected_versions")
+    assert snapshot.generation == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,14 @@ from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
 from registry_pipeline.core.seal.paths import relpath_problem
+from registry_pipeline.core.seal.run_id import created_moment
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import (
+    CLOCK_SKEW,
     Snapshot,
+    read_snapshot,
     sealed_name,
     split_snapshots,
 )
@@ -169,7 +173,18 @@ class DeltaLogResult:
                 for registry_id, counts in self.registries.items()
             ],
             "no_longer_covered": sorted(set(self.state.registries) - set(self.registries)),
+            **({"notes": late} if (late := self.late_notes()) else {}),
         }
+
+    def late_notes(self) -> list[str]:
+        """One line per covered registry with late snapshots: told, never hidden."""
+        return [
+            f"{registry_id}: {counts.late} snapshot(s) of a later generation dated before the "
+            "log's last record of it (sealed on a clock that was behind) cannot be recorded in "
+            "the log's date order: they are active history the log does not show"
+            for registry_id, counts in self.registries.items()
+            if counts.late
+        ]
 
 
 def build_delta_log(
@@ -215,14 +230,22 @@ def _registry_records(
     derivation_run_id: str,
     schemas: SchemaCatalog,
 ) -> tuple[list[DeltaRecord], RegistryCounts]:
-    # Only folders named at or after the last covered snapshot's second can be new: older ones
-    # are covered (or late, which is never appended), so they are not read again.
-    not_before = _stamp(before.last_created_utc) if before else None
+    # Only folders named at or after the last covered snapshot's second, less the clock skew,
+    # can be new or late: older ones are covered, so they are not read again. Late: a snapshot
+    # of a later generation than the last covered one, dated before it (sealed on a clock that
+    # was behind): the log's date order cannot take it, and the build says so.
+    not_before = _stamp(before.last_created_utc, CLOCK_SKEW) if before else None
     listed, future = split_snapshots(workspace, entry.registry_id, not_before=not_before)
     ordered, skipped = order_snapshots(listed)
     last = (before.last_created_utc, before.last_to_ref.run_id) if before else None
     new = [(s, created) for s, created in ordered if last is None or (created, s.run_id) > last]
-    late = max(0, len(ordered) - len(new) - before.records) if before else 0
+    late = 0
+    if before is not None and last is not None:
+        recorded = folder_of(workspace, before.last_to_ref)
+        line = 0 if recorded is None or not recorded.is_dir() else (
+            read_snapshot(recorded, entry.registry_id).generation
+        )  # fmt: skip
+        late = sum(1 for s, at in ordered if (at, s.run_id) < last and s.generation > line)
     from_ref = before.last_to_ref if before else None
     from_files = None
     if from_ref is not None and new:
@@ -250,9 +273,12 @@ def _registry_records(
     return records, RegistryCounts(total, len(records), unknown, tuple(skipped), late, dated)
 
 
-def _stamp(created_utc: str) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ` as a run id stamp `YYYY-MM-DD__HHMMSS`."""
-    return f"{created_utc[:10]}__{created_utc[11:13]}{created_utc[14:16]}{created_utc[17:19]}"
+def _stamp(created_utc: str, earlier: timedelta = timedelta(0)) -> str:
+    """`YYYY-MM-DDTHH:MM:SSZ`, `earlier` before, as a run id stamp `YYYY-MM-DD__HHMMSS`."""
+    moment = created_moment(created_utc)
+    if moment is None:
+        return f"{created_utc[:10]}__{created_utc[11:13]}{created_utc[14:16]}{created_utc[17:19]}"
+    return f"{moment - earlier:%Y-%m-%d__%H%M%S}"
 
 
 def order_snapshots(

@@ -159,8 +159,9 @@ GENERATION = "generation"
 """The `run.json` field that orders a registry's snapshots without a clock: one more than the
 highest generation among the registry's folders when it was sealed (`next_generation`). Folders
 without it (the seed's, older releases') are generation 0, ordered among themselves by date."""
-MAX_GENERATION = 2**53
-"""A generation is an integer JSON readers keep exactly; anything else counts as none."""
+MAX_GENERATION = 2**53 - 1
+"""A generation is an integer JSON readers keep exactly (the schema's maximum); a folder that
+claims this one or more counts as none, so the next one sealed never passes the maximum."""
 
 
 def snapshot_order(generation: int, created_utc: object, run_id: str) -> tuple[int, str, str]:
@@ -183,9 +184,11 @@ def generation_of(envelope: Mapping[str, object] | None) -> int:
 
 
 def next_generation(workspace: Workspace, registry_id: str) -> int:
-    """The GENERATION a new snapshot of `registry_id` gets: after every folder of it here, those
-    dated in the future included (a sealed folder is a fact, whatever its clock said)."""
-    return 1 + max((s.generation for s in _scan(workspace, registry_id, None)), default=0)
+    """The GENERATION a new snapshot of `registry_id` gets: after every sealed folder of it here
+    (one whose MANIFEST.sha256 claims a root), those dated in the future included (a sealed
+    folder is a fact, whatever its clock said); a folder with no seal never counts."""
+    sealed = (s.generation for s in _scan(workspace, registry_id, None) if s.root_sha256)
+    return 1 + max(sealed, default=0)
 
 
 SECOND = "%Y-%m-%dT%H:%M:%SZ"

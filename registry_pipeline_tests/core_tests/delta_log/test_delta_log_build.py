@@ -488,11 +488,11 @@ def test_an_incremental_build_does_not_read_covered_folders(
         at = RunStore(workspace, clock=lambda: moment)
         return seal_files(at, RunSpec("alpha"), {"ALPHA.json": content})
 
-    for second in range(6):
-        seal_at(second, b"%d" % second)
+    for tenth in range(6):  # ten minutes apart: past the clock skew a late folder may be in
+        seal_at(tenth * 600, b"%d" % tenth)
     covered = [CoveredRegistry("alpha", "ALPHA.json")]
     log1 = seal_log(store, build(workspace, covered=covered), None)
-    newest = seal_at(60, b"60")
+    newest = seal_at(3660, b"60")
     read: list[str] = []
     real = snapshots.read_snapshot
 
