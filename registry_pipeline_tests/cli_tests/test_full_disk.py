@@ -242,15 +242,14 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
     assert code == 0, out + err
 
 
-def test_a_disk_that_stays_full_from_the_promotion_on(
-    cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The disk fills as the build promotes and stays full (Dagster's storage with it): the last
-    line is IO_ERROR naming a file of the workspace and what to do; nothing half-written."""
-    from registry_pipeline.core.pointers import store
-
+def _build_stopped_by_a_full_disk(
+    cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch, module: object, point: str
+) -> list[bytes]:
+    """`registry build --force` with the disk filled at `module`'s crash point `point` and kept
+    full: exit 1, the last line IO_ERROR naming a file of the workspace and what to do; then,
+    the disk freed, nothing was promoted nor half-written. The journal's actions before."""
     before, actions = _active(ws), _intact(ws)
-    _fill_at(monkeypatch, disk, store, "set_judged")
+    _fill_at(monkeypatch, disk, module, point)
     code, out, err = cli("build", "--force", "--workspace", str(ws))
     assert code == 1, out + err
     _quiet(err)
@@ -259,6 +258,17 @@ def test_a_disk_that_stays_full_from_the_promotion_on(
     assert "No space left on device" in last and "free space" in last, last
     disk.free()
     assert _active(ws) == before and _intact(ws) == actions
+    return actions
+
+
+def test_a_disk_that_stays_full_from_the_promotion_on(
+    cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills as the build promotes and stays full (Dagster's storage with it): the last
+    line is IO_ERROR naming a file of the workspace and what to do; nothing half-written."""
+    from registry_pipeline.core.pointers import store
+
+    actions = _build_stopped_by_a_full_disk(cli, disk, ws, monkeypatch, store, "set_judged")
     code, out, err = cli("build", "--workspace", str(ws))  # promotes the build it left, if any
     assert code == 0, out + err
     assert _intact(ws)[: len(actions)] == actions
@@ -344,16 +354,7 @@ def test_a_disk_full_while_sealing_fails_the_build_and_leaves_no_half_folder(
     path in the last line, nothing promoted, every run folder still valid; then all works."""
     from registry_pipeline.core.seal import run_store
 
-    before, actions = _active(ws), _intact(ws)
-    _fill_at(monkeypatch, disk, run_store, "staging_created")
-    code, out, err = cli("build", "--force", "--workspace", str(ws))
-    assert code == 1, out + err
-    _quiet(err)
-    last = _last_line(out, err)
-    assert re.search(rf"IO_ERROR {re.escape(str(ws))}/\S+", last), last
-    assert "No space left on device" in last and "free space" in last, last
-    disk.free()
-    assert _active(ws) == before and _intact(ws) == actions
+    _build_stopped_by_a_full_disk(cli, disk, ws, monkeypatch, run_store, "staging_created")
     code, out, err = cli("validate", "--all", "--workspace", str(ws))
     assert code == 0, out + err
     code, out, err = cli("build", "--workspace", str(ws))

@@ -408,24 +408,12 @@ class PointerStore:
         self, pointers: PointerFile, admitted: Sequence[EntryMove],
         refused: dict[str, PointerRefused],
     ) -> list[EntryMove]:  # fmt: skip
-        """`admitted` less each move whose snapshot was built from inputs that would not be active
-        after the others (INPUT_NOT_ACTIVE, put in `refused`), until the rest stand together."""
-        kept = list(admitted)
-        while True:
-            after: dict[str, str | None] = {rid: ref.run_id for rid in pointers.pointers
-                     if (ref := pointers.active(rid)) is not None}  # fmt: skip
-            after.update((m.registry_id, m.to_ref.run_id if m.to_ref else None) for m in kept)
-            dropped: dict[str, PointerRefused] = {}
-            for move in kept:
-                assert move.to_ref is not None, "a promotion names its target"
-                folder = self.workspace.runs_dir / move.to_ref.run_id
-                refusal = inputs_not_active(self.workspace, move.registry_id, folder, after)
-                if refusal is not None:
-                    dropped[move.registry_id] = refusal
-            if not dropped:
-                return kept
-            refused.update(dropped)
-            kept = [move for move in kept if move.registry_id not in dropped]
+        """`admitted` less each move whose inputs would not be active (`inputs_not_active`)."""
+        current = {rid: ref.run_id for rid in pointers.pointers
+                   if (ref := pointers.active(rid)) is not None}  # fmt: skip
+        moves = {m.registry_id: m.to_ref.run_id for m in admitted if m.to_ref and m.to_ref.run_id}
+        refused.update(dropped := inputs_not_active(self.workspace, current, moves))
+        return [move for move in admitted if move.registry_id not in dropped]
 
     @retried
     def hold(self, registry_id: str, *, reason: str, actor: dict[str, str],

@@ -201,35 +201,60 @@ def check_direction(
 
 
 def inputs_not_active(
-    workspace: Workspace, registry_id: str, folder: Path, after: Mapping[str, str | None]
-) -> PointerRefused | None:
-    """INPUT_NOT_ACTIVE when `folder` was built from a snapshot that is not the active one of a
-    registry with a pointer once the move stands (`after`: registry -> its active run id then);
-    a derived snapshot follows its inputs, never ahead of them. Else None."""
-    envelope = read_snapshot(folder, registry_id).envelope()
-    inputs = envelope.get("inputs")
+    workspace: Workspace, current: Mapping[str, str | None], moves: Mapping[str, str]
+) -> dict[str, PointerRefused]:
+    """INPUT_NOT_ACTIVE for each of `moves` (registry -> run id) whose snapshot was built from an
+    input that would not be active once the rest stand (`current`: registry -> active run id),
+    until what is left stands together: a derived snapshot follows its inputs, never ahead."""
     catalog = catalog_or_none(workspace)
-    pointered = None if catalog is None else {s.registry_id for s in catalog.registries
-                                              if s.active_pointer}  # fmt: skip
-    for ref in inputs if isinstance(inputs, list) else ():
-        if not isinstance(ref, dict) or (ref.get("run_root") or RUNS_RELPATH) != RUNS_RELPATH:
-            continue  # a seed input in another run root: not ours to judge
-        source, run_id = ref.get("registry_id"), ref.get("run_id")
-        if not isinstance(source, str) or source == registry_id:
-            continue
-        if source not in (pointered if pointered is not None else after):
-            continue  # no pointer by design: nothing to follow
-        active = after.get(source)
-        if active != run_id:
-            return PointerRefused(
-                f"{folder.name} was built from {source} {run_id}, but the active {source} "
-                f"{'would be ' + active if active else 'is none'}: a derived snapshot becomes "
-                f"active only with the inputs it was built from; promote {source} {run_id} "
-                "first, or build again",
-                code="INPUT_NOT_ACTIVE",
-                path=str(folder),
-            )
-    return None
+    pointered = set(current) if catalog is None else {
+        spec.registry_id for spec in catalog.registries if spec.active_pointer
+    }  # fmt: skip
+    built_from = {
+        rid: _inputs_of(workspace, rid, run_id, pointered) for rid, run_id in moves.items()
+    }
+    kept = dict(moves)
+    refused: dict[str, PointerRefused] = {}
+    while True:
+        after: dict[str, str | None] = {**current, **kept}
+        dropped = {
+            rid: _not_followed(workspace, rid, kept[rid], source, run_id, after.get(source))
+            for rid in kept
+            for source, run_id in built_from[rid]
+            if after.get(source) != run_id
+        }
+        if not dropped:
+            return refused
+        refused.update(dropped)
+        kept = {rid: run_id for rid, run_id in kept.items() if rid not in dropped}
+
+
+def _inputs_of(
+    workspace: Workspace, registry_id: str, run_id: str, pointered: set[str]
+) -> list[tuple[str, str]]:
+    """(registry, run id) of each input the run.json of `run_id` names that has a pointer to
+    follow: of this workspace's run root (a seed's other root is not ours to judge)."""
+    inputs = read_snapshot(workspace.runs_dir / run_id, registry_id).envelope().get("inputs")
+    return [
+        (ref["registry_id"], str(ref.get("run_id")))
+        for ref in (inputs if isinstance(inputs, list) else ())
+        if isinstance(ref, dict)
+        and (ref.get("run_root") or RUNS_RELPATH) == RUNS_RELPATH
+        and ref.get("registry_id") in pointered - {registry_id}
+    ]
+
+
+def _not_followed(
+    workspace: Workspace, registry_id: str, run_id: str, source: str, built: str,
+    active: str | None,
+) -> PointerRefused:  # fmt: skip
+    return PointerRefused(
+        f"{run_id} was built from {source} {built}, but the active {source} "
+        f"{'would be ' + active if active else 'is none'}: a derived snapshot becomes active only "
+        f"with the inputs it was built from; promote {source} {built} first, or build again",
+        code="INPUT_NOT_ACTIVE",
+        path=str(workspace.runs_dir / run_id),
+    )
 
 
 def _stands(snapshot: Snapshot | None) -> str:
