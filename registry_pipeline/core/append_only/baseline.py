@@ -28,7 +28,12 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.gitcheck import git_output
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, newest_valid, read_snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    CLOCK_BEHIND,
+    FUTURE_DATED,
+    newest_valid,
+    read_snapshot,
+)
 from registry_pipeline.core.workspace.sources import source_problems
 
 DIAGNOSTICS_ARTIFACT = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
@@ -252,9 +257,8 @@ def published_snapshot(
             verdict = target_verdict(workspace, spec.registry_id, ref, schemas)
             if FUTURE_DATED in verdict.reason_codes:  # the verdict of every door, as it is
                 raise UsageError(
-                    f"the active snapshot of {spec.registry_id} is dated in the future: this "
-                    "machine's clock is behind, or the folder was sealed by one ahead; set the "
-                    "clock right and build again",
+                    f"the active snapshot of {spec.registry_id} is dated in the future: "
+                    f"{CLOCK_BEHIND}, and build again",
                     code=FUTURE_DATED,
                     path=verdict.path or str(workspace.runs_dir / ref.run_id),
                 )

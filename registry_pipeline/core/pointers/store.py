@@ -63,7 +63,12 @@ from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
-from registry_pipeline.core.workspace.snapshots import FUTURE_DATED, future_dated, read_snapshot
+from registry_pipeline.core.workspace.snapshots import (
+    CLOCK_BEHIND,
+    FUTURE_DATED,
+    future_dated,
+    read_snapshot,
+)
 
 __all__ = ["ANY", "MAX_REASON", "Admit", "Change", "Hold", "Move", "MoveOutcome", "PointerRefused",
            "PointerStore", "pointer_relpath", "target_folder"]  # fmt: skip
@@ -856,8 +861,7 @@ def _target_problem(
         return finding(
             FUTURE_DATED,
             f"{registry_id}: the active snapshot {folder.name} is dated in the future ({dated}); "
-            "this machine's clock is behind, or the folder was sealed by one ahead: set the "
-            "clock right; no pointer of it moves forward until then",
+            f"{CLOCK_BEHIND}; no pointer of it moves forward until then",
             registry_id=registry_id,
         )
     if root != recorded:

@@ -30,6 +30,7 @@ from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
+    CLOCK_BEHIND,
     FUTURE_DATED,
     Snapshot,
     future_dated,
@@ -176,9 +177,9 @@ def check_direction(
         return
     if action == "promote" and (dated := future_dated(now.run_id, now.created_utc)):
         raise PointerRefused(
-            f"the active {now.run_id} of {registry_id} is dated in the future ({dated}); this "
-            "machine's clock is behind, or the folder was sealed by one ahead: set the clock "
-            f"right, or move back explicitly (registry pointers rollback {registry_id} ...)",
+            f"the active {now.run_id} of {registry_id} is dated in the future ({dated}); "
+            f"{CLOCK_BEHIND}, or move back explicitly (registry pointers rollback "
+            f"{registry_id} ...)",
             code=FUTURE_DATED,
             path=str(active),
         )

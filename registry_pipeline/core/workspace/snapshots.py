@@ -212,6 +212,10 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
 
 FUTURE_DATED = "FUTURE_DATED"
 """The reason code of a folder dated after now plus the clock skew (`future_dated`)."""
+CLOCK_BEHIND = (
+    "this machine's clock is behind, or the folder was sealed by one ahead: set the clock right"
+)
+"""What to do about an active snapshot FUTURE_DATED: every door says it in these words."""
 
 
 def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:
