@@ -230,44 +230,26 @@ def test_each_signal_tri_state(overrides: dict[str, Any], signal_id: str, value:
     assert listed == ([f"{signal_id}:{word}"] if word else [])
 
 
-def test_invalid_folder_evidence_names_run_hash_and_reason() -> None:
-    lines = [
-        _line(RR_OLD, ROOT_B, "seal:FAIL", "seal:FAIL:HASH_MISMATCH:data.csv"),
-        _line(RR_RUN, ROOT_A, "seal:PASS"),
-    ]
-    signal = _signal(
-        build_drift_signals(**_inputs(run_registry_lines=lines)), "run_folders:invalid"
-    )
-    assert signal["severity"] == "critical"
-    assert signal["evidence"] == [
-        {
-            "run_id": RR_OLD,
-            "registry_id": "run_registry",
-            "manifest_sha256": ROOT_B,
-            "reason": "HASH_MISMATCH:data.csv",
-        }
-    ]
+ACTIVE_EVIDENCE = [{"run_id": RR_RUN, "registry_id": "run_registry", "manifest_sha256": ROOT_A}]
+EVIDENCE = [
+    # (overrides, signal, its severity, its evidence)
+    ({"run_registry_lines": [*reversed(INVALID_LINES)]}, "run_folders:invalid", "critical",
+     [{"run_id": RR_OLD, "registry_id": "run_registry", "manifest_sha256": ROOT_B,
+       "reason": "HASH_MISMATCH:data.csv"}]),
+    ({"run_registry_lines": [_line(RR_RUN, ROOT_A)]}, "run_folders:tampered", "warning", []),
+    ({"op_status_detail": {"operations": [_operation("stale")]}}, "operation_stale:OP-QA07",
+     "warning", ACTIVE_EVIDENCE),
+    ({"active_snapshots": None}, "active_snapshot_behind:run_registry", "info", ACTIVE_EVIDENCE),
+]  # fmt: skip
 
 
-def test_unknown_critical_signal_is_a_warning_and_stale_cites_last_run() -> None:
-    result = build_drift_signals(**_inputs(run_registry_lines=[_line(RR_RUN, ROOT_A)]))
-    assert _signal(result, "run_folders:tampered")["severity"] == "warning"
-    stale = build_drift_signals(**_inputs(op_status_detail={"operations": [_operation("stale")]}))
-    signal = _signal(stale, "operation_stale:OP-QA07")
-    assert signal["severity"] == "warning"
-    assert signal["evidence"] == [
-        {"run_id": RR_RUN, "registry_id": "run_registry", "manifest_sha256": ROOT_A}
-    ]
-
-
-def test_missing_pointer_history_is_said_not_guessed() -> None:
-    result = build_drift_signals(**_inputs(active_snapshots=None))
-    signal = _signal(result, "active_snapshot_behind:run_registry")
-    assert signal["value"] is None
-    assert "no pointer history" in signal["summary"]
-    assert signal["evidence"] == [
-        {"run_id": RR_RUN, "registry_id": "run_registry", "manifest_sha256": ROOT_A}
-    ]
+@pytest.mark.parametrize(("overrides", "signal_id", "severity", "evidence"), EVIDENCE)
+def test_a_signal_cites_its_evidence_at_its_severity(
+    overrides: dict[str, Any], signal_id: str, severity: str, evidence: list[dict[str, str]]
+) -> None:
+    """An unknown critical signal is a warning; missing pointer history is said, not guessed."""
+    signal = _signal(build_drift_signals(**_inputs(**overrides)), signal_id)
+    assert (signal["severity"], signal["evidence"]) == (severity, evidence)
 
 
 def test_v01_rollups_follow_the_signals() -> None:
@@ -580,7 +562,7 @@ def _unexpected_versions_health() -> dict[str, bytes]:
     return _health(drift_v01=drift_v01(drift), drift_detail=drift_detail(drift))
 
 
-def test_report_text_shows_values_not_python_reprs() -> None:
+def test_report_text_shows_values_and_the_json_keeps_them_typed() -> None:
     files = _unexpected_versions_health()
     markdown = files[MARKDOWN_ARTIFACT].decode()
     page = files[HTML_ARTIFACT].decode()
@@ -592,10 +574,6 @@ def test_report_text_shows_values_not_python_reprs() -> None:
     for text in (markdown, page):
         assert "None" not in text
         assert "'0.1" not in text and "&#x27;" not in text
-
-
-def test_summary_json_keeps_typed_values() -> None:
-    files = _unexpected_versions_health()
     summary = json.loads(files[SUMMARY_ARTIFACT])
     assert summary["system_drift"]["schema_drift"] is None
     assert summary["system_drift"]["canon_dirty"] is False
@@ -619,9 +597,7 @@ def test_summary_json_keeps_typed_values() -> None:
 def test_signal_summaries_of_sealed_snapshots_are_rendered_for_humans(
     sealed_summary: str, shown: str
 ) -> None:
-    """Drift snapshots already sealed carry Python reprs in `summary`; the report rewrites them
-    (strings bare; JSON-quoted only when bare text would be ambiguous: empty, padded, control
-    characters, or the word for none)."""
+    """Sealed drift snapshots carry Python reprs; strings show bare, JSON-quoted when ambiguous."""
     detail = {"signals": [{"signal_id": "s", "severity": "info", "value": None,
                            "summary": sealed_summary}]}  # fmt: skip
     markdown = _health(drift_detail=detail)[MARKDOWN_ARTIFACT].decode()

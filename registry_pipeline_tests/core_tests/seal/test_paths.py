@@ -1,10 +1,4 @@
-"""The relpath rules of the seal contract, on `relpath_problem`, in manifests, on disk, as sources.
-
-A relpath is relative POSIX, NFC, without `.`, `..` or empty segments, without backslash, NUL or
-control characters, and unique after case folding. Each corpus entry is tried where it can occur:
-in `manifest.json`, in `MANIFEST.sha256`, as a file name in a sealed folder, and as a source file
-given to `registry seal` (which must refuse before anything is written).
-"""
+"""The seal contract's relpath rules wherever a name occurs: manifests, disk, store, sources."""
 
 from __future__ import annotations
 
@@ -20,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_pipeline.cli.main import main as registry_main
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.errors import ReasonCode, RegistryError, UsageError
 from registry_pipeline.core.seal.manifest import ManifestEntry, render_manifest_json
 from registry_pipeline.core.seal.paths import (
     _relpath_rules,
@@ -30,7 +24,7 @@ from registry_pipeline.core.seal.paths import (
     sort_key,
 )
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
-from registry_pipeline.core.seal.validate import FolderReport, inspect_run_folder
+from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import plan_sources
 from registry_pipeline_tests._helpers import unseal
@@ -78,27 +72,10 @@ UNSAFE: dict[str, str] = {
     "not-utf8": "\udcff.txt",
 }
 
-SAFE = [
-    "a",
-    "a/b/c.txt",
-    f"caf{NFC_E}.txt",
-    f"{NFC_E}/{NFC_E}",
-    "README",
-    "readme",
-    "a..b",
-    "..a",
-    "a..",
-    "...",
-    ".hidden",
-    "a b.txt",
-    "日本/データ.csv",
-    "x/.git/config",
-    "a.",
-    "-rf",
-    "name with ~ and $ and *",
-]
+SAFE = ["a", "a/b/c.txt", f"caf{NFC_E}.txt", f"{NFC_E}/{NFC_E}", "README", "readme", "a..b"]
+SAFE += ["..a", "a..", "...", ".hidden", "a b.txt", "日本/データ.csv", "x/.git/config", "a.", "-rf"]
+SAFE += ["name with ~ and $ and *"]
 
-# Names that the filesystem lets us create: they can really appear in a folder or a source tree.
 ON_DISK = ["backslash", "control-soh", "newline", "tab", "escape", "del", "c1-nel", "nfd"]
 
 
@@ -126,10 +103,6 @@ def reseal_from_disk(folder: Path) -> None:
     manifest = render_manifest_json(entries)
     (folder / "manifest.json").write_bytes(manifest)
     write_hash_lines(folder, [e.line() for e in entries] + [f"{sha(manifest)}  manifest.json"])
-
-
-def unsafe_problems(report: FolderReport) -> list[Problem]:
-    return [p for p in report.problems if p.code == ReasonCode.UNSAFE_PATH]
 
 
 def create_or_skip(path: Path, data: bytes = b"x\n") -> None:
@@ -160,27 +133,17 @@ def run(make_run: MakeRun) -> SealedRun:
     return sealed
 
 
-# --------------------------------------------------------------------------------------------
 # relpath_problem, fold_key, sort_key
-# --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("relpath", list(UNSAFE.values()), ids=list(UNSAFE))
-def test_relpath_problem_rejects(relpath: str) -> None:
+@pytest.mark.parametrize(
+    ("relpath", "safe"),
+    [(relpath, False) for relpath in UNSAFE.values()] + [(relpath, True) for relpath in SAFE],
+    ids=[*UNSAFE, *SAFE],
+)
+def test_relpath_problem(relpath: str, safe: bool) -> None:
     reason = relpath_problem(relpath)
-    assert isinstance(reason, str) and reason
-
-
-@pytest.mark.parametrize("relpath", SAFE)
-def test_relpath_problem_accepts(relpath: str) -> None:
-    assert relpath_problem(relpath) is None
-
-
-def test_nfc_and_nfd_twins_differ_as_strings_and_only_nfc_is_safe() -> None:
-    assert NFC_E != NFD_E
-    assert unicodedata.normalize("NFC", NFD_E) == NFC_E
-    assert relpath_problem(f"{NFC_E}.txt") is None
-    assert relpath_problem(f"{NFD_E}.txt") is not None
+    assert reason is None if safe else isinstance(reason, str) and reason
 
 
 @pytest.mark.parametrize(
@@ -205,23 +168,13 @@ def test_fold_key_keeps_distinct_names_apart() -> None:
 
 def test_sort_key_is_utf8_byte_order() -> None:
     names = ["é.txt", "sub/x", "b", "sub.txt", "B", "sub-x", "a/b", "~", "Z"]
-    assert sorted(names, key=sort_key) == [
-        "B",
-        "Z",
-        "a/b",
-        "b",
-        "sub-x",
-        "sub.txt",
-        "sub/x",
-        "~",
-        "é.txt",
-    ]
+    expected = ["B", "Z", "a/b", "b", "sub-x", "sub.txt", "sub/x", "~", "é.txt"]
+    assert sorted(names, key=sort_key) == expected
 
 
 PATHISH_CHARS = "aBz0-_ ./\\\x00\t\x1f\x7f\x85\x9f\u00e9\u0301\u00df\u212a\ud800\udcff"
 PATHISH = st.text(alphabet=st.sampled_from(list(PATHISH_CHARS)), max_size=12)
-"""Paths built from the characters each rule is about: separators, dots, controls (C0, DEL,
-C1), a backslash, a combining accent, letters that fold specially, lone surrogates."""
+"""Paths of the characters each rule is about: separators, dots, controls, accents, surrogates."""
 
 
 @given(st.one_of(PATHISH, st.text(max_size=20)))
@@ -270,152 +223,88 @@ def test_joined_safe_segments_are_safe(segments: list[str]) -> None:
     assert relpath_problem(relpath) is None
 
 
-# --------------------------------------------------------------------------------------------
-# in the manifests: UNSAFE_PATH on validate
-# --------------------------------------------------------------------------------------------
+# in a sealed folder: UNSAFE_PATH on validate, wherever the name is
 
 
-@pytest.mark.parametrize("relpath", list(UNSAFE.values()), ids=list(UNSAFE))
-def test_unsafe_relpath_in_manifest_json(run: SealedRun, relpath: str) -> None:
-    rows = json.loads((run.path / "manifest.json").read_bytes())
-    rows.append({"relpath": relpath, "bytes": 2, "sha256": sha(b"x\n")})
-    write_rows(run.path, rows)
-    report = inspect_run_folder(run.path)
-    for problem in report.problems:  # every report is printable as JSON, whatever the name
-        json.dumps(problem.as_json(), ensure_ascii=False).encode("utf-8")
-    if "\udcff" in relpath:  # a lone surrogate escape: the manifest is not strict JSON at all
-        assert [p.code for p in report.problems] == [ReasonCode.MALFORMED_MANIFEST]
-        assert "lone surrogate" in report.problems[0].message
-        return
-    problems = unsafe_problems(report)
-    assert problems, report.problems
-    assert printable(relpath) in {p.path for p in problems}
+def place(site: str, folder: Path, relpath: str, data: bytes = b"x\n") -> None:
+    """`relpath` listed in one manifest of `folder` (`site`), or written as a file (`disk`)."""
+    if site == "manifest.json":
+        rows = json.loads((folder / "manifest.json").read_bytes())
+        rows.append({"relpath": relpath, "bytes": len(data), "sha256": sha(data)})
+        write_rows(folder, rows)
+    elif site == "MANIFEST.sha256":
+        write_hash_lines(folder, [*hash_lines(folder), f"{sha(data)}  {relpath}"])
+    else:
+        create_or_skip(folder / relpath, data)
 
 
-LINE_SAFE = {k: v for k, v in UNSAFE.items() if not set(v) & {"\n", "\r", "\udcff"}}
-
-
-@pytest.mark.parametrize("relpath", list(LINE_SAFE.values()), ids=list(LINE_SAFE))
-def test_unsafe_relpath_in_manifest_sha256(run: SealedRun, relpath: str) -> None:
-    write_hash_lines(run.path, [*hash_lines(run.path), f"{sha(b'x')}  {relpath}"])
-    report = inspect_run_folder(run.path)
-    assert relpath in {p.path for p in unsafe_problems(report)}, report.problems
-
-
-def test_non_utf8_relpath_in_manifest_sha256_is_reported(run: SealedRun) -> None:
-    write_hash_lines(run.path, [*hash_lines(run.path), f"{sha(b'x')}  \udcff.txt"])
-    report = inspect_run_folder(run.path)
-    assert not report.ok
-    assert {p.code for p in report.problems} & {
-        ReasonCode.UNSAFE_PATH,
-        ReasonCode.MALFORMED_MANIFEST,
-    }
-
-
-def test_case_twins_in_manifest_json(make_run: MakeRun) -> None:
-    sealed = make_run({"README": b"upper\n"})
-    unseal(sealed.path)
-    rows = json.loads((sealed.path / "manifest.json").read_bytes())
-    rows.append({"relpath": "readme", "bytes": 6, "sha256": sha(b"lower\n")})
-    write_rows(sealed.path, rows)
-    report = inspect_run_folder(sealed.path)
-    assert "readme" in {p.path for p in unsafe_problems(report)}, report.problems
-
-
-def test_case_twins_in_manifest_sha256(make_run: MakeRun) -> None:
-    sealed = make_run({"README": b"upper\n"})
-    unseal(sealed.path)
-    write_hash_lines(sealed.path, [*hash_lines(sealed.path), f"{sha(b'lower')}  readme"])
-    report = inspect_run_folder(sealed.path)
-    assert "readme" in {p.path for p in unsafe_problems(report)}, report.problems
-
-
-def test_nfc_nfd_twins_in_manifest_json(make_run: MakeRun) -> None:
-    sealed = make_run({f"caf{NFC_E}.txt": b"nfc\n"})
-    unseal(sealed.path)
-    rows = json.loads((sealed.path / "manifest.json").read_bytes())
-    rows.append({"relpath": f"caf{NFD_E}.txt", "bytes": 4, "sha256": sha(b"nfd\n")})
-    write_rows(sealed.path, rows)
-    report = inspect_run_folder(sealed.path)
-    assert f"caf{NFD_E}.txt" in {p.path for p in unsafe_problems(report)}
-
-
-def test_case_twins_listed_and_present_in_both_manifests(make_run: MakeRun) -> None:
-    sealed = make_run({"README": b"upper\n"})
-    unseal(sealed.path)
-    if not distinct_on_disk(sealed.path, "X", "x"):
-        pytest.skip("case-insensitive filesystem")
-    (sealed.path / "readme").write_bytes(b"lower\n")
-    reseal_from_disk(sealed.path)  # both manifests list both twins, hashes all correct
-    report = inspect_run_folder(sealed.path)
-    assert not report.ok
-    assert {p.path for p in unsafe_problems(report)} & {"README", "readme"}
-
-
-# --------------------------------------------------------------------------------------------
-# on disk, in a sealed folder
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("key", ON_DISK)
-def test_unsafe_name_on_disk(run: SealedRun, key: str) -> None:
-    name = UNSAFE[key]
-    create_or_skip(run.path / "data" / name)
-    report = inspect_run_folder(run.path)
-    assert f"data/{name}" in {p.path for p in unsafe_problems(report)}, report.problems
-
-
-def test_non_utf8_name_on_disk(run: SealedRun) -> None:
-    try:
-        fd = os.open(os.path.join(os.fsencode(run.path), b"bad\xff.txt"), os.O_CREAT | os.O_WRONLY)
-    except OSError as exc:
-        pytest.skip(f"this filesystem refuses non-UTF-8 names: {exc}")
-    os.close(fd)
-    report = inspect_run_folder(run.path)
-    problems = unsafe_problems(report)
-    assert len(problems) == 1
-    assert problems[0].path is not None and "bad" in problems[0].path
+def problems(folder: Path) -> set[tuple[str, str | None]]:
+    """(code, path) of each problem validation finds; every report is printable as JSON."""
+    report = inspect_run_folder(folder)
     json.dumps(report.as_json(), ensure_ascii=False).encode("utf-8")
+    return {(p.code, p.path) for p in report.problems}
 
 
-def test_case_twins_on_disk(make_run: MakeRun) -> None:
-    sealed = make_run({"README": b"upper\n"})
+LINE_SAFE = [k for k, v in UNSAFE.items() if not set(v) & {"\n", "\r", "\udcff"}]
+UNSAFE_AT = [("manifest.json", key) for key in UNSAFE if key != "not-utf8"]
+UNSAFE_AT += [("MANIFEST.sha256", key) for key in LINE_SAFE] + [("disk", key) for key in ON_DISK]
+
+
+@pytest.mark.parametrize(("site", "key"), UNSAFE_AT, ids=[f"{s}-{k}" for s, k in UNSAFE_AT])
+def test_an_unsafe_relpath_is_reported(run: SealedRun, site: str, key: str) -> None:
+    relpath = f"data/{UNSAFE[key]}" if site == "disk" else UNSAFE[key]
+    place(site, run.path, relpath)
+    assert (ReasonCode.UNSAFE_PATH, printable(relpath)) in problems(run.path)
+
+
+@pytest.mark.parametrize(
+    ("site", "expected"),
+    [
+        ("manifest.json", {(ReasonCode.MALFORMED_MANIFEST, "manifest.json")}),  # no strict JSON
+        ("MANIFEST.sha256", {(ReasonCode.MALFORMED_MANIFEST, "MANIFEST.sha256")}),
+        ("disk", {(ReasonCode.UNSAFE_PATH, "bad\\xff.txt")}),
+    ],
+)
+def test_a_name_that_is_not_utf8_is_reported_printably(
+    run: SealedRun, site: str, expected: set[tuple[str, str]]
+) -> None:
+    place(site, run.path, "bad\udcff.txt")
+    assert expected <= problems(run.path)
+
+
+TWINS = {"case": ("README", "readme"), "nfc-nfd": (f"caf{NFC_E}.txt", f"caf{NFD_E}.txt")}
+
+
+@pytest.mark.parametrize("site", ["manifest.json", "MANIFEST.sha256", "disk", "both manifests"])
+@pytest.mark.parametrize("twins", TWINS)
+def test_the_second_of_twins_is_reported(make_run: MakeRun, site: str, twins: str) -> None:
+    first, second = TWINS[twins]
+    sealed = make_run({first: b"1\n"})
     unseal(sealed.path)
-    if not distinct_on_disk(sealed.path, "README", "readme"):
-        pytest.skip("case-insensitive filesystem")
-    (sealed.path / "readme").write_bytes(b"lower\n")
-    report = inspect_run_folder(sealed.path)
-    assert {p.path for p in unsafe_problems(report)} & {"README", "readme"}
-    assert (ReasonCode.UNLISTED_FILE, "readme") in {(p.code, p.path) for p in report.problems}
-
-
-def test_nfc_nfd_twins_on_disk(make_run: MakeRun) -> None:
-    nfc, nfd = f"caf{NFC_E}.txt", f"caf{NFD_E}.txt"
-    sealed = make_run({nfc: b"nfc\n"})
-    unseal(sealed.path)
-    if not distinct_on_disk(sealed.path, nfc, nfd):
-        pytest.skip("normalizing filesystem")
-    (sealed.path / nfd).write_bytes(b"nfd\n")
-    report = inspect_run_folder(sealed.path)
-    assert nfd in {p.path for p in unsafe_problems(report)}
+    if site in ("disk", "both manifests") and not distinct_on_disk(sealed.path, first, second):
+        pytest.skip("a case-insensitive or normalizing filesystem")
+    place("disk" if site == "both manifests" else site, sealed.path, second, b"2\n")
+    if site == "both manifests":
+        reseal_from_disk(sealed.path)  # both manifests list both twins, hashes all correct
+    found = problems(sealed.path)  # which case twin is named follows the listing's order
+    named = {first, second} if twins == "case" else {second}
+    assert {(ReasonCode.UNSAFE_PATH, name) for name in named} & found
+    assert site != "disk" or (ReasonCode.UNLISTED_FILE, second) in found
 
 
 def test_file_sealed_nfc_now_nfd_on_disk(make_run: MakeRun) -> None:
     """What a normalizing copy (e.g. through an old macOS volume) does to a sealed name."""
-    nfc, nfd = f"caf{NFC_E}.txt", f"caf{NFD_E}.txt"
+    nfc, nfd = TWINS["nfc-nfd"]
     sealed = make_run({nfc: b"nfc\n"})
     unseal(sealed.path)
     if not distinct_on_disk(sealed.path, nfc, nfd):
         pytest.skip("normalizing filesystem")
     (sealed.path / nfc).rename(sealed.path / nfd)
-    report = inspect_run_folder(sealed.path)
-    assert nfd in {p.path for p in unsafe_problems(report)}
-    assert (ReasonCode.MISSING_FILE, nfc) in {(p.code, p.path) for p in report.problems}
+    found = problems(sealed.path)
+    assert {(ReasonCode.UNSAFE_PATH, nfd), (ReasonCode.MISSING_FILE, nfc)} <= found
 
 
-# --------------------------------------------------------------------------------------------
-# the store refuses what the validator would reject
-# --------------------------------------------------------------------------------------------
+# the store refuses what the validator would reject, and leaves nothing behind
 
 
 def _runs_and_staging(workspace: Workspace) -> tuple[list[str], list[str]]:
@@ -424,68 +313,37 @@ def _runs_and_staging(workspace: Workspace) -> tuple[list[str], list[str]]:
     return runs, staging
 
 
-@pytest.mark.parametrize("relpath", list(UNSAFE.values()), ids=list(UNSAFE))
-def test_store_refuses_unsafe_relpath(
-    make_run: MakeRun, workspace: Workspace, relpath: str
+CASE_TWINS = [("README", "readme"), ("Data/x.txt", "data/x.txt"), ("a/B.txt", "a/b.txt")]
+STORE_REFUSES = [({"ok.txt": b"", relpath: b"x"}, "UNSAFE_PATH") for relpath in UNSAFE.values()]
+STORE_REFUSES += [({a: b"1", b: b"2"}, "UNSAFE_PATH") for a, b in CASE_TWINS]  # breaks on macOS
+STORE_REFUSES += [  # on a case-insensitive filesystem such a file would be the seal file
+    ({"ok.txt": b"ok\n", name: b"{}\n"}, "RESERVED_NAME")
+    for name in ["RUN.JSON", "Run.json", "Manifest.json", "manifest.SHA256"]
+]
+STORE_REFUSES += [({"a": b"file\n", "a/b": b"inside\n"}, "UNSAFE_PATH")]
+
+
+@pytest.mark.parametrize(("files", "code"), STORE_REFUSES, ids=lambda v: repr(v)[:40])
+def test_the_store_refuses(
+    make_run: MakeRun, workspace: Workspace, files: dict[str, bytes], code: str
 ) -> None:
     with pytest.raises(RegistryError) as caught:
-        make_run({"ok.txt": b"ok\n", relpath: b"x\n"})
-    assert caught.value.code == "UNSAFE_PATH"
+        make_run(files)
+    assert caught.value.code == code
     assert _runs_and_staging(workspace) == ([], [])
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [("README", "readme"), ("Data/x.txt", "data/x.txt"), ("a/B.txt", "a/b.txt")],
-)
-def test_store_refuses_case_twins(
-    make_run: MakeRun, workspace: Workspace, first: str, second: str
-) -> None:
-    """A folder sealed with twins would fail its own validation (and break on macOS/Windows)."""
-    with pytest.raises(RegistryError):
-        make_run({first: b"1\n", second: b"2\n"})
-    assert _runs_and_staging(workspace) == ([], [])
+# as sources given to `registry seal`: BAD_SOURCE with a problem per source, nothing written
 
 
-@pytest.mark.parametrize("name", ["RUN.JSON", "Run.json", "Manifest.json", "manifest.SHA256"])
-def test_store_refuses_case_variants_of_seal_files(
-    make_run: MakeRun, workspace: Workspace, name: str
-) -> None:
-    """On a case-insensitive filesystem such a file and the seal file would be one file."""
-    with pytest.raises(RegistryError):
-        make_run({"ok.txt": b"ok\n", name: b"{}\n"})
-    assert _runs_and_staging(workspace) == ([], [])
-
-
-def test_store_refuses_a_path_that_is_both_a_file_and_a_folder(
-    make_run: MakeRun, workspace: Workspace
-) -> None:
-    with pytest.raises(RegistryError):
-        make_run({"a": b"file\n", "a/b": b"inside\n"})
-    assert _runs_and_staging(workspace) == ([], [])
-
-
-# --------------------------------------------------------------------------------------------
-# as sources given to `registry seal`: BAD_SOURCE with details, nothing written
-# --------------------------------------------------------------------------------------------
-
-
-def assert_refused(
-    workspace: Workspace, sources: list[Path], codes: set[ReasonCode], paths: set[str]
-) -> UsageError:
-    """plan_sources raises BAD_SOURCE naming one of `paths`; `registry seal` writes nothing."""
+def refused(sources: list[Path]) -> set[tuple[str, str | None]]:
+    """(code, path) of the problems `plan_sources` raises BAD_SOURCE with."""
     with pytest.raises(UsageError) as caught:
         plan_sources(sources)
     assert caught.value.code == "BAD_SOURCE"
-    details = caught.value.problems
-    assert details
-    assert {(p.code, p.path) for p in details} & {(c, p) for c in codes for p in paths}, details
-    rc = registry_main(
-        ["seal", *map(str, sources), "--registry-id", "demo", "--workspace", str(workspace.root)]
-    )
-    assert rc != 0
-    assert _runs_and_staging(workspace) == ([], [])
-    return caught.value
+    for problem in caught.value.problems:  # a lone surrogate never reaches a report
+        json.dumps(problem.as_json(), ensure_ascii=False).encode("utf-8")
+    return {(p.code, p.path) for p in caught.value.problems}
 
 
 @pytest.fixture
@@ -496,178 +354,81 @@ def src(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("key", ON_DISK)
-def test_source_with_unsafe_name(
-    src: Path, workspace: Workspace, store: RunStore, key: str
-) -> None:
-    name = UNSAFE[key]
-    create_or_skip(src / "sub" / name)
-    assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {f"sub/{name}"})
+SEAL_NAMES = ["run.json", "manifest.json", "MANIFEST.sha256", "RUN.JSON", "Manifest.json"]
+SEAL_NAMES += ["manifest.SHA256"]
+SOURCE_NAMES = [f"sub/{UNSAFE[key]}" for key in ON_DISK] + [*SEAL_NAMES, "bad\udcff.txt"]
 
 
-def test_source_with_non_utf8_name(src: Path, workspace: Workspace, store: RunStore) -> None:
-    try:
-        fd = os.open(os.path.join(os.fsencode(src), b"bad\xff.txt"), os.O_CREAT | os.O_WRONLY)
-    except OSError as exc:
-        pytest.skip(f"this filesystem refuses non-UTF-8 names: {exc}")
-    os.close(fd)
-    with pytest.raises(UsageError) as caught:
-        plan_sources([src])
-    assert caught.value.code == "BAD_SOURCE"
-    (problem,) = caught.value.problems
-    assert problem.code == ReasonCode.UNSAFE_PATH
-    assert problem.path is not None and problem.path.startswith("bad")
-    bad_name = os.fsdecode(b"bad\xff.txt")
-    assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {problem.path})
-    assert bad_name != problem.path  # a lone surrogate never reaches a report
-    for problem in caught.value.problems:
-        json.dumps(problem.as_json(), ensure_ascii=False).encode("utf-8")
+@pytest.mark.parametrize("relpath", SOURCE_NAMES)
+def test_a_source_with_an_unsafe_name_is_refused(src: Path, relpath: str) -> None:
+    create_or_skip(src / relpath)
+    assert refused([src]) == {(ReasonCode.UNSAFE_PATH, printable(relpath))}
 
 
-def test_source_folder_with_case_twins(src: Path, workspace: Workspace, store: RunStore) -> None:
-    if not distinct_on_disk(src, "README", "readme"):
-        pytest.skip("case-insensitive filesystem")
-    (src / "README").write_bytes(b"upper\n")
-    (src / "readme").write_bytes(b"lower\n")
-    assert_refused(
-        workspace,
-        [src],
-        {ReasonCode.UNSAFE_PATH, ReasonCode.DUPLICATE_ENTRY},
-        {"README", "readme"},
-    )
+@pytest.mark.parametrize(
+    ("twins", "separate"),
+    [("case", False), ("nfc-nfd", False), ("case", True), ("nfc-nfd", True), ("same", True)],
+)
+def test_twin_sources_are_refused(tmp_path: Path, twins: str, separate: bool) -> None:
+    first, second = TWINS.get(twins, ("x.txt", "x.txt"))
+    folders = [tmp_path / "a", tmp_path / "b"] if separate else [tmp_path / "a"] * 2
+    for folder, name, data in zip(folders, (first, second), (b"1\n", b"2\n"), strict=True):
+        folder.mkdir(exist_ok=True)
+        create_or_skip(folder / name, data)
+    if sum(1 for folder in set(folders) for _file in folder.iterdir()) < 2:
+        pytest.skip("a case-insensitive or normalizing filesystem")
+    sources = [folders[0] / first, folders[1] / second] if separate else [folders[0]]
+    found = refused(sources)  # which twin is the duplicate follows the listing's order
+    assert {(ReasonCode.DUPLICATE_ENTRY, first), (ReasonCode.DUPLICATE_ENTRY, second)} & found
+    assert twins != "nfc-nfd" or (ReasonCode.UNSAFE_PATH, second) in found
 
 
-def test_source_folder_with_nfc_nfd_twins(src: Path, workspace: Workspace, store: RunStore) -> None:
-    nfc, nfd = f"caf{NFC_E}.txt", f"caf{NFD_E}.txt"
-    if not distinct_on_disk(src, nfc, nfd):
-        pytest.skip("normalizing filesystem")
-    (src / nfc).write_bytes(b"nfc\n")
-    (src / nfd).write_bytes(b"nfd\n")
-    assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {nfd})
-
-
-def test_separate_sources_with_case_twin_names(
-    tmp_path: Path, workspace: Workspace, store: RunStore
-) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "README").write_bytes(b"upper\n")
-    (tmp_path / "b" / "readme").write_bytes(b"lower\n")
-    assert_refused(
-        workspace,
-        [tmp_path / "a" / "README", tmp_path / "b" / "readme"],
-        {ReasonCode.UNSAFE_PATH, ReasonCode.DUPLICATE_ENTRY},
-        {"README", "readme"},
-    )
-
-
-def test_separate_sources_with_nfc_nfd_twin_names(
-    tmp_path: Path, workspace: Workspace, store: RunStore
-) -> None:
-    nfc, nfd = f"caf{NFC_E}.txt", f"caf{NFD_E}.txt"
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "a" / nfc).write_bytes(b"nfc\n")
-    create_or_skip(tmp_path / "b" / nfd, b"nfd\n")
-    if nfd not in os.listdir(tmp_path / "b"):
-        pytest.skip("normalizing filesystem")
-    assert_refused(
-        workspace, [tmp_path / "a" / nfc, tmp_path / "b" / nfd], {ReasonCode.UNSAFE_PATH}, {nfd}
-    )
-
-
-def test_separate_sources_with_the_same_name(
-    tmp_path: Path, workspace: Workspace, store: RunStore
-) -> None:
-    for folder in ("a", "b"):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / "x.txt").write_bytes(folder.encode())
-    assert_refused(
-        workspace,
-        [tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"],
-        {ReasonCode.UNSAFE_PATH, ReasonCode.DUPLICATE_ENTRY},
-        {"x.txt"},
-    )
-
-
-@pytest.mark.parametrize("name", ["run.json", "manifest.json", "MANIFEST.sha256"])
-def test_source_named_like_a_seal_file(
-    src: Path, workspace: Workspace, store: RunStore, name: str
-) -> None:
-    (src / name).write_bytes(b"{}\n")
-    assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {name})
-
-
-@pytest.mark.parametrize("name", ["RUN.JSON", "Manifest.json", "manifest.SHA256"])
-def test_source_named_like_a_seal_file_in_another_case(
-    src: Path, workspace: Workspace, store: RunStore, name: str
-) -> None:
-    (src / name).write_bytes(b"{}\n")
-    assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH, ReasonCode.DUPLICATE_ENTRY}, {name})
-
-
-def test_source_with_dotdot_component(
-    src: Path, tmp_path: Path, workspace: Workspace, store: RunStore
-) -> None:
+def test_source_with_dotdot_component(src: Path, tmp_path: Path) -> None:
     """`registry seal src/sub/..` as one of several sources: its name `..` must not escape."""
     other = tmp_path / "other.txt"
     other.write_bytes(b"other\n")
-    with pytest.raises(UsageError) as caught:
-        plan_sources([src / "sub" / "..", other])
-    assert caught.value.code == "BAD_SOURCE"
-    assert {p.code for p in caught.value.problems} == {ReasonCode.UNSAFE_PATH}
+    assert refused([src / "sub" / "..", other]) == {(ReasonCode.UNSAFE_PATH, "../good.txt")}
 
 
-def test_source_symlinks_and_fifos(
-    src: Path, tmp_path: Path, workspace: Workspace, store: RunStore
-) -> None:
+def test_source_symlinks_and_fifos(src: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_bytes(b"secret\n")
     os.symlink(outside / "secret.txt", src / "link.txt")
     os.symlink(outside, src / "linked_dir", target_is_directory=True)
-    paths = {"link.txt", "linked_dir"}
-    if hasattr(os, "mkfifo"):
-        os.mkfifo(src / "sub" / "pipe")
-        paths.add("sub/pipe")
-    error = assert_refused(workspace, [src], {ReasonCode.NOT_A_REGULAR_FILE}, paths)
-    assert {p.path for p in error.problems if p.code == ReasonCode.NOT_A_REGULAR_FILE} == paths
+    os.mkfifo(src / "sub" / "pipe")
+    paths = {"link.txt", "linked_dir", "sub/pipe"}
+    assert refused([src]) == {(ReasonCode.NOT_A_REGULAR_FILE, path) for path in paths}
 
 
-def test_source_given_as_a_symlink(tmp_path: Path, workspace: Workspace, store: RunStore) -> None:
+def test_source_given_as_a_symlink(tmp_path: Path) -> None:
     target = tmp_path / "target.txt"
     target.write_bytes(b"t\n")
     os.symlink(target, tmp_path / "link.txt")
-    assert_refused(
-        workspace,
-        [tmp_path / "link.txt", target],
-        {ReasonCode.NOT_A_REGULAR_FILE},
-        {str(tmp_path / "link.txt"), "link.txt"},
-    )
+    found = refused([tmp_path / "link.txt", target])
+    assert {code for code, _path in found} == {ReasonCode.NOT_A_REGULAR_FILE}
 
 
-def test_every_bad_source_is_reported_at_once(
+def test_every_bad_source_is_reported_at_once_and_registry_seal_writes_nothing(
     src: Path, workspace: Workspace, store: RunStore
 ) -> None:
     create_or_skip(src / "a\\b")
     create_or_skip(src / "sub" / "tab\there")
     (src / "run.json").write_bytes(b"{}\n")
     os.symlink("good.txt", src / "alias.txt")
-    error = assert_refused(workspace, [src], {ReasonCode.UNSAFE_PATH}, {"a\\b"})
-    assert {(p.code, p.path) for p in error.problems} >= {
+    assert refused([src]) >= {
         (ReasonCode.UNSAFE_PATH, "a\\b"),
         (ReasonCode.UNSAFE_PATH, "sub/tab\there"),
         (ReasonCode.UNSAFE_PATH, "run.json"),
         (ReasonCode.NOT_A_REGULAR_FILE, "alias.txt"),
     }
+    argv = ["seal", str(src), "--registry-id", "demo", "--workspace", str(workspace.root)]
+    assert registry_main(argv) == 2
+    assert _runs_and_staging(workspace) == ([], [])
 
 
 def test_safe_sources_are_planned_sorted(src: Path) -> None:
     (src / "sub" / f"caf{NFC_E}.txt").write_bytes(b"x")
     (src / "Z.txt").write_bytes(b"z")
     pairs = plan_sources([src])
-    assert [relpath for relpath, _path in pairs] == [
-        "Z.txt",
-        "good.txt",
-        f"sub/caf{NFC_E}.txt",
-    ]
+    assert [relpath for relpath, _path in pairs] == ["Z.txt", "good.txt", f"sub/caf{NFC_E}.txt"]
