@@ -11,8 +11,6 @@ from registry_pipeline.cli._args import command, common, examples
 from registry_pipeline.cli._output import err, json_doc, out
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 
-MARKER = "Adopted by `registry adopt`"
-
 
 def add_adopt(commands: Any) -> None:
     parser = command(
@@ -50,13 +48,13 @@ def add_adopt(commands: Any) -> None:
 
 def run_adopt(args: argparse.Namespace) -> int:
     from registry_pipeline.core.adopt import find_layout, plan_adoption
-    from registry_pipeline.core.adopt.own_files import next_step, plan_git, tell_git
-    from registry_pipeline.core.fs import require_safe_all, write_atomic
-    from registry_pipeline.core.json_strict import dumps_pretty
+    from registry_pipeline.core.adopt.own_files import next_step, plan_git
+    from registry_pipeline.core.adopt.writes import carry_out, planned_writes, unfixed
+    from registry_pipeline.core.fs import require_safe_all
     from registry_pipeline.core.seal.gitstate import canon_changes
     from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, POINTER_FILE_RELPATH
     from registry_pipeline.core.workspace.gitcheck import workspace_git_findings
-    from registry_pipeline.core.workspace.layout import init_targets, init_workspace
+    from registry_pipeline.core.workspace.layout import init_targets
 
     root = Path(args.dir or os.getcwd()).absolute()
     if not root.is_dir():
@@ -66,20 +64,20 @@ def run_adopt(args: argparse.Namespace) -> int:
     layout = find_layout(root, Path(args.catalog) if args.catalog else None)
     plan = plan_adoption(layout)
     require_safe_all(root, [root / relpath for relpath in plan.files])
-    changes = {path: _change(root / path, document) for path, document in plan.files.items()}
     pointer_file = plan.catalog.get("pointer_file", POINTER_FILE_RELPATH)
     own = plan_git(root, pointer_file)  # the layer's own files: what git is told of them
-    created: list[str] = []
+    writes = planned_writes(root, plan, own)  # the plan a dry run prints and a run carries out
+    require_safe_all(root, [w.path for w in writes if w.path.is_relative_to(root)])
+    git = unfixed(workspace_git_findings(root, plan.catalog["run_roots"], pointer_file), writes)
     if not args.dry_run:
-        for relpath, document in plan.files.items():
-            if changes[relpath] != "unchanged":
-                (root / relpath).parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(root / relpath, dumps_pretty(document, sort_keys=False))
-        created = init_workspace(root, plan.catalog["run_roots"]) + tell_git(root, own)
-    git = workspace_git_findings(root, plan.catalog["run_roots"], pointer_file)
+        carry_out(writes)
     warnings: list[Problem] = [*plan.warnings, *_pointer_warnings(plan), *git, *own.warnings]
+    files: dict[str, str] = {}
+    for write in writes:
+        files.setdefault(write.shown, write.change)  # a file's first change: new, or updated
     if args.json:
         uncommitted = canon_changes(root)  # to commit before the first build; None outside git
+        done = [] if args.dry_run else [w.said(False) for w in writes if w.part != "catalog"]
         json_doc(
             {
                 "workspace": str(root),
@@ -90,8 +88,8 @@ def run_adopt(args: argparse.Namespace) -> int:
                 "operations": [layout.relpath(path) for path in layout.operations],
                 "run_roots": plan.catalog["run_roots"],
                 "decisions": [decision.as_json() for decision in plan.decisions],
-                "files": changes,
-                "workspace_changes": created,
+                "files": files,
+                "workspace_changes": done,
                 "git": {
                     "work_tree": own.work_tree,
                     "ignore": [
@@ -105,7 +103,6 @@ def run_adopt(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    verb = "would write" if args.dry_run else "wrote"
     out(f"adopting {root} from {layout.relpath(layout.catalog)}"
         + "".join(f" + {layout.relpath(p)}" for p in layout.addenda))  # fmt: skip
     for decision in plan.decisions:
@@ -113,10 +110,8 @@ def run_adopt(args: argparse.Namespace) -> int:
     out(f"  run roots: {', '.join(plan.catalog['run_roots'])}")
     if "pointer_file" in plan.catalog:
         out(f"  pointer file: {plan.catalog['pointer_file']} (kept where it is, in its format)")
-    for relpath, change in changes.items():
-        out(f"unchanged {relpath}" if change == "unchanged" else f"{verb} {relpath} ({change})")
-    for item in created if not args.dry_run else [a.phrase(True) for a in own.appends]:
-        out(item)
+    for write in writes:
+        out(write.said(args.dry_run))
     for line in [*own.advice, *([own.not_canon_line()] if own.work_tree else [])]:
         out(line)
     for warning in warnings:
@@ -124,35 +119,6 @@ def run_adopt(args: argparse.Namespace) -> int:
     if not args.dry_run:
         out(next_step(root) if own.work_tree else "next: registry build")
     return 0
-
-
-def _change(path: Path, document: dict[str, Any]) -> str:
-    """`new`, `unchanged`, or `updated`; ADOPT_CONFLICT for a catalog adopt did not write."""
-    from registry_pipeline.core.json_strict import loads_strict
-    from registry_pipeline.core.workspace.input_files import (
-        MAX_CATALOG_FILE_BYTES,
-        read_regular_file,
-    )
-
-    if not path.exists():
-        return "new"
-    why = "was not written by registry adopt"
-    try:  # read as every catalog is: a duplicate key or a FIFO is not "ours"
-        current = loads_strict(
-            read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="catalog")
-        )
-    except (OSError, ValueError, RegistryError) as exc:
-        current, why = None, f"cannot be read as the catalog adopt writes ({exc})"
-    if current == document:
-        return "unchanged"
-    said = current if isinstance(current, dict) else {}
-    if MARKER not in str(said.get("description", "")) and "x-schema-file" not in said:
-        raise UsageError(
-            f"exists and {why}; move it aside to adopt this repository (nothing was written)",
-            code="ADOPT_CONFLICT",
-            path=str(path),
-        )
-    return "updated"
 
 
 def _pointer_warnings(plan: Any) -> list[Problem]:

@@ -14,7 +14,7 @@ from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from registry_pipeline.lib.build import BuildSummary, RegistryBuild
 
@@ -46,10 +46,11 @@ One build at a time per workspace: a build (any door) holds the workspace's buil
 start to its end, and its promotion holds it too; a second one waits up to --wait seconds,
 saying whom it waits for, then fails with BUILD_IN_PROGRESS naming the holder. A run left in
 progress by a process that is gone (killed, its host stopped) is marked FAILURE by the next
-build, which says so and proceeds. Each registry's line is printed to stderr as its checks
-finish when stderr is a terminal (--progress always, --no-progress never); the summary follows
-on stdout. Ctrl-C cancels the run (it ends CANCELED; exit 130). The run link's base is
-$DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000 (dagster dev's default)."""
+build, which says so and proceeds. Each registry's line (with its problems) is printed to
+stderr as its checks finish when stderr is a terminal (--progress always, --no-progress never);
+the summary follows on stdout: on a terminal without those lines again, saying instead what the
+promotion did with each registry. Ctrl-C cancels the run (it ends CANCELED; exit 130). The run
+link's base is $DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000 (dagster dev's default)."""
 
 
 def add_build(commands: Any) -> None:
@@ -126,6 +127,13 @@ def run_build_command(args: argparse.Namespace) -> int:
     from registry_pipeline.lib.build import run_build
 
     progress = sys.stderr.isatty() if args.progress is None else args.progress
+    told: dict[str, RegistryBuild] = {}
+
+    def tell(entry: RegistryBuild) -> None:  # as its checks finish, before the promotion
+        told[entry.registry_id] = entry
+        for line in _entry_lines(entry, promotion=False):
+            err(line)
+
     summary = run_build(
         workspace.root,
         defs or build_definitions(workspace.root, build_wait=args.wait),
@@ -134,7 +142,7 @@ def run_build_command(args: argparse.Namespace) -> int:
         force=args.force,
         wait=args.wait,
         on_wait=waiting,
-        on_entry=(lambda entry: err(_line(entry, promotion=False))) if progress else None,
+        on_entry=tell if progress else None,
         on_note=err,
     )
     from registry_pipeline.lib.webserver import run_url
@@ -147,20 +155,34 @@ def run_build_command(args: argparse.Namespace) -> int:
         "registries": [asdict(entry) for entry in summary.registries],
         "problems": summary.problems,
     }  # fmt: skip
-    lines = _summary(summary, url, "the selected registries" if args.select else "all registries")
+    done = "the selected registries" if args.select else "all registries"
+    on_screen = sys.stdout.isatty() and sys.stderr.isatty()  # the live lines are above
+    lines = _summary(summary, url, done, told if on_screen else {})
     return answer(args.json, document, lines, 0 if summary.success else 1)
 
 
-def _summary(summary: BuildSummary, url: str | None, done: str) -> Iterator[str]:
-    """The text of a build: a line per registry with its problems and notes, then the run."""
+def _summary(
+    summary: BuildSummary, url: str | None, done: str, told: Mapping[str, RegistryBuild]
+) -> Iterator[str]:
+    """The text of a build: a line per registry with its problems and notes, then the run. A
+    registry `told` on this terminal as its checks finished, as it still is, is not said again:
+    only what came after (its promotion, grouped) is."""
     widths = (
         max((len(entry.registry_id) for entry in summary.registries), default=0),
         max((len(entry.run_id or "") for entry in summary.registries), default=0),
     )
+    promotions: dict[str, list[str]] = {}
     for entry in summary.registries:
-        yield _line(entry, widths)
-        yield from (f"         {problem_text(problem)}" for problem in entry.problems)
-        yield from (f"         note: {note}" for note in entry.notes)
+        live = told.get(entry.registry_id)
+        if live is None or _line(live, promotion=False) != _line(entry, promotion=False):
+            yield from _entry_lines(entry, widths)
+            continue
+        said = _entry_lines(live, promotion=False)
+        now = _entry_lines(entry, promotion=False)[1:]
+        yield from (f"{entry.registry_id}: {line.strip()}" for line in now if line not in said)
+        outcome = "promoted" if entry.promoted else f"not promoted ({entry.promotion})"
+        promotions.setdefault(outcome, []).append(entry.registry_id)
+    yield from (f"{outcome}: {', '.join(ids)}" for outcome, ids in promotions.items())
     yield from (f"         {problem_text(problem)}" for problem in summary.problems)
     run = f"dagster run {summary.dagster_run_id}" if summary.dagster_run_id else "no dagster run"
     link = f" ({url})" if url else ""
@@ -177,6 +199,17 @@ def _failed(summary: BuildSummary) -> str:
     where = f" {fault['path']}:" if fault.get("path") else ":"
     said = advised(message) if code == IO_ERROR else message
     return f"FAILED, {promoted or 'nothing'} promoted: {code}{where} {said}"
+
+
+def _entry_lines(
+    entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True
+) -> list[str]:
+    """A registry's line, then its problems and notes."""
+    return [
+        _line(entry, widths, promotion=promotion),
+        *(f"         {problem_text(problem)}" for problem in entry.problems),
+        *(f"         note: {note}" for note in entry.notes),
+    ]
 
 
 def _line(entry: RegistryBuild, widths: tuple[int, int] = (0, 0), *, promotion: bool = True) -> str:

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml  # type: ignore[import-untyped]
 
 from registry_pipeline.core.errors import IO_ERROR, TRY_AGAIN, RegistryError, io_advice
 from registry_pipeline.core.fs import require_safe_all, write_atomic
+from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.workspace.input_files import read_regular_file
 from registry_pipeline.core.workspace.layout import DAGSTER_HOME_RELPATH as DAGSTER_HOME_RELPATH
 from registry_pipeline.core.workspace.layout import point_dagster_here
+from registry_pipeline.core.yaml_io import loads_yaml_strict
 from registry_pipeline.lib.postgres import (
     POSTGRES_EXTRA,
     check_reachable,
@@ -346,13 +347,15 @@ def _from_config(home: Path) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(home))
     except dg.DagsterInvalidConfigError as exc:
         reason = "; ".join(config_error(error.message) for error in exc.errors) or str(exc)
-    except yaml.YAMLError as exc:
-        reason = f"not valid YAML: {first_lines(exc)}"
     except ImportError as exc:
         postgres = any(name in str(exc) for name in ("dagster_postgres", "psycopg"))
         reason = f"{exc} ({POSTGRES_EXTRA})" if postgres else str(exc)
+    raise _config_refused(home, reason) from None
+
+
+def _config_refused(home: Path, reason: str) -> RegistryError:
     message = f"cannot load the Dagster instance's configuration {home / 'dagster.yaml'}: {reason}"
-    raise storage_error(home, message) from None
+    return storage_error(home, message)
 
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -371,12 +374,19 @@ def _config_text(home: Path) -> str | None:
     return data.decode("utf-8", errors="replace")
 
 
+_NOT_YAML = frozenset({"YAML_SYNTAX", "YAML_ENCODING", "YAML_MULTIPLE_DOCUMENTS"})
+"""What the strict reader refuses that Dagster's reader refuses too."""
+
+
 def _instance_settings(home: Path) -> Mapping[str, Any]:
-    """The home's dagster.yaml as a mapping (empty when absent or unparsable: Dagster says why)."""
+    """The home's dagster.yaml as a mapping; DAGSTER_STORAGE when it is not YAML; empty when
+    absent, or in YAML Dagster reads and the strict reader refuses (aliases, duplicate keys)."""
+    text = _config_text(home)
     try:
-        text = _config_text(home)
-        loaded = yaml.safe_load(text) if text is not None else None
-    except yaml.YAMLError:
+        loaded = loads_yaml_strict(text) if text is not None else None
+    except JSONDecodeProblem as problem:
+        if problem.code in _NOT_YAML:
+            raise _config_refused(home, f"not valid YAML: {problem.message}") from None
         return {}
     return loaded if isinstance(loaded, dict) else {}
 

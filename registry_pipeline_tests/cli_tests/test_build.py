@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline_tests._helpers import Entries, Run, run_folders
+from registry_pipeline_tests._helpers import Entries, Run, child_env, run_folders
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -244,3 +250,38 @@ def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, built: Path
     assert folders[0] != folders[1]
     for name in ("OPERATION_STATUS_TABLE_v0_1.json", "OPERATION_STATUS_DETAIL_v0_2.json"):
         assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()
+
+
+def _on_a_terminal(*args: str) -> tuple[int, list[str]]:
+    """`registry ARGS...` in a process of its own whose stdout and stderr are one pseudo-terminal
+    (as in a user's shell): its exit code and every line the terminal showed."""
+    leader, follower = os.openpty()
+    with subprocess.Popen([sys.executable, "-m", "registry_pipeline", *args], env=child_env(),
+                          stdin=subprocess.DEVNULL, stdout=follower, stderr=follower) as process:
+        os.close(follower)
+        shown = b""
+        while select.select([leader], [], [], 600)[0]:  # readable: output, or the end (EIO)
+            try:
+                data = os.read(leader, 1 << 16)
+            except OSError:  # the last writer closed the terminal: the process ended
+                break
+            shown += data
+        os.close(leader)
+        code = process.wait(timeout=60)
+    return code, shown.decode().splitlines()
+
+
+@pytest.mark.slow  # a real build in a process of its own
+def test_on_a_terminal_each_registrys_line_is_shown_once(built: Path) -> None:
+    """Each registry's line is printed as its checks finish, and the summary does not print it
+    again: it says what the promotion did, then the totals line."""
+    source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
+    source.write_text('{"version": 3, "expected": {"schema_version": "0.1"}}\n')
+    code, lines = _on_a_terminal("build", "--force", "--workspace", str(built))
+    assert code == 1, lines
+    statuses = ("BUILT", "REUSED", "FAILED", "SKIPPED")
+    rows = [line.split()[1] for line in lines if line.split()[:1] and line.split()[0] in statuses]
+    assert sorted(rows) == sorted(set(rows)) and len(rows) >= 9, lines  # each once, every one
+    assert sum("/version" in line for line in lines) == 1, lines  # its problem said once too
+    assert any(line.startswith("promoted: ") for line in lines), lines
+    assert lines[-1].startswith("dagster run ") and ": FAILED (http" in lines[-1], lines

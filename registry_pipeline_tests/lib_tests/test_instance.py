@@ -242,3 +242,30 @@ def test_the_generated_files_pass_dagsters_own_schema(
     assert config["run_monitoring"]["enabled"] is True
     if text == POSTGRES_INSTANCE_CONFIG:
         assert config["storage"]["postgres"]["postgres_url"] == {"env": POSTGRES_URL_ENV}
+
+
+@pytest.mark.parametrize("text", ["\ttelemetry: {}\n", "telemetry: [\n"])
+def test_a_dagster_yaml_that_is_not_yaml_is_dagster_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    home = tmp_path / DAGSTER_HOME_RELPATH
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(text)
+    with pytest.raises(RegistryError) as raised:
+        dagster_home(tmp_path)
+    assert (raised.value.code, raised.value.path) == ("DAGSTER_STORAGE", str(home))
+    assert not (home / "history").exists()  # refused before Dagster made its storage
+
+
+def test_a_dagster_yaml_dagster_reads_opens_though_the_strict_reader_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
+    home = tmp_path / DAGSTER_HOME_RELPATH
+    home.mkdir(parents=True)
+    own = "telemetry:\n  enabled: true\ntelemetry:\n  enabled: false\n"  # a duplicate key
+    (home / "dagster.yaml").write_text(own)
+    with open_instance(tmp_path) as instance:
+        assert instance.get_runs(limit=1) == []
+    assert (home / "dagster.yaml").read_text() == own

@@ -7,14 +7,12 @@ from pathlib import Path
 
 from registry_pipeline.core.adopt.plan import adopt_warning
 from registry_pipeline.core.errors import Problem
-from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.seal.gitstate import JOURNAL_NAME, NOT_CANON, ask_git, canon_changes
 from registry_pipeline.core.workspace.gitcheck import PROBE, ignore_rules, is_tracked, some
 from registry_pipeline.core.workspace.layout import (
     DOTENV_RELPATH,
     RUNS_RELPATH,
-    append_text,
     read_existing,
 )
 
@@ -51,13 +49,6 @@ class Append:
         """What is appended: the comment, then one line each."""
         head = [self.comment] if self.comment else []
         return "".join(f"{line}\n" for line in [*head, *self.lines])
-
-    def phrase(self, dry_run: bool) -> str:
-        """`appended 3 lines to .codex/.gitignore: <why>` (`would append` in a dry run)."""
-        count = self.text().count("\n")
-        what = self.lines[0] if count == 1 else f"{count} lines"
-        verb = "would append" if dry_run else "appended"
-        return f"{verb} {what} to {self.shown}: {self.why}"
 
 
 @dataclass(frozen=True)
@@ -131,17 +122,6 @@ def _local_appends(root: Path) -> list[Append]:
         "own where .env names none)"
     )
     return [Append(exclude, ".git/info/exclude", tuple(line for line, _, _ in needed), why)]
-
-
-def tell_git(root: Path, plan: GitPlan) -> list[str]:
-    """Append the planned lines (files created if absent, other lines kept); one phrase per file."""
-    inside = [a.target for a in plan.appends if a.target.is_relative_to(root)]
-    require_safe_all(root, inside)  # never written through a link
-    for append in plan.appends:
-        existing = read_existing(append.target)
-        append.target.parent.mkdir(parents=True, exist_ok=True)
-        append_text(append.target, existing, append.text())
-    return [append.phrase(dry_run=False) for append in plan.appends]
 
 
 def next_step(root: Path) -> str:

@@ -30,6 +30,8 @@ POINTER_FILE = "ACTIVE_REGISTRY_POINTERS_v0_1.json"
 OPERATIONS = "OVC_ALLOWED_OPERATIONS_CATALOG_v*.md"
 COVERAGE = "OVC_ENFORCEMENT_COVERAGE_MATRIX_v*.md"
 REGISTRY_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+MARKER = "Adopted by `registry adopt`"
+"""How the catalog adopt writes begins its description: a catalog it may write over."""
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
         existing_roots.insert(0, ".codex/RUNS")
     catalog: dict[str, Any] = {
         "catalog_version": "0.2",
-        "description": f"Adopted by `registry adopt` from {layout.relpath(layout.catalog)}"
+        "description": f"{MARKER} from {layout.relpath(layout.catalog)}"
         + "".join(f" + {layout.relpath(p)}" for p in layout.addenda)
         + "; those files are never modified. Re-run `registry adopt` after editing them.",
         "run_roots": existing_roots,

@@ -205,7 +205,7 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     updated = {**content.entries, key: Entry(key, value, file, old.index if old else None)}
     contents = {**contents, target_type.name: replace(content, entries=updated)}
     found = involving(evaluate(goal.coordination, contents), target_type.name, key)
-    result.findings = _unique(found) + _append_only(goal, written.data, schemas)
+    result.findings = _unique(found + _append_only(goal, written.data, schemas))
     return result
 
 
@@ -249,9 +249,11 @@ def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Pro
 
 
 def _unique(findings: list[Problem]) -> list[Problem]:
+    """Each finding once (two rules can find one thing), in order; two problems at one place
+    that say different things are both kept."""
     kept: dict[tuple[Any, ...], Problem] = {}
     for f in findings:
-        kept.setdefault((f.code, f.subject, f.field, f.related), f)
+        kept.setdefault((f.code, f.subject, f.field, f.related, f.message), f)
     return list(kept.values())
 
 
