@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "module-registries"
@@ -566,3 +571,133 @@ def any_member_name(root: Path) -> None:
     document = json.loads(schema.read_text())
     del document["properties"]["expected"]["properties"]["builder_versions"]["propertyNames"]
     schema.write_text(json.dumps(document, indent=2) + "\n")
+
+
+_WATCHDOG = """
+import os, signal, subprocess, sys, threading
+stop, group = signal.Signals[sys.argv[1]], sys.argv[2] == "group"
+child = subprocess.Popen(sys.argv[3:])
+def forward(number, _frame):
+    if not group:
+        child.send_signal(signal.SIGKILL if number == signal.SIGUSR1 else stop)
+for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+    signal.signal(number, forward)
+def orphaned():
+    sys.stdin.buffer.read()
+    os.killpg(0, stop) if group else child.send_signal(stop)
+threading.Thread(target=orphaned, daemon=True).start()
+sys.exit(child.wait())
+"""
+
+
+def watched(
+    command: list[str],
+    *,
+    stop: str = "SIGTERM",
+    as_user: tuple[int, int] | None = None,
+    group: bool = False,
+) -> list[str]:
+    """`command` as the child of a watchdog that stops it with `stop` when the process that
+    started the watchdog ends, however it ends (the watchdog's stdin, a pipe that process holds,
+    reaches EOF: start it with `stdin=subprocess.PIPE`), then exits with the child's status. The
+    watchdog forwards SIGTERM, SIGINT and SIGHUP as `stop`, and SIGUSR1 as SIGKILL (a crash); with
+    `group` (started with `start_new_session=True`) it forwards nothing, since a signal to its
+    process group reaches the child, and sends `stop` to the whole group at EOF. The child dies
+    with the watchdog even when it is SIGKILLed (setpriv's parent-death signal), and runs as
+    `as_user` (uid, gid). A pipe, not a parent-death signal in the caller: that signal follows the
+    thread that started the child, and a test may start a server from a thread that ends first."""
+    user = [f"--reuid={as_user[0]}", f"--regid={as_user[1]}", "--clear-groups"] if as_user else []
+    setpriv = ["setpriv", *user, "--pdeathsig", "KILL", "--"]
+    prefix = setpriv if as_user or shutil.which("setpriv") else []  # util-linux: Debian has it
+    scope = "group" if group else "child"
+    return [sys.executable, "-I", "-c", _WATCHDOG, stop, scope, *prefix, *command]
+
+
+def run_folder(factory: pytest.TempPathFactory) -> Path:
+    """The folder every process of this test run shares: pytest-xdist's workers' common parent
+    (as its documentation advises), else this process's own base folder."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def flocked(path: Path, how: int = fcntl.LOCK_EX) -> Iterator[IO[bytes]]:
+    """`path` opened and locked (flock: the kernel lets go when the holder ends, however)."""
+    with path.open("ab") as handle:
+        fcntl.flock(handle, how)
+        yield handle
+
+
+T = TypeVar("T")
+
+
+def once_per_run(folder: Path, name: str, make: Callable[[], T]) -> T:
+    """What `make()` returns (JSON), made by the first process of the test run that asks: the
+    others wait for it on a lock and read it."""
+    done = folder / f"{name}.json"
+    with flocked(folder / f"{name}.lock"):
+        if not done.exists():
+            made = make()
+            done.with_suffix(".part").write_text(json.dumps(made))
+            done.with_suffix(".part").replace(done)
+        found: T = json.loads(done.read_text())
+        return found
+
+
+_USING: list[IO[bytes]] = []
+"""A shared lock on the users file of each server of the run this process uses, held as long as
+this process lives."""
+_SUPERVISORS: list[subprocess.Popen[bytes]] = []
+
+
+def server_for_the_run(folder: Path, module: str) -> dict[str, Any]:
+    """The settings of the server that `python -m MODULE FOLDER` (`serve_the_run`) keeps for the
+    whole test run: started by the first process of the run that asks, stopped once every process
+    that asked has ended (each holds a shared lock on its users file while it lives)."""
+    users = (folder / f"{module}.users").open("ab")
+    fcntl.flock(users, fcntl.LOCK_SH)  # waits while a server no process used any more stops
+    _USING.append(users)
+    settings = folder / f"{module}.json"
+    with flocked(folder / f"{module}.lock"):
+        if not settings.exists():
+            log = folder / f"{module}.log"
+            with log.open("ab") as sink:  # not inherited: the supervisor holds no lock of ours
+                supervisor = subprocess.Popen(
+                    [sys.executable, "-m", module, str(folder)], cwd=REPO,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=sink,
+                )  # fmt: skip
+            assert supervisor.stdout is not None
+            ready = supervisor.stdout.readline()
+            supervisor.stdout.close()
+            _SUPERVISORS.append(supervisor)
+            if ready != b"ready\n":
+                text = log.read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"{module} did not start:\n{text}")
+        found: dict[str, Any] = json.loads(settings.read_text())
+        return found
+
+
+def serve_the_run(
+    folder: Path, module: str, start: Callable[[], tuple[dict[str, Any], Callable[[], None]]]
+) -> None:
+    """The supervisor `server_for_the_run` starts: `start()` the server (its settings and how to
+    stop it), publish the settings, then wait until no process of the run uses it any more and
+    stop it. SIGTERM, SIGINT or SIGHUP (the test run interrupted) stop it at once, and if this
+    process is killed, its server's watchdog (`watched`) stops the server."""
+
+    def interrupted(number: int, _frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, interrupted)
+    settings, stop = start()
+    try:
+        published = folder / f"{module}.json"
+        published.with_suffix(".part").write_text(json.dumps(settings))
+        published.with_suffix(".part").replace(published)
+        os.write(1, b"ready\n")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        with flocked(folder / f"{module}.users"):  # every process that used the server has ended
+            published.unlink(missing_ok=True)  # the next to ask starts another
+    finally:
+        stop()

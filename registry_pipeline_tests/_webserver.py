@@ -39,7 +39,7 @@ from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, point_dagster_here
-from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_built, copy_demo, registry
+from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_built, copy_demo, registry, watched
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -262,11 +262,12 @@ def webserver(root: Path) -> Iterator[str]:
     """Serve the workspace at `root` within the block; yields the base URL."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log = root.parent / "webserver.log"
+    log = root.parent / f"webserver-{os.getpid()}.log"  # the run's processes may serve one root
     with log.open("wb") as sink:
-        command = ["dagster-webserver", "-h", "127.0.0.1", "-p", str(port)]
+        command = [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port)]
         process = subprocess.Popen(
-            [str(BIN / command[0]), *command[1:], "-w", str(REPO / "workspace.yaml")],
+            watched([*command, "-w", str(REPO / "workspace.yaml")], group=True),
+            stdin=subprocess.PIPE,  # the watchdog stops the server when this process ends
             env=_env(root),
             cwd=REPO,
             stdout=sink,
@@ -354,7 +355,8 @@ def dagster_dev(root: Path, env: Mapping[str, str], scratch: Path) -> Iterator[s
     args = ["dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(BIN / "dagster"), *args],
+            watched([str(BIN / "dagster"), *args], group=True),
+            stdin=subprocess.PIPE,  # the watchdog stops `dagster dev` when this process ends
             cwd=root,
             env=dict(env),
             stdout=sink,
@@ -614,6 +616,7 @@ def assert_a_ui_build_seals_only_what_changed(served: Served) -> set[str]:
     assert {registry_of(name) for name in elsewhere} <= {DAILY}, elsewhere
     sealed = {registry_of(name) for name in new}
     assert sealed == {changed} | derived(served.workspace), sealed
+    promoted_by_the_sensor(served, run_id)  # under load its promotion may not have begun yet
     command = served.registry("build")
     out, err = command.communicate(timeout=RACE_TIMEOUT)
     assert command.returncode == 0 and out.startswith("up to date"), out + err

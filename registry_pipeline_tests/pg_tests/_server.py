@@ -1,6 +1,8 @@
 """A real PostgreSQL server for tests: Debian's server binaries, a cluster made by `initdb` in a
 temporary folder, run as an unprivileged user when we are root, listening on 127.0.0.1 (a free
-port) and on a Unix socket in that folder, and stopped by `pg_ctl stop -m fast`."""
+port) and on a Unix socket in that folder, one for the whole test run (`python -m` this module
+is its supervisor: `_helpers.serve_the_run`), and a child of a watchdog (`_helpers.watched`) so
+that it ends with the process that started it."""
 
 from __future__ import annotations
 
@@ -9,10 +11,15 @@ import pwd
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from registry_pipeline_tests._helpers import serve_the_run, watched
 from registry_pipeline_tests._webserver import free_port
 
 SUPERUSER = "postgres"
@@ -26,6 +33,11 @@ LOCKED = "locked"
 """A role that must log in with its password (scram-sha-256)."""
 START_ATTEMPTS = 3
 """A free port can be taken between choosing it and the server binding it: start again."""
+SUPERVISOR = "registry_pipeline_tests.pg_tests._server"
+"""This module, run as the supervisor of the test run's server."""
+READY_WITHIN = 60.0
+"""Seconds a starting server may take before it accepts connections (~1 s here)."""
+PROGRAMS = ("initdb", "postgres", "pg_isready")
 HBA = """\
 local all all trust
 host all locked 127.0.0.1/32 scram-sha-256
@@ -48,14 +60,14 @@ def find_binaries() -> Binaries | None:
     found = []
     for folder in Path("/usr/lib/postgresql").glob("*/bin"):
         version = re.fullmatch(r"\d+(\.\d+)?", folder.parent.name)
-        if version and all((folder / name).is_file() for name in ("initdb", "pg_ctl", "postgres")):
+        if version and all((folder / name).is_file() for name in PROGRAMS):
             found.append((tuple(int(part) for part in folder.parent.name.split(".")), folder))
     if found:
         return Binaries(max(found)[1])
-    pg_ctl = shutil.which("pg_ctl")
-    if pg_ctl is not None:
-        folder = Path(pg_ctl).resolve().parent
-        if all((folder / name).is_file() for name in ("initdb", "postgres")):
+    postgres = shutil.which("postgres")
+    if postgres is not None:
+        folder = Path(postgres).resolve().parent
+        if all((folder / name).is_file() for name in PROGRAMS):
             return Binaries(folder)
     return None
 
@@ -69,6 +81,8 @@ class PostgresServer:
     port: int
     uid: int | None
     gid: int | None
+    process: subprocess.Popen[bytes] | None = None
+    """The server's watchdog, in the process that started it (None in the run's other ones)."""
 
     @property
     def data(self) -> Path:
@@ -90,7 +104,7 @@ class PostgresServer:
             (server.data / "pg_hba.conf").write_text(HBA)
             for attempt in range(START_ATTEMPTS):
                 server.port = free_port()
-                if server._pg_ctl_start():
+                if server._launch():
                     break
                 if attempt == START_ATTEMPTS - 1:
                     raise RuntimeError(f"PostgreSQL did not start:\n{server.log()}")
@@ -100,6 +114,17 @@ class PostgresServer:
             server.stop()
             raise
         return server
+
+    def settings(self) -> dict[str, Any]:
+        """What another process of the run is given to use this server (`from_settings`)."""
+        return {"bin_dir": str(self.binaries.bin_dir), "base": str(self.base), "port": self.port,
+                "uid": self.uid, "gid": self.gid}  # fmt: skip
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> PostgresServer:
+        binaries = Binaries(Path(settings["bin_dir"]))
+        return cls(binaries, Path(settings["base"]), settings["port"], settings["uid"],
+                   settings["gid"])  # fmt: skip
 
     def url(
         self, database: str, *, role: str = ROLE, password: str = PASSWORD, port: int = 0
@@ -129,11 +154,13 @@ class PostgresServer:
             connection.close()
 
     def stop(self) -> None:
-        """`pg_ctl stop -m fast`, then the folder removed (whatever state it is in)."""
+        """A fast shutdown (the watchdog's SIGINT once its stdin ends), then the folder removed
+        (whatever state it is in)."""
         try:
-            if (self.data / "postmaster.pid").exists():
-                self._run(self.binaries["pg_ctl"], "-D", str(self.data), "-m", "fast", "-w",
-                          "-t", "60", "stop")  # fmt: skip
+            if self.process is not None:
+                assert self.process.stdin is not None
+                self.process.stdin.close()
+                self.process.wait(timeout=60)
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
 
@@ -141,29 +168,41 @@ class PostgresServer:
         path = self.base / "server.log"
         return path.read_text(errors="replace") if path.exists() else "(no server log)"
 
-    def _pg_ctl_start(self) -> bool:
-        """Start and wait for the server (`pg_ctl -w` polls until it accepts connections, up to
-        60 s), then ask `pg_isready`; False when it did not come up (the port was taken)."""
-        options = " ".join([
-            "-c listen_addresses=127.0.0.1", f"-c port={self.port}",
-            f"-c unix_socket_directories={self.base}", "-c fsync=off",
-            "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
-        ])  # fmt: skip
-        started = self._run(self.binaries["pg_ctl"], "-D", str(self.data), "-l",
-                            str(self.base / "server.log"), "-o", options, "-w", "-t", "60",
-                            "start", check=False)  # fmt: skip
-        if started.returncode != 0:
-            return False
-        ready = self._run(self.binaries["pg_isready"], "-h", "127.0.0.1", "-p", str(self.port),
-                          "-t", "10", check=False)  # fmt: skip
-        return ready.returncode == 0
+    def _launch(self) -> bool:
+        """Start the server (room for the connections of every process of the run) and wait
+        until `pg_isready` says it accepts connections; False when it exited first (the port was
+        taken)."""
+        options = ["-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
+                   "-c", f"unix_socket_directories={self.base}", "-c", "fsync=off",
+                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                   "-c", "max_connections=400"]  # fmt: skip
+        command = [self.binaries["postgres"], "-D", str(self.data), *options]
+        user = (self.uid, self.gid) if self.uid is not None and self.gid is not None else None
+        with (self.base / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                watched(command, stop="SIGINT", as_user=user), stdin=subprocess.PIPE,
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.base, env=self._env(),
+            )  # fmt: skip
+        deadline = time.monotonic() + READY_WITHIN
+        while self.process.poll() is None:
+            ready = self._run(self.binaries["pg_isready"], "-q", "-h", "127.0.0.1", "-p",
+                              str(self.port), "-t", "5", check=False)  # fmt: skip
+            if ready.returncode == 0:
+                return True
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL not ready in {READY_WITHIN} s:\n{self.log()}")
+            time.sleep(0.1)  # a readiness poll of a server that cannot notify us
+        return False
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "HOME": str(self.base), "LC_ALL": "C"}
 
     def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """A server program, as the unprivileged user when we are root."""
         result = subprocess.run(
             command,
             cwd=self.base,
-            env={**os.environ, "HOME": str(self.base), "LC_ALL": "C"},
+            env=self._env(),
             user=self.uid,
             group=self.gid,
             extra_groups=[] if self.uid is not None else None,
@@ -189,3 +228,14 @@ def _unprivileged_user() -> pwd.struct_passwd:
 def closed_port() -> int:
     """A port on 127.0.0.1 where nothing listens (for a server that is down)."""
     return free_port()
+
+
+def _start() -> tuple[dict[str, Any], Callable[[], None]]:
+    binaries = find_binaries()
+    assert binaries is not None, "no PostgreSQL server binaries"
+    server = PostgresServer.start(binaries)
+    return server.settings(), server.stop
+
+
+if __name__ == "__main__":
+    serve_the_run(Path(sys.argv[1]), SUPERVISOR, _start)

