@@ -10,7 +10,6 @@ import dagster as dg
 from registry_pipeline.core.builders.registry import BUILDERS, check_catalog
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.gate.dependencies import coordination_reads
-from registry_pipeline.core.workspace.build_slot import DEFAULT_WAIT
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 from registry_pipeline.defs.assets import IO_MANAGER_KEY, registry_assets
@@ -36,9 +35,7 @@ def default_workspace_root() -> Path:
     return DEMO_WORKSPACE
 
 
-def build_definitions(
-    root: Path, *, full_audit: bool = False, build_wait: float = DEFAULT_WAIT
-) -> dg.Definitions:
+def build_definitions(root: Path) -> dg.Definitions:
     """The workspace catalog's assets and checks, the jobs, sensor, schedules and resources."""
     catalog = load_catalog(Workspace(root))
     check_catalog(catalog)
@@ -65,8 +62,9 @@ def build_definitions(
         # last, and its resources (the build run's start and end) are set up once
         executor=dg.in_process_executor,
         resources={
-            "registry_workspace": RegistryWorkspace(root=str(root), full_audit=full_audit),
-            "build_run": BuildRun(root=str(root), wait_seconds=build_wait, full_audit=full_audit),
+            # a command's or schedule's run config sets the rest (`build_run.resources_config`)
+            "registry_workspace": RegistryWorkspace(root=str(root)),
+            "build_run": BuildRun(root=str(root)),
             IO_MANAGER_KEY: SealingIOManager(workspace_root=str(root)),
         },
     )

@@ -17,25 +17,16 @@ def add_adopt(commands: Any) -> None:
         commands,
         "adopt",
         "make a repository of the seed system's layout a workspace (its files untouched)",
-        "Read the repository's v0.1 registry catalog and addenda "
-        "(docs/phase_2_2/REGISTRY_CATALOG_v0_1.json by default), its operations catalog\n"
-        "(Markdown), its pointer file and its schemas, and write our catalog for it\n"
-        "(registries/REGISTRY_CATALOG_v0_2.json) plus one schema binding per source registry\n"
-        "(schemas/<id>.schema.json, naming their schema file). Registry ids stay theirs; the\n"
-        "pointer file stays where they keep it; none of their files is modified. Every decision\n"
-        "(kind per registry, exclusions with reasons, run roots, operations) is printed. It\n"
-        "tells git to ignore the registry layer's own files where the repository ignores its\n"
-        "run root (.codex/.gitignore; .git/info/exclude for this machine's Dagster home), names\n"
-        "what is uncommitted, and warns when git cannot tell the state (builds then record it\n"
-        "unknown). Running it twice changes nothing. Exit 0 done, 2 no seed catalog, bad usage,\n"
-        "or a symlink where it would write (UNSAFE_PATH: nothing is written, not even with\n"
-        "--dry-run).",
+        "Write our catalog (registries/REGISTRY_CATALOG_v0_2.json) and a schema binding per\n"
+        "source registry for a repository laid out like the seed system's, from its v0.1 catalog,\n"
+        "addenda, operations catalog, pointer file and schemas; none of its files is modified.\n"
+        "Prints every decision; running it twice changes nothing. See docs/ADOPTING.md.",
         examples(
             "registry adopt --dry-run",
             "registry adopt ~/src/ovc-infra --json",
             "registry adopt . --catalog governance/REGISTRY_CATALOG_v0_1.json",
         )
-        + "\n\nThen: registry build (see docs/ADOPTING.md).",
+        + "\n\nexit codes: 0 done, 1 refused, 2 bad usage (nothing written)",
     )
     parser.add_argument("dir", nargs="?", metavar="DIR",
                         help="the repository to adopt (default: the current one)")  # fmt: skip

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import command, common
 from registry_pipeline.cli._output import err, json_doc, out
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.input_files import (
     MAX_CATALOG_FILE_BYTES,
     human_size,
@@ -78,11 +78,8 @@ def run_check_append_only(args: argparse.Namespace) -> int:
     from registry_pipeline.core.workspace.layout import resolve_workspace
 
     if args.baseline and len(args.paths) > 1:
-        raise UsageError(
-            "--baseline FILE names the published version of one PATH; "
-            "give one PATH, or use --baseline-git",
-            code="BAD_USAGE",
-        )
+        why = "--baseline FILE names the published version of one PATH; give one PATH, or use "
+        raise RegistryError.of("BAD_USAGE", reason=why + "--baseline-git")
     given = _given_rules(args.rules) if args.rules else None
     found = resolve_workspace(args.workspace)
     workspace = found if (found.root / CATALOG_RELPATH).is_file() else None  # with a catalog
@@ -133,7 +130,8 @@ def _given_rules(value: str) -> Rules:
     try:
         block = loads_strict(data)
     except JSONDecodeProblem as exc:
-        raise rules_invalid(f"cannot read the rules file: {exc}", path=value) from None
+        said = f"not valid JSON: {exc}"
+        raise rules_invalid(said, path=value, what="the rules file") from None
     return parse_rules(block, value)
 
 
@@ -156,12 +154,7 @@ def _entry_of(
                 return spec, relpath
     if not required:
         return None
-    raise UsageError(
-        f"no catalog entry with append_only rules has {path} among its sources; pass "
-        "--rules rolepack (or another preset, or a rules file)",
-        code="NO_RULES",
-        path=str(path),
-    )
+    raise RegistryError.of("NO_RULES", path=path)
 
 
 def _baseline(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.seal.run_id import did_you_mean, read_day, read_moment
 
 RAW = argparse.RawDescriptionHelpFormatter
@@ -122,11 +122,7 @@ def parse_day(text: str, option: str) -> date:
     """A YYYY-MM-DD day (year 1000 or later), or BAD_DAY naming the option."""
     day = read_day(text)
     if day is None:
-        raise UsageError(
-            f"{option} {text!r} is not a day (YYYY-MM-DD){did_you_mean(text)}",
-            code="BAD_DAY",
-            field=option,  # the option: the `--json` problem's field
-        )
+        raise RegistryError.of("BAD_DAY", field=option, text=text, guess=did_you_mean(text))
     return day
 
 
@@ -134,10 +130,5 @@ def parse_moment(text: str, option: str = "TIMESTAMP", *, end_of_day: bool = Tru
     """A UTC moment: a zoned timestamp, or a day (its end, or its start when not `end_of_day`)."""
     moment = read_moment(text, end_of_day=end_of_day)
     if moment is None:
-        raise UsageError(
-            f"{option} {text!r} is not a day (2026-11-20) or a UTC timestamp "
-            f"(2026-11-20T18:00:00Z){did_you_mean(text)}",
-            code="BAD_TIMESTAMP",
-            field=option,  # the option: the `--json` problem's field
-        )
+        raise RegistryError.of("BAD_TIMESTAMP", field=option, text=text, guess=did_you_mean(text))
     return moment

@@ -19,38 +19,20 @@ if TYPE_CHECKING:
     from registry_pipeline.lib.build import BuildSummary, RegistryBuild
 
 DESCRIPTION = """\
-Build the registry graph as one Dagster run of the job build_registries on the workspace's
-instance (.codex/dagster_home, which `dagster dev` shows), executed in this process, then promote
-it with one run of the job promote_registries, the same job the sensor promote_after_build
-requests when a build ends from any other door (the UI, a schedule, a sensor). Both runs are on
-the jobs' pages, the asset pages and the Overview timeline, linked by their tags, and the build's
-link is printed. The build reuses unchanged sources, seals and checks each registry; it never
-moves a pointer. The promotion runs the publish gate on what the build sealed and moves every
-pointer that passed in one journaled compare-and-swap (a registry whose checks failed, a held
-one or a refused one stays where it is), then records the build. A build of another door whose
-promotion is still pending (no daemon ran the sensor) is promoted first. Exit 0 when every
-registry built, passed its checks and was promoted or needed no promotion, 1 otherwise
-(downstream registries of a failed one are not built). When nothing a build reads changed since
-the last promoted build (sources, catalog, schemas, the tool, run folders other than the
-registries' own, the active snapshots), it says `up to date` without starting Dagster; --force
-builds anyway."""
+Build, seal and check the registries in one run of the Dagster job build_registries on the
+workspace's instance, executed here, then promote what passed in one run of promote_registries
+(the publish gate, one journaled compare-and-swap); one line per registry, then the run's link.
+When nothing it reads changed it says `up to date` without starting Dagster. See README.md
+("Building the registries") and docs/OPERATIONS.md."""
 EPILOG = """\
 examples:
   registry build
   registry build --select op_status_table --json
   registry build --force      # even when nothing changed
-  registry build --full-audit
   registry build --wait 0     # fail at once if another build runs
 
-One build at a time per workspace: a build (any door) holds the workspace's build slot from its
-start to its end, and its promotion holds it too; a second one waits up to --wait seconds,
-saying whom it waits for, then fails with BUILD_IN_PROGRESS naming the holder. A run left in
-progress by a process that is gone (killed, its host stopped) is marked FAILURE by the next
-build, which says so and proceeds. Each registry's line (with its problems) is printed to
-stderr as its checks finish when stderr is a terminal (--progress always, --no-progress never);
-the summary follows on stdout: on a terminal without those lines again, saying instead what the
-promotion did with each registry. Ctrl-C cancels the run (it ends CANCELED; exit 130). The run
-link's base is $DAGSTER_WEBSERVER_URL, else http://127.0.0.1:3000 (dagster dev's default)."""
+exit codes: 0 every registry built, checked and promoted (or needing no promotion), 1 otherwise,
+2 bad usage, 130 interrupted (Ctrl-C: the run ends CANCELED)"""
 
 
 def add_build(commands: Any) -> None:
@@ -116,7 +98,7 @@ def run_build_command(args: argparse.Namespace) -> int:
             from registry_pipeline.definitions import build_definitions
             from registry_pipeline.lib.build import settle_promotions
 
-            defs = build_definitions(workspace.root, build_wait=args.wait)
+            defs = build_definitions(workspace.root)
             settle_promotions(workspace.root, defs, args.wait, waiting, err)
             freshness = up_to_date(workspace, catalog)
         if freshness.up_to_date:  # answered without Dagster when nothing was pending
@@ -136,7 +118,7 @@ def run_build_command(args: argparse.Namespace) -> int:
 
     summary = run_build(
         workspace.root,
-        defs or build_definitions(workspace.root, build_wait=args.wait),
+        defs or build_definitions(workspace.root),
         select=args.select,
         full_audit=args.full_audit,
         force=args.force,
@@ -164,9 +146,7 @@ def run_build_command(args: argparse.Namespace) -> int:
 def _summary(
     summary: BuildSummary, url: str | None, done: str, told: Mapping[str, RegistryBuild]
 ) -> Iterator[str]:
-    """The text of a build: a line per registry with its problems and notes, then the run. A
-    registry `told` on this terminal as its checks finished, as it still is, is not said again:
-    only what came after (its promotion, grouped) is."""
+    """A line per registry with its problems and notes (only its promotion if `told`), the run."""
     widths = (
         max((len(entry.registry_id) for entry in summary.registries), default=0),
         max((len(entry.run_id or "") for entry in summary.registries), default=0),

@@ -9,7 +9,7 @@ from typing import Any
 
 from registry_pipeline.cli._args import arg, declare, examples
 from registry_pipeline.cli._output import answer, err, json_doc, out
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
 
 
@@ -68,12 +68,9 @@ def run_init(args: argparse.Namespace) -> int:
         try:
             created, kept = scaffold(root)
         except OSError as exc:  # what was written stays: init again completes it, never overwriting
-            raise UsageError(
-                f"cannot write the registry types: {exc.strerror or exc}; run init again to "
-                "complete them",
-                code="INIT_FAILED",
-                path=str(exc.filename or root),
-            ) from None
+            why, what = exc.strerror or exc, "write the registry types"
+            raise RegistryError.of("INIT_FAILED", path=exc.filename or root, what=what,
+                                   reason=why) from None  # fmt: skip
         changed += created
     shared = share(Workspace(root))
     if shared is not None:
@@ -96,7 +93,6 @@ def run_init(args: argparse.Namespace) -> int:
 
 def _catalog_places(root: Path) -> tuple[tuple[str, ...], str]:
     """The catalog's run roots and pointer file, else the defaults (a bad catalog is for build)."""
-    from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.workspace.catalog import POINTER_FILE_RELPATH, load_catalog
     from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 
@@ -140,9 +136,7 @@ def run_seal(args: argparse.Namespace) -> int:
     workspace = resolve_workspace(args.workspace).require()
     check_registry_id(args.registry_id)
     if args.op_id is not None and not OPERATION_ID.fullmatch(args.op_id):
-        raise UsageError(
-            "operation id must look like OP-QA07", code="INVALID_OPERATION_ID", path=args.op_id
-        )
+        raise RegistryError.of("INVALID_OPERATION_ID", path=args.op_id)
     pairs = plan_sources([Path(source) for source in args.sources])
     check_source_schemas(pairs, SchemaCatalog.for_workspace(workspace.root))
     store = RunStore(workspace)

@@ -81,7 +81,12 @@ def add_delta(commands: Any) -> None:
 
 
 def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
-    from registry_pipeline.core.delta_log import LOG_ARTIFACT, newest_valid_log, parse_record
+    from registry_pipeline.core.delta_log import (
+        LOG_ARTIFACT,
+        TORN_TAIL,
+        newest_valid_log,
+        parse_record,
+    )
     from registry_pipeline.core.seal.schemas import SchemaCatalog
 
     log = newest_valid_log(
@@ -93,25 +98,19 @@ def _records(workspace: Workspace) -> tuple[str | None, Iterator[Any]]:
         from registry_pipeline.core.workspace.snapshots import list_snapshots
 
         if list_snapshots(workspace, LOG_REGISTRY_ID):
-            raise RegistryError(
-                "delta log snapshots exist but none is usable (each fails its seal, its state "
-                "or its chain); run `registry delta verify` for the reasons",
-                code="NO_VALID_LOG",
-                path=str(workspace.runs_dir),
-            )
+            raise RegistryError.of("NO_VALID_LOG", path=workspace.runs_dir)
         return None, iter(())
     path = log.path / LOG_ARTIFACT
 
     def stream() -> Iterator[Any]:
-        from registry_pipeline.core.fs import NotRegularFile, open_file
-        from registry_pipeline.core.workspace.input_files import not_regular
+        from registry_pipeline.core.fs import open_file
+        from registry_pipeline.core.jsonl import Lines
+        from registry_pipeline.core.workspace.input_files import worded
 
-        try:  # checked when chosen; a FIFO swapped in since is refused, never waited on
+        with worded(path, "delta log"):  # checked when chosen; a FIFO swapped in since: refused
             handle = open_file(path)
-        except NotRegularFile as exc:
-            raise not_regular(exc.mode, str(path), "delta log") from None
         with handle:
-            for number, line in enumerate(handle, start=1):
+            for number, line in Lines(handle, TORN_TAIL, path=path):
                 if line.strip():
                     yield parse_record(line, line_number=number, path=str(path))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_pipeline.cli._args import command, common, parse_day
 from registry_pipeline.cli._output import answer, progress
-from registry_pipeline.core.errors import UsageError, problem_text
+from registry_pipeline.core.errors import RegistryError, problem_text
 from registry_pipeline.core.workspace.layout import resolve_workspace
 
 if TYPE_CHECKING:
@@ -92,18 +93,16 @@ def add_drift(commands: Any) -> None:
 
 def day_range(first: date, last: date, today: date) -> list[date]:
     """first..last inclusive, checked: ordered, within the partitions, ended, not absurdly long."""
+    bad_range = functools.partial(RegistryError.of, "BAD_RANGE")
     if last < first:
-        raise UsageError(f"--to {last} is before --from {first}", code="BAD_RANGE")
+        raise bad_range(reason=f"--to {last} is before --from {first}")
     if first < FIRST_DAY:
-        raise UsageError(f"the first day that can be backfilled is {FIRST_DAY}", code="BAD_RANGE")
+        raise bad_range(reason=f"the first day that can be backfilled is {FIRST_DAY}")
     if last >= today:
-        raise UsageError(
-            f"{last} has not ended yet (UTC); the last complete day is {today - timedelta(1)}",
-            code="DAY_NOT_ENDED",
-        )
+        raise RegistryError.of("DAY_NOT_ENDED", day=last, last=today - timedelta(1))
     count = (last - first).days + 1
     if count > MAX_DAYS:
-        raise UsageError(f"{count} days is more than {MAX_DAYS}; split the range", code="BAD_RANGE")
+        raise bad_range(reason=f"{count} days is more than {MAX_DAYS}; split the range")
     return [first + timedelta(days=offset) for offset in range(count)]
 
 

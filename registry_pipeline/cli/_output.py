@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from registry_pipeline.core.errors import RegistryError, problem_object
+from registry_pipeline.core.errors import RegistryError
 
 
 def out(line: str = "") -> None:
@@ -58,14 +58,10 @@ def failed(what: str, codes: Sequence[str]) -> str:
 
 def report(as_json: bool, failure: RegistryError) -> None:
     """An error as diagnostics on stderr, or with --json as one problem object on stdout."""
-    if not as_json:
+    if as_json:
+        json_doc({"error": failure.as_json()})
+    else:
         err(failure.diagnostics())
-        return
-    details = [failure.problem_json(problem) for problem in failure.problems] or None
-    document = problem_object(failure.code, failure.message, path=failure.path,
-                              line=failure.line, field=failure.field, column=failure.column,
-                              details=details)  # fmt: skip
-    json_doc({"error": document})
 
 
 @contextlib.contextmanager

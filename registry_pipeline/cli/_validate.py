@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from registry_pipeline.cli._args import bounded_int, command, common, examples
 from registry_pipeline.cli._commands import _relative
 from registry_pipeline.cli._output import err, json_line, out, progress, safe
-from registry_pipeline.core.errors import Hint, Problem, RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import (
+    Hint,
+    Problem,
+    RegistryError,
+    UsageError,
+    problem_object,
+    problem_text,
+)
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -90,9 +97,9 @@ def run_validate(args: argparse.Namespace) -> int:
     chosen = [flag for flag, on in (("RUN_FOLDERs", bool(args.folders)), ("--all", args.all),
                                      ("--active", args.active)) if on]  # fmt: skip
     if not chosen:
-        raise UsageError("name RUN_FOLDERs or pass --all or --active", code="NOTHING_TO_VALIDATE")
+        raise RegistryError.of("NOTHING_TO_VALIDATE")
     if len(chosen) > 1:
-        raise UsageError(f"give one of {' or '.join(chosen)}, not both", code="BAD_USAGE")
+        raise RegistryError.of("BAD_USAGE", reason=f"give one of {' or '.join(chosen)}, not both")
     workspace = resolve_workspace(args.workspace)
     unusable: list[UsageError] = []
     now = now_utc()
@@ -196,18 +203,14 @@ def _no_pointer_file(pointers: Path, journal: Path) -> None:
     try:
         named = {r.registry_id for r in read_records(journal) if r.to_ref is not None}
     except (JournalFormatError, OSError) as exc:
-        why = (f"and its journal {journal.name} cannot be read ({exc}): restore the pointer file "
-               "(from git or a backup)")  # fmt: skip
+        why = f"and its journal {journal.name} cannot be read ({exc})"
     else:
         if not named:
             err("note: no active pointers yet (no pointer file, and its journal records none): "
                 "nothing is active to check")  # fmt: skip
             return
-        why = (f"but its journal {journal.name} records pointers of {', '.join(sorted(named))}: "
-               "restore the file (from git or a backup; `registry pointers as-of` replays the "
-               "journal) before trusting what is active")  # fmt: skip
-    raise RegistryError(f"the active pointer file is missing, {why}", code="POINTERS_MISSING",
-                        path=str(pointers))  # fmt: skip
+        why = f"but its journal {journal.name} records pointers of {', '.join(sorted(named))}"
+    raise RegistryError.of("POINTERS_MISSING", path=pointers, reason=why)
 
 
 def _run_roots(workspace: Workspace) -> list[Path]:
@@ -289,7 +292,7 @@ def report_lines(
     if dated:
         from registry_pipeline.core.workspace.snapshots import FUTURE_DATED
 
-        report = report.with_problems([Problem(code=FUTURE_DATED, message=dated)])
+        report = report.with_problems([Problem.of(FUTURE_DATED, reason=dated)])
     if as_json:
         row = {
             **report.as_json(),
@@ -347,15 +350,14 @@ def _shown_folder(path: str, workspace: Workspace) -> str:
     return _relative(Path(path), workspace)
 
 
-def print_unreadable(error: UsageError, as_json: bool) -> None:
+def print_unreadable(error: RegistryError, as_json: bool) -> None:
+    where = None if error.path is None else printable(error.path)
+    problem = problem_object(error.code, error.message, path=where)
     if as_json:
-        where = None if error.path is None else printable(error.path)
-        problem = problem_object(error.code, error.message, path=where)
         row = {"run_folder": where, "run_id": None, "status": "ERROR", "errors": [problem]}
         sys.stdout.write(json_line(row))
     else:
-        where = f" {shown(error.path)}:" if error.path else ""
-        err(f"error: {error.code}{where} {error.message}")
+        err(problem_text({**problem, "path": where and shown(where)}, error=True))
 
 
 def summary(counts: dict[str, int], fast: bool, advice: bool) -> None:

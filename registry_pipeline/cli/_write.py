@@ -176,7 +176,7 @@ def _written(args: argparse.Namespace, option: str, write: Callable[[], WriteRes
 
 def _read_entry(args: argparse.Namespace) -> Any:
     """The entry, parsed strictly; ENTRY_UNPARSABLE (exit 2) naming the line when it is not."""
-    from registry_pipeline.core.errors import UsageError
+    from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
     from registry_pipeline.core.workspace.input_files import read_input_file
     from registry_pipeline.core.yaml_io import loads_yaml_strict
@@ -190,21 +190,13 @@ def _read_entry(args: argparse.Namespace) -> Any:
         )
         as_json = name.endswith(".json")
     if len(data) > MAX_ENTRY_FILE_BYTES:  # --entry-json too
-        raise UsageError(
-            f"the entry is {len(data)} bytes; at most {MAX_ENTRY_FILE_BYTES}",
-            code="ENTRY_TOO_LARGE",
-            path=name,
-        )
+        raise RegistryError.of("ENTRY_TOO_LARGE", path=name, size=len(data),
+                               limit=MAX_ENTRY_FILE_BYTES)  # fmt: skip
     try:
         return loads_strict(data) if as_json else loads_yaml_strict(data)
     except JSONDecodeProblem as exc:
-        raise UsageError(
-            f"not a valid entry: {exc}",
-            code="ENTRY_UNPARSABLE",
-            path=name,
-            line=exc.line,
-            column=exc.column,
-        ) from None
+        raise RegistryError.of("ENTRY_UNPARSABLE", path=name, reason=exc, line=exc.line,
+                               column=exc.column) from None  # fmt: skip
 
 
 def _report(result: WriteResult) -> None:

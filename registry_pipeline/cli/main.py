@@ -77,22 +77,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Any usage error: BAD_USAGE after the usage, exit 2; a bare group lists its commands."""
         listed = self._bare_group(message)
+        named = re.match(r"argument (\S+?):", message)  # `argument --limit: ...`: the field
+        field = named.group(1).split("/")[-1] if named else "COMMAND" if listed else None
         if listed is not None:
             message = f"{self.prog} needs a COMMAND, one of: {', '.join(listed)}"
-        if _Parser.json_errors:  # `argument --limit: ...`: the option is the field
-            named = re.match(r"argument (\S+?):", message)
-            field = named.group(1).split("/")[-1] if named else "COMMAND" if listed else None
-            report(True, RegistryError(message, code="BAD_USAGE", field=field))
-        elif listed is not None:
+        if not _Parser.json_errors:
             self.print_usage(sys.stderr)
+        if _Parser.json_errors or listed is None:
+            report(_Parser.json_errors, RegistryError.of("BAD_USAGE", reason=message, field=field))
+        else:
             err(f"error: BAD_USAGE {self.prog} needs a COMMAND, one of:")
             width = max(map(len, listed)) + 2
             for name, helptext in listed.items():
                 err(f"  {name:<{width}}{helptext}")
             err(f"`{_help_of(self)} COMMAND` shows a command's options and examples")
-        else:
-            self.print_usage(sys.stderr)
-            err(f"error: BAD_USAGE {message}")
         raise SystemExit(2)
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
@@ -230,18 +228,13 @@ def _failure(exc: BaseException) -> RegistryError:
             exc.message = advised(exc.message)
         return exc
     if isinstance(exc, KeyboardInterrupt):
-        return RegistryError(
-            "interrupted", code="INTERRUPTED", exit_code=130, headline="interrupted"
-        )
+        return RegistryError.of("INTERRUPTED")
     if isinstance(exc, OSError):  # every write path names its file (`core.errors.naming`)
-        failure = io_error(exc)
-        if failure.path is None:
-            failure.headline = f"error: IO_ERROR: {failure.message}"
-        return failure
+        return io_error(exc)
     if os.environ.get("REGISTRY_DEBUG"):
         raise exc
-    message = f"{type(exc).__name__}: {exc} (set REGISTRY_DEBUG=1 for a traceback)"
-    return RegistryError(message, code="INTERNAL", exit_code=3)
+    error = f"{type(exc).__name__}: {exc}"
+    return RegistryError.of("INTERNAL", error=error, traceback="set REGISTRY_DEBUG=1 for one")
 
 
 def _sync(args: argparse.Namespace) -> None:

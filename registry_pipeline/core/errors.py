@@ -1,4 +1,5 @@
-"""One error base for the core, and the one per-item `Problem` every error carries a list of."""
+"""One error base for the core, the one per-item `Problem` every error carries a list of, and the
+one table of what each reason code says (`MESSAGES`), worded by one renderer for every door."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Self
 
 
 class ReasonCode(StrEnum):
@@ -32,6 +34,208 @@ class ReasonCode(StrEnum):
     NOT_A_RUN_FOLDER = "NOT_A_RUN_FOLDER"
 
 
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What one reason code says, what to do about it, and the exit code of a command it ends."""
+
+    template: str
+    """One sentence, `str.format` style over named fields (`{path}`, and those the raiser gives)."""
+    hint: str = ""
+    """What to do, said after the sentence (the same fields); empty when nothing is to be done."""
+    exit: int = 1
+    """1 failed or refused, 2 bad usage or bad input (nothing written), 3 a bug, 130 interrupted."""
+
+
+def _table(text: str) -> dict[str, Message]:
+    """`CODE EXIT template || hint` rows, a line that starts with a blank continuing the one
+    above, `#` a comment, as `Message`s."""
+    rows: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith(" "):
+            rows[-1][2] += " " + line.strip()
+        elif line and not line.startswith("#"):
+            rows.append(line.split(maxsplit=2))
+    return {row[0]: Message(*row[2].partition(" || ")[::2], exit=int(row[1])) for row in rows}
+
+
+MESSAGES = _table("""
+# any command: the command line, the operating system, the process
+BAD_USAGE                     2  {reason}
+INTERNAL                      3  {error} || {traceback}; this is a bug, please report it
+INTERRUPTED                 130  stopped before it finished (Ctrl-C)
+IO_ERROR                      1  {reason} || {advice}
+BUILD_IN_PROGRESS             1  another build of this workspace holds its build slot ({path}):
+                                 {holder}{waited} || start it again when that one finishes
+LOCKED                        1  the lock is held by {holder} || retry when it finishes (a lock
+                                 dies with its holder: it never needs removing)
+LOG_TORN                      1  the last line is incomplete (no newline: an interrupted append?)
+                                 || {remedy}
+INPUT_TOO_LARGE               2  {what} is larger than {limit}, the most this command reads ||
+                                 split it
+RECORD_FILE_UNREADABLE        2  cannot read {what}: {reason}
+# the seal contract (docs/SEAL_CONTRACT.md section 7): a run folder's problems
+MISSING_REQUIRED_FILE         1  required file {path} is missing
+MALFORMED_MANIFEST            2  {reason}
+MANIFEST_DISAGREES            1  {reason}
+DUPLICATE_ENTRY               2  listed twice in {where}
+HASH_MISMATCH                 1  has different content than sealed{diagnosis}
+SIZE_MISMATCH                 1  has a different size than sealed{diagnosis}
+MISSING_FILE                  1  listed in {where} but missing
+UNLISTED_FILE                 1  {reason}
+ROOT_MISMATCH                 1  ROOT_SHA256 does not match {against}
+UNSAFE_PATH                   2  {reason}
+NOT_A_REGULAR_FILE            2  is {kind}, not a regular file
+RUN_JSON_INVALID              1  {reason}
+RUN_ID_MISMATCH               1  {reason}
+SCHEMA_VIOLATION              1  {reason}
+JSON_INVALID                  1  not valid {format}: {reason}
+NOT_A_RUN_FOLDER              2  not a run folder: {reason}
+SEAL_INVALID                  1  {reason}
+# sealing, run folders and their schemas (core.seal)
+UNREADABLE                    2  cannot read {what}: {reason}
+RESERVED_NAME                 2  this name is written by the seal itself
+NOTHING_TO_SEAL               2  nothing to seal: {reason}
+SOURCE_CHANGED                1  changed since it was checked (sha256:{expected}, now
+                                 sha256:{found}); nothing was sealed || build again
+SOURCE_UNREADABLE             2  cannot read the source: {reason}
+INVALID_REGISTRY_ID           2  a registry id is 1-64 characters of a-z, 0-9 and '_', starting with
+                                 a letter
+SCHEMAS_MISSING               2  the package's built-in schemas are missing || reinstall
+                                 registry-pipeline
+SCHEMA_INVALID                2  unusable schema: {reason}
+SCHEMA_UNREADABLE             2  cannot read {what}: {reason}
+DEST_EXISTS                   2  is already there: the restored copy never replaces anything
+DEST_INSIDE_FOLDER            2  is inside the folder to restore ({source}): the copy would alter
+                                 the evidence || choose a DEST outside it
+DEST_NOT_A_FOLDER             2  is not a folder || DEST must be a folder, or a path where one can
+                                 be created
+RESTORE_UNRECOVERABLE         1  {count} file(s) match their seal neither as they are nor with their
+                                 line endings converted back: {files}; nothing was written
+RESTORE_UNVERIFIED            1  the restored copy does not verify; nothing was written
+# the workspace (core.workspace)
+NOT_A_WORKSPACE               2  {reason}
+NO_CATALOG                    2  no registry catalog ({relpath}) in this workspace
+CATALOG_INVALID               2  {reason}
+COORDINATION_INVALID          2  {reason}
+ADOPT_UNSUPPORTED             2  {reason}
+UNKNOWN_REGISTRY              2  unknown registry {registry_id!r}; {guess}known: {known}
+UNSAFE_RUN_ROOT               2  run root {run_root!r} {reason} || a run root must be a real folder
+                                 in the workspace
+BAD_SOURCE                    2  {count} problem(s) with the files to seal; nothing was written
+SOURCE_NOT_FOUND              2  no such file or folder
+INIT_FAILED                   2  cannot {what}: {reason} || run init again once that is fixed
+SNAPSHOT_UNREADABLE           2  cannot read its manifest.json: {reason}
+FUTURE_DATED                  1  {reason} || this machine's clock is behind, or the folder was
+                                 sealed by one ahead: set the clock right
+POINTER_TARGETS_GIT_IGNORED   1  the committed pointer file {path} names {count} sealed folder(s)
+                                 that git ignores ({folders}): a fresh clone has the pointers but
+                                 none of their snapshots || commit the run root, or stop committing
+                                 the pointer file
+LINE_ENDINGS_CONVERTIBLE      1  .gitattributes lets git convert line endings under {path}: a
+                                 converted file no longer matches its seal || add `/{path}** -text`
+                                 to it
+# the publish gate (core.gate)
+CHECK_FAILED                  1  {run_id} failed its blocking checks ({build}, {created}):
+                                 {failure}; a snapshot that failed a blocking check never becomes
+                                 active || fix the registry and build again
+NO_RECEIPT                    1  {run_id} has no promotion receipt: its blocking checks never passed
+                                 as a whole, so it cannot be {what} || promote a snapshot instead
+RECEIPT_INVALID               1  {reason}
+DEPENDENCY_NOT_SEALED         1  {registry_id} has no sealed snapshot that passed its checks to
+                                 check against || build it too (`registry build --select
+                                 {registry_id} ...`)
+REFERRER_BROKEN               1  making {run_id} the active {registry_id} would break the active
+                                 {referrer} ({active}), whose {check} check then fails: {failure} ||
+                                 change {referrer} too and build both
+NO_MATERIALIZATION            1  no materialization of this asset in this run
+# the delta log (core.delta_log): a record, a log snapshot, its state companion, the chain
+RECORD_INVALID                1  {reason}
+PREFIX_VIOLATION              1  {reason}
+FROM_MISMATCH                 1  {registry_id}: from_ref must be the registry's previous to_ref in
+                                 the log{first}
+DUPLICATE_SNAPSHOT            1  {to_run_id} is already a to_ref in the log
+OUT_OF_ORDER                  1  {registry_id}: {to_run_id} is ordered before the registry's
+                                 previous to_ref {previous}
+DERIVATION_MISMATCH           1  an appended record must name the build that appended it
+MISSING_SNAPSHOT              1  the previous log snapshot {previous_run_id} is not in RUNS
+CHAIN_INPUT_INVALID           1  {reason}
+LOG_STATE_MISSING             1  no {artifact}: a log that extends another must be sealed with its
+                                 state
+LOG_STATE_INVALID             1  {reason}
+LOG_STATE_MISMATCH            1  {reason}
+NO_VALID_LOG                  1  delta log snapshots exist but none is usable (each fails its seal,
+                                 its state or its chain) || run `registry delta verify` for the
+                                 reasons
+# append-only catalogs (core.append_only, `registry check-append-only`)
+CATALOG_SHAPE                 2  no array at {items} (the entries the {rules} rules check)
+ID_REMOVED                    1  {id} was published; deprecate it instead of removing it
+DUPLICATE_ID                  1  {id} is also the id of {other}
+INVALID_ID                    1  {reason}
+ALIAS_COLLISION               1  {reason}
+INVALID_CONTRACT_ID           1  {reason}
+DUPLICATE_CONTRACT_ID         1  {id} is also declared at {other}
+CONTRACT_REMOVED              1  {id} was published; add a new version beside it instead
+CONTRACT_SURFACE_DRIFT        1  the published surface of {id} changed ({kind}) || keep it and
+                                 publish the change as {instead}
+CONTRACT_SURFACE_INVALID      1  {reason}
+RULES_INVALID                 2  {what} cannot be used: {reason}
+NO_RULES                      2  no catalog entry with append_only rules has {path} among its
+                                 sources || pass --rules rolepack (or another preset, or a rules
+                                 file)
+BASELINE_MISSING              2  {reason} || --require-baseline refuses to check it as a first
+                                 publish
+BASELINE_REF_UNRESOLVABLE     2  {reason} || --require-baseline refuses to check it as a first
+                                 publish
+BASELINE_REF_INVALID          2  --baseline-git {ref!r} is not a ref (it must not be empty, start
+                                 with '-', or hold ':' or a newline)
+NOT_A_GIT_REPOSITORY          2  --baseline-git needs {needs}
+BASELINE_UNREADABLE           2  cannot read {what}: {reason}
+BASELINE_INVALID              2  the active snapshot of {registry_id} is missing or does not
+                                 validate ({verdict}); the append-only check has no trustworthy
+                                 baseline
+# the write path's logs and registry types (core.write_path)
+BAD_ACTOR                     2  {field} must be at most {most} printable characters, not {given}
+LOG_UNWRITABLE                1  cannot append to this log: {reason}
+LOG_UNREADABLE                1  cannot read the log: {reason}
+LOG_INVALID                   1  {reason}
+WRITE_UNCONFIRMED             1  written, but its folder could not be synced ({reason}): the change
+                                 may not survive a power loss; its audit is recorded
+UNKNOWN_TYPE                  2  unknown type {type!r}; {guess}known: {known}
+# explanations and builders (core.explain, core.builders)
+UNPARSEABLE                   1  {reason}
+BAD_AS_OF                     2  as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)
+BAD_WORKING_TREE_STATE        2  working_tree_state must be clean, dirty or null
+BAD_EXPECTED_VERSIONS         2  expected_versions has no `expected` object
+PREVIOUS_SNAPSHOT_INVALID     2  the previous seal-status snapshot is malformed: {reason}
+BAD_RUN_ROOT                  2  run root label {reason}
+OP_STATUS_INPUT_INVALID       2  {reason}
+CATALOG_LINE_NOT_UNDERSTOOD   1  {reason}
+# the command line's own refusals (cli)
+NOTHING_TO_VALIDATE           2  name RUN_FOLDERs or pass --all or --active
+POINTERS_MISSING              1  the active pointer file is missing, {reason} || restore it (from
+                                 git or a backup; `registry pointers as-of` replays the journal)
+                                 before trusting what is active
+ENTRY_TOO_LARGE               2  the entry is {size} bytes; at most {limit}
+ENTRY_UNPARSABLE              2  not a valid entry: {reason}
+INVALID_OPERATION_ID          2  an operation id looks like OP-QA07
+BAD_DAY                       2  {field} {text!r} is not a day (YYYY-MM-DD){guess}
+BAD_TIMESTAMP                 2  {field} {text!r} is not a day (2026-11-20) or a UTC timestamp
+                                 (2026-11-20T18:00:00Z){guess}
+BAD_RANGE                     2  {reason}
+DAY_NOT_ENDED                 2  {day} has not ended yet (UTC); the last complete day is {last}
+""")
+"""Every reason code migrated so far (the tests' `PENDING_ROOMS` lists the rooms that still word
+their own): what it says and does. A raiser names the code and the fields (`Problem.of`,
+`RegistryError.of`); `test_messages.py` pins each template's wording against a golden line."""
+
+
+def render(code: str, /, **fields: Any) -> str:
+    """The one wording of `code` with `fields`: its template, then its hint."""
+    entry = MESSAGES[code]
+    said = entry.template.format(**fields)
+    return f"{said}; {entry.hint.format(**fields)}" if entry.hint else said
+
+
 def problem_object(
     code: str,
     message: str,
@@ -53,8 +257,11 @@ def problem_object(
     return document
 
 
-def problem_text(problem: Mapping[str, object]) -> str:
-    """A problem object as one human line, `CODE  path: message`, as `Problem` prints it."""
+def problem_text(problem: Problem | Mapping[str, object], *, error: bool = False) -> str:
+    """A problem as one human line, `CODE  path:line: field: message` (`error`: the line that
+    heads an error, `error: CODE path: message`): the one text renderer of every door."""
+    if isinstance(problem, Problem):
+        problem = problem.as_json()
     where = str(problem.get("path") or "")
     message = str(problem.get("message"))
     field, line = problem.get("field"), problem.get("line")
@@ -62,6 +269,8 @@ def problem_text(problem: Mapping[str, object]) -> str:
         message = f"{field}: {message}"
     if line is not None and f"line {line}" not in message:
         where = f"{where}:{line}" if where else f"line {line}"
+    if error:
+        return f"error: {problem.get('code')}{' ' + where + ':' if where else ''} {message}"
     return f"{problem.get('code')}  {where + ': ' if where else ''}{message}"
 
 
@@ -80,7 +289,7 @@ class Problem:
     path: str | None = None
     """Relpath inside the run folder, if any."""
     message: str
-    """One human sentence saying what is wrong."""
+    """One human sentence saying what is wrong (`MESSAGES`' wording of the code, via `of`)."""
     expected: str | int | None = None
     """What the seal records."""
     found: str | int | None = None
@@ -106,9 +315,17 @@ class Problem:
     extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
     """Whatever else its vocabulary records (a journal record's `seq`, a drift's verdict)."""
 
+    @classmethod
+    def of(cls, code: str, /, **fields: Any) -> Problem:
+        """The problem `code`, worded by `MESSAGES` with `fields`; those that are a problem's
+        own (path, line, expected, ...) are set too."""
+        own = {name: fields[name] for name in _OWN.intersection(fields)}
+        if own.get("path") is not None:
+            own["path"] = fields["path"] = os.fsdecode(own["path"])
+        return cls(code=code, message=render(code, **fields), **own)
+
     def __str__(self) -> str:
-        where = f"{self.path}: " if self.path else ""
-        return f"{self.code}  {where}{self.message}"
+        return problem_text(self)
 
     def as_json(self) -> dict[str, object]:
         """The problem as `problem_object` shapes it (`registry validate --json`), `extra` last."""
@@ -126,6 +343,10 @@ class Problem:
             hint=None if self.hint is None else self.hint.value,
             **self.extra,
         )
+
+
+_OWN = frozenset(f.name for f in dataclasses.fields(Problem)) - {"code", "message"}
+"""The fields of `Problem.of` that are also the problem's own."""
 
 
 class RegistryError(Exception):
@@ -146,7 +367,7 @@ class RegistryError(Exception):
         problems: Iterable[Problem] = (),
         exit_code: int | None = None,
         headline: str | None = None,
-        text: Callable[[Problem], str] = str,
+        text: Callable[[Problem], str] = problem_text,
         as_json: Callable[[Problem], dict[str, object]] = Problem.as_json,
     ) -> None:
         super().__init__(message)
@@ -165,16 +386,35 @@ class RegistryError(Exception):
         self.problems: tuple[Problem, ...] = tuple(problems)
         """Every per-item finding behind the error, in the order found."""
         self.headline = headline
-        """The first line of `diagnostics()` where a vocabulary words it its own way."""
+        """Pending migration (rooms that word their own): a first line of `diagnostics()`."""
         self.problem_text = text
-        """One problem as its line of `diagnostics()` (its vocabulary's wording)."""
+        """Pending migration: one problem as its line of `diagnostics()`."""
         self.problem_json = as_json
-        """One problem as its object of `--json`'s `details`."""
+        """Pending migration: one problem as its object of `--json`'s `details`."""
+
+    @classmethod
+    def of(cls, code: str, /, *, problems: Iterable[Problem] = (), **fields: Any) -> Self:
+        """The error `code` as `MESSAGES` words it, with its exit code (a UsageError for exit 2);
+        `path`, `line`, `column` and `field` among `fields` are the error's own too."""
+        entry = MESSAGES[code]
+        if fields.get("path") is not None:
+            fields["path"] = os.fsdecode(fields["path"])
+        kind = UsageError if cls is RegistryError and entry.exit == 2 else cls
+        return kind(render(code, **fields), code=code, exit_code=entry.exit, problems=problems,
+                    path=fields.get("path"), line=fields.get("line"), column=fields.get("column"),
+                    field=fields.get("field"))  # type: ignore[return-value]  # fmt: skip
+
+    def as_json(self) -> dict[str, object]:
+        """The error as `--json` prints it: a problem object, its problems under `details`."""
+        details = [self.problem_json(problem) for problem in self.problems] or None
+        return problem_object(self.code, self.message, path=self.path, line=self.line,
+                              field=self.field, column=self.column, details=details)  # fmt: skip
 
     def diagnostics(self) -> str:
         """The text shown to a user: code, path, message, then one indented line per problem."""
-        where = f" {self.path}:" if self.path else ""
-        lines = [self.headline or f"error: {self.code}{where} {self.message}"]
+        own = problem_object(self.code, self.message, path=self.path, line=self.line,
+                             field=self.field)  # fmt: skip
+        lines = [self.headline or problem_text(own, error=True)]
         lines.extend(f"  {self.problem_text(problem)}" for problem in self.problems)
         return "\n".join(lines)
 
@@ -238,12 +478,11 @@ def io_error(
     """IO_ERROR for `exc`: the file it names (else `path`), why (with the errno's name), what
     was or was not `done`, and what to do."""
     name = errno.errorcode.get(exc.errno or 0, "")
-    reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+    reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "") + (f"; {done}" * bool(done))
     where = exc.filename if exc.filename is not None else path
     if where is not None and exc.filename2 is not None:
         where = f"{os.fsdecode(where)} -> {os.fsdecode(exc.filename2)}"
-    message = "; ".join(part for part in (reason, done, io_advice(exc.errno)) if part)
-    return RegistryError(message, code=IO_ERROR, path=None if where is None else os.fsdecode(where))
+    return RegistryError.of(IO_ERROR, path=where, reason=reason, advice=io_advice(exc.errno))
 
 
 @contextmanager

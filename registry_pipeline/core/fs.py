@@ -1,7 +1,9 @@
-"""Durable file steps (fsync, a no-replace rename); every write stays inside the workspace."""
+"""Durable file steps (fsync, a no-replace rename), every write inside the workspace; the one
+safe reader, the one stat fingerprint, the one quarantine."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -9,15 +11,17 @@ import shutil
 import stat
 import sys
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, overload
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCL = 0x4  # macOS renamex_np
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CHUNK = 1 << 16
 HOW_TO_FIX = "registry-pipeline writes only real folders and files inside the workspace"
 
 
@@ -147,8 +151,12 @@ _KINDS = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "FIFO (named pipe)", stat.S_IFS
           stat.S_IFDIR: "folder"}  # fmt: skip
 
 
-def file_kind(mode: int) -> str:
-    """What stands at a path of this `st_mode`, in words ("FIFO (named pipe)", "folder"...)."""
+def file_kind(mode: int, path: str | os.PathLike[str] | None = None) -> str:
+    """What stands at a path of this `st_mode`, in words ("FIFO (named pipe)", "folder"...);
+    given its `path`, a symlink says where it points."""
+    if stat.S_ISLNK(mode) and path is not None:
+        with contextlib.suppress(OSError):
+            return f"symlink (to {os.readlink(path)})"
     return "regular file" if stat.S_ISREG(mode) else _KINDS.get(stat.S_IFMT(mode), "special file")
 
 
@@ -170,20 +178,36 @@ class NotRegularFile(OSError):
 
 
 class TooLarge(OSError):
-    """A file holds more than the limit `read_regular` was given."""
+    """A file holds more than the limit it is read with; `size`: what it held when refused."""
+
+    code = "INPUT_TOO_LARGE"
+
+    def __init__(self, path: str | os.PathLike[str], limit: int, size: int) -> None:
+        super().__init__(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
+        self.limit, self.size = limit, size
 
 
-def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> int:
-    """A non-blocking read fd on a regular file (else NotRegularFile); a symlink is ELOOP."""
+def _open(path: str | os.PathLike[str], follow_symlinks: bool, limit: int) -> tuple[int, int]:
+    """(fd, size) of the regular file at `path`, opened without blocking, then fstat'ed."""
     fd = os.open(path, REGULAR_ONLY & ~_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(mode=mode, path=os.fspath(path))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(mode=info.st_mode, path=os.fspath(path))
+        if info.st_size > limit:
+            raise TooLarge(path, limit, info.st_size)
     except BaseException:
         os.close(fd)
         raise
-    return fd
+    return fd, info.st_size
+
+
+def open_regular(
+    path: str | os.PathLike[str], *, follow_symlinks: bool = False, limit: int = sys.maxsize
+) -> int:
+    """A non-blocking read fd on a regular file (else NotRegularFile; a symlink is ELOOP) of at
+    most `limit` bytes (else TooLarge)."""
+    return _open(path, follow_symlinks, limit)[0]
 
 
 def open_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> BinaryIO:
@@ -192,36 +216,78 @@ def open_file(path: str | os.PathLike[str], *, follow_symlinks: bool = False) ->
 
 
 def read_regular(
-    path: str | os.PathLike[str], limit: int, *, follow_symlinks: bool = False
+    path: str | os.PathLike[str], limit: int = sys.maxsize, *, follow_symlinks: bool = False
 ) -> bytes:
-    """The bytes of the regular file at `path`; TooLarge when it holds more than `limit`."""
-    with open_file(path, follow_symlinks=follow_symlinks) as handle:
-        size = os.fstat(handle.fileno()).st_size
-        if size <= limit:
-            data = handle.read(size + 1)
-            if len(data) > size:  # grown since the fstat: the rest, never past the limit
-                grown = bytearray(data)
-                while len(grown) <= limit and (
-                    more := handle.read(min(1 << 20, limit + 1 - len(grown)))
-                ):
-                    grown += more
-                data = bytes(grown)
-            if len(data) <= limit:
-                return data
-    raise TooLarge(errno.EFBIG, f"larger than {limit} bytes", os.fspath(path))
-
-
-def read_file(path: str | os.PathLike[str]) -> bytes:
-    """The whole regular file at `path`: no link followed, no FIFO waited on."""
-    return read_regular(path, sys.maxsize)
-
-
-def read_small(path: Path, limit: int) -> bytes | None:
-    """The regular file's bytes if at most `limit`, else None (absent, too large, not regular)."""
+    """The one reader of a whole file: the bytes of the regular file at `path` (NotRegularFile
+    for anything else, never waited on), TooLarge past `limit` bytes (never read further)."""
+    fd, size = _open(path, follow_symlinks, limit)
     try:
-        return read_regular(path, limit)
-    except OSError:
-        return None
+        data = os.read(fd, size + 1)  # the size, and a byte more if it grew
+        if len(data) == size:  # as fstat said: the end (a regular file's read stops only there)
+            return data
+        parts, total = [data], len(data)
+        while total <= limit and (  # past 2 GiB a read stops short: the rest, then any growth
+            chunk := os.read(fd, min(max(size + 1 - total, _CHUNK), limit + 1 - total))
+        ):
+            parts.append(chunk)
+            total += len(chunk)
+        if total > limit:  # grown since the fstat
+            raise TooLarge(path, limit, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+    return b"".join(parts)
+
+
+
+Stamp = tuple[int, int, int, int, int]
+"""(device, inode, size, mtime, ctime): a file written again, or another file, differs in one."""
+
+
+@overload
+def file_stamp(path: os.stat_result, *, follow_symlinks: bool = True) -> Stamp: ...
+@overload
+def file_stamp(path: str | os.PathLike[str], *, follow_symlinks: bool = True) -> Stamp | None: ...
+def file_stamp(
+    path: str | os.PathLike[str] | os.stat_result, *, follow_symlinks: bool = True
+) -> Stamp | None:
+    """The one stat fingerprint every cache keys on, of `path` (or of its stat result); None
+    when it cannot be stat'ed."""
+    if not isinstance(path, os.stat_result):
+        try:
+            path = os.stat(path, follow_symlinks=follow_symlinks)
+        except OSError:
+            return None
+    return (path.st_dev, path.st_ino, path.st_size, path.st_mtime_ns, path.st_ctime_ns)
+
+
+# -- the one quarantine: what is set aside, kept as it was ------------------------------------
+
+QUARANTINE_RELPATH = ".codex/quarantine"
+"""Where whatever is set aside is kept, in every workspace: a cache's garbage, a torn tail."""
+QUARANTINE_STAMP = "%Y%m%dT%H%M%S%fZ"
+
+
+def quarantine(workspace: Path, what: Path | bytes, name: str) -> Path:
+    """Keep `what` (a file moved as it is, unopened, or bytes) in the workspace's quarantine as
+    `<stem>-<UTC time><suffix>` of `name`, never over another, durably; its new path.
+    UNSAFE_PATH when the folder leads out of the workspace; an OSError is the caller's."""
+    folder = require_safe(workspace, workspace / QUARANTINE_RELPATH)
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = Path(name).suffix
+    stem = f"{name[: len(name) - len(suffix)]}-{datetime.now(UTC).strftime(QUARANTINE_STAMP)}"
+    attempt = 0
+    while True:
+        kept = folder / f"{stem}{f'-{attempt}' if attempt else ''}{suffix}"
+        try:
+            if isinstance(what, bytes):
+                write_atomic(kept, what, replace=False)
+            else:
+                rename_noreplace(what, kept)
+                fsync_dir(folder)
+                fsync_dir(what.parent)
+            return kept
+        except FileExistsError:  # the same microsecond: another's
+            attempt += 1
 
 
 # -- the one rule of every write: a real place inside the workspace ---------------------------
@@ -252,12 +318,8 @@ def require_safe(root: Path, target: Path) -> Path:
     reason, where = problem
     if not where.is_symlink():  # a root whose own spelling means another place once resolved
         raise _outside(root, target, reason)
-    raise UsageError(
-        f"refusing to write {relpath}: {where.relative_to(root).as_posix()} is a symlink (to "
-        f"{os.readlink(where)}); {HOW_TO_FIX}",
-        code="UNSAFE_PATH",
-        path=str(where),
-    )
+    link = f"{where.relative_to(root).as_posix()} is a symlink (to {os.readlink(where)})"
+    raise _refused(where, relpath, link)
 
 
 def require_safe_all(root: Path, targets: Iterable[Path]) -> None:
@@ -279,9 +341,11 @@ def _relpath(root: Path, target: Path) -> str:
     return tail.as_posix()
 
 
-def _outside(root: Path, target: Path, reason: str) -> UsageError:
-    return UsageError(
-        f"refusing to write {target}: {reason} ({root}); {HOW_TO_FIX}",
-        code="UNSAFE_PATH",
-        path=str(target),
-    )
+def _outside(root: Path, target: Path, reason: str) -> RegistryError:
+    return _refused(target, target, f"{reason} ({root})")
+
+
+def _refused(path: Path, target: Path | str, why: str) -> RegistryError:
+    """UNSAFE_PATH: writing `target` would leave the workspace, `why`."""
+    return RegistryError.of("UNSAFE_PATH", path=path,
+                            reason=f"refusing to write {target}: {why}; {HOW_TO_FIX}")  # fmt: skip

@@ -1,12 +1,15 @@
-"""The one JSONL log, behind every append-only log: fsynced appends, all or none; torn tails."""
+"""The one JSONL log, behind every append-only log: fsynced appends, all or none; the one line
+reader; each log's torn-tail policy (`TornTail`) and the one wording of LOG_TORN."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,24 +20,97 @@ from registry_pipeline.core.fs import write_all as write_all
 CHUNK = 1 << 20
 MAX_RECORD = 1 << 16
 """At most this much of the differing record is read back to name it."""
+MAX_LINE = 64 << 20
+"""The longest line read (the largest file parsed whole): a longer one is INPUT_TOO_LARGE."""
 TAIL_BLOCK = 1 << 16
 """The tail is scanned back in blocks of this size."""
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def torn(path: Path) -> RegistryError:
-    """LOG_TORN: the log's last line has no newline (an interrupted append, or an edit by hand)."""
-    return RegistryError(
-        "the log's last line is incomplete (an interrupted append?): look at it, then "
-        "complete or remove that line by hand; nothing was written",
-        code="LOG_TORN",
-        path=str(path),
-    )
+class TornTail(StrEnum):
+    """What a log does with an incomplete last line (an append cut short): each log declares
+    one, passed to `Lines` and `append` (docs/OPERATIONS.md lists which log does what, and why)."""
+
+    REFUSE = "refuse"
+    """Readers and writers stop at it (LOG_TORN) until a person completes or removes it."""
+    REPAIR = "repair"
+    """Readers skip it; the next writer completes it when whole, else cuts it (`repair_tail`)."""
+    QUARANTINE = "quarantine"
+    """Readers skip it, writers refuse it (LOG_TORN); `repair` moves it to the quarantine."""
 
 
-def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
-    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN if torn; an
-    OSError names `path` (a full disk fails the write, which names no file)."""
+_REMEDY = {
+    TornTail.REFUSE: "complete or remove it (`registry runs repair` does it for a run index)",
+    TornTail.REPAIR: "the next change completes or removes it",
+    TornTail.QUARANTINE: "`registry runs repair` moves it to .codex/quarantine/",
+}
+
+
+def torn(path: str | os.PathLike[str], line: int | None = None,
+         policy: TornTail = TornTail.REFUSE) -> RegistryError:  # fmt: skip
+    """LOG_TORN, its one wording: the log's last line has no newline (an interrupted append);
+    what to do is the log's `policy`'s."""
+    return RegistryError.of("LOG_TORN", path=path, line=line, remedy=_REMEDY[policy])
+
+
+class Lines:
+    """The one line reader: each line of a JSONL file (a path, an open file or bytes) with its
+    1-based number, without its newline, streamed in flat memory; a line over `max_line` bytes
+    is INPUT_TOO_LARGE naming it. A log's (`torn_tail`: its policy) incomplete last line is never
+    given: REFUSE raises LOG_TORN once the lines before it are read, REPAIR and QUARANTINE leave
+    it to their writer, its number in `torn_at`. A file that is no log (no policy) ends with a
+    line, newline or not."""
+
+    def __init__(
+        self,
+        source: Path | BinaryIO | bytes,
+        torn_tail: TornTail | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        max_line: int = MAX_LINE,
+    ) -> None:
+        self.source, self.policy, self.max_line = source, torn_tail, max_line
+        named = source if isinstance(source, Path) else getattr(source, "name", "")  # int: an fd
+        self.path = os.fspath(path if path is not None else named if isinstance(named, str) else "")
+        self.torn_at: int | None = None
+        """The number of the incomplete last line of a log, once read to it."""
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        with self._open() as handle:
+            read, limit, number = handle.readline, self.max_line + 1, 0
+            while line := read(limit):
+                number += 1
+                if line[-1:] == b"\n":
+                    yield number, line[:-1]
+                elif len(line) == limit:
+                    most, what = f"{self.max_line} bytes", f"line {number}"
+                    raise RegistryError.of("INPUT_TOO_LARGE", path=self.path, line=number,
+                                           what=what, limit=most)  # fmt: skip
+                elif self.policy is None:
+                    yield number, line
+                else:
+                    self.torn_at = number
+                    if self.policy is TornTail.REFUSE:
+                        raise torn(self.path, number)
+
+    def _open(self) -> contextlib.AbstractContextManager[BinaryIO]:
+        if isinstance(self.source, bytes):
+            return io.BytesIO(self.source)
+        if isinstance(self.source, Path):  # a FIFO, a device: refused, never waited on
+            return open_file(self.source, follow_symlinks=True)
+        return contextlib.nullcontext(self.source)
+
+
+def lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """compat (pointers/journal.py, run_index/sidecar.py): `Lines(handle)`."""
+    return iter(Lines(handle))
+
+
+def append(path: Path, lines: Sequence[bytes], *, create: bool = True,
+           torn_tail: TornTail = TornTail.REFUSE) -> int:  # fmt: skip
+    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN (worded by
+    the log's `torn_tail`) if torn; an OSError names `path` (a full disk fails the write, which
+    names no file)."""
     with naming(path):
         flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
         fd = os.open(path, flags, 0o644)
@@ -44,7 +120,7 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True) -> int:
                 raise NotRegularFile(mode=info.st_mode, path=str(path))
             size = info.st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                raise torn(path)
+                raise torn(path, policy=torn_tail)
             try:
                 write_all(fd, b"".join(lines))
                 os.fsync(fd)
@@ -80,8 +156,10 @@ def take_back(path: Path, size: int) -> bool:
         os.close(fd)
 
 
-def ends_cleanly(path: Path) -> bool:
-    """Whether the log is absent, empty or ends with a newline (no torn tail)."""
+def ends_cleanly(path: Path | bytes) -> bool:
+    """Whether the log (a path, or its bytes) is absent, empty or ends with a newline."""
+    if isinstance(path, bytes):
+        return path[-1:] in (b"", b"\n")
     try:
         with open_file(path, follow_symlinks=True) as handle:  # a FIFO: an error, never a wait
             size = handle.seek(0, os.SEEK_END)
@@ -91,19 +169,6 @@ def ends_cleanly(path: Path) -> bool:
             return handle.read(1) == b"\n"
     except FileNotFoundError:
         return True
-
-
-def torn_line(data: bytes) -> int | None:
-    """The 1-based number of an incomplete last line of `data`, None when it ends cleanly."""
-    if not data or data.endswith(b"\n"):
-        return None
-    return data.count(b"\n") + 1
-
-
-def lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """Each line of an open log with its 1-based number, no newline, in flat memory."""
-    for number, line in enumerate(handle, start=1):
-        yield number, line[:-1] if line.endswith(b"\n") else line
 
 
 def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> bool:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import REGULAR_ONLY, read_small
+from registry_pipeline.core.fs import REGULAR_ONLY
+from registry_pipeline.core.verified import read_cache
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to wait for a busy lock before failing with LOCKED."""
@@ -203,30 +204,21 @@ def describe_lock(path: Path) -> str:
 
 def read_note(path: Path) -> dict[str, object] | None:
     """The note of the lock at `path`, or None when none is readable (a FIFO is never waited on)."""
-    try:
-        note = json.loads(read_small(path, NOTE_LIMIT) or b"")
-    except (ValueError, RecursionError):  # garbage, nested past what the parser recurses too
-        return None
+    note = read_cache(path, NOTE_LIMIT)
     return note if isinstance(note, dict) else None
 
 
+UNNAMED = "a process that has not written its name yet"
+"""The holder of a lock whose note is not written yet (or not readable)."""
+
+
 def _locked(path: Path) -> RegistryError:
-    """LOCKED: another writer holds the lock at `path`."""
-    owner = read_note(path)
-    if owner is None:
-        return RegistryError(
-            "the lock is held by a process that has not written its name yet; retry",
-            code="LOCKED",
-            path=str(path),
-        )
+    """LOCKED: another writer holds the lock at `path` (who, since when, if its note says)."""
+    owner = read_note(path) or {}
     pid, host, since = owner.get("pid"), owner.get("host"), owner.get("since")
     where = "" if host == socket.gethostname() else f" on host {host}"
-    return RegistryError(
-        f"the lock is held by pid {pid}{where} since {since}{_age(since)}; retry when "
-        "it finishes (a lock dies with its holder: it never needs removing)",
-        code="LOCKED",
-        path=str(path),
-    )
+    holder = f"pid {pid}{where} since {since}{_age(since)}" if owner else UNNAMED
+    return RegistryError.of("LOCKED", path=path, holder=holder)
 
 
 def _age(since: object) -> str:

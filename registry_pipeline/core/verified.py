@@ -8,17 +8,16 @@ import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.fs import QUARANTINE_RELPATH as QUARANTINE_RELPATH
 from registry_pipeline.core.fs import (
     TooLarge,
     file_kind,
+    quarantine,
     read_regular,
-    read_small,
-    rename_noreplace,
     require_safe,
     write_atomic,
 )
@@ -26,8 +25,6 @@ from registry_pipeline.core.fs import (
 FORMAT = "registry-verified-1"
 LIMIT = 64 << 20
 """The largest cache file read (a larger one is set aside: a cache, not a record)."""
-QUARANTINE_RELPATH = ".codex/quarantine"
-"""Where what stood in a cache file's place is kept (the run index's `QUARANTINE_RELPATH`)."""
 _TAKEN: list[tuple[Path, SetAside]] = []
 """(workspace root, what was set aside) of every cache of this process (`take_set_aside`)."""
 
@@ -125,7 +122,7 @@ class Verified:
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):  # none there yet
             there = os.lstat(self.path)
             if not stat.S_ISREG(there.st_mode):  # planted since the load: never written through
-                self._set_aside(_kind(self.path, there.st_mode), there)
+                self._set_aside(there)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(self.path, json.dumps(document, separators=(",", ":")).encode(), durable=False)
         self._dirty = False
@@ -152,48 +149,34 @@ class Verified:
         except (FileNotFoundError, NotADirectoryError):
             return None
         if not stat.S_ISREG(before.st_mode):  # a link, a FIFO, a device: never opened
-            self._set_aside(_kind(self.path, before.st_mode), before)
+            self._set_aside(before)
             return None
         try:
             data = read_regular(self.path, LIMIT)
         except TooLarge:
-            self._set_aside(f"larger than {LIMIT} bytes", before)
+            self._set_aside(before, f"larger than {LIMIT} bytes")
             return None
         except OSError:  # gone or swapped meanwhile, unreadable: an empty cache
             return None
         try:
             return json.loads(data) if data else None
         except (ValueError, RecursionError):  # nested past what the parser recurses included
-            self._set_aside("not JSON", before)
+            self._set_aside(before, "not JSON")
             return None
 
-    def _set_aside(self, found: str, seen: os.stat_result) -> None:
+    def _set_aside(self, seen: os.stat_result, found: str = "") -> None:
         """Move what stands at the file's place (`seen` there: `os.lstat`) to the workspace's
         quarantine, unopened; nothing when it is gone or replaced meanwhile (another process
         saved the cache), or when the move fails (a read-only workspace, a quarantine that is or
-        goes through a symlink: the cache is only empty)."""
+        goes through a symlink: the cache is only empty); `found`: what it is, else its kind."""
+        found = found or f"a {file_kind(seen.st_mode, self.path)}, not a regular file"
         workspace = _workspace_of(self.root)
-        try:
-            folder = require_safe(workspace, workspace / QUARANTINE_RELPATH)
-        except RegistryError:  # a quarantine through a link: never moved there; only empty
-            return
         try:
             now = os.lstat(self.path)
             if (now.st_dev, now.st_ino) != (seen.st_dev, seen.st_ino):
                 return  # replaced meanwhile: not what was judged
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-            for attempt in range(100):
-                again = f"-{attempt}" if attempt else ""  # the same microsecond, another's
-                kept = folder / f"{self.path.stem}-{stamp}{again}{self.path.suffix}"
-                try:
-                    rename_noreplace(self.path, kept)
-                    break
-                except FileExistsError:
-                    continue
-            else:  # pragma: no cover - a hundred names taken in the same microsecond
-                return
-        except OSError:
+            kept = quarantine(workspace, self.path, self.path.name)
+        except (OSError, RegistryError):  # a quarantine through a link: never moved; only empty
             return
         aside = SetAside(_relative(self.path, workspace), found, _relative(kept, workspace))
         self.set_aside.append(aside)
@@ -221,20 +204,11 @@ def _relative(path: Path, workspace: Path) -> str:
     return path.relative_to(workspace).as_posix()
 
 
-def _kind(path: Path, mode: int) -> str:
-    """`a FIFO (named pipe), not a regular file`; a symlink says where it points."""
-    kind = file_kind(mode)
-    if stat.S_ISLNK(mode):
-        with contextlib.suppress(OSError):
-            kind = f"{kind} (to {os.readlink(path)})"
-    return f"a {kind}, not a regular file"
-
-
-def read_cache(path: Path, limit: int | None = None) -> object:
+def read_cache(path: Path, limit: int = LIMIT) -> object:
     """The JSON of the cache file at `path`, or None: absent, not a regular file (a symlink,
-    a FIFO, a device: never opened through, never waited on), over `limit` bytes (default
-    LIMIT) or garbage (nested past what the parser recurses included): a cache, not a record."""
+    a FIFO, a device: never opened through, never waited on), over `limit` bytes or garbage
+    (nested past what the parser recurses included): a cache, not a record."""
     try:
-        return json.loads(read_small(path, LIMIT if limit is None else limit) or b"null")
-    except (ValueError, RecursionError):
+        return json.loads(read_regular(path, limit) or b"null")
+    except (OSError, ValueError, RecursionError):
         return None

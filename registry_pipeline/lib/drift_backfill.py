@@ -22,6 +22,7 @@ from registry_pipeline.core.errors import problem_object
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.lib.build import QUIET_LOGS, execute_here
 from registry_pipeline.lib.failures import (
     check_verdicts,
     listed,
@@ -36,10 +37,6 @@ BACKFILL_TAG = "registry-pipeline/drift-backfill"
 """On every run of one `registry drift backfill`: its id, so the UI's run filter lists them."""
 RANGE_TAG = "registry_pipeline/backfill"
 """On every run of one backfill: its days, `D1..D2` (the tag earlier releases set too)."""
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-"""A day's run log stays in the instance (the UI shows it); the command prints its own lines."""
-INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
-"""The errors a run failure names when a Ctrl-C stopped it."""
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 """The signals an in-process run treats as an interrupt (Dagster maps SIGTERM to SIGINT)."""
 
@@ -80,12 +77,8 @@ def run_drift_backfill(
     *,
     shortcut: bool = True,
 ) -> list[DayOutcome]:
-    """Materialize drift_signals_daily days: computed ones reused, each other one a run of `job()`.
-
-    `job` returns DRIFT_DAILY_JOB of the workspace's definitions (the CLI loads them: lib may
-    not import them); it is called only when a day must run. Ctrl-C (or SIGTERM) raises
-    KeyboardInterrupt before the next day; the run it interrupted ends CANCELED.
-    """
+    """Materialize drift_signals_daily days: computed ones reused, each other one a run of `job()`
+    (the CLI's definitions, which lib may not import, loaded only when a day must run)."""
     workspace = Workspace(root)
     check_catalog(load_catalog(workspace))  # a broken catalog says its reason code first
     with open_instance(root) as instance, inspection_cache(workspace.root):
@@ -143,7 +136,7 @@ def _run_days(
     days: Sequence[date],
     on_day: Callable[[DayOutcome], None] | None,
 ) -> list[DayOutcome]:
-    """Each day one run of `job` here, in order, all tagged with one new backfill id."""
+    """Each day one run of `job` here, in order, tagged with one backfill id; Ctrl-C stops them."""
     tags = {
         BACKFILL_TAG: secrets.token_hex(6),
         RANGE_TAG: f"{days[0].isoformat()}..{days[-1].isoformat()}",
@@ -153,7 +146,10 @@ def _run_days(
         for day in days:
             if stopped():
                 raise KeyboardInterrupt
-            outcomes.append(_run_day(instance, job, day, tags, stopped))
+            run_id = str(uuid.uuid4())
+            result = execute_here(job, instance, run_id, "registry drift backfill", tags=tags,
+                                  run_config=QUIET_LOGS, partition_key=day.isoformat())  # fmt: skip
+            outcomes.append(_outcome(day, run_id, result.success, result.all_events))
             if on_day is not None:
                 on_day(outcomes[-1])
         if stopped():
@@ -161,42 +157,11 @@ def _run_days(
     return outcomes
 
 
-def _run_day(
-    instance: dg.DagsterInstance,
-    job: dg.JobDefinition,
-    day: date,
-    tags: dict[str, str],
-    stopped: Callable[[], bool],
-) -> DayOutcome:
-    """Day `day` as one run of `job` (its partition), its outcome read from the run's events."""
-    run_id = str(uuid.uuid4())  # chosen here: a Ctrl-C before the run returns still finds it
-    try:
-        result = job.execute_in_process(
-            run_config=QUIET_CONSOLE,
-            instance=instance,
-            partition_key=day.isoformat(),
-            raise_on_error=False,
-            run_id=run_id,
-            tags=tags,
-        )
-    except KeyboardInterrupt:  # outside Dagster's own handling (creating the run, say)
-        _cancel_interrupted(instance, run_id, ())
-        raise
-    if stopped() or any(_interrupted(event) for event in result.all_events):
-        _cancel_interrupted(instance, run_id, result.all_events)
-        raise KeyboardInterrupt
-    return _outcome(day, run_id, result.success, result.all_events)
-
-
 @contextmanager
 def _stop_signals() -> Iterator[Callable[[], bool]]:
-    """A look at whether a STOP_SIGNAL came since the last one, even one a run swallowed.
-
-    A run catches SIGINT and raises it only in our code (the asset, the IO manager); one that
-    comes while Dagster writes the run's end is dropped, and one between runs could end a write
-    to the instance halfway. So, for the backfill, the signals do nothing but leave their number
-    on a wakeup fd (Python writes it whichever handler is installed), looked at between days.
-    """
+    """Whether a STOP_SIGNAL came since the last look, even one a run swallowed."""
+    # a run drops a SIGINT that comes as Dagster writes its end, and one between runs could cut a
+    # write to the instance: the signals only leave their number on a wakeup fd, read between days
     if threading.current_thread() is not threading.main_thread():
         yield lambda: False  # signals reach the main thread alone
         return
@@ -229,29 +194,6 @@ def _stop_signals() -> Iterator[Callable[[], bool]]:
 
 def _looked_at_later(_number: int, _frame: object) -> None:
     """A STOP_SIGNAL's handler during a backfill: its byte on the wakeup fd is what counts."""
-
-
-def _interrupted(event: dg.DagsterEvent) -> bool:
-    """Whether `event` is a run failure that a Ctrl-C caused."""
-    if event.event_type != dg.DagsterEventType.RUN_FAILURE:
-        return False
-    error = getattr(event.event_specific_data, "error", None)
-    while error is not None and error.cls_name not in INTERRUPTS:
-        error = error.cause
-    return error is not None
-
-
-def _cancel_interrupted(
-    instance: dg.DagsterInstance, run_id: str, events: Sequence[dg.DagsterEvent]
-) -> None:
-    """Mark run `run_id` CANCELED if the interrupt stopped it: unfinished, or failed by it."""
-    run = instance.get_run_by_id(run_id)
-    if run is None or run.status == dg.DagsterRunStatus.CANCELED:
-        return  # never created, or cancelled already
-    if not run.is_finished or any(_interrupted(event) for event in events):
-        instance.report_run_canceled(
-            run, message="interrupted (Ctrl-C) in the `registry drift backfill` that ran it"
-        )
 
 
 def _outcome(day: date, dagster_run_id: str, success: bool, events: Sequence[Any]) -> DayOutcome:

@@ -9,7 +9,13 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import Problem, RegistryError, io_error, problem_object
+from registry_pipeline.core.errors import (
+    Problem,
+    RegistryError,
+    io_error,
+    problem_object,
+    problem_text,
+)
 from registry_pipeline.core.gate.verdict import CheckVerdict, problem_objects
 
 MAX_LISTED = 50
@@ -19,9 +25,8 @@ def step_failure(
     code: str, path: str | None, message: str, problems: Sequence[Problem] = ()
 ) -> dg.Failure:
     """A `dg.Failure` reading like the CLI's errors, its problems (up to MAX_LISTED) in metadata."""
-    where = f" {path}:" if path else ""
-    lines = [f"{code}{where} {message}"]
-    lines.extend(f"  {problem}" for problem in problems[:5])
+    lines = [problem_text(problem_object(code, message, path=path))]
+    lines.extend(f"  {problem_text(problem)}" for problem in problems[:5])
     if len(problems) > 5:
         lines.append(f"  (+{len(problems) - 5} more in the metadata)")
     metadata: dict[str, Any] = {"reason_code": code, "path": path or ""}
@@ -38,12 +43,10 @@ def failure_problems(description: str, metadata: Mapping[str, Any]) -> list[dict
     values = {name: getattr(value, "value", value) for name, value in metadata.items()}
     code = str(values.get("reason_code") or "STEP_FAILED")
     path = str(values.get("path") or "") or None
-    first = description.splitlines()[0]
-    prefix = f"{code} {path}:" if path else code
-    message = first[len(prefix) :].strip() if first.startswith(prefix) else first
+    first, prefix = description.splitlines()[0], problem_text(problem_object(code, "", path=path))
     listed = values.get("problems")
     return [
-        problem_object(code, message, path=path),
+        problem_object(code, first.removeprefix(prefix), path=path),
         *(dict(item) for item in (listed if isinstance(listed, list) else [])),
     ]
 
@@ -81,9 +84,9 @@ def step_problems(events: Sequence[Any]) -> list[dict[str, object]]:
             error = error.cause
         if error is not None and error.cls_name == "DagsterAssetCheckFailedError":
             continue
-        text = error.message.strip() if error else "step failed"
-        message = f"{text} (a bug: the full traceback is in the Dagster UI)"
-        found.append(problem_object("INTERNAL", message))
+        said = error.message.strip() if error else "step failed"
+        bug = Problem.of("INTERNAL", error=said, traceback="the Dagster UI shows its traceback")
+        found.append(bug.as_json())
     return found
 
 

@@ -190,8 +190,7 @@ def open_instance(root: Path) -> Iterator[dg.DagsterInstance]:
 
 @contextmanager
 def storage_errors(home: Path) -> Iterator[None]:
-    """Errors of Dagster's storage as DAGSTER_STORAGE naming the instance's folder; a disk's
-    fault (full, failing) as IO_ERROR naming the storage's file."""
+    """Dagster's storage errors as DAGSTER_STORAGE, a disk's fault as IO_ERROR naming its file."""
     import sqlite3
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -273,9 +272,7 @@ _SCHEDULE_TABLES = frozenset({"jobs", "job_ticks", "instigators"})
 
 
 def _storage_file(home: Path, statement: str, run_id: object = None) -> Path:
-    """The file of Dagster's SQLite storage in `home` that `statement` writes (a run's event
-    log, the event index, the runs or the schedules database); its history folder when the
-    statement does not tell."""
+    """The file of Dagster's SQLite storage that `statement` writes, else its history folder."""
     history = home / "history"
     found = _TABLE.search(statement)
     table = (found.group(1) or found.group(2)).lower() if found else ""
@@ -297,9 +294,7 @@ _UNLOGGED = "Exception while writing logger call to event log: "
 
 @contextmanager
 def _unlogged_writes(home: Path) -> Iterator[None]:
-    """Dagster's own report of a log message its storage refused (SQLite's statement and
-    parameters, pages long, on stderr) kept out of the command's output: the block ends with
-    that storage's IO_ERROR instead (the run's log is incomplete)."""
+    """Dagster's pages-long report of a log message its storage refused, as that IO_ERROR."""
     kept = _Unlogged(sys.stderr)
     sys.stderr = kept
     try:
@@ -329,8 +324,7 @@ class _Unlogged:
 
 
 def _refused_write(home: Path, text: str) -> RegistryError:
-    """The error of Dagster's report `text` (SQLAlchemy's text: the error, [SQL: ...],
-    [parameters: ...])."""
+    """The error of Dagster's report `text` (the error, `[SQL: ...]`, `[parameters: ...]`)."""
     said = first_lines(text.split("\n[SQL:")[0]).removeprefix("(sqlite3.OperationalError) ")
     statement = re.search(r"\[SQL: ([^\]]*)", text)
     run_id = re.search(r"\[parameters: \('([^']*)'", text)
@@ -363,9 +357,7 @@ MAX_CONFIG_BYTES = 1 << 20
 
 
 def _config_text(home: Path) -> str | None:
-    """The home's dagster.yaml (None when absent), read only as a regular file of at most
-    MAX_CONFIG_BYTES: a FIFO or a device there is NOT_A_REGULAR_FILE, never waited on (Dagster,
-    which reads it next, would wait too)."""
+    """The home's dagster.yaml (None: absent), a bounded regular file (a FIFO: never waited on)."""
     try:
         data = read_regular_file(home / "dagster.yaml", limit=MAX_CONFIG_BYTES,
                                  what="Dagster configuration")  # fmt: skip
@@ -379,8 +371,7 @@ _NOT_YAML = frozenset({"YAML_SYNTAX", "YAML_ENCODING", "YAML_MULTIPLE_DOCUMENTS"
 
 
 def _instance_settings(home: Path) -> Mapping[str, Any]:
-    """The home's dagster.yaml as a mapping; DAGSTER_STORAGE when it is not YAML; empty when
-    absent, or in YAML Dagster reads and the strict reader refuses (aliases, duplicate keys)."""
+    """dagster.yaml as a mapping (DAGSTER_STORAGE: not YAML; empty: absent, or not strict YAML)."""
     text = _config_text(home)
     try:
         loaded = loads_yaml_strict(text) if text is not None else None

@@ -104,8 +104,7 @@ class SealingIOManager(dg.ConfigurableIOManager):
 
 
 SAME_RUN = "same_run"
-"""The upstream snapshot written or reused, and checked, earlier in the same Dagster run (but
-for an upstream on hold: it stays where it is, so its dependents read its active snapshot)."""
+"""The upstream snapshot sealed or reused, and checked, earlier in the same run (not if held)."""
 ACTIVE_POINTER = "active_pointer"
 """Otherwise: the upstream's active snapshot, named by the pointer file, if it still validates."""
 NEWEST_VALID = "newest_valid"

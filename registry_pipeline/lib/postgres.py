@@ -41,12 +41,7 @@ def postgres_settings(settings: Mapping[str, Any]) -> Any:
 
 
 def postgres_url(home: Path, settings: Mapping[str, Any]) -> str | None:
-    """The URL of the PostgreSQL storage in `settings` (the home's dagster.yaml), or None.
-
-    Read from the fields dagster-postgres documents, `postgres_url` or `postgres_db` (username,
-    password, hostname, db_name, port, params, scheme), each a value or `{env: NAME}`, and
-    joined by dagster-postgres's `pg_url_from_config`; Dagster checks the rest as it opens.
-    """
+    """The URL of the PostgreSQL storage in `settings` (dagster.yaml), by `pg_url_from_config`."""
     raw = postgres_settings(settings)
     if raw is None:
         return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 WEBSERVER_URL_ENV = "DAGSTER_WEBSERVER_URL"
 """The UI's base URL (`http://HOST:PORT[/path-prefix]`) when it is not Dagster's default."""
@@ -11,11 +10,7 @@ DEFAULT_WEBSERVER_URL = "http://127.0.0.1:3000"
 """Where `dagster dev` and `dagster-webserver` serve the UI unless told otherwise."""
 
 
-def run_url(run_id: str, home: Path | None = None) -> str:
-    """The run's UI page under $DAGSTER_WEBSERVER_URL, else under Dagster's default address.
-
-    `home` is accepted for the callers of earlier versions and not used: the address is the
-    one the user configures, never guessed from this machine's processes.
-    """
+def run_url(run_id: str) -> str:
+    """The run's UI page under $DAGSTER_WEBSERVER_URL (never guessed), else the default address."""
     base = os.environ.get(WEBSERVER_URL_ENV, "").strip() or DEFAULT_WEBSERVER_URL
     return f"{base.rstrip('/')}/runs/{run_id}"

@@ -1,7 +1,4 @@
-"""Adoption: plan our catalog for a seed-system repository, never modifying its files.
-
-May import only the core's top modules and the rooms before it in `core.LAYERS`.
-"""
+"""Adoption of a seed-system repository (its files untouched); imports as `.importlinter` says."""
 
 from registry_pipeline.core.adopt.plan import (
     AdoptionPlan,

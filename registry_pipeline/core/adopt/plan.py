@@ -272,19 +272,19 @@ def _check_plan(layout: SeedLayout, catalog: dict[str, Any], decisions: list[Dec
     defined_in = {decision.registry_id: decision.defined_in for decision in decisions}
     ids = [entry["registry_id"] for entry in catalog["registries"]]
 
-    def located(detail: str) -> str:
-        found = re.match(r"/registries/(\d+)(\S*)", detail)
+    def located(problem: Problem) -> str:
+        found = re.match(r"/registries/(\d+)(\S*)", problem.field or "")
         if found is None or int(found[1]) >= len(ids):
-            return detail
+            return f"{problem.field}: {problem.message}" if problem.field else problem.message
         registry_id = ids[int(found[1])]
         where = f"{registry_id} (in {defined_in.get(registry_id, 'added by adopt')})"
-        return where + found[2] + detail[found.end() :]
+        return f"{where}{found[2]}: {problem.message}"
 
     try:
         check_catalog(catalog, layout.root, str(layout.catalog), SchemaCatalog.for_workspace(None))
     except UsageError as exc:  # or a run root that leaves the repository (UNSAFE_RUN_ROOT)
         catalogs = {code.value for code in CatalogCode}
-        details = [located(d) for d in exc.details] if exc.code in catalogs else [exc.message]
+        details = [located(p) for p in exc.problems] if exc.code in catalogs else [exc.message]
         raise catalog_error(
             str(layout.catalog), details, code=CatalogCode.ADOPT_UNSUPPORTED.value
         ) from None

@@ -1,5 +1,4 @@
-"""Every file `registry adopt` writes, planned before one is: the dry run prints the plan and
-the run carries out the same plan, so the two cannot differ (docs/ADOPTING.md)."""
+"""Every file `registry adopt` writes, planned first: the dry run prints what the run does."""
 
 from __future__ import annotations
 
@@ -69,8 +68,7 @@ class Write:
 
 
 def planned_writes(root: Path, plan: AdoptionPlan, git: GitPlan) -> list[Write]:
-    """Everything adoption writes, in order: the catalog and bindings, the workspace around
-    them, the lines git is told (ADOPT_CONFLICT for a catalog adopt did not write)."""
+    """The catalog and bindings, the workspace around them, git's lines; ADOPT_CONFLICT."""
     writes = [_document(root, relpath, document) for relpath, document in plan.files.items()]
     writes += _skeleton(root, plan.catalog["run_roots"])
     now = {write.path: write.data for write in writes if write.data is not None}  # as it ends
@@ -96,8 +94,7 @@ def carry_out(writes: Sequence[Write]) -> None:
 
 
 def unfixed(findings: list[Problem], writes: Sequence[Write]) -> list[Problem]:
-    """The git findings the writes leave: none of line endings under a run root whose `-text`
-    line `.gitattributes` gets."""
+    """The git findings the writes leave (not a line-ending one `.gitattributes` then fixes)."""
     data = b"".join(w.data or b"" for w in writes if w.shown == ".gitattributes")
     added = set(data.decode("utf-8", "replace").splitlines())
     return [
@@ -109,8 +106,7 @@ def unfixed(findings: list[Problem], writes: Sequence[Write]) -> list[Problem]:
 
 
 def _skeleton(root: Path, run_roots: Sequence[str]) -> list[Write]:
-    """What `init_workspace` writes under `root`, found by running it on a scratch copy of the
-    files it may write: the one definition of a workspace's skeleton, its result planned."""
+    """What `init_workspace` would write under `root`: run on a scratch copy of its files."""
     targets = init_targets(root)
     before = {target: read_existing(target) for target in targets}
     runs = root / RUNS_RELPATH

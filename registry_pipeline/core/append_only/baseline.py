@@ -18,8 +18,8 @@ from registry_pipeline.core.append_only.check import (
     violation_row,
 )
 from registry_pipeline.core.append_only.rules import Rules, parse_rules
-from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import read_file
+from registry_pipeline.core.errors import RegistryError, UsageError, render
+from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_compact, loads_strict
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
@@ -29,13 +29,13 @@ from registry_pipeline.core.workspace.catalog import RegistrySpec
 from registry_pipeline.core.workspace.gitcheck import git_output
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import (
-    CLOCK_BEHIND,
     FUTURE_DATED,
     newest_valid,
     read_snapshot,
 )
 from registry_pipeline.core.workspace.sources import source_problems
 
+NO_GIT = "NOT_A_GIT_REPOSITORY"
 DIAGNOSTICS_ARTIFACT = "APPEND_ONLY_DIAGNOSTICS_v0_1.jsonl"
 """Sealed beside a checked source snapshot: one line per violation (empty when clean)."""
 
@@ -61,11 +61,7 @@ class Baseline:
     def required(self, where: str) -> Baseline:
         """This baseline; a usage error naming what was looked for when there is none."""
         if self.data is None:
-            raise UsageError(
-                f"{self.why}; --require-baseline refuses to check it as a first publish",
-                code=self.missing,
-                path=where,
-            )
+            raise RegistryError.of(self.missing, path=where, reason=self.why)
         return self
 
 
@@ -75,19 +71,16 @@ NO_BASELINE = Baseline("none", None, None)
 def git_baseline(path: Path, ref: str) -> Baseline:
     """`git show REF:<path>`, else `origin/REF`; neither: a first publish (`none`)."""
 
-    def refused(message: str, code: str = "NOT_A_GIT_REPOSITORY") -> UsageError:
-        return UsageError(f"--baseline-git {message}", code=code, path=str(path))
-
     if not ref or ref.startswith("-") or any(c in ref for c in ":\0\n"):
-        why = "it must not be empty, start with '-', or hold ':' or a newline"
-        raise refused(f"{ref!r} is not a ref ({why})", "BASELINE_REF_INVALID")
+        raise RegistryError.of("BASELINE_REF_INVALID", path=path, ref=ref)
     top = git_output(path.parent, "rev-parse", "--show-toplevel")
+    outside = "the file itself inside the repository (it resolves outside)"
     if top is None:
-        raise refused("needs the file to be inside a git repository")
+        raise RegistryError.of(NO_GIT, path=path, needs="the file to be inside a git repository")
     try:
         relpath = path.resolve().relative_to(Path(top.decode().strip()).resolve()).as_posix()
     except ValueError:
-        raise refused("needs the file itself inside the repository (it resolves outside)") from None
+        raise RegistryError.of(NO_GIT, path=path, needs=outside) from None
     resolved = []
     for candidate in (ref, f"origin/{ref}"):
         commit = git_output(
@@ -122,11 +115,13 @@ def _parsed(data: bytes | None, where: str, baseline: Baseline | None = None) ->
     try:
         return loads_strict(data)
     except JSONDecodeProblem as exc:
-        message, code = f"not valid JSON: {exc.message}", exc.code
         if baseline is not None:
-            message, code = f"the baseline is not valid JSON: {exc}", "BASELINE_UNREADABLE"
-            where = baseline.source or where
-        raise UsageError(message, code=code, path=where, line=exc.line, column=exc.column) from None
+            raise RegistryError.of("BASELINE_UNREADABLE", path=baseline.source or where,
+                                   what="the baseline", reason=f"not valid JSON: {exc}",
+                                   line=exc.line, column=exc.column) from None  # fmt: skip
+        message = f"not valid JSON: {exc.message}"
+        raise UsageError(message, code=exc.code, path=where, line=exc.line,
+                         column=exc.column) from None  # fmt: skip
 
 
 def check_files(
@@ -255,21 +250,13 @@ def published_snapshot(
         ref = PointerStore(workspace, schemas).recorded(spec.registry_id)  # never a hand edit
         if ref is not None and ref.run_id:  # the verdict `validate --active` prints
             verdict = target_verdict(workspace, spec.registry_id, ref, schemas)
+            where = verdict.path or str(workspace.runs_dir / ref.run_id)
             if FUTURE_DATED in verdict.reason_codes:  # the verdict of every door, as it is
-                raise UsageError(
-                    f"the active snapshot of {spec.registry_id} is dated in the future: "
-                    f"{CLOCK_BEHIND}, and build again",
-                    code=FUTURE_DATED,
-                    path=verdict.path or str(workspace.runs_dir / ref.run_id),
-                )
+                said = f"the active snapshot of {spec.registry_id} is dated in the future"
+                raise UsageError(render(FUTURE_DATED, reason=said), code=FUTURE_DATED, path=where)
             if not verdict.ok or verdict.folder is None:
-                raise UsageError(
-                    f"the active snapshot of {spec.registry_id} is missing or does not "
-                    f"validate ({verdict.code}); the append-only check has no trustworthy "
-                    "baseline",
-                    code="BASELINE_INVALID",
-                    path=verdict.path or str(workspace.runs_dir / ref.run_id),
-                )
+                raise RegistryError.of("BASELINE_INVALID", path=where, verdict=verdict.code,
+                                       registry_id=spec.registry_id)  # fmt: skip
             return verdict.folder
     newest = newest_valid(workspace, spec.registry_id, schemas, before=checked)
     return newest.path if newest is not None else None
@@ -280,7 +267,7 @@ def published_files(folder: Path | None, registry_id: str) -> dict[str, bytes] |
     if folder is None:
         return None
     payload = read_snapshot(folder, registry_id).payload()
-    return {rel: read_file(path) for rel, path in payload.items() if rel != DIAGNOSTICS_ARTIFACT}
+    return {rel: read_regular(path) for rel, path in payload.items() if rel != DIAGNOSTICS_ARTIFACT}
 
 
 def governed_files(
@@ -299,7 +286,7 @@ def governed_files(
     folder = published_snapshot(workspace, spec, schemas, checked=checked)
     run_id = folder.name if folder else None
     checked_files = {  # only the JSON files are checked (and read)
-        rel: read_file(data) if isinstance(data, Path) else data
+        rel: read_regular(data) if isinstance(data, Path) else data
         for rel, data in own.items()
         if rel.endswith(".json")
     }

@@ -14,7 +14,7 @@ import rfc8785
 
 from registry_pipeline.core.append_only.compat import Compatibility, classify
 from registry_pipeline.core.append_only.rules import Rules
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, problem_object, render
 from registry_pipeline.core.json_strict import gc_paused, pointer_token, resolve_pointer
 from registry_pipeline.core.seal.hashing import sha256_bytes
 
@@ -71,8 +71,7 @@ def entries_of(document: Any, rules: Rules, where: str) -> list[Any]:
     except KeyError:
         node = None
     if not isinstance(node, list):
-        message = f"no array at {rules.items} (the entries the {rules.name} rules check)"
-        raise UsageError(message, code="CATALOG_SHAPE", path=where)
+        raise RegistryError.of("CATALOG_SHAPE", path=where, items=rules.items, rules=rules.name)
     return node
 
 
@@ -92,40 +91,40 @@ def entry_at(entries: Sequence[Any], rules: Rules, path: str) -> Entry | None:
 def _index(document: Any, rules: Rules, where: str, found: list[Problem] | None) -> _Index:
     """Index a document; with `found`, record the internal violations (the current document)."""
 
-    def report(*args: Any) -> None:  # the arguments of `violation`
+    def report(*args: Any, **fields: Any) -> None:  # the arguments of `violation`
         if found is not None:
-            found.append(violation(*args))
+            found.append(violation(*args, **fields))
 
     index = _Index()
     for position, entry in enumerate(entries_of(document, rules, where)):
         index.entries += 1
         path = f"{rules.items}/{position}"
         if not isinstance(entry, Mapping):
-            report("INVALID_ID", None, f"an entry is not an object ({type(entry).__name__})", path)
+            why = f"an entry is not an object ({type(entry).__name__})"
+            report("INVALID_ID", None, path, reason=why)
             continue
         entry_id = entry.get(rules.id_key)
         id_path = f"{path}/{rules.id_key}"
         if not isinstance(entry_id, str) or not rules.id_matches(entry_id):
             shown = f"{entry_id!r} does not match" if rules.id_key in entry else "is missing, like"
             why = f"{rules.id_key} {shown} {rules.id_pattern}"
-            report("INVALID_ID", entry_id if isinstance(entry_id, str) else None, why, id_path)
+            report("INVALID_ID", entry_id if isinstance(entry_id, str) else None, id_path,
+                   reason=why)  # fmt: skip
             continue
         if entry_id in index.ids:
-            why = f"{entry_id} is also the id of {index.ids[entry_id]}"
-            report("DUPLICATE_ID", entry_id, why, id_path)
+            report("DUPLICATE_ID", entry_id, id_path, other=index.ids[entry_id])
             continue
         index.ids[entry_id] = path
         _aliases(entry, entry_id, path, rules, index, report)
         for contract in _contracts(entry, entry_id, path, rules, report, found is not None):
             first = index.contracts.setdefault(contract.contract_id, contract)
             if first is not contract:
-                why = f"{contract.contract_id} is also declared at {first.path}"
-                ids = (first.owner, entry_id)
-                report("DUPLICATE_CONTRACT_ID", contract.contract_id, why, contract.path, ids)
+                report("DUPLICATE_CONTRACT_ID", contract.contract_id, contract.path,
+                       (first.owner, entry_id), other=first.path)  # fmt: skip
     for alias, owner in index.aliases.items():
         if alias in index.ids:
             why = f"alias {alias!r} of {owner} is the id of {index.ids[alias]}"
-            report("ALIAS_COLLISION", owner, why, index.ids[owner], (alias,))
+            report("ALIAS_COLLISION", owner, index.ids[owner], (alias,), reason=why)
     return index
 
 
@@ -137,16 +136,16 @@ def _aliases(
     aliases = entry[rules.alias_key]
     if not isinstance(aliases, list):
         why = f"{rules.alias_key} is not a list"
-        report("INVALID_ID", entry_id, why, f"{path}/{rules.alias_key}")
+        report("INVALID_ID", entry_id, f"{path}/{rules.alias_key}", reason=why)
         return
     for number, alias in enumerate(aliases):
         where = f"{path}/{rules.alias_key}/{number}"
         if not isinstance(alias, str) or not rules.id_matches(alias):
             why = f"alias {alias!r} does not match {rules.id_pattern}"
-            report("INVALID_ID", entry_id, why, where)
+            report("INVALID_ID", entry_id, where, reason=why)
         elif alias in index.aliases:
             why = f"alias {alias!r} is also an alias of {index.aliases[alias]}"
-            report("ALIAS_COLLISION", entry_id, why, where, (alias, index.aliases[alias]))
+            report("ALIAS_COLLISION", entry_id, where, (alias, index.aliases[alias]), reason=why)
         else:
             index.aliases[alias] = entry_id
 
@@ -161,27 +160,28 @@ def _contracts(
         if not isinstance(items, list):
             state = "is missing" if listed.key not in entry else "is not a list"
             why = f"{listed.key} {state}: every entry has the list, empty when it has none"
-            report("INVALID_CONTRACT_ID", entry_id, why, f"{path}/{listed.key}")
+            report("INVALID_CONTRACT_ID", entry_id, f"{path}/{listed.key}", reason=why)
             continue
         for number, item in enumerate(items):
             where = f"{path}/{listed.key}/{number}"
             if not isinstance(item, Mapping):
                 why = f"a contract is not an object (found {type(item).__name__})"
-                report("INVALID_CONTRACT_ID", None, why, where, (entry_id,))
+                report("INVALID_CONTRACT_ID", None, where, (entry_id,), reason=why)
                 continue
             raw = item.get(rules.contract_id_key)
             problem = _contract_id_problem(raw, grammar, listed.kind, entry_id, rules)
             if problem is not None:
                 shown = raw if isinstance(raw, str) else None
                 id_path = f"{where}/{rules.contract_id_key}"
-                report("INVALID_CONTRACT_ID", shown, problem, id_path, (entry_id,))
+                report("INVALID_CONTRACT_ID", shown, id_path, (entry_id,), reason=problem)
                 continue
             assert isinstance(raw, str)
             _prefix, owner, kind, version = raw.split(":")
             at = f"{where}/{rules.surface_key}"
             invalid = _surface_invalid(item, at, rules) if judge else None
             if invalid is not None:
-                report("CONTRACT_SURFACE_INVALID", raw, *invalid, (entry_id,))
+                why, at = invalid
+                report("CONTRACT_SURFACE_INVALID", raw, at, (entry_id,), reason=why)
             surface = item.get(rules.surface_key)
             yield _Contract(raw, owner, kind, int(version), surface, where, invalid is None)
 
@@ -226,23 +226,20 @@ def _against_baseline(index: _Index, old: _Index, rules: Rules) -> Iterator[Prob
     for entry_id, path in old.ids.items():
         if entry_id in index.ids:
             continue
-        why = f"{entry_id} was published; deprecate it instead of removing it"
-        yield violation("ID_REMOVED", entry_id, why, path)
+        yield violation("ID_REMOVED", entry_id, path)
         if (owner := index.aliases.get(entry_id)) is not None:
             why = f"alias {entry_id!r} of {owner} reuses a published id"
-            yield violation("ALIAS_COLLISION", owner, why, index.ids.get(owner, path), (entry_id,))
+            yield violation("ALIAS_COLLISION", owner, index.ids.get(owner, path), (entry_id,),
+                            reason=why)  # fmt: skip
     for entry_id, path in index.ids.items():
         owner = old.aliases.get(entry_id)
         if entry_id not in old.ids and owner is not None and entry_id not in index.aliases:
             why = f"{entry_id} was published as an alias of {owner}; an id is never reused"
-            yield violation("ALIAS_COLLISION", entry_id, why, path, (owner,))
+            yield violation("ALIAS_COLLISION", entry_id, path, (owner,), reason=why)
     for contract_id, published in old.contracts.items():
         current = index.contracts.get(contract_id)
         if current is None:
-            why = f"{contract_id} was published; add a new version beside it instead"
-            yield violation(
-                "CONTRACT_REMOVED", contract_id, why, published.path, (published.owner,)
-            )
+            yield violation("CONTRACT_REMOVED", contract_id, published.path, (published.owner,))
         elif (drift := _drift(published, current, index, old, rules)) is not None:
             yield drift
 
@@ -255,9 +252,10 @@ def _drift(
     try:
         expected, found = surface_sha256(published.surface), surface_sha256(current.surface)
     except RegistryError as exc:
-        why = f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc}"
+        why = f"{rules.surface_key} cannot be canonicalized (RFC 8785): {exc.message}"
         at = f"{current.path}/{rules.surface_key}"
-        return violation("CONTRACT_SURFACE_INVALID", current.contract_id, why, at, (current.owner,))
+        return violation("CONTRACT_SURFACE_INVALID", current.contract_id, at, (current.owner,),
+                         reason=why)  # fmt: skip
     if expected == found:
         return None
     versions = [
@@ -270,14 +268,13 @@ def _drift(
     return violation(
         "CONTRACT_SURFACE_DRIFT",
         current.contract_id,
-        f"the published surface of {current.contract_id} changed ({compatibility.kind}); "
-        f"keep it and publish the change as {instead}",
         f"{current.path}/{rules.surface_key}",
         (current.owner,),
         expected,
         found,
         instead,
         compatibility,
+        kind=compatibility.kind,
     )
 
 
@@ -320,18 +317,20 @@ class Entry:
 def violation(
     code: str,
     id: str | None,
-    message: str,
     path: str,
     ids: tuple[str, ...] = (),
     expected_sha256: str | None = None,
     found_sha256: str | None = None,
     publish_instead: str | None = None,
     compatibility: Compatibility | None = None,
+    **fields: Any,
 ) -> Problem:
-    """One broken promise: the id, the JSON pointer, the other ids and, for drift, the hashes."""
+    """One broken promise: the id, the JSON pointer, the other ids and, for drift, the hashes;
+    worded by `MESSAGES` with the id and `fields`."""
     verdict = compatibility.as_json() if compatibility else None
+    said = render(code, id=id, instead=publish_instead, **fields)
     return Problem(
-        code=code, message=message, field=path, subject=() if id is None else (id,),
+        code=code, message=said, field=path, subject=() if id is None else (id,),
         related=ids, expected=expected_sha256, found=found_sha256,
         extra={"publish_instead": publish_instead, "compatibility": verdict},
     )  # fmt: skip
@@ -413,8 +412,8 @@ def surface_sha256(surface: Any) -> str:
     try:
         return sha256_bytes(rfc8785.dumps(surface))
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
-        message = str(exc) or type(exc).__name__
-        raise RegistryError(message, code="CONTRACT_SURFACE_INVALID") from None
+        why = str(exc) or type(exc).__name__
+        raise RegistryError.of("CONTRACT_SURFACE_INVALID", reason=why) from None
 
 
 def same_surface(left: Any, right: Any) -> bool | None:

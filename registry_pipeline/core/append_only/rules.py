@@ -14,9 +14,11 @@ SAFE_ID = r"^[a-z0-9_]{1,64}$"
 """The seed's id format: lower_snake_case, 1 to 64 characters."""
 
 
-def rules_invalid(message: str, *, path: str | None = None) -> UsageError:
+def rules_invalid(
+    reason: str, *, path: str | None = None, what: str = "the append-only rules"
+) -> UsageError:
     """RULES_INVALID: a rule block, preset name or rules file that cannot be used."""
-    return UsageError(message, code="RULES_INVALID", path=path)
+    return UsageError.of("RULES_INVALID", path=path, what=what, reason=reason)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from registry_pipeline.core.builders.model import BuildInputs, BuildResult, read
 from registry_pipeline.core.builders.op_status_table import DETAIL_ARTIFACT as STATUS_DETAIL
 from registry_pipeline.core.builders.op_status_table import TABLE_ARTIFACT, detail_operations
 from registry_pipeline.core.builders.run_registry import run_lines, seal_status, tampered
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import dumps_pretty, loads_strict
 from registry_pipeline.core.seal.hashing import sha256_file
 from registry_pipeline.core.seal.manifest import root_sha256
@@ -313,20 +313,12 @@ def build_drift_signals(
 ) -> BuildResult:
     """Both drift documents (same inputs, same bytes); `unknown`: one null signal per kind."""
     if not UTC_STAMP.fullmatch(as_of):
-        raise UsageError(
-            "as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)",
-            code="BAD_AS_OF",
-            path=as_of,
-        )
+        raise RegistryError.of("BAD_AS_OF", path=as_of)
     if working_tree_state not in ("clean", "dirty", None):
-        raise UsageError(
-            "working_tree_state must be clean, dirty or null",
-            code="BAD_WORKING_TREE_STATE",
-            path=str(working_tree_state),
-        )
+        raise RegistryError.of("BAD_WORKING_TREE_STATE", path=str(working_tree_state))
     expected = expected_versions.get("expected")
     if not isinstance(expected, Mapping):
-        raise UsageError("expected_versions has no `expected` object", code="BAD_EXPECTED_VERSIONS")
+        raise RegistryError.of("BAD_EXPECTED_VERSIONS")
     active = {rid: ref for rid, ref in (active_snapshots or {}).items() if ref is not None}
     refs = {
         rid: ref for rid, ref in {**newest_valid_snapshots, **active}.items() if ref is not None

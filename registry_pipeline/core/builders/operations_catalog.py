@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -60,20 +60,18 @@ INPUT_INVALID = "OP_STATUS_INPUT_INVALID"
 """The reason code of every unusable input of the status table (a `UsageError`)."""
 
 
-def input_error(message: str, path: str) -> UsageError:
+def input_error(reason: str, path: str) -> RegistryError:
     """An unusable input of the status table: a UsageError with INPUT_INVALID."""
-    return UsageError(message, code=INPUT_INVALID, path=path)
+    return RegistryError.of(INPUT_INVALID, path=path, reason=reason)
 
 
 LINE_NOT_UNDERSTOOD = "CATALOG_LINE_NOT_UNDERSTOOD"
 """The reason code of a catalog warning."""
 
 
-def catalog_warning(source: str, line: int, operation_id: str | None, message: str) -> Problem:
+def catalog_warning(source: str, line: int, op: str | None, reason: str) -> Problem:
     """A catalog or matrix line not understood (the build goes on): `field` is its operation."""
-    return Problem(
-        code=LINE_NOT_UNDERSTOOD, path=source, line=line, field=operation_id, message=message
-    )
+    return Problem.of(LINE_NOT_UNDERSTOOD, path=source, line=line, field=op, reason=reason)
 
 
 def warning_json(problem: Problem) -> dict[str, Any]:

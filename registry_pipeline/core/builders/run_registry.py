@@ -11,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
+from registry_pipeline.core import jsonl
 from registry_pipeline.core.builders.model import BuildInputs, BuildResult
-from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.errors import Hint, RegistryError
+from registry_pipeline.core.fs import file_stamp
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import file_stamp, jsonl_records
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256
 from registry_pipeline.core.seal.manifest import RUN_JSON as RUN_JSON_NAME
 from registry_pipeline.core.seal.paths import printable, relpath_problem, sort_key
@@ -85,7 +87,7 @@ def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> P
     """Parse a previous companion file (malformed: usage error) and the v0.1 file if it pairs."""
     records: dict[str, PreviousStatus] = {}
     try:
-        for number, row in jsonl_records(status_jsonl.split(b"\n")):
+        for number, row in jsonl_records(line for _n, line in jsonl.Lines(status_jsonl)):
             run_key, entry = _previous_entry(number, row, len(records))
             if run_key in records:
                 _bad_previous(f"line {number}: run_key {run_key!r} appears twice")
@@ -94,7 +96,8 @@ def load_previous(status_jsonl: bytes, registry_jsonl: bytes | None = None) -> P
         _bad_previous(str(exc))
     if registry_jsonl is None:
         return PreviousSnapshot(records)
-    lines = [line + b"\n" for line in registry_jsonl.split(b"\n")[:-1]]  # a torn last one: none
+    complete = jsonl.Lines(registry_jsonl, jsonl.TornTail.REPAIR)  # a torn last line: skipped
+    lines = [line + b"\n" for _n, line in complete]
     return PreviousSnapshot(records, lines if len(lines) == len(records) else None)
 
 
@@ -116,12 +119,8 @@ def _previous_entry(number: int, row: object, index: int) -> tuple[str, Previous
     return run_key, PreviousStatus(str(status), root, tampered, index, files)
 
 
-def _bad_previous(message: str) -> NoReturn:
-    raise UsageError(
-        f"previous seal-status snapshot is malformed: {message}",
-        code="PREVIOUS_SNAPSHOT_INVALID",
-        path=SEAL_STATUS_ARTIFACT,
-    )
+def _bad_previous(reason: str) -> NoReturn:
+    raise RegistryError.of("PREVIOUS_SNAPSHOT_INVALID", path=SEAL_STATUS_ARTIFACT, reason=reason)
 
 
 _ENVELOPE_FIELDS = ("created_utc", "run_type", "option", "operation_id", "git_commit")
@@ -207,12 +206,14 @@ MAX_PROBLEMS = 50
 """Problems listed per folder (in the companion and in `warnings`); the count says how many."""
 LINE_ENDINGS_CONVERTED = Hint.LINE_ENDINGS_CONVERTED.value
 """The diagnosis of a folder whose every bad file matches its seal once line endings convert."""
-INTEGRITY_CODES = frozenset(ReasonCode) - {
-    ReasonCode.SCHEMA_VIOLATION,
-    ReasonCode.JSON_INVALID,
-    ReasonCode.RUN_JSON_INVALID,
-}
-"""Codes that mean the bytes changed; a schema change or an unreadable folder is not tampering."""
+INTEGRITY_CODES = frozenset({
+    "MISSING_REQUIRED_FILE", "MALFORMED_MANIFEST", "MANIFEST_DISAGREES", "DUPLICATE_ENTRY",
+    "HASH_MISMATCH", "SIZE_MISMATCH", "MISSING_FILE", "UNLISTED_FILE", "ROOT_MISMATCH",
+    "UNSAFE_PATH", "NOT_A_REGULAR_FILE", "RUN_ID_MISMATCH", "NOT_A_RUN_FOLDER",
+})  # fmt: skip
+"""The seal contract's codes that mean the bytes changed (docs/SEAL_CONTRACT.md section 7): a
+schema change (SCHEMA_VIOLATION, JSON_INVALID, RUN_JSON_INVALID) or an unreadable folder is not
+tampering."""
 
 
 SEAL_FILES = frozenset({RUN_JSON_NAME, MANIFEST_JSON, MANIFEST_SHA256})
@@ -414,11 +415,8 @@ def _check_labels(run_roots: Sequence[RunRoot]) -> None:
     for root in run_roots:
         reason = relpath_problem(root.label)
         if reason or root.label in seen:
-            raise UsageError(
-                f"run root label {reason or 'is configured twice'}",
-                code="BAD_RUN_ROOT",
-                path=root.label,
-            )
+            reason = reason or "is configured twice"
+            raise RegistryError.of("BAD_RUN_ROOT", path=root.label, reason=reason)
         seen.add(root.label)
 
 
@@ -560,7 +558,7 @@ def build(inputs: BuildInputs) -> BuildResult:
 @lru_cache(maxsize=4)
 def _parsed(path: Path, _stamp: tuple[int, int, int, int] | None) -> list[Any]:
     """A parsed JSONL artifact cached by path and `file_stamp`; shared, so never mutate it."""
-    return [line for _, line in jsonl_records(path.read_bytes().split(b"\n"))]
+    return [record for _, record in jsonl_records(line for _n, line in jsonl.Lines(path))]
 
 
 def run_lines(snapshot: Snapshot) -> list[Any]:

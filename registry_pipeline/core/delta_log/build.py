@@ -21,8 +21,8 @@ from registry_pipeline.core.delta_log.records import (
     PreviousLog,
     RegistryState,
 )
-from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import read_file
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, parse_manifest_json
@@ -67,13 +67,13 @@ def sealed_files(folder: Path | None, root_sha256: str, schemas: SchemaCatalog) 
         return None
     try:
         report = inspect_run_folder(folder, schemas=schemas)
-        data = read_file(folder / MANIFEST_JSON)
+        data = read_regular(folder / MANIFEST_JSON)
     except (UsageError, OSError):
         return None
     if not report.ok or report.root_sha256 != root_sha256:
         return None
-    problems: list[object] = []
-    entries = parse_manifest_json(data, lambda *args, **kwargs: problems.append(args))
+    problems: list[Problem] = []
+    entries = parse_manifest_json(data, problems.append)
     if entries is None or problems:
         return None
     return {entry.relpath: entry.sha256 for entry in entries}
@@ -197,7 +197,7 @@ def build_delta_log(
     """The next log: `previous`'s JSONL bytes unchanged plus one record per new snapshot."""
     ids = [entry.registry_id for entry in covered]
     if len(set(ids)) != len(ids):
-        raise UsageError("a registry is listed twice", code="BAD_USAGE", path=",".join(ids))
+        raise RegistryError.of("BAD_USAGE", path=",".join(ids), reason="a registry is listed twice")
     state = previous.state if previous else EMPTY_STATE
     registries = dict(state.registries)
     appended: list[DeltaRecord] = []

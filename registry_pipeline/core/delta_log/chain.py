@@ -15,9 +15,9 @@ from registry_pipeline.core.delta_log.build import previous_folder
 from registry_pipeline.core.delta_log.records import (
     LOG_ARTIFACT,
     LOG_REGISTRY_ID,
+    PREVIOUS_LOG,
     STATE_ARTIFACT,
-    TORN,
-    DeltaCode,
+    TORN_TAIL,
     LogState,
     PreviousLog,
     describe_record,
@@ -28,7 +28,7 @@ from registry_pipeline.core.delta_log.records import (
 )
 from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.fs import open_file
-from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break
+from registry_pipeline.core.jsonl import CHUNK, bytes_break, first_break, torn
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
@@ -44,13 +44,10 @@ from registry_pipeline.core.workspace.snapshots import (
 
 def future_findings(workspace: Workspace) -> list[Problem]:
     """FUTURE_DATED for each covered registry's (or the log's) run folder dated in the future."""
+    dated = functools.partial(Problem.of, "FUTURE_DATED")
     return [
-        Problem(
-            code=DeltaCode.FUTURE_DATED,
-            path=f"{RUNS_RELPATH}/{snapshot.run_id}",
-            message=f"{registry_id}: {why}",
-            run_id=snapshot.run_id,
-        )
+        dated(path=f"{RUNS_RELPATH}/{snapshot.run_id}", reason=f"{registry_id}: {why}",
+              run_id=snapshot.run_id)
         for registry_id in _watched(workspace)
         for snapshot, why in split_snapshots(workspace, registry_id)[1]
     ]
@@ -69,32 +66,24 @@ def link_problem(
     workspace: Workspace, newer: Path, run_id: str, root: str, schemas: SchemaCatalog
 ) -> tuple[Problem | None, Path | None]:
     """The first problem of the link newer -> run_id, and the older folder when it exists."""
-    finding = partial(Problem, run_id=newer.name, previous_run_id=run_id)
+    finding = partial(Problem.of, run_id=newer.name, previous_run_id=run_id)
 
     older = previous_folder(workspace.runs_dir, run_id)
     if older is None:
-        message = "the previous log snapshot is not in RUNS"
-        return finding(code=DeltaCode.MISSING_SNAPSHOT, message=message, expected=run_id), None
+        return finding("MISSING_SNAPSHOT", expected=run_id), None
     found = read_snapshot(older, LOG_REGISTRY_ID).root_sha256
     if found != root:
-        message = "the previous log snapshot's ROOT_SHA256 is not the one recorded"
-        return finding(
-            code=DeltaCode.ROOT_MISMATCH, message=message, expected=root, found=found
-        ), older
+        return finding("ROOT_MISMATCH", against=PREVIOUS_LOG, expected=root, found=found), older
     if not is_valid_run_folder(older, schemas=schemas):
-        message = "the previous log snapshot does not validate"
-        return finding(code=DeltaCode.SEAL_INVALID, message=message), older
+        return finding("SEAL_INVALID", reason="the previous log snapshot does not validate"), older
     try:
         with open_file(older / LOG_ARTIFACT) as old, open_file(newer / LOG_ARTIFACT) as new:
             broken = first_break(old, new)
     except OSError as exc:
-        return finding(code=DeltaCode.PREFIX_VIOLATION, message=f"cannot read a log: {exc}"), older
+        return finding("PREFIX_VIOLATION", reason=f"cannot read a log: {exc}"), older
     if broken is not None:
-        path = f"{newer.name}/{LOG_ARTIFACT}"
-        message = broken.describe(describe_record)
-        return finding(
-            code=DeltaCode.PREFIX_VIOLATION, message=message, path=path, line=broken.line
-        ), older
+        path, said = f"{newer.name}/{LOG_ARTIFACT}", broken.describe(describe_record)
+        return finding("PREFIX_VIOLATION", path=path, line=broken.line, reason=said), older
     return None, older
 
 
@@ -102,26 +91,26 @@ def state_problem(folder: Path) -> tuple[Problem | None, LogState | None]:
     """The folder's state companion, checked against its JSONL read in chunks."""
     where = f"{folder.name}/{STATE_ARTIFACT}"
 
-    def finding(code: DeltaCode, message: str) -> tuple[Problem, None]:
-        return Problem(code=code, path=where, message=message, run_id=folder.name), None
+    def finding(code: str, reason: str, **more: Any) -> tuple[Problem, None]:
+        return Problem.of(code, path=where, reason=reason, run_id=folder.name, **more), None
 
     try:
         state = read_state(folder)
     except OSError as exc:  # the companion's
-        return finding(DeltaCode.LOG_STATE_INVALID, f"cannot read: {exc.strerror or exc}")
-    except RegistryError as exc:  # `delta_log_error`, its only refusal
-        if exc.code == DeltaCode.LOG_STATE_INVALID.value:  # a malformed companion
-            return finding(DeltaCode.LOG_STATE_INVALID, f"{exc.field}: {exc.message}")
-        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where  # an origin's records
+        return finding("LOG_STATE_INVALID", f"cannot read: {exc.strerror or exc}")
+    except RegistryError as exc:  # a malformed companion (its field told), an origin's records
+        if exc.code == "LOG_STATE_INVALID":
+            return finding(exc.code, f"{exc.field}: {exc.message}")
+        at = f"{folder.name}/{LOG_ARTIFACT}" if exc.line else where
         return Problem(code=exc.code, path=at, message=exc.message, line=exc.line,
                        field=exc.field, run_id=folder.name), None  # fmt: skip
     try:
         digest, lines, torn = _hash_and_count(folder / LOG_ARTIFACT)
     except OSError as exc:
-        return finding(DeltaCode.LOG_STATE_MISMATCH, f"cannot read the log: {exc}")
+        return finding("LOG_STATE_MISMATCH", f"cannot read the log: {exc}")
     mismatch = state_mismatch(state, digest, lines, torn=torn)
     if mismatch is not None:
-        return finding(DeltaCode.LOG_STATE_MISMATCH, mismatch)
+        return finding("LOG_STATE_MISMATCH", mismatch)
     return None, state
 
 
@@ -148,16 +137,10 @@ def check_append_only(
     base = previous.jsonl if previous else b""
     broken = bytes_break(base, new_jsonl)
     if broken is not None:
-        return [
-            Problem(
-                code=DeltaCode.PREFIX_VIOLATION,
-                path=path,
-                line=broken.line,
-                message=broken.describe(describe_record),
-                previous_run_id=previous.run_id if previous else None,
-                expected=broken.record[:240].decode("utf-8", "replace"),
-            )
-        ]
+        said, record = broken.describe(describe_record), broken.record[:240]
+        before = previous.run_id if previous else None
+        return [Problem.of("PREFIX_VIOLATION", path=path, line=broken.line, reason=said,
+                           previous_run_id=before, expected=record.decode("utf-8", "replace"))]
     tail = io.BytesIO(new_jsonl[len(base) :])
     state = previous.state if previous else None
     first = base.count(b"\n") + 1
@@ -180,42 +163,37 @@ def check_records(
     last = {rid: (entry.last_to_ref, entry.last_created_utc) for rid, entry in registries.items()}
     seen: set[tuple[str, str]] = {(ref.run_root, ref.run_id) for ref, _ in last.values()}
     for number, raw in enumerate(lines, start=first_line):
-        at = partial(_found, findings, path, number)
+        at = partial(Problem.of, path=path, line=number)
         if not raw.endswith(b"\n"):
-            at(DeltaCode.RECORD_INVALID, "/", TORN)
+            reason = torn(path, number, TORN_TAIL).message
+            findings.append(at("RECORD_INVALID", field="/", reason=reason))
         try:
             record = parse_record(raw, line_number=number, path=path)
-        except RegistryError as exc:  # `delta_log_error`, its only refusal
-            at(DeltaCode.RECORD_INVALID, exc.field, exc.message)
+        except RegistryError as exc:  # RECORD_INVALID, its only refusal
+            findings.append(at("RECORD_INVALID", field=exc.field, reason=exc.message))
             continue
-        before = last.get(record.registry_id)
+        registry_id, to_run_id = record.registry_id, record.to_ref.run_id
+        before = last.get(registry_id)
         expected = before[0] if before else None
         if record.from_ref != expected:
-            why = f"{record.registry_id}: from_ref must be the registry's previous to_ref in the "
-            why += "log" if before else "log (null: its first record)"
-            found = _shown(record.from_ref)
-            at(DeltaCode.FROM_MISMATCH, "/from_ref", why, expected=_shown(expected), found=found)
-        key = (record.to_ref.run_root, record.to_ref.run_id)
+            first = "" if before else " (null: its first record)"
+            findings.append(at("FROM_MISMATCH", field="/from_ref", registry_id=registry_id,
+                               first=first, expected=_shown(expected),
+                               found=_shown(record.from_ref)))  # fmt: skip
+        key = (record.to_ref.run_root, to_run_id)
         if key in seen:
-            why = f"{record.to_ref.run_id} is already a to_ref in the log"
-            at(DeltaCode.DUPLICATE_SNAPSHOT, "/to_ref", why, found=record.to_ref.run_id)
-        elif before and (record.created_utc, record.to_ref.run_id) < (before[1], before[0].run_id):
-            why = f"{record.registry_id}: {record.to_ref.run_id} is ordered before the registry's "
-            at(DeltaCode.OUT_OF_ORDER, "/to_ref", why + f"previous to_ref {before[0].run_id}")
+            findings.append(at("DUPLICATE_SNAPSHOT", field="/to_ref", to_run_id=to_run_id,
+                               found=to_run_id))  # fmt: skip
+        elif before and (record.created_utc, to_run_id) < (before[1], before[0].run_id):
+            findings.append(at("OUT_OF_ORDER", field="/to_ref", registry_id=registry_id,
+                               to_run_id=to_run_id, previous=before[0].run_id))  # fmt: skip
         if derivation_run_id is not None and record.derivation_run_id != derivation_run_id:
-            why = "an appended record must name the build that appended it"
-            at(DeltaCode.DERIVATION_MISMATCH, "/derivation_run_id", why,
-               expected=derivation_run_id, found=record.derivation_run_id)  # fmt: skip
+            named = record.derivation_run_id
+            findings.append(at("DERIVATION_MISMATCH", field="/derivation_run_id",
+                               expected=derivation_run_id, found=named))  # fmt: skip
         seen.add(key)
-        last[record.registry_id] = (record.to_ref, record.created_utc)
+        last[registry_id] = (record.to_ref, record.created_utc)
     return findings
-
-
-def _found(
-    findings: list[Problem], path: str, line: int, code: DeltaCode, field: str | None,
-    message: str, **more: Any,
-) -> None:  # fmt: skip
-    findings.append(Problem(code=code, path=path, line=line, field=field, message=message, **more))
 
 
 def _shown(ref: SealedRef | None) -> str:
@@ -266,9 +244,8 @@ def inspect_chain(
     catalog = schemas or SchemaCatalog.for_workspace(workspace.root)
     problems: list[Problem] = []
     if not is_valid_run_folder(newest_log_folder, schemas=catalog):
-        message = "the log snapshot does not validate"
-        run_id = newest_log_folder.name
-        problems.append(Problem(code=DeltaCode.SEAL_INVALID, message=message, run_id=run_id))
+        problems.append(Problem.of("SEAL_INVALID", reason="the log snapshot does not validate",
+                                   run_id=newest_log_folder.name))  # fmt: skip
     snapshots = 1
     current = newest_log_folder
     for finding, older in _links(workspace, current, catalog, strict_derivation):  # loop-free
@@ -302,12 +279,8 @@ def _links(
             return
         run_id, root = link
         if run_id in seen:
-            message = f"the chain loops back to {run_id}"
-            code = DeltaCode.CHAIN_INPUT_INVALID
-            yield (
-                Problem(code=code, message=message, run_id=newer.name, previous_run_id=run_id),
-                None,
-            )
+            yield Problem.of("CHAIN_INPUT_INVALID", reason=f"the chain loops back to {run_id}",
+                             run_id=newer.name, previous_run_id=run_id), None  # fmt: skip
             return
         seen.add(run_id)
         finding, older = link_problem(workspace, newer, run_id, root, schemas)

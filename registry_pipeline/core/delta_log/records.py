@@ -1,73 +1,31 @@
-"""The delta log's records and state companion; an unusable one raises `delta_log_error`."""
+"""The delta log's records and state companion; an unusable one raises its code (RECORD_INVALID,
+LOG_STATE_INVALID, ...) naming the line and field."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.fs import read_file
+from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.json_strict import (
     JSONDecodeProblem,
     dumps_compact,
     dumps_pretty,
     loads_strict,
 )
-from registry_pipeline.core.jsonl import quote, torn_line
+from registry_pipeline.core.jsonl import Lines, TornTail, ends_cleanly, quote
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
-from registry_pipeline.core.workspace.snapshots import (
-    Snapshot,
-)
+from registry_pipeline.core.workspace.snapshots import Snapshot
 
-
-class DeltaCode(StrEnum):
-    """Reason codes of the delta log's checks: a public, stable vocabulary."""
-
-    RECORD_INVALID = "RECORD_INVALID"
-    PREFIX_VIOLATION = "PREFIX_VIOLATION"
-    FROM_MISMATCH = "FROM_MISMATCH"
-    DUPLICATE_SNAPSHOT = "DUPLICATE_SNAPSHOT"
-    OUT_OF_ORDER = "OUT_OF_ORDER"
-    DERIVATION_MISMATCH = "DERIVATION_MISMATCH"
-    MISSING_SNAPSHOT = "MISSING_SNAPSHOT"
-    ROOT_MISMATCH = "ROOT_MISMATCH"
-    SEAL_INVALID = "SEAL_INVALID"
-    CHAIN_INPUT_INVALID = "CHAIN_INPUT_INVALID"
-    LOG_STATE_MISSING = "LOG_STATE_MISSING"
-    LOG_STATE_INVALID = "LOG_STATE_INVALID"
-    LOG_STATE_MISMATCH = "LOG_STATE_MISMATCH"
-    FUTURE_DATED = "FUTURE_DATED"
-
-
-def delta_log_error(
-    message: str,
-    *,
-    code: DeltaCode = DeltaCode.RECORD_INVALID,
-    path: str | None = None,
-    field: str | None = None,
-    line: int | None = None,
-) -> RegistryError:
-    """A delta record, a log or its state cannot be used; names the line and field when known."""
-    where = f" {path}:" if path else ""
-    at = "" if line is None else f" line {line}:"
-    named = f" {field}:" if field else ""
-    headline = f"error: {code.value}{where}{at}{named} {message}"
-    return RegistryError(message, code=code.value, path=path, line=line, field=field,
-                         headline=headline)  # fmt: skip
-
-
-def finding_text(problem: Problem) -> str:
-    """A problem of the log or its chain as one line: `CODE  path: line N: message`."""
-    where = f"{problem.path}: " if problem.path else ""
-    at = f"line {problem.line}: " if problem.line is not None else ""
-    return f"{problem.code}  {where}{at}{problem.message}"
+PREVIOUS_LOG = "the one the newer log's run.json records"
+"""What a previous log snapshot's ROOT_SHA256 must match (ROOT_MISMATCH)."""
 
 
 DELTA_VERSION = "0.1"
@@ -95,7 +53,9 @@ RECORD_KEYS = (
 """The record's keys in the seed's order (its sealed example log)."""
 REF_KEYS = ("run_id", "run_root", "relpath", "manifest_sha256")
 COUNT_KEYS = ("added", "removed", "modified")
-TORN = "the last line has no newline"
+TORN_TAIL = TornTail.REFUSE
+"""A log snapshot is sealed, never appended in place: a torn one is refused (RECORD_INVALID, the
+delta log's code for a line it cannot use) and the next build extends an earlier one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,16 +112,15 @@ _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", re.ASCII)
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
-    """Raises `delta_log_error` naming the line and field (JSON pointer) of the first problem."""
+    """Raises its `code` naming the line and field (JSON pointer) of the first problem."""
 
     line: int | None
     path: str | None
-    code: DeltaCode = DeltaCode.RECORD_INVALID
+    code: str = "RECORD_INVALID"
 
     def fail(self, field: str, message: str) -> NoReturn:
-        raise delta_log_error(
-            message, code=self.code, path=self.path, field=field or "/", line=self.line
-        )
+        raise RegistryError.of(self.code, path=self.path, field=field or "/", line=self.line,
+                               reason=message)  # fmt: skip
 
     def keys(self, value: object, keys: tuple[str, ...], field: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -222,7 +181,7 @@ def parse_record(
     line: bytes | str, *, line_number: int | None = None, path: str | None = None
 ) -> DeltaRecord:
     """The record on one JSONL line (newline optional), by rules stricter than the seed's schema
-    and ours; `delta_log_error` names the field."""
+    and ours; RECORD_INVALID names the field."""
     read = _Reader(line_number, path)
     try:
         document = loads_strict(line)
@@ -327,7 +286,7 @@ EMPTY_STATE = LogState(0, sha256_bytes(b""), {})
 
 def parse_state(data: bytes, path: str | None = None) -> LogState:
     """The state in a companion file; LOG_STATE_INVALID naming the field when it is malformed."""
-    read = _Reader(None, path, DeltaCode.LOG_STATE_INVALID)
+    read = _Reader(None, path, "LOG_STATE_INVALID")
     try:
         document = loads_strict(data)
     except JSONDecodeProblem as exc:
@@ -366,16 +325,19 @@ def _registry_state(registry_id: str, entry: Any, read: _Reader) -> RegistryStat
 def state_from_log(jsonl: bytes, path: str | None = None) -> LogState:
     """Recompute the state by parsing every record: a one-off to adopt a log that has none."""
     registries: dict[str, RegistryState] = {}
-    torn = torn_line(jsonl)
-    if torn is not None:
-        raise delta_log_error(TORN, path=path, field="/", line=torn)
-    lines = jsonl.split(b"\n")
-    for number, line in enumerate(lines[:-1], start=1):
-        record = parse_record(line, line_number=number, path=path)
-        before = registries.get(record.registry_id)
-        count = before.records + 1 if before else 1
-        registries[record.registry_id] = RegistryState(count, record.to_ref, record.created_utc)
-    return LogState(len(lines) - 1, sha256_bytes(jsonl), registries)
+    lines, number = Lines(jsonl, TORN_TAIL, path=path), 0
+    try:
+        for number, line in lines:
+            record = parse_record(line, line_number=number, path=path)
+            before = registries.get(record.registry_id)
+            count = before.records + 1 if before else 1
+            registries[record.registry_id] = RegistryState(count, record.to_ref, record.created_utc)
+    except RegistryError as exc:
+        if lines.torn_at is None:
+            raise
+        raise RegistryError.of("RECORD_INVALID", path=path, field="/", line=lines.torn_at,
+                               reason=exc.message) from None  # fmt: skip
+    return LogState(number, sha256_bytes(jsonl), registries)
 
 
 @dataclass(frozen=True)
@@ -402,24 +364,24 @@ def load_previous_log(snapshot: Snapshot) -> PreviousLog:
     """Read a log snapshot's JSONL and state; LOG_STATE_MISMATCH unless they agree."""
     where = str(snapshot.path)
     if snapshot.root_sha256 is None:
-        raise delta_log_error("has no ROOT_SHA256", code=DeltaCode.SEAL_INVALID, path=where)
+        raise RegistryError.of("SEAL_INVALID", path=where, reason="it has no ROOT_SHA256")
     jsonl = _read_log(snapshot.path)
     try:
         state = read_state(snapshot.path, jsonl)
     except OSError as exc:
         message = f"cannot read {STATE_ARTIFACT}: {exc.strerror or exc}"
-        raise delta_log_error(message, code=DeltaCode.LOG_STATE_INVALID, path=where) from None
-    digest, torn = sha256_bytes(jsonl), torn_line(jsonl) is not None
+        raise RegistryError.of("LOG_STATE_INVALID", path=where, reason=message) from None
+    digest, torn = sha256_bytes(jsonl), not ends_cleanly(jsonl)
     mismatch = state_mismatch(state, digest, jsonl.count(b"\n"), torn=torn)
     if mismatch is not None:
-        raise delta_log_error(mismatch, code=DeltaCode.LOG_STATE_MISMATCH, path=where)
+        raise RegistryError.of("LOG_STATE_MISMATCH", path=where, reason=mismatch)
     return PreviousLog(snapshot.path, snapshot.run_id, snapshot.root_sha256, jsonl, state)
 
 
 def read_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     """A log snapshot's state companion, recomputed for an origin without one; OSError raises."""
     try:
-        data = read_file(folder / STATE_ARTIFACT)
+        data = read_regular(folder / STATE_ARTIFACT)
     except FileNotFoundError:
         return origin_state(folder, jsonl)
     return parse_state(data, f"{folder}/{STATE_ARTIFACT}")
@@ -442,13 +404,11 @@ def state_mismatch(state: LogState, digest: str, lines: int, *, torn: bool) -> s
 def previous_input(folder: Path) -> tuple[str, str] | Problem | None:
     """(run_id, manifest_sha256) of the previous log in run.json `inputs`; None for the first."""
 
-    def bad(message: str) -> Problem:
-        return Problem(
-            code=DeltaCode.CHAIN_INPUT_INVALID, path=RUN_JSON, message=message, run_id=folder.name
-        )
+    def bad(reason: str) -> Problem:
+        return Problem.of("CHAIN_INPUT_INVALID", path=RUN_JSON, reason=reason, run_id=folder.name)
 
     try:
-        envelope = loads_strict(read_file(folder / RUN_JSON))
+        envelope = loads_strict(read_regular(folder / RUN_JSON))
     except (OSError, JSONDecodeProblem) as exc:
         return bad(f"cannot read run.json: {exc}")
     inputs = envelope.get("inputs") if isinstance(envelope, dict) else None
@@ -469,8 +429,7 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
     """A chain origin's state from its records; LOG_STATE_MISSING if it names a previous log."""
     where = str(folder)
     if previous_input(folder) is not None:
-        message = f"no {STATE_ARTIFACT}: a log that extends another must be sealed with its state"
-        raise delta_log_error(message, code=DeltaCode.LOG_STATE_MISSING, path=where)
+        raise RegistryError.of("LOG_STATE_MISSING", path=where, artifact=STATE_ARTIFACT)
     data = _read_log(folder) if jsonl is None else jsonl
     return state_from_log(data, f"{where}/{LOG_ARTIFACT}")  # empty: EMPTY_STATE
 
@@ -478,7 +437,7 @@ def origin_state(folder: Path, jsonl: bytes | None = None) -> LogState:
 def _read_log(folder: Path) -> bytes:
     """The JSONL bytes of a log snapshot; SEAL_INVALID when they cannot be read."""
     try:
-        return read_file(folder / LOG_ARTIFACT)
+        return read_regular(folder / LOG_ARTIFACT)
     except OSError as exc:
         message = f"cannot read {LOG_ARTIFACT}: {exc.strerror or exc}"
-        raise delta_log_error(message, code=DeltaCode.SEAL_INVALID, path=str(folder)) from None
+        raise RegistryError.of("SEAL_INVALID", path=folder, reason=message) from None

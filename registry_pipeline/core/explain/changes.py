@@ -292,7 +292,7 @@ def parse(fmt: str, data: bytes) -> Document:
             return Document(loads_strict(data), lines=False)
         return Document(loads_yaml_strict(data), lines=False)  # as every registry's YAML is read
     except ValueError as exc:  # JSONDecodeProblem, the strict readers' one refusal
-        raise RegistryError(" ".join(str(exc).split())[:300], code="UNPARSEABLE") from None
+        raise RegistryError.of("UNPARSEABLE", reason=" ".join(str(exc).split())[:300]) from None
 
 
 def _jsonl_values(data: bytes) -> Iterator[Any]:
@@ -301,7 +301,7 @@ def _jsonl_values(data: bytes) -> Iterator[Any]:
             try:
                 yield loads_strict(line)
             except JSONDecodeProblem as exc:
-                raise RegistryError(f"line {number}: {exc}", code="UNPARSEABLE") from None
+                raise RegistryError.of("UNPARSEABLE", reason=f"line {number}: {exc}") from None
 
 
 def canonical(value: Any) -> str:

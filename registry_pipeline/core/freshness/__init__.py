@@ -1,7 +1,4 @@
-"""Whether a build has anything to do: its inputs against the last successful build's.
-
-May import only the core's top modules and the rooms before it in `core.LAYERS`.
-"""
+"""Whether a build has anything to do; imports what `.importlinter` allows it."""
 
 from registry_pipeline.core.freshness.state import (
     STATE_RELPATH,

@@ -14,7 +14,7 @@ from typing import Any
 
 from registry_pipeline._version import __version__
 from registry_pipeline.core.errors import RegistryError, io_error
-from registry_pipeline.core.fs import write_atomic
+from registry_pipeline.core.fs import file_stamp, write_atomic
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
@@ -363,15 +363,14 @@ def _files(root: Path, paths: Iterable[Path]) -> list[tuple[object, ...]]:
 
 
 def _identity(path: str | Path) -> tuple[object, ...]:
-    """Type, size, mtime, ctime and inode of `path` itself (a symlink is not followed)."""
+    """Type and `file_stamp` of `path` itself (a symlink is not followed)."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return ("absent",)
-    kind = "d" if stat.S_ISDIR(info.st_mode) else "f" if stat.S_ISREG(info.st_mode) else "other"
-    if kind == "d":  # a folder's own times change with its entries, which are listed anyway
-        return (kind,)
-    return (kind, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    if stat.S_ISDIR(info.st_mode):  # a folder's own times change with its entries, listed anyway
+        return ("d",)
+    return ("f" if stat.S_ISREG(info.st_mode) else "other", *file_stamp(info))
 
 
 def _digest(entries: Iterable[tuple[object, ...]]) -> str:

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
-from registry_pipeline.core.fs import open_file, read_file
+from registry_pipeline.core.errors import Problem, RegistryError, render
+from registry_pipeline.core.fs import open_file, read_regular
 from registry_pipeline.core.gate.verdict import CheckVerdict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
@@ -17,7 +17,7 @@ from registry_pipeline.core.workspace.catalog import RegistrySpec, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 
-SCHEMA_CODES = frozenset({ReasonCode.SCHEMA_VIOLATION, ReasonCode.JSON_INVALID})
+SCHEMA_CODES = frozenset({"SCHEMA_VIOLATION", "JSON_INVALID"})
 MAX_LISTED = 50
 
 
@@ -47,40 +47,32 @@ def delta_append_only_check(path: Path, _workspace: Workspace, _registry_id: str
     from registry_pipeline.core.delta_log import (
         LOG_ARTIFACT,
         LOG_REGISTRY_ID,
-        DeltaCode,
         check_append_only,
-        delta_log_error,
-        finding_text,
         load_previous_log,
     )
     from registry_pipeline.core.delta_log.build import previous_folder
-    from registry_pipeline.core.delta_log.records import previous_input
+    from registry_pipeline.core.delta_log.records import PREVIOUS_LOG, previous_input
 
     link = previous_input(path)  # the one rule for run.json's link, as the chain's
     if isinstance(link, Problem):
-        raise delta_log_error(link.message, code=DeltaCode.CHAIN_INPUT_INVALID, path=str(path))
+        raise RegistryError(link.message, code=link.code, path=str(path))
     inputs: tuple[SealedRef, ...] = ()
     previous = None
     if link is not None:
         folder = previous_folder(path.parent, link[0])  # the chain's rule: never read outside
         if folder is None:
-            message = f"the previous log snapshot {link[0]!r} is not in RUNS"
-            raise delta_log_error(message, code=DeltaCode.MISSING_SNAPSHOT, path=str(path))
+            raise RegistryError.of("MISSING_SNAPSHOT", path=path, previous_run_id=link[0])
         previous = load_previous_log(read_snapshot(folder, LOG_REGISTRY_ID))
         inputs = (SealedRef(LOG_REGISTRY_ID, folder.name, previous.root_sha256 or ""),)
         if previous.root_sha256 != link[1]:
-            raise delta_log_error(
-                f"previous log {folder.name} has another root than run.json records",
-                code=DeltaCode.ROOT_MISMATCH,
-                path=str(folder),
-            )
+            raise RegistryError.of("ROOT_MISMATCH", path=folder, against=PREVIOUS_LOG)
     findings = check_append_only(  # appended records must name this very folder
-        read_file(path / LOG_ARTIFACT), previous, derivation_run_id=path.name
+        read_regular(path / LOG_ARTIFACT), previous, derivation_run_id=path.name
     )
     return CheckVerdict(
         "",
         not findings,
-        "; ".join(finding_text(f) for f in findings[:5]) or None,
+        "; ".join(str(f) for f in findings[:5]) or None,
         {
             "previous_log": previous.run_id if previous else "(none: the first log)",
             "reason_codes": sorted({str(f.code) for f in findings}),
@@ -248,14 +240,16 @@ class RegistryCheck:
     ) -> CheckVerdict:
         """Its verdict on `path`: NO_MATERIALIZATION without a folder, an unreadable one's code."""
         if path is None:
-            message = "no materialization of this asset in this run"
-            return CheckVerdict(self.name, False, message, {"reason_codes": ["NO_MATERIALIZATION"]})
+            said = render("NO_MATERIALIZATION")
+            return CheckVerdict(self.name, False, said, {"reason_codes": ["NO_MATERIALIZATION"]})
         others = {"pinned": pinned} if self.reads_others else {}
         try:
             verdict = self.evaluate(path, workspace, registry_id, **others)
         except (RegistryError, OSError) as exc:  # what it reads cannot be read
-            code = getattr(exc, "code", "UNREADABLE")
-            return CheckVerdict(self.name, False, str(exc), {"reason_codes": [str(code)]})
+            code, where = getattr(exc, "code", "UNREADABLE"), getattr(exc, "path", None)
+            where = where or getattr(exc, "filename", None)  # an OSError names its file so
+            metadata = {"reason_codes": [str(code)], "path": None if where is None else str(where)}
+            return CheckVerdict(self.name, False, str(exc), metadata)
         return replace(verdict, name=self.name)
 
 

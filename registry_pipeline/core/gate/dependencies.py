@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from registry_pipeline.core.append_only.baseline import DIAGNOSTICS_ARTIFACT, published_files
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.gate.receipts import ReceiptStore
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import target_verdict
@@ -20,7 +20,6 @@ from registry_pipeline.core.write_path.content import (
     Keep,
     TypeContent,
     content_of,
-    finding,
     log_content,
 )
 
@@ -50,19 +49,10 @@ class SnapshotReader:
             content = TypeContent(entry_type)
             if entry_type.registry_id not in self.refers_to:
                 return content  # it refers to the checked one: no entries, no findings
-            content.problems.append(
-                finding(
-                    "DEPENDENCY_NOT_SEALED",
-                    "error",
-                    entry_type.name,
-                    None,
-                    "",
-                    f"{entry_type.registry_id} has no sealed snapshot that passed its checks to "
-                    f"check against; build it too (`registry build --select "
-                    f"{entry_type.registry_id} ...`)",
-                    entry_type.source,
-                )
-            )
+            content.problems.append(Problem.of(
+                "DEPENDENCY_NOT_SEALED", subject=(entry_type.name,), field="",
+                path=entry_type.source, registry_id=entry_type.registry_id,
+            ))  # fmt: skip
             return content
         self.inputs.append(snapshot.ref())
         if entry_type.layout == "log":  # never the whole log in memory, as bytes or records

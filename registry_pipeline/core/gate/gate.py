@@ -140,13 +140,11 @@ def breaks_active(
                 continue  # a log's references only grow
             verdict = check.run(there, workspace, referrer, {**pinned, registry_id: folder})
             if not verdict.passed:
-                return RegistryError(
-                    f"making {folder.name} the active {registry_id} would break the active "
-                    f"{referrer} ({ref.run_id}), whose {check.name} check then fails: "
-                    f"{verdict.description}; change {referrer} too and build both",
-                    code="REFERRER_BROKEN",
-                    path=str(folder),
-                )
+                return RegistryError.of(
+                    "REFERRER_BROKEN", path=folder, run_id=folder.name, registry_id=registry_id,
+                    referrer=referrer, active=ref.run_id, check=check.name,
+                    failure=verdict.description,
+                )  # fmt: skip
     return None
 
 
@@ -183,12 +181,7 @@ def admit(
     if action in RECEIPT_ONLY:
         if not verdicts.passing:
             what = "rolled back to" if action == "rollback" else "made active by a journaled change"
-            raise RegistryError(
-                f"{folder.name} has no promotion receipt: its blocking checks never passed as a "
-                f"whole, so it cannot be {what}; promote a snapshot instead",
-                code="NO_RECEIPT",
-                path=str(folder),
-            )
+            raise RegistryError.of("NO_RECEIPT", path=folder, run_id=folder.name, what=what)
         receipt = verdicts.passing[0]
     else:
         receipt = admissible(workspace, registry_id, root_sha256, pinned) or record(
@@ -196,12 +189,9 @@ def admit(
             evaluate(workspace, registry_id, folder, pinned), actor,
         )  # fmt: skip
     if receipt.registry_id != registry_id or receipt.run_id != folder.name:
-        raise RegistryError(
-            f"the receipt of root {root_sha256} is for {receipt.registry_id}@{receipt.run_id}, "
-            f"not {registry_id}@{folder.name}",
-            code="RECEIPT_INVALID",
-            path=store.path_of(root_sha256),
-        )
+        said = (f"the receipt of root {root_sha256} is for {receipt.registry_id}@{receipt.run_id}, "
+                f"not {registry_id}@{folder.name}")  # fmt: skip
+        raise RegistryError.of("RECEIPT_INVALID", path=store.path_of(root_sha256), reason=said)
     if not receipt.passed:
         raise _failed(store, folder, receipt)
     broken = (
@@ -224,14 +214,11 @@ def refused_by_gate(
 
 
 def _failed(store: ReceiptStore, folder: Path, receipt: Receipt) -> RegistryError:
-    by = receipt.build.get("id", "?")
-    return RegistryError(
-        f"{folder.name} failed its blocking checks ({receipt.build.get('kind', '?')} {by}, "
-        f"{receipt.created_utc}): {receipt.describe_failure()}; a snapshot that failed a "
-        "blocking check never becomes active: fix the registry and build again",
-        code="CHECK_FAILED",
-        path=store.path_of(receipt.root_sha256),
-    )
+    build = f"{receipt.build.get('kind', '?')} {receipt.build.get('id', '?')}"
+    return RegistryError.of(
+        "CHECK_FAILED", path=store.path_of(receipt.root_sha256), run_id=folder.name, build=build,
+        created=receipt.created_utc, failure=receipt.describe_failure(),
+    )  # fmt: skip
 
 
 def admission(

@@ -127,7 +127,7 @@ class ReceiptStore:
         except OSError as exc:
             raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
         if data and not data.endswith(b"\n"):
-            raise _invalid("its last line is incomplete (torn)", path=str(path))
+            raise _invalid(jsonl.torn(path).message, path=str(path))
         receipts = []
         for line in data.splitlines():
             receipt = _parse(line, str(path))
@@ -199,8 +199,8 @@ def _created(line: bytes) -> str:
     return str(document.get("created_utc", "")) if isinstance(document, dict) else ""
 
 
-def _invalid(message: str, path: str) -> RegistryError:
-    return RegistryError(message, code=RECEIPT_INVALID, path=path)
+def _invalid(reason: str, path: str) -> RegistryError:
+    return RegistryError.of(RECEIPT_INVALID, path=path, reason=reason)
 
 
 def _parse(data: bytes, where: str) -> Receipt:

@@ -8,13 +8,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem
 from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
 from registry_pipeline.core.seal.paths import printable
 
 REQUIRED = (RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256)
-NOT_REGULAR = "is not a regular file (FIFO, socket or device)"
 
 
 @dataclass(frozen=True)
@@ -65,35 +64,24 @@ def refuse_non_run_folder(folder: str | Path, fast: bool) -> FolderReport | None
     try:
         info = os.lstat(folder)  # lstat alone: `registry validate /` must not walk the disk
         if not stat.S_ISDIR(info.st_mode):
-            raise UsageError(
-                "not a run folder (not a directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
-            )
+            raise RegistryError.of("NOT_A_RUN_FOLDER", path=folder, reason="not a directory")
         top = os.fspath(folder)
         if any(_lexists(os.path.join(top, name)) for name in REQUIRED):
             return None
     except FileNotFoundError:
-        raise UsageError(
-            "not a run folder (no such directory)", code="NOT_A_RUN_FOLDER", path=str(folder)
-        ) from None
+        missing = RegistryError.of("NOT_A_RUN_FOLDER", path=folder, reason="no such directory")
+        raise missing from None
     except OSError as exc:
-        raise UsageError(
-            f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
-        ) from None
-    problems = (
-        Problem(
-            code=ReasonCode.NOT_A_RUN_FOLDER,
-            message=f"none of {', '.join(REQUIRED)} is at its top: not a run folder, "
-            "nothing in it was read",
-        ),
-        *map(missing_required, REQUIRED),
-    )
+        why = exc.strerror or exc
+        raise RegistryError.of("UNREADABLE", path=folder, what="run folder", reason=why) from None
+    said = f"none of {', '.join(REQUIRED)} is at its top (nothing in it was read)"
+    problems = (Problem.of("NOT_A_RUN_FOLDER", reason=said), *map(missing_required, REQUIRED))
     return FolderReport(str(folder), None, None, problems, 0, fast)
 
 
 def missing_required(name: str) -> Problem:
     """The problem of a seal file (one of REQUIRED) that is not in the folder."""
-    message = f"required file {name} is missing"
-    return Problem(code=ReasonCode.MISSING_REQUIRED_FILE, path=name, message=message)
+    return Problem.of("MISSING_REQUIRED_FILE", path=name)
 
 
 def _lexists(path: str) -> bool:
@@ -107,24 +95,15 @@ def _lexists(path: str) -> bool:
 
 def json_invalid(relpath: str, fmt: str, exc: JSONDecodeProblem) -> Problem:
     """A file that does not parse: JSON_INVALID at the parser's line and column."""
-    detail = exc.message if exc.code == "JSON_INVALID" else str(exc)
-    return Problem(
-        code=ReasonCode.JSON_INVALID,
-        path=printable(relpath),
-        message=f"not valid {fmt}: {detail}",
-        line=exc.line,
-        column=exc.column,
-    )
+    reason = exc.message if exc.code == "JSON_INVALID" else str(exc)
+    where = printable(relpath)
+    return Problem.of("JSON_INVALID", path=where, format=fmt, reason=reason, line=exc.line,
+                      column=exc.column)  # fmt: skip
 
 
 def schema_violation(
     relpath: str, message: str, line: int | None, field: str | None = None
 ) -> Problem:
     """A schema violation in `relpath`, at `line` (when known) and the JSON pointer `field`."""
-    return Problem(
-        code=ReasonCode.SCHEMA_VIOLATION,
-        path=printable(relpath),
-        message=message,
-        line=line,
-        field=field,
-    )
+    return Problem.of("SCHEMA_VIOLATION", path=printable(relpath), reason=message, line=line,
+                      field=field)  # fmt: skip

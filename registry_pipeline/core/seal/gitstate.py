@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from registry_pipeline.core.fs import NotRegularFile, TooLarge, read_regular
+from registry_pipeline.core.fs import QUARANTINE_RELPATH, NotRegularFile, TooLarge, read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.paths import relpath_problem
 
@@ -34,7 +34,7 @@ NOT_CANON = (
     ".codex/RECEIPTS",
     ".codex/RUNS",
     ".codex/JOURNAL_QUARANTINE",
-    ".codex/quarantine",
+    QUARANTINE_RELPATH,
     ".codex/cache",
     ".codex/.staging",
     ".codex/dagster_home",

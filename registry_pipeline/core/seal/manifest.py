@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from registry_pipeline.core.errors import Hint, ReasonCode
+from registry_pipeline.core.errors import Hint, Problem, render
 from registry_pipeline.core.json_strict import JSONDecodeProblem, dumps_pretty, loads_strict
 from registry_pipeline.core.seal.paths import fold_key, relpath_problem, safe_fold_key, sort_key
 
@@ -20,6 +20,12 @@ MANIFEST_SHA256 = "MANIFEST.sha256"
 RUN_JSON = "run.json"
 NO_ROOT_LINE = "has no ROOT_SHA256 line"
 """The complaint about a MANIFEST.sha256 without a ROOT line (a plain sha256sum list draws it)."""
+
+
+def no_root_line(problem: Problem) -> bool:
+    """Whether a problem is the one a plain sha256sum list draws: no ROOT_SHA256 line."""
+    said = render("MALFORMED_MANIFEST", reason=NO_ROOT_LINE)
+    return (problem.code, problem.path, problem.message) == (MALFORMED, MANIFEST_SHA256, said)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +75,9 @@ def render_manifest_sha256(entries: Sequence[ManifestEntry]) -> tuple[bytes, str
     return text.encode("utf-8"), root
 
 
-Report = Callable[..., None]
-"""`report(code, path, message, expected=None, found=None, hint=None)`."""
+Report = Callable[[Problem], None]
+"""Takes each problem a parser finds (`Problem.of`), in the order found."""
+MALFORMED, UNSAFE, DUPLICATE = "MALFORMED_MANIFEST", "UNSAFE_PATH", "DUPLICATE_ENTRY"
 
 _LINE = re.compile(r"([^ ]*)  (.*)")
 _ENTRY_KEYS = frozenset({"relpath", "bytes", "sha256"})
@@ -88,14 +95,14 @@ class HashLines:
 
 def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | None:
     """Well-formed entries of `manifest.json`, or None when it cannot be read as a list at all."""
-    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST, MANIFEST_JSON)
+    malformed = functools.partial(Problem.of, MALFORMED, path=MANIFEST_JSON)
     try:
         rows = loads_strict(data)
     except JSONDecodeProblem as exc:
-        malformed(f"not valid JSON: {exc}")
+        report(malformed(reason=f"not valid JSON: {exc}"))
         return None
     if not isinstance(rows, list):
-        malformed(f"must be a JSON array, found {type(rows).__name__}")
+        report(malformed(reason=f"must be a JSON array, found {type(rows).__name__}"))
         return None
     entries: list[ManifestEntry] = []
     seen: dict[str, str] = {}
@@ -105,9 +112,8 @@ def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | No
         if entry is None:
             continue
         if previous is not None and sort_key(entry.relpath) < sort_key(previous):
-            malformed(
-                f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}"
-            )
+            said = f"entries are not sorted by relpath: {entry.relpath!r} comes after {previous!r}"
+            report(malformed(reason=said))
         previous = entry.relpath
         if _twin(entry.relpath, seen, "manifest.json", report):
             continue
@@ -117,54 +123,52 @@ def parse_manifest_json(data: bytes, report: Report) -> list[ManifestEntry] | No
 
 def _entry(index: int, row: object, report: Report) -> ManifestEntry | None:
     where = f"manifest.json entry {index}"
-    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST)
+    malformed = functools.partial(Problem.of, MALFORMED, path=MANIFEST_JSON)
     if not isinstance(row, dict):
-        malformed(MANIFEST_JSON, f"{where} is not an object")
+        report(malformed(reason=f"{where} is not an object"))
         return None
     keys = row.keys()
     if keys != _ENTRY_KEYS:
-        missing = sorted(_ENTRY_KEYS - keys)
-        extra = sorted(keys - _ENTRY_KEYS)
-        malformed(
-            MANIFEST_JSON,
-            f"{where} must have exactly relpath, bytes, sha256"
-            + (f"; missing {missing}" if missing else "")
-            + (f"; unexpected {extra}" if extra else ""),
+        missing, extra = sorted(_ENTRY_KEYS - keys), sorted(keys - _ENTRY_KEYS)
+        said = f"{where} must have exactly relpath, bytes, sha256" + (
+            f"; missing {missing}" * bool(missing) + f"; unexpected {extra}" * bool(extra)
         )
+        report(malformed(reason=said))
         return None
     relpath, size, digest = row["relpath"], row["bytes"], row["sha256"]
     if not isinstance(relpath, str):
-        malformed(MANIFEST_JSON, f"{where}: relpath is not a string")
+        report(malformed(reason=f"{where}: relpath is not a string"))
         return None
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        malformed(relpath, f"{where}: bytes must be a non-negative integer", found=str(size))
+        said = f"{where}: bytes must be a non-negative integer"
+        report(malformed(path=relpath, reason=said, found=str(size)))
         return None
     if not isinstance(digest, str) or not HEX64.fullmatch(digest):
         upper = isinstance(digest, str) and HEX64_ANY_CASE.fullmatch(digest)
         said = "uses uppercase hex" if upper else "is not 64 lowercase hex"
-        malformed(relpath, f"{where}: sha256 {said}", found=str(digest))
+        report(malformed(path=relpath, reason=f"{where}: sha256 {said}", found=str(digest)))
         return None
     reason = relpath_problem(relpath)
     if reason:
-        report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in manifest.json {reason}")
+        report(Problem.of(UNSAFE, path=relpath, reason=f"relpath in manifest.json {reason}"))
         return None
     if relpath in (MANIFEST_JSON, MANIFEST_SHA256):
-        malformed(relpath, "manifest.json must not list the seal files")
+        report(malformed(path=relpath, reason="manifest.json must not list the seal files"))
         return None
     return ManifestEntry(relpath, size, digest)
 
 
 def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
     """Per-file hashes and the claimed root of `MANIFEST.sha256`."""
-    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST)
+    malformed = functools.partial(Problem.of, MALFORMED, path=MANIFEST_SHA256)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        malformed(MANIFEST_SHA256, f"not UTF-8 (byte {exc.start})")
+        report(malformed(reason=f"not UTF-8 (byte {exc.start})"))
         return HashLines({}, [], None)
     if "\r" in text:
         said = "has CRLF line endings; it must use LF"
-        malformed(MANIFEST_SHA256, said, hint=Hint.LINE_ENDINGS_CONVERTED)
+        report(malformed(reason=said, hint=Hint.LINE_ENDINGS_CONVERTED))
         text = text.replace("\r\n", "\n")
     rows = text.split("\n")
     if rows and rows[-1] == "":
@@ -191,44 +195,46 @@ def parse_manifest_sha256(data: bytes, report: Report) -> HashLines:
             continue
         match = _LINE.fullmatch(row)
         if match is None:
-            malformed(
-                MANIFEST_SHA256, f"line {number} is not '<sha256>  <relpath>'", found=row[:120]
-            )
+            said = f"line {number} is not '<sha256>  <relpath>'"
+            report(malformed(reason=said, found=row[:120]))
             continue
         digest, relpath = match.groups()
         if not HEX64.fullmatch(digest):
             upper = HEX64_ANY_CASE.fullmatch(digest)
-            said = "uses uppercase hex" if upper else "is not 64 lowercase hex"
-            malformed(relpath, f"MANIFEST.sha256 line {number}: hash {said}", found=digest)
+            said = f"MANIFEST.sha256 line {number}: hash " + (
+                "uses uppercase hex" if upper else "is not 64 lowercase hex"
+            )
+            report(malformed(path=relpath, reason=said, found=digest))
         reason = relpath_problem(relpath)
         if reason:
-            report(ReasonCode.UNSAFE_PATH, relpath, f"relpath in MANIFEST.sha256 {reason}")
+            report(Problem.of(UNSAFE, path=relpath, reason=f"relpath in MANIFEST.sha256 {reason}"))
             continue
         if relpath == MANIFEST_SHA256:
-            malformed(relpath, "MANIFEST.sha256 must not list itself")
+            report(malformed(path=relpath, reason="MANIFEST.sha256 must not list itself"))
             continue
         if _twin(relpath, folded, "MANIFEST.sha256", report):
             continue
         hashes[relpath] = digest
         lines.append(row)
     if root is None:
-        malformed(MANIFEST_SHA256, NO_ROOT_LINE)
+        report(malformed(reason=NO_ROOT_LINE))
     return HashLines(hashes, lines, root)
 
 
 def _root_line(number: int, row: str, total: int, seen: str | None, report: Report) -> str | None:
     if seen is not None:
-        report(ReasonCode.DUPLICATE_ENTRY, MANIFEST_SHA256, "has more than one ROOT_SHA256 line")
+        where = "MANIFEST.sha256 (its ROOT_SHA256 line)"
+        report(Problem.of(DUPLICATE, path=MANIFEST_SHA256, where=where))
         return seen
     value, well_formed = _root_value(row)
-    malformed = functools.partial(report, ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256)
+    malformed = functools.partial(Problem.of, MALFORMED, path=MANIFEST_SHA256)
     if not well_formed:
         tail = row[len(ROOT_LABEL) :]
         upper = tail.startswith("  ") and HEX64_ANY_CASE.fullmatch(tail[2:])
         said = "uses uppercase hex" if upper else "is not 'ROOT_SHA256  <64 lowercase hex>'"
-        malformed(f"ROOT_SHA256 line {said}", found=row[:120])
+        report(malformed(reason=f"ROOT_SHA256 line {said}", found=row[:120]))
     elif number != total:
-        malformed("ROOT_SHA256 is not the last line")
+        report(malformed(reason="ROOT_SHA256 is not the last line"))
     return value
 
 
@@ -260,11 +266,8 @@ def _twin(relpath: str, seen: dict[str, str], where: str, report: Report) -> boo
         seen[key] = relpath
         return False
     if seen[key] == relpath:
-        report(ReasonCode.DUPLICATE_ENTRY, relpath, f"listed twice in {where}")
+        report(Problem.of(DUPLICATE, path=relpath, where=where))
     else:
-        report(
-            ReasonCode.UNSAFE_PATH,
-            relpath,
-            f"same path as {seen[key]!r} after case folding, in {where}",
-        )
+        said = f"same path as {seen[key]!r} after case folding, in {where}"
+        report(Problem.of(UNSAFE, path=relpath, reason=said))
     return True

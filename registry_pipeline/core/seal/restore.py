@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import stat
@@ -10,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.fs import (
     NotRegularFile,
     file_kind,
@@ -21,7 +22,7 @@ from registry_pipeline.core.fs import (
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_SHA256,
-    NO_ROOT_LINE,
+    no_root_line,
     parse_manifest_sha256,
 )
 from registry_pipeline.core.seal.verdicts import (
@@ -48,25 +49,23 @@ class Restored:
 def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
     """Write `source`, line endings undone, as `dest_parent/<name>`; on error only `dest_parent`."""
     source = source.resolve()
+    not_a_run_folder = functools.partial(RegistryError.of, "NOT_A_RUN_FOLDER", path=source)
     if not source.is_dir():
-        raise UsageError("not a folder", code="NOT_A_RUN_FOLDER", path=str(source))
+        raise not_a_run_folder(reason="not a directory")
     name = source.name
     if not name:
-        raise UsageError("has no name to give the copy", code="NOT_A_RUN_FOLDER", path=str(source))
+        raise not_a_run_folder(reason="it has no name to give the copy")
     dest_parent = _checked_dest(source, dest_parent)
     manifest, listed = _listed(source)
     dest_parent.mkdir(parents=True, exist_ok=True)  # the one write an error may leave
     files = _regular_files(source)
     for relpath in listed:
         if relpath not in files:
-            raise UsageError(
-                "is listed but is missing or a folder: restore only sealed files",
-                code="NOT_A_REGULAR_FILE",
-                path=str(source / relpath),
-            )
+            kind = "missing or a folder, though listed"
+            raise RegistryError.of("NOT_A_REGULAR_FILE", path=source / relpath, kind=kind)
     target = dest_parent / name
     if os.path.lexists(target):
-        raise UsageError("the restored copy would replace it", code="DEST_EXISTS", path=str(target))
+        raise RegistryError.of("DEST_EXISTS", path=target)
     result = Restored(target)
     contents: dict[str, bytes] = {}
     if manifest is not None:
@@ -84,12 +83,8 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
             contents[relpath], ending, now = undone
             result.restored[relpath] = f"{now} back to {ending}"
     if unrecoverable:
-        raise RegistryError(
-            f"{len(unrecoverable)} file(s) match their seal neither as they are nor with their "
-            f"line endings converted back: {', '.join(unrecoverable[:5])}; nothing was written",
-            code="RESTORE_UNRECOVERABLE",
-            path=str(source),
-        )
+        raise RegistryError.of("RESTORE_UNRECOVERABLE", path=source, count=len(unrecoverable),
+                               files=", ".join(unrecoverable[:5]))  # fmt: skip
     holder = Path(tempfile.mkdtemp(prefix=".restoring-", dir=dest_parent))  # a name: 255 bytes
     staging = holder / name  # same name inside: run.json agrees
     try:
@@ -100,11 +95,7 @@ def restore_line_endings(source: Path, dest_parent: Path) -> Restored:
         except OSError as exc:
             if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-            raise UsageError(
-                "appeared while the copy was written; it was not replaced and nothing was written",
-                code="DEST_EXISTS",
-                path=str(target),
-            ) from None
+            raise RegistryError.of("DEST_EXISTS", path=target) from None  # appeared meanwhile
         fsync_dir(dest_parent)
     finally:
         shutil.rmtree(holder, ignore_errors=True)
@@ -115,21 +106,12 @@ def _checked_dest(source: Path, dest_parent: Path) -> Path:
     """`dest_parent` resolved, refused when it is `source` or inside it, or not a folder."""
     dest = dest_parent.resolve()
     if dest == source or source in dest.parents:
-        raise UsageError(
-            f"is inside the folder to restore ({source}): the copy would alter the evidence; "
-            "choose a DEST outside it",
-            code="DEST_INSIDE_FOLDER",
-            path=str(dest_parent),
-        )
+        raise RegistryError.of("DEST_INSIDE_FOLDER", path=dest_parent, source=source)
     existing = dest
     while not os.path.lexists(existing):
         existing = existing.parent
     if not existing.is_dir():
-        raise UsageError(
-            "is not a folder: DEST must be a folder, or a path where one can be created",
-            code="DEST_NOT_A_FOLDER",
-            path=str(existing),
-        )
+        raise RegistryError.of("DEST_NOT_A_FOLDER", path=existing)
     return dest
 
 
@@ -137,36 +119,23 @@ def _listed(folder: Path) -> tuple[bytes | None, dict[str, str]]:
     """The LF-restored MANIFEST.sha256 (None: already LF) and relpath -> sha256 of what it lists."""
 
     path = folder / MANIFEST_SHA256
+    not_a_run_folder = functools.partial(RegistryError.of, "NOT_A_RUN_FOLDER", path=path)
     try:
         data = _read_regular(path)
     except FileNotFoundError:
-        raise UsageError(
-            "has no MANIFEST.sha256 to restore against", code="NOT_A_RUN_FOLDER", path=str(folder)
-        ) from None
+        raise not_a_run_folder(path=folder, reason="it has no MANIFEST.sha256") from None
     except OSError as exc:
-        raise UsageError(
-            f"no readable MANIFEST.sha256 to restore against: {exc.strerror or exc}",
-            code="NOT_A_RUN_FOLDER",
-            path=str(path),
-        ) from None
+        why = exc.strerror or exc
+        raise not_a_run_folder(reason=f"its MANIFEST.sha256 cannot be read ({why})") from None
     restored = data.replace(b"\r\n", b"\n") if b"\r\n" in data else None
-    complaints: list[tuple[str, str, str]] = []
-
-    def report(code: str, relpath: str, message: str, **_details: object) -> None:
-        if message != NO_ROOT_LINE:  # the one complaint a plain sha256sum list draws
-            complaints.append((str(code), relpath, message))
-
-    hashes = parse_manifest_sha256(data if restored is None else restored, report).hashes
-    if complaints:
-        reasons = "; ".join(f"{where}: {message}" for _code, where, message in complaints[:5])
-        more = f" (and {len(complaints) - 5} more)" if len(complaints) > 5 else ""
-        raise UsageError(
-            f"cannot be restored against: {reasons}{more}",
-            code=complaints[0][0],
-            path=str(path),
-        )
+    found: list[Problem] = []
+    hashes = parse_manifest_sha256(data if restored is None else restored, found.append).hashes
+    complaints = [p for p in found if not no_root_line(p)]  # a sha256sum list is restorable
+    if complaints:  # its first problem heads the error, which lists them all
+        first = complaints[0]
+        raise UsageError(first.message, code=first.code, path=str(path), problems=complaints)
     if not hashes:
-        raise UsageError("MANIFEST.sha256 lists no file", code="NOT_A_RUN_FOLDER", path=str(path))
+        raise not_a_run_folder(reason="its MANIFEST.sha256 lists no file")
     return restored, hashes
 
 
@@ -184,11 +153,8 @@ def _regular_files(folder: Path) -> set[str]:
                 elif stat.S_ISREG(mode):
                     found.add(Path(entry.path).relative_to(folder).as_posix())
                 else:
-                    raise UsageError(
-                        f"is a {file_kind(mode)}: restore only sealed regular files",
-                        code="NOT_A_REGULAR_FILE",
-                        path=entry.path,
-                    )
+                    kind = f"a {file_kind(mode)}"
+                    raise RegistryError.of("NOT_A_REGULAR_FILE", path=entry.path, kind=kind)
     return found
 
 
@@ -202,9 +168,7 @@ def _open_regular(path: Path) -> int:
         if exc.errno != errno.ELOOP:
             raise
         kind = "symlink"
-    raise UsageError(
-        f"is a {kind}: restore only sealed regular files", code="NOT_A_REGULAR_FILE", path=str(path)
-    )
+    raise RegistryError.of("NOT_A_REGULAR_FILE", path=path, kind=f"a {kind}")
 
 
 def _read_regular(path: Path) -> bytes:
@@ -237,11 +201,4 @@ def _verify(folder: Path, source: Path) -> None:
 
     report = inspect_run_folder(folder)
     if verdict_of(report).status not in (PASS, INTACT_OLDER_FORMAT):
-        problems = [str(problem) for problem in report.problems]
-        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        said = "; ".join(problems[:5]) + more
-        raise RegistryError(
-            f"the restored copy does not verify: {said}; nothing was written",
-            code="RESTORE_UNVERIFIED",
-            path=str(source),
-        )
+        raise RegistryError.of("RESTORE_UNVERIFIED", path=source, problems=report.problems)

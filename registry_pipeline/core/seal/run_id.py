@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 
 REGISTRY_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
 RUN_ID = re.compile(
@@ -21,11 +21,7 @@ RUN_ID_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2})__(\d{2})(\d{2})(\d{2})__", re.AS
 def check_registry_id(registry_id: str) -> str:
     """Return `registry_id` if it is a valid id (lowercase, digits, underscores), else raise."""
     if not REGISTRY_ID.fullmatch(registry_id):
-        raise UsageError(
-            "registry id must be 1-64 characters of a-z, 0-9 and '_', starting with a letter",
-            code="INVALID_REGISTRY_ID",
-            path=registry_id,
-        )
+        raise RegistryError.of("INVALID_REGISTRY_ID", path=registry_id)
     return registry_id
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import os
 import secrets
@@ -16,9 +17,9 @@ from pathlib import Path
 from typing import Protocol
 
 from registry_pipeline.core import fs
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import NotRegularFile, open_regular
+from registry_pipeline.core.fs import NotRegularFile, file_kind, open_regular
 from registry_pipeline.core.json_strict import dumps_pretty
 from registry_pipeline.core.jsonl import write_all
 from registry_pipeline.core.lock import FileLock, lock_state
@@ -164,11 +165,9 @@ class Staging:
     def _target(self, relpath: str) -> Path:
         reason = relpath_problem(relpath)
         if reason:
-            raise UsageError(f"relpath {reason}", code="UNSAFE_PATH", path=relpath)
+            raise RegistryError.of("UNSAFE_PATH", path=relpath, reason=f"relpath {reason}")
         if is_reserved(relpath):
-            raise UsageError(
-                "this name is written by the seal itself", code="RESERVED_NAME", path=relpath
-            )
+            raise RegistryError.of("RESERVED_NAME", path=relpath)
         self._claim(relpath)
         target = self.path / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -177,24 +176,18 @@ class Staging:
     def _claim(self, relpath: str) -> None:
         """Reserve `relpath`, refusing twins after case folding and file/folder clashes."""
         key = fold_key(relpath)
+        unsafe = functools.partial(RegistryError.of, "UNSAFE_PATH", path=relpath)
+        if key in self._claimed and self._claimed[key] == relpath:
+            raise RegistryError.of("DUPLICATE_ENTRY", path=relpath, where="one run folder")
         if key in self._claimed:
-            same = self._claimed[key] == relpath
-            raise UsageError(
-                "added twice to one run folder"
-                if same
-                else f"same path as {self._claimed[key]!r} after case folding",
-                code="DUPLICATE_ENTRY" if same else "UNSAFE_PATH",
-                path=relpath,
-            )
+            raise unsafe(reason=f"same path as {self._claimed[key]!r} after case folding")
         if key in self._folders:
-            raise UsageError("is already a folder in this run", code="UNSAFE_PATH", path=relpath)
+            raise unsafe(reason="is already a folder in this run")
         parts = relpath.split("/")
         parents = ["/".join(parts[:depth]) for depth in range(1, len(parts))]
         for parent in parents:
             if fold_key(parent) in self._claimed:
-                raise UsageError(
-                    f"would be inside {parent!r}, which is a file", code="UNSAFE_PATH", path=relpath
-                )
+                raise unsafe(reason=f"would be inside {parent!r}, which is a file")
         self._claimed[key] = relpath
         self._folders.update(fold_key(parent) for parent in parents)
 
@@ -214,7 +207,7 @@ class Staging:
     def publish(self) -> SealedRun:
         """Seal and atomically publish; retries with the next run id if another build took it."""
         if not self.entries:
-            raise UsageError("nothing to seal", code="NOTHING_TO_SEAL", path=str(self.path))
+            raise RegistryError.of("NOTHING_TO_SEAL", path=self.path, reason="no file was added")
         crash_point("payload_written")
         seal_subdirs(self.path)
         git = read_git_state(self.store.workspace.root)
@@ -287,11 +280,8 @@ def seal_files(
         for relpath, digest in (expected or {}).items():
             entry = staging.entries.get(relpath)
             if entry is not None and entry.sha256 != digest:
-                raise RegistryError(
-                    f"changed since it was checked (sha256:{digest}, now sha256:"
-                    f"{entry.sha256}); nothing was sealed: build again",
-                    code="SOURCE_CHANGED",
-                    path=relpath,
+                raise RegistryError.of(
+                    "SOURCE_CHANGED", path=relpath, expected=digest, found=entry.sha256
                 )
         return staging.publish()
 
@@ -327,14 +317,12 @@ def copy_hashing(source: Path, target: Path, relpath: str) -> ManifestEntry:
     total = 0
     try:
         src = open_regular(source)  # a FIFO swapped in neither hangs the open nor is read
-    except NotRegularFile:
-        raise UsageError(
-            "not a regular file", code="NOT_A_REGULAR_FILE", path=str(source)
-        ) from None
+    except NotRegularFile as exc:
+        kind = f"a {file_kind(exc.mode)}"
+        raise RegistryError.of("NOT_A_REGULAR_FILE", path=source, kind=kind) from None
     except OSError as exc:
-        raise UsageError(
-            f"cannot read source: {exc.strerror}", code="SOURCE_UNREADABLE", path=str(source)
-        ) from None
+        why = exc.strerror
+        raise RegistryError.of("SOURCE_UNREADABLE", path=source, reason=why) from None
     try:
         dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:

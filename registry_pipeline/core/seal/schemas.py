@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
-from registry_pipeline.core.errors import Problem, ReasonCode, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError
+from registry_pipeline.core.fs import file_stamp
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.hashing import file_stamp
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 ENVELOPE_ID = "urn:registry-pipeline:schema:run_envelope"
@@ -55,43 +55,30 @@ def walk_binding(binding: Path, target: object) -> list[Path]:
 
 def bound_file(binding: Path, declared: dict[str, Any]) -> Path:
     """The file a binding names; SCHEMA_INVALID if it may leave, SCHEMA_UNREADABLE if missing."""
+    invalid = functools.partial(RegistryError.of, "SCHEMA_INVALID", path=binding)
+    what = f"the schema bound by {binding}"
+    unreadable = functools.partial(RegistryError.of, "SCHEMA_UNREADABLE", what=what)
     extra = sorted(k for k in declared if k not in BINDING_KEYWORDS and not k.startswith("x-"))
     if extra:
-        raise UsageError(
-            f"a binding ({BINDING_KEY}) holds only $id, $schema, title, description and x-* "
-            f"keys, not a schema of its own; found {', '.join(map(repr, extra))}",
-            code="SCHEMA_INVALID",
-            path=str(binding),
-        )
+        raise invalid(reason=f"a binding ({BINDING_KEY}) holds only $id, $schema, title, "
+                      "description and x-* keys, not a schema of its own; found "
+                      f"{', '.join(map(repr, extra))}")  # fmt: skip
     target = declared[BINDING_KEY]
     try:
         walk = walk_binding(binding, target)
     except ValueError as exc:
-        raise UsageError(
-            f"{BINDING_KEY} {target!r} {exc}", code="SCHEMA_INVALID", path=str(binding)
-        ) from None
+        raise invalid(reason=f"{BINDING_KEY} {target!r} {exc}") from None
     for step in dict.fromkeys(walk):  # the file itself comes last
         try:
             info = step.lstat()
         except OSError as exc:
-            raise UsageError(
-                f"cannot read the schema bound by {binding}: {exc.strerror or exc} ({step})",
-                code="SCHEMA_UNREADABLE",
-                path=str(walk[-1]),
-            ) from None
+            why = f"{exc.strerror or exc} ({step})"
+            raise unreadable(path=walk[-1], reason=why) from None
         if stat.S_ISLNK(info.st_mode):
-            raise UsageError(
-                f"{BINDING_KEY} {target!r} passes through the symlink {step}: the bound file "
-                "must lie in the workspace itself",
-                code="SCHEMA_INVALID",
-                path=str(binding),
-            )
+            raise invalid(reason=f"{BINDING_KEY} {target!r} passes through the symlink {step}: "
+                          "the bound file must lie in the workspace itself")  # fmt: skip
     if not stat.S_ISREG(info.st_mode):
-        raise UsageError(
-            f"the schema bound by {binding} is not a regular file",
-            code="SCHEMA_UNREADABLE",
-            path=str(walk[-1]),
-        )
+        raise unreadable(path=walk[-1], reason="it is not a regular file")
     return walk[-1]
 
 
@@ -107,7 +94,7 @@ def violation_text(problem: Problem) -> str:
 
 
 def _violation(pointer: str, message: str) -> Problem:
-    return Problem(code=ReasonCode.SCHEMA_VIOLATION, field=pointer, message=message)
+    return Problem.of("SCHEMA_VIOLATION", field=pointer, reason=message)
 
 
 @dataclass(frozen=True)
@@ -166,36 +153,25 @@ class SchemaCatalog:
         builtin = builtin_schema_dir()
         if not (builtin / "run_envelope.schema.json").is_file():
             # Never validate with fewer schemas than shipped: a broken install is an error.
-            raise UsageError(
-                "the package's built-in schemas are missing; reinstall registry-pipeline",
-                code="SCHEMAS_MISSING",
-                path=str(builtin),
-            )
+            raise RegistryError.of("SCHEMAS_MISSING", path=builtin)
         folders = [str(builtin)]
         if workspace_root is not None:
             folders.append(str(workspace_root / "schemas"))
         return _cached_catalog(tuple(folders), _stamp(folders))
 
     def _add(self, path: Path, in_folder: set[str], rank: int) -> str:
-        declared = _read_schema(path, "cannot read schema")
+        declared = _read_schema(path, "the schema")
+        invalid = functools.partial(RegistryError.of, "SCHEMA_INVALID", path=path)
         if not isinstance(declared, dict) or not isinstance(declared.get("$id"), str):
-            raise UsageError(
-                "a schema must be an object with a string $id",
-                code="SCHEMA_INVALID",
-                path=str(path),
-            )
+            raise invalid(reason="a schema must be an object with a string $id")
         schema_id: str = declared["$id"]
         patterns = tuple(declared.get("x-registry-artifacts", ()))
         fmt = str(declared.get("x-registry-format", "json"))
         if BINDING_KEY in declared:
             target = bound_file(path, declared)
-            document = _read_schema(target, f"cannot read the schema bound by {path}")
+            document = _read_schema(target, f"the schema bound by {path}")
             if not isinstance(document, dict):
-                raise UsageError(
-                    f"the schema bound by {path} must be a JSON object",
-                    code="SCHEMA_INVALID",
-                    path=str(target),
-                )
+                raise invalid(path=target, reason=f"the schema bound by {path} is not an object")
             schema = ArtifactSchema(schema_id, target, document, patterns, fmt, path, declared)
         else:
             schema = ArtifactSchema(schema_id, path, declared, patterns, fmt)
@@ -203,11 +179,8 @@ class SchemaCatalog:
         if known is not None and _contents(known) == _contents(schema):
             return schema_id  # an identical copy: keep the first (built-in) one
         if known is not None and schema_id in in_folder:
-            raise UsageError(
-                f"duplicate $id {schema_id!r} (also {known.binding or known.path})",
-                code="SCHEMA_INVALID",
-                path=str(path),
-            )
+            also = known.binding or known.path
+            raise invalid(reason=f"duplicate $id {schema_id!r} (also {also})")
         self.schemas.pop(schema_id, None)  # an override goes last, in its own folder's order
         self.schemas[schema_id] = schema
         self._rank[schema_id] = rank
@@ -279,14 +252,12 @@ class SchemaCatalog:
     def _compile(self, schema_id: str, document: dict[str, Any]) -> Any:
         import jsonschema_rs
 
-        path = str(self.schemas[schema_id].path)
+        path = self.schemas[schema_id].path
+        invalid = functools.partial(RegistryError.of, "SCHEMA_INVALID", path=path)
         shadowed = sorted(set(_embedded_ids(document, top=True)) & self.schemas.keys())
         if shadowed:  # which of the two a `$ref` reaches is the engine's choice: refuse both
-            raise UsageError(
-                f"embeds a schema of $id {shadowed[0]!r}, the $id of another loaded schema",
-                code="SCHEMA_INVALID",
-                path=path,
-            )
+            said = f"embeds a schema of $id {shadowed[0]!r}, the $id of another loaded schema"
+            raise invalid(reason=said)
         try:
             registry = jsonschema_rs.Registry(
                 [(sid, s.document) for sid, s in self.schemas.items()],
@@ -294,18 +265,10 @@ class SchemaCatalog:
             )
             return _validator(jsonschema_rs, document, registry)
         except jsonschema_rs.ValidationError as exc:
-            raise UsageError(
-                f"not a valid draft 2020-12 schema: {exc.message}",
-                code="SCHEMA_INVALID",
-                path=path,
-            ) from None
+            raise invalid(reason=f"not a valid draft 2020-12 schema: {exc.message}") from None
         except (ValueError, jsonschema_rs.ReferencingError) as exc:
-            raise UsageError(
-                f"unresolvable $ref ({exc}): only refs among the loaded schemas resolve; "
-                "nothing is fetched",
-                code="SCHEMA_INVALID",
-                path=path,
-            ) from None
+            said = f"unresolvable $ref ({exc}): only refs among the loaded schemas resolve"
+            raise invalid(reason=f"{said}; nothing is fetched") from None
 
     def __hash__(self) -> int:
         return id(self)
@@ -368,7 +331,7 @@ def _read_schema(path: Path, what: str) -> Any:
     try:
         return loads_strict(path.read_bytes())
     except (OSError, JSONDecodeProblem) as exc:
-        raise UsageError(f"{what}: {exc}", code="SCHEMA_UNREADABLE", path=str(path)) from None
+        raise RegistryError.of("SCHEMA_UNREADABLE", path=path, what=what, reason=exc) from None
 
 
 def _contents(schema: ArtifactSchema) -> tuple[dict[str, Any], ...]:

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import os
-import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import Hint, Problem, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.errors import Hint, Problem, RegistryError, UsageError
+from registry_pipeline.core.fs import TooLarge, file_kind, file_stamp, open_file, read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.folder_report import (
-    NOT_REGULAR,
     REQUIRED,
     FolderReport,
     json_invalid,
@@ -26,13 +27,7 @@ from registry_pipeline.core.seal.folder_report import (
     refuse_non_run_folder,
     schema_violation,
 )
-from registry_pipeline.core.seal.hashing import (
-    SMALL_FILE,
-    jsonl_records,
-    read_small,
-    sha256_bytes,
-    sha256_file,
-)
+from registry_pipeline.core.seal.hashing import SMALL_FILE, jsonl_records, sha256_bytes, sha256_file
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
@@ -59,6 +54,9 @@ from registry_pipeline.core.seal.schemas import ENVELOPE_ID, SchemaCatalog, viol
 from registry_pipeline.core.seal.verdicts import MAX_DIAGNOSE, diagnose
 from registry_pipeline.core.verified import Verified
 
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+
 __all__ = [
     "FolderReport",
     "cache_active",
@@ -82,14 +80,9 @@ def verify_run_folder(
     """Validate a run folder; SEAL_INVALID listing every problem (`problems`) if it fails."""
     report = inspect_run_folder(path, fast=fast, schemas=schemas, expect_run_id=expect_run_id)
     if not report.ok:
-        count, folder = len(report.problems), report.run_folder
-        raise RegistryError(
-            f"{count} problem(s) in run folder",
-            code="SEAL_INVALID",
-            path=folder,
-            problems=report.problems,
-            headline=f"error: SEAL_INVALID {folder}: {count} problem(s)",
-        )
+        said = f"{len(report.problems)} problem(s)"
+        raise RegistryError.of("SEAL_INVALID", path=report.run_folder, problems=report.problems,
+                               reason=said)  # fmt: skip
     return report
 
 
@@ -241,7 +234,7 @@ def name_problems(folder: str, *, siblings: bool = True) -> tuple[Problem, ...]:
     parent = parent or "."
     try:
         info = os.stat(parent)
-        stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+        stamp = file_stamp(info)
         known = _SIBLINGS.get(parent)
         if known is None or known[0] != stamp:
             with os.scandir(parent) as entries:
@@ -274,7 +267,7 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
             others = ", ".join(repr(printable(twin)) for twin in twins)
             said.append(f"{shown} is the same as {others} after NFC normalization and case "
                         "folding (one folder on macOS and Windows)")  # fmt: skip
-        found[name] = tuple(Problem(code=ReasonCode.UNSAFE_PATH, message=m) for m in said)
+        found[name] = tuple(Problem.of("UNSAFE_PATH", reason=reason) for reason in said)
     return found
 
 
@@ -286,9 +279,8 @@ def _inspect(
     try:
         return Inspector(folder, fast, catalog, expect_run_id).run()
     except OSError as exc:
-        raise UsageError(
-            f"cannot read run folder: {exc.strerror or exc}", code="UNREADABLE", path=str(folder)
-        ) from None
+        why = exc.strerror or exc
+        raise RegistryError.of("UNREADABLE", path=folder, what="run folder", reason=why) from None
 
 
 def inspect_many(
@@ -299,22 +291,18 @@ def inspect_many(
     jobs: int = 1,
     chunk_size: int = 64,
 ) -> Iterator[FolderReport | UsageError]:
-    """Reports for many folders, in input order, streamed; with `jobs > 1` in worker processes."""
+    """Reports for many folders, in input order, streamed; with `jobs > 1` in worker processes
+    (`workers`), which never outlive this one."""
     if jobs <= 1:
         schemas = SchemaCatalog.for_workspace(workspace_root)
         for folder in folders:
             yield _inspect_or_error(str(folder), fast, schemas)
         return
-    import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
 
     window = jobs * 4
     pending: deque[Future[list[FolderReport | UsageError]]] = deque()
-    forking = sys.platform.startswith("linux")
-    context = multiprocessing.get_context("fork" if forking else "spawn")
-    if forking:  # loaded and compiled once here: forked workers inherit the catalogs' caches
-        SchemaCatalog.for_workspace(workspace_root).prepare(ENVELOPE_ID)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    with ProcessPoolExecutor(jobs, workers(), initializer=die_with_parent) as pool:
         paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
         for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
             pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
@@ -322,6 +310,35 @@ def inspect_many(
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+
+
+def workers() -> BaseContext:
+    """How worker processes start: from a fork server (a process of no threads, this module
+    loaded once), never a fork of this one, which may have threads (a bucket client's)."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def die_with_parent() -> None:
+    """In a worker: exit at once when the process that started it is gone (killed too)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        watch = functools.partial(_exit_after, parent.sentinel)
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _exit_after(sentinel: int) -> None:
+    from multiprocessing.connection import wait
+
+    wait([sentinel])  # ready once the parent's end of it is closed: the parent is gone
+    os._exit(1)
 
 
 def _inspect_chunk(
@@ -384,10 +401,11 @@ class Inspector:
         self.contents: dict[str, bytes] = {}
         self.large_hashes: dict[str, str] = {}
 
-    def report(self, code: ReasonCode, path: str | None, message: str, **details: Any) -> None:
-        """Record a problem; `details`: its `expected`, `found` and `hint`."""
-        where = None if path is None else printable(path)
-        self.problems.append(Problem(code=code, path=where, message=message, **details))
+    def report(self, problem: Problem) -> None:
+        """Record a problem (`Problem.of`), its path shown printable."""
+        if problem.path is not None and (shown := printable(problem.path)) != problem.path:
+            problem = dataclasses.replace(problem, path=shown)
+        self.problems.append(problem)
 
     def run(self) -> FolderReport:
         """The report; call it only on a folder `refuse_non_run_folder` let through."""
@@ -443,14 +461,13 @@ class Inspector:
                     if key is None:
                         reason = relpath_problem(relpath)
                         if reason:
-                            self.report(ReasonCode.UNSAFE_PATH, relpath, f"path on disk {reason}")
+                            unsafe = Problem.of("UNSAFE_PATH", path=relpath,
+                                                reason=f"path on disk {reason}")  # fmt: skip
+                            self.report(unsafe)
                         key = fold_key(relpath)
                     if key in folded:
-                        self.report(
-                            ReasonCode.UNSAFE_PATH,
-                            relpath,
-                            f"same path as {folded[key]!r} after case folding",
-                        )
+                        said = f"same path as {folded[key]!r} after case folding"
+                        self.report(Problem.of("UNSAFE_PATH", path=relpath, reason=said))
                     folded[key] = relpath
                     if entry.is_file(follow_symlinks=False):
                         # a full check learns the size when it reads the file: no stat call
@@ -461,12 +478,9 @@ class Inspector:
                         stack.append((relpath + "/", entry.path))
                     else:
                         self.special.add(relpath)
-                        what = (
-                            f"is a symbolic link (to {os.readlink(entry.path)!r})"
-                            if entry.is_symlink()
-                            else NOT_REGULAR
-                        )
-                        self.report(ReasonCode.NOT_A_REGULAR_FILE, relpath, what)
+                        mode = entry.stat(follow_symlinks=False).st_mode
+                        kind = f"a {file_kind(mode, entry.path)}"
+                        self.report(Problem.of("NOT_A_REGULAR_FILE", path=relpath, kind=kind))
             if empty and prefix:
                 self.empty_folders.append(prefix[:-1])
 
@@ -479,18 +493,16 @@ class Inspector:
 
     def _load(self, relpath: str) -> int:
         """Read a file of up to SMALL_FILE bytes into `contents`; return its size."""
-        data, size = read_small(self.root + relpath)
-        if data is not None:
-            self.contents[relpath] = data
-        return size
+        try:
+            data = self.contents[relpath] = read_regular(self.root + relpath, SMALL_FILE)
+        except TooLarge as exc:
+            return exc.size
+        return len(data)
 
     def _read(self, relpath: str) -> bytes:
         """The file's bytes; a small file is read once and kept."""
         data = self._small(relpath)
-        if data is None:
-            with open(self.root + relpath, "rb") as handle:
-                data = handle.read()
-        return data
+        return read_regular(self.root + relpath) if data is None else data
 
     def _small(self, relpath: str) -> bytes | None:
         """A small file's bytes, read once and kept; None for a large file (never read here)."""
@@ -504,8 +516,8 @@ class Inspector:
         if data is not None:
             yield from data.split(b"\n")
             return
-        with open(self.root + relpath, "rb") as handle:
-            yield from (line for _number, line in jsonl.lines(handle))
+        with open_file(self.root + relpath) as handle:  # never through a link, as `_read`
+            yield from (line for _number, line in jsonl.Lines(handle))
 
     def _hash(self, relpath: str) -> str:
         if relpath in self.large_hashes:
@@ -530,34 +542,32 @@ class Inspector:
     def _check_root(self, lines: list[str], claimed: str | None) -> None:
         computed = root_sha256(lines)
         if claimed is not None and claimed != computed:
-            self.report(
-                ReasonCode.ROOT_MISMATCH,
-                MANIFEST_SHA256,
-                "ROOT_SHA256 does not match the per-file lines",
-                expected=claimed,
-                found=computed,
-            )
+            self.report(Problem.of("ROOT_MISMATCH", path=MANIFEST_SHA256, against="the per-file "
+                                   "lines", expected=claimed, found=computed))  # fmt: skip
 
     def _cross_check(self, entries: list[ManifestEntry], hashes: dict[str, str]) -> None:
         listed = {entry.relpath: entry for entry in entries}
-        disagree = functools.partial(self.report, ReasonCode.MANIFEST_DISAGREES)
+        disagree = functools.partial(Problem.of, "MANIFEST_DISAGREES")
         if MANIFEST_JSON not in hashes:
-            disagree(MANIFEST_JSON, "MANIFEST.sha256 has no line for manifest.json")
+            said = "MANIFEST.sha256 has no line for manifest.json"
+            self.report(disagree(path=MANIFEST_JSON, reason=said))
         elif MANIFEST_JSON in self.files and not self.fast:
             found = self._hash(MANIFEST_JSON)
             if found != hashes[MANIFEST_JSON]:
                 sealed = ManifestEntry(MANIFEST_JSON, -1, hashes[MANIFEST_JSON])
-                said = "does not match its hash in MANIFEST.sha256"
-                self._mismatch(ReasonCode.HASH_MISMATCH, sealed, found, said)
+                self._mismatch("HASH_MISMATCH", sealed, found)
         for relpath, entry in listed.items():
             if relpath not in hashes:
-                disagree(relpath, "listed in manifest.json but not in MANIFEST.sha256")
+                said = "listed in manifest.json but not in MANIFEST.sha256"
+                self.report(disagree(path=relpath, reason=said))
             elif hashes[relpath] != entry.sha256:
-                message = "manifest.json and MANIFEST.sha256 record different hashes"
-                disagree(relpath, message, expected=entry.sha256, found=hashes[relpath])
+                said = "manifest.json and MANIFEST.sha256 record different hashes"
+                self.report(disagree(path=relpath, reason=said, expected=entry.sha256,
+                                     found=hashes[relpath]))  # fmt: skip
         for relpath in hashes:
             if relpath != MANIFEST_JSON and relpath not in listed:
-                disagree(relpath, "listed in MANIFEST.sha256 but not in manifest.json")
+                said = "listed in MANIFEST.sha256 but not in manifest.json"
+                self.report(disagree(path=relpath, reason=said))
 
     def _check_files(self, listing: list[ManifestEntry]) -> None:
         if not self.fast:
@@ -567,93 +577,74 @@ class Inspector:
             if relpath in self.special:
                 continue
             if relpath not in self.files:
-                self.report(ReasonCode.MISSING_FILE, relpath, "listed in the manifest but missing")
+                self.report(Problem.of("MISSING_FILE", path=relpath, where="the manifest"))
                 continue
             size = self._size(relpath)
             if entry.bytes >= 0 and size != entry.bytes:
-                said = "has a different size than sealed"
-                self._mismatch(ReasonCode.SIZE_MISMATCH, entry, size, said)
+                self._mismatch("SIZE_MISMATCH", entry, size)
             if not self.fast and (found := self._hash(relpath)) != entry.sha256:
-                said = "has different content than sealed"
-                self._mismatch(ReasonCode.HASH_MISMATCH, entry, found, said)
+                self._mismatch("HASH_MISMATCH", entry, found)
 
-    def _mismatch(
-        self, code: ReasonCode, sealed: ManifestEntry, found: str | int, said: str
-    ) -> None:
+    def _mismatch(self, code: str, sealed: ManifestEntry, found: str | int) -> None:
         """A size or hash other than sealed, diagnosed when converted line endings explain it."""
         relpath, diagnosis = sealed.relpath, None
-        expected = sealed.bytes if code == ReasonCode.SIZE_MISMATCH else sealed.sha256
+        expected = sealed.bytes if code == "SIZE_MISMATCH" else sealed.sha256
         if self._size(relpath) <= MAX_DIAGNOSE:
             diagnosis = diagnose(self._read(relpath), sealed.sha256, sealed.bytes)
         hint = Hint.LINE_ENDINGS_CONVERTED if diagnosis else None
-        said = f"{said}: {diagnosis}" if diagnosis else said
-        self.report(code, relpath, said, expected=expected, found=found, hint=hint)
+        self.report(Problem.of(code, path=relpath, diagnosis=f": {diagnosis}" if diagnosis else "",
+                               expected=expected, found=found, hint=hint))  # fmt: skip
 
     def _check_unlisted(self, entries: list[ManifestEntry]) -> None:
         unlisted = self.files.keys() - {entry.relpath for entry in entries}
         for relpath in sorted(unlisted - {MANIFEST_JSON, MANIFEST_SHA256}):
-            self.report(ReasonCode.UNLISTED_FILE, relpath, "is not listed in manifest.json")
+            said = "is not listed in manifest.json"
+            self.report(Problem.of("UNLISTED_FILE", path=relpath, reason=said))
 
     def _check_empty_folders(self, listing: list[ManifestEntry] | None) -> None:
         """Empty folders are unlisted (no seal covers one), except one that held a listed file."""
         if not self.empty_folders:
             return
         held = {str(p) for entry in listing or () for p in PurePosixPath(entry.relpath).parents}
-        message = "is an empty folder, which no seal lists (manifests list files only)"
+        said = "is an empty folder, which no seal lists (manifests list files only)"
         for relpath in sorted(self.empty_folders, key=sort_key):
             if relpath not in held:
-                self.report(ReasonCode.UNLISTED_FILE, relpath, message)
+                self.report(Problem.of("UNLISTED_FILE", path=relpath, reason=said))
 
     def _check_run_json(self) -> str | None:
         if RUN_JSON not in self.files:
             return None
+        invalid = functools.partial(Problem.of, "RUN_JSON_INVALID", path=RUN_JSON)
+        mismatch = functools.partial(Problem.of, "RUN_ID_MISMATCH", path=RUN_JSON)
         try:
             envelope = loads_strict(self._read(RUN_JSON))
         except JSONDecodeProblem as exc:
-            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, f"not valid JSON: {exc}")
+            self.report(invalid(reason=f"not valid JSON: {exc}"))
             return None
         violations = self.schemas.validate(ENVELOPE_ID, envelope)
         for violation in violations:
-            self.report(ReasonCode.RUN_JSON_INVALID, RUN_JSON, violation_text(violation))
+            self.report(invalid(reason=violation_text(violation)))
         created = envelope.get("created_utc") if isinstance(envelope, dict) else None
         self.created_utc = created if isinstance(created, str) else None
         said = any(v.field == "/created_utc" for v in violations)
         moment = None if said else created_moment(self.created_utc)  # a time the schema took
         if self.created_utc is not None and not said and moment is None:
-            self.report(
-                ReasonCode.RUN_JSON_INVALID,
-                RUN_JSON,
-                f"/created_utc: {self.created_utc!r} is not a real UTC time",
-            )
+            why = f"/created_utc: {self.created_utc!r} is not a real UTC time"
+            self.report(invalid(reason=why))
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
         if isinstance(run_id, str) and run_id != self.expect_run_id:
-            self.report(
-                ReasonCode.RUN_ID_MISMATCH,
-                RUN_JSON,
-                "run_id in run.json differs from the folder name",
-                expected=self.expect_run_id,
-                found=run_id,
-            )
+            why = "run_id in run.json differs from the folder name"
+            self.report(mismatch(reason=why, expected=self.expect_run_id, found=run_id))
         named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
         stamped = named_second(self.expect_run_id or "")
         if stamped and moment is not None and utc_second(moment) != stamped:
-            self.report(
-                ReasonCode.RUN_ID_MISMATCH,
-                RUN_JSON,
-                "created_utc in run.json is another second than the one the folder name says "
-                "(a run id is the second its run was sealed; snapshots are ordered by it)",
-                expected=stamped,
-                found=self.created_utc,
-            )
+            why = ("created_utc in run.json is another second than the one the folder name says "
+                   "(a run id is the second its run was sealed; snapshots are ordered by it)")
+            self.report(mismatch(reason=why, expected=stamped, found=self.created_utc))
         registry_id = envelope.get("registry_id") if isinstance(envelope, dict) else None
         if named is not None and isinstance(registry_id, str) and registry_id != named:
-            self.report(
-                ReasonCode.RUN_ID_MISMATCH,
-                RUN_JSON,
-                "registry_id in run.json differs from the registry the folder name says",
-                expected=named,
-                found=registry_id,
-            )
+            why = "registry_id in run.json differs from the registry the folder name says"
+            self.report(mismatch(reason=why, expected=named, found=registry_id))
         return run_id if isinstance(run_id, str) else None
 
     def _check_schemas(self, listing: list[ManifestEntry]) -> None:

@@ -6,14 +6,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from registry_pipeline.core.errors import Hint, Problem, ReasonCode
+from registry_pipeline.core.errors import Hint, Problem
 from registry_pipeline.core.seal.folder_report import REQUIRED, FolderReport
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
-    NO_ROOT_LINE,
     RUN_JSON,
+    no_root_line,
 )
 
 PASS = "PASS"
@@ -44,7 +44,7 @@ def verdict_of(report: FolderReport) -> Verdict:
     if line_endings_explain(report.problems):
         return Verdict(CONVERTED, hashed=hashed)
     codes = {problem.code for problem in report.problems}
-    if ReasonCode.NOT_A_RUN_FOLDER in codes:
+    if "NOT_A_RUN_FOLDER" in codes:
         unsealed = all(_unsealed_explains(problem) for problem in report.problems)
         return Verdict(UNSEALED if unsealed else FAIL, hashed=hashed)
     if not _older_format_explains(report.problems):
@@ -83,19 +83,18 @@ def line_endings_explain(problems: tuple[Problem, ...] | list[Problem]) -> bool:
 
 def _unsealed_explains(problem: Problem) -> bool:
     """What the inspector reports for a folder with none of the seal files, and nothing else."""
-    return problem.code == ReasonCode.NOT_A_RUN_FOLDER or (
-        problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in REQUIRED
+    return problem.code == "NOT_A_RUN_FOLDER" or (
+        problem.code == "MISSING_REQUIRED_FILE" and problem.path in REQUIRED
     )
 
 
 def _older_format_explains(problems: tuple[Problem, ...]) -> bool:
     """True when the problems are exactly those of a plain hash list that verified."""
     missing = set()
-    no_root = (ReasonCode.MALFORMED_MANIFEST, MANIFEST_SHA256, NO_ROOT_LINE)
     for problem in problems:
-        if problem.code == ReasonCode.MISSING_REQUIRED_FILE and problem.path in _OLDER_MISSING:
+        if problem.code == "MISSING_REQUIRED_FILE" and problem.path in _OLDER_MISSING:
             missing.add(problem.path)
-        elif (problem.code, problem.path, problem.message) != no_root:
+        elif not no_root_line(problem):
             return False
     return missing == _OLDER_MISSING
 
@@ -107,19 +106,15 @@ def _listing_problem(report: FolderReport) -> Problem | None:
     """Why MANIFEST.sha256 does not list every file of the folder (and at least one), or None."""
     listed = report.sha256_listed or frozenset()
     if MANIFEST_JSON in listed:
-        message = "listed in MANIFEST.sha256 but missing"
-        return Problem(code=ReasonCode.MISSING_FILE, path=MANIFEST_JSON, message=message)
+        return Problem.of("MISSING_FILE", path=MANIFEST_JSON, where=MANIFEST_SHA256)
     if not listed:
-        message = "lists no file: it vouches for nothing in the folder"
-        return Problem(code=ReasonCode.MALFORMED_MANIFEST, path=MANIFEST_SHA256, message=message)
+        said = "lists no file: it vouches for nothing in the folder"
+        return Problem.of("MALFORMED_MANIFEST", path=MANIFEST_SHA256, reason=said)
     unlisted = report.files - 1 - len(listed)
     if unlisted:
-        return Problem(
-            code=ReasonCode.UNLISTED_FILE,
-            path=None,
-            message=f"{unlisted} file(s) of the folder are not listed in MANIFEST.sha256 "
-            f"(it lists {len(listed)}, the folder holds {report.files - 1} besides it)",
-        )
+        said = (f"{unlisted} file(s) of the folder are not listed in MANIFEST.sha256 (it lists "
+                f"{len(listed)}, the folder holds {report.files - 1} besides it)")  # fmt: skip
+        return Problem.of("UNLISTED_FILE", reason=said)
     return None
 
 

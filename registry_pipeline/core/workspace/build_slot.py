@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
-from registry_pipeline.core.errors import BuildInProgress, RegistryError, io_error
+from registry_pipeline.core.errors import BuildInProgress, io_error
 from registry_pipeline.core.lock import FileLock, Medium, Owner, Waiting, hold
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.remote import remote_for
@@ -40,9 +40,7 @@ def build_slot(
             here = FileLock(path, keep=True, unnamed="a build")
             stack.enter_context(slot(here, holder, wait, on_wait))
         except OSError as exc:
-            failed = io_error(exc, path, done="no build started")
-            raise RegistryError(f"cannot open the build slot: {failed.message}", code=failed.code,
-                                path=failed.path) from None  # fmt: skip
+            raise io_error(exc, path, done="no build started (no build slot)") from None
         for medium in shared:
             stack.enter_context(slot(medium, holder, left(), on_wait))
         remote = remote_for(workspace)
@@ -76,8 +74,4 @@ def require_safe(workspace: Workspace) -> Path:
 def in_progress(holder: str, where: str, wait: float) -> BuildInProgress:
     """BUILD_IN_PROGRESS naming the holder and the place it holds."""
     waited = f" after waiting {wait:g} s" if wait > 0 else ""
-    return BuildInProgress(
-        f"another build of this workspace holds its build slot ({where}): {holder}{waited}; "
-        "start it again when that one finishes",
-        path=where,
-    )
+    return BuildInProgress.of("BUILD_IN_PROGRESS", path=where, holder=holder, waited=waited)

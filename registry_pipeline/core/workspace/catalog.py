@@ -11,13 +11,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import Problem, UsageError
-from registry_pipeline.core.fs import escape_problem
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.fs import escape_problem, file_stamp
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.objstore.store import parse_store_url
 from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH as CATALOG_RELPATH
 from registry_pipeline.core.seal.gitstate import DEFAULT_POINTER_FILE
-from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.paths import relpath_problem
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.seal.schemas import SchemaCatalog, violation_text
@@ -48,21 +47,17 @@ def catalog_error(
     """The catalog cannot be used; each `details` line (`/pointer: message`) one Problem."""
     capped = any(detail.startswith("(stopped after") for detail in details)
     count = f"more than {len(details) - 1}" if capped else str(len(details))
-    problems = [_problem(CatalogCode(code), path, detail) for detail in details]
-    message = f"{count} problem(s) in {subject}"
-    return UsageError(message, path=path, code=code, problems=problems, text=_detail)
+    problems = [_problem(code, path, detail) for detail in details]
+    said = f"{count} problem(s) in {subject}"
+    return UsageError.of(code, path=path, problems=problems, reason=said)
 
 
-def _detail(problem: Problem) -> str:
-    return f"{problem.field}: {problem.message}" if problem.field else problem.message
-
-
-def _problem(code: CatalogCode, path: str, detail: str) -> Problem:
+def _problem(code: str, path: str, detail: str) -> Problem:
     """One `details` line as a problem: `/pointer: message` (or `(root): ...`) names its field."""
     field, said, message = detail.partition(": ")
     if said and (field.startswith("/") or field == "(root)"):
-        return Problem(code=code, path=path, field=field, message=message)
-    return Problem(code=code, path=path, message=detail)
+        return Problem.of(code, path=path, field=field, reason=message)
+    return Problem.of(code, path=path, reason=detail)
 
 
 @dataclass(frozen=True)
@@ -147,13 +142,15 @@ class RegistryCatalog:
 def unknown_registry(registry_id: str, known: Iterable[str]) -> UsageError:
     """UNKNOWN_REGISTRY (exit 2) naming the id, a close match if any, and the known ids."""
     ids = sorted(set(known))
-    close = difflib.get_close_matches(registry_id, ids, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    listed = ", ".join(ids) if ids else "none"
-    return UsageError(
-        f"unknown registry {registry_id!r}; {hint}known: {listed}",
-        code="UNKNOWN_REGISTRY",
-    )
+    known_ids, close = ", ".join(ids) or "none", guess(registry_id, ids)
+    return UsageError.of("UNKNOWN_REGISTRY", registry_id=registry_id, guess=close,
+                         known=known_ids)  # fmt: skip
+
+
+def guess(given: str, known: Iterable[str]) -> str:
+    """`did you mean 'x'? ` when one of `known` is close to `given`, else nothing."""
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def require_known(workspace: Workspace, registry_id: str, seen: Iterable[str]) -> None:
@@ -171,11 +168,7 @@ def load_catalog(workspace: Workspace, schemas: SchemaCatalog | None = None) -> 
         data = read_regular_file(path, limit=MAX_CATALOG_FILE_BYTES, what="registry catalog")
         document = loads_strict(data)
     except FileNotFoundError:
-        raise UsageError(
-            f"no registry catalog ({CATALOG_RELPATH}) in this workspace",
-            code="NO_CATALOG",
-            path=str(path),
-        ) from None
+        raise RegistryError.of("NO_CATALOG", path=path, relpath=CATALOG_RELPATH) from None
     except (OSError, JSONDecodeProblem) as exc:
         raise catalog_error(str(path), [f"cannot read: {exc}"]) from None
     return check_catalog(document, workspace.root, str(path), schemas)
@@ -185,7 +178,7 @@ def catalog_or_none(workspace: Workspace) -> RegistryCatalog | None:
     """The workspace's catalog; None without one. Any other problem with it is raised."""
     try:
         return load_catalog(workspace)
-    except UsageError as exc:
+    except RegistryError as exc:
         if exc.code != "NO_CATALOG":
             raise
         return None
@@ -223,7 +216,7 @@ def check_catalog(
     try:
         if store is not None:
             parse_store_url(store, field="/store")
-    except UsageError as exc:
+    except RegistryError as exc:
         problems.append(f"/store: {exc.message}")
     listable = escape_problem(root, RUNS_RELPATH) is None  # never list a run root that escapes
     added, clashes = override_log_entries(document["registries"], root, list_runs=listable)
@@ -238,24 +231,19 @@ def _refuse_unsafe_run_root(root: Path, run_roots: Iterable[str]) -> None:
     """UNSAFE_RUN_ROOT for the first run root not a real folder in the workspace."""
     for run_root in run_roots:
         if (problem := escape_problem(root, run_root)) is not None:
-            raise UsageError(
-                f"run root {run_root!r} {problem[0]}; a run root must be a real folder in the "
-                "workspace",
-                code="UNSAFE_RUN_ROOT",
-                path=str(problem[1]),
-            )
+            raise RegistryError.of("UNSAFE_RUN_ROOT", path=problem[1], run_root=run_root,
+                                   reason=problem[0])  # fmt: skip
 
 
 def pointer_file_path(workspace: Workspace) -> Path:
     """The workspace's pointer file: the catalog's `pointer_file`, else the default place."""
     path = workspace.root / CATALOG_RELPATH
     try:
-        info = path.stat()
+        stamp = file_stamp(path.stat())
     except FileNotFoundError:
         return workspace.root / POINTER_FILE_RELPATH
     except OSError:
-        info = None
-    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino) if info else None
+        stamp = None
     return workspace.root / _pointer_file_of(str(workspace.root), stamp)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from pathlib import Path
 
 from registry_pipeline.core.errors import Problem, RegistryError
@@ -53,13 +52,6 @@ def is_tracked(root: Path, relpath: str) -> bool:
     return bool(git_output(root, "ls-files", "-z", "--", relpath))
 
 
-class GitCode(StrEnum):
-    """What git would do that a user can act on (`init --json` and `adopt --json` warnings)."""
-
-    POINTER_TARGETS_GIT_IGNORED = "POINTER_TARGETS_GIT_IGNORED"
-    LINE_ENDINGS_CONVERTIBLE = "LINE_ENDINGS_CONVERTIBLE"
-
-
 def some(items: Sequence[str], shown: int = 3, sep: str = "; ") -> str:
     """`a; b; c and 5 more`: a list said in one line."""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
@@ -99,18 +91,8 @@ def workspace_git_findings(
     ignored = [name for probe, name in target_probes.items() if probe in rules]
     found = []
     if ignored and is_tracked(root, pointer_file):
-        found.append(Problem(
-            code=GitCode.POINTER_TARGETS_GIT_IGNORED,
-            path=pointer_file,
-            message=f"the committed pointer file {pointer_file} names {len(ignored)} sealed "
-            f"folder(s) that git ignores ({some(ignored)}): a fresh clone has the pointers but "
-            "none of their snapshots; commit the run root, or stop committing the pointer file",
-        ))  # fmt: skip
+        found.append(Problem.of("POINTER_TARGETS_GIT_IGNORED", path=pointer_file,
+                                count=len(ignored), folders=some(ignored)))  # fmt: skip
     for run_root in (probes[probe] for probe in converted(root, probes)):
-        found.append(Problem(
-            code=GitCode.LINE_ENDINGS_CONVERTIBLE,
-            path=f"{run_root}/",
-            message=f".gitattributes lets git convert line endings under {run_root}/: a "
-            f"converted file no longer matches its seal (add `/{run_root}/** -text`)",
-        ))  # fmt: skip
+        found.append(Problem.of("LINE_ENDINGS_CONVERTIBLE", path=f"{run_root}/"))
     return found

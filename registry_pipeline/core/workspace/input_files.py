@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from registry_pipeline.core.errors import UsageError
-from registry_pipeline.core.fs import NotRegularFile, file_kind, open_regular
+from registry_pipeline.core.fs import (
+    NotRegularFile,
+    TooLarge,
+    file_kind,
+    open_regular,
+    read_regular,
+)
 from registry_pipeline.core.seal.gitstate import MAX_CATALOG_BYTES
 
 MAX_RECORD_FILE_BYTES = 1 << 30
@@ -21,6 +27,8 @@ MAX_CATALOG_FILE_BYTES = MAX_CATALOG_BYTES
 """Largest file read whole and parsed (64 MiB): catalog, coordination rules, pointer file."""
 STDIN = "-"
 """The name that means standard input."""
+UNREADABLE, TOO_LARGE = "UNREADABLE", "INPUT_TOO_LARGE"
+"""The refusals of an input by default; a command may say its own (the same fields)."""
 
 
 class InputFile(contextlib.AbstractContextManager["InputFile"]):
@@ -57,8 +65,8 @@ def open_input_file(
     *,
     limit: int,
     what: str,
-    unreadable: str = "UNREADABLE",
-    too_large: str = "INPUT_TOO_LARGE",
+    unreadable: str = UNREADABLE,
+    too_large: str = TOO_LARGE,
 ) -> InputFile:
     """The input `path` (`-`: standard input) for streaming; exit 2 at once when unusable."""
     if path == STDIN:
@@ -68,9 +76,7 @@ def open_input_file(
             path, limit=limit, what=what, unreadable=unreadable, too_large=too_large
         )
     except OSError as exc:
-        raise UsageError(
-            f"cannot read the {what}: {exc.strerror or exc}", code=unreadable, path=path
-        ) from None
+        raise cannot_read(path, what, exc, unreadable) from None
     return InputFile(raw, path, limit, what, too_large)
 
 
@@ -79,31 +85,35 @@ def open_regular_file(
     *,
     limit: int,
     what: str,
-    unreadable: str = "UNREADABLE",
-    too_large: str = "INPUT_TOO_LARGE",
+    unreadable: str = UNREADABLE,
+    too_large: str = TOO_LARGE,
 ) -> BinaryIO:
     """`path` opened once its non-blocking descriptor is a regular file of at most `limit` bytes."""
-    where = os.fspath(path)
-    try:
-        fd = open_regular(where, follow_symlinks=True)
-    except NotRegularFile as exc:
-        raise not_regular(exc.mode, where, what, unreadable) from None
-    try:
-        if os.fstat(fd).st_size > limit:
-            raise input_too_large(where, what, limit, too_large)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        raise
+    with worded(path, what, unreadable, too_large):
+        return os.fdopen(open_regular(path, follow_symlinks=True, limit=limit), "rb")
 
 
 def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) -> bytes:
-    """The whole of `path`, never over `limit` bytes; an OSError is the caller's to say."""
-    raw = open_regular_file(path, limit=limit, what=what)
-    with InputFile(raw, os.fspath(path), limit, what, "INPUT_TOO_LARGE") as handle:
-        return handle.read()
+    """The whole of `path` (`fs.read_regular`), refused as `worded`; an OSError is the caller's."""
+    with worded(path, what):
+        return read_regular(path, limit, follow_symlinks=True)
+
+
+@contextlib.contextmanager
+def worded(
+    path: str | os.PathLike[str],
+    what: str,
+    unreadable: str = UNREADABLE,
+    too_large: str = TOO_LARGE,
+) -> Iterator[None]:
+    """The safe reader's refusals of `path` (not a regular file, over its limit) as a command
+    says them of the `what` it reads."""
+    try:
+        yield
+    except NotRegularFile as exc:
+        raise not_regular(exc.mode, os.fspath(path), what, unreadable) from None
+    except TooLarge as exc:
+        raise input_too_large(os.fspath(path), what, exc.limit, too_large) from None
 
 
 def read_input_file(
@@ -111,8 +121,8 @@ def read_input_file(
     *,
     limit: int,
     what: str,
-    unreadable: str = "UNREADABLE",
-    too_large: str = "INPUT_TOO_LARGE",
+    unreadable: str = UNREADABLE,
+    too_large: str = TOO_LARGE,
 ) -> bytes:
     """The whole input `path` (see `open_input_file`): at most `limit` bytes."""
     with open_input_file(
@@ -121,31 +131,26 @@ def read_input_file(
         try:
             return given.read()
         except OSError as exc:
-            raise UsageError(
-                f"cannot read the {what}: {exc.strerror or exc}", code=unreadable, path=path
-            ) from None
+            raise cannot_read(path, what, exc, unreadable) from None
 
 
-def input_too_large(path: str, what: str, limit: int, code: str = "INPUT_TOO_LARGE") -> UsageError:
-    """The refusal of an input over its limit."""
-    return UsageError(
-        f"the {what} is larger than {human_size(limit)} ({limit} bytes), the most this "
-        "command reads; split it",
-        code=code,
-        path=path,
-    )
+def cannot_read(path: str, what: str, why: OSError | str, code: str = UNREADABLE) -> UsageError:
+    """The refusal of an input that cannot be read (`code`: a template of `what` and `reason`)."""
+    reason = why if isinstance(why, str) else why.strerror or str(why)
+    return UsageError.of(code, path=path, what=f"the {what}", reason=reason)
 
 
-def not_regular(mode: int, path: str, what: str, unreadable: str = "UNREADABLE") -> UsageError:
+def input_too_large(path: str, what: str, limit: int, code: str = TOO_LARGE) -> UsageError:
+    """The refusal of an input over its limit (`code`: a template of `what`, `limit`, `size`)."""
+    shown, size = f"{human_size(limit)} ({limit} bytes)", f"more than {limit}"
+    return UsageError.of(code, path=path, what=f"the {what}", limit=shown, size=size)
+
+
+def not_regular(mode: int, path: str, what: str, unreadable: str = UNREADABLE) -> UsageError:
     """The refusal of a non-regular file: a folder (`unreadable`), else NOT_A_REGULAR_FILE."""
     if stat.S_ISDIR(mode):
-        return UsageError(f"cannot read the {what}: it is a folder", code=unreadable, path=path)
-    return UsageError(
-        f"the {what} is a {file_kind(mode)}, not a regular file: it is refused rather than "
-        "read (it could block or never end)",
-        code="NOT_A_REGULAR_FILE",
-        path=path,
-    )
+        return cannot_read(path, what, "it is a folder", unreadable)
+    return UsageError.of("NOT_A_REGULAR_FILE", path=path, kind=f"a {file_kind(mode)}")
 
 
 def human_size(limit: int) -> str:

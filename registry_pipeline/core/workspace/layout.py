@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.seal.validate import VERDICTS_RELPATH
 from registry_pipeline.core.workspace.input_files import (
@@ -128,14 +128,14 @@ class Workspace:
         if not self.runs_dir.is_dir():
             if self.root.exists() and not self.root.is_dir():
                 raise _not_a_folder(self.root, self.named_by)
-            message = (
+            reason = (
                 f"not a registry workspace (no {RUNS_RELPATH}/ here or in any parent folder); "
                 f"run `registry init {self.root}` to make this folder one, or pass --workspace DIR"
                 if self.named_by is None
                 else f"the folder {_named_by(self.named_by)} is not a registry workspace (it has "
                 f"no {RUNS_RELPATH}/); run `registry init {self.root}` to make it one"
             )
-            raise UsageError(message, code="NOT_A_WORKSPACE", path=str(self.root))
+            raise RegistryError.of("NOT_A_WORKSPACE", path=self.root, reason=reason)
         return self
 
 
@@ -166,11 +166,8 @@ def _named(raw: str, named_by: str) -> Workspace:
             if named_by == WORKSPACE_ENV
             else _nearest_folder(root)
         )
-        raise UsageError(
-            f"the folder {_named_by(named_by)} does not exist{hint}",
-            code="NOT_A_WORKSPACE",
-            path=str(root),
-        )
+        reason = f"the folder {_named_by(named_by)} does not exist{hint}"
+        raise RegistryError.of("NOT_A_WORKSPACE", path=root, reason=reason)
     if not root.is_dir():
         raise _not_a_folder(root, named_by)
     return Workspace(root, named_by)
@@ -183,14 +180,10 @@ def _named_by(named_by: str) -> str:
     return f"named by {named_by}"
 
 
-def _not_a_folder(root: Path, named_by: str | None) -> UsageError:
+def _not_a_folder(root: Path, named_by: str | None) -> RegistryError:
     where = f" ({_named_by(named_by)})" if named_by else ""
-    return UsageError(
-        f"{root} is a file, not a folder{where}; --workspace and {WORKSPACE_ENV} name a "
-        "workspace folder",
-        code="NOT_A_WORKSPACE",
-        path=str(root),
-    )
+    said = f"{root} is a file, not a folder{where}; --workspace and {WORKSPACE_ENV} name a folder"
+    return RegistryError.of("NOT_A_WORKSPACE", path=root, reason=said)
 
 
 def _nearest_folder(root: Path) -> str:
@@ -278,11 +271,9 @@ def init_workspace(root: Path, run_roots: Sequence[str] = (RUNS_RELPATH,)) -> li
             (root / "dg.toml").write_text(DG_TOML, encoding="utf-8")
             changed.append(f"created dg.toml and {DG_MODULE}.py (for `dg dev`)")
     except OSError as exc:
-        raise UsageError(
-            f"cannot create workspace: {exc.strerror or exc}",
-            code="INIT_FAILED",
-            path=str(exc.filename or root),
-        ) from None
+        why, what = exc.strerror or exc, "create the workspace"
+        raise RegistryError.of("INIT_FAILED", path=exc.filename or root, what=what,
+                               reason=why) from None  # fmt: skip
     return changed
 
 

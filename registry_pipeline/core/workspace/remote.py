@@ -10,7 +10,7 @@ from typing import Protocol
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.faults import crash_point
-from registry_pipeline.core.fs import NotRegularFile, TooLarge
+from registry_pipeline.core.fs import file_stamp
 from registry_pipeline.core.objstore.folders import fetch, publish, published
 from registry_pipeline.core.objstore.lease import BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
@@ -21,12 +21,8 @@ from registry_pipeline.core.objstore.store import (
     store_settings,
 )
 from registry_pipeline.core.seal.gitstate import CATALOG_RELPATH, catalog_document
-from registry_pipeline.core.seal.hashing import file_stamp, sha256_bytes
-from registry_pipeline.core.workspace.input_files import (
-    MAX_CATALOG_FILE_BYTES,
-    input_too_large,
-    not_regular,
-)
+from registry_pipeline.core.seal.hashing import sha256_bytes
+from registry_pipeline.core.workspace.input_files import worded
 
 STORE_ENV = "REGISTRY_STORE"
 RUNS_PREFIX = "RUNS"
@@ -131,13 +127,8 @@ def remote_for(workspace: Rooted) -> Remote | None:
 @functools.lru_cache(maxsize=32)
 def _catalog_store(root: str, stamp: object) -> str | None:
     """The catalog's `store`, read leniently once per catalog version (`stamp`)."""
-    path = Path(root) / CATALOG_RELPATH
-    try:
+    with worded(Path(root) / CATALOG_RELPATH, "registry catalog"):  # a FIFO: never waited on
         document = catalog_document(Path(root))
-    except NotRegularFile as exc:  # a FIFO or /dev/zero there: refused, never waited on or read
-        raise not_regular(exc.mode, str(path), "registry catalog") from None
-    except TooLarge:
-        raise input_too_large(str(path), "registry catalog", MAX_CATALOG_FILE_BYTES) from None
     raw = document.get("store") if document is not None else None
     return raw if isinstance(raw, str) else None
 

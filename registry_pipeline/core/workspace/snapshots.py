@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from registry_pipeline.core.errors import ReasonCode, UsageError
-from registry_pipeline.core.fs import read_file
+from registry_pipeline.core.errors import MESSAGES, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.folder_report import FolderReport
@@ -109,9 +109,7 @@ class Snapshot:
         try:
             rows = loads_strict((self.path / MANIFEST_JSON).read_bytes())
         except (OSError, JSONDecodeProblem) as exc:
-            raise UsageError(
-                f"cannot read manifest.json: {exc}", code="SNAPSHOT_UNREADABLE", path=str(self.path)
-            ) from None
+            raise RegistryError.of("SNAPSHOT_UNREADABLE", path=self.path, reason=exc) from None
         return {
             str(row["relpath"]): str(row.get("sha256"))
             for row in rows
@@ -212,9 +210,7 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
 
 FUTURE_DATED = "FUTURE_DATED"
 """The reason code of a folder dated after now plus the clock skew (`future_dated`)."""
-CLOCK_BEHIND = (
-    "this machine's clock is behind, or the folder was sealed by one ahead: set the clock right"
-)
+CLOCK_BEHIND = MESSAGES[FUTURE_DATED].hint
 """What to do about an active snapshot FUTURE_DATED: every door says it in these words."""
 
 
@@ -317,7 +313,7 @@ def _scan(workspace: Workspace, registry_id: str, not_before: str | None) -> Ite
 def read_envelope(path: Path) -> dict[str, object] | None:
     """The run.json of the folder at `path`, or None, also for a symlink, FIFO or device."""
     try:
-        document = loads_strict(read_file(path / RUN_JSON))
+        document = loads_strict(read_regular(path / RUN_JSON))
     except (OSError, JSONDecodeProblem):
         return None
     return document if isinstance(document, dict) else None
@@ -326,7 +322,7 @@ def read_envelope(path: Path) -> dict[str, object] | None:
 def manifest_root(folder: str | os.PathLike[str], *, well_formed: bool = False) -> str | None:
     """The ROOT_SHA256 a folder's MANIFEST.sha256 claims, never checking the seal; else None."""
     try:
-        data = read_file(os.path.join(folder, MANIFEST_SHA256))
+        data = read_regular(os.path.join(folder, MANIFEST_SHA256))
     except OSError:
         return None
     return claimed_root(data, well_formed=well_formed)

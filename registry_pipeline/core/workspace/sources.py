@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import itertools
 import os
 import re
@@ -13,32 +12,35 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError, UsageError
-from registry_pipeline.core.fs import escape_problem
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.fs import escape_problem, file_kind, read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.seal.folder_report import NOT_REGULAR, json_invalid, schema_violation
-from registry_pipeline.core.seal.hashing import BLOCK_SIZE, jsonl_records
+from registry_pipeline.core.seal.folder_report import json_invalid, schema_violation
+from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import fold_key, is_reserved, printable, relpath_problem
 from registry_pipeline.core.seal.pointer_lines import pointer_lines
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.snapshots import unchanged_snapshot as unchanged_snapshot
 
 MAX_SCHEMA_CHECK = 256 << 20
+TORN_TAIL = jsonl.TornTail.REFUSE
+"""A source log's torn line is refused (LOG_TORN) by the build, the write path and `registry
+runs append` alike: a person completes or removes it, as they wrote it."""
 
 
 BAD_SOURCE = "BAD_SOURCE"
+SOURCES = "the catalog's sources (a pattern that matches no file, or whose folder is missing)"
+"""Where a MISSING_FILE of a source registry is listed."""
 
 
 def source_error(problems: Sequence[Problem]) -> UsageError:
     """The files given to seal cannot be sealed as they are; `problems` lists every reason."""
-    message = f"{len(problems)} problem(s) with the files to seal"
-    headline = f"error: {BAD_SOURCE}: {message}; nothing was written"
-    return UsageError(message, code=BAD_SOURCE, problems=problems, headline=headline)
+    return UsageError.of(BAD_SOURCE, problems=problems, count=len(problems))
 
 
 def only_missing(exc: RegistryError) -> bool:
     """The files are refused only because none is there yet (a registry's first entry)."""
-    return exc.code == BAD_SOURCE and all(p.code == ReasonCode.MISSING_FILE for p in exc.problems)
+    return exc.code == BAD_SOURCE and all(p.code == "MISSING_FILE" for p in exc.problems)
 
 
 def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
@@ -46,30 +48,26 @@ def plan_sources(sources: Sequence[Path]) -> list[tuple[str, Path]]:
     problems: list[Problem] = []
     pairs: list[tuple[str, Path]] = []
     if not sources:
-        raise UsageError("give at least one file or folder to seal", code="NOTHING_TO_SEAL")
+        raise RegistryError.of("NOTHING_TO_SEAL", reason="give at least one file or folder")
     if len(sources) == 1 and sources[0].is_dir() and not sources[0].is_symlink():
         _walk(sources[0], "", pairs, problems)
     else:
         for source in sources:
             name = source.name
             if source.is_symlink():
-                said = "is a symbolic link; seal the file it points to"
-                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, str(source), said))
+                _add(source, str(source), os.lstat(source).st_mode, pairs, problems)
             elif source.is_dir():
                 _walk(source, name + "/", pairs, problems)
             elif not source.exists():
-                raise UsageError(
-                    "no such file or folder", code="SOURCE_NOT_FOUND", path=str(source)
-                )
+                raise RegistryError.of("SOURCE_NOT_FOUND", path=source)
             else:
                 _add(source, name, os.lstat(source).st_mode, pairs, problems)
     _check_names(pairs, problems)
     if problems:
         raise source_error(problems)
     if not pairs:
-        raise UsageError(
-            "no files to seal", code="NOTHING_TO_SEAL", path=", ".join(map(str, sources))
-        )
+        where = ", ".join(map(str, sources))
+        raise RegistryError.of("NOTHING_TO_SEAL", path=where, reason="no files in them")
     return sorted(pairs)
 
 
@@ -98,36 +96,28 @@ def _add(
 ) -> None:
     if stat.S_ISREG(mode):
         pairs.append((relpath, path))
-    else:
-        what = "is a symbolic link" if stat.S_ISLNK(mode) else NOT_REGULAR
-        problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, relpath, what))
+    else:  # a symlink: seal the file it points to
+        kind = f"a {file_kind(mode, path)}"
+        problems.append(Problem.of("NOT_A_REGULAR_FILE", path=printable(relpath), kind=kind))
 
 
 def _check_names(pairs: list[tuple[str, Path]], problems: list[Problem]) -> None:
     seen: dict[str, str] = {}
     for relpath, _path in pairs:
-        reason, key = relpath_problem(relpath), fold_key(relpath)
-        found = [(ReasonCode.UNSAFE_PATH, f"name {reason}")] if reason else []
+        reason, key, where = relpath_problem(relpath), fold_key(relpath), printable(relpath)
+        if reason:
+            problems.append(Problem.of("UNSAFE_PATH", path=where, reason=f"name {reason}"))
         if is_reserved(relpath):
-            found.append((ReasonCode.UNSAFE_PATH, "is a name the seal writes itself; rename it"))
+            said = "is a name the seal writes itself; rename it"
+            problems.append(Problem.of("UNSAFE_PATH", path=where, reason=said))
         if key in seen:
-            found.append(
-                (ReasonCode.DUPLICATE_ENTRY, f"same name as {seen[key]!r} (after case folding)")
-            )
-        problems.extend(_problem(code, relpath, message) for code, message in found)
+            twin = f"the files to seal (as {seen[key]!r}, after case folding)"
+            problems.append(Problem.of("DUPLICATE_ENTRY", path=where, where=twin))
         seen[key] = relpath
 
 
-def _problem(code: ReasonCode, path: str, message: str) -> Problem:
-    return Problem(code=code, path=printable(path), message=message)
-
-
 def _raise(exc: OSError) -> None:
-    raise RegistryError(
-        f"cannot read source folder: {exc.strerror}",
-        code="SOURCE_UNREADABLE",
-        path=str(exc.filename),
-    )
+    raise RegistryError.of("SOURCE_UNREADABLE", path=exc.filename, reason=exc.strerror)
 
 
 GLOB_CHARS = frozenset("*?[")
@@ -149,7 +139,7 @@ class Sources(Generic[Content]):
 
     def read(self: Sources[Path]) -> Sources[bytes]:
         """The files' current bytes."""
-        files = {relpath: path.read_bytes() for relpath, path in self.files.items()}
+        files = {relpath: read_regular(path) for relpath, path in self.files.items()}
         return Sources(files, self.origins, self.unexpected)
 
 
@@ -199,7 +189,8 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
         folder = pattern_base(source) if is_pattern(source) else str(Path(source).parent)
         escape = escape_problem(workspace_root, folder) if folder != "." else None
         if escape is not None:
-            problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, source, escape[0]))
+            kind = f"a path that {escape[0]}"
+            problems.append(Problem.of("NOT_A_REGULAR_FILE", path=printable(source), kind=kind))
     if problems:
         raise source_error(problems)
     pairs: list[tuple[str, Path]] = []
@@ -221,9 +212,7 @@ def source_paths(workspace_root: Path, sources: Sequence[str], kind: str = "sour
             elif kind != "collection":
                 unexpected.append(f"{base}/{relpath}" if base != "." else relpath)
         if not found and not problems:
-            problems.append(
-                _problem(ReasonCode.MISSING_FILE, source, "the pattern matches no file")
-            )
+            problems.append(Problem.of("MISSING_FILE", path=printable(source), where=SOURCES))
         pairs.extend(found)
     _check_names(pairs, problems)
     if problems:
@@ -257,9 +246,7 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
     """(relpath, path, lstat mode) of every file under `folder`; a symlinked folder is a problem."""
     found: list[tuple[str, Path, int]] = []
     if not folder.is_dir() or folder.is_symlink():
-        problems.append(
-            _problem(ReasonCode.MISSING_FILE, str(folder), "is not a folder (a pattern's base)")
-        )
+        problems.append(Problem.of("MISSING_FILE", path=printable(str(folder)), where=SOURCES))
         return found
     for directory, subdirs, files in os.walk(folder, onerror=_raise):
         base = Path(directory)
@@ -268,8 +255,7 @@ def _entries(folder: Path, problems: list[Problem]) -> list[tuple[str, Path, int
         for name in list(subdirs):
             if (base / name).is_symlink():
                 subdirs.remove(name)
-                said = "is a symbolic link to a folder"
-                problems.append(_problem(ReasonCode.NOT_A_REGULAR_FILE, rel_prefix + name, said))
+                _add(base / name, rel_prefix + name, os.lstat(base / name).st_mode, [], problems)
         found.extend(
             (rel_prefix + name, base / name, os.lstat(base / name).st_mode) for name in files
         )
@@ -280,13 +266,12 @@ def count_records(files: Mapping[str, bytes | Path]) -> int:
     """Records in a source registry: JSON array items or object keys, JSONL lines, else files."""
     total = 0
     for relpath, content in files.items():
-        if relpath.endswith(".jsonl"):  # the lines `bytes.splitlines` gives, a block at a time
-            with content.open("rb") if isinstance(content, Path) else io.BytesIO(content) as handle:
-                pieces = (part for _n, line in jsonl.lines(handle) for part in line.split(b"\r"))
-                total += sum(1 for part in pieces if part.strip())
+        if relpath.endswith(".jsonl"):  # the lines `bytes.splitlines` gives, a line at a time
+            pieces = (part for _n, line in jsonl.Lines(content) for part in line.split(b"\r"))
+            total += sum(1 for part in pieces if part.strip())
             continue
         try:
-            document = loads_strict(content.read_bytes() if isinstance(content, Path) else content)
+            document = loads_strict(_bytes(content))
         except JSONDecodeProblem:
             total += 1
             continue
@@ -312,7 +297,7 @@ def source_problems(
         if fmt == "jsonl":
             problems.extend(_jsonl_problems(relpath, content, schema, catalog))
             continue
-        data = content.read_bytes() if isinstance(content, Path) else content
+        data = _bytes(content)
         try:
             document = loads_strict(data)
             violations = catalog.validate(schema.schema_id, document) if schema else []
@@ -330,42 +315,28 @@ def source_problems(
 def _jsonl_problems(
     relpath: str, content: bytes | Path, schema: ArtifactSchema | None, catalog: SchemaCatalog
 ) -> list[Problem]:
-    """A torn last line alone, else each line's schema violations up to the first unparsable one."""
-    torn = _torn_line(content)
-    if torn is not None:
-        return [  # the code `registry runs append` refuses such a log with
-            Problem(
-                code="LOG_TORN",
-                path=relpath,
-                message=f"line {torn} is incomplete (no final newline: an interrupted append?); "
-                "complete or remove it (`registry runs repair` for a run index)",
-                line=torn,
-            )
-        ]
+    """Each line's schema violations up to the first unparsable one; a torn last line alone
+    (LOG_TORN, as `registry runs append` refuses it)."""
     problems: list[Problem] = []
-    with content.open("rb") if isinstance(content, Path) else io.BytesIO(content) as handle:
-        try:  # a line at a time: a file given by its path is never held whole
-            for number, document in jsonl_records(line for _number, line in jsonl.lines(handle)):
-                if schema is not None:
-                    problems.extend(
-                        schema_violation(
-                            relpath, f"line {number} {violation_text(v)}", number, v.field
-                        )
-                        for v in catalog.validate(schema.schema_id, document)
-                    )
-        except JSONDecodeProblem as exc:
-            problems.append(json_invalid(relpath, "jsonl", exc))
+    lines = jsonl.Lines(content, TORN_TAIL, path=relpath)  # a line at a time, never held whole
+    try:
+        for number, document in jsonl_records(line for _number, line in lines):
+            if schema is not None:
+                problems.extend(
+                    schema_violation(relpath, f"line {number} {violation_text(v)}", number, v.field)
+                    for v in catalog.validate(schema.schema_id, document)
+                )
+    except JSONDecodeProblem as exc:
+        problems.append(json_invalid(relpath, "jsonl", exc))
+    except RegistryError as exc:
+        if lines.torn_at is None:
+            raise
+        return [Problem(code=exc.code, path=relpath, message=exc.message, line=exc.line)]
     return problems
 
 
-def _torn_line(content: bytes | Path) -> int | None:
-    """The number of the last line when the file does not end with a newline, else None."""
-    if not isinstance(content, Path):
-        return jsonl.torn_line(content)
-    if jsonl.ends_cleanly(content):
-        return None
-    with content.open("rb") as handle:
-        return sum(block.count(b"\n") for block in iter(lambda: handle.read(BLOCK_SIZE), b"")) + 1
+def _bytes(content: bytes | Path) -> bytes:
+    return read_regular(content) if isinstance(content, Path) else content
 
 
 def _format_of(relpath: str) -> str | None:

@@ -1,7 +1,4 @@
-"""The governed write path: registry types, `add_entry`, coordination rules; docs/WRITE_PATH.md.
-
-May import only the core's top modules and the rooms before it in `core.LAYERS`.
-"""
+"""The governed write path (docs/WRITE_PATH.md); imports what `.importlinter` allows it."""
 
 from registry_pipeline.core.write_path.content import (
     Entry,

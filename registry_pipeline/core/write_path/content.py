@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import io
 import itertools
 import re
 from array import array
@@ -27,8 +25,14 @@ from registry_pipeline.core.json_strict import (
 )
 from registry_pipeline.core.seal.hashing import jsonl_records
 from registry_pipeline.core.seal.paths import relpath_problem
-from registry_pipeline.core.workspace.catalog import RegistryCatalog, RegistrySpec, catalog_error
+from registry_pipeline.core.workspace.catalog import (
+    RegistryCatalog,
+    RegistrySpec,
+    catalog_error,
+    guess,
+)
 from registry_pipeline.core.workspace.sources import (
+    TORN_TAIL,
     is_pattern,
     only_missing,
     pattern_base,
@@ -104,8 +108,7 @@ def _refusal(
 ) -> _E:
     details = tuple(details)
     message = f"{len(details)} problem(s) {of}; nothing was written"
-    return kind(message, code=code, problems=details, headline=f"error: {code}: {message}",
-                text=text, as_json=finding_json)  # fmt: skip
+    return kind(message, code=code, problems=details, text=text, as_json=finding_json)
 
 
 @dataclass(frozen=True)
@@ -170,10 +173,8 @@ def entry_type(types: dict[str, EntryType], name: str) -> EntryType:
     """The type `name`; UNKNOWN_TYPE (exit 2) with a "did you mean" and the known types."""
     if name in types:
         return types[name]
-    close = difflib.get_close_matches(name, sorted(types), n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
     known = ", ".join(sorted(types)) or "none (no catalog entry has an `entries` block)"
-    raise UsageError(f"unknown type {name!r}; {hint}known: {known}", code="UNKNOWN_TYPE")
+    raise RegistryError.of("UNKNOWN_TYPE", type=name, guess=guess(name, types), known=known)
 
 
 def _entry_type(spec: RegistrySpec) -> EntryType:
@@ -441,9 +442,9 @@ class _LogReader:
         """The records of one file, as `content_of` reads one file of a log."""
         entry_type, content = self.content.type, self.content
         source = entry_type.source
-        if not jsonl.ends_cleanly(file) if isinstance(file, Path) else jsonl.torn_line(file):
-            why = "the last line is incomplete (torn)"
-            content.refuse(None, "", why, source, "LOG_TORN")
+        if not jsonl.ends_cleanly(file):  # said first; the lines before it are read all the same
+            torn = jsonl.torn(source, policy=TORN_TAIL)
+            content.refuse(None, "", torn.message, source, torn.code)
         base = len(self.hashes)
         taken = itertools.count()  # zip draws one number per line taken, the last one too
         lines = (line for line, _number in zip(_complete_lines(file), taken, strict=False))
@@ -525,8 +526,10 @@ class _LogReader:
 
 
 def _complete_lines(file: Source) -> Iterator[bytes]:
-    """The lines of `file` that end in a newline, without it (a torn last line is left out)."""
-    with io.BytesIO(file) if isinstance(file, bytes) else file.open("rb") as handle:
-        for line in handle:
-            if line.endswith(b"\n"):
-                yield line[:-1]
+    """The lines of `file` that end in a newline, without it (a torn last line: said by `read`)."""
+    lines = jsonl.Lines(file, TORN_TAIL)
+    try:
+        yield from (line for _number, line in lines)
+    except RegistryError:
+        if lines.torn_at is None:
+            raise

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import DISK_FAULTS, RegistryError, UsageError, io_error
+from registry_pipeline.core.errors import DISK_FAULTS, RegistryError, io_error
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import NotRegularFile, write_atomic
 from registry_pipeline.core.json_strict import JSONDecodeProblem
@@ -20,6 +20,8 @@ from registry_pipeline.core.workspace.catalog import WRITE_OVERRIDES_RELPATH
 
 OVERRIDES_RELPATH = WRITE_OVERRIDES_RELPATH
 NOTES_RELPATH = "registries/WRITE_NOTES_v0_1.jsonl"
+TORN_TAIL = jsonl.TornTail.REFUSE
+"""Both logs: each line is someone's decision, so a torn one is theirs to complete or remove."""
 
 
 ACTOR_ENV = "REGISTRY_ACTOR"
@@ -32,12 +34,8 @@ def actor() -> str:
     explicit = os.environ.get(ACTOR_ENV, "").strip()
     if explicit:
         if len(explicit) > MAX_ACTOR or not explicit.isprintable():
-            raise UsageError(
-                f"{ACTOR_ENV} must be at most {MAX_ACTOR} printable characters, not "
-                f"{explicit[:40]!r}{'...' if len(explicit) > 40 else ''}",
-                code="BAD_ACTOR",
-                field=ACTOR_ENV,
-            )
+            shown = f"{explicit[:40]!r}{'...' if len(explicit) > 40 else ''}"
+            raise RegistryError.of("BAD_ACTOR", field=ACTOR_ENV, most=MAX_ACTOR, given=shown)
         return explicit
     try:
         user = getpass.getuser()
@@ -53,14 +51,14 @@ def check_appendable(path: Path, *, sealed: bool = False) -> None:
     except OSError as exc:
         raise _unwritable(path, exc) from None
     if not clean:
-        raise jsonl.torn(path)
+        raise jsonl.torn(path, policy=TORN_TAIL)
     if sealed:  # read whole: a record after a line the build refuses would never be sealed
         read_records(path)
 
 
 def _unwritable(path: Path, exc: OSError | str) -> RegistryError:
     why = exc if isinstance(exc, str) else exc.strerror or str(exc)
-    return RegistryError(f"cannot append to this log: {why}", code="LOG_UNWRITABLE", path=str(path))
+    return RegistryError.of("LOG_UNWRITABLE", path=path, reason=why)
 
 
 def append_record(path: Path, record: dict[str, Any]) -> int:
@@ -68,7 +66,7 @@ def append_record(path: Path, record: dict[str, Any]) -> int:
     line = (json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n").encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return jsonl.append(path, [line])
+        return jsonl.append(path, [line], torn_tail=TORN_TAIL)
     except NotRegularFile:
         raise _unwritable(path, "not a regular file") from None
     except OSError as exc:
@@ -98,12 +96,8 @@ def write_audited(
         write_atomic(path, data)
     except OSError as exc:
         if _holds(path, data):
-            raise RegistryError(
-                f"written, but its folder could not be synced ({exc.strerror or exc}): the change "
-                "may not survive a power loss; its audit is recorded",
-                code="WRITE_UNCONFIRMED",
-                path=str(path),
-            ) from None
+            why = exc.strerror or exc
+            raise RegistryError.of("WRITE_UNCONFIRMED", path=path, reason=why) from None
         kept = _take_back(appended, revocable)
         cause = OSError(exc.errno, exc.strerror or str(exc))  # the file, not its temporary name
         raise io_error(cause, path, done=f"nothing was written{kept}") from None
@@ -126,21 +120,15 @@ def _holds(path: Path, data: bytes) -> bool:
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of a log (none when it does not exist); LOG_TORN / LOG_INVALID."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise RegistryError(
-            f"cannot read: {exc.strerror}", code="LOG_UNREADABLE", path=str(path)
-        ) from None
-    lines = data.split(b"\n")
+    """Every record of a log (none when there is none); LOG_TORN, LOG_INVALID, LOG_UNREADABLE."""
+    lines = (line for _n, line in jsonl.Lines(path, TORN_TAIL))
     try:
         return [record for _n, record in jsonl_records(lines) if isinstance(record, dict)]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:  # a FIFO, a device: refused, never waited on
+        raise RegistryError.of("LOG_UNREADABLE", path=path, reason=exc.strerror) from None
     except JSONDecodeProblem as exc:
-        torn = exc.line == len(lines)
-        code = "LOG_TORN" if torn else "LOG_INVALID"
-        at = f"line {exc.line}: "  # the message as it was: `line N: JSON_INVALID: ...`
+        at = f"line {exc.line}: "  # `line N: JSON_INVALID: ...`
         message = exc.message.replace(at, f"{at}{exc.code}: ", 1)
-        raise RegistryError(message, code=code, path=str(path)) from None
+        raise RegistryError.of("LOG_INVALID", path=path, line=exc.line, reason=message) from None

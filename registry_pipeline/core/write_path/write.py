@@ -249,8 +249,7 @@ def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Pro
 
 
 def _unique(findings: list[Problem]) -> list[Problem]:
-    """Each finding once (two rules can find one thing), in order; two problems at one place
-    that say different things are both kept."""
+    """Each finding once, in order (two rules can find one thing; different ones are kept)."""
     kept: dict[tuple[Any, ...], Problem] = {}
     for f in findings:
         kept.setdefault((f.code, f.subject, f.field, f.related, f.message), f)
