@@ -1,6 +1,4 @@
-"""A real clock offset at the process boundary: libfaketime preloaded into a `registry` child
-(`faketime` in Debian; `.ci/system-packages` installs it), so every clock the process reads
-(Python's, SQLite's, Dagster's, the S3 client's signature) is off by the same amount."""
+"""A real clock offset for a `registry` child: libfaketime moves every clock it reads."""
 
 from __future__ import annotations
 
@@ -15,8 +13,7 @@ LIBRARY = "/usr/lib/*/faketime/libfaketime.so.1"
 
 
 def clock_offset_env(offset: str, **extra: str) -> dict[str, str]:
-    """The environment of a `registry` child whose clock is `offset` away (`-3m`, `-1h`, `+90s`),
-    from `child_env`; the test skips, saying why, where libfaketime is not installed."""
+    """`child_env` with the clock `offset` away (`-3m`, `+90s`); skips without libfaketime."""
     found = sorted(glob.glob(LIBRARY))
     if not found:
         reason = "libfaketime is not installed (Debian package faketime): no clock offset"

@@ -1,12 +1,4 @@
-"""What the dead-run tests do on every medium (issue 62: nothing dead blocks the living): a
-`registry build` killed by SIGKILL from outside while its build run seals, a run left QUEUED by
-a `registry build` of an earlier release that is gone, and the next build that clears both,
-says so, proceeds and promotes. The tests of each medium (the local SQLite instance in
-cli_tests, PostgreSQL in pg_tests, a bucket in s3_tests) set the environment (`child_env`
-carries it to the builds) and call these.
-
-Every wait here polls something another process makes observable, within a deadline; none is
-a synchronization by sleeping."""
+"""Dead builds on every medium (issue 62): killed mid-seal, left QUEUED, and the next build."""
 
 from __future__ import annotations
 
@@ -40,8 +32,7 @@ from registry_pipeline.lib.runs import (
 from registry_pipeline_tests._helpers import child_env, registry_process
 
 GUARD = 600.0
-"""Seconds before a build is taken to hang (a killed build's bucket lease is taken over after
-66 s; a build of the demo takes a few)."""
+"""Seconds before a build is taken to hang (a killed build's bucket lease expires in 66 s)."""
 POLL = 0.02
 """Seconds between two looks at another process's observable state."""
 UNFINISHED = [
@@ -62,9 +53,7 @@ def wait_until(condition: Callable[[], bool], what: str, within: float = GUARD) 
 
 
 def killed_mid_run(root: Path, hold_dir: Path) -> str:
-    """`registry build --force` of `root`, killed by SIGKILL from outside once its build run
-    reached its first seal (held there by the `staging_created` fault point): the id of the
-    build run it left STARTED, its run lock checked held while it ran and free after."""
+    """`registry build --force` SIGKILLed at its first seal: the run it left STARTED."""
     hold = hold_dir / "hold-at-first-seal"
     hold.touch()
     env = child_env(REGISTRY_PIPELINE_HOLD_AT=f"staging_created:{hold}")
@@ -111,11 +100,7 @@ _ORIGINS: dict[Path, Any] = {}
 
 
 def queued_run(root: Path, tags: dict[str, str]) -> str:
-    """A run of the build job QUEUED in `root`'s instance with `tags`, as an earlier release's
-    `registry build` queued its run for a daemon to start: its id. The first is submitted by
-    Dagster's own public command (`dagster job launch`, through the instance's queued run
-    coordinator; no daemon runs, so it stays QUEUED); the next ones are created with the origin
-    Dagster gave it (`DagsterRun.remote_job_origin`), ~15 s sooner each."""
+    """A build run QUEUED in `root`'s instance with `tags`, as an earlier release queued it."""
     tagged = {BUILD_TAG: "1", **tags}
     if root in _ORIGINS:
         job = build_definitions(root).resolve_job_def(BUILD_JOB)
@@ -143,18 +128,14 @@ def queued_run(root: Path, tags: dict[str, str]) -> str:
 
 
 def queued_by_a_gone_submitter(root: Path) -> str:
-    """A build run QUEUED by a `registry build` of this host that is gone (its submitter tag
-    names its `pid@host`, as an earlier release tagged it): its id."""
+    """A build run QUEUED by a gone `registry build` of this host (its `pid@host` tag): its id."""
     return queued_run(root, {SUBMITTER_TAG: f"{gone_pid()}@{socket.gethostname()}"})
 
 
 def next_build_clears(
     root: Path, *, started: Sequence[str] = (), queued: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """The next plain `registry build` of `root`, in its own process: it says one `cleaned up`
-    line per dead run (the `started` ones marked FAILURE, the `queued` ones CANCELED), proceeds,
-    exits 0 and promotes; nothing of the killed builds is promoted, and no run is left to
-    execute. Its `--json` document."""
+    """The next `registry build`: a `cleaned up` line per dead run, exit 0; its `--json`."""
     build = registry_process("build", "--json", "--workspace", str(root))
     out, err = build.communicate(timeout=GUARD)
     assert build.returncode == 0, out + err
@@ -189,8 +170,7 @@ def next_build_clears(
 
 
 def promoted_by(root: Path, document: dict[str, Any]) -> None:
-    """Every registry with a pointer that `document`'s build built or reused is active, and the
-    build promoted something itself."""
+    """Each pointer of a registry `document`'s build built or reused is active; it promoted some."""
     catalog = load_catalog(Workspace(root))
     pointers = PointerStore(Workspace(root)).read()
     entries = {entry["registry_id"]: entry for entry in document["registries"]}

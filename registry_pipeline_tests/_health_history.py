@@ -1,9 +1,4 @@
-"""Health report inputs with a history: two weeks of run folders and drift snapshots.
-
-Deterministic (no randomness, no clock): the chart tests and the browser test render the same
-report. Registries follow the demo catalog; seal verdicts and drift values vary by day so that
-every series of every chart is drawn at least once.
-"""
+"""Two weeks of deterministic health report inputs that draw every series of every chart."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""A generated RolePack shaped like the real published one (whose file we may not copy).
-
-38 roles in 8 departments, each with one `ROLE:<id>:X:1` and one `ROLE:<id>:C:1` contract of
-the same schemas, no `aliases` or `lifecycle`; `scaled_pack(n)` makes n such roles (benchmarks).
-"""
+"""A generated RolePack shaped like the published one (38 roles; `scaled_pack(n)`: n roles)."""
 
 from __future__ import annotations
 

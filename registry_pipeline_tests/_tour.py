@@ -1,24 +1,4 @@
-"""Documentation that runs: each fenced block of README.md and docs/*.md is run as it is written,
-in a folder of its kind, or says why it is not, so the documents cannot drift from the tool.
-
-An HTML comment on the line before a block says what it is:
-
-- `<!-- tour: KIND ... -->` runs it in a folder of that kind (`FOLDERS`: a copy of the demo
-  workspace, of an example workspace, an empty folder, ...). Blocks of one kind share their
-  folder, in document order.
-- `<!-- tour: excerpt PATH -->`: the block's lines are lines of the repository's file PATH, in a
-  row.
-- `<!-- tour: skip (reason) -->`: not run, and why (a bucket, PostgreSQL, a long-running server;
-  or not a command at all: a synopsis, the shape of a file).
-
-A shell block is a session: each `$ ` line runs in bash, and the lines after it are its output
-(stdout and stderr), compared line by line after run ids' times, hashes, UUIDs and timestamps
-are replaced by placeholders; a `...` line stands for any number of lines. A block of `>>> `
-lines is a Python session, run by doctest. The run ids and hashes a document shows are mapped
-to the real ones as outputs match, so later commands use the real ones; one value shown stands
-for one real value throughout a folder's blocks, and a hash of a file the folder started with
-must be shown as it is (a stale hash fails, whatever placeholders allow).
-"""
+"""Documentation that runs: each fenced block of README.md and docs/*.md runs as written."""
 
 from __future__ import annotations
 
@@ -40,11 +20,11 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 NOT_TOURED = ("ADOPTING.md", "benchmarks.md")
-"""Documents whose blocks are not toured: ADOPTING.md walks through the seed system's repository
-(cli_tests/test_seed_repository.py adopts it), benchmarks.md records measurements."""
+"""ADOPTING.md tours the seed's repository (test_seed_repository.py); benchmarks.md, timings."""
 
 FENCE = re.compile(r"^(\s*)```(.*)$")
 MARK = re.compile(r"^<!-- tour: ([a-z-]+)\b\s*(.*?)\s*-->$")
+"""The line above a block: `tour: KIND` runs it in FOLDERS[KIND], `excerpt PATH`, `skip (why)`."""
 RUN_ID = re.compile(r"\d{4}-\d\d-\d\d__\d{6}__[a-z0-9_]+")
 SHA = re.compile(r"\b[0-9a-f]{64}\b")
 PLACEHOLDERS = [
@@ -175,8 +155,7 @@ def match(expected: list[str], actual: list[str]) -> list[tuple[str, str]] | Non
 
 
 def _file_hashes(root: Path) -> set[str]:
-    """SHA-256 of every regular file under `root` outside `.codex/` (what the folder starts
-    with: its content is fixed by the repository, so are the hashes of it)."""
+    """SHA-256 of each file under `root` outside `.codex/`: fixed by the repository, shown as is."""
     hashes = set()
     for directory, subdirs, files in os.walk(root):
         subdirs[:] = [name for name in subdirs if name != ".codex"]
@@ -272,8 +251,7 @@ class Tour:
 
 
 def _demo(tmp_path: Path, request: pytest.FixtureRequest) -> Tour:
-    """The demo as a clone of this repository has it: a git repository whose `main` holds it,
-    ignoring what this repository ignores (the `.env`, run folders and caches a build writes)."""
+    """The demo as a clone has it: a git repository whose `main` holds it, ignoring as we do."""
     root = copy_demo(tmp_path)
     shutil.copy(REPO / ".gitignore", root)
     env = {**os.environ, **GIT_USER}
@@ -321,13 +299,7 @@ FOLDERS: dict[str, Callable[[Path, pytest.FixtureRequest], Tour]] = {
     "drift-history": _drift_history,
     "module-registries": _module_registries,
 }
-"""The folders blocks run in: `demo` a copy of the demo workspace (registries/, schemas/; no
-build yet) made a git repository whose `main` holds it, as in a clone of this repository;
-`built` a copy of the demo workspace after one green build (`make run`), outside git; `empty`
-an empty folder `/tmp/tour` holding a copy of the demo's EXPECTED_VERSIONS_v0_1.json; `fresh`
-an empty folder `/tmp/fresh`; `drift-history` a folder holding a copy of examples/drift-history
-at that path, `/tmp/drift-history` naming a folder of the test's; `module-registries` a copy of
-examples/module-registries."""
+"""The folder each kind of block runs in; a document's `/tmp/NAME` stands for the test's own."""
 
 
 def run_tour(document: Path, kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:

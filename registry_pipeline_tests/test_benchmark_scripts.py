@@ -1,6 +1,4 @@
-"""Each benchmark file runs as docs/benchmarks.md shows it (`python benchmarks/FILE.py`): six
-failed with ModuleNotFoundError run as a file. A script with options answers `--help` without
-measuring anything: three ignored it and started a measurement (minutes, for two)."""
+"""Each benchmark runs as docs/benchmarks.md shows it, and a script's `--help` measures nothing."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""examples/deploy/k8s: the Kubernetes example of docs/DEPLOYMENT.md needs no shared volume.
-
-Every YAML file parses; nothing in them claims a PersistentVolumeClaim or ReadWriteMany; every
-Dagster component's environment names the bucket (REGISTRY_STORE, directly or through a
-ConfigMap of the example); code and run pods get the same secrets, the emptyDir for `.codex/`
-and the init container that makes it a workspace's; the Helm values agree with the image and the
-instance. Not checked here: rendering the chart (no `helm`, no chart) or applying it."""
+"""examples/deploy/k8s: the Kubernetes example of docs/DEPLOYMENT.md needs no shared volume."""
 
 from __future__ import annotations
 
@@ -61,8 +55,7 @@ def _components(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _environment(
     component: dict[str, Any], config_maps: dict[str, dict[str, str]]
 ) -> dict[str, str]:
-    """The variables a component's pods get: `env` (list or mapping), `envVars` (NAME=VALUE)
-    and the data of each ConfigMap of the example its `envConfigMaps` names."""
+    """The variables a component's pods get: `env`, `envVars` and the `envConfigMaps` ConfigMaps."""
     env: dict[str, str] = {}
     raw = component.get("env") or {}
     pairs = raw.items() if isinstance(raw, dict) else ((e["name"], e.get("value")) for e in raw)

@@ -1,7 +1,4 @@
-"""The documents stay true and stand alone: every fenced block of README.md and docs/*.md is run
-as it is written (registry_pipeline_tests/_tour.py: the runner and its marks), quoted from the
-file it names, or says why it is not run; and no document names a path outside the repository,
-which a clone of it does not have."""
+"""Documents stay true (every block runs, see `_tour.py`) and name no path outside the repo."""
 
 from __future__ import annotations
 
@@ -28,15 +25,13 @@ from registry_pipeline_tests._tour import (
 
 TOURED = [README, *sorted(path for path in DOCS.glob("*.md") if path.name not in NOT_TOURED)]
 WRITTEN = [README, *sorted(path for path in DOCS.glob("*.md") if path.name != "benchmarks.md")]
-"""The documents a reader follows (benchmarks.md records where the measurements found their data,
-the seed system's beside the development checkout included)."""
+"""The documents a reader follows (benchmarks.md names where its measurements found data)."""
 CLIMB = re.compile(r"(?<![\w./-])((?:\.\./)+[\w.-][^\s`'\")\]]*)")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
 def _tours() -> list[tuple[Path, str]]:
-    """(document, kind) for each folder kind a document of docs/ runs blocks in (the README's
-    tours are test_readme.py's)."""
+    """(document, kind) for each folder kind a docs/ document runs blocks in."""
     found: dict[tuple[Path, str], None] = {}
     for document in TOURED[1:]:
         for block in blocks(document):
@@ -93,13 +88,11 @@ def test_every_excerpt_is_in_the_file_it_quotes(document: Path) -> None:
 
 
 NAMED_PARENT = str(REPO.parent) not in {tempfile.gettempdir(), "/tmp", "/var/tmp", "/"}
-"""Whether naming the folder this checkout is in is a sign of a path outside it: not when that
-folder is a temporary one (a clone in /tmp), whose paths the examples name on purpose."""
+"""Naming this checkout's folder leaves the repository, unless it is a temporary one (in /tmp)."""
 
 
 def _outside(text: str, folder: Path) -> list[str]:
-    """Each path a document in `folder` names that leads out of the repository, or to a place a
-    clone of it does not have, with its line."""
+    """Each path a document in `folder` names outside the repository (or a clone), with its line."""
     top = {entry.name for entry in REPO.iterdir()}
     found = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -140,8 +133,7 @@ def test_a_path_that_leads_out_of_the_repository_is_found() -> None:
 
 
 def test_a_stale_hash_of_a_file_the_example_starts_from_fails(tmp_path: Path) -> None:
-    """Hashes are placeholders in the comparison, except a hash of a file the folder starts
-    with: the document must show it as it is."""
+    """Hashes are placeholders, except of a file the folder starts with: shown as it is."""
     (tmp_path / "a.txt").write_text("a\n")
     stale = "0" * 64
     with pytest.raises(AssertionError, match="for a file the example starts from"):
@@ -151,8 +143,7 @@ def test_a_stale_hash_of_a_file_the_example_starts_from_fails(tmp_path: Path) ->
 
 
 def test_one_value_shown_stands_for_one_real_value(tmp_path: Path) -> None:
-    """A hash (or run id) the document shows twice must be the same real value both times:
-    the seal's root and the sum of its lines, say."""
+    """A hash or run id shown twice is one real value (the seal's root and its lines' sum, say)."""
     shown = "a" * 64
     tour = Tour(tmp_path)
     tour.run(Step(f"echo {'1' * 64}", [shown]))

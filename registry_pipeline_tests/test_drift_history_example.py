@@ -1,7 +1,4 @@
-"""examples/drift-history: four days of recorded history whose days have real drift signals, and
-the script that recorded it (examples/make_drift_history.py) records the same history again.
-README.md's tour backfills it through Dagster (test_readme.py); here the days are computed by
-the core alone."""
+"""examples/drift-history: days with real drift signals, and its script records them again."""
 
 from __future__ import annotations
 
@@ -35,8 +32,7 @@ def _days(root: Path) -> dict[str, tuple[dict[str, int], list[str], tuple[str, .
 
 
 def _journal(root: Path) -> list[tuple[str, str, str, str | None]]:
-    """Each move the journal records, in order: its action, registry, UTC day and the day of its
-    target's run (a line moving several registries, `moves`, counts each of them)."""
+    """Each move the journal records: action, registry, UTC day, its target's day."""
     lines = (root / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").read_text()
     records = [json.loads(line) for line in lines.splitlines()]
     return [
@@ -85,8 +81,7 @@ def test_the_example_validates_and_its_journal_verifies(tmp_path: Path) -> None:
 
 
 def test_the_script_records_the_same_history(tmp_path: Path) -> None:
-    """Recorded again, the example has the same sources, the same journal actions on the same
-    days, and the same signals each day (run ids and hashes differ)."""
+    """Recorded again: the same sources, journal actions on the same days, signals (ids differ)."""
     again = tmp_path / "again"
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(again)], capture_output=True, text=True, timeout=600
@@ -102,9 +97,7 @@ def test_the_script_records_the_same_history(tmp_path: Path) -> None:
 
 
 def test_the_examples_schemas_are_the_shipped_ones() -> None:
-    """A workspace's own schema of a built-in `$id` decides instead of the built-in one: four
-    stale copies here (recorded before the run registry's `verdict`, the journal's `allOf`...)
-    made `registry build` of the example fail run_registry's schema_valid."""
+    """A workspace's own copy of a built-in `$id` decides: stale copies here failed run_registry."""
     shipped = REPO / "registry_pipeline" / "schemas"
     copies = sorted((EXAMPLE / "schemas").glob("*.json"))
     assert copies

@@ -1,5 +1,4 @@
-"""Generated documents stay in step with the data they are generated from: the table of registry
-types (the seed's `.system/registry/AGENTS.md`) and the coordination tables."""
+"""Generated documents (AGENTS.md's type table, the coordination tables) stay in step with data."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""One verdict on what is active: `registry validate --active` and `registry pointers show` answer
-"is the active snapshot valid, and the one its pointer names" through one core function
-(`core.pointers.targets.target_verdict`), so for every state of a pointer's target the two doors
-name the same reason codes, each in its own shape."""
+"""`validate --active` and `pointers show` judge a pointer's target by one function, one code."""
 
 from __future__ import annotations
 
@@ -148,9 +145,7 @@ def test_validate_active_and_pointers_show_agree(cli: Run, ws: Path, case: str) 
 def test_the_baselines_take_the_active_snapshot_only_where_validate_passes_it(
     cli: Run, ws: Path, case: str
 ) -> None:
-    """What another registry is checked against (`checked_snapshot`) and the append-only
-    check's baseline (`published_snapshot`) ask the same verdict: the active folder, exactly
-    where `validate --active` passes it."""
+    """`checked_snapshot` and `published_snapshot` take the active folder where validate does."""
     state, _expected = CASES[case](ws)
     passed = _validate_codes(cli, ws)[0] == 0
     assert passed == (state == "ok")
@@ -180,8 +175,7 @@ def test_an_unreadable_pointer_file_is_refused_alike_by_both(cli: Run, ws: Path)
 
 
 def test_a_seed_pointer_without_a_run_id_is_said_as_such(cli: Run, ws: Path) -> None:
-    """Its state is `no_run_id` (never `None`), and each door words why for a null run id (never
-    "'' is not the name of a run folder")."""
+    """Its state is `no_run_id` (never `None`), worded for a null run id at each door."""
     _null_run_id(ws)
     code, out, _err = cli("pointers", "show", "--workspace", str(ws))
     assert code == 0 and out.split()[-1] == "no_run_id" and "None" not in out.split()[3:]

@@ -1,6 +1,4 @@
-"""`registry add-entry` and `registry types` from the command line: coordination rules at each
-severity, --no-check overrides, --dry-run, the bad input corpus, concurrent writers, the types
-table, and the append-only rolepack."""
+"""`registry add-entry` and `registry types` as the command line says them (rules: core_tests)."""
 
 from __future__ import annotations
 
@@ -18,7 +16,6 @@ import pytest
 
 from registry_pipeline.core import yaml_io
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import any_member_name
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.write_path._support import (
     DEMO_FILES,
@@ -29,7 +26,6 @@ from registry_pipeline_tests.core_tests.write_path._support import (
     NOTES,
     OVERRIDES,
     changed_files,
-    copy_example,
     jsonl,
     keys_of,
     parse,
@@ -64,11 +60,7 @@ def _error(out: str) -> dict[str, Any]:
     return error
 
 
-# --- 4. coordination rules: every kind at every severity -----------------------------------
-
-
-def _rule(kind: str, **fields: Any) -> dict[str, Any]:
-    return {"id": "rule-under-test", "severity": "error", "kind": kind, "why": "test"} | fields
+# --- 4. coordination rules (every kind at every severity: core_tests/write_path/test_entry_rules)
 
 
 def _module(type_id: str) -> dict[str, Any]:
@@ -76,187 +68,36 @@ def _module(type_id: str) -> dict[str, Any]:
             "description": "d", "owner": "community", "status": "active"}  # fmt: skip
 
 
-def _ability_with_pre_call() -> dict[str, Any]:
-    entry = sample("ability_low")
-    entry["hooks"]["pre_call"] = ["ability_usage_tracker"]  # a PostAbilityCall hook
-    return entry
-
-
-def _hook(**fields: Any) -> dict[str, Any]:
-    return sample("hook") | fields
-
-
 def _route(**fields: Any) -> dict[str, Any]:
     return sample("route") | fields
 
 
-RULE_CASES: dict[str, tuple[list[dict[str, Any]], str, Any, str]] = {
-    "exists": (
-        [_rule("exists", **{"from": {"type": "module_instance", "field": "/type_id"},
-                            "to": {"type": "module_type"}})],
-        "module_instance", _module("no_such_type"), INSTANCES,
-    ),
-    "exists-to-where": (
-        [_rule("exists", **{"from": {"type": "ability_low", "field": "/hooks/pre_call/*"},
-                            "to": {"type": "hook", "where": {"field": "/event_type",
-                                                            "equals": "PreAbilityCall"}}})],
-        "ability_low", _ability_with_pre_call(),
-        ".system/registry/low-level/content.archive.article.yaml",
-    ),
-    "exists-patterns": (
-        [_rule("exists", **{"from": {"type": "hook", "field": "/match/ability_scope/*"},
-                            "to": {"type": "ability_low", "patterns": True}})],
-        "hook", _hook(match={"ability_scope": ["billing.*"]}),
-        ".system/hooks/session_registry_check.yaml",
-    ),
-    "no_overlap-inside-another": (
-        [_rule("no_overlap", of={"type": "route", "field": "/scope/*"})],
-        "route", _route(scope=["content/blog/drafts/"]), "modules/routes/help_pages.yaml",
-    ),
-    "no_overlap-around-others": (
-        [_rule("no_overlap", of={"type": "route", "field": "/scope/*"})],
-        "route", _route(scope=["content/"]), "modules/routes/help_pages.yaml",
-    ),
-    "shared": (
-        [_rule("shared", of={"type": "route", "field": "/topics/*", "owner": "/owner_module"})],
-        "route", _route(topics=["search"]), "modules/routes/help_pages.yaml",
-    ),
-    "one_of": (
-        [_rule("one_of", of={"type": "hook", "field": "/event_type"},
-               values=["PromptSubmit", "PreAbilityCall"])],
-        "hook", _hook(), ".system/hooks/session_registry_check.yaml",
-    ),
-    "one_of-when": (
-        [_rule("one_of", of={"type": "hook", "field": "/event_type"}, values=["PromptSubmit"],
-               when={"field": "/enabled", "equals": True})],
-        "hook", _hook(), ".system/hooks/session_registry_check.yaml",
-    ),
-    "not_deprecated": (
-        [{"id": "maturity-module-exists", "severity": "error", "kind": "exists", "why": "test",
-          "from": {"type": "module_maturity", "field": "/module_id"},
-          "to": {"type": "module_instance"}},
-         _rule("not_deprecated", field="/status", value="deprecated")],
-        "module_maturity", sample("module_maturity"), "modules/overview/instance_maturity.yaml",
-    ),
-}  # fmt: skip
-
-
-def _set_rules(root: Path, rules: list[dict[str, Any]], severity: str) -> None:
-    rules = copy.deepcopy(rules)
-    for rule in rules:
-        if rule["id"] == "rule-under-test":
-            rule["severity"] = severity
-    document = {"version": "0.1", "rules": rules}
-    (root / RULES).write_text("# rules of one test\n" + json.dumps(document, indent=2) + "\n")
-
-
-@pytest.mark.parametrize("case", sorted(RULE_CASES))
-def test_a_rule_at_error_blocks_and_writes_nothing(
-    cli: Run, example: Path, tmp_path: Path, case: str
+@pytest.mark.parametrize("severity", ["error", "warning", "record"])
+def test_a_finding_is_said_as_its_rules_severity_asks(
+    cli: Run, example: Path, tmp_path: Path, severity: str
 ) -> None:
-    rules, type_name, entry, relpath = RULE_CASES[case]
-    _set_rules(example, rules, "error")
-    entry_file = _entry_file(tmp_path, entry)
-    before = snapshot(example)
-
-    code, out, err = _add(cli, example, type_name, entry_file)
-
-    assert code == 1 and out == ""
-    assert f"error: BLOCKED {relpath}" in err and "rule-under-test" in err
-    assert snapshot(example) == before
-    code, out, err = _add(cli, example, type_name, entry_file, "--json")
-    assert code == 1 and err == ""
+    """The example's own rule (a module instance of a type that exists) at each severity."""
+    rules, rule = example / RULES, "instance-type-exists\n    severity: "
+    rules.write_text(rules.read_text().replace(f"{rule}error", f"{rule}{severity}"))
+    entry_file = _entry_file(tmp_path, _module("no_such_type"))
+    code, out, err = _add(cli, example, "module_instance", entry_file, "--dry-run", "--json")
     result = json.loads(out)
-    assert (result["blocked"], result["written"], result["file"]) == (True, False, relpath)
-    assert {(f["code"], f["severity"]) for f in result["findings"]} >= {
-        ("rule-under-test", "error")
-    }
-    assert snapshot(example) == before
-
-
-@pytest.mark.parametrize("case", sorted(RULE_CASES))
-def test_a_rule_at_warning_writes_and_says_so(
-    cli: Run, example: Path, tmp_path: Path, case: str
-) -> None:
-    rules, type_name, entry, relpath = RULE_CASES[case]
-    entry_file = _entry_file(tmp_path, entry)
-    second = copy_example(tmp_path / "second")
-    for root in (example, second):
-        _set_rules(root, rules, "warning")
-    before = snapshot(example)
-
-    code, out, err = _add(cli, example, type_name, entry_file, "--json")
-
-    assert code == 0 and err == ""
-    result = json.loads(out)
-    assert (result["blocked"], result["written"], result["action"]) == (False, True, "inserted")
-    warnings = [f for f in result["findings"] if f["code"] == "rule-under-test"]
-    assert warnings and all(f["severity"] == "warning" for f in warnings)
-    assert changed_files(before, snapshot(example)) == {relpath}
-
-    code, out, err = _add(cli, second, type_name, entry_file)
-
-    assert code == 0
-    assert err.count("warning: rule-under-test ") == len(warnings)
-    assert out == f"inserted {type_name} {result['key']!r} in {relpath}\n"
-    assert snapshot(second) == snapshot(example)
-
-
-@pytest.mark.parametrize("case", sorted(RULE_CASES))
-def test_a_rule_at_record_writes_and_appends_a_note(
-    cli: Run, example: Path, tmp_path: Path, case: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("REGISTRY_ACTOR", "test-actor")
-    rules, type_name, entry, relpath = RULE_CASES[case]
-    _set_rules(example, rules, "record")
-    entry_file = _entry_file(tmp_path, entry)
-    before = snapshot(example)
-
-    code, out, _err = _add(cli, example, type_name, entry_file, "--dry-run", "--json")
-    assert code == 0
-    records = [f for f in json.loads(out)["findings"] if f["code"] == "rule-under-test"]
-    assert records and all(f["severity"] == "record" for f in records)
-    assert snapshot(example) == before  # a dry run records nothing
-
-    code, out, err = _add(cli, example, type_name, entry_file)
-    assert code == 0 and f"inserted {type_name}" in out
-    assert f"note: {len(records)} finding(s) recorded in {NOTES}" in err
-    assert "warning: rule-under-test" not in err
-    assert changed_files(before, snapshot(example)) == {relpath, NOTES}
-    notes = jsonl(example / NOTES)
-    assert [n["code"] for n in notes] == ["rule-under-test"] * len(records)
-    for note, finding in zip(notes, records, strict=True):
-        assert note["who"] == "test-actor" and note["severity"] == "record"
-        assert note["recorded_utc"].endswith("Z")
-        assert {k: note.get(k) for k in ("type", "key", "field", "message", "path", "related")} == {
-            k: finding.get(k) for k in ("type", "key", "field", "message", "path", "related")
-        }
-
-
-def test_a_one_of_rule_whose_when_does_not_hold_finds_nothing(
-    cli: Run, example: Path, tmp_path: Path
-) -> None:
-    rules, type_name, entry, relpath = RULE_CASES["one_of-when"]
-    _set_rules(example, rules, "error")
-    code, out, err = _add(
-        cli, example, type_name, _entry_file(tmp_path, entry | {"enabled": False}), "--json"
-    )
-    assert code == 0, err
-    result = json.loads(out)
-    assert result["written"] and result["findings"] == []
-    assert (example / relpath).is_file()
-
-
-def test_the_example_rules_block_a_dangling_reference(
-    cli: Run, example: Path, tmp_path: Path
-) -> None:
-    before = snapshot(example)
-    code, _out, err = _add(cli, example, "module_instance",
-                           _entry_file(tmp_path, _module("no_such_type")))  # fmt: skip
-    assert code == 1
-    assert "instance-type-exists module_instance[comment_service]/type_id: no module_type " \
-        "'no_such_type'" in err  # fmt: skip
-    assert snapshot(example) == before
+    assert (code, err, result["blocked"], result["file"]) == (
+        int(severity == "error"), "", severity == "error", INSTANCES
+    )  # fmt: skip
+    assert [(f["code"], f["severity"], f["field"]) for f in result["findings"]] == [
+        ("instance-type-exists", severity, "/type_id")
+    ]  # fmt: skip
+    code, out, err = _add(cli, example, "module_instance", entry_file)
+    lines = err.splitlines()
+    if severity == "error":
+        assert (code, out) == (1, "") and lines[0].startswith(f"error: BLOCKED {INSTANCES}")
+        assert any("instance-type-exists" in line for line in lines[1:])
+        return
+    assert (code, out) == (0, f"inserted module_instance 'comment_service' in {INSTANCES}\n")
+    warned = [line for line in lines if line.startswith("warning: instance-type-exists ")]
+    noted = [line for line in lines if line == f"note: 1 finding(s) recorded in {NOTES}"]
+    assert (len(warned), len(noted)) == ((1, 0) if severity == "warning" else (0, 1))
 
 
 # --- 5. --no-check ------------------------------------------------------------------------------
@@ -400,12 +241,10 @@ def test_dry_run_of_an_unchanged_entry_prints_no_diff(
 def test_an_unchanged_entry_that_breaks_a_rule_on_disk_is_exit_1(
     cli: Run, demo: Path, tmp_path: Path, damage: str
 ) -> None:
-    """WRITE_PATH.md: an unchanged entry is still checked. A role edited by hand (its
-    display_name removed; its published contract changed) given again as it is on disk said
-    "unchanged", exit 0, while check-append-only and the build refused the file."""
+    """WRITE_PATH.md: an unchanged entry is still checked (a role broken by hand, given again)."""
     path = demo / "registries/rolepack/atelier_rolepack_v1.json"
     if damage == "append-only":
-        assert cli("build", "--select", "rolepack", "--workspace", str(demo))[0] == 0
+        _publish_rolepack(demo)
     document = json.loads(path.read_text())
     role = document["roles"][0]
     if damage == "schema":
@@ -522,30 +361,17 @@ def test_a_schema_violating_entry_lists_every_violation_with_its_field(
     entry = {"type_id": "Bad-Id", "name": "", "status": "gone", "tags": ["a", "a"], "extra": 1}
     error = _refused(cli, example, "module_type", "--entry-json", json.dumps(entry))
     assert error["code"] == "SCHEMA_VIOLATION"
-    found = sorted((d["field"], d["message"]) for d in error["details"])
-    assert found == [
-        ("", "'description' is a required property"),
-        ("", "Additional properties are not allowed ('extra' was unexpected)"),
-        ("/name", "'' should be non-empty"),
-        ("/status", "'gone' is not one of ['active', 'deprecated']"),
-        ("/tags", "['a', 'a'] has non-unique elements"),
-        ("/type_id", "'Bad-Id' does not match '^[a-z][a-z0-9_]*$'"),
-    ]
-    assert {d["code"] for d in error["details"]} == {"SCHEMA_VIOLATION"}
-    assert {d["path"] for d in error["details"]} == {TYPES}
-
-
-def test_a_schema_violation_is_reported_line_by_line_for_humans(cli: Run, example: Path) -> None:
-    entry = {"type_id": "x", "name": "", "description": "d", "status": "gone"}
+    assert sorted((d["code"], d["path"], d["field"]) for d in error["details"]) == [
+        ("SCHEMA_VIOLATION", TYPES, field)
+        for field in ("", "", "/name", "/status", "/tags", "/type_id")
+    ]  # fmt: skip
     code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "module_type",
                           "--entry-json", json.dumps(entry))  # fmt: skip
-    assert code == 2
-    lines = err.splitlines()
-    assert lines[0] == "error: SCHEMA_VIOLATION: 2 problem(s) with the entry; nothing was written"
-    assert "  error: SCHEMA_VIOLATION module_type[x]/name: '' should be non-empty" in lines
-    assert any(
-        line.startswith("  error: SCHEMA_VIOLATION module_type[x]/status:") for line in lines
-    )
+    head, *lines = err.splitlines()
+    assert code == 2 and head.startswith("error: SCHEMA_VIOLATION")
+    for field in ("/name", "/status", "/tags", "/type_id"):  # a line each, named for humans
+        assert any(line.startswith(f"  error: SCHEMA_VIOLATION module_type[Bad-Id]{field}:")
+                   for line in lines), field  # fmt: skip
 
 
 def test_a_demo_entry_violating_its_files_schema_is_refused(cli: Run, demo: Path) -> None:
@@ -574,14 +400,9 @@ def test_a_threshold_pack_of_any_name_is_validated(cli: Run, demo: Path) -> None
 
 def test_an_unknown_type_says_did_you_mean(cli: Run, example: Path) -> None:
     error = _refused(cli, example, "modul_type", "--entry-json", "{}")
-    assert error["code"] == "UNKNOWN_TYPE" and error["path"] is None
-    assert error["field"] == "--type" and "'modul_type'" in error["message"]
-    assert "did you mean 'module_type'?" in error["message"]
+    assert (error["code"], error["path"], error["field"]) == ("UNKNOWN_TYPE", None, "--type")
+    assert "'module_type'" in error["message"]  # the suggestion, then every known type
     assert all(name in error["message"] for name in EXAMPLE_TYPES)
-    code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "hoook",
-                          "--entry-json", "{}")  # fmt: skip
-    assert code == 2 and err.startswith("error: UNKNOWN_TYPE unknown type 'hoook'")
-    assert "'hook'?" in err
 
 
 def test_a_field_whose_json_type_changes_is_refused(cli: Run, demo: Path) -> None:
@@ -611,24 +432,18 @@ def test_an_empty_yaml_entry_is_refused(cli: Run, example: Path, tmp_path: Path)
     assert error["code"] == "ENTRY_INVALID"
 
 
-@pytest.mark.parametrize("key", ["../x", "../../etc/cron.d/x", "a/b", ".hidden", "/abs", "a\\b"])
-def test_a_files_key_that_would_leave_its_folder_is_refused(
-    cli: Run, example: Path, demo: Path, key: str
+def test_a_files_key_that_cannot_name_a_file_is_bad_input(
+    cli: Run, example: Path, demo: Path
 ) -> None:
-    error = _refused(cli, example, "route", "--entry-json", json.dumps(_route(route_id=key)))
-    assert error["code"] == "ENTRY_INVALID"
-    assert error["details"][0]["field"] == "/route_id"
-    assert "cannot name a file" in error["details"][0]["message"]
-    pack = {key: {"version": "v1", "scope": "s", "thresholds": {}}}
+    """Every such key: core_tests/write_path/test_units.py; here, the command's answer."""
+    for route_id in ("../x", "a" * 300):
+        entry = _route(route_id=route_id, scope=["content/long/"])
+        error = _refused(cli, example, "route", "--entry-json", json.dumps(entry))
+        assert (error["code"], error["details"][0]["field"]) == ("ENTRY_INVALID", "/route_id")
+    pack = {"../x": {"version": "v1", "scope": "s", "thresholds": {}}}
     error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(pack))
     assert error["code"] == "ENTRY_INVALID"
     assert not (example / "x.yaml").exists() and not (example / "modules/x.yaml").exists()
-
-
-def test_a_files_key_too_long_for_a_file_name_is_bad_input(cli: Run, example: Path) -> None:
-    error = _refused(cli, example, "route", "--entry-json",
-                     json.dumps(_route(route_id="a" * 300, scope=["content/long/"])))  # fmt: skip
-    assert error["code"] == "ENTRY_INVALID"
 
 
 def test_an_unreadable_entry_file_is_bad_input(cli: Run, example: Path, tmp_path: Path) -> None:
@@ -657,9 +472,7 @@ def test_a_registry_file_broken_by_hand_blocks_the_write(
     code, out, err = _add(cli, example, "module_type", entry_file)
 
     assert code == 1 and out == ""
-    assert err.startswith("error: REGISTRY_FILE_INVALID: 1 problem(s) in the registry files")
-    assert {"duplicate-field": "duplicate key 'name'", "duplicate-entry": "duplicate key",
-            "unparsable": "YAML_SYNTAX"}[broken] in err  # fmt: skip
+    assert err.startswith("error: REGISTRY_FILE_INVALID") and TYPES in err
     code, out, err = _add(cli, example, "module_type", entry_file, "--json")
     assert code == 1 and err == ""
     error = _error(out)
@@ -675,32 +488,6 @@ def test_a_registry_file_broken_by_hand_blocks_the_write(
                            _entry_file(tmp_path, _module("data_store")))  # fmt: skip
     assert code == 1 and "REGISTRY_FILE_INVALID" in err
     assert snapshot(example) == before
-
-
-def test_a_broken_file_is_named_in_the_human_error(cli: Run, example: Path, tmp_path: Path) -> None:
-    broken = ".system/hooks/prod_call_guard.yaml"
-    path = example / broken
-    path.write_text(path.read_text() + "extra: [unclosed\n")
-    code, _out, err = _add(
-        cli, example, "ability_low", _entry_file(tmp_path, sample("ability_low"))
-    )
-    assert code == 1 and "REGISTRY_FILE_INVALID" in err
-    assert broken in err
-
-
-def test_a_next_line_character_never_exits_3(cli: Run, example: Path) -> None:
-    entry = {"type_id": "nel", "name": "N", "description": "x\x85y", "status": "active"}
-    code, _out, err = cli("add-entry", "--workspace", str(example), "--type", "module_type",
-                          "--entry-json", json.dumps(entry))  # fmt: skip
-    assert code != 3, err
-
-
-def test_updating_a_map_member_named_with_a_slash_never_exits_3(cli: Run, demo: Path) -> None:
-    any_member_name(demo)
-    args = ("add-entry", "--workspace", str(demo), "--type", "expected_versions", "--entry-json")
-    assert cli(*args, '{"ns/reg": "0.1.0"}')[0] == 0
-    code, _out, err = cli(*args, '{"ns/reg": "0.2.0"}')
-    assert code != 3, err
 
 
 # --- 8. concurrent writers ------------------------------------------------------------------
@@ -739,8 +526,7 @@ def test_concurrent_processes_lose_no_entry(example: Path, writers: int) -> None
 
 @pytest.mark.skipif(not BIN.exists(), reason="the registry script is not installed beside python")
 def test_concurrent_registry_commands_lose_no_entry(example: Path) -> None:
-    """Four `registry add-entry --entry-file -` processes, each held at its stdin read until
-    all are started, then released together."""
+    """Four `registry add-entry --entry-file -` processes held at their stdin until all started."""
     ids = [f"cli_writer_{index}" for index in range(4)]
     processes = [
         subprocess.Popen(
@@ -837,11 +623,6 @@ def test_types_human_lists_every_type_and_its_content(cli: Run, example: Path) -
         assert any(line.split()[:4] == [name, "list", key, relpath] for line in lines)
     for name, (folder, key) in EXAMPLE_FOLDERS.items():
         assert any(line.split()[:4] == [name, "files", key, f"{folder}/*.yaml"] for line in lines)
-
-
-def test_types_human_names_each_schema(cli: Run, example: Path) -> None:
-    code, out, _err = cli("types", "--workspace", str(example))
-    assert code == 0
     for name in EXAMPLE_TYPES:
         assert f".system/registry/schemas/{name}.schema.yaml" in out
 
@@ -852,12 +633,10 @@ def test_a_catalog_without_entries_blocks_has_no_types(cli: Run, example: Path) 
     for registry in document["registries"]:
         registry.pop("entries", None)
     path.write_text(json.dumps(document, indent=2))
-    code, out, err = cli("types", "--workspace", str(example), "--json")
+    code, out, _err = cli("types", "--workspace", str(example), "--json")
     assert code == 0 and json.loads(out) == []
-    code, out, err = cli("add-entry", "--workspace", str(example), "--type", "hook",
-                         "--entry-json", "{}")  # fmt: skip
-    assert code == 2 and err.startswith("error: UNKNOWN_TYPE unknown type 'hook'")
-    assert "none (no catalog entry has an `entries` block)" in err
+    error = _refused(cli, example, "hook", "--entry-json", "{}")
+    assert (error["code"], error["field"]) == ("UNKNOWN_TYPE", "--type")
 
 
 # --- 10. the append-only rolepack -------------------------------------------------------------

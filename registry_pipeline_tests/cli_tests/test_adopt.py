@@ -1,12 +1,4 @@
-"""`registry adopt`: a repository laid out like the seed system's becomes a workspace in one
-command, with its ids, its pointer file and its files untouched; then `registry build` is green.
-
-The fixture repository is ours, written in the seed system's formats (a v0.1 catalog and an
-addendum, a Markdown operations catalog, a pointer file naming snapshots this clone does not
-have, schemas without `$id`, sources in their places, a `.gitignore` that ignores the run root,
-`.gitattributes` converting line endings). Tests that read ../shared/reference do the same with
-the real files.
-"""
+"""`registry adopt` makes a seed-layout repository a workspace, its files untouched, built green."""
 
 from __future__ import annotations
 
@@ -177,8 +169,7 @@ def seed_repo(tmp_path: Path) -> Path:
 
 
 def make_seed_repo(root: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the seed-layout repository at `root` (plus `extra` files: relpath -> JSON value
-    or text), then `git init` and commit it."""
+    """Write the seed-layout repository at `root` (and `extra`: relpath -> value), committed."""
     _write(root, PHASE / "REGISTRY_CATALOG_v0_1.json", CATALOG)
     _write(root, PHASE / "REGISTRY_CATALOG_ADDENDUM_v0_1__delta.json", ADDENDUM)
     _write(root, PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json", POINTERS)
@@ -345,9 +336,7 @@ def test_a_hand_written_catalog_is_never_overwritten(cli: Run, seed_repo: Path) 
 def test_a_catalog_adopt_cannot_read_is_a_conflict_saying_why(
     cli: Run, seed_repo: Path, content: bytes, said: str
 ) -> None:
-    """Read as every catalog is (strict): a duplicate key was taken, its last value deciding
-    that adopt wrote it, and the catalog was overwritten; an unreadable one was called "not
-    written by registry adopt"."""
+    """A catalog is read strictly: a duplicate key, or unreadable, is not adopt's to replace."""
     path = seed_repo / "registries/REGISTRY_CATALOG_v0_2.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
@@ -379,8 +368,7 @@ def test_the_built_templates_match_the_demo_catalog() -> None:
 def test_the_real_seed_repository_adopts_and_builds(
     cli: Run, reference: Path, tmp_path: Path
 ) -> None:
-    """The reference's catalog, addendum, pointer file, schemas, operations catalog and sources
-    in their places (LAYOUT.md): adopt, then build green."""
+    """The reference's files in their places (LAYOUT.md): adopt, then build green."""
     root = tmp_path / "ovc-infra"
     (root / PHASE / "schemas").mkdir(parents=True)
     for name in ("REGISTRY_CATALOG_v0_1.json", "ACTIVE_REGISTRY_POINTERS_v0_1.json"):
@@ -421,8 +409,7 @@ def test_the_real_seed_repository_adopts_and_builds(
 
 
 def _seal_promotion(runs: Path, name: str, registry_id: str, files: dict[str, bytes]) -> Path:
-    """A folder as the seed's seal-promotion script writes it: `<ts>__seal_<name>`, run.json
-    with `run_type: seal_promotion` and `source_registry`, renamed `<stem>_snapshot` files."""
+    """A folder as the seed's seal-promotion script writes it (`<ts>__seal_<name>`)."""
     folder = runs / f"2026-02-06__093000__seal_{name}"
     envelope = {"created_utc": "2026-02-06T09:30:00Z", "run_id": folder.name,
                 "run_type": "seal_promotion", "source_registry": registry_id,
@@ -431,8 +418,7 @@ def _seal_promotion(runs: Path, name: str, registry_id: str, files: dict[str, by
 
 
 def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: Path) -> None:
-    """A clone that has their sealed folders: an unchanged source reuses their snapshot (no new
-    folder), the pointer keeps naming it, and the delta log starts from it."""
+    """Their sealed folders here: an unchanged source reuses their snapshot, still pointed at."""
     source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
     folder = _seal_promotion(
         seed_repo / ".codex" / "RUNS", "expected_versions", "expected_versions",
@@ -485,8 +471,7 @@ def test_values_our_catalog_cannot_express_are_refused_before_writing(
 
 
 def test_our_delta_log_extends_theirs(cli: Run, seed_repo: Path) -> None:
-    """Their newest delta log is where ours starts: their records byte for byte, nothing of
-    theirs recorded again, and `delta verify` walks from our log into theirs."""
+    """Our delta log starts from their newest, byte for byte; `delta verify` walks into theirs."""
     runs = seed_repo / ".codex" / "RUNS"
     snapshot = "EXPECTED_VERSIONS_v0_1_snapshot.json"
     source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
@@ -544,8 +529,7 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
 def test_a_pointer_file_the_builds_refuse_is_said_at_adoption(
     cli: Run, seed_repo: Path, content: bytes, said: str
 ) -> None:
-    """json.loads took a duplicate key and any shape; the pointer store's reader refuses both,
-    so the first build refused what adopt had let through without a word."""
+    """A pointer file the store's reader refuses (duplicate key, bad shape) is an adopt warning."""
     (seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").write_bytes(content)
     code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
     assert code == 0, err
@@ -566,9 +550,7 @@ def test_an_absent_pointer_file_is_no_warning(cli: Run, seed_repo: Path) -> None
 def test_a_source_that_is_a_symbolic_link_is_said_at_adoption(
     cli: Run, seed_repo: Path, linked: str
 ) -> None:
-    """adopt took a linked threshold pack (or one in a linked folder) for a source, exit 0, no
-    warning; the first build refused it (NOT_A_REGULAR_FILE): adoption says what the build
-    will say."""
+    """A linked source is an adopt warning, NOT_A_REGULAR_FILE, as the build then refuses it."""
     if linked == "file":
         pack = seed_repo / "configs/threshold_packs/beta_pack_v1.json"
         pack.rename(seed_repo / "configs/beta_pack_v1.real.json")
@@ -613,8 +595,7 @@ def _edit_catalog(root: Path, index: int, **changes: Any) -> None:
 def test_a_catalog_adoption_cannot_use_is_refused_with_a_reason(
     cli: Run, seed_repo: Path, changes: dict[str, Any], code: str, said: str
 ) -> None:
-    """Entries of a shape adoption cannot read, or a plan `registry build` would refuse: a
-    reason code and the place, nothing written (never INTERNAL)."""
+    """An entry adopt cannot read or a build would refuse: its code and place, nothing written."""
     (seed_repo.parent / "outside.json").write_text("{}")
     _edit_catalog(seed_repo, 3, **changes)  # migration_ledger
     before = {
@@ -660,9 +641,7 @@ def test_sources_at_the_root_become_a_root_glob(cli: Run, seed_repo: Path) -> No
 def test_the_seed_builders_run_roots_are_indexed_and_its_pointer_layout_kept(
     cli: Run, seed_repo: Path
 ) -> None:
-    """Their run-registry builder also indexes reports/runs and reports/path1/evidence/runs:
-    present ones become run roots, so both registries index the same runs, in the seed's order
-    (by root, dated before undated); the pointer file keeps its key order and other text."""
+    """The seed builder's other run roots are run roots too; the pointer file keeps its text."""
     _write(seed_repo, "reports/runs/r_20261110_a/run.json",
            {"run_id": "r_20261110_a", "created_at": "2026-11-10T10:00:00+00:00",
             "operation_id": "OP-B01", "working_tree_state": "dirty"})  # fmt: skip

@@ -1,12 +1,4 @@
-"""Collection registries (a v0.1 path with a `<placeholder>`: one folder or file per run) get a
-sealed path: `registry adopt` makes each one a `collection` entry whose `sources` is a glob, the
-build seals every member into one snapshot (a new one only when a member changes), the pointer
-and the delta log cover it; a collection with no member yet is excluded, saying so.
-
-Our fixture is the `test_adopt.py` seed repository plus two collections in the seed's layout
-(derived validation reports, a file per run; evidence packs, a folder per run) beside files that
-are no members. The last test does the same on the seed's whole repository (the tarball).
-"""
+"""Collections (a `<placeholder>` path) are adopted as globs, sealed whole, pointed and logged."""
 
 from __future__ import annotations
 
@@ -94,8 +86,7 @@ def _evidence_run(run_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def collections_repo(tmp_path: Path) -> Path:
-    """The seed fixture with two collections that have members, and validation_range_results
-    (already in the seed catalog) with none."""
+    """The seed fixture with two collections that have members, and the seed's one with none."""
     return make_seed_repo(
         tmp_path / "ovc",
         {
@@ -275,9 +266,7 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
 def test_their_seal_promotion_folder_starts_the_collections_history(
     cli: Run, collections_repo: Path
 ) -> None:
-    """The seed sealed a whole `<uuid>/` folder (`__seal_derived_validation`, flat names) and
-    its pointer names it: our first snapshot (the catalog's member paths) follows it in the
-    delta log, and the promotion's from_ref is their entry as found."""
+    """A seed-sealed collection folder: our first snapshot follows it in the log and the journal."""
     runs = collections_repo / ".codex/RUNS"
     members = {
         name: (collections_repo / DERIVED / UUID1 / name).read_bytes()
@@ -320,8 +309,7 @@ def test_their_seal_promotion_folder_starts_the_collections_history(
 def test_a_member_that_breaks_its_bound_schema_is_never_sealed(
     cli: Run, collections_repo: Path
 ) -> None:
-    """The repository's per-member schema governs every member: a bad one fails the build,
-    naming the file where it lives, and nothing is sealed for the collection."""
+    """The per-member schema governs every member: a bad one fails the build, naming its file."""
     assert cli("adopt", str(collections_repo))[0] == 0
     bad = f"{DERIVED}/{UUID2}/derived_validation_report.json"
     _write(collections_repo, bad, _report(UUID2, "MAYBE"))
@@ -337,8 +325,7 @@ def test_a_member_that_breaks_its_bound_schema_is_never_sealed(
 
 @pytest.mark.reference
 def test_the_seed_repositorys_collections(cli: Run, tmp_path: Path) -> None:
-    """The real repository: two collections have members (one file per run; a folder per run,
-    66 files), one has none; both seal with no note about the files beside them."""
+    """The real repository: two collections have members, one has none; both seal without a note."""
     root = seed_repository(tmp_path)
     code, out, err = cli("adopt", str(root), "--json")
     assert code == 0, err

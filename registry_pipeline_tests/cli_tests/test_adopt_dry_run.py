@@ -1,6 +1,4 @@
-"""`registry adopt --dry-run` lists every file the run writes and warns only of what the run
-leaves: the run carries out the plan the dry run prints (a repository in LF, and one in CRLF
-whose `.codex/.gitignore` adopt completes)."""
+"""`adopt --dry-run` lists every file the run writes and warns only of what the run leaves."""
 
 from __future__ import annotations
 
@@ -21,8 +19,7 @@ WRITTEN = re.compile(
 
 
 def _files(root: Path) -> dict[str, bytes | None]:
-    """Every path of the repository (a folder's ends with / and is None), git's own files aside
-    but for the one adopt writes there, `.git/info/exclude`."""
+    """Every path of the repository (a folder's ends with / and is None), but git's own files."""
     return {
         p.relative_to(root).as_posix() + ("/" if p.is_dir() else ""): p.read_bytes()
         if p.is_file()
@@ -33,8 +30,7 @@ def _files(root: Path) -> dict[str, bytes | None]:
 
 
 def _crlf(root: Path) -> Path:
-    """The seed repository with CRLF line ends in every text file, and a `.codex/.gitignore` of
-    its own (CRLF, unanchored) that adopt completes, committed."""
+    """The seed repository in CRLF, with its own `.codex/.gitignore` for adopt to complete."""
     (root / ".codex").mkdir()
     (root / ".codex" / ".gitignore").write_bytes(b"# theirs\r\n.staging/\r\n")
     for path in [*root.rglob("*.json"), *root.rglob("*.md"), *root.glob(".git[ai]*")]:

@@ -1,8 +1,4 @@
-"""A repository in the seed's layout whose operations catalog is written as the seed writes it
-(Option headers, `Option:` lines, a NON_CANONICAL section, a line nobody can read) beside an
-enforcement coverage matrix: adopt finds the matrix and records it, the build is green, says
-what it could not read, and each operation gets the matrix's level. Our own fixture, in the
-formats of the seed's real repository (test_seed_repository.py runs that one)."""
+"""An operations catalog as the seed writes it, with a coverage matrix: adopted, built, levelled."""
 
 from __future__ import annotations
 

@@ -1,10 +1,4 @@
-"""Inputs that used to hang or crash: a FIFO or a device named as the input of `runs append`,
-`add-entry` or `check-append-only` is refused at once (NOT_A_REGULAR_FILE, exit 2, naming the
-path), an input over its documented limit is INPUT_TOO_LARGE, and a numeric option out of range
-is BAD_USAGE naming the option when the command line is parsed.
-
-The commands that could hang run in a subprocess with a timeout: the timeout is a guard that
-turns a regression into a failure instead of a stuck test run, never a synchronization."""
+"""Inputs that hung or crashed (FIFOs, devices, oversize files, bad options) are refused."""
 
 from __future__ import annotations
 

@@ -24,8 +24,7 @@ def _build_json(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[
 
 
 def test_build_seals_every_source_and_checks_it(built: Path, built_entries: Entries) -> None:
-    """The session's green build (`built_entries`, exit 0) of the demo; `built` a copy of what
-    it left."""
+    """The session's green build of the demo (`built_entries`); `built` copies what it left."""
     demo, entries = built, built_entries
     sources = {
         "expected_versions",
@@ -90,8 +89,7 @@ SOURCES = (
 
 
 def _latest_materialization(root: Path, registry_id: str) -> tuple[str, str] | None:
-    """The Dagster run that last materialized `registry_id` in the workspace's instance, and
-    the run folder it names."""
+    """The Dagster run that last materialized `registry_id`, and the run folder it names."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(root / ".codex" / "dagster_home")) as instance:
@@ -253,8 +251,7 @@ def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, built: Path
 
 
 def _on_a_terminal(*args: str) -> tuple[int, list[str]]:
-    """`registry ARGS...` in a process of its own whose stdout and stderr are one pseudo-terminal
-    (as in a user's shell): its exit code and every line the terminal showed."""
+    """`registry ARGS...` on a pseudo-terminal, as in a shell: its exit code and the lines shown."""
     leader, follower = os.openpty()
     with subprocess.Popen([sys.executable, "-m", "registry_pipeline", *args], env=child_env(),
                           stdin=subprocess.DEVNULL, stdout=follower, stderr=follower) as process:
@@ -273,8 +270,7 @@ def _on_a_terminal(*args: str) -> tuple[int, list[str]]:
 
 @pytest.mark.slow  # a real build in a process of its own
 def test_on_a_terminal_each_registrys_line_is_shown_once(built: Path) -> None:
-    """Each registry's line is printed as its checks finish, and the summary does not print it
-    again: it says what the promotion did, then the totals line."""
+    """A registry's line shows as its checks finish; the summary says the promotion and totals."""
     source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     source.write_text('{"version": 3, "expected": {"schema_version": "0.1"}}\n')
     code, lines = _on_a_terminal("build", "--force", "--workspace", str(built))

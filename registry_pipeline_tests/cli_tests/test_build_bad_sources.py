@@ -1,9 +1,4 @@
-"""`registry build` with bad hand-edited sources: refused before sealing, with the real cause.
-
-A source that does not parse or violates its schema is never sealed: its step fails with the
-reason code, the workspace file, the line and the field; downstream is skipped; nothing is
-written; the first build after the fix is green.
-"""
+"""A bad hand-edited source is refused before sealing, naming its code, file, line and field."""
 
 from __future__ import annotations
 

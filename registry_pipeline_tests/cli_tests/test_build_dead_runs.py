@@ -1,11 +1,4 @@
-"""Nothing dead blocks the living, on the local SQLite instance (issue 62): a run left QUEUED by
-a `registry build` of an earlier release (it queued its runs, tagged with its `pid@host`) whose
-process is gone is marked CANCELED by the next build, which says so and proceeds, so that no
-daemon starts it later; a queued run whose submitter still runs, or that a daemon's queue holds
-(the UI, a schedule), or of another host, is not the build's to judge.
-
-The killed build's STARTED run on this medium: test_build_killed.py; the same guards on
-PostgreSQL: pg_tests/test_pg_dead_runs.py; on a bucket: s3_tests/test_bucket_dead_runs.py."""
+"""The next local build cancels a QUEUED run whose `registry build` is gone, only it (issue 62)."""
 
 from __future__ import annotations
 

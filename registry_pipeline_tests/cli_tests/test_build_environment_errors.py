@@ -1,5 +1,4 @@
-"""Failures of the machine under a build (a full disk, Dagster's own storage damaged) are said
-with their reason code and path, exit 1, never INTERNAL."""
+"""A full disk or damaged Dagster storage under a build: code and path, exit 1, never INTERNAL."""
 
 from __future__ import annotations
 
@@ -15,8 +14,7 @@ from registry_pipeline_tests._helpers import Run
 
 @pytest.fixture
 def full_runs(demo: Path) -> Iterator[Path]:
-    """The demo with `.codex/RUNS` on a small tmpfs that is already full (skipped where mounting
-    is not allowed)."""
+    """The demo with `.codex/RUNS` on a full small tmpfs (skipped where mounting is not allowed)."""
     runs = demo / ".codex" / "RUNS"
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(runs)],
                              capture_output=True, check=False)  # fmt: skip

@@ -1,12 +1,4 @@
-"""One build, one move (issue 62, requirement 5): the pointer lock held by another process while
-`registry build` promotes refuses the whole move, never half of it. Every registry of the build
-is refused with LOCKED, the pointer file and the journal stay as they were byte for byte, the
-command exits 1; the build's promotion is pending again, so that once the lock is free the next
-build (or the promotion sensor) promotes it.
-
-The lock is held by a process of its own (a lock is this host's flock: a thread of the test's
-would share the build's process); the build that meets it waits the pointer store's 10 s for it,
-once for the module (`held`)."""
+"""A pointer lock held by another process refuses a build's whole move (LOCKED), never half."""
 
 from __future__ import annotations
 
@@ -72,8 +64,7 @@ class Held:
 def held(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Held:
-    """`registry build --force` (in this process) while another process holds the pointer lock
-    from before its start to its end; the lock let go afterwards. Tests never change it."""
+    """`registry build --force` while another process holds the pointer lock throughout."""
     root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("held_lock"))
     store = PointerStore(Workspace(root))
     before = (store.pointers_path.read_bytes(), store.journal_path.read_bytes())
@@ -138,8 +129,7 @@ def test_a_held_pointer_lock_refuses_the_whole_move_and_the_build_stays_pending(
 def test_once_the_lock_is_free_the_next_build_promotes_the_refused_one(
     held: Held, cli: Run, tmp_path: Path
 ) -> None:
-    """The next build promotes the refused build first (its promotion was pending), in one
-    move, then builds and promotes as any build does."""
+    """The next build promotes the refused one first, in one move, then builds as any build does."""
     root = copy_built(held.root, tmp_path)
     code, out, err = cli("build", "--json", "--workspace", str(root))
     assert code == 0, out + err
@@ -158,7 +148,6 @@ def test_once_the_lock_is_free_the_next_build_promotes_the_refused_one(
 
 
 def test_a_build_refused_by_the_pointer_lock_says_why_in_its_last_line(held: Held) -> None:
-    """The command's last line says that nothing was promoted, and why (issue 62), as it does
-    after a promotion's write failed (test_full_disk.py)."""
+    """As after a failed promotion write (test_full_disk.py): nothing promoted, and why."""
     last = held.lines[-1]
     assert "FAILED" in last and "nothing promoted" in last and "LOCKED" in last, last

@@ -1,9 +1,4 @@
-"""A `registry build` killed mid-run (SIGKILL: no handler runs) leaves its Dagster run STARTED;
-the next build finds it (its process's run lock is free), marks it FAILURE, says so in one line
-and builds (issue 61: it used to wait on it, or name a pid that was gone).
-
-The builds are processes of their own, killed (and the test failed) if they hang: a guard, never
-a synchronization. The kill is the build's own, at a named crash point (`core/faults.py`)."""
+"""A SIGKILLed build's STARTED run is marked FAILURE by the next build, which says so and builds."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""`registry build` of a run index larger than a few read blocks never reads its source whole:
-the source asset checks, counts, hashes and seals it from its path (the copy hashed a block at
-a time), and the shortcut for an unchanged source checks it the same way. The sealed snapshot
-holds exactly the source's bytes, and a second build reuses it."""
+"""A run index over several read blocks is checked, hashed and sealed from its path, never whole."""
 
 from __future__ import annotations
 
@@ -29,8 +26,7 @@ OVR = "OVR-20260901-0900-OOOO"
 
 @pytest.fixture
 def large(tmp_path: Path) -> Path:
-    """A workspace of the two run logs, the run index over three read blocks (one run relying
-    on an override)."""
+    """The two run logs, the run index over three read blocks (one run overridden)."""
     root = make_workspace(tmp_path)
     relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
     runs = [relying] + [
@@ -79,8 +75,7 @@ def test_a_large_run_index_is_sealed_and_reused_without_being_read_whole(
 def test_a_source_changed_after_its_checks_is_never_sealed(
     cli: Run, large: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The source is rewritten after its checks read it and before the seal copies it: the
-    step refuses with SOURCE_CHANGED and no snapshot of the unchecked bytes is published."""
+    """Rewritten between its checks and the seal's copy: SOURCE_CHANGED, no unchecked snapshot."""
     import registry_pipeline.defs.assets as assets
 
     source = large / RUNS_LOG

@@ -1,11 +1,4 @@
-"""A build killed at any named crash point, or a lost Dagster history, never leaves a valid
-snapshot unpromoted: the next plain build checks what it reuses, promotes it and exits 0.
-
-The killed build is a real process (SIGKILL at the named point); the workspace it starts from is
-a copy of one green build, and the next build and the checks after it run in this process (what
-they do does not depend on the process they run in). A killed build's state that several tests
-start from (the source edited, the build killed at "published") is made once per module and
-each test gets its own copy (`killed_at`)."""
+"""A build killed at any crash point, or a lost Dagster history: the next plain build promotes."""
 
 from __future__ import annotations
 
@@ -32,9 +25,7 @@ BUILD_POINTS = (
     "staging_created", "manifest_sha256_written", "published", "runs_synced",
     "pointer_locked", "journal_appended", "pointer_temp_written", "pointer_renamed",
 )  # fmt: skip
-"""Named crash points a build passes (sealing, then promotion); the per-file points between
-staging_created and manifest_sha256_written leave the same state and are covered by the seal's
-own crash tests."""
+"""Crash points a build passes; the seal's own crash tests cover the per-file points between."""
 
 
 def _killed_build(root: Path, crash_at: str) -> int:
@@ -64,8 +55,7 @@ KilledAt = Callable[[str], Path]
 
 @pytest.fixture(scope="module")
 def killed_states() -> dict[str, Path]:
-    """The states left by a build killed at a named point (the source edited to 0.1.1 first,
-    on a copy of the green build), made once per point in this module: never changed, copied."""
+    """The state each crash point leaves (source edited to 0.1.1), made once, then copied."""
     return {}
 
 
@@ -76,9 +66,7 @@ def killed_at(
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
 ) -> KilledAt:
-    """A private copy (`tmp_path/demo`) of the green build with the source edited to 0.1.1 and
-    `registry build` killed (SIGKILL) at the named point: the killed build runs once per point
-    for the module, the state it left is copied for each test."""
+    """A private copy of the state `registry build` left when SIGKILLed at the named point."""
 
     def state(point: str) -> Path:
         if point not in killed_states:

@@ -1,5 +1,4 @@
-"""`registry build` with nothing changed: `up to date` without Dagster, the same answer as the
-daily schedule's, and a fixed point after one build (the registries' own folders are outputs)."""
+"""With nothing changed `registry build` says `up to date` without Dagster, as the schedule does."""
 
 from __future__ import annotations
 
@@ -78,8 +77,7 @@ def test_a_changed_source_is_built_then_the_workspace_is_up_to_date(cli: Run, de
 
 
 def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) -> None:
-    """As strict as the build it shortcuts: the active folders pass inspection (the build's
-    verdict cache: any write to a file is seen), or the build runs and says what it found."""
+    """The shortcut is as strict as the build: a write to an active file is seen."""
     first = _build(cli, demo)
     folder = demo / ".codex/RUNS" / str(_entry(first, "expected_versions")["run_id"])
     with (folder / "EXPECTED_VERSIONS_v0_1.json").open("a", encoding="utf-8") as handle:
@@ -91,8 +89,7 @@ def test_a_tampered_active_snapshot_is_never_up_to_date(cli: Run, demo: Path) ->
 
 
 def test_an_active_snapshot_with_a_failed_receipt_is_never_up_to_date(cli: Run, demo: Path) -> None:
-    """The gate says a snapshot with a failed receipt never becomes active (`pointers check`:
-    CHECK_FAILED) and a full build replaces it; the no-change shortcut said "up to date"."""
+    """The gate refuses it (CHECK_FAILED), a build replaces it; the shortcut said up to date."""
     from registry_pipeline.core.gate.gate import evaluate, record
     from registry_pipeline.core.gate.verdict import CheckVerdict
     from registry_pipeline.core.workspace.snapshots import read_snapshot
@@ -116,9 +113,7 @@ def test_an_active_snapshot_with_a_failed_receipt_is_never_up_to_date(cli: Run, 
 def test_a_folder_dated_in_the_future_is_read_once_its_date_has_come(
     cli: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every reader leaves a folder dated after now (plus the clock skew) out until its date
-    comes; the no-change shortcut then said "up to date" for good, and the folder was never
-    promoted or recorded in the delta log (only `--force` read it)."""
+    """A future folder is left out until its date; the shortcut then said `up to date` for good."""
     from registry_pipeline.core.freshness import state
 
     first = _build(cli, demo)
@@ -178,9 +173,7 @@ def test_a_rollback_is_a_change_and_the_next_build_records_it(
 def test_the_daily_schedule_decides_as_the_cli_and_its_run_is_the_same_build(
     cli: Run, demo: Path
 ) -> None:
-    """One rule: the schedule and the change sensor skip exactly when `registry build` says up
-    to date; the run a tick requests builds, the promotion sensor's run then promotes what
-    passed and records the build, so the next tick skips and `registry build` says up to date."""
+    """Schedule and change sensor skip exactly when `registry build` says up to date: one rule."""
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.defs.schedules import CHANGE_SENSOR, DAILY_REBUILD
     from registry_pipeline.lib.build_run import BUILD_JOB

@@ -1,13 +1,4 @@
-"""Every file the product reads is bounded and typed, its caches included (issue 62): a run
-index's sidecar (or its -journal) that is a FIFO, a device, a symlink out of the workspace, a
-folder or garbage is never waited on: it is set aside under `.codex/quarantine/` and the sidecar
-rebuilt from the log, said once (one `note: SET_ASIDE` line on stderr; `runs repair --reindex
---json`: its `set_aside` field). The JSON caches (verdicts, the last build, the pointer journal's
-checkpoint) set aside what stands in their file's place and is none (a FIFO, a device, a symlink
-in or out of the workspace, an oversize file, garbage) the same way and start empty, never
-INTERNAL, never UNSAFE_PATH (a symlinked folder on the way stays refused); a build's kept reads
-are None then. A FIFO can block a whole process, so every case that plants one runs the command
-as a process of its own, under a timeout: a hang fails the test."""
+"""A cache that is a FIFO, device, symlink or garbage is set aside and rebuilt, never waited on."""
 
 from __future__ import annotations
 
@@ -235,8 +226,7 @@ def test_repair_reindex_of_a_regular_sidecar_sets_nothing_aside(ws: Path) -> Non
 def test_repair_reindex_never_says_rebuilt_of_a_temporary_index(
     ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A sidecar that cannot be written is answered from a temporary index by a query; `repair
-    --reindex` was asked to rebuild the workspace's: it says why it could not (exit 1)."""
+    """A query may use a temporary index; `repair --reindex` says why it cannot rebuild (exit 1)."""
     from registry_pipeline.core.run_index import index
 
     def read_only(path: Path) -> None:
@@ -263,8 +253,7 @@ def test_a_fifo_beside_the_sidecar_is_set_aside_too(ws: Path, suffix: str) -> No
 
 
 def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(ws: Path) -> None:
-    """`runs failed` reads the overrides log through its own sidecar: a FIFO there is set
-    aside as well, and said in the same words."""
+    """`runs failed` reads the overrides log by its own sidecar: a FIFO there is set aside too."""
     given = override(run_id=run_id(2))
     for index, value in (("run_overrides", given), ("run_index", record(
         run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
@@ -288,8 +277,7 @@ def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(ws: Path) -> None:
 
 @pytest.mark.parametrize("fault", ["fifo", "link-out"])
 def test_an_append_says_what_the_overrides_logs_sidecar_set_aside(ws: Path, fault: str) -> None:
-    """An append whose record names an override reads the overrides log through its own
-    sidecar: what stands in that one's place is set aside as well, and said once."""
+    """An append naming an override reads that log's sidecar: what is there is set aside, once."""
     given = override(run_id=run_id(2))
     code, _out, err = registry("runs", "append", "--index", "run_overrides", "--record-json",
                                json.dumps(given), "--workspace", str(ws))  # fmt: skip
@@ -408,8 +396,7 @@ def test_a_last_build_record_of_the_wrong_shape_is_no_record(tmp_path: Path) -> 
 
 
 def test_a_build_waits_on_no_cache(tmp_path: Path) -> None:
-    """`registry build` with the run index's sidecar a FIFO and every JSON cache garbage: it
-    builds (the caches are rebuilt), never hangs, never INTERNAL."""
+    """A FIFO sidecar and garbage caches: the build rebuilds them, never hangs, never INTERNAL."""
     root, _document = build_demo(tmp_path)
     settle()
     sidecar = root / SIDECAR
@@ -437,9 +424,7 @@ def test_a_build_waits_on_no_cache(tmp_path: Path) -> None:
 @pytest.mark.parametrize("relpath", [".codex/cache/verdicts.json", ".codex/cache/last_build.json"])
 @pytest.mark.parametrize("target", ["/dev/zero", "out"])
 def test_a_build_sets_a_symlinked_cache_aside(tmp_path: Path, relpath: str, target: str) -> None:
-    """A JSON cache linked to a device or out of the workspace: the build builds (it was
-    UNSAFE_PATH, exit 2, for the verdicts; the build record silently never kept), the link
-    itself is kept in quarantine, never followed, and the cache is rebuilt in its place."""
+    """A cache linked to a device or outside is quarantined as a link, rebuilt (was UNSAFE_PATH)."""
     root, _document = build_demo(tmp_path)
     settle()
     cache = root / relpath
@@ -465,8 +450,7 @@ def test_a_build_sets_a_symlinked_cache_aside(tmp_path: Path, relpath: str, targ
 
 
 def test_a_symlinked_cache_folder_stays_refused(tmp_path: Path) -> None:
-    """A link on the way (`.codex/cache` itself) is no cache file: the build refuses it
-    (UNSAFE_PATH naming it, exit 2) and writes nothing through it."""
+    """A link on the way (`.codex/cache`) is no cache: UNSAFE_PATH, nothing written through it."""
     root, _document = build_demo(tmp_path)
     settle()
     folder = root / ".codex" / "cache"

@@ -370,8 +370,7 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
 
 
 def test_init_warns_only_about_what_a_user_can_act_on(cli: Run, tmp_path: Path) -> None:
-    """An ignored run root is a choice (the demo's, the seed's): no warning. A committed pointer
-    file naming folders git ignores is a finding, with the fix."""
+    """An ignored run root is a choice: no warning; a pointer file naming ignored folders is one."""
     import subprocess
 
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)

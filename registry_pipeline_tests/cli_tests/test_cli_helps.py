@@ -1,7 +1,4 @@
-"""A CLI that helps (issue 41): a "did you mean" for a mistyped command, subcommand or option,
-`registry help [COMMAND [SUBCOMMAND]]`, a bare group listing its subcommands, a workspace that
-does not exist named with where its path came from, and an unknown run id answered with the
-registry's nearest snapshots. Every one is exit 2 (bad usage) or 1 (refused), never a traceback."""
+"""A CLI that helps (issue 41): did you mean, `registry help`, bare groups, nearest run ids."""
 
 from __future__ import annotations
 
@@ -225,8 +222,7 @@ def _pointers(cli: Run, workspace: Workspace, *args: str) -> tuple[int, str, str
 
 
 def _named(line: str) -> list[str]:
-    """The words of an error line, in order (run ids are words: a run id is never mistaken for
-    another it is a prefix of)."""
+    """The words of an error line, in order (a run id is never taken for one it is a prefix of)."""
     return [word for word in re.split(r"[\s,;:()'`?]+", line) if word]
 
 

@@ -1,8 +1,4 @@
-"""Clocks do not decide freshness (issue 62): a snapshot is newer than the active one by its
-generation (one more than every folder of its registry when it was sealed), never because a
-clock said so; a clock far behind is FUTURE_DATED at every door and moves nothing.
-
-The clock offsets are real: libfaketime preloaded into a `registry` process (`_clock`)."""
+"""Clocks do not decide freshness (issue 62): a snapshot's generation does; the offsets are real."""
 
 from __future__ import annotations
 
@@ -71,8 +67,7 @@ def built(built_once: Path, tmp_path: Path) -> Path:
 
 
 def test_a_slow_clock_never_strands_an_edit(built: Path) -> None:
-    """The edit is built on a machine whose clock is 3 minutes behind the one that built the
-    active snapshots: promoted, and the next build (right clock) finds it active: up to date."""
+    """Built on a clock 3 minutes behind: promoted, and the next build (right clock) is current."""
     edited = _edit(built, "three minutes slow")
     code, out, err = _registry_at("-3m", "build", "--workspace", str(built), "--json")
     assert code == 0, out + err
@@ -129,8 +124,7 @@ def test_an_hour_back_clock_is_future_dated_at_every_door_and_moves_nothing(buil
 
 
 def test_manual_moves_ask_the_generation_as_a_build_does_not_the_clock(built: Path) -> None:
-    """After a build on a slow clock, the folder it sealed is dated before the one it follows:
-    `pointers promote` and `rollback` still take the one order a build's promotion takes."""
+    """A slow clock dates a folder before its predecessor: promote and rollback go by generation."""
     _edit(built, "manual")
     code, out, err = _registry_at("-3m", "build", "--workspace", str(built), "--json")
     assert code == 0, out + err
@@ -157,9 +151,7 @@ def test_manual_moves_ask_the_generation_as_a_build_does_not_the_clock(built: Pa
 def test_a_derived_snapshot_is_promoted_only_with_the_inputs_it_was_built_from(
     built: Path,
 ) -> None:
-    """op_status_table's new snapshot not active (here: rolled back), the drift signals built
-    from it are refused (INPUT_NOT_ACTIVE), by a set as by one promotion; together, in one set,
-    both move."""
+    """Drift signals of an inactive op_status_table are INPUT_NOT_ACTIVE; in one set both move."""
     _edit(built, "derived")
     code, out, err = registry("build", "--workspace", str(built), "--json")
     assert code == 0, out + err
@@ -195,8 +187,7 @@ def test_a_derived_snapshot_is_promoted_only_with_the_inputs_it_was_built_from(
 
 
 def test_a_folder_with_no_seal_never_sets_the_next_generation(built: Path) -> None:
-    """A folder that only claims a generation (no seal; here the schema's maximum) is no
-    snapshot: the next one sealed follows the sealed ones, and the build stays green."""
+    """A folder only claiming a generation (no seal) is no snapshot: the next follows the sealed."""
     forged = built / ".codex" / "RUNS" / "2026-01-01__000000__expected_versions_build"
     forged.mkdir()
     (forged / "run.json").write_text(json.dumps({"generation": 2**53 - 1}))

@@ -1,7 +1,4 @@
-"""`dagster dev` started in a workspace as the README says, with no DAGSTER_HOME set by hand,
-shows the workspace's own instance (the `.env` every command keeps, which `dagster dev` reads
-before it chooses an instance), leaves no temporary home in the workspace, and the links
-`registry build` prints point at the port it actually serves."""
+"""`dagster dev` as the README starts it shows the workspace's instance; links name its port."""
 
 from __future__ import annotations
 
@@ -40,8 +37,7 @@ RUNS = "{ runsOrError { __typename ... on Runs { results { runId } } } }"
 
 @pytest.fixture
 def port_3000_taken() -> Iterator[None]:
-    """Dagster's default port in use (held here, or by another program already), so `dagster
-    dev` started without `--port` serves on a random free port that no argument names."""
+    """Dagster's default port in use, so `dagster dev` without `--port` serves on a random one."""
     with socket.socket() as sock:
         with contextlib.suppress(OSError):
             sock.bind(("127.0.0.1", 3000))
@@ -51,10 +47,7 @@ def port_3000_taken() -> Iterator[None]:
 
 @pytest.fixture
 def dev(built: Path, port_3000_taken: None, tmp_path: Path) -> Iterator[str]:
-    """`dagster dev -f registry_defs.py` (the file `registry init` writes) in the built
-    workspace after a build (a copy of another workspace: its `.env` named the other's home
-    until then), its environment without DAGSTER_HOME or REGISTRY_WORKSPACE; the address its
-    log says it serves."""
+    """`dagster dev -f registry_defs.py` in a built copy, no DAGSTER_HOME: the address it serves."""
     code, _, err = registry("build", "--force", "--workspace", str(built))
     assert code == 0, err
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}

@@ -1,6 +1,4 @@
-"""`registry deprecate TYPE KEY --reason TEXT`: seed 002's lifecycle ("explicit deprecation
-allowed; removal forbidden") through the write path `add-entry` uses: the same lock, checks,
-audit, --dry-run and --json; coordination rules see the deprecation; removal stays refused."""
+"""`registry deprecate`: seed 002's lifecycle through add-entry's path; removal stays refused."""
 
 from __future__ import annotations
 
@@ -15,6 +13,7 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.core_tests.gate._support import DEMO_SOURCES, build
 from registry_pipeline_tests.core_tests.write_path._support import (
     NOTES,
     OVERRIDES,
@@ -183,8 +182,7 @@ def test_deprecate_waits_for_the_write_lock(example: Path) -> None:
 def test_a_role_is_deprecated_and_its_removal_stays_refused(
     cli: Run, demo: Path, tmp_path: Path
 ) -> None:
-    """Seed 002: `lifecycle` active|deprecated, "explicit deprecation allowed; removal
-    forbidden"."""
+    """Seed 002: `lifecycle` active|deprecated; a deprecated role stays, its removal is refused."""
     baseline = tmp_path / "baseline.json"
     baseline.write_bytes((demo / ROLEPACK).read_bytes())
 
@@ -211,9 +209,7 @@ def test_a_role_is_deprecated_and_its_removal_stays_refused(
 def test_an_operation_is_deprecated_as_its_append_only_rules_ask(
     cli: Run, demo: Path, tmp_path: Path
 ) -> None:
-    """allowed_operations is append-only (removing an operation: ID_REMOVED, "deprecate it
-    instead"), but its schema had no lifecycle field: deprecate said NOT_DEPRECATABLE and a
-    `lifecycle` written by hand was a SCHEMA_VIOLATION."""
+    """Its schema had no lifecycle field: NOT_DEPRECATABLE, or SCHEMA_VIOLATION in a build."""
     operations = demo / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
     baseline = tmp_path / "baseline.json"
     baseline.write_bytes(operations.read_bytes())
@@ -224,5 +220,4 @@ def test_an_operation_is_deprecated_as_its_append_only_rules_ask(
     code, out, err = cli("check-append-only", str(operations), "--baseline", str(baseline),
                          "--rules", "allowed_operations")  # fmt: skip
     assert code == 0, out + err
-    code, out, err = cli("build", "--workspace", str(demo), "--json")
-    assert code == 0, out + err
+    assert {outcome for _run, outcome in build(demo, *DEMO_SOURCES).values()} == {"promoted"}

@@ -1,6 +1,4 @@
-"""drift_signals_daily: partition D reads what the journal had active at the end of D; backfills
-from the command line seal and check each day, one run of the drift job in the command's own
-process, on the workspace's Dagster instance."""
+"""drift_signals_daily: day D reads what the journal had active at the end of D; backfills."""
 
 from __future__ import annotations
 
@@ -41,8 +39,7 @@ from registry_pipeline_tests._helpers import (
 
 
 def _today() -> date:
-    """Today (UTC), read when a test runs, not when the module is imported (a run may cross
-    midnight)."""
+    """Today (UTC), read as a test runs, not at import (a run may cross midnight)."""
     return datetime.now(UTC).date()
 
 
@@ -62,8 +59,7 @@ def _backfill(
 
 
 class Backfilled(NamedTuple):
-    """A private copy of the built demo after `registry drift backfill` of `day` (yesterday
-    when the module's fixture ran), and that backfill's `--json` document."""
+    """A private copy of the built demo after a backfill of `day`, and its `--json` document."""
 
     root: Path
     day: date
@@ -74,10 +70,7 @@ class Backfilled(NamedTuple):
 def backfilled_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
-    """The built demo after one `registry drift backfill --json --in-process` of yesterday (the
-    flag is accepted and changes nothing: every day runs in the command's process), once per
-    test process: tests never change it, they take a copy (`backfilled`). The environment is
-    the built demo's, and left as it was."""
+    """The built demo after one backfill of yesterday (`--in-process`: accepted), once a process."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
     day = _today() - timedelta(days=1)
@@ -101,9 +94,7 @@ def backfilled(backfilled_once: Backfilled, tmp_path: Path) -> Backfilled:
 def computed_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
-    """The built demo after `registry drift backfill --json` of the three days before today, once
-    per test process: its three days have no history (the journal starts today). Tests read it,
-    or change a copy of it."""
+    """The built demo after a backfill of the three days before today (no history), once a run."""
     from registry_pipeline.lib.instance import POSTGRES_URL_ENV
 
     last = _today() - timedelta(days=1)
@@ -288,8 +279,7 @@ def test_help_has_examples(cli: Run) -> None:
 
 
 def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> None:
-    """The catalog's own reason code comes first, before the definitions are loaded, and
-    nothing is run."""
+    """The catalog's own reason code comes first, before the definitions load; nothing is run."""
     catalog = demo / "registries" / "REGISTRY_CATALOG_v0_2.json"
     catalog.write_text("{not json")
     yesterday = _today() - timedelta(days=1)
@@ -367,8 +357,7 @@ def _comparable(outcome: DayOutcome, computed: str) -> tuple[object, ...]:
 def test_the_shortcut_decides_as_the_full_path_does(
     cli: Run, backfilled: Backfilled, tmp_path: Path, case: str, status: str
 ) -> None:
-    """The same state twice: the backfill with its shortcut, and every day through a Dagster
-    run. Same status, folder, signals and problems."""
+    """The shortcut and a Dagster run of each day agree: status, folder, signals and problems."""
     built, day, computed = backfilled  # `day` backfilled on the built demo, successfully
     _case(built, day, case, cli)
     twin = tmp_path / "twin"
@@ -385,8 +374,7 @@ def test_the_shortcut_decides_as_the_full_path_does(
 
 @pytest.fixture
 def ctrl_c_raises() -> Iterator[None]:
-    """SIGINT raises KeyboardInterrupt, as on a terminal (a test process may have it ignored);
-    SIGTERM's handler is what it was."""
+    """SIGINT raises KeyboardInterrupt, as on a terminal; SIGTERM's handler is what it was."""
     term = signal.getsignal(signal.SIGTERM)
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -422,7 +410,8 @@ def test_ctrl_c_in_a_day_cancels_its_run_and_exits_130(
         "drift", "backfill", "--from", str(first), "--to", str(first + timedelta(days=1)),
         "--workspace", str(built),
     )  # fmt: skip
-    assert code == 130 and out == "" and err.strip() == "interrupted", out + err
+    assert code == 130 and out == "" and err.startswith("error: INTERRUPTED "), out + err
+    assert err.count("\n") == 1, err  # one line, no traceback
     # the day's run says so: cancelled, not failed; the next day was not run
     assert _drift_runs(built) == [(str(first), dg.DagsterRunStatus.CANCELED, True)]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handed back
@@ -431,9 +420,7 @@ def test_ctrl_c_in_a_day_cancels_its_run_and_exits_130(
 
 @pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_between_days_stops_before_the_next_one(built: Path) -> None:
-    """A Ctrl-C outside a run (here as the first day is reported, as one Dagster does not raise
-    at the end of a run) stops the backfill before the next day; the finished day stays
-    SUCCESS."""
+    """A Ctrl-C outside a run stops the backfill before the next day; the day done stays SUCCESS."""
     first = _today() - timedelta(days=2)
     seen: list[DayOutcome] = []
 
@@ -466,9 +453,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 def test_what_a_run_prints_stays_off_the_json(built: Path) -> None:
-    """stdout is the --json document alone: what a day's run prints there (Dagster mirrors a
-    run's stdout through a child process) goes to stderr. In a process of its own: stdout is
-    its file descriptor 1 there, as for a user."""
+    """stdout is the --json document alone: what a day's run prints goes to stderr."""
     import subprocess
     import sys
 
@@ -487,9 +472,7 @@ def test_what_a_run_prints_stays_off_the_json(built: Path) -> None:
 def test_a_ctrl_c_a_run_swallows_as_it_ends_still_stops_the_backfill(
     built: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Dagster holds a SIGINT that comes during a run and raises it only in our code (the asset,
-    the IO manager, a resource); one that comes as it writes the run's end is dropped. The
-    backfill sees it anyway and stops before the next day; the finished run stays SUCCESS."""
+    """A Ctrl-C Dagster drops as a run ends still stops the backfill; that run stays SUCCESS."""
     first = _today() - timedelta(days=2)
     handle = dg.DagsterInstance.handle_new_event
 

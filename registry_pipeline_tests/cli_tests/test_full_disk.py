@@ -1,8 +1,4 @@
-"""A real full disk on every write path (issue 62): the workspace, its Dagster home with it, on a
-small tmpfs this module mounts (as root; skipped otherwise). The disk is filled at a named step
-(a fault hook picks the moment, the tmpfs gives the ENOSPC); each command whose work was not done
-exits 1 with IO_ERROR, the file and what to do in its last line; nothing is half-written; once
-space is freed every command works again."""
+"""A real full disk (a small tmpfs) at each write: IO_ERROR, exit 1, nothing half-written."""
 
 from __future__ import annotations
 
@@ -60,8 +56,7 @@ class Disk:
         return self.path / "filler"
 
     def fill(self) -> None:
-        """Take every free page of the disk (large blocks first, then single pages), after the
-        collector closed what would free pages later (SQLite connections a command left)."""
+        """Take every free page, after the collector closed what would free pages later."""
         gc.collect()
         fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -201,9 +196,7 @@ def _free_after_failure(
 def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The operator's defect: the disk fills as the build promotes, and only the pointer
-    journal's append meets it. The promotion run fails (the build waits to be promoted again),
-    the command exits 1 saying so; the sensor's promotion is as strict; then all works."""
+    """The operator's defect: only the journal's append meets the full disk; promoted once freed."""
     from registry_pipeline.core.pointers import journal, store
 
     before, actions = _active(ws), _intact(ws)
@@ -245,9 +238,7 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
 def _build_stopped_by_a_full_disk(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch, module: object, point: str
 ) -> list[bytes]:
-    """`registry build --force` with the disk filled at `module`'s crash point `point` and kept
-    full: exit 1, the last line IO_ERROR naming a file of the workspace and what to do; then,
-    the disk freed, nothing was promoted nor half-written. The journal's actions before."""
+    """`registry build --force`, the disk full from `module`'s `point` on: the journal's actions."""
     before, actions = _active(ws), _intact(ws)
     _fill_at(monkeypatch, disk, module, point)
     code, out, err = cli("build", "--force", "--workspace", str(ws))
@@ -264,8 +255,7 @@ def _build_stopped_by_a_full_disk(
 def test_a_disk_that_stays_full_from_the_promotion_on(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The disk fills as the build promotes and stays full (Dagster's storage with it): the last
-    line is IO_ERROR naming a file of the workspace and what to do; nothing half-written."""
+    """Dagster's storage full too: the last line is IO_ERROR naming a workspace file."""
     from registry_pipeline.core.pointers import store
 
     actions = _build_stopped_by_a_full_disk(cli, disk, ws, monkeypatch, store, "set_judged")
@@ -277,9 +267,7 @@ def test_a_disk_that_stays_full_from_the_promotion_on(
 def test_a_receipt_on_a_full_disk_fails_its_registry_and_the_build(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The gate's receipt of a build's checks meets the full disk: that registry's step fails
-    with IO_ERROR naming its receipts file, the build says so in its last line; the next build
-    builds and promotes it."""
+    """Its step fails with IO_ERROR naming the receipts file; the next build promotes it."""
     from registry_pipeline.core.gate import receipts
 
     original = receipts.ReceiptStore.write
@@ -319,9 +307,7 @@ def test_a_receipt_on_a_full_disk_fails_its_registry_and_the_build(
 def test_a_full_disk_under_dagsters_storage_is_one_io_error_line(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The disk is full when the promotion run starts: its first write is Dagster's (SQLite's
-    "database or disk is full"). One IO_ERROR line names the storage file in the Dagster home,
-    and what to do; no pages of Dagster's logging; the build is promoted by the next one."""
+    """SQLite's "disk is full" as the promotion starts: one IO_ERROR line, no pages of logs."""
     from registry_pipeline.lib import build
 
     original = build.promote_here
@@ -350,8 +336,7 @@ def test_a_full_disk_under_dagsters_storage_is_one_io_error_line(
 def test_a_disk_full_while_sealing_fails_the_build_and_leaves_no_half_folder(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The disk fills as the build seals a run folder and stays full: exit 1, IO_ERROR with a
-    path in the last line, nothing promoted, every run folder still valid; then all works."""
+    """Exit 1, IO_ERROR with a path, nothing promoted, every run folder valid; then all works."""
     from registry_pipeline.core.seal import run_store
 
     _build_stopped_by_a_full_disk(cli, disk, ws, monkeypatch, run_store, "staging_created")
@@ -434,8 +419,7 @@ def test_add_entry_on_a_full_disk(cli: Run, disk: Disk, ws: Path) -> None:
 def test_dagsters_report_of_a_log_message_it_could_not_store_is_one_io_error(
     ws: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Dagster swallows a log message its storage refused, writing SQLAlchemy's pages about it
-    to stderr: the command says IO_ERROR with the run's event log file instead."""
+    """For SQLAlchemy's pages on a refused log message we say IO_ERROR with the event log."""
     from registry_pipeline.core.errors import RegistryError
     from registry_pipeline.lib.instance import open_instance
 

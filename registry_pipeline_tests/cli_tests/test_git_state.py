@@ -1,13 +1,4 @@
-"""Honest git state, as a user meets it: the registry layer's own files (the pointer file where
-the catalog keeps it, its journal, receipts, `.codex/RUNS/`, the rest of the tool's `.codex/`
-state) never make a committed repository dirty, however many builds run; `registry adopt` tells
-git what to ignore for them and says so; without git, or outside a repository, every build
-records `git_commit: null` and says the state is unknown (never clean), in its output, the drift
-signals and the health report.
-
-Our fixture is `test_adopt.py`'s seed-layout repository; the last tests do the same on the seed's
-whole repository (the tarball), skipped where it is absent.
-"""
+"""Honest git state: our files never dirty a committed repository; without git it is unknown."""
 
 from __future__ import annotations
 
@@ -76,8 +67,7 @@ def _states(root: Path) -> set[str | None]:
 
 
 def _without_git(tmp_path: Path) -> dict[str, str]:
-    """This environment with a PATH that has no git (the `registry` command is called by its
-    full path, its interpreter named by its first line)."""
+    """This environment with no git on PATH (`registry` is called by its full path)."""
     empty = tmp_path / "bin-without-git"
     empty.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
@@ -106,9 +96,7 @@ def adopted(cli: Run, tmp_path: Path) -> Path:
 
 
 def test_builds_of_a_committed_adoption_stay_clean(cli: Run, adopted: Path) -> None:
-    """The first build rewrites the committed pointer file and starts the journal and the
-    receipts; neither they nor later builds' do make the state dirty (the second build's
-    snapshots said `dirty`, and the report `canon_dirty: yes`)."""
+    """The first build rewrites the pointer file and starts the journal: no build makes it dirty."""
     for args in ((), ("--force",), ("--force",)):
         code, out, err = cli("build", "--workspace", str(adopted), *args)
         assert code == 0, out + err
@@ -217,8 +205,7 @@ def test_adopt_without_git_on_path_warns_the_same(tmp_path: Path) -> None:
 def test_without_git_on_path_the_build_says_the_state_is_unknown(
     adopted: Path, tmp_path: Path
 ) -> None:
-    """A committed repository, but no git to ask: the build succeeded silently and reported
-    `canon_dirty: no`; now it says so, and every document says unknown."""
+    """No git to ask: the build said `canon_dirty: no`; now it and every document say unknown."""
     done = _registry(_without_git(tmp_path), adopted, "build")
     assert done.returncode == 0, done.stdout + done.stderr
     [note] = [line.strip() for line in done.stdout.splitlines() if UNKNOWN_NOTE in line]
@@ -247,8 +234,7 @@ def test_a_workspace_outside_a_repository_builds_with_an_unknown_state(
 def test_the_seed_repository_stays_clean_after_any_number_of_builds(
     cli: Run, tmp_path: Path
 ) -> None:
-    """Adopted from a fresh extraction and committed: three builds, `canon_dirty` false in each,
-    and git shows nothing but their pointer file (the second build's report said `yes`)."""
+    """Three builds of the adopted seed: `canon_dirty` false each; git shows only the pointers."""
     root = seed_repository(tmp_path)
     code, out, err = cli("adopt", str(root))
     assert code == 0, err
@@ -297,8 +283,7 @@ def test_an_ignore_file_adopt_cannot_read_is_a_clear_error_before_any_write(
 def test_a_repository_where_git_fails_is_an_unknown_state_said_as_such(
     cli: Run, tmp_path: Path
 ) -> None:
-    """git refuses to list the working tree (its info/exclude is a folder): not clean, not
-    dirty, and adopt says git could not tell."""
+    """git cannot list the tree (info/exclude a folder): neither clean nor dirty; adopt says so."""
     root = make_seed_repo(tmp_path / "ovc")
     exclude = root / ".git" / "info" / "exclude"
     exclude.unlink()

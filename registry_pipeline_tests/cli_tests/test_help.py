@@ -1,5 +1,4 @@
-"""Every command's --help says what it does and shows how to call it: a description, examples
-that start with the command itself, and a help text for every argument."""
+"""Every command's --help has a description, examples of the command, help on every argument."""
 
 from __future__ import annotations
 
@@ -36,8 +35,7 @@ COMMANDS = dict(_commands(build_parser()))
 
 
 def _examples(epilog: str) -> list[str]:
-    """The example lines under `examples:` (up to the first blank line), each continuation of a
-    line ending in a backslash folded into it."""
+    """The example lines under `examples:`, up to a blank line, continuation lines folded in."""
     lines = epilog.splitlines()
     start = lines.index("examples:") + 1
     examples: list[str] = []

@@ -1,7 +1,4 @@
-"""`registry init --with-write-path`: a fresh workspace in which `add-entry` can write, with the
-seed's registry types (seed 003, Block A: schemas under `.system/registry/schemas/`, content
-under `modules/overview/`, `modules/routes/`, `.system/registry/{low,high}-level/`,
-`.system/hooks/`), their coordination rules and the generated AGENTS.md. Never overwrites."""
+"""`registry init --with-write-path`: a fresh workspace `add-entry` writes, in the seed's layout."""
 
 from __future__ import annotations
 
@@ -115,8 +112,7 @@ def test_every_scaffolded_type_takes_an_entry_and_the_rules_tie_them(cli: Run, f
 
 
 def test_the_scaffolds_schemas_accept_the_example_workspaces_entries(cli: Run, fresh: Path) -> None:
-    """The scaffold is the example's layout: every entry of the example (and its samples)
-    passes the scaffolded schema of its type."""
+    """Every entry of the example (and its samples) passes the scaffolded schema of its type."""
     assert _init(cli)[0] == 0
     scaffold = entry_types(load_catalog(Workspace(fresh)))
     example = entry_types(load_catalog(Workspace(EXAMPLE)))
@@ -227,8 +223,7 @@ def test_the_scaffolds_rules_are_the_example_workspaces(cli: Run, fresh: Path) -
 def test_a_file_or_folder_in_the_way_is_refused_before_anything_is_written(
     cli: Run, fresh: Path, where: str
 ) -> None:
-    """A plain file where a folder must go (or a folder where a file must): INIT_CONFLICT
-    naming it, nothing written, and the same again (no half-written workspace)."""
+    """A file where a folder must go, or the reverse: INIT_CONFLICT naming it, nothing written."""
     blocker = fresh / where
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.mkdir() if where.endswith(".md") else blocker.touch()

@@ -1,6 +1,4 @@
-"""One verdict everywhere: `registry validate --all`, the run registry, the drift signals and
-the health report classify a run folder through one function and count through one function,
-so the report's run-folder figures are `validate --all`'s summary, number for number."""
+"""One verdict everywhere: validate --all, the run registry, drift signals and report agree."""
 
 from __future__ import annotations
 
@@ -25,9 +23,7 @@ from registry_pipeline_tests.cli_tests.test_validate_verdicts import (
 
 @pytest.fixture
 def evidence(demo: Path) -> Path:
-    """The demo with a second run root, `evidence/runs`, holding a folder of each verdict but
-    PASS: unsealed, a plain sha256sum list (intact, older format), a damaged one (FAIL) and one
-    whose line endings git converted after sealing (CONVERTED)."""
+    """The demo with a second run root: an unsealed, a sha256sum, a FAIL and a CONVERTED folder."""
     runs = evidence_root(demo)
     (runs / "p1_listed").mkdir()
     sha256sum_folder(runs / "p1_listed", {"RUN.md": b"a\n", "outputs/x.txt": b"1\n"})
@@ -65,9 +61,7 @@ def _indexed(root: Path) -> set[str]:
 
 
 def test_the_report_counts_run_folders_as_validate_all_does(cli: Run, evidence: Path) -> None:
-    """The report counts the folders its input run registry indexes (sealed inputs only: the
-    build's snapshots sealed after the run registry are the next report's), each with the
-    verdict `validate --all` gives it, and says the count in validate's words."""
+    """The report counts its run registry's folders (sealed inputs) with validate's verdicts."""
     code, out, err = cli("build", "--workspace", str(evidence))
     assert code == 0, out + err
     indexed = _indexed(evidence)
@@ -101,9 +95,7 @@ def test_validate_all_says_its_count_in_the_words_the_report_uses(cli: Run, evid
 
 @pytest.mark.reference
 def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path: Path) -> None:
-    """The seed's repository adopted from a fresh extraction: its older-format folder and the
-    one git converted are intact in the report too (it said `FAIL 2` and flagged
-    `run_folders:invalid` as critical), and every figure equals validate's on those folders."""
+    """The seed's older-format and converted folders are intact in the report (it said `FAIL 2`)."""
     import subprocess
 
     root = seed_repository(tmp_path)
@@ -135,8 +127,7 @@ def test_the_seed_repositorys_report_agrees_with_validate_all(cli: Run, tmp_path
 
 
 def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() -> None:
-    """A registry whose counted snapshot is intact in an older format, converted or unsealed is
-    not sealed, and the reason says the verdict validate gives it (it read `fails`)."""
+    """An intact older-format, converted or unsealed snapshot is not sealed, in validate's words."""
     from registry_pipeline.core.builders.system_health import registry_entries
 
     summary = [
@@ -155,9 +146,7 @@ def test_the_scorecard_says_a_snapshot_that_is_not_damaged_in_validates_words() 
 def test_the_date_check_rides_on_the_inspections_one_read_of_run_json(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """folder_verdict judges a folder's date from the inspection's report (its run id and the
-    created_utc it read), never reading run.json again: validate --all over 10,000 folders read
-    each one's run.json twice, the second time outside the verdict cache."""
+    """The date check reads the inspection's report: validate --all read each run.json twice."""
     from dataclasses import replace
     from datetime import UTC, datetime, timedelta
 
@@ -185,9 +174,7 @@ def test_the_date_check_rides_on_the_inspections_one_read_of_run_json(
 def test_a_folder_named_as_a_sibling_after_case_folding_fails_for_every_reader(
     cli: Run, built: Path
 ) -> None:
-    """Two run folders that are one folder on macOS and Windows: `validate --all` failed both
-    (UNSAFE_PATH) while `validate FOLDER`, `validate --active`, `pointers check` and the run
-    registry passed the active one; the name is judged where the folder is inspected."""
+    """Twins on macOS and Windows fail at every reader (only validate --all said UNSAFE_PATH)."""
     runs = built / ".codex" / "RUNS"
     [active] = sorted(runs.glob("*__expected_versions_build"))
     os.chmod(runs, 0o755)

@@ -1,5 +1,4 @@
-"""A file that does not parse is reported at the parser's line and column as fields of the
-`--json` problem (not only inside the message), and the message does not repeat the code."""
+"""A parse error's line and column are fields of its `--json` problem; the message has no code."""
 
 from __future__ import annotations
 

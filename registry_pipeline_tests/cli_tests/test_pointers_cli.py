@@ -1,9 +1,4 @@
-"""`registry pointers ...` as a user runs it: exit codes 0/1/2, reason codes, --json, --help.
-
-Workspaces are made with `registry init` and snapshots with `registry seal FILE --registry-id ID`
-(no catalog needed); one test uses a copy of the demo catalog, where system_health_report has no
-pointer by design.
-"""
+"""`registry pointers ...` as a user runs it: exit codes, reason codes, --json, --help."""
 
 from __future__ import annotations
 
@@ -327,9 +322,7 @@ def test_a_lock_timeout_must_be_a_finite_number_of_seconds(
 
 
 def test_a_seed_pointer_naming_a_root_but_no_run_id_is_shown_as_none(cli: Run, ws: Path) -> None:
-    """A seed pointer file's entry with a null run_id but a root is adopted as found; the
-    journal's text, `history`, `as-of` and `show` name its run id `None` (as they did before the
-    ref held "" for it), never "" and never an internal error."""
+    """A seed entry with a null run_id is adopted as found and named `None` everywhere, never ""."""
     seed = {"pointer_contract_version": "0.1", "pointers": [{
         "registry_id": "gamma", "active_ref": {"run_id": None, "run_root": None, "relpath": None,
                                                "manifest_sha256": "b" * 64},
@@ -356,9 +349,7 @@ def test_a_seed_pointer_naming_a_root_but_no_run_id_is_shown_as_none(cli: Run, w
 def test_a_registry_nobody_knows_is_unknown_registry_not_nothing_to_do(
     cli: Run, ws: Path, seal: Callable[..., str], args: tuple[str, ...]
 ) -> None:
-    """A typo was answered NO_POINTER, "not held; nothing changed" (exit 0), NOTHING_TO_ACCEPT
-    or NOTHING_TO_REPAIR; it is UNKNOWN_REGISTRY (exit 2) naming the ids the journal knows, as
-    `history` says. A known registry keeps its answer."""
+    """A typo's nothing-to-do is UNKNOWN_REGISTRY (exit 2); a known registry keeps its answer."""
     assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
     code, out, err = pointers(cli, ws, *args)
     assert code == 2 and "UNKNOWN_REGISTRY" in err and "'alpah'" in err and "alpha" in err, err
@@ -373,8 +364,7 @@ def test_a_registry_nobody_knows_is_unknown_registry_not_nothing_to_do(
 def test_the_journal_names_registry_actor_as_the_write_path_does(
     cli: Run, ws: Path, seal: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One `who` for every log: the journal and the receipt took user@host whatever
-    REGISTRY_ACTOR said, where add-entry and runs append wrote REGISTRY_ACTOR."""
+    """One `who` for every log: the journal and the receipt take REGISTRY_ACTOR, as add-entry."""
     run_id = seal()
     monkeypatch.setenv("REGISTRY_ACTOR", "ops@example")
     code, out, err = pointers(cli, ws, "promote", "alpha", run_id, "--json")
@@ -402,9 +392,7 @@ def test_a_registry_actor_no_log_can_hold_is_refused_before_anything_is_written(
 def test_a_broken_journal_chain_is_said_by_show_and_validate_active_as_by_verify(
     cli: Run, ws: Path, seal: Callable[..., str], damage: str
 ) -> None:
-    """`pointers show` said every pointer was `ok` and `validate --active` passed while `verify`,
-    `check` and the build refused the journal (CHAIN_BROKEN): a pointer file is explained only
-    by a history that holds."""
+    """A pointer file is explained only by a history that holds: show says CHAIN_BROKEN too."""
     for run_id in (seal(), seal()):
         assert pointers(cli, ws, "promote", "alpha", run_id, "--reason", "t")[0] == 0
     journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"

@@ -1,5 +1,4 @@
-"""`registry restore-line-endings`: a verified copy of a folder whose line endings git converted;
-the original is never touched, and nothing is written unless every file comes back."""
+"""`registry restore-line-endings` writes a verified copy or nothing; the original is untouched."""
 
 from __future__ import annotations
 

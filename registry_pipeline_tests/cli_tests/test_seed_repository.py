@@ -1,12 +1,4 @@
-"""The seed system's whole repository, as a new user meets it: extracted from its `git archive`,
-made a git repository, adopted, committed, built, then checked; and, on an identical copy, the
-seed's own five builder scripts run as an oracle (they stay in the extracted copy: none of their
-code enters ours). Every figure we publish about it is theirs, or a stricter one whose row says
-why in words.
-
-Skipped where ../shared/reference is absent (a user's clone); our own fixtures in the same formats
-cover each behaviour too (test_adopt.py, test_operations_markdown.py, test_coverage_matrix.py).
-"""
+"""The seed's whole repository adopted, built and checked, its own builders run as the oracle."""
 
 from __future__ import annotations
 
@@ -35,8 +27,7 @@ SEED_BUILDERS = (
     "docs/phase_2_2/builders/build_registry_delta_log_v0_1.py",
 )
 V02_ONLY = {"OP-QA07", "OP-QA08", "OP-QA09", "OP-QA10", "OP-QA11"}
-"""Defined in the v0.2 catalog (docs/phase_2_2/), which the seed's status builder never reads:
-it reads the root v0.1 catalog by a fixed path."""
+"""Defined in the v0.2 catalog only, which the seed's status builder never reads."""
 SEED_DELTA_COVERAGE = {
     "run_registry", "op_status_table", "drift_signals", "migration_ledger", "expected_versions",
     "threshold_packs_file", "derived_validation_reports", "fingerprint_index",
@@ -240,8 +231,7 @@ def test_the_scorecard_is_the_seeds_and_sealed_with_the_report(seed: Seed) -> No
 
 
 def test_a_committed_adoption_builds_from_a_clean_tree_as_theirs_does(seed: Seed) -> None:
-    """Our locks and caches are ignored: nothing the build writes before sealing dirties the
-    tree, so our snapshots and the canon flag say `clean`, as their builders' do."""
+    """Nothing a build writes before sealing dirties the tree: we say `clean`, as they do."""
     states = {
         json.loads(path.read_text())["working_tree_state"]
         for path in (seed.ours / ".codex" / "RUNS").glob("*/run.json")

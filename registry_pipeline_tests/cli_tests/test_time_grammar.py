@@ -1,6 +1,4 @@
-"""Every command that takes a day or a moment reads it by one grammar (`core.seal.run_id`):
-`runs --since/--until`, `delta show --since`, `pointers as-of` and `drift backfill --from/--to`
-accept and refuse the same texts, each with its own reason code (exit 2) and a "did you mean"."""
+"""Every command reads a day or a moment by one grammar, with its own code and a did-you-mean."""
 
 from __future__ import annotations
 

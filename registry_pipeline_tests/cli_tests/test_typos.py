@@ -1,5 +1,4 @@
-"""Typos are refused with exit 2, UNKNOWN_REGISTRY or BAD_DAY and a "did you mean", never read
-as an empty answer ("checked 0", "no pointer changes")."""
+"""Typos are refused (UNKNOWN_REGISTRY or BAD_DAY, a did-you-mean), never an empty answer."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""Every write of ours stays a real place inside the workspace: a symlink on the way to it (or a
-target outside) is refused as UNSAFE_PATH naming the link, with exit 2, before anything is
-written, here or where the link points (issue 27)."""
+"""A symlink on the way to any write of ours is UNSAFE_PATH, exit 2, before anything is written."""
 
 from __future__ import annotations
 
@@ -140,8 +138,7 @@ def test_seal_refuses_a_symlinked_runs_folder(
 def test_seal_never_cleans_or_stages_in_a_symlinked_staging_folder(
     cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
 ) -> None:
-    """Staging leftovers are removed after a grace period: through a link that would delete
-    another folder's old files."""
+    """Staging leftovers are removed after a grace period: through a link, another folder's."""
     old = elsewhere / "old_leftover"
     old.mkdir()
     os.utime(old, (0, 0))
@@ -160,9 +157,7 @@ def test_seal_never_cleans_or_stages_in_a_symlinked_staging_folder(
 def test_build_refuses_a_symlink_on_any_of_its_places_before_writing(
     cli: Run, demo: Path, elsewhere: Path, relpath: str
 ) -> None:
-    """Run folders, staging, the build lock, the verdict cache and the Dagster home: all are
-    checked before the build lock (the build's first write) is taken. RUNS/ is a run root of
-    the catalog, whose own check (UNSAFE_RUN_ROOT) refuses it even earlier."""
+    """Every place is checked before the build lock (the build's first write) is taken."""
     target = elsewhere / "theirs.txt" if relpath.endswith(".lock") else elsewhere
     link = replace_with_link(demo / relpath, target)
     before, outside = link_state(demo), link_state(elsewhere)
@@ -193,8 +188,7 @@ def test_the_run_store_refuses_a_symlinked_runs_folder_for_every_caller(
 def test_add_entry_refuses_a_symlinked_parse_cache(
     cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
 ) -> None:
-    """The write path's parse cache is read as the parse of a file: from elsewhere it is not
-    ours to trust, and never ours to write."""
+    """The parse cache stands for a file's parse: from elsewhere, not ours to trust or write."""
     ledger = demo / "registries" / "migration_ledger" / "applied_migrations.json"
     mine = ledger.read_bytes()
     entry = tmp_path / "entry.json"
@@ -213,8 +207,7 @@ def test_add_entry_refuses_a_symlinked_parse_cache(
 def test_restore_never_writes_through_a_link_below_its_dest(
     cli: Run, demo: Path, tmp_path: Path, elsewhere: Path
 ) -> None:
-    """DEST is the user's choice (resolved once); below it the copy is a new folder that
-    replaces nothing, so a link planted at DEST/<name> is refused, never followed."""
+    """DEST is the user's choice; a link planted below it is refused, never followed."""
     sealed = seal_files(RunStore(Workspace(demo)), RunSpec(registry_id="notes"), {"a": b"a\n"})
     dest = tmp_path / "dest"
     link = replace_with_link(dest / sealed.run_id, elsewhere)

@@ -1,11 +1,20 @@
 """`registry validate --all` over many folders: worker processes and one process give the same
-verdicts, and each tampered folder among intact ones fails with its own reason codes."""
+verdicts, and each tampered folder among intact ones fails with its own reason codes. Killed
+mid-way, it leaves no process behind: its workers die with it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
@@ -61,3 +70,50 @@ def test_tampered_folders_among_many_fail_alike_in_workers_and_in_one_process(
         else:
             assert row["verdict"] == "PASS" and row["errors"] == [], row
             assert row["root_sha256"] == run.root_sha256 and row["files"] == 5
+
+
+def _group(pgid: int) -> list[str]:
+    """`pid (command) state` of each process of the group `pgid`, from Linux's /proc."""
+    stats = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            stats.append(entry.read_text())
+    return [" ".join(s.split()[:3]) for s in stats if int(s.rpartition(")")[2].split()[2]) == pgid]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists a group through /proc")
+def test_a_killed_validate_leaves_no_process(workspace: Workspace, tmp_path: Path) -> None:
+    """SIGKILL of a real `registry validate --all --jobs 2` once its workers' first folders are
+    reported: nothing it started outlives it (it runs in a session of its own, whose group is
+    then empty: the workers, the fork server and its resource tracker end with it)."""
+    big = tmp_path / "big.bin"  # hashed in every folder (a hard link each): work that lasts
+    big.write_bytes(b"x" * (4 << 20))
+    for number in range(1500):
+        folder = workspace.runs_dir / f"folder_{number:04d}"
+        folder.mkdir(parents=True)
+        (folder / "MANIFEST.sha256").write_text(f"{'0' * 64}  big.bin\nROOT_SHA256  {'0' * 64}\n")
+        os.link(big, folder / "big.bin")
+    argv = [str(Path(sys.executable).with_name("registry")), "validate", "--all", "--json",
+            "--jobs", "2", "--workspace", str(workspace.root)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    validating = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  env=env, start_new_session=True)  # fmt: skip
+    try:
+        first = validating.stdout.readline()  # type: ignore[union-attr]  # its workers' first
+        assert json.loads(first)["status"] == "FAIL", first
+        started = _group(validating.pid)
+        os.kill(validating.pid, signal.SIGKILL)
+        assert validating.wait(timeout=60) == -signal.SIGKILL  # killed mid-way, not done
+    finally:
+        validating.kill()
+        validating.wait()
+        validating.stdout.close()  # type: ignore[union-attr]
+    assert len(started) >= 3, started  # itself and its two workers at least
+    deadline = time.monotonic() + 60  # the orphans are reaped by init, in its own time
+    while (left := _group(validating.pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if left:
+        os.killpg(validating.pid, signal.SIGKILL)
+    assert not left, f"outlived the killed command: {left}"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(validating.pid, 0)  # no process of its group is left

@@ -1,6 +1,4 @@
-"""The write path and the build decide alike: a hand edit that bypasses `add-entry` fails the
-build's blocking `coordination` check with the finding `add-entry` gives for the same entry, and
-an override made with `--no-check` is listed by the health report."""
+"""The write path and the build decide alike; a `--no-check` override is in the health report."""
 
 from __future__ import annotations
 

@@ -1,21 +1,26 @@
-"""`core.fs`'s readers of files that must be regular: what stands there is named in words, a
-FIFO never blocks, and a file is read whole up to any limit (`sys.maxsize` included)."""
+"""`core.fs`'s one safe reader: what stands there is named in words, a FIFO never blocks, and a
+file is read whole up to any limit (`sys.maxsize` included); the one stat fingerprint; the one
+quarantine."""
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.fs import (
+    QUARANTINE_RELPATH,
     NotRegularFile,
     TooLarge,
     file_kind,
+    file_stamp,
     open_file,
-    read_file,
+    quarantine,
     read_regular,
 )
 
@@ -24,16 +29,19 @@ def test_a_file_is_read_whole_under_the_largest_limit(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"x" * 70_000)
     assert read_regular(path, sys.maxsize) == b"x" * 70_000  # was OverflowError
-    assert read_file(path) == b"x" * 70_000
+    assert read_regular(path) == b"x" * 70_000
     assert read_regular(path, 70_000) == b"x" * 70_000
-    with pytest.raises(TooLarge, match="larger than 69999 bytes"):
+    with pytest.raises(TooLarge) as caught:
         read_regular(path, 69_999)
+    assert (caught.value.code, caught.value.filename, caught.value.size) == (
+        "INPUT_TOO_LARGE", str(path), 70_000
+    )
 
 
 def test_a_fifo_is_named_and_never_waited_on(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    for read in (read_file, open_file, lambda p: read_regular(p, 10)):
+    for read in (read_regular, open_file, lambda p: read_regular(p, 10)):
         with pytest.raises(NotRegularFile) as caught:
             read(fifo)
         assert str(caught.value) == f"{fifo}: is a FIFO (named pipe), not a regular file"
@@ -42,7 +50,7 @@ def test_a_fifo_is_named_and_never_waited_on(tmp_path: Path) -> None:
 
 def test_a_folder_keeps_the_systems_words(tmp_path: Path) -> None:
     with pytest.raises(NotRegularFile) as caught:
-        read_file(tmp_path)
+        read_regular(tmp_path)
     assert caught.value.errno == errno.EISDIR
     assert str(caught.value) == f"{tmp_path}: Is a directory"
 
@@ -51,15 +59,45 @@ def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "real").write_bytes(b"x")
     (tmp_path / "link").symlink_to(tmp_path / "real")
     with pytest.raises(OSError) as caught:
-        read_file(tmp_path / "link")
+        read_regular(tmp_path / "link")
     assert caught.value.errno == errno.ELOOP
     assert read_regular(tmp_path / "link", 1, follow_symlinks=True) == b"x"
 
 
 def test_kinds_are_named_once() -> None:
-    import stat
-
     assert file_kind(stat.S_IFIFO) == "FIFO (named pipe)"
     assert file_kind(stat.S_IFCHR) == "character device"
     assert file_kind(stat.S_IFDIR) == "folder"
     assert file_kind(stat.S_IFREG) == "regular file"
+
+
+def test_the_stamp_changes_when_the_file_is_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"one")
+    before = file_stamp(path)
+    assert before == file_stamp(os.stat(path)) and file_stamp(tmp_path / "absent") is None
+    path.write_bytes(b"two")  # the same size: the ctime (and mtime) differ
+    assert file_stamp(path) != before
+    (tmp_path / "link").symlink_to(path)
+    assert file_stamp(tmp_path / "link") == file_stamp(path)
+    assert file_stamp(tmp_path / "link", follow_symlinks=False) != file_stamp(path)
+
+
+def test_quarantine_keeps_each_thing_under_its_own_name(tmp_path: Path) -> None:
+    fifo = tmp_path / "cache.json"
+    os.mkfifo(fifo)
+    moved = quarantine(tmp_path, fifo, fifo.name)  # moved as it is, never opened
+    kept = [quarantine(tmp_path, b"tail", "run_index.torn") for _ in range(3)]
+    assert moved.parent == tmp_path / QUARANTINE_RELPATH and not os.path.lexists(fifo)
+    assert moved.name.startswith("cache-") and moved.name.endswith(".json")
+    assert stat.S_ISFIFO(os.lstat(moved).st_mode)
+    assert len(set(kept)) == 3 and all(path.read_bytes() == b"tail" for path in kept)
+    assert all(p.name.startswith("run_index-") and p.name.endswith(".torn") for p in kept)
+
+
+def test_quarantine_never_goes_through_a_link(tmp_path: Path) -> None:
+    (tmp_path / ".codex").mkdir()
+    (tmp_path / ".codex" / "quarantine").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError) as caught:
+        quarantine(tmp_path, b"x", "x.torn")
+    assert caught.value.code == "UNSAFE_PATH" and not (tmp_path / "elsewhere").exists()

@@ -33,8 +33,7 @@ def test_a_torn_tail_refuses_the_append_and_leaves_the_log_alone(tmp_path: Path)
         jsonl.append(path, [b'{"c": 3}\n'])
     assert caught.value.code == "LOG_TORN" and caught.value.path == str(path)
     assert path.read_bytes() == b'{"a": 1}\n{"b"'
-    assert not jsonl.ends_cleanly(path)
-    assert jsonl.torn_line(path.read_bytes()) == 2
+    assert not jsonl.ends_cleanly(path) and not jsonl.ends_cleanly(path.read_bytes())
 
 
 def test_a_folder_in_the_log_s_place_is_no_regular_file(tmp_path: Path) -> None:
@@ -87,11 +86,41 @@ def test_repair_tail_completes_or_cuts_the_last_line_only(
         assert seen == [(b"2", b"1")]
 
 
-def test_lines_stream_with_numbers_and_keep_a_torn_last_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["path", "handle", "bytes"])
+def test_lines_stream_with_numbers_and_each_policy_meets_a_torn_tail(
+    tmp_path: Path, source: str
+) -> None:
     path = tmp_path / "log.jsonl"
-    path.write_bytes(b"a\nb\nc")
-    with path.open("rb") as handle:
-        assert list(jsonl.lines(handle)) == [(1, b"a"), (2, b"b"), (3, b"c")]
+    path.write_bytes(b"a\n\nb\nc")
+    given = {"path": lambda: path, "handle": lambda: path.open("rb"), "bytes": path.read_bytes}
+    assert list(jsonl.Lines(given[source]())) == [(1, b"a"), (2, b""), (3, b"b"), (4, b"c")]
+    for policy in (jsonl.TornTail.REPAIR, jsonl.TornTail.QUARANTINE):
+        lines = jsonl.Lines(given[source](), policy)
+        assert list(lines) == [(1, b"a"), (2, b""), (3, b"b")] and lines.torn_at == 4
+    refused = jsonl.Lines(given[source](), jsonl.TornTail.REFUSE, path=path)
+    read: list[tuple[int, bytes]] = []
+    with pytest.raises(RegistryError) as caught:
+        read.extend(refused)
+    assert read == [(1, b"a"), (2, b""), (3, b"b")]  # streamed: the lines before it, then LOG_TORN
+    assert (caught.value.code, caught.value.path, caught.value.line) == ("LOG_TORN", str(path), 4)
+
+
+def test_a_line_longer_than_the_bound_is_refused_naming_it(tmp_path: Path) -> None:
+    data = b"ok\n" + b"x" * 11 + b"\n"
+    assert list(jsonl.Lines(data, max_line=11))[-1] == (2, b"x" * 11)
+    with pytest.raises(RegistryError) as caught:
+        list(jsonl.Lines(data, max_line=10, path="log.jsonl"))
+    assert (caught.value.code, caught.value.path, caught.value.line) == (
+        "INPUT_TOO_LARGE", "log.jsonl", 2
+    )
+
+
+def test_a_fifo_is_refused_by_the_line_reader_never_waited_on(tmp_path: Path) -> None:
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError) as caught:
+        list(jsonl.Lines(fifo, jsonl.TornTail.REFUSE))
+    assert getattr(caught.value, "code", None) == "NOT_A_REGULAR_FILE"
 
 
 @given(st.binary(max_size=60), st.binary(max_size=60))

@@ -370,14 +370,14 @@ def json_values(text: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings().max_examples, deadline=None)
 @given(json_values(_TEXT))
 def test_json_is_read_as_the_same_value(value: Any) -> None:
     assert parse_yaml(json.dumps(value)).value == value
     assert parse_yaml(json.dumps(value, indent=2).encode("utf-8")).value == value
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings().max_examples, deadline=None)
 @given(json_values(_RAW))
 def test_json_with_raw_unicode_is_read_as_the_same_value(value: Any) -> None:
     assert parse_yaml(json.dumps(value, ensure_ascii=False)).value == value

@@ -1,9 +1,4 @@
-"""The deployment examples (examples/deploy, docs/DEPLOYMENT.md) checked as far as this machine
-can: instance files by Dagster's own config schema and, on a real PostgreSQL, by loading them;
-the Docker files for what they must agree on (image, module, location name, workspace path, the
-build tag's limit); the Kubernetes example in registry_pipeline_tests/test_deploy_k8s.py. Not
-checked here: building the image, running dagster-docker's own config schema (not installed).
-Every instance file uses Dagster's own run coordinator and storage; none names a class of ours."""
+"""The deployment examples checked as far as this machine can; they name Dagster's classes only."""
 
 from __future__ import annotations
 
@@ -44,8 +39,7 @@ def test_the_postgres_example_is_the_file_registry_writes() -> None:
 
 
 def test_no_example_names_a_class_of_the_package() -> None:
-    """Dagster's own run coordinator, launchers and storage: an example that named one of ours
-    would stop loading when that class moves (as `lib/launcher.py`'s did)."""
+    """An example naming a class of ours breaks when it moves (as `lib/launcher.py`'s did)."""
     for path in sorted(p for p in DEPLOY.rglob("*") if p.is_file()):
         data = path.read_bytes()  # a test's bytecode cache (`__pycache__`) is there too
         assert b"registry_pipeline.lib" not in data and b"RegistryRun" not in data, path

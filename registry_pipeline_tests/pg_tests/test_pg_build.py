@@ -1,5 +1,4 @@
-"""`registry build` on a Dagster instance kept in PostgreSQL: a fresh database gets Dagster's
-tables, a second build reuses what did not change, and every run is in the database."""
+"""`registry build` on PostgreSQL: fresh tables, a second build reuses, every run in it."""
 
 from __future__ import annotations
 
@@ -51,7 +50,8 @@ def test_a_build_on_an_empty_database_then_one_that_reuses(
     database = blank_pg_url.rsplit("/", 1)[1]
     assert pg_server.sql(f"SELECT holder FROM {SLOT_TABLE}", database) == []  # released by both
     low = LOCK_KEY & 0xFFFFFFFF  # an advisory lock's key, as pg_locks shows it: its low 32 bits
-    locks = f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = {low}"
+    locks = (f"SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = {low} AND database"
+             " = (SELECT oid FROM pg_database WHERE datname = current_database())")  # fmt: skip
     assert pg_server.sql(locks, database) == []
     rows = pg_server.sql(f"SELECT run_id FROM runs WHERE pipeline_name = '{BUILD_JOB}'", database)
     assert {row[0] for row in rows} == {run.run_id for run in runs}  # in PostgreSQL itself

@@ -1,12 +1,4 @@
-"""One build at a time for processes that share one PostgreSQL instance and one workspace: the
-build slot's PostgreSQL backend (`lib.postgres.AdvisorySlot`: a session advisory lock, and a row
-of our own table naming the holder), met by processes the workspace's file lock does not reach.
-
-The holder is always a process of its own standing for another machine: it holds the whole
-build slot with a lock file of its own (a mount namespace where the workspace's build.lock is
-another file), or, where no mount namespace can be made, the PostgreSQL backend alone. A build
-that only has to meet it (refused, or after it was killed) runs in this process (`cli`), one
-that waits in a process of its own, whose stderr says when it waits."""
+"""One build at a time for processes sharing a PostgreSQL instance (`AdvisorySlot`)."""
 
 from __future__ import annotations
 
@@ -49,8 +41,7 @@ with open_instance(root) as instance:
         print(f"releasing {time.time()!r}", flush=True)
 """
 OWN_LOCK = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
-"""In a mount namespace of its own, the workspace's build.lock is another file: the file lock
-no longer meets the other process's, as on another machine."""
+"""In a mount namespace of its own the workspace's build.lock is another file: another machine."""
 HOLDER = "test holder"
 SMALL = "expected_versions"
 
@@ -130,8 +121,7 @@ def holder(
 
 
 def _command(root: Path, *args: str) -> list[str]:
-    """`registry build` of one small registry, its run executed in the command's process (a
-    Dagster run all the same, quicker)."""
+    """`registry build` of one small registry, its run executed in the command's process."""
     return ["build", "--workspace", str(root), "--json", "--in-process", "--select", SMALL, *args]
 
 

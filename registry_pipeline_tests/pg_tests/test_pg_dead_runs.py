@@ -1,8 +1,4 @@
-"""Nothing dead blocks the living on a Dagster instance kept in PostgreSQL (issue 62): a
-`registry build` killed by SIGKILL while its run seals (its run STARTED in the database, its
-build slot's advisory lock and holder row left to the server) and a run a gone `registry build`
-left QUEUED there: the next build marks the first FAILURE and the second CANCELED, a line for
-each, takes the slot, builds and promotes, and exits 0; nothing of either is promoted or runs."""
+"""On PostgreSQL the next build fails a killed run, cancels a gone build's queued one, promotes."""
 
 from __future__ import annotations
 

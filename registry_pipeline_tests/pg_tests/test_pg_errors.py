@@ -1,6 +1,4 @@
-"""A PostgreSQL instance that cannot be used is DAGSTER_STORAGE with its reason, exit 1, no
-traceback, its password never shown; a user's own PostgreSQL dagster.yaml is kept and used, its
-URL read from the fields dagster-postgres documents as Dagster's own storage reads it."""
+"""An unusable PostgreSQL is DAGSTER_STORAGE, exit 1, no password; a user's dagster.yaml is kept."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A build run's promotion, the daily schedule and a backfill on a PostgreSQL instance: the same
-definitions, the same outcomes as on SQLite."""
+"""Promotion sensor, daily schedule and backfill on PostgreSQL: the same outcomes as on SQLite."""
 
 from __future__ import annotations
 
@@ -34,9 +33,7 @@ YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
 def test_a_build_run_is_promoted_by_the_sensors_run_on_postgresql(
     demo: Path, pg_database: Database, pg_url: str, pg_env: Env
 ) -> None:
-    """The build job run as Dagster launches it (the UI, a schedule): it takes the build slot,
-    builds and moves no pointer; the promotion sensor's run, on the same database, then
-    promotes every registry with a pointer, holding the slot while it does."""
+    """A launched build run takes the slot, moves no pointer; the sensor's run then promotes."""
     pg_env(pg_url)
     defs = build_definitions(demo)
     with open_instance(demo) as instance:

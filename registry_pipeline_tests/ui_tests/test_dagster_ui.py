@@ -1,9 +1,4 @@
-"""What a person sees in the real Dagster UI, in headless Chromium, after `registry build`.
-
-One webserver for the test process, on the built demo workspace (`served_demo`): the lineage
-shows every registry in runbook order, a materialization shows its run folder, root hash and
-record count, the health report's Markdown renders, and the sealed HTML report draws its charts.
-"""
+"""What a person sees in the real Dagster UI (headless Chromium) after `registry build`."""
 
 from __future__ import annotations
 
@@ -37,8 +32,7 @@ GRAPH_NODES = """() => Array.from(document.querySelectorAll('svg foreignObject')
   const label = node ? node.textContent : link ? link.getAttribute('title') : null;
   return label ? [{label, x: Number(fo.getAttribute('x')), kind: node ? 'node' : 'link'}] : [];
 })"""
-"""Asset nodes (their shown name) and links to assets of other groups (their title), with the
-x of each in graph coordinates: the graph reads left to right, upstream first."""
+"""Asset nodes and links to other groups, with their x: left to right, upstream first."""
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +62,7 @@ def _shown_nodes(page: Page, ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _zoom_out_until_all_shown(page: Page, ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Click the graph's zoom-out button until every registry is drawn (the graph draws only
-    what is in view)."""
+    """Zoom the graph out until every registry is drawn (it draws only what is in view)."""
     slider = page.get_by_role("slider")
     for _ in range(MAX_ZOOM_STEPS):
         shown = _shown_nodes(page, ids)
@@ -129,8 +122,7 @@ query Latest($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename
 
 
 def _materialization_page(served: Served, registry_id: str) -> str:
-    """The asset's events page with its latest materialization selected (`time`: the UI shows
-    the newest event at or before it; the newest event is the promotion's observation)."""
+    """The asset's events page at its latest materialization at or before `time`."""
     asset = served.query(LATEST_MATERIALIZATION, key={"path": [registry_id]})["assetOrError"]
     [latest] = asset["assetMaterializations"]
     return f"{served.base_url}/assets/{registry_id}?view=events&time={latest['timestamp']}"
@@ -197,8 +189,7 @@ def test_sealed_health_report_page_draws_its_charts(page: Page, served: Served) 
 
 
 def test_the_asset_page_shows_the_active_snapshot(page: Page, served: Served, shots: Path) -> None:
-    """Issue 61: the newest event on a registry's page is its promotion's observation: the
-    active run id, root hash, when it was promoted and its receipt."""
+    """Issue 61: the newest event is the promotion's: run id, root hash, when, receipt."""
     entry = served.entry("op_status_table")
     page.goto(f"{served.base_url}/assets/op_status_table?view=events")
     active = _metadata_value(page, "active_run_id")

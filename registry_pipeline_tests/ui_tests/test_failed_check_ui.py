@@ -1,9 +1,4 @@
-"""A failed blocking check, as the Dagster UI shows it: the check, its state and its reason code.
-
-One webserver for the module, on a copy of the demo workspace whose drift_signals schema
-requires a field the builder never writes: `registry build` seals drift_signals, its blocking
-`schema_valid` check fails with SCHEMA_VIOLATION and the build stops there (exit code 1).
-"""
+"""A failed blocking check as the Dagster UI shows it: the check, its state and its reason code."""
 
 from __future__ import annotations
 

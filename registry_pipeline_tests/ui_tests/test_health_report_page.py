@@ -1,8 +1,4 @@
-"""The health report's HTML page in Chromium: its three SVG charts are drawn, labelled, on screen.
-
-The page is the builder's own output for two weeks of history (`_health_history`), opened from
-a file with the network cut off, as a person would open the sealed artifact.
-"""
+"""The health report's HTML page in Chromium, opened from a file offline: its charts are drawn."""
 
 from __future__ import annotations
 
@@ -21,8 +17,7 @@ REPORT_VIEWPORT = ViewportSize(width=840, height=1000)
 
 
 def _render(page: Page, folder: Path) -> list[str]:
-    """Open the report from a file; every request other than the file itself is refused and
-    returned."""
+    """Open the report from a file, refusing and returning every other request."""
     report = folder / HTML_ARTIFACT
     report.write_bytes(build_system_health(**health_inputs()).files[HTML_ARTIFACT])
     refused: list[str] = []
@@ -77,9 +72,7 @@ def test_charts_are_drawn_with_their_labels(page: Page, tmp_path: Path, shots: P
 def test_the_page_opens_on_what_needs_attention_and_shades_only_bad_news(
     page: Page, tmp_path: Path
 ) -> None:
-    """In the browser: the first heading under the title is "Needs attention", above the
-    charts; a `yes` in the registries' builder column is not shaded (it was red: good news in
-    the colour of bad), a drift column's `no` is green."""
+    """First heading "Needs attention"; a builder's `yes` is not red, a drift `no` is green."""
     _render(page, tmp_path)
     headings = page.locator("h2")
     assert headings.first.inner_text() == "Needs attention"

@@ -20,7 +20,6 @@ from registry_pipeline.core.delta_log import (
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
     CoveredRegistry,
-    DeltaCode,
     build_delta_log,
     inspect_chain,
     load_previous_log,
@@ -117,9 +116,9 @@ def test_a_log_that_names_a_previous_log_must_carry_its_state(
     ours = seal_files(store, RunSpec(LOG_REGISTRY_ID, inputs=[previous.ref()]), files)
     with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(ours.path, LOG_REGISTRY_ID))
-    assert raised.value.code == DeltaCode.LOG_STATE_MISSING
+    assert raised.value.code == "LOG_STATE_MISSING"
     report = inspect_chain(workspace, ours.path)
-    assert [p.code for p in report.problems] == [DeltaCode.LOG_STATE_MISSING]
+    assert [p.code for p in report.problems] == ["LOG_STATE_MISSING"]
     assert newest_valid_log(workspace, _schemas(workspace)) == read_snapshot(
         seeded["log"], LOG_REGISTRY_ID
     )

@@ -22,7 +22,6 @@ from registry_pipeline.core.delta_log import (
     STATE_ARTIFACT,
     UNKNOWN,
     CoveredRegistry,
-    DeltaCode,
     DeltaLogResult,
     PreviousLog,
     build_delta_log,
@@ -354,7 +353,7 @@ def test_a_state_that_does_not_match_its_log_is_refused(
     sealed = seal_files(store, RunSpec(LOG_REGISTRY_ID), files)
     with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(sealed.path, LOG_REGISTRY_ID))
-    assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
+    assert raised.value.code == "LOG_STATE_MISMATCH"
 
 
 def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
@@ -379,7 +378,7 @@ def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
     extending = seal_files(store, spec, {LOG_ARTIFACT: result.files[LOG_ARTIFACT]})
     with pytest.raises(RegistryError) as raised:
         load_previous_log(read_snapshot(extending.path, LOG_REGISTRY_ID))
-    assert raised.value.code == DeltaCode.LOG_STATE_MISSING
+    assert raised.value.code == "LOG_STATE_MISSING"
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,7 +449,7 @@ def test_parse_record_names_the_offending_field(changes: dict[str, object], fiel
         parse_record(_seed_like_line(**changes), line_number=7)
     assert raised.value.field == field
     assert raised.value.line == 7
-    assert raised.value.code == DeltaCode.RECORD_INVALID
+    assert raised.value.code == "RECORD_INVALID"
     message = raised.value.message
     assert raised.value.diagnostics() == f"error: RECORD_INVALID line 7: {field}: {message}"
 

@@ -19,12 +19,10 @@ from registry_pipeline.core.delta_log import (
     LOG_REGISTRY_ID,
     STATE_ARTIFACT,
     CoveredRegistry,
-    DeltaCode,
     DeltaLogResult,
     PreviousLog,
     build_delta_log,
     check_append_only,
-    finding_text,
     inspect_chain,
     load_previous_log,
     newest_valid_log,
@@ -155,17 +153,16 @@ def test_a_later_log_that_rewrites_history_is_caught(
     jsonl = b"".join(damage(good.splitlines(keepends=True)))
 
     (finding,) = check_append_only(jsonl, history.logs[-1])
-    assert (finding.code, finding.line) == (DeltaCode.PREFIX_VIOLATION, line)
+    assert (finding.code, finding.line) == ("PREFIX_VIOLATION", line)
     assert finding.previous_run_id == history.logs[-1].run_id
 
     bad = _bad_build(store, history, jsonl)
     report = inspect_chain(workspace, bad.path)
     assert not report.ok
     (problem,) = report.problems
-    assert problem.code == DeltaCode.PREFIX_VIOLATION and problem.line == line
+    assert problem.code == "PREFIX_VIOLATION" and problem.line == line
     assert (problem.run_id, problem.previous_run_id) == (bad.run_id, history.logs[-1].run_id)
-    where = f"{bad.run_id}/{LOG_ARTIFACT}"  # as a refusal lists it (`gate.checks`)
-    assert finding_text(problem) == f"PREFIX_VIOLATION  {where}: line {line}: {problem.message}"
+    assert problem.path == f"{bad.run_id}/{LOG_ARTIFACT}"  # as a refusal lists it (`gate.checks`)
 
     baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
     assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
@@ -175,8 +172,21 @@ def test_records_dropped_at_the_end_are_caught(history: History) -> None:
     previous = history.logs[-1]
     shorter = b"".join(previous.jsonl.splitlines(keepends=True)[:-1])
     (finding,) = check_append_only(shorter, previous)
-    assert (finding.code, finding.line) == (DeltaCode.PREFIX_VIOLATION, 5)
+    assert (finding.code, finding.line) == ("PREFIX_VIOLATION", 5)
     assert "missing" in finding.message
+
+
+def test_a_torn_log_is_record_invalid_naming_its_last_line(history: History) -> None:
+    """The delta log's torn-tail policy is refuse, under its own code (docs/OPERATIONS.md)."""
+    previous = history.logs[-1]
+    torn = previous.jsonl + previous.jsonl.splitlines(keepends=True)[-1][:-1]
+    findings = check_append_only(torn, previous)
+    assert (findings[0].code, findings[0].line, findings[0].field) == (
+        "RECORD_INVALID", 6, "/"
+    )
+    with pytest.raises(RegistryError) as raised:
+        state_from_log(torn)
+    assert (raised.value.code, raised.value.line) == ("RECORD_INVALID", 6)
 
 
 # --------------------------------------------------------------------------------------------
@@ -194,22 +204,22 @@ def test_an_appended_record_must_chain_from_its_registry(
         f'"{last}"'.encode(), b'"2000-01-01__000000__beta_build"'
     )
     (finding,) = check_append_only(history.logs[-1].jsonl + broken, history.logs[-1])
-    assert (finding.code, finding.line, finding.field) == (DeltaCode.FROM_MISMATCH, 6, "/from_ref")
+    assert (finding.code, finding.line, finding.field) == ("FROM_MISMATCH", 6, "/from_ref")
 
 
 def test_a_snapshot_recorded_twice_is_caught(history: History) -> None:
     previous = history.logs[-1]
     last_line = previous.jsonl.splitlines(keepends=True)[-1]
     codes = {f.code for f in check_append_only(previous.jsonl + last_line, previous)}
-    assert DeltaCode.DUPLICATE_SNAPSHOT in codes
+    assert "DUPLICATE_SNAPSHOT" in codes
 
 
 def test_an_invalid_appended_line_names_its_line_and_field(history: History) -> None:
     previous = history.logs[-1]
     findings = check_append_only(previous.jsonl + b'{"delta_version":"0.1"}\nnot json\n', previous)
     assert [(f.code, f.line) for f in findings] == [
-        (DeltaCode.RECORD_INVALID, 6),
-        (DeltaCode.RECORD_INVALID, 7),
+        ("RECORD_INVALID", 6),
+        ("RECORD_INVALID", 7),
     ]
     assert findings[0].field == "/registry_id"
 
@@ -221,7 +231,7 @@ def test_a_bad_appended_record_is_caught_in_the_chain_too(
     last_line = previous.jsonl.splitlines(keepends=True)[-1]
     bad = _bad_build(store, history, previous.jsonl + last_line)
     (problem,) = inspect_chain(workspace, bad.path).problems
-    assert problem.code in (DeltaCode.FROM_MISMATCH, DeltaCode.DUPLICATE_SNAPSHOT)
+    assert problem.code in ("FROM_MISMATCH", "DUPLICATE_SNAPSHOT")
     assert problem.line == 6 and problem.run_id == bad.run_id
     baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
     assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
@@ -238,7 +248,7 @@ def test_a_snapshot_missing_from_the_chain(workspace: Workspace, history: Histor
     shutil.rmtree(middle.path)
     report = inspect_chain(workspace, newest.path)
     (problem,) = report.problems
-    assert problem.code == DeltaCode.MISSING_SNAPSHOT
+    assert problem.code == "MISSING_SNAPSHOT"
     assert (problem.run_id, problem.previous_run_id) == (newest.run_id, middle.run_id)
     assert report.snapshots == 1
     baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
@@ -254,7 +264,7 @@ def test_a_root_mismatch_in_the_chain(
     wrong = SealedRef(LOG_REGISTRY_ID, previous.run_id, "f" * 64, ".codex/RUNS", LOG_ARTIFACT)
     bad = _seal(store, {LOG_ARTIFACT: good, STATE_ARTIFACT: state_from_log(good).render()}, wrong)
     (problem,) = inspect_chain(workspace, bad.path).problems
-    assert problem.code == DeltaCode.ROOT_MISMATCH
+    assert problem.code == "ROOT_MISMATCH"
     assert (problem.expected, problem.found) == ("f" * 64, previous.root_sha256)
     assert (problem.run_id, problem.previous_run_id) == (bad.run_id, previous.run_id)
 
@@ -265,10 +275,10 @@ def test_a_tampered_snapshot_in_the_chain(workspace: Workspace, history: History
     (middle.path / "run.json").write_bytes((middle.path / "run.json").read_bytes() + b" ")
     problems = inspect_chain(workspace, newest.path).problems
     assert [(p.code, p.run_id, p.previous_run_id) for p in problems] == [
-        (DeltaCode.SEAL_INVALID, newest.run_id, middle.run_id)
+        ("SEAL_INVALID", newest.run_id, middle.run_id)
     ]
     report = inspect_chain(workspace, middle.path)
-    assert report.problems[0].code == DeltaCode.SEAL_INVALID
+    assert report.problems[0].code == "SEAL_INVALID"
     assert report.problems[0].previous_run_id is None
 
 
@@ -280,7 +290,7 @@ def test_the_first_log_records_are_checked_too(
     jsonl = good + good  # the same snapshot twice
     bad = _seal(store, {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: state_from_log(jsonl).render()}, None)
     codes = [p.code for p in inspect_chain(workspace, bad.path).problems]
-    assert codes in ([DeltaCode.FROM_MISMATCH], [DeltaCode.DUPLICATE_SNAPSHOT])
+    assert codes in (["FROM_MISMATCH"], ["DUPLICATE_SNAPSHOT"])
     assert newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root)) is None
 
 
@@ -295,10 +305,10 @@ def test_one_state_rule_for_the_build_and_the_chain(
     files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: json.dumps(state).encode()}
     bad = _seal(store, files, history.logs[-1])
     (problem,) = inspect_chain(workspace, bad.path).problems
-    assert problem.code == DeltaCode.LOG_STATE_MISMATCH and "do not add up" in problem.message
+    assert problem.code == "LOG_STATE_MISMATCH" and "do not add up" in problem.message
     with pytest.raises(RegistryError) as raised:
         _load(bad)
-    assert raised.value.code == DeltaCode.LOG_STATE_MISMATCH
+    assert raised.value.code == "LOG_STATE_MISMATCH"
     assert raised.value.message == problem.message
 
 
@@ -317,9 +327,9 @@ def test_a_state_with_two_disagreements_names_both_in_the_build_and_the_chain(
     )
     with pytest.raises(RegistryError) as raised:
         _load(bad)
-    assert (raised.value.code, raised.value.message) == (DeltaCode.LOG_STATE_MISMATCH, said)
+    assert (raised.value.code, raised.value.message) == ("LOG_STATE_MISMATCH", said)
     (problem,) = inspect_chain(workspace, bad.path).problems
-    assert (problem.code, problem.message) == (DeltaCode.LOG_STATE_MISMATCH, said)
+    assert (problem.code, problem.message) == ("LOG_STATE_MISMATCH", said)
 
 
 def test_a_malformed_state_in_the_chain_names_its_field_in_the_message_only(
@@ -331,7 +341,7 @@ def test_a_malformed_state_in_the_chain_names_its_field_in_the_message_only(
     files = {LOG_ARTIFACT: jsonl, STATE_ARTIFACT: json.dumps(state).encode()}
     bad = _seal(store, files, history.logs[-1])
     problems = inspect_chain(workspace, bad.path).problems
-    (problem,) = [p for p in problems if p.code == DeltaCode.LOG_STATE_INVALID]
+    (problem,) = [p for p in problems if p.code == "LOG_STATE_INVALID"]
     assert (problem.message, problem.field) == ("/records: must be a non-negative integer", None)
     assert problem.path == f"{bad.run_id}/{STATE_ARTIFACT}"
 
@@ -344,7 +354,7 @@ def test_an_unreadable_state_says_cannot_read_in_the_chain(history: History) -> 
     problem, state = state_problem(folder)
     assert state is None and problem is not None
     assert (problem.code, problem.message) == (
-        DeltaCode.LOG_STATE_INVALID,
+        "LOG_STATE_INVALID",
         "cannot read: Is a directory",
     )
     assert (problem.path, problem.field) == (f"{folder.name}/{STATE_ARTIFACT}", None)
@@ -367,6 +377,6 @@ def test_the_gate_never_reads_a_previous_log_outside_runs(
     bad = _seal(store, files, ref)
     with pytest.raises(RegistryError) as raised:
         delta_append_only_check(bad.path, workspace, LOG_REGISTRY_ID)
-    assert raised.value.code == DeltaCode.MISSING_SNAPSHOT
+    assert raised.value.code == "MISSING_SNAPSHOT"
     (problem,) = inspect_chain(workspace, bad.path).problems  # the chain says the same
-    assert problem.code == DeltaCode.MISSING_SNAPSHOT
+    assert problem.code == "MISSING_SNAPSHOT"

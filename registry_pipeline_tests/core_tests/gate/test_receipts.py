@@ -1,6 +1,4 @@
-"""Receipts read back through `ReceiptStore.verdicts`: what the gate wrote is read as written; a
-line of another shape is RECEIPT_INVALID naming the field (the built-in receipt schema decides,
-`schemas/promotion_receipt.schema.json`), never an internal error."""
+"""Receipts read as written; a line of another shape is RECEIPT_INVALID naming the field."""
 
 from __future__ import annotations
 
@@ -71,8 +69,7 @@ def test_passed_must_agree_with_the_checks(workspace: Workspace) -> None:
 def test_a_torn_and_a_too_large_receipts_file_are_told_apart(
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both were "too large, or its last line is incomplete": the operator could not tell a
-    crash mid-append from a file grown past any gate's writing."""
+    """A crash mid-append and a file grown past any gate's writing are told apart."""
     from registry_pipeline.core.gate import receipts
 
     _written(workspace)
@@ -82,7 +79,7 @@ def test_a_torn_and_a_too_large_receipts_file_are_told_apart(
     with pytest.raises(RegistryError) as raised:
         ReceiptStore(workspace).verdicts(ROOT)
     assert raised.value.code == "RECEIPT_INVALID"
-    assert "last line is incomplete (torn)" in raised.value.message
+    assert "last line is incomplete" in raised.value.message
     assert "larger" not in raised.value.message
     path.write_bytes(whole)
     monkeypatch.setattr(receipts, "MAX_RECEIPT_BYTES", len(whole) - 1)

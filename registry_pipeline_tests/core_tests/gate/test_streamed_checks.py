@@ -1,7 +1,4 @@
-"""The build's `rules` checks read a run log's sealed artifact a block at a time, never whole:
-the run index's own check hands `log_problems` the file, and the overrides log's check reads
-the run index it serves through `SnapshotReader`, a line at a time, holding only the runs that
-rely on an override. Both decide as before (here: one narrowed override a run relies on)."""
+"""The build's `rules` checks read a sealed run log a block or a line at a time, never whole."""
 
 from __future__ import annotations
 

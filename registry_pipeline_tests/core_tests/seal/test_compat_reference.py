@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.errors import Hint, ReasonCode, RegistryError
+from registry_pipeline.core.errors import Hint, RegistryError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.validate import inspect_run_folder, verify_run_folder
@@ -209,7 +209,7 @@ def test_evidence_folder_without_envelope_fails(reference: Path) -> None:
     folder = reference / "evidence_runs_crlf_converted" / MISSING_ENVELOPE
     report = inspect_run_folder(folder)
     assert not report.ok
-    missing = {p.path for p in report.problems if p.code == ReasonCode.MISSING_REQUIRED_FILE}
+    missing = {p.path for p in report.problems if p.code == "MISSING_REQUIRED_FILE"}
     assert missing == {"run.json", "manifest.json"}
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(folder)
@@ -217,9 +217,9 @@ def test_evidence_folder_without_envelope_fails(reference: Path) -> None:
     assert caught.value.problems == report.problems
     # Its files themselves are intact (`sha256sum -c` agrees): no content problem is invented.
     assert not {p.code for p in report.problems} & {
-        ReasonCode.HASH_MISMATCH,
-        ReasonCode.SIZE_MISMATCH,
-        ReasonCode.MISSING_FILE,
+        "HASH_MISMATCH",
+        "SIZE_MISMATCH",
+        "MISSING_FILE",
     }
     assert readme_checker(folder) != []
 
@@ -251,14 +251,14 @@ def test_evidence_folder_converted_to_lf_fails_with_the_hint(reference: Path) ->
     assert seen == {
         (code, relpath)
         for relpath in broken
-        for code in (ReasonCode.HASH_MISMATCH, ReasonCode.SIZE_MISMATCH)
+        for code in ("HASH_MISMATCH", "SIZE_MISMATCH")
     }
     for problem in report.problems:
         assert problem.hint == Hint.LINE_ENDINGS_CONVERTED, problem
         assert problem.path is not None
         row = broken[problem.path]
         data = (folder / problem.path).read_bytes()
-        if problem.code == ReasonCode.HASH_MISMATCH:
+        if problem.code == "HASH_MISMATCH":
             assert problem.expected == row["sha256"]
             assert problem.found == hashlib.sha256(data).hexdigest()
         else:

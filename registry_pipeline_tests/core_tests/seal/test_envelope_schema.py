@@ -126,7 +126,7 @@ def _mutate(doc: dict[str, Any], path: list[str], value: Any, delete: bool) -> d
     return doc
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=4 * settings().max_examples, deadline=None)
 @given(
     base=st.sampled_from(["ours", "seed"]),
     key=KEYS,

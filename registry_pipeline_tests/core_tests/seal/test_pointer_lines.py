@@ -74,7 +74,7 @@ def _pointers(value: object, prefix: str = "") -> list[str]:
     return found
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=2 * settings().max_examples, deadline=None, derandomize=True)
 @given(value=_VALUES, indent=st.sampled_from([None, 1, 2, "\t"]))
 def test_every_pointer_of_any_document_agrees_with_json_source_map(
     value: object, indent: int | str | None

@@ -23,7 +23,7 @@ from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.sources import plan_sources
 
 PROPERTY_SETTINGS = settings(
-    max_examples=50,
+    max_examples=settings().max_examples // 2,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.errors import Problem, ReasonCode, RegistryError
+from registry_pipeline.core.errors import Problem, RegistryError
 from registry_pipeline.core.seal import validate
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.validate import (
@@ -49,26 +49,26 @@ def run(make_run: MakeRun) -> SealedRun:
 def test_empty_folder_at_the_top_fails_as_unlisted(run: SealedRun, fast: bool) -> None:
     (run.path / "empty").mkdir()
     report = inspect_run_folder(run.path, fast=fast)
-    assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
+    assert pairs(report) == {("UNLISTED_FILE", "empty")}
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(run.path, fast=fast)
     assert caught.value.code == "SEAL_INVALID"
     assert [(p.code, p.path) for p in caught.value.problems] == [
-        (ReasonCode.UNLISTED_FILE, "empty")
+        ("UNLISTED_FILE", "empty")
     ]
 
 
 def test_empty_folder_inside_a_sealed_subfolder_fails(run: SealedRun) -> None:
     (run.path / "data" / "empty").mkdir()
-    assert pairs(inspect_run_folder(run.path)) == {(ReasonCode.UNLISTED_FILE, "data/empty")}
+    assert pairs(inspect_run_folder(run.path)) == {("UNLISTED_FILE", "data/empty")}
 
 
 def test_nested_empty_folders_name_the_innermost(run: SealedRun) -> None:
     """`outer` holds `inner`, so only `inner` is empty; removing it leaves `outer` empty next."""
     (run.path / "outer" / "inner").mkdir(parents=True)
-    assert pairs(inspect_run_folder(run.path)) == {(ReasonCode.UNLISTED_FILE, "outer/inner")}
+    assert pairs(inspect_run_folder(run.path)) == {("UNLISTED_FILE", "outer/inner")}
     (run.path / "outer" / "inner").rmdir()
-    assert pairs(inspect_run_folder(run.path)) == {(ReasonCode.UNLISTED_FILE, "outer")}
+    assert pairs(inspect_run_folder(run.path)) == {("UNLISTED_FILE", "outer")}
     (run.path / "outer").rmdir()
     assert inspect_run_folder(run.path).ok
 
@@ -83,13 +83,13 @@ def test_every_empty_folder_is_reported_in_relpath_order(run: SealedRun) -> None
 def test_empty_folder_is_reported_even_when_manifest_json_is_unusable(run: SealedRun) -> None:
     (run.path / "manifest.json").write_bytes(b"not json")
     (run.path / "empty").mkdir()
-    assert (ReasonCode.UNLISTED_FILE, "empty") in pairs(inspect_run_folder(run.path))
+    assert ("UNLISTED_FILE", "empty") in pairs(inspect_run_folder(run.path))
 
 
 def test_a_folder_that_holds_a_file_is_not_empty(run: SealedRun) -> None:
     (run.path / "new").mkdir()
     (run.path / "new" / "x.txt").write_bytes(b"x\n")
-    assert pairs(inspect_run_folder(run.path)) == {(ReasonCode.UNLISTED_FILE, "new/x.txt")}
+    assert pairs(inspect_run_folder(run.path)) == {("UNLISTED_FILE", "new/x.txt")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,11 +99,11 @@ def test_a_folder_that_holds_a_file_is_not_empty(run: SealedRun) -> None:
 
 def _not_a_run_folder(report: FolderReport) -> Problem:
     assert not report.ok
-    (problem,) = [p for p in report.problems if p.code == ReasonCode.NOT_A_RUN_FOLDER]
+    (problem,) = [p for p in report.problems if p.code == "NOT_A_RUN_FOLDER"]
     assert problem.path is None  # the folder itself (the report names it in run_folder)
     assert {(p.code, p.path) for p in report.problems} == {
-        (ReasonCode.NOT_A_RUN_FOLDER, None),
-        *((ReasonCode.MISSING_REQUIRED_FILE, name) for name in SEAL_FILES),
+        ("NOT_A_RUN_FOLDER", None),
+        *(("MISSING_REQUIRED_FILE", name) for name in SEAL_FILES),
     }
     assert report.run_id is None and report.root_sha256 is None and report.files == 0
     return problem
@@ -149,7 +149,7 @@ def test_verify_raises_for_a_folder_that_is_not_a_run_folder(tmp_path: Path) -> 
     with pytest.raises(RegistryError) as caught:
         verify_run_folder(tmp_path)
     assert caught.value.code == "SEAL_INVALID"
-    assert ReasonCode.NOT_A_RUN_FOLDER in {p.code for p in caught.value.problems}
+    assert "NOT_A_RUN_FOLDER" in {p.code for p in caught.value.problems}
     assert caught.value.path == str(tmp_path)
 
 
@@ -193,8 +193,8 @@ def test_one_seal_file_makes_it_a_damaged_run_folder_that_is_read(
     (run.path / "stray.txt").write_bytes(b"x\n")
     report = inspect_run_folder(run.path)
     codes = {p.code for p in report.problems}
-    assert ReasonCode.NOT_A_RUN_FOLDER not in codes
-    assert {(ReasonCode.MISSING_REQUIRED_FILE, n) for n in SEAL_FILES if n != kept} <= pairs(report)
+    assert "NOT_A_RUN_FOLDER" not in codes
+    assert {("MISSING_REQUIRED_FILE", n) for n in SEAL_FILES if n != kept} <= pairs(report)
     assert report.files > 0  # the folder was read
 
 
@@ -203,8 +203,8 @@ def test_a_seal_file_that_is_a_symlink_still_marks_a_run_folder(run: SealedRun) 
         (run.path / name).unlink()
     (run.path / "run.json").symlink_to("notes.txt")
     codes = {p.code for p in inspect_run_folder(run.path).problems}
-    assert ReasonCode.NOT_A_RUN_FOLDER not in codes
-    assert ReasonCode.NOT_A_REGULAR_FILE in codes
+    assert "NOT_A_RUN_FOLDER" not in codes
+    assert "NOT_A_REGULAR_FILE" in codes
 
 
 def test_folder_of_a_sealed_run_with_every_seal_file_deleted(run: SealedRun) -> None:
@@ -216,11 +216,11 @@ def test_folder_of_a_sealed_run_with_every_seal_file_deleted(run: SealedRun) -> 
 def test_folder_emptied_by_deleting_its_listed_file_is_only_missing_file(run: SealedRun) -> None:
     """`data/` held the listed `data/rows.csv`: its emptiness is the deletion, said once."""
     (run.path / "data" / "rows.csv").unlink()
-    assert pairs(inspect_run_folder(run.path)) == {(ReasonCode.MISSING_FILE, "data/rows.csv")}
+    assert pairs(inspect_run_folder(run.path)) == {("MISSING_FILE", "data/rows.csv")}
     (run.path / "data" / "sub").mkdir()  # but a new empty folder inside it is still reported
     assert pairs(inspect_run_folder(run.path)) == {
-        (ReasonCode.MISSING_FILE, "data/rows.csv"),
-        (ReasonCode.UNLISTED_FILE, "data/sub"),
+        ("MISSING_FILE", "data/rows.csv"),
+        ("UNLISTED_FILE", "data/sub"),
     }
 
 
@@ -239,7 +239,7 @@ def test_a_pass_stored_by_the_laxer_validator_is_not_reused(run: SealedRun, tmp_
     stale.save()
     with validate.inspection_cache(tmp_path):
         report = inspect_run_folder(run.path, schemas=schemas)
-    assert pairs(report) == {(ReasonCode.UNLISTED_FILE, "empty")}
+    assert pairs(report) == {("UNLISTED_FILE", "empty")}
     assert stale.version != validate.VERDICT_STORE_VERSION
 
 
@@ -253,7 +253,7 @@ def test_every_reference_folder_is_still_read_as_a_run_folder(reference: Path) -
     ):
         for entry in sorted(os.scandir(reference / parent), key=lambda e: e.name):
             report = inspect_run_folder(entry.path)
-            assert ReasonCode.NOT_A_RUN_FOLDER not in {p.code for p in report.problems}
+            assert "NOT_A_RUN_FOLDER" not in {p.code for p in report.problems}
             assert report.files > 0
             if parent != "evidence_runs_crlf_converted":
                 assert report.problems == (), entry.name

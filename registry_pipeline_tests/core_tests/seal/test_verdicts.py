@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.errors import Problem, ReasonCode
+from registry_pipeline.core.errors import Problem
 from registry_pipeline.core.seal import verdicts
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.seal.verdicts import (
@@ -59,7 +59,7 @@ def test_a_fifo_listed_in_a_plain_list_fails_and_is_never_opened(tmp_path: Path)
         manifest.write(f"{'0' * 64}  p\n")
     report = inspect_run_folder(folder)  # the inspector skips the FIFO
     assert verdict_of(report).status == FAIL  # opening it would block forever
-    assert ReasonCode.NOT_A_REGULAR_FILE in {p.code for p in report.problems}
+    assert "NOT_A_REGULAR_FILE" in {p.code for p in report.problems}
 
 
 @pytest.mark.parametrize("damage", ["symlink", "empty_folder", "unlisted_file", "missing_file"])
@@ -78,10 +78,10 @@ def test_any_problem_an_older_format_does_not_explain_fails(tmp_path: Path, dama
     assert verdict.status == FAIL
     codes = {problem.code for problem in report.with_problems(verdict.problems).problems}
     expected = {
-        "symlink": ReasonCode.NOT_A_REGULAR_FILE,
-        "empty_folder": ReasonCode.UNLISTED_FILE,
-        "unlisted_file": ReasonCode.UNLISTED_FILE,  # found by the verdict: every FAIL says why
-        "missing_file": ReasonCode.MISSING_FILE,
+        "symlink": "NOT_A_REGULAR_FILE",
+        "empty_folder": "UNLISTED_FILE",
+        "unlisted_file": "UNLISTED_FILE",  # found by the verdict: every FAIL says why
+        "missing_file": "MISSING_FILE",
     }
     assert expected[damage] in codes
 
@@ -90,7 +90,7 @@ def test_a_problem_added_to_the_report_is_never_explained_away(tmp_path: Path) -
     folder = sha256sum_folder(tmp_path / "run", {"a.txt": b"a\n"})
     report = inspect_run_folder(folder)
     assert verdict_of(report).status == INTACT_OLDER_FORMAT
-    name = Problem(code=ReasonCode.UNSAFE_PATH, message="folder name 'run' is the same as 'RUN'")
+    name = Problem(code="UNSAFE_PATH", message="folder name 'run' is the same as 'RUN'")
     assert verdict_of(report.with_problems([name])).status == FAIL
 
 
@@ -127,7 +127,7 @@ def test_a_folder_without_seal_files_is_unsealed_unless_its_name_is_bad(tmp_path
     (folder / "RUN.md").write_text("notes\n")
     report = inspect_run_folder(folder)
     assert verdict_of(report).status == UNSEALED
-    bad = Problem(code=ReasonCode.UNSAFE_PATH, message="folder name 'x\\xff' is not valid UTF-8")
+    bad = Problem(code="UNSAFE_PATH", message="folder name 'x\\xff' is not valid UTF-8")
     assert verdict_of(report.with_problems([bad])).status == FAIL
 
 
@@ -135,7 +135,7 @@ def test_an_empty_or_half_sealed_plain_list_is_not_intact(tmp_path: Path) -> Non
     empty = sha256sum_folder(tmp_path / "empty", {})
     verdict = verdict_of(inspect_run_folder(empty))
     assert verdict.status == FAIL  # claims nothing
-    assert [p.code for p in verdict.problems] == [ReasonCode.MALFORMED_MANIFEST]
+    assert [p.code for p in verdict.problems] == ["MALFORMED_MANIFEST"]
     half = sha256sum_folder(tmp_path / "half", {"a.txt": b"a\n"})
     (half / "run.json").write_text("{}")
     assert verdict_of(inspect_run_folder(half)).status == FAIL
@@ -145,7 +145,7 @@ def test_an_empty_or_half_sealed_plain_list_is_not_intact(tmp_path: Path) -> Non
     verdict = verdict_of(inspect_run_folder(listed))
     assert verdict.status == FAIL
     assert [(p.code, p.path) for p in verdict.problems] == [
-        (ReasonCode.MISSING_FILE, "manifest.json")
+        ("MISSING_FILE", "manifest.json")
     ]
 
 

@@ -10,12 +10,17 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline.core.errors import UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.workspace.catalog import CATALOG_RELPATH, catalog_or_none, load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = json.loads((REPO / CATALOG_RELPATH).read_text())
+
+
+def said(error: RegistryError) -> list[str]:
+    """Each problem of a catalog refusal as `/pointer: message` (its field, then its message)."""
+    return [f"{p.field}: {p.message}" if p.field else p.message for p in error.problems]
 
 
 def _workspace(tmp_path: Path, document: Any) -> Workspace:
@@ -106,7 +111,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path, document))
     assert raised.value.code == "CATALOG_INVALID"
-    details = "\n".join(raised.value.details)
+    details = "\n".join(said(raised.value))
     assert "/registries/0/depends_on: unknown registry 'ghost'" in details
     assert "/registries/1/registry_id: duplicate registry id 'a'" in details
     assert "/registries/2/sources: 'registries/missing.json' does not exist" in details
@@ -130,7 +135,7 @@ def test_schema_violations_name_the_field(
     with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path, _catalog(entry)))
     assert raised.value.code == "CATALOG_INVALID"
-    assert any(detail.startswith(pointer) for detail in raised.value.details), raised.value.details
+    assert any(detail.startswith(pointer) for detail in said(raised.value)), said(raised.value)
 
 
 def test_cycles_are_refused(tmp_path: Path) -> None:
@@ -138,7 +143,7 @@ def test_cycles_are_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="problem") as raised:
         load_catalog(_workspace(tmp_path, document))
     assert raised.value.code == "CATALOG_INVALID"
-    assert raised.value.details == ("/registries: dependency cycle among a, b",)
+    assert said(raised.value) == ["/registries: dependency cycle among a, b"]
 
 
 def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
@@ -155,7 +160,7 @@ def test_missing_or_malformed_catalog(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as bad:
         load_catalog(workspace)
     assert bad.value.code == "CATALOG_INVALID"
-    assert "duplicate key" in bad.value.details[0]
+    assert "duplicate key" in said(bad.value)[0]
     with pytest.raises(UsageError) as also:  # only a missing catalog is None, never a bad one
         catalog_or_none(workspace)
     assert also.value.code == "CATALOG_INVALID"
@@ -177,7 +182,7 @@ def test_run_roots_default_and_validation(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as raised:
         load_catalog(_workspace(tmp_path / "three", document))
     assert raised.value.code == "CATALOG_INVALID"
-    assert raised.value.details[0].startswith("/run_roots: '../outside'")
+    assert said(raised.value)[0].startswith("/run_roots: '../outside'")
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.errors import Hint, ReasonCode
+from registry_pipeline.core.errors import Hint
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, attributes_line
 
@@ -182,7 +182,7 @@ def test_without_the_line_a_clone_fails_with_line_endings_hint(
     diagnosed = {
         problem.path
         for problem in report.problems
-        if problem.code == ReasonCode.HASH_MISMATCH and problem.hint == Hint.LINE_ENDINGS_CONVERTED
+        if problem.code == "HASH_MISMATCH" and problem.hint == Hint.LINE_ENDINGS_CONVERTED
     }
     assert diagnosed == converted, [str(problem) for problem in report.problems]
     done = _registry(env, "validate", "--all", "--json", "--workspace", str(clone))

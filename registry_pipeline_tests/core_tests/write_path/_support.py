@@ -1,5 +1,4 @@
-"""Helpers of the write path tests: workspace copies, file snapshots, and independent readers of
-what a write changed (difflib over lines for YAML, json_source_map spans for JSON)."""
+"""Write path test helpers: workspace copies, snapshots, readers independent of the writer."""
 
 from __future__ import annotations
 
@@ -96,8 +95,7 @@ def opcodes(before: bytes, after: bytes) -> list[tuple[str, int, int, int, int]]
 
 
 def inserted_block(before: bytes, after: bytes) -> list[str]:
-    """The lines `after` adds to `before`, asserting that it only inserts one contiguous block
-    (every line of `before`, comments included, is still there, in order, byte for byte)."""
+    """The lines `after` adds to `before`, asserting that one contiguous block is all it adds."""
     ops = opcodes(before, after)
     assert len(ops) == 1, ops
     tag, i1, i2, j1, j2 = ops[0]
@@ -106,9 +104,7 @@ def inserted_block(before: bytes, after: bytes) -> list[str]:
 
 
 def entry_lines(data: bytes, key_field: str, key: str) -> tuple[int, int]:
-    """(first, stop) line indexes of the block-list item `- key_field: key` in a YAML file: from
-    its dash line to the next line at the dash's indentation or less (a sibling, a comment
-    above the next sibling, or the end)."""
+    """(first, stop) line indexes of the YAML item `- key_field: key`, up to its next sibling."""
     lines = data.decode("utf-8").splitlines()
     first = next(i for i, line in enumerate(lines) if line.strip() == f"- {key_field}: {key}")
     indent = len(lines[first]) - len(lines[first].lstrip())
@@ -127,8 +123,7 @@ def comments(data: bytes) -> list[str]:
 
 
 def json_members(data: bytes, container: str, key: str | None) -> dict[str, str]:
-    """Each member of the list (by its `key` field) or map (by its name) at `container`, as the
-    exact text of its value in the file (found by json_source_map, not by the writer)."""
+    """Each member at `container` (by key or name) as its value's exact text, by json_source_map."""
     from json_source_map import calculate
 
     text = data.decode("utf-8")

@@ -1,5 +1,4 @@
-"""The parse cache is exactly as strict as parsing: what a write stores for the new bytes (the
-old parse with one entry spliced in) equals a full parse of those bytes, and a hit returns it."""
+"""The parse cache is as strict as parsing: a stored splice equals a full parse, a hit too."""
 
 from __future__ import annotations
 

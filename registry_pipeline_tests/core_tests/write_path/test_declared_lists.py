@@ -1,6 +1,4 @@
-"""Mistakes in the coordination file's `declared:` lists are refused, not silently ignored: a
-list no rule names (a misspelt `hook_event_types` would leave the built-in list in force) and a
-list of other than strings."""
+"""Mistakes in `declared:` lists are refused: a list no rule names, a list of other than strings."""
 
 from __future__ import annotations
 
@@ -20,7 +18,7 @@ def _details(document: dict[str, Any]) -> list[str]:
     with pytest.raises(UsageError) as caught:
         parse_coordination(document, "rules.yaml", TYPES)
     assert caught.value.code == "COORDINATION_INVALID"
-    return [str(detail) for detail in caught.value.details]
+    return [f"{problem.field}: {problem.message}" for problem in caught.value.problems]
 
 
 def test_the_examples_declared_lists_are_accepted() -> None:

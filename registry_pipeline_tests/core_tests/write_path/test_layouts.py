@@ -1,5 +1,4 @@
-"""Valid but unusual file layouts: each is spliced exactly, rewritten round-trip, or refused
-with a clear error; never a corrupted file, never an internal error."""
+"""Unusual but valid file layouts are spliced, rewritten round-trip or refused: never corrupted."""
 
 from __future__ import annotations
 
@@ -89,8 +88,7 @@ def test_keys_a_yaml_11_reader_would_misread_are_quoted(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", [".5e3", "-.5e3", ".INf", "+.nan", "-.nAn", "<<", "0o17", "~"])
 def test_strings_our_reader_would_misread_are_quoted(value: str) -> None:
-    """Strings ruamel's YAML 1.1 and 1.2 resolvers take for strings but our strict reader reads
-    as numbers, non-finite floats, null or a merge key are written quoted, so they read back."""
+    """Strings our strict reader reads as another type are written quoted, so they read back."""
     from registry_pipeline.core.write_path.splice import _dump, _quoted, _yaml
 
     text = _dump(_yaml(), _quoted({"note": value}))
@@ -167,8 +165,7 @@ def test_a_compact_json_file_gets_its_new_entry_at_its_line_indentation(tmp_path
 def test_a_json_list_that_is_null_gets_its_first_entry(
     cli: Callable[..., tuple[int, str, str]], tmp_path: Path, spacing: str
 ) -> None:
-    """`null` where the catalog's list is: no entries yet (as validation reads it), so the new
-    entry makes the list, as a YAML file's round-trip does; the rest of the file is unchanged."""
+    """`null` where the list is: the new entry makes the list; the rest of the file is unchanged."""
     root = copy_demo(tmp_path)
     path = root / "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
     document = {**json.loads(path.read_text()), "operations": None}
@@ -223,8 +220,7 @@ def test_an_entry_schema_whose_ref_does_not_resolve_is_schema_invalid(tmp_path: 
 
 
 def test_an_entry_schema_that_refers_to_a_url_fetches_nothing(tmp_path: Path) -> None:
-    """A `$ref` to a server on 127.0.0.1 (a real one, counting requests): SCHEMA_INVALID, and
-    the server is never asked; an entry schema is applied as written, nothing fetched."""
+    """A `$ref` to a server is SCHEMA_INVALID and the server is never asked (nothing is fetched)."""
     import http.server
     import threading
 
@@ -320,8 +316,7 @@ def test_entry_schema_violations_are_all_listed_in_document_order(tmp_path: Path
 
 
 def test_a_map_key_the_files_schema_forbids_is_refused_not_written(tmp_path: Path) -> None:
-    """The schema's rule on the container (propertyNames) names the container, not the entry:
-    add-entry dropped it as "not its doing", wrote the key, and the build refused the file."""
+    """A container rule (propertyNames) is the entry's: add-entry refuses what a build refuses."""
     root = copy_demo(tmp_path)
     before = (root / VERSIONS).read_bytes()
     with pytest.raises(UsageError) as caught:
@@ -335,9 +330,7 @@ def test_a_map_key_the_files_schema_forbids_is_refused_not_written(tmp_path: Pat
 def test_a_container_rule_the_file_broke_before_is_not_the_entrys_doing(
     tmp_path: Path, index: int
 ) -> None:
-    """The list already has more items than its schema's maxItems: updating one entry leaves
-    that as it was. The violation quotes the array, cut short, so an edit of an entry inside the
-    quoted part read as a new violation; and an unchanged entry was charged with it."""
+    """A list over its maxItems already: updating one entry is not charged with that violation."""
     root = copy_demo(tmp_path)
     schema = root / "schemas/allowed_operations.schema.json"
     document = json.loads(schema.read_text())

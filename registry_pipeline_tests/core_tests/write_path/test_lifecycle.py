@@ -1,5 +1,4 @@
-"""Which field marks an entry deprecated, and the `not_deprecated` rule that sees it: the field
-`registry deprecate` writes is the one the rule reads, unless the workspace declares another."""
+"""The field `registry deprecate` writes is the one `not_deprecated` reads, unless declared."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.jsonl import torn
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE
 from registry_pipeline.core.write_path import content as module
 from registry_pipeline.core.write_path.content import (
@@ -83,7 +84,7 @@ READ: dict[str, tuple[list[tuple[str, dict[str, Any], int]], list[tuple[str, int
                    ("c", {"run_id": "c"}, 4)], []),
     "blank lines and CRLF": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 4)], []),
     "a torn last line": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 2)],
-                         [("LOG_TORN", None, "the last line is incomplete (torn)")]),
+                         [("LOG_TORN", None, torn(RUNS.source).message)]),  # the one wording
     "keyless records": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 5)], [
         ("KEY_MISSING", None, f"line {n}: every record needs a non-empty string key")
         for n in (2, 3, 4)]),

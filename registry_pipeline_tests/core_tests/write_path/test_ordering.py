@@ -1,5 +1,4 @@
-"""Where an entry goes (key order, append order), de-duplication by key, and updates in place
-that keep the entry's own comments and every other entry's bytes."""
+"""Where an entry goes, de-duplication by key, updates that keep comments and every other byte."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""One new entry per registry type is written, and nothing else moves: the example's eight
-sample entries and one entry for each of the demo's five types."""
+"""One new entry per registry type is written and nothing else moves (example's and demo's)."""
 
 from __future__ import annotations
 
@@ -88,8 +87,7 @@ def test_an_example_files_sample_gets_its_own_file_and_no_other_file_changes(
 
 
 def test_the_maturity_sample_passes_with_a_warning_and_a_record(tmp_path: Path) -> None:
-    """As the example's README says: deprecated-reference (warning) and
-    maturity-of-inactive-instance (record)."""
+    """As the example's README says: deprecated-reference (warning), inactive maturity (record)."""
     root = copy_example(tmp_path)
     result = add_entry(Workspace(root), "module_maturity", sample("module_maturity"))
     assert result.written and not result.blocked
@@ -218,8 +216,7 @@ def test_a_demo_threshold_pack_gets_its_own_file(tmp_path: Path) -> None:
 
 
 def test_demo_list_order_key_and_append(tmp_path: Path) -> None:
-    """allowed_operations is in key order: OP-C01 goes between OP-B07 and OP-D04; the ledger and
-    the rolepack append: the new entry is last whatever its key."""
+    """allowed_operations keeps key order; the ledger and the rolepack append the new entry last."""
     root = copy_demo(tmp_path)
     entries = _demo_entries(root)
     for name in ("allowed_operations", "migration_ledger", "rolepack"):

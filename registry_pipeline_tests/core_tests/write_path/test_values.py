@@ -1,5 +1,4 @@
-"""Values a YAML or JSON writer may get wrong are written so that they read back exactly, and
-keys a JSON pointer must escape are found again on update."""
+"""Values writers get wrong read back exactly; keys a JSON pointer escapes are found on update."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The findings of a write, each once, the same whether the entry changes or is given again
-unchanged: both go through one de-duplication."""
+"""A write's findings, each once, alike whether the entry changes or is given again unchanged."""
 
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ def _colliding_aliases(tmp_path: Path) -> tuple[Path, str, Any]:
 
 
 def _owner_deprecated_twice_resolved(tmp_path: Path) -> tuple[Path, str, Any]:
-    """A route whose owner is deprecated, resolved by two `exists` rules: the example's one
-    `not_deprecated` finding is found twice."""
+    """A route whose owner is deprecated, found by two `exists` rules: one finding, found twice."""
     root = copy_example(tmp_path)
     document = parse(root / RULES)
     [owner] = [rule for rule in document["rules"] if rule["id"] == "route-owner-exists"]

@@ -1,0 +1,222 @@
+"""No building on a broken history; the way out is a journaled act that only passes the gate."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.gate.gate import admission
+from registry_pipeline.core.pointers.journal import read_records
+from registry_pipeline.core.pointers.repair import repair
+from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline.core.workspace.snapshots import read_snapshot
+from registry_pipeline_tests._helpers import journal_records, lengthen_journal, unseal
+from registry_pipeline_tests.core_tests.gate._support import (
+    PERSON,
+    ROLEPACK,
+    active,
+    build,
+    check,
+    edit_json,
+    move,
+    point_by_hand,
+)
+
+
+def _failed_rolepack(root: Path) -> str:
+    """A rolepack snapshot built without its first role: sealed, failed append_only."""
+    source = (root / ROLEPACK).read_bytes()
+    edit_json(root / ROLEPACK, lambda document: document.update(roles=document["roles"][1:]))
+    ((run_id, outcome),) = build(root, "rolepack").values()
+    (root / ROLEPACK).write_bytes(source)
+    assert outcome == "failed"
+    return run_id
+
+
+def _refusal(call: Callable[..., object], *args: object, **kwargs: object) -> str:
+    """The code of the error `call(*args, **kwargs)` raises."""
+    with pytest.raises(RegistryError) as refused:
+        call(*args, **kwargs)
+    return refused.value.code
+
+
+def _forge(journal: Path, run_id: str, root_sha256: str) -> None:
+    """Append a record moving rolepack to `run_id`, numbered next but chained to nothing."""
+    lines = journal.read_bytes().splitlines()
+    rolepack = next(record for line in reversed(lines)
+                    for record in journal_records(json.loads(line))
+                    if record["registry_id"] == "rolepack")  # fmt: skip
+    forged = {**rolepack, "seq": json.loads(lines[-1])["seq"] + 1, "prev_sha256": "0" * 64,
+              "action": "promote", "from_ref": rolepack["to_ref"],
+              "to_ref": {**rolepack["to_ref"], "run_id": run_id, "manifest_sha256": root_sha256}}
+    with journal.open("ab") as handle:  # fmt: skip
+        handle.write(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode() + b"\n")
+
+
+BREAKS = {"a middle record removed": "CHAIN_BROKEN", "a forged last record": "CHAIN_BROKEN",
+          "a record no release writes": "RECORD_UNREADABLE", "deleted": "JOURNAL_MISSING"}
+"""How the journal is broken -> the code verify and every move say."""
+
+
+@pytest.mark.parametrize("broken", sorted(BREAKS))
+def test_a_broken_journal_stops_every_move_until_a_repair_restarts_it(
+    published: Path, broken: str
+) -> None:
+    store = PointerStore(Workspace(published), lock_timeout=0.2)
+    published_run = active(published, "rolepack")
+    lengthen_journal(published, "expected_versions")
+    failed = _failed_rolepack(published)
+    journal, lines = store.journal_path, store.journal_path.read_bytes().splitlines(keepends=True)
+    if broken == "a middle record removed":
+        journal.write_bytes(b"".join(lines[:1] + lines[2:]))
+    elif broken == "a forged last record":
+        folder = store.workspace.runs_dir / failed
+        _forge(journal, failed, str(read_snapshot(folder, "rolepack").root_sha256))
+    elif broken == "a record no release writes":
+        journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
+    else:
+        journal.unlink()
+    evidence = journal.read_bytes() if journal.exists() else None
+    code = BREAKS[broken]
+    assert code in {problem.code for problem in store.verify(admit=admission).problems}
+    assert _refusal(store.hold, "expected_versions", reason="x", actor=PERSON) == code
+    assert _refusal(store.require_intact, admit=admission) == code  # a build's first step
+    assert active(published, "rolepack") == published_run  # a forged record is never applied
+
+    before = point_by_hand(published, "rolepack", failed)  # a hand edit cannot ride in
+    assert _refusal(repair, store, None, reason="r", actor=PERSON, admit=admission) == (
+        "CHECK_FAILED"
+    )  # fmt: skip
+    assert (journal.read_bytes() if journal.exists() else None) == evidence
+    assert list(published.glob(".codex/quarantine/*")) == []  # the journal put back
+    store.pointers_path.write_bytes(before)
+    done = repair(store, None, reason="a record was lost", actor=PERSON, admit=admission)
+    kept = None if done.quarantined is None else (published / done.quarantined).read_bytes()
+    assert kept == evidence  # the broken journal, byte for byte (none if none was left)
+    first = next(read_records(journal))
+    assert first.action == "adopt" and "a record was lost" in first.reason
+    assert store.verify(admit=admission).ok and active(published, "rolepack") == published_run
+
+
+@pytest.mark.parametrize(("damage", "code"), [("deleted", "TARGET_MISSING"),
+                                              ("resealed", "TARGET_CHANGED")])  # fmt: skip
+def test_verify_names_an_active_snapshot_deleted_or_changed(
+    published: Path, damage: str, code: str
+) -> None:
+    folder = Workspace(published).runs_dir / str(active(published, "rolepack"))
+    if damage == "deleted":
+        shutil.rmtree(folder)
+    else:
+        unseal(folder)
+        seal = folder / "MANIFEST.sha256"
+        root = str(read_snapshot(folder, "rolepack").root_sha256)
+        seal.write_text(seal.read_text().replace(root, "0" * 64))
+    problems = PointerStore(Workspace(published)).verify().problems
+    assert [(p.code, p.extra.get("registry_id")) for p in problems] == [(code, "rolepack")]
+
+
+def test_a_hand_edit_of_the_relpath_is_a_mismatch_until_repair_restores_it(
+    published: Path,
+) -> None:
+    store = PointerStore(Workspace(published))
+    recorded = store.read().active("expected_versions")
+    assert recorded is not None
+    point_by_hand(published, "expected_versions", None, relpath="OTHER.json")
+    problems = store.verify().problems
+    assert [(p.code, p.extra.get("registry_id")) for p in problems] == [
+        ("POINTER_MISMATCH", "expected_versions")
+    ]  # fmt: skip
+    assert _refusal(store.explained, ["expected_versions"]) == "POINTER_MISMATCH"  # a build's
+    assert _refusal(store.accept, "expected_versions", reason="x", actor=PERSON,
+                    admit=admission) == "TARGET_INVALID"  # fmt: skip
+    done = repair(store, "expected_versions", reason="undo", actor=PERSON, admit=admission)
+    (last,) = done.records
+    assert done.kind == "restored" and last.action == "restore"
+    assert last.checks["restored"]["found"]["relpath"] == "OTHER.json"
+    assert store.verify().ok and store.read().active("expected_versions") == recorded
+
+
+def test_a_hand_edited_pointer_holds_once_accepted_and_accept_refuses_what_it_cannot_accept(
+    published: Path,
+) -> None:
+    store = PointerStore(Workspace(published))
+    older = active(published, "expected_versions")
+    assert older is not None
+    assert _refusal(store.accept, "expected_versions", reason="x", actor=PERSON,
+                    admit=admission) == "NOTHING_TO_ACCEPT"  # fmt: skip
+    path = published / "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+    path.write_text(path.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    ((newer, outcome),) = build(published, "expected_versions").values()
+    assert outcome == "promoted"
+    point_by_hand(published, "expected_versions", older)
+    edited = store.pointers_path.read_bytes()
+    assert [p.code for p in store.verify().problems] == ["POINTER_MISMATCH"]
+    assert _refusal(store.explained, ["expected_versions"]) == "POINTER_MISMATCH"  # a build's
+
+    point_by_hand(published, "expected_versions", None, manifest_sha256="0" * 64)
+    assert _refusal(store.accept, "expected_versions", reason="x", actor=PERSON,
+                    admit=admission) == "TARGET_INVALID"  # fmt: skip
+    store.pointers_path.write_bytes(edited)
+    store.accept("expected_versions", reason="pinned for the audit", actor=PERSON, admit=admission)
+    report = store.verify()
+    assert report.ok and [note.code for note in report.notes] == ["ACCEPTED_EDIT"]
+    last = list(read_records(store.journal_path))[-1]
+    assert (last.action, last.from_ref.run_id, last.to_ref.run_id) == ("accept", newer, older)
+    assert build(published, "expected_versions")["expected_versions"][1] == "HELD"
+    assert active(published, "expected_versions") == older
+
+
+def test_repair_puts_back_only_what_passes_the_gate(published: Path) -> None:
+    """P2's promotion cut off the journal: P1, failing against P2, is not put back; accept is."""
+    store = PointerStore(Workspace(published))
+    first = active(published, "rolepack")
+    assert first is not None
+    document = json.loads((published / ROLEPACK).read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
+    ((second, outcome),) = build(published, "rolepack").values()
+    assert outcome == "promoted"
+    assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
+    assert _refusal(move, published, "rollback", "rolepack", first) == "CHECK_FAILED"
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    store.journal_path.write_bytes(b"".join(lines[:-1]))  # P2's promotion cut off
+    assert [p.code for p in store.verify().problems] == ["POINTER_MISMATCH"]
+    before = store.pointers_path.read_bytes()
+    assert _refusal(repair, store, "rolepack", reason="cut", actor=PERSON, admit=admission) == (
+        "CHECK_FAILED"
+    )  # fmt: skip
+    assert store.pointers_path.read_bytes() == before
+    assert store.journal_path.read_bytes() == b"".join(lines[:-1])  # nothing journaled
+    store.accept("rolepack", reason="P2 passed", actor=PERSON, admit=admission)
+    assert store.verify(admit=admission).ok and active(published, "rolepack") == second
+
+
+def test_a_snapshot_adopted_while_absent_passes_the_gate_when_its_folder_comes_back(
+    published: Path,
+) -> None:
+    """A failed snapshot adopted while its folder was away is refused once back; roll it back."""
+    store = PointerStore(Workspace(published))
+    good, failed = active(published, "rolepack"), _failed_rolepack(published)
+    assert good is not None
+    point_by_hand(published, "rolepack", failed)
+    folder = store.workspace.runs_dir / failed
+    aside = published.parent / "aside"
+    folder.rename(aside)
+    store.journal_path.unlink()
+    repair(store, None, reason="lost", actor=PERSON, admit=admission)
+    report = store.verify(admit=admission)
+    assert report.ok and [note.code for note in report.notes] == ["TARGET_NOT_HERE"]
+    aside.rename(folder)
+    problems = store.verify(admit=admission).problems
+    assert [(p.code, p.extra.get("registry_id")) for p in problems] == [
+        ("CHECK_FAILED", "rolepack")
+    ]  # fmt: skip
+    assert _refusal(store.require_intact, admit=admission) == "CHECK_FAILED"  # a build's start
+    move(published, "rollback", "rolepack", good)
+    assert store.verify(admit=admission).ok and active(published, "rolepack") == good
