@@ -3,9 +3,9 @@ to the full index by the CLI (whole process) and in-process (the call only); and
 alone (`--only bulk`): every record appended by `registry runs import FILE` into an empty index,
 `--repeat` times, each on a fresh workspace (the overrides appended first, untimed), inputs in
 the page cache. Per bulk run: wall seconds, CPU seconds of the whole process tree (user +
-system, from the rusage of the children waited for: the append's worker processes included),
-peak RSS of the largest process (GNU time) and the load average before it; then their
-medians."""
+system, from the rusage of the children waited for: any process the import waited for
+included), peak RSS of the largest process (GNU time) and the load average before it; then
+their medians."""
 
 from __future__ import annotations
 

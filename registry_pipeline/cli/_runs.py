@@ -253,12 +253,13 @@ def _from_file(index: RunIndex, path: str, *, progress: bool) -> AppendResult:
 
 
 def _progress() -> Callable[[int], None]:
-    """Says on stderr how many records were checked, at most once every PROGRESS_SECONDS."""
-    said = time.monotonic()
+    """Says on stderr how many records were checked: once the first block is and more follow,
+    then at most once every PROGRESS_SECONDS."""
+    said: float | None = None
 
     def tell(count: int) -> None:
         nonlocal said
-        if time.monotonic() - said >= PROGRESS_SECONDS:
+        if said is None or time.monotonic() - said >= PROGRESS_SECONDS:
             said = time.monotonic()
             err(f"checked {count:,} records ...")
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+from collections.abc import Iterator
 from typing import Any
 
 MAX_DEPTH = 200
@@ -176,13 +173,6 @@ def dumps_pretty(value: Any, *, sort_keys: bool = True) -> bytes:
 
 
 _COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_ENCODE_ACYCLIC = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
-"""The C encoder `_COMPACT` runs, without its check for cycles (a parsed value has none)."""
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(
-    parse_constant=_no_constant, parse_int=_bounded_int, parse_float=_finite_float
-).scan_once  # type: ignore[attr-defined]  # the C scanner: a value and where it ends
-NOT_COMPACT: Any = object()
-"""What `loads_compact` returns for a text it does not vouch for (`loads_strict` decides)."""
 
 
 def dumps_compact(value: Any) -> str:
@@ -190,130 +180,58 @@ def dumps_compact(value: Any) -> str:
     return _COMPACT(value)
 
 
-def loads_compact(text: str) -> Any:
-    """The value of `text` when it is exactly `dumps_compact` of it, else NOT_COMPACT."""
-    if text.count("[") + text.count("{") > MAX_DEPTH:
-        return NOT_COMPACT
-    if not text.isascii() and _SURROGATE.search(text):
-        return NOT_COMPACT
-    try:
-        value, end = _SCAN(text, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return NOT_COMPACT
-    if end != len(text):
-        return NOT_COMPACT
-    return value if "".join(_ENCODE_ACYCLIC(value, 0)) == text else NOT_COMPACT
-
-
-@dataclass(frozen=True)
-class CompactLines:
-    """The values of lines each written as `dumps_compact` writes its value (`compact_lines`)."""
-
-    values: list[Any]
-    sizes: list[int]
-    """Each line's length in UTF-8 bytes."""
-    plain: bool
-    """Whether they hold no integer beyond +-2**53 (a schema check takes them as they are)."""
-
-
-def compact_lines(text: str) -> CompactLines | None:
-    """`loads_compact` of every line of `text` in a few C calls, or None (ask each line)."""
-    if not text:
-        return None
-    if not text.isascii() and _SURROGATE.search(text):
-        return None
-    data = text.encode("utf-8")
-    if _deepest(data) > MAX_DEPTH:
-        return None
-    fast = _fast_lines(data)
-    if fast is not None:
-        return fast
-    joined = "[" + text.replace("\n", ",") + "]"
-    floats: list[str] = []
-    long: list[str] = []
-    try:
-        values, end = _scanner(floats.append, long.append)(joined, 0)
-    except (StopIteration, ValueError, RecursionError):
-        return None
-    if end != len(joined) or len(values) != text.count("\n") + 1:
-        return None
-    encoded = list(map("".join, map(_ENCODE_ACYCLIC, values, itertools.repeat(0))))
-    if "\n".join(encoded) != text:
-        return None
-    sizes = list(map(len, encoded)) if text.isascii() else [len(e.encode()) for e in encoded]
-    return CompactLines(values, sizes, not long)
-
-
-FAST_LINES = 256
-"""Lines from which `compact_lines` reads with msgspec (imported on first use)."""
-LONG_INT = 15
-"""Digits (with the sign) an integer within +-2**53 surely has at most."""
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
-"""Every digit written as `0`: a run of LONG_INT digits is then one substring search in C."""
-_LONG_DIGITS = b"0" * LONG_INT
-"""A run of LONG_INT digits (after `_DIGITS_AS_ZERO`): maybe a long integer."""
-
-
-def _scanner(
-    floats: Callable[[str], object], long: Callable[[str], object]
-) -> Callable[[str, int], tuple[Any, int]]:
-    """The C scanner of `loads_compact`, telling each float and each integer over LONG_INT."""
-
-    def noted_float(text: str) -> float:
-        floats(text)
-        return _finite_float(text)
-
-    def noted_int(text: str) -> int:
-        if len(text) > LONG_INT:
-            long(text)
-        return _bounded_int(text)
-
-    decoder = json.JSONDecoder(
-        parse_constant=_no_constant, parse_int=noted_int, parse_float=noted_float
-    )
-    return decoder.scan_once  # type: ignore[attr-defined,no-any-return]
-
-
-def _fast_lines(data: bytes) -> CompactLines | None:
-    """`compact_lines` of a long text proven by msgspec's encodings; None when unproven."""
-    lines = data.count(b"\n") + 1
-    if lines < FAST_LINES or _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO):
-        return None
-    decode, encode = fast_codec()
-    try:
-        values = decode(b"[" + data.replace(b"\n", b",") + b"]")
-    except (ValueError, RecursionError):  # msgspec's errors (a float met, too) are ValueErrors
-        return None
-    if type(values) is not list or len(values) != lines:
-        return None
-    try:
-        written = list(map(encode, values))
-    except Exception:  # pragma: no cover - what msgspec parsed it encodes
-        return None
-    if b"\n".join(written) != data:
-        return None
-    return CompactLines(values, list(map(len, written)), True)
-
-
-def _no_float(text: str) -> float:
-    raise ValueError(f"a float: {text}")  # `_fast_lines` leaves the text to the standard library
-
-
-@functools.cache
-def fast_codec() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
-    """msgspec's JSON decode (stopping at a float) and encode; called early, before forking."""
-    import msgspec
-
-    decoder = msgspec.json.Decoder(float_hook=_no_float)
-    return decoder.decode, msgspec.json.Encoder().encode
-
-
-def _deepest(data: bytes) -> int:
-    """The most brackets (`[` and `{`) on one line of `data` (every other byte deleted in C)."""
-    return max(map(len, data.translate(None, _NOT_OPENING).split(b"\n")))
-
-
+"""Every digit written as `0`: a digit before `.` or `e` is then one substring search in C."""
+_FLOAT = re.compile(rb"[0-9][.e]")
+"""Where a float may be in a line orjson wrote (a digit, then its point or exponent)."""
 _NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{\n")))
+
+
+def loads_jsonl(block: bytes, start: int = 1) -> tuple[list[int], list[Any], list[bytes]]:
+    """(numbers, values, lines) of the lines of `block` that are not blank: each one's number
+    (from `start`), its value as `loads_strict` reads it, its line as `dumps_compact` writes it
+    (UTF-8, no newline). JSONDecodeProblem at the first line that does not parse, `line` its
+    number.
+
+    orjson reads each line; a line orjson writes back byte for byte is taken as it is, unless
+    it may hold a float (orjson writes some as Python does not) or nest deeper than MAX_DEPTH.
+    Any other line (spaces, escapes, a repeated key, a number past 64 bits) is read again by
+    `loads_strict`, which decides, and written by `dumps_compact`."""
+    import orjson  # here: not a cost of every command's start
+
+    lines = block.split(b"\n")
+    if not lines[-1]:
+        lines.pop()
+    zeroed = block.translate(_DIGITS_AS_ZERO)
+    floats = b"0." in zeroed or b"0e" in zeroed
+    deep = max(map(len, block.translate(None, _NOT_OPENING).split(b"\n"))) > MAX_DEPTH
+    loads, dumps = orjson.loads, orjson.dumps
+    numbers: list[int] = []
+    values: list[Any] = []
+    kept: list[bytes] = []
+    for number, raw in enumerate(lines, start):
+        try:
+            value = loads(raw)
+            same = dumps(value) == raw  # not kept: a fresh buffer per line costs more than it
+        except (ValueError, TypeError):  # orjson's: it cannot read or write it back
+            same = False
+        if (
+            not same
+            or (floats and _FLOAT.search(raw))
+            or (deep and raw.count(b"[") + raw.count(b"{") > MAX_DEPTH)
+        ):
+            if not raw.strip():
+                continue
+            try:
+                value = loads_strict(raw)
+            except JSONDecodeProblem as exc:
+                raise JSONDecodeProblem(exc.message, exc.code, line=number,
+                                        column=exc.column) from None  # fmt: skip
+            raw = _COMPACT(value).encode()
+        numbers.append(number)
+        values.append(value)
+        kept.append(raw)
+    return numbers, values, kept
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")

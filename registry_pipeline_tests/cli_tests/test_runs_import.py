@@ -1,23 +1,30 @@
 """`registry runs import FILE` is exactly as strict as `registry runs append --record-file FILE`:
 the same bad and good inputs, given to both on two workspaces alike, get the same exit code, the
 same output (text and --json) and leave the same log bytes. Its help has examples; long work
-says how far it got on stderr."""
+says how far it got on stderr. Killed mid-way, it leaves no process behind, and the log holds
+all the records or none of them."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from registry_pipeline.cli import _runs
+from registry_pipeline.core.run_index import records
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,
     Cli,
     failing,
     jsonl,
+    line,
     make_workspace,
     override,
     record,
@@ -83,11 +90,14 @@ def test_import_decides_as_append_does(
 
 
 def test_import_says_how_far_it_got(pair: tuple[Cli, Cli], monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each block another one follows (every PROGRESS_SECONDS: here each); an input of
+    one block says nothing."""
     monkeypatch.setattr(_runs, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(records, "BLOCK", len(line(GOOD[0])) * 2)  # two records a block
     cli = pair[1]
     ran = cli.runs("import", write_input(cli.root, CASES["valid"]))
     assert ran.code == 0
-    assert "checked 5 records ..." in ran.err
+    assert ran.err.splitlines() == [f"checked {n} records ..." for n in (2, 4)]
     assert ran.out.startswith("appended 5 record(s) to run_index")
 
 
@@ -98,3 +108,43 @@ def test_import_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     shown = capsys.readouterr().out
     assert "registry runs import runs.jsonl" in shown
     assert "--json" in shown
+
+
+def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGKILL of a real `registry runs import` of a file of many blocks once it said how far it
+    got: nothing it started outlives it (it runs in a session of its own, whose group is then
+    empty), the log is as it was or holds every record, and the same import then succeeds."""
+    ws = make_workspace(tmp_path)
+    given = [
+        record(run_id=run_id(n % 5000, day=2 + n // 5000), created_utc=utc(2 + n // 5000, 9))
+        for n in range(20_000)
+    ]
+    path = write_input(tmp_path, given, "big.jsonl")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_PIPELINE_")}
+    argv = [str(Path(sys.executable).with_name("registry")), "runs", "import", path,
+            "--workspace", str(ws)]  # fmt: skip
+    importing = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert importing.stderr is not None
+        said = importing.stderr.readline()  # the first block checked: many more to come
+        assert said.startswith(b"checked "), said
+        os.kill(importing.pid, signal.SIGKILL)
+        assert importing.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if importing.poll() is None:
+            importing.kill()
+            importing.wait()
+        importing.stderr.close()  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(importing.pid, 0)  # no process of its group is left
+    assert (ws / RUNS_LOG).read_bytes() in (b"", jsonl(given))
+
+    done = Cli(ws, capsys).runs("import", path, "--json")
+    assert done.code == 0, done.out
+    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
+

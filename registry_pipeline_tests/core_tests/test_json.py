@@ -1,17 +1,23 @@
-"""Strict JSON: each refusal has its own code, and no input reaches Python's own limits."""
+"""Strict JSON: each refusal has its own code, and no input reaches Python's own limits; a block
+of JSONL lines read by orjson (`loads_jsonl`) gives what `loads_strict` and `dumps_compact` give of
+each line, the same refusal at the same line."""
 
 from __future__ import annotations
 
 import json
+import sys
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.json_strict import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
     JSONDecodeProblem,
+    dumps_compact,
+    loads_jsonl,
     loads_strict,
     pointer_token,
     pointer_tokens,
@@ -89,3 +95,110 @@ def test_of_several_lone_surrogates_an_objects_keys_are_named_first() -> None:
         with pytest.raises(JSONDecodeProblem) as raised:
             loads_strict(text)
         assert named in str(raised.value), (text, str(raised.value))
+
+
+# --- loads_jsonl: lines read by orjson, decided as loads_strict decides ----------------------
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=6)
+VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**25), 10**25)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+BAD = [
+    b'{"a":1,"a":2}',
+    b'{"a": 1, "a": 2}',
+    b'{"a":NaN}',
+    b'{"a":1e999}',
+    b'{"a":"\\ud800"}',
+    b"\xef\xbb\xbf{}",
+    b'{"a":"\xff"}',
+    b'{"a":',
+    b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),
+    b'{"a":' + b"9" * (MAX_INT_DIGITS + 1) + b"}",
+    b'{"a":1} {"b":2}',
+    b'{"a":1},{"b":2}',
+    b"\x00",
+]
+BLANK = [b"", b"  ", b"\t", b"\x0c", b"\r"]
+ODD = [
+    b"[1e-05]",  # orjson writes 0.00001: appended as Python writes it
+    b"[0.00001]",
+    b"[1e+16]",
+    b"[1E5]",
+    b"[-0]",
+    b"[18446744073709551616]",  # past 64 bits: orjson reads a float
+    b"[-9223372036854775809]",
+    b'["\\u0041"]',
+    b'["\\/"]',
+    b'["\\ud83d\\ude00"]',
+    b"[" * MAX_DEPTH + b"]" * MAX_DEPTH,  # as deep as accepted
+    b"[" * 230 + b"]" * 230,  # deeper than accepted, not deeper than orjson reads
+    b'{"a":"[[[[{{{{"}',
+    b'{"a":1}\r',
+    b'  {"a":1}',
+]
+
+
+@st.composite
+def jsonl_line(draw: st.DrawFn) -> bytes:
+    """One line: most compact, others spelt otherwise, blank, odd or bad."""
+    kind = draw(st.sampled_from(["compact"] * 6 + ["spaced", "ascii", "blank", "odd", "bad"]))
+    if kind in ("blank", "odd", "bad"):
+        picked: bytes = draw(st.sampled_from({"blank": BLANK, "odd": ODD, "bad": BAD}[kind]))
+        return picked
+    value = draw(VALUES)
+    if kind == "compact":
+        return dumps_compact(value).encode()
+    return json.dumps(value, ensure_ascii=kind == "ascii").encode()
+
+
+def _each_line(lines: list[bytes]) -> Any:
+    """What loads_jsonl must give: each line not blank read by loads_strict and written by
+    dumps_compact, with its number, else the first refusal and its line."""
+    found: tuple[list[int], list[Any], list[bytes]] = ([], [], [])
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = loads_strict(raw)
+        except JSONDecodeProblem as exc:
+            return "refused", exc.code, number, exc.message, exc.column
+        for kept, part in zip(found, (number, value, dumps_compact(value).encode()), strict=True):
+            kept.append(part)
+    return found
+
+
+def _jsonl(block: bytes) -> Any:
+    try:
+        return loads_jsonl(block)
+    except JSONDecodeProblem as exc:
+        return "refused", exc.code, exc.line, exc.message, exc.column
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(jsonl_line(), min_size=1, max_size=10), st.booleans())
+def test_a_block_is_read_as_loads_strict_reads_each_line(lines: list[bytes], end: bool) -> None:
+    found = _jsonl(b"\n".join(lines) + (b"\n" if end else b""))
+    assert repr(found) == repr(_each_line(lines))  # repr: 1, 1.0 and True told apart
+
+
+@pytest.mark.parametrize("line", [*ODD, *BAD], ids=lambda line: repr(line[:24]) + str(len(line)))
+def test_each_odd_or_bad_line_among_compact_ones(line: bytes) -> None:
+    lines = [dumps_compact({"n": n, "s": "x" * (n % 5)}).encode() for n in range(20)]
+    lines[12] = line
+    assert repr(_jsonl(b"\n".join(lines))) == repr(_each_line(lines))
+
+
+def test_orjson_writes_every_code_point_as_dumps_compact_does() -> None:
+    """The lines orjson writes back byte for byte are appended as they are: the same bytes."""
+    import orjson
+
+    points = [chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF]
+    for at in range(0, len(points), 4096):
+        text = "".join(points[at : at + 4096])
+        assert orjson.dumps(text) == dumps_compact(text).encode(), hex(at)

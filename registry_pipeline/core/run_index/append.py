@@ -1,35 +1,32 @@
-"""`registry runs append` and `import`: one path for one record or a million, all or none."""
+"""`registry runs append` and `import`: one path for one record or a million, all or none.
+
+The records given are read a block at a time (`records.items`), each block's checked by one
+schema call and each record by the same functions alone (`records.judged`, its view's warnings,
+what the sidecar holds of it), the rules judging those they can say anything about; the lines
+to append are kept in memory. Under the index lock they are checked against the log as it is,
+appended in one fsynced write (`jsonl.append`) and indexed in one transaction. One process."""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 import json
-import multiprocessing
 import os
 import sqlite3
-import sys
-import tempfile
 import time
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, UsageError
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import open_file, require_safe_all
-from registry_pipeline.core.json_strict import dumps_compact, fast_codec, gc_paused
+from registry_pipeline.core.json_strict import dumps_compact, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index.index import (
-    IndexState,
-    LogIndex,
-    torn_error,
-    unreadable_error,
-)
+from registry_pipeline.core.run_index.index import LogIndex, torn_error, unreadable_error
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Batch,
@@ -55,9 +52,10 @@ from registry_pipeline.core.run_index.sidecar import (
     create_query_indexes,
     drop_query_indexes,
     finish,
+    lane_value,
     transaction,
 )
-from registry_pipeline.core.run_index.spec import IndexSpec
+from registry_pipeline.core.run_index.spec import IndexSpec, named_override
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.verified import SetAside
@@ -68,19 +66,13 @@ from registry_pipeline.core.write_path.logs import (
     check_appendable,
 )
 
-WRITE_BLOCK = 1 << 20
-"""Bytes appended per write (a crash between two writes leaves a prefix: a torn line)."""
-SPOOL_IN_MEMORY = 64 << 20
-"""Bytes of appended lines kept in memory before the spool moves to a temporary file."""
+WINDOW = 1 << 20
+"""Bytes of the log compared at a time with the lines given (a retry)."""
 CANDIDATES = 16
 """Lines of the log holding the first record's key and time that a retry looks at."""
 
 Progress = Callable[[int], None]
-"""Told the number of records checked so far, after each block."""
-MAX_JOBS = 8
-"""Worker processes at most."""
-IN_FLIGHT = 3
-"""Blocks per worker submitted ahead of the one taken."""
+"""Told the number of records checked so far, after each block another block follows."""
 
 
 @dataclass
@@ -132,10 +124,6 @@ JSON_KEYS = ("index", "log", "records", "appended", "already_appended", "committ
              "unfinished")  # fmt: skip
 """The keys of `AppendResult.as_json`, in the order `--json` has always printed them."""
 
-_WORK: tuple[Check, str] | None = None
-"""What the workers check with (set before they are forked, and inherited)."""
-
-
 # --- the entries ---------------------------------------------------------------------------
 
 
@@ -147,7 +135,8 @@ def append_records(
     origin: str | None = None,
 ) -> AppendResult:
     """Append `records` ((line, value) pairs, in order) to `index`: all or none."""
-    batches = (Batch(part) for part in batched(iter(records), CHUNK))
+    batches = (Batch([n for n, _r in part], [r for _n, r in part])
+               for part in batched(iter(records), CHUNK))  # fmt: skip
     return _append(index, batches, origin, timeout, None)
 
 
@@ -158,20 +147,17 @@ def append_stream(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
-    workers: int | None = None,
 ) -> AppendResult:
-    """`append_records` of `stream` (JSON or JSONL), its blocks checked in `workers` processes."""
-    count = jobs() if workers is None else workers
-    return _append(index, items(stream, origin), origin, timeout, progress, count)
+    """`append_records` of `stream` (JSON or JSONL), read and checked a block at a time."""
+    return _append(index, items(stream, origin), origin, timeout, progress)
 
 
 def _append(
     index: LogIndex,
-    items: Iterable[Item],
+    given: Iterable[Item],
     origin: str | None,
     timeout: float,
     progress: Progress | None,
-    workers: int = 1,
 ) -> AppendResult:
     notes_log = index.root / NOTES_RELPATH
     # the sidecar's folder: what stands in the sidecar's place is the index's to set aside (a
@@ -180,18 +166,13 @@ def _append(
     who = actor()  # BAD_ACTOR before anything is written, not after the commit
     index.sidecar.parent.mkdir(parents=True, exist_ok=True)
     rules = RecordRules(index.root, index.catalog, index.spec)
-    folder = index.sidecar.parent
     try:
-        with (
-            tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY, mode="w+b", dir=str(folder)) as spool,
-            gc_paused(),  # a million records: millions of acyclic objects
-        ):
-            intake = _Intake(index, rules, spool)  # marks the pair's other log before reading it
-            check = Check(index.spec, SchemaCatalog.for_workspace(index.root), rules.heads)
-            for checked in _checked(check, items, origin or "", workers):
-                intake.take(checked)
-                if progress is not None:
+        with gc_paused():  # a million records: millions of acyclic objects
+            intake = _Intake(index, rules)  # marks the pair's other log before reading it
+            for item in given:
+                if progress is not None and intake.seen:  # said when more are to come
                     progress(intake.seen)
+                intake.take(parsed(item, origin or ""))
             result = intake.finish()
             found = _already_appended(index, intake, index.sync().covered)
             if found is None or not found.retried:
@@ -226,102 +207,30 @@ def _set_aside_by_others(rules: RecordRules) -> list[SetAside]:
 # --- checking, outside the lock ------------------------------------------------------------
 
 
-@dataclass
-class Checked:
-    """What checking one batch's records alone found, wherever it ran (here or in a worker)."""
+class _Intake:
+    """The records given, checked a batch at a time and kept as appended, then refused or
+    accepted: their lines, and what the sidecar will hold of each."""
 
-    seen: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    """The first MAX_LISTED problems of the batch's records."""
-    problem_count: int = 0
-    rows: tuple[Sequence[Any], ...] = ()
-    """Each valid record's fields in columns (pickled arrays between processes); none if refused."""
-    marks: list[tuple[Any, ...]] = field(default_factory=list)
-    """The `sidecar.marks` the rows number."""
-    warnings: list[tuple[int, Problem]] = field(default_factory=list)
-    """(row, warning): the batch's first MAX_LISTED warnings."""
-    relevant: list[tuple[int, tuple[int, dict[str, Any]]]] = field(default_factory=list)
-    """(row, (line, record)) of the records the rules can say anything about."""
-    data: bytes = b""
-    """The rows' lines as appended."""
-    given: bool = False
-    """Whether `data` is the block as given (a worker sends it back empty: `_taken`)."""
-
-
-class Check:
-    """Checks each record of a batch alone (`records.judged`, its view's warnings, `Held`)."""
-
-    def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
-        self.spec = spec
-        self.schemas = schemas
-        self.schema = schemas.for_artifact(spec.artifact)
-        self.heads = heads
-        """`RecordRules.heads`."""
+    def __init__(self, index: LogIndex, rules: RecordRules) -> None:
+        self.spec = spec = index.spec
+        self.rules = rules
+        self.schemas = SchemaCatalog.for_workspace(index.root)
+        self.schema = self.schemas.for_artifact(spec.artifact)
         self.view = Warnings(spec)
         self.held = Held(spec)
-
-    def __call__(self, batch: Batch) -> Checked:
-        spec, found, records = self.spec, Checked(seen=len(batch.records)), batch.records
-        schema, values = self.schema, [record for _line, record in records]
-        valid = schema is None or bool(
-            batch.plain and self.schemas.is_all_valid(schema.schema_id, values)
-        )
-        schemas, heads, view, held = self.schemas, self.heads, self.view, self.held
-        lines, made, written, warned, ids = (array("q") for _ in range(5))
-        for line, record in records:
-            problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
-            if problems:
-                found.problem_count += len(problems)
-                found.problems.extend(problems[: max(0, MAX_LISTED - len(found.problems))])
-            if found.problem_count:
-                continue  # refused anyway: only the records' own problems count
-            ids.append(held(record))
-            marks = held.marks[ids[-1]]
-            warnings = view.warned(record, bool(marks[0]))
-            if warnings and len(found.warnings) < MAX_LISTED:
-                for name, code in warnings[: MAX_LISTED - len(found.warnings)]:
-                    found.warnings.append((len(lines), view.warning(line, record, name, code)))
-            if relevant(heads, record, overridden=bool(marks[0] and marks[2])):
-                found.relevant.append((len(lines), (line, record)))
-            lines.append(line)
-            made.append(created)
-            written.append(updated)
-            warned.append(len(warnings))
-        if found.problem_count or not values:
-            return found
-        sizes = batch.sizes
-        if sizes is None:
-            encoded = list(map(encode, values))
-            found.data, sizes = b"".join(encoded), [len(line) - 1 for line in encoded]
-        else:
-            found.data = batch.lines or b""
-        keys = [record[spec.key] for record in values]
-        found.rows = (lines, keys, made, written, array("q", sizes), warned, ids)
-        found.rows += tuple(held.columns(values))
-        found.marks = held.marks
-        return found
-
-    def prepare(self) -> None:
-        """Compile the schema's checks and import the encoder before forking workers."""
-        if self.schema is not None:
-            self.schemas.is_all_valid(self.schema.schema_id, [])
-        fast_codec()
-
-
-class _Intake:
-    """The records given, checked and spooled a batch at a time, then refused or accepted."""
-
-    def __init__(self, index: LogIndex, rules: RecordRules, spool: IO[bytes]) -> None:
-        self.spec = index.spec
-        self.rules = rules
-        self.spool = spool
         self.order = Order()
+        self.data = io.BytesIO()
+        """The lines to append (`encode`d, each with its newline)."""
         self.keys: list[str] = []
         self.sizes = array("q")
-        self.held: list[Any] = [array("q"), *([] for _ in range(1 + len(self.spec.lanes)))]
-        """Per valid record, in columns: the number of its `marks` in `marks`, `Held.columns`."""
-        self.marks: dict[tuple[Any, ...], int] = {}
-        self.result = AppendResult(self.spec.registry_id, self.spec.source)
+        """Each line's length, without its newline."""
+        self.ids = array("q")
+        """Each record's `marks`, numbered by `held`."""
+        self.overrides: list[str | None] = []
+        self.lanes: list[list[str | None]] = [[] for _lane in spec.lanes]
+        self.values: dict[str | None, str | None] = {}
+        """Each lane value, held once."""
+        self.result = AppendResult(spec.registry_id, spec.source)
         self.invalid: list[Problem] = []
         self.invalid_count = 0
         self.refused: list[Problem] = []
@@ -337,43 +246,55 @@ class _Intake:
         self.seen = 0
         """Records given so far."""
 
-    def take(self, checked: Checked) -> None:
-        """The next batch: its problems counted, else its records ordered, noted and spooled."""
-        result = self.result
-        self.seen += checked.seen
-        if checked.problem_count:
-            self.invalid_count += checked.problem_count
-            self.invalid.extend(checked.problems[: max(0, MAX_LISTED - len(self.invalid))])
-        if self.invalid_count or not checked.rows:
-            return  # refused anyway: only the remaining records' own problems count
-        lines, keys, created, updated, sizes, warned, ids, *held = checked.rows
-        marks = [self.marks.setdefault(found, len(self.marks)) for found in checked.marks]
-        base = self.order.count
-        self.order.extend(lines, keys, created, updated)
-        self.keys.extend(keys)
-        self.sizes.extend(sizes)
-        self.held[0].extend(map(marks.__getitem__, ids))
-        for column, given in zip(self.held[1:], held, strict=True):
-            column.extend(given)
-        result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
-        result.warning_count += sum(warned)
-        warnings, relevant = iter(checked.warnings), iter(checked.relevant)
-        warning, chosen = next(warnings, None), next(relevant, None)
-        at = 0
-        while at < len(keys):  # up to each CHUNK of the records given, then the rules judge it
-            at = min(len(keys), at + CHUNK - (base + at) % CHUNK)
-            while warning is not None and warning[0] < at:
+    def take(self, batch: Batch) -> None:
+        """The next batch: each record judged alone, then, while none is refused, kept: ordered,
+        its view's warnings and what the sidecar holds of it noted, its line kept; the rules
+        judge each CHUNK of the records they can say anything about."""
+        spec, schemas, result, values = self.spec, self.schemas, self.result, batch.values
+        valid = self.schema is None or schemas.is_all_valid(self.schema.schema_id, values)
+        held, marks, view, rules = self.held, self.held.marks, self.view, self.rules
+        lines, made, written, ids = array("q"), array("q"), array("q"), array("q")
+        for at, line, record in zip(itertools.count(self.seen), batch.numbers, values):
+            problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
+            if problems:
+                self.invalid_count += len(problems)
+                self.invalid.extend(problems[: max(0, MAX_LISTED - len(self.invalid))])
+            if self.invalid_count:
+                continue  # refused anyway: only the records' own problems count
+            ids.append(number := held(record))
+            found = marks[number]
+            warned = view.warned(record, bool(found[0]))
+            if warned:
+                result.warning_count += len(warned)
                 if len(result.warnings) < MAX_LISTED:
-                    result.warnings.append(warning[1])
-                warning = next(warnings, None)
-            while chosen is not None and chosen[0] < at:
-                self.chunk.append(chosen[1])
-                if self.rules.pair_key(chosen[1][1]) is not None:
-                    self.crossed.append(base + chosen[0])
-                chosen = next(relevant, None)
-            if (base + at) % CHUNK == 0:
+                    for name, code in warned[: MAX_LISTED - len(result.warnings)]:
+                        result.warnings.append(view.warning(line, record, name, code))
+            if relevant(rules.heads, record, overridden=bool(found[0] and found[2])):
+                self.chunk.append((line, record))
+                if rules.pair_key(record) is not None:
+                    self.crossed.append(at)
+            if (at + 1) % CHUNK == 0:
                 self._judge()
-        self.spool.write(checked.data)
+            lines.append(line)
+            made.append(created)
+            written.append(updated)
+        self.seen += len(values)
+        if self.invalid_count or not values:
+            return
+        keys = [record[spec.key] for record in values]
+        self.order.extend(lines, keys, made, written)
+        self.keys.extend(keys)
+        self.ids.extend(ids)
+        self.overrides.extend(map(named_override, values))
+        same = self.values.setdefault  # each value once: a million runs name a few lanes
+        for column, lane in zip(self.lanes, spec.lanes, strict=True):
+            column.extend([same(v, v) if type(v := r.get(lane)) is str else lane_value(v)
+                           for r in values])  # fmt: skip
+        result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
+        given = list(map(encode, values)) if batch.lines is None else batch.lines
+        self.sizes.extend(map(len, given))
+        self.data.write(b"\n".join(given))
+        self.data.write(b"\n")
 
     def _judge(self) -> None:
         """The overrides' and coordination rules' findings about the current CHUNK."""
@@ -397,7 +318,7 @@ class _Intake:
             return [self.rules.unreadable_partner(exc.strerror or str(exc))]
 
     def _named(self, names: set[str]) -> list[tuple[int, dict[str, Any]]]:
-        """(line, record) of each record given that names one of `names` (from the spool)."""
+        """(line, record) of each record given that names one of `names` (from its line)."""
         found: list[tuple[int, dict[str, Any]]] = []
         if not names:
             return found
@@ -406,12 +327,12 @@ class _Intake:
         crossed = iter(self.crossed)  # in order: read back a line at a time, the rest skipped
         target = next(crossed, None)
         starts = itertools.accumulate((size + 1 for size in self.sizes), initial=0)
+        data = self.data.getvalue()  # the buffer itself, not a copy
         for at, start in enumerate(starts):
             if target is None:
                 break
             if at == target:
-                self.spool.seek(start)
-                line = self.spool.read(self.sizes[at])
+                line = data[start : start + self.sizes[at]]
                 if any(needle in line for needle in needles):
                     record = json.loads(line)
                     if self.rules.pair_key(record) in names:
@@ -494,7 +415,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     if refused:
         raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
     crash_point("run_index_checked")
-    result.bytes = _write(index, intake.spool, state)
+    result.bytes = _write(index, intake.data.getvalue(), state.covered)
     result.appended = order.count
     result.augmented = order.count - (len(order.first) - known)
     result.first_line = state.lines + 1
@@ -552,58 +473,54 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
     return conflicts, known
 
 
-def _write(index: LogIndex, spool: IO[bytes], state: IndexState) -> int:
-    """Append the spool fsynced under the lock: the bytes written; cut back on any failure."""
-    start = state.covered
-    fd = os.open(index.log, os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+def _write(index: LogIndex, data: bytes, covered: int) -> int:
+    """`data` appended to the log in one fsynced write (`jsonl.append`): its length. Nothing
+    stays of it when the write fails, or when the log grew since it was read under the lock."""
     try:
-        if os.fstat(fd).st_size != start:
-            raise torn_error(index, state)  # written by hand since the sync: look again
-        spool.seek(0)
-        written = 0
-        try:
-            while block := spool.read(WRITE_BLOCK):
-                if written:
-                    crash_point("run_index_block")  # between two writes: the log holds a prefix
-                jsonl.write_all(fd, block)
-                written += len(block)
-            os.fsync(fd)
-        except BaseException as exc:
-            jsonl.cut(fd, start)
-            if isinstance(exc, OSError):
-                raise RegistryError(
-                    f"cannot append to the log ({exc.strerror or exc}): nothing was appended "
-                    f"(the log is cut back to its {start} bytes)",
-                    code="IO_ERROR",
-                    path=str(index.log),
-                ) from None
-            raise
-        return written
-    finally:
-        os.close(fd)
+        size = jsonl.append(index.log, [data], create=False)
+    except OSError as exc:
+        raise RegistryError(
+            f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the log is "
+            f"cut back to its {covered} bytes)",
+            code="IO_ERROR",
+            path=str(index.log),
+        ) from None
+    if size != covered:  # lines written without the lock since it was read (by hand?)
+        done = (
+            "nothing was appended; append the records again"
+            if jsonl.take_back(index.log, size)
+            else "the records given were appended after them: look at the log"
+        )
+        raise RegistryError(
+            f"the log grew from {covered} to {size} bytes while this append held its lock: "
+            f"{done}",
+            code="LOG_TORN",
+            path=str(index.log),
+        )
+    return len(data)
 
 
 def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
     """Index the records just written at `start` (after `line` lines) in one transaction."""
-    db, spec, order = index.db, index.spec, intake.order
-    count = len(intake.keys)
+    db, order, count = index.db, intake.order, intake.order.count
     ends = itertools.accumulate(map((1).__add__, intake.sizes), initial=start)
     offsets = array("q", itertools.islice(ends, count))  # each record's: where the one before ends
     numbers = array("q", range(line + 1, line + 1 + count))
-    columns = (intake.keys, order.created, order.updated, offsets, intake.sizes, numbers,
-               *intake.held)  # fmt: skip
+    columns: tuple[Sequence[Any], ...] = (
+        intake.keys, order.created, order.updated, offsets, intake.sizes, numbers, intake.ids,
+        intake.overrides, *intake.lanes,
+    )  # fmt: skip
     parts = ([column[at : at + BATCH] for column in columns] for at in range(0, count, BATCH))
     seq, _line = counters(db)
     with transaction(db), open_file(index.log, follow_symlinks=True) as log:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
             drop_query_indexes(db)
-        last = add_columns(db, spec, parts, seq, list(intake.marks))
+        last = add_columns(db, index.spec, parts, seq, intake.held.marks)
         if bulk:
             create_query_indexes(db)
         before = os.fstat(log.fileno())
-        end = start + intake.result.bytes
-        finish(db, log.fileno(), start, end, last, line + count, before)
+        finish(db, log.fileno(), start, start + intake.result.bytes, last, line + count, before)
 
 
 # --- a retry ---------------------------------------------------------------------------------
@@ -633,7 +550,7 @@ class Overlap:
 
 
 def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap | None:
-    """Where the spooled records already are in the log's first `covered` bytes, else None."""
+    """Where the lines given already are in the log's first `covered` bytes, else None."""
     key, (created, updated) = intake.keys[0], intake.order.place(0)
     rows = index.db.execute(
         "SELECT off, line FROM records WHERE key = ? AND t = ? AND c = ? ORDER BY seq LIMIT ?",
@@ -642,9 +559,10 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     best: Overlap | None = None
     if not rows:
         return best
+    data = intake.data.getvalue()
     with open_file(index.log, follow_symlinks=True) as log:  # a FIFO swapped in: no hang
         for off, line in rows:
-            matched, size = _matching(log.fileno(), intake.spool, off, covered)
+            matched, size = _matching(log.fileno(), data, off, covered)
             if not matched:
                 continue  # not even the first record given is there
             if best is None or matched > best.matched:
@@ -654,22 +572,17 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     return best
 
 
-def _matching(fd: int, spool: IO[bytes], start: int, covered: int) -> tuple[int, int]:
-    """(lines, bytes) of the spool's leading whole lines that the log holds from `start` on."""
-    spool.seek(0)
-    lines = size = position = 0
-    while mine := spool.read(WRITE_BLOCK):
-        room = max(0, min(len(mine), covered - start - position))
-        theirs = os.pread(fd, room, start + position)
-        same = jsonl.common_length(mine, theirs)
-        cut = mine.rfind(b"\n", 0, same)
-        if cut >= 0:
-            lines += mine.count(b"\n", 0, cut + 1)
-            size = position + cut + 1
-        if same < len(mine):
+def _matching(fd: int, data: bytes, start: int, covered: int) -> tuple[int, int]:
+    """(lines, bytes) of `data`'s leading whole lines that the log holds from `start` on."""
+    same, room = 0, max(0, min(len(data), covered - start))
+    while same < room:
+        size = min(WINDOW, room - same)
+        common = jsonl.common_length(data[same : same + size], os.pread(fd, size, start + same))
+        same += common
+        if common < size:
             break
-        position += len(mine)
-    return lines, size
+    cut = data.rfind(b"\n", 0, same)
+    return data.count(b"\n", 0, cut + 1), cut + 1
 
 
 def _partial_retry(found: Overlap, order: Order) -> RecordsError:
@@ -729,63 +642,3 @@ def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult, w
                 f"severity record could not be added to the notes log ({reason})",
             )
         )
-
-
-# --- checking in worker processes -----------------------------------------------------------
-
-
-def jobs() -> int:
-    """Worker processes for a bulk input: one per core this process may use (1: none)."""
-    if not sys.platform.startswith("linux"):
-        return 1
-    return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
-
-
-def _checked(check: Check, items: Iterable[Item], origin: str, workers: int) -> Iterator[Checked]:
-    """`check` of each item, in order: in `workers` forked processes for several blocks."""
-    items = iter(items)
-    ahead = list(itertools.islice(items, 2))
-    if workers < 2 or len(ahead) < 2:
-        yield from (check(parsed(item, origin)) for item in itertools.chain(ahead, items))
-        return
-    global _WORK
-    check.prepare()
-    _WORK = check, origin
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-    pending: deque[tuple[Item, Future[Checked]]] = deque()
-    try:
-        try:
-            for item in itertools.chain(ahead, items):
-                pending.append((item, pool.submit(_work, item)))
-                if len(pending) >= IN_FLIGHT * workers:
-                    yield _taken(*pending.popleft())
-        except (RegistryError, OSError) as exc:  # reading failed: said after the blocks before
-            failed: BaseException | None = exc
-        else:
-            failed = None
-        while pending:
-            yield _taken(*pending.popleft())
-        if failed is not None:
-            raise failed
-    finally:  # taken to the end, or stopped at a refusal: the blocks still queued are dropped
-        pool.shutdown(wait=True, cancel_futures=True)
-        _WORK = None
-
-
-def _work(item: Item) -> Checked:
-    """In a worker: `check` of one block, its lines not sent back when they are as given."""
-    assert _WORK is not None
-    check, origin = _WORK
-    with gc_paused():
-        found = check(parsed(item, origin))
-    if isinstance(item, tuple) and found.data is item[1]:
-        found.data, found.given = b"", True
-    return found
-
-
-def _taken(item: Item, future: Future[Checked]) -> Checked:
-    """A worker's `Checked` of `item`, its lines given back from `item` when they are it."""
-    found = future.result()
-    if found.given and isinstance(item, tuple):
-        found.data, found.given = item[1], False
-    return found

@@ -14,11 +14,9 @@ from typing import Any, Protocol
 
 from registry_pipeline.core.errors import Problem, UsageError
 from registry_pipeline.core.json_strict import (
-    NOT_COMPACT,
     JSONDecodeProblem,
-    compact_lines,
     dumps_compact,
-    loads_compact,
+    loads_jsonl,
     loads_strict,
 )
 from registry_pipeline.core.run_index.spec import EARLIEST, IndexSpec, parse_time
@@ -34,6 +32,16 @@ NATIVE_POSIX = os.name != "nt"
 """Whether this machine's paths are POSIX paths (absolute: starting with `/`)."""
 MISSING_KEPT = 64
 """Missing folders a check remembers (`Warnings.exists`)."""
+
+
+def plain_path(value: str) -> bool:
+    """Whether `value` is a POSIX absolute path naming a file (`_PLAIN_POSIX`), most paths told
+    by `str.isprintable` (no control character, nor any other unprinted one) in C."""
+    return (
+        value[:1] == "/"
+        and value[-1] not in "/."
+        and (value.isprintable() or _PLAIN_POSIX.fullmatch(value) is not None)
+    )
 
 
 def record_problem(
@@ -101,17 +109,14 @@ class RecordsError(UsageError):
 
 
 def parse_line(raw: bytes) -> Any:
-    """The value of one JSONL line, parsed as strictly as `loads_strict`."""
-    try:
-        value = loads_compact(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        value = NOT_COMPACT
-    return loads_strict(raw) if value is NOT_COMPACT else value
+    """The value of one JSONL line that is not blank, parsed as strictly as `loads_strict`."""
+    return loads_jsonl(raw)[1][0]
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    """The line a record is appended as: compact JSON, keys in the order given, UTF-8."""
-    return (dumps_compact(record) + "\n").encode()
+    """The line a record is appended as (without its newline): compact JSON, keys in the order
+    given, UTF-8 (`loads_jsonl` gives the same line of a JSONL line it reads)."""
+    return dumps_compact(record).encode()
 
 
 # --- a record alone ------------------------------------------------------------------------
@@ -155,7 +160,7 @@ def _plain_files(spec: IndexSpec, record: dict[str, Any]) -> bool:
     final: bool | None = None
     for field in spec.file_fields:
         value = record.get(field)
-        if type(value) is str and _PLAIN_POSIX.fullmatch(value):
+        if type(value) is str and plain_path(value):
             continue
         if isinstance(value, str) and value:
             return False
@@ -184,7 +189,7 @@ def shape_problems(spec: IndexSpec, line: int, record: Any) -> list[Problem]:
 
 def path_problem(value: str) -> tuple[str, str] | None:
     """(code, message) of a file field's value that names no file, or None."""
-    if _PLAIN_POSIX.fullmatch(value):
+    if plain_path(value):
         return None  # what `named_file_problem` says of it, without path objects
     return named_file_problem(value)
 
@@ -396,15 +401,12 @@ class Readable(Protocol):
 
 @dataclass
 class Batch:
-    """Records given, in order: (input line, parsed value) each."""
+    """Records given, in order: each one's input line and parsed value."""
 
-    records: list[tuple[int, Any]]
-    lines: bytes | None = None
-    """The input lines, appended as given when each is its record's compact encoding."""
-    sizes: list[int] | None = None
-    """With `lines`: each line's length in bytes, without its newline."""
-    plain: bool = False
-    """Whether the records are known plain: one schema call decides for them all."""
+    numbers: list[int]
+    values: list[Any]
+    lines: list[bytes] | None = None
+    """Each record's line as appended (`encode`, without its newline), when read from JSONL."""
 
 
 Item = Batch | tuple[int, bytes]
@@ -423,39 +425,21 @@ def items(stream: Readable, origin: str) -> Iterator[Item]:
     """The records of `stream`: one JSON object as one batch, else unparsed JSONL blocks."""
     head = stream.read(MAX_LINE_BYTES + 1)
     document = _one_document(head, origin)
-    if document is not NOT_COMPACT:
-        yield Batch([(1, document)])
+    if document is not JSONL:
+        yield Batch([1], [document])
         return
     yield from _blocks(head, stream, origin)
 
 
 def parsed(item: Item, origin: str) -> Batch:
-    return item if isinstance(item, Batch) else parse_block(item[1], item[0], origin)
-
-
-def parse_block(block: bytes, first: int, origin: str) -> Batch:
-    """The records of `block` (whole lines from input line `first`), or RECORD_UNPARSABLE."""
+    """The records of `item` (`items`), or RECORD_UNPARSABLE at the first line not parsed."""
+    if isinstance(item, Batch):
+        return item
+    first, block = item
     try:
-        text = block.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    found = None if text is None else compact_lines(text[:-1] if text.endswith("\n") else text)
-    if found is not None:
-        numbered = zip(range(first, first + len(found.values)), found.values, strict=True)
-        appended = block if block.endswith(b"\n") else block + b"\n"
-        return Batch(list(numbered), appended, found.sizes, plain=found.plain)
-    lines = block.split(b"\n")
-    if block.endswith(b"\n"):
-        lines.pop()
-    records: list[tuple[int, Any]] = []
-    for number, raw in enumerate(lines, start=first):
-        if not raw.strip():
-            continue
-        try:
-            records.append((number, parse_line(raw)))
-        except JSONDecodeProblem as exc:
-            raise unparsable(origin, number, exc.message, exc.column) from None
-    return Batch(records)
+        return Batch(*loads_jsonl(block, first))
+    except JSONDecodeProblem as exc:
+        raise unparsable(origin, exc.line or first, exc.message, exc.column) from None
 
 
 def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
@@ -469,24 +453,28 @@ def unparsable(origin: str, line: int, message: str, column: int | None = None) 
     )
 
 
+JSONL: Any = object()
+"""What `_one_document` returns for a head that is JSONL (no JSON value is it)."""
+
+
 def _one_document(head: bytes, origin: str) -> Any:
-    """The record of a head holding one JSON object spread over lines; NOT_COMPACT for JSONL."""
+    """The record of a head holding one JSON object spread over lines; JSONL for JSONL."""
     stripped = head.lstrip()
     if len(head) > MAX_LINE_BYTES or not stripped.startswith(b"{") or b"\n" not in head.strip():
-        return NOT_COMPACT
+        return JSONL
     line, _newline, rest = stripped.partition(b"\n")
     try:
         value = loads_strict(line)
     except JSONDecodeProblem:
         pass  # the object goes on over the next lines, or the document does not parse
     else:
-        return value if not rest.strip() else NOT_COMPACT
+        return value if not rest.strip() else JSONL
     try:
         return loads_strict(head)
     except JSONDecodeProblem as exc:
         if not exc.message.startswith(EXTRA_DATA):
             raise unparsable(origin, exc.line or 1, exc.message, exc.column) from None
-    return NOT_COMPACT
+    return JSONL
 
 
 def _blocks(head: bytes, stream: Readable, origin: str) -> Iterator[tuple[int, bytes]]:

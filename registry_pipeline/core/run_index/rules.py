@@ -528,7 +528,7 @@ def _working(root: Path, entry_type: EntryType, keep: Keep | None) -> TypeConten
 
 def relevant(heads: frozenset[str] | None, record: dict[str, Any], *, overridden: bool) -> bool:
     """Whether `RecordRules.problems` can find anything about `record`."""
-    return overridden or heads is None or not heads.isdisjoint(record)
+    return overridden or heads is None or not record.keys().isdisjoint(heads)
 
 
 def _heads(coordination: Coordination, own: str) -> frozenset[str] | None:

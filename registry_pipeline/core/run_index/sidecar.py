@@ -223,7 +223,6 @@ class Held:
         self.numbers: dict[tuple[Any, ...], int] = {}
         self.known: dict[tuple[Any, ...], int] = {}
         """The number of the `marks` of the values read (a few thousand combinations)."""
-        self.lanes: dict[str | None, str | None] = {}
 
     def __call__(self, record: dict[str, Any]) -> int:
         read = tuple(map(record.get, self.read, self.absent))
@@ -243,14 +242,6 @@ class Held:
                     self.known.clear()
                 self.known[key] = found
         return found
-
-    def columns(self, records: Sequence[dict[str, Any]]) -> list[list[Any]]:
-        """The override and each lane value of `records`, in columns (pickled once per batch)."""
-        same = self.lanes.setdefault
-        return [
-            list(map(named_override, records)),
-            *([same(v := lane_value(r.get(lane)), v) for r in records] for lane in self.spec.lanes),
-        ]
 
 
 Columns = Sequence[Sequence[Any]]

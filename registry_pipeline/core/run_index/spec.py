@@ -39,7 +39,7 @@ def failed_checks(record: dict[str, Any]) -> list[str]:
     """The uniqueness checks of `record` whose value is FAIL, in the record's order."""
     if FAIL not in record.values():  # most records: one pass in C
         return []
-    return [field for field, value in record.items() if value == FAIL and is_check(field)]
+    return [f for f, value in record.items() if value == FAIL and f.startswith(CHECK_PREFIX)]
 
 
 def named_override(record: dict[str, Any]) -> str | None:

@@ -338,6 +338,23 @@ def test_an_overrides_append_holds_no_lock_a_plain_run_append_needs(
     _both_logs_pass(ws)
 
 
+def test_a_line_written_without_the_lock_while_an_append_holds_it_keeps_none_of_its_records(
+    ws: Path, tmp_path: Path
+) -> None:
+    """An append held under its lock before its write (`run_index_checked`) while a line is
+    added to the log by hand, without the lock: its one write is taken back (LOG_TORN, nothing
+    appended), the log is as the hand left it."""
+    held = _held_append(ws, tmp_path, record(run_id=run_id(1)), "run_index", at="run_index_checked")
+    try:
+        with (ws / RUNS_LOG).open("ab") as log:
+            log.write(jsonl([record(run_id=run_id(2))]))
+        by_hand = (ws / RUNS_LOG).read_bytes()
+    finally:
+        error = held.release()
+    assert error["code"] == "LOG_TORN" and "nothing was appended" in error["message"]
+    assert (ws / RUNS_LOG).read_bytes() == by_hand
+
+
 def test_the_overrides_read_again_under_the_locks_is_never_written_through_a_symlink(
     cli: Cli, ws: Path, tmp_path: Path
 ) -> None:

@@ -1,7 +1,9 @@
-"""A bulk input decides as the same records given one by one do (the same verdict, problems,
-warnings and log bytes), read from a stream in many blocks checked in worker processes; a run's
-order kept in memory decides as the SQLite order did (generated sequences); and the sidecar an
-append writes from what it noted while checking equals the sidecar built again from the log."""
+"""An import read in many blocks (`runs import`, `append_stream`; a block scaled down to a few
+records): each record's warnings and problems at its line, a line that does not parse or is too
+long refused in its turn, the lines appended as `dumps_compact` writes them; a run's order kept in
+memory decides as the SQLite order of the runs does (generated sequences); the sidecar an import
+writes from what it noted equals the sidecar built again from the log; `runs failed --json`
+writes each run as its JSON object."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import io
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,73 +73,38 @@ def _records(count: int) -> list[dict[str, Any]]:
     return found
 
 
-def _outcome(ws: Path, data: bytes, how: str) -> tuple[Any, bytes]:
-    """The verdict of appending `data` to the index of `ws`, and the log after: read from the
-    stream a block at a time (`registry runs import`, `--record-file`), or given as the records
-    its lines hold (`RunIndex.append`, `--record-json`)."""
+def _streamed(ws: Path, data: bytes) -> Any:
+    """The verdict of importing `data` into the index of `ws`, read a block at a time."""
     index = RunIndex.open(ws)
     try:
-        if how == "stream":
-            result = append_stream(index, io.BytesIO(data), "in.jsonl", workers=2)
-        else:
-            lines = [(n, json.loads(raw)) for n, raw in enumerate(data.split(b"\n"), 1)]
-            result = append_records(index, [(n, r) for n, r in lines], origin="in.jsonl")
-        verdict: Any = ("appended", result.as_json())
+        result = append_stream(index, io.BytesIO(data), "in.jsonl")
+        return "appended", result.as_json()
     except RegistryError as exc:
         details = [d.as_json() for d in exc.problems]
-        verdict = ("refused", exc.code, exc.message, exc.line, exc.column, details)
+        return "refused", exc.code, exc.message, exc.line, exc.column, details
     finally:
         index.close()
-    return verdict, (ws / RUNS_LOG).read_bytes()
 
 
 @pytest.fixture
-def workspaces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
-    """Two workspaces alike (the overrides log holding the one override), the stream read in
-    blocks of BLOCK bytes, and a check that the stream's blocks were checked in workers."""
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workspace whose overrides log holds the one override; blocks of BLOCK bytes."""
     monkeypatch.setattr(records, "BLOCK", BLOCK)
-    made = []
-    for name in ("stream", "records"):
-        ws = make_workspace(tmp_path, name)
-        (ws / OVERRIDES_LOG).write_bytes(
-            jsonl([override(run_id=run_id(80, day=2), checks=["uniqueness_scene"])])
-        )
-        made.append(ws)
-    pools: list[int] = []
-    real = append.ProcessPoolExecutor
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        pools.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(append, "ProcessPoolExecutor", counted)
-    yield made[0], made[1]
-    assert pools, "the workers were not used"
+    made = make_workspace(tmp_path)
+    (made / OVERRIDES_LOG).write_bytes(
+        jsonl([override(run_id=run_id(80, day=2), checks=["uniqueness_scene"])])
+    )
+    return made
 
 
-def _same(workspaces: tuple[Path, Path], data: bytes) -> Any:
-    """The verdict of the stream, which the records given one by one get too (when every line
-    parses)."""
-    streamed = _outcome(workspaces[0], data, "stream")
-    if all(raw.strip() for raw in data.rstrip(b"\n").split(b"\n")):
-        try:
-            given = _outcome(workspaces[1], data.rstrip(b"\n"), "records")
-        except ValueError:
-            return streamed[0]  # a line that does not parse: the stream's verdict alone
-        assert given == streamed
-    return streamed[0]
-
-
-def _streamed(workspaces: tuple[Path, Path], data: bytes) -> Any:
-    """The verdict of the stream alone (a rule of reading a stream: a line's length)."""
-    return _outcome(workspaces[0], data, "stream")[0]
-
-
-def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None:
+def test_valid_records_are_appended_with_each_records_warnings(ws: Path) -> None:
     records = _records(80)
-    verdict = _same(workspaces, jsonl(records))
+    data = jsonl(records)
+    assert len(data) > 10 * BLOCK
+    verdict = _streamed(ws, data)
     assert verdict[0] == "appended"
-    index = RunIndex.open(workspaces[0])
+    assert (ws / RUNS_LOG).read_bytes() == data
+    index = RunIndex.open(ws)
     view = Warnings(index.spec)  # record by record
     warnings = [
         view.warning(n, r, name, code).as_json()
@@ -150,17 +116,15 @@ def test_valid_records_are_appended_alike(workspaces: tuple[Path, Path]) -> None
     assert verdict[1]["appended"] == len(records)
     assert verdict[1]["warning_count"] == len(warnings)
     assert verdict[1]["warnings"] == [{**w, "path": "in.jsonl"} for w in warnings]
-    assert _sidecar(workspaces[1]) == _rebuilt(workspaces[1])
+    assert _sidecar(ws) == _rebuilt(ws)
 
 
-def test_invalid_records_in_later_blocks_are_refused_alike(
-    workspaces: tuple[Path, Path],
-) -> None:
+def test_invalid_records_in_later_blocks_are_each_listed(ws: Path) -> None:
     records = _records(80)
     records[33]["machine_id"] = "C9"
     records[47]["run_log_filepath_abs"] = "runs/RUN_LOG.md"
     records[61]["created_utc"] = "yesterday"
-    verdict = _same(workspaces, jsonl(records))
+    verdict = _streamed(ws, jsonl(records))
     assert verdict[:2] == ("refused", "RECORD_INVALID")
     assert [(d["line"], d["code"]) for d in verdict[5]] == [
         (34, "SCHEMA_VIOLATION"),
@@ -170,25 +134,22 @@ def test_invalid_records_in_later_blocks_are_refused_alike(
     ]
 
 
-def test_an_unparsable_line_wins_over_earlier_invalid_records(
-    workspaces: tuple[Path, Path],
-) -> None:
+def test_an_unparsable_line_wins_over_earlier_invalid_records(ws: Path) -> None:
     lines = jsonl(_records(80)).splitlines(keepends=True)
     lines[5] = lines[5].replace(b'"C1"', b'"C7"')
     lines[52] = lines[52][:40] + b"\n"
-    verdict = _same(workspaces, b"".join(lines))
+    verdict = _streamed(ws, b"".join(lines))
     assert verdict[1:5] == ("RECORD_UNPARSABLE", verdict[2], 53, verdict[4])
-    assert verdict[4] is not None
+    assert verdict[4] is not None  # its column too
+    assert (ws / RUNS_LOG).read_bytes() == b""
 
 
-def test_a_line_too_long_is_refused_in_its_turn(
-    workspaces: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_line_too_long_is_refused_in_its_turn(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(records, "MAX_LINE_BYTES", 2000)
     lines = jsonl(_records(80)).splitlines(keepends=True)
     long = record(run_id=run_id(99, day=2), notes="x" * 2100)
     verdict = _streamed(
-        workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
+        ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
     )
     assert verdict[1:4] == (
         "RECORD_UNPARSABLE",
@@ -197,14 +158,17 @@ def test_a_line_too_long_is_refused_in_its_turn(
     )
     lines[20] = b"{]\n"
     verdict = _streamed(
-        workspaces, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
+        ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
     )
     assert verdict[1:4] == ("RECORD_UNPARSABLE", verdict[2], 21)
 
 
-def test_records_out_of_order_and_overrides_are_refused_alike(
-    workspaces: tuple[Path, Path],
+@pytest.mark.parametrize("chunk", [append.CHUNK, 7])
+def test_records_out_of_order_and_overrides_are_refused(
+    ws: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
+    """The rules judge the records they can say anything about a CHUNK at a time."""
+    monkeypatch.setattr(append, "CHUNK", chunk)
     records = _records(80)
     records[70] = {**records[12], "notes": "created no later than the run's first"}
     records[75] = {
@@ -212,26 +176,24 @@ def test_records_out_of_order_and_overrides_are_refused_alike(
         "uniqueness_hook": "FAIL",
         "override_id": "OVR-20260902-0900-NONE",
     }
-    verdict = _same(workspaces, jsonl(records))
+    verdict = _streamed(ws, jsonl(records))
     assert verdict[:2] == ("refused", "AUGMENT_NOT_LATER")
     assert [d["line"] for d in verdict[5]] == [71]
     records[70] = _records(80)[70]
-    verdict = _same(workspaces, jsonl(records))
+    verdict = _streamed(ws, jsonl(records))
     assert verdict[:2] == ("refused", "RECORD_REFUSED")
     assert [(d["line"], d["code"]) for d in verdict[5]] == [(76, "run-override-exists")]
 
 
-def test_spelt_out_and_crlf_lines_are_appended_encoded_alike(
-    workspaces: tuple[Path, Path],
-) -> None:
+def test_spelt_out_and_crlf_lines_are_appended_compact(ws: Path) -> None:
     records = _records(80)
     text = b"".join(
         (json.dumps(r).encode() + b"\r\n") if n % 4 == 0 else jsonl([r])
         for n, r in enumerate(records)
     )
-    verdict = _same(workspaces, b"\n" + text + b"\n\n")
+    verdict = _streamed(ws, b"\n" + text + b"\n\n")
     assert verdict[0] == "appended"
-    assert (workspaces[0] / RUNS_LOG).read_bytes() == jsonl(records).replace(b'": ', b'":')
+    assert (ws / RUNS_LOG).read_bytes() == jsonl(records).replace(b'": ', b'":')
 
 
 def test_appending_to_runs_the_index_has_writes_the_sidecar_its_rebuild_would(
