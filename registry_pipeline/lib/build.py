@@ -1,10 +1,4 @@
-"""`registry build`: one build-job run and then its promotion run, both executed here.
-
-The command executes its runs in this process through Dagster's public `execute_in_process`,
-on the workspace's instance: no run worker, no queue to wait in, nothing forked. The build run
-holds the workspace's build slot as a run from any other door does, so a build from the UI, a
-schedule or another machine and this command take turns there; a waiter says whom it waits for.
-"""
+"""`registry build`: a build run, then its promotion run, both executed in this process."""
 
 from __future__ import annotations
 
@@ -47,6 +41,7 @@ from registry_pipeline.lib.io_manager import UNEXPECTED_FILES
 from registry_pipeline.lib.promotion import (
     PROMOTION_JOB,
     PROMOTION_OP,
+    STEP_TROUBLE,
     outcomes_of,
     pending_builds,
     promotion_key,
@@ -74,7 +69,6 @@ ENTRY_EVENTS = {
     dg.DagsterEventType.ENGINE_EVENT,
 }
 """The events an outcome is decided from (the rest of the run's log stays in the instance)."""
-STEP_TROUBLE = (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED)
 INTERRUPTS = ("DagsterExecutionInterruptedError", "KeyboardInterrupt")
 
 
@@ -90,8 +84,7 @@ class BuildSummary:
     promotion_run_id: str | None = None
     """The promotion job's run that promoted this build."""
     fault: dict[str, object] | None = None
-    """Why the build's promotion stopped, when it did: the promotion run's failure (a write
-    that failed, the pointer lock), else a registry's step stopped by a disk (IO_ERROR)."""
+    """Why the promotion stopped: its run's failure, else a registry's step's IO_ERROR."""
 
 
 def run_build(
@@ -139,8 +132,7 @@ def run_build(
 
 
 def preflight(workspace: Workspace) -> None:
-    """A run's own first checks, made before anything is opened or written: bad input is
-    refused before a run (the catalog, every place a build writes, the pointer history)."""
+    """Bad input refused before any run: the catalog, the places a build writes, the history."""
     check_catalog(load_catalog(workspace))
     require_safe(workspace)
     PointerStore(workspace).require_intact(admit=admission)
@@ -166,8 +158,7 @@ def settle(
     on_wait: Callable[[str], None] | None,
     note: Callable[[str], None],
 ) -> None:
-    """Clear the runs gone processes left; wait for the promotions in progress (within `wait`);
-    promote here the ended builds no promotion took (no daemon ran the sensor)."""
+    """Clear dead runs, wait for promotions in progress, promote here the builds none took."""
     for line in clear_dead_runs(instance):
         note(f"cleaned up: {line}")
     deadline = time.monotonic() + wait
@@ -240,8 +231,9 @@ def execute_here(
     run_config: Mapping[str, Any],
     tags: Mapping[str, str] | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
+    partition_key: str | None = None,
     look: Callable[[], None] = lambda: None,
-) -> None:
+) -> dg.ExecuteInProcessResult:
     """Execute run `run_id` of `job` here while a thread calls `look`; Ctrl-C: CANCELED, raised."""
     stop = threading.Event()
 
@@ -263,6 +255,7 @@ def execute_here(
             run_id=run_id,
             tags={**command_tag(by), **(tags or {})},
             asset_selection=asset_selection,
+            partition_key=partition_key,
         )
         # Dagster turns a Ctrl-C into a run failure, which the command reports as the
         # cancellation it is
@@ -280,6 +273,7 @@ def execute_here(
                 finished, message=f"interrupted (Ctrl-C) in the `{by}` that ran it"
             )
         raise KeyboardInterrupt
+    return result
 
 
 def _slot_refusal(instance: dg.DagsterInstance, run_id: str) -> BuildInProgress | None:
@@ -466,35 +460,26 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
     problems: list[dict[str, object]] = []
     said = ""
     for event in events:
+        data = event.event_specific_data
+        error = getattr(data, "error", None)
+        while error is not None and error.cause is not None:
+            error = error.cause
         if event.event_type == dg.DagsterEventType.ENGINE_EVENT:
             said = (event.message or "").strip()
-            error = getattr(event.event_specific_data, "error", None)
             # the machinery failed (a resource's teardown): not a success; but a step's stdout
             # capture (`tail` not on PATH) costs only the UI's view of its output
-            if error is not None and "compute log capture" not in said:
-                problems.append(_failed_machinery(said, error))
-            continue
-        data = event.event_specific_data
-        if event.event_type != dg.DagsterEventType.RUN_FAILURE or (
+            if error is None or "compute log capture" in said:
+                continue
+            text = f"{said} {error.message.strip()}".strip()
+        elif event.event_type != dg.DagsterEventType.RUN_FAILURE or (
             data is not None and _named(data.failure_reason) == "STEP_FAILURE"
         ):
             continue
-        error = data.error if data is not None else None
-        while error is not None and error.cause is not None:
-            error = error.cause
-        text = error.message.strip() if error is not None else (event.message or "").strip()
-        if error is None and said:
-            text = f"{text} (the engine's last word: {said})"
+        else:
+            text = error.message.strip() if error is not None else (event.message or "").strip()
+            text += f" (the engine's last word: {said})" if error is None and said else ""
         problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
     return problems
-
-
-def _failed_machinery(said: str, error: Any) -> dict[str, object]:
-    """RUN_FAILED for an engine event that carries an error: what it says and the innermost."""
-    while error.cause is not None:
-        error = error.cause
-    text = f"{said} {error.message.strip()}".strip()
-    return problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)")
 
 
 def _named(reason: Any) -> str:

@@ -1,8 +1,4 @@
-"""A build run's start around its steps, the same for every door (docs/OPERATIONS.md).
-
-A build run materializes and checks; it never moves a pointer. Its promotion is a run of its own
-(`lib/promotion.py`), requested by the promotion sensor or run by `registry build` right after.
-"""
+"""A build run's start around its steps, the same for every door; it never moves a pointer."""
 
 from __future__ import annotations
 
@@ -41,6 +37,7 @@ from registry_pipeline.lib.runs import (  # BUILD_TAG: lib/instance.py's queue l
     BUILD_TAG as BUILD_TAG,
 )
 from registry_pipeline.lib.runs import (
+    LEASE_LOST,
     PENDING,
     PROMOTION_TAG,
     SUBMITTER_TAG,
@@ -122,8 +119,9 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
             return
         workspace = Workspace(Path(self.root))
         hold_run(instance, run, "building")
+        lost: list[str] = []
         try:
-            with run_slot(instance, run, workspace, self.wait_seconds):
+            with run_slot(instance, run, workspace, self.wait_seconds) as lost:
                 self._start = begin(
                     instance, run, workspace, full_audit=self.full_audit, force=self.force
                 )
@@ -133,27 +131,32 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
                     yield self
         finally:
             release_run(run.run_id)
+            if lost:  # another build may have built and promoted since: nothing of it promoted
+                instance.add_run_tags(run.run_id, {PROMOTION_TAG: LEASE_LOST})
 
 
 @contextmanager
 def run_slot(
     instance: dg.DagsterInstance, run: dg.DagsterRun, workspace: Workspace, wait: float
-) -> Iterator[None]:
-    """The workspace's build slot for `run` (a build or a promotion), its waits in the run's log."""
+) -> Iterator[list[str]]:
+    """The workspace's build slot for `run` (a build or a promotion), its waits in the run's log;
+    the block gets why the bucket's lease was lost, if it was (complete once the block exits)."""
     from registry_pipeline.lib.postgres import postgres_slot
 
     shared = [backend] if (backend := postgres_slot(instance)) is not None else []
+    lost: list[str] = []
 
     def waiting(who: str) -> None:  # said in the run's log, where the UI and the CLI read it
         say(instance, run, f"{SLOT_WAIT} {wait:g} s for the workspace's build slot, held by {who}")
 
-    def lost(reason: str) -> None:  # its pointer writes are refused from now on
+    def losing(reason: str) -> None:  # its pointer writes are refused from now on
+        lost.append(reason)
         instance.report_engine_event(f"the bucket's build lease was lost: {reason}", run)
 
     with build_slot(
-        workspace, holder(run), wait=wait, on_wait=waiting, shared=shared, on_lost=lost
+        workspace, holder(run), wait=wait, on_wait=waiting, shared=shared, on_lost=losing
     ):
-        yield
+        yield lost
 
 
 def resources_config(root: str, full_audit: bool, **build_run: object) -> dict[str, object]:
@@ -277,9 +280,7 @@ UNCHANGED_BUILD = (
 def settled_derived(
     workspace: Workspace, catalog: RegistryCatalog, ids: Iterable[str]
 ) -> dict[str, Settled]:
-    """With nothing changed since the last recorded build (`core.freshness.up_to_date`, the one
-    decision of every door), each built registry's snapshot of that build, if the gate admits
-    it (a passing receipt of exactly its root): all of them, or none."""
+    """Nothing changed since the last build: each built registry's admitted snapshot, or none."""
     active = PointerStore(workspace).read()
     settled: dict[str, Settled] = {}
     for registry_id in ids:

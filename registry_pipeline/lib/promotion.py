@@ -1,10 +1,4 @@
-"""A build's promotion: the one gate on what it sealed, the pointers moved, the build recorded.
-
-A run of the promotion job (`defs/promotion.py`) promotes one build run, named by its
-`registry-pipeline/promotes` tag: the promotion sensor requests it when a build ends, and
-`registry build` runs it itself right after its build, with the same run key. Every door leads
-here; nothing else moves a pointer automatically (docs/OPERATIONS.md).
-"""
+"""A build's promotion, every door's: the gate on what it sealed, pointers moved, build recorded."""
 
 from __future__ import annotations
 
@@ -41,6 +35,7 @@ from registry_pipeline.lib.runs import (
     ABANDONED,
     ENDED,
     HOST_TAG,
+    LEASE_LOST,
     PENDING,
     PROMOTES_TAG,
     PROMOTION_TAG,
@@ -52,8 +47,7 @@ from registry_pipeline.lib.runs import (
 
 PROMOTION_JOB = "promote_registries"
 STARTING_GRACE = 30.0
-"""Seconds a promotion run a daemon queued or is starting is trusted to start (the daemon or its
-worker may be gone)."""
+"""Seconds a queued or starting promotion run is trusted to start (its daemon may be gone)."""
 PROMOTION_OP = "promote_build"
 PROMOTION_SENSOR = "promote_after_build"
 OUTCOME_KEY = "promotion"
@@ -94,8 +88,7 @@ class PromotionOutcome:
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     journal_seq: int | None = None
     path: str | None = None
-    """The file a refusal names, when it names one (IO_ERROR: the file that could not be
-    written)."""
+    """The file a refusal names, if any (IO_ERROR: the file that could not be written)."""
 
     @property
     def is_error(self) -> bool:
@@ -108,8 +101,7 @@ class PromotionOutcome:
 
 
 def promotion_key(instance: dg.DagsterInstance, build_run_id: str) -> str:
-    """The run key of build `build_run_id`'s next promotion: `promote:<build>`, then with the
-    attempt's number after one that failed (a key is never requested twice)."""
+    """`promote:<build>`, then `:<attempt>` after a failed one (a key is never requested twice)."""
     tried = instance.get_runs_count(dg.RunsFilter(tags={PROMOTES_TAG: build_run_id}))
     return f"promote:{build_run_id}" + (f":{tried + 1}" if tried else "")
 
@@ -120,8 +112,7 @@ def promotion_tags(build_run_id: str) -> dict[str, str]:
 
 
 def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.DagsterRun]:
-    """Ended build runs no promotion took yet, oldest first: not one a live process of its own
-    still holds (`registry build` about to promote it), nor one a promotion run is at."""
+    """Ended builds no promotion took, oldest first, but those a live process or promotion holds."""
     filters = dg.RunsFilter(tags={PROMOTION_TAG: PENDING}, statuses=list(ENDED))
     records = instance.get_run_records(filters, limit=limit, order_by="id", ascending=True)
     busy = {run.tags.get(PROMOTES_TAG) for run in promotions_in_progress(instance)}
@@ -133,9 +124,7 @@ def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.Dag
 
 
 def promotions_in_progress(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
-    """The promotion runs that will end on their own: one a live process of this host holds,
-    one that started elsewhere, one a daemon queued or began to start less than STARTING_GRACE
-    s ago (a sensor's request is queued before it starts: it is not requested again)."""
+    """Promotion runs that will end on their own: held here, started elsewhere, just queued."""
     statuses = [
         dg.DagsterRunStatus.NOT_STARTED,
         dg.DagsterRunStatus.QUEUED,
@@ -193,6 +182,13 @@ def _promote_under_slot(
     if taken == ABANDONED:
         say(instance, run, f"nothing promoted: build run {build.run_id} was killed")
         return
+    if taken == LEASE_LOST:  # the same rule as a pointer change under a lease taken over
+        raise RegistryError(
+            f"build run {build.run_id} lost the bucket's build lease while it built (its run's "
+            "log says why): another build may have built and promoted since, so nothing of it "
+            "is promoted; build again",
+            code="BUILD_LEASE_LOST",
+        )
     if taken not in (None, PENDING, run.run_id) and not _failed(instance, taken):
         say(instance, run, f"nothing to do: dagster run {taken} promotes build {build.run_id}")
         return
@@ -235,15 +231,13 @@ def _promote_under_slot(
 
 
 FAULTS = (IO_ERROR, "LOCKED")
-"""Refusals that are faults, not decisions: a write that failed, the pointer lock held past the
-wait. The promotion run fails and its build is pending again (the sensor asks again)."""
+"""Refusals that are faults, not decisions: the promotion run fails, its build pends again."""
 
 
 def _failed_by(
     fault: PromotionOutcome, outcomes: Sequence[PromotionOutcome], build_run_id: str
 ) -> RegistryError:
-    """The promotion's failure when one of its writes failed or the pointer lock stayed held
-    (`fault`): the file, why, what to do (each registry's outcome is observed)."""
+    """The promotion's failure by `fault` (a write, the pointer lock): the file, why, what to do."""
     code = str(fault.code)
     reason = advised(fault.reason.removeprefix(f"{code}: "))
     alone = sum(outcome.code == code for outcome in outcomes) == 1 < len(outcomes)
@@ -256,8 +250,7 @@ def _failed_by(
 
 
 def _later(instance: dg.DagsterInstance, recorded: str | None, build_run_id: str) -> bool:
-    """Whether build run `recorded` was created after build run `build_run_id`: by the order the
-    instance stored them in (its storage id, a sequence), never by a clock that may be behind."""
+    """Whether build run `recorded` came after `build_run_id` by storage id (never by a clock)."""
     if recorded is None or recorded == build_run_id:
         return False
     found = instance.get_run_records(dg.RunsFilter(run_ids=[recorded, build_run_id]))
@@ -275,8 +268,7 @@ def _failed(instance: dg.DagsterInstance, run_id: str) -> bool:
 def promote_all(
     instance: dg.DagsterInstance, workspace: Workspace, build_run_id: str
 ) -> list[PromotionOutcome]:
-    """Each registry build `build_run_id` sealed, its outcome: those whose blocking checks passed
-    moved together in one journaled compare-and-swap (one entry, one pointer-file write)."""
+    """Each registry the build sealed, its outcome: those that passed moved in one journal entry."""
     events = run_events(instance, build_run_id, {*STEP_TROUBLE, CHECK_EVALUATION})
     sealed = materialized(instance, build_run_id)
     judged = {rid: judge(events, workspace, rid, run_id, record)

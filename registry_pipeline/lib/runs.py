@@ -1,15 +1,4 @@
-"""The runs we start: their tags, the lock their process holds, and the dead ones cleared.
-
-A build or promotion run's process holds an `flock` on `run_locks/<run id>.lock` in the
-instance's home for the run's life; the kernel frees it when that process ends, however it ends.
-A run still STARTED (or CANCELING) whose lock file is there and free was left by a process that
-is gone: the next build marks it FAILURE and says so. Nothing of another process is read: a
-lock is the only witness (docs/OPERATIONS.md, "What a crash leaves").
-
-A run an earlier release's `registry build` left QUEUED (it queued its runs, tagged with its
-`pid@host`) has no lock: when that pid is gone from this host, the next build marks the run
-CANCELED and says so, so that no daemon starts it later.
-"""
+"""The runs we start: their tags, their process's lock, the dead ones cleared (OPERATIONS.md)."""
 
 from __future__ import annotations
 
@@ -29,17 +18,19 @@ PID_TAG = "registry-pipeline/pid"
 HOST_TAG = "registry-pipeline/host"
 """The pid and host of the process that executes a run (its lock is on that host)."""
 PROMOTION_TAG = "registry-pipeline/promotion"
-"""On a build run: `pending` until a promotion run takes it, then that run's id."""
+"""On a build run: `pending` until a promotion run takes it, then that run's id (or a `none: `
+value: never promoted)."""
 PROMOTES_TAG = "registry-pipeline/promotes"
 """On a promotion run: the id of the build run it promotes."""
 SUBMITTER_TAG = "registry-pipeline/submitted-by"
-"""`pid@host` of a `registry build` of an earlier release that queued its run (none queue now:
-such a run still names its door in the build slot's note, and is canceled once that pid is gone)."""
+"""`pid@host` of an earlier release's `registry build` that queued its run (none queue now)."""
 RUN_KEY_TAG = "dagster/run_key"
 """Dagster's documented run-key tag: a sensor never requests a run whose key a run carries."""
 PENDING = "pending"
 ABANDONED = "none: the build was killed"
 """The promotion tag of a build whose process was killed: nothing of it is promoted."""
+LEASE_LOST = "none: the build lost its lease"
+"""The promotion tag of a build that lost the bucket's build lease: another may have built since."""
 
 IN_PROGRESS = (
     dg.DagsterRunStatus.STARTING,
@@ -112,8 +103,7 @@ def give_back(instance: dg.DagsterInstance, build_run_id: str, promotion_run_id:
 
 
 def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark FAILURE the runs a gone process left in progress here, CANCELED those a gone
-    `registry build` left queued here; a line for each."""
+    """Mark FAILURE the runs a gone process left running here (CANCELED: queued); a line each."""
     said = _cancel_orphans(instance)
     records = instance.get_run_records(dg.RunsFilter(statuses=list(IN_PROGRESS)))
     for record in records:
@@ -140,8 +130,7 @@ def clear_dead_runs(instance: dg.DagsterInstance) -> list[str]:
 
 
 def submitter_gone(run: dg.DagsterRun) -> int | None:
-    """The pid of the `registry build` of this host that queued `run` (its SUBMITTER_TAG), when
-    that process is gone; None when it runs, or the tag names no process of this host."""
+    """The pid of the gone `registry build` of this host that queued `run`, else None."""
     text, _, host = run.tags.get(SUBMITTER_TAG, "").partition("@")
     if host != socket.gethostname() or not (text.isascii() and text.isdigit()) or int(text) < 1:
         return None

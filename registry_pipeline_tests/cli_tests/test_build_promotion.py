@@ -34,8 +34,7 @@ def _verify(root: Path) -> None:
 
 
 def test_build_promotes_every_registry_with_a_pointer(built: Path, built_entries: Entries) -> None:
-    """The session's green build of the demo (exit 0): `built_entries`, and `built` a copy of
-    what it left."""
+    """The session's green build of the demo: `built_entries`, and `built` a copy of it."""
     demo, entries = built, built_entries
     active = _active(demo)
     for registry_id in (*SOURCES, *BUILT_WITH_POINTER):
@@ -54,8 +53,7 @@ def test_build_promotes_every_registry_with_a_pointer(built: Path, built_entries
 
 
 def test_failed_check_promotes_what_passed_then_the_fix_does(cli: Run, demo: Path) -> None:
-    """A build whose check failed on one registry promotes the registries that passed theirs
-    (issue 61), and never the failed one; the fixed build promotes it."""
+    """A failed check on one registry: the others are promoted (issue 61), it is once fixed."""
     schema = break_built_schema(demo)
     good = schema.read_text()
     code, out, _ = cli("build", "--workspace", str(demo))

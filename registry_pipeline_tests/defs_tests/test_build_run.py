@@ -1,6 +1,4 @@
-"""A run of the build job as Dagster runs it (the UI, a schedule, a sensor) on a real instance
-over a copy of the demo workspace: it never moves a pointer; the promotion sensor's run does, as
-`registry build`'s own promotion run does."""
+"""A build run as the UI runs it never moves a pointer; its promotion run (the sensor's) does."""
 
 from __future__ import annotations
 
@@ -57,8 +55,7 @@ def _build(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.ExecuteInPr
 
 
 class UiBuilt(NamedTuple):
-    """A copy of the demo workspace after one run of the build job as Dagster runs it (on its
-    persistent instance), and that run's id and success."""
+    """A copy of the demo after one run of the build job as Dagster runs it; its id and success."""
 
     root: Path
     run_id: str
@@ -67,9 +64,7 @@ class UiBuilt(NamedTuple):
 
 @pytest.fixture(scope="module")
 def ui_built_once(tmp_path_factory: pytest.TempPathFactory) -> UiBuilt:
-    """The demo workspace after one `_build` in this process (the test process: its tags name
-    this pid), once per test process: tests never change it, they take a copy (`ui_built`).
-    The environment is the built demo's (the root conftest's `built_demo_once`)."""
+    """The demo after one `_build` here, once per test process (tests take a copy: `ui_built`)."""
     with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
         demo = copy_demo(tmp_path_factory.mktemp("ui_built"))
         with dg.DagsterInstance.from_config(str(dagster_home(demo))) as instance:
@@ -93,11 +88,7 @@ def ui_instance(ui_built: UiBuilt) -> Iterator[dg.DagsterInstance]:
 def test_a_build_run_moves_no_pointer_and_the_sensors_promotion_run_does(
     ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
-    """As the UI, a schedule or a sensor runs it: the build run seals and checks, the pointer
-    file is untouched; the promotion sensor then requests one run of the promotion job, tagged
-    with the build run, which promotes every snapshot with a pointer and shows each registry's
-    active snapshot on its asset page (an observation); the build names its promotion back, and
-    the next tick requests nothing."""
+    """A UI build seals and checks; the sensor's one promotion run promotes it, once."""
     from registry_pipeline.lib.promotion import materialized, outcomes_of, pending_builds
     from registry_pipeline.lib.runs import PROMOTES_TAG, PROMOTION_TAG
 
@@ -135,9 +126,7 @@ def test_a_build_run_moves_no_pointer_and_the_sensors_promotion_run_does(
 def test_a_failed_build_promotes_the_same_from_the_cli_as_from_the_ui(
     demo: Path, instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
-    """One rule for every door: the same failing build, run by `registry build` and as the UI
-    runs it (then promoted by the sensor's run), promotes exactly the registries whose checks
-    passed, and never the one that failed nor what is built from it."""
+    """One rule for every door: the CLI's and the UI's failing build promote exactly what passed."""
     from registry_pipeline.lib.build import run_build
 
     (tmp_path / "ui").mkdir()
@@ -162,9 +151,7 @@ def test_a_failed_build_promotes_the_same_from_the_cli_as_from_the_ui(
 def test_a_run_left_in_progress_by_a_gone_process_is_marked_failed(
     ui_built: UiBuilt, ui_instance: dg.DagsterInstance
 ) -> None:
-    """The run's process holds its lock for the run's life: a run whose lock file is there and
-    free was left by a process that is gone; one whose lock is held runs; one of another host,
-    or whose lock file is gone (it ended as it should), is not ours to judge."""
+    """A run whose lock file is there and free was left by a gone process; any other run is not."""
     import socket
 
     from registry_pipeline.core.lock import FileLock, Owner
@@ -205,8 +192,7 @@ def test_a_run_left_in_progress_by_a_gone_process_is_marked_failed(
 def test_a_run_launched_by_dagster_keeps_the_verdict_cache(
     demo: Path, instance: dg.DagsterInstance
 ) -> None:
-    """A UI or scheduled run opens the verdict cache itself (only `registry build` did), so its
-    run_registry reuses the verdicts of unchanged folders instead of re-hashing them all."""
+    """A UI run opens the verdict cache itself: run_registry reuses unchanged folders' verdicts."""
     import json
 
     defs = build_definitions(demo)
@@ -225,9 +211,7 @@ def test_a_run_launched_by_dagster_keeps_the_verdict_cache(
 def test_builds_promoted_out_of_order_record_the_later_one(
     demo: Path, instance: dg.DagsterInstance
 ) -> None:
-    """Two UI builds end before any promotion; the later is promoted first (a daemon's sensor
-    and a command can take them in any order): the earlier one's promotion moves nothing newer
-    and never overwrites the later build's record, and no build's kept read is left behind."""
+    """Two builds promoted out of order: the earlier moves nothing newer, records nothing over."""
     from registry_pipeline.core.freshness import recorded_run, stashed_runs, up_to_date
     from registry_pipeline.lib.build import promote_here
 
@@ -246,9 +230,7 @@ def test_builds_promoted_out_of_order_record_the_later_one(
 def test_a_failed_promotion_says_why_and_its_build_is_promoted_by_a_later_attempt(
     demo: Path, instance: dg.DagsterInstance
 ) -> None:
-    """A promotion that finds the build slot held (another build took it first) fails with
-    BUILD_IN_PROGRESS, says so, and gives its build back: the sensor's next request (a new run
-    key: a key is never requested twice) promotes it."""
+    """A promotion that finds the slot held fails BUILD_IN_PROGRESS and is requested again later."""
     from registry_pipeline.lib.build import promote_here
     from registry_pipeline.lib.failures import run_events, step_problems
     from registry_pipeline.lib.promotion import pending_builds
@@ -280,8 +262,7 @@ def test_a_failed_promotion_says_why_and_its_build_is_promoted_by_a_later_attemp
 def test_a_promotion_a_daemon_is_about_to_start_is_not_requested_again(
     demo: Path, instance: dg.DagsterInstance
 ) -> None:
-    """The sensor's request is created, then queued, then started: on its next tick (5 s on)
-    the build is still untaken, yet no second promotion is requested."""
+    """A queued or starting promotion is not requested again at the sensor's next tick."""
     from registry_pipeline.lib.promotion import PROMOTION_JOB, pending_builds
     from registry_pipeline.lib.runs import PROMOTES_TAG
 

@@ -1,5 +1,4 @@
-"""The asset graph is a contract: registry assets, their checks, jobs, sensors and schedules are
-pinned here."""
+"""The asset graph is a contract: its assets, checks, jobs, sensors and schedules pinned here."""
 
 from __future__ import annotations
 
@@ -29,9 +28,7 @@ SOURCE_IDS = ("expected_versions", "migration_ledger", "threshold_packs_file", "
 
 
 def test_every_registry_has_two_blocking_checks() -> None:
-    """Both on every asset; `append_only` on the log and on each source with append-only rules;
-    `coordination` on each source add-entry writes (every demo source); `append_only` (the
-    previous log is a prefix) and `rules` on each run index."""
+    """Seal and schema checks on every asset; append_only, coordination, rules where they apply."""
     defs = build_definitions(DEMO_WORKSPACE)
     graph = defs.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
@@ -74,8 +71,7 @@ def test_definitions_module_loads_the_demo_workspace_when_dagster_asks() -> None
 
 
 def test_a_sensor_builds_when_inputs_change_and_one_promotes_each_build() -> None:
-    """The design card's shape: the build job never moves a pointer; the promotion sensor,
-    running by default, requests the promotion job when a build ends (`lib/promotion.py`)."""
+    """The build job never moves a pointer; the promotion sensor requests the promotion job."""
     defs = build_definitions(DEMO_WORKSPACE)
     sensors = {sensor.name: sensor for sensor in defs.sensors or []}
     assert set(sensors) == {"build_when_inputs_change", "promote_after_build"}

@@ -1,5 +1,4 @@
-"""Dagster's `dg` CLI loads the registry graph in this repository and in a user's workspace, under
-the one code location name `workspace.yaml` uses (sensor and schedule state is not split)."""
+"""`dg` loads the registry graph here and in a user's workspace, under `workspace.yaml`'s name."""
 
 from __future__ import annotations
 

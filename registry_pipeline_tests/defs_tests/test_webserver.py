@@ -1,9 +1,4 @@
-"""The real `dagster-webserver` serves the registry graph and the CLI's build history.
-
-One server per test process (`served_demo`, shared with the browser tests): the demo workspace
-built once with `registry build`, then served, and the tests read what the UI would show through
-`POST /graphql`.
-"""
+"""The real `dagster-webserver` serves the built demo's graph and history (a server a process)."""
 
 from __future__ import annotations
 

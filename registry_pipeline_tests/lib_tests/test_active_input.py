@@ -1,7 +1,4 @@
-"""A build reads an upstream's active snapshot only when the one verdict on it
-(`core.pointers.targets.target_verdict`, what `registry validate --active` and `registry pointers
-show` print) says it is valid and the one its pointer names; otherwise it says why and the newest
-valid snapshot is read."""
+"""A build reads an upstream's active snapshot only when `target_verdict` says valid, else why."""
 
 from __future__ import annotations
 

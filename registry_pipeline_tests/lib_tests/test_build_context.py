@@ -1,6 +1,4 @@
-"""A build in a process where Dagster's current definitions-state storage names another instance's
-(an instance entered and never exited by a library caller or an earlier test) still loads its
-definitions against its own instance."""
+"""A build loads its definitions against its own instance, whichever Dagster last entered."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The verdict cache a build run opens (launched by `registry build`, the UI or the weekly
-audit) trusts stored verdicts only when the run is not a full audit."""
+"""A build run's verdict cache trusts stored verdicts only when the run is not a full audit."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import pytest
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.definitions import build_definitions
 from registry_pipeline.lib import build_run
-from registry_pipeline.lib.build_run import BUILD_JOB
+from registry_pipeline.lib.build_run import BUILD_JOB, resources_config
 
 
 @pytest.mark.parametrize("full_audit", [False, True])
@@ -30,9 +29,10 @@ def test_a_full_audit_run_trusts_no_stored_verdict(
             yield
 
     monkeypatch.setattr(build_run, "inspection_cache", spy)
-    job = build_definitions(built, full_audit=full_audit).resolve_job_def(BUILD_JOB)
+    job = build_definitions(built).resolve_job_def(BUILD_JOB)
+    config = resources_config(str(built), full_audit)  # as `registry build` and the audit pass it
     with dg.instance_for_test() as instance:
-        assert job.execute_in_process(instance=instance).success
+        assert job.execute_in_process(instance=instance, run_config=config).success
     assert opened == [(Workspace(built).root, not full_audit)]
 
 

@@ -1,7 +1,4 @@
-"""The workspace's Dagster instance is initialized once, even by processes racing on it; its
-dagster.yaml is ours (SQLite, or PostgreSQL when the variable is set: Dagster's own storage, run
-queue and launcher), an earlier release's (upgraded in place) or the user's, kept (refused, with
-what to remove, when it names a class this version no longer has)."""
+"""The workspace's Dagster instance: set up once under races; dagster.yaml ours, upgraded, kept."""
 
 from __future__ import annotations
 

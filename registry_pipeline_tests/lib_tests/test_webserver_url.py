@@ -1,9 +1,6 @@
-"""`run_url` links a run under $DAGSTER_WEBSERVER_URL, else under Dagster's default address;
-`home` is accepted and not used (nothing is guessed from this machine's processes)."""
+"""`run_url` links a run under $DAGSTER_WEBSERVER_URL, else under Dagster's default address."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -11,12 +8,11 @@ from registry_pipeline.lib.webserver import DEFAULT_WEBSERVER_URL, WEBSERVER_URL
 
 
 def test_without_the_variable_the_link_is_dagsters_default_address(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(WEBSERVER_URL_ENV, raising=False)
     assert DEFAULT_WEBSERVER_URL == "http://127.0.0.1:3000"
     assert run_url("abc") == "http://127.0.0.1:3000/runs/abc"
-    assert run_url("abc", tmp_path) == "http://127.0.0.1:3000/runs/abc"  # home: not used
     monkeypatch.setenv(WEBSERVER_URL_ENV, "  ")  # set but blank: as unset
     assert run_url("abc") == "http://127.0.0.1:3000/runs/abc"
 
@@ -30,8 +26,7 @@ def test_without_the_variable_the_link_is_dagsters_default_address(
     ],
 )
 def test_the_variable_is_the_base_of_the_link(
-    base: str, link: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    base: str, link: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(WEBSERVER_URL_ENV, base)
     assert run_url("abc") == link
-    assert run_url("abc", tmp_path) == link

@@ -72,7 +72,7 @@ def _hostile_entry(root: Path, kind: str, failed: str, failed_root: str) -> str:
 
 HOSTILE = [(kind, head_too) for kind in ("forged", "chained", "replayed", "garbage", "fenced")
            for head_too in (False, True)]  # fmt: skip
-"""Each hostile next entry, alone or with the head moved over it to the failed snapshot;
+"""Each hostile next entry, alone or carrying a pointer file naming the failed snapshot;
 `fenced`: a replayed record in an object that is also a fence entry (whose text no reader
 checked: one machine looped on CHAIN_BROKEN that repair could not fix, another committed it)."""
 CODES = {"forged": ("CHAIN_BROKEN",), "replayed": ("CHAIN_BROKEN", "SEQ_GAP"),
@@ -102,18 +102,16 @@ def _refused_then_repaired(
     failed_root: str, before: dict[str, str | None],
 ) -> None:  # fmt: skip
     ledger = Ledger(store, "pointers")
-    head = ledger.head()
-    seq = head.seq + 1
+    entries = list(ledger.entries(0))
+    seq = entries[-1].seq + 1
     text = _hostile_entry(a, kind, failed, failed_root)
-    body = {
-        "seq": seq,
-        "entry": text,
-        **({"fence": max(head.fence, 1)} if kind == "fenced" else {}),
-    }
+    body: dict[str, object] = {"seq": seq, "entry": text}
+    if kind == "fenced":
+        body["fence"] = max(ledger.fenced(), 1)
+    if head_too:  # a pointer file naming the failed snapshot, as a change's entry carries one
+        state = next(entry.state for entry in reversed(entries) if entry.state)
+        body["state"] = state.replace(str(before["rolepack"]), failed)
     store.create(ledger.entry_key(seq), json.dumps(body).encode())
-    if head_too:  # the head moved over it too, to a state naming the failed snapshot
-        state = head.state.replace(str(before["rolepack"]), failed)
-        ledger.advance(head, seq, state)
     hostile = _bucket(store)
     journals = {root: _journal_lines(root) for root in (a, b)}
 
@@ -159,33 +157,24 @@ def test_changes_journaled_without_the_bucket_are_kept_aside_and_reported(
 
     code, out, err = registry("pointers", "show", "--workspace", str(a))
     assert code == 0, out + err
-    assert "JOURNAL_QUARANTINE" in err and "registry pointers hold drift_signals" in err, err
-    (kept,) = (a / ".codex/JOURNAL_QUARANTINE").iterdir()
+    (kept,) = (a / ".codex/quarantine").glob(f"{Path(JOURNAL_NAME).stem}-*")
+    where = kept.relative_to(a).as_posix()
+    assert where in err and "registry pointers hold drift_signals" in err, err
     assert kept.read_bytes() == offline  # byte for byte
     code, out, err = registry("pointers", "verify", "--workspace", str(a),
                               "--expect-head", offline_head)  # fmt: skip
-    assert code == 1 and "HEAD_NOT_FOUND" in out + err and "JOURNAL_QUARANTINE" in out + err
+    assert code == 1 and "HEAD_NOT_FOUND" in out + err and where in out + err
 
 
-def _as_before_the_one_cache(root: Path) -> None:
-    """The sync mark in the layout written before it moved into the one verified cache."""
-    mark = root / ".codex" / "cache" / "remote_pointers.json"
-    [(url, entry)] = json.loads(mark.read_bytes())["entries"].items()
-    mark.write_text(json.dumps({"store": url, **entry["payload"]}))
-
-
-@pytest.mark.parametrize("mark", ["current", "before-the-one-cache"])
 def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
-    built_machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path, mark: str
+    built_machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path
 ) -> None:
     from registry_pipeline_tests._helpers import copy_demo
 
     a, b = built_machines
     before = active_runs(a)
-    head = Ledger(store, "pointers").head()
+    last = max(seq for seq, _etag in Ledger(store, "pointers").listed(0))
     journal_head = registry_json("pointers", "verify", "--workspace", str(a))["head"]
-    if mark != "current":  # a machine upgraded since its last sync still knows what it saw
-        _as_before_the_one_cache(a)
     for key in list(store.keys("pointers/")):
         store.delete(key)
     (tmp_path / "c").mkdir()
@@ -196,7 +185,7 @@ def test_a_bucket_whose_history_vanished_is_refused_not_restarted(
             assert error["code"] == "POINTERS_MISSING", error
             assert "registry pointers repair" in error["message"], error
     seen = _error("pointers", "show", "--workspace", str(a))["message"]
-    assert f"entry {head.seq}, head {journal_head}" in seen  # the last head this machine saw
+    assert f"entry {last}, head {journal_head}" in seen  # the last head this machine saw
     assert not list(store.keys("pointers/"))  # nothing started a new history
 
     code, out, err = registry("pointers", "repair", "--reason", "history deleted",
@@ -229,7 +218,7 @@ def test_a_promotion_on_a_bucket_publishes_its_folder_before_naming_it(
 def test_a_folder_sealed_into_a_new_bucket_starts_its_history_not_a_refusal(
     machines: tuple[Path, Path], store: ObjectStore
 ) -> None:
-    """`registry seal` before any build: the folder is published with the ledger's empty head,
+    """`registry seal` before any build: the folder is published with the ledger's entry 0,
     so no machine mistakes the bucket for one whose pointer history vanished."""
     a, b = machines
     sealed = registry_json("seal", "registries/rolepack/atelier_rolepack_v1.json",

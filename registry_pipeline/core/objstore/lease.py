@@ -39,7 +39,7 @@ Tell = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Grant:
-    """The lease as taken: what pointer writes under it carry (`Ledger.verify_fence`)."""
+    """The lease as taken: what pointer writes under it carry (`BucketJournal.push`)."""
 
     holder: str
     """Who holds it, as waiters are told."""
@@ -152,7 +152,7 @@ class BuildLease:
             raise RegistryError(
                 f"the build lease or the pointer ledger's fence is at the highest epoch "
                 f"({MAX_EPOCH}), set by hand: no build can be fenced above it; remove {self.path} "
-                "and put the fence of pointers/head.json back below it",
+                "and the fence entry of that epoch under pointers/journal/",
                 code="REMOTE_STATE_INVALID",
                 path=self.path,
             )
@@ -197,13 +197,17 @@ class _Keeper:
         self.thread.start()
 
     def close(self) -> None:
-        """Stop renewing; release the lease unless it was lost."""
+        """Stop renewing; release the lease unless it was lost, which `on_lost` is told by now
+        (a holder paused past its term and released at once: here)."""
         self.stop.set()
         self.thread.join()
-        if not self.grant.lost.is_set():
-            body = self.lease._body(self.grant, released=True)
-            release = functools.partial(self.lease.store.replace, self.lease.key, body, self.etag)
-            _ask(release, self.lease.term / 4)
+        if self.grant.lost.is_set():
+            return
+        if self.lease.clock() >= self.proven + self.lease.term * (1 - MARGIN):
+            return self._lose(f"the lease {self.lease.path} went unrenewed for its term")
+        body = self.lease._body(self.grant, released=True)
+        release = functools.partial(self.lease.store.replace, self.lease.key, body, self.etag)
+        _ask(release, self.lease.term / 4)
 
     def _run(self) -> None:
         clock, tick = self.lease.clock, self.lease.term / 4

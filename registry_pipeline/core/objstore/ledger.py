@@ -1,4 +1,5 @@
-"""A journal and its state shared through a bucket by conditional writes, fenced (docs/SCALE.md)."""
+"""A journal in a bucket: one object per entry, each created only where none is (If-None-Match),
+so two writers never both write entry N; no head object: the last entry is (docs/POINTERS.md)."""
 
 from __future__ import annotations
 
@@ -15,38 +16,37 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
 from registry_pipeline.core.objstore.store import Conflict, ObjectStore
 
-FORMAT = "registry-remote-head-1"
 DIGITS = 12
 ENTRY_NAME = re.compile(rf"[0-9]{{{DIGITS}}}\.json", re.ASCII)
 """The one name of a journal entry (`entry_key`): no other object belongs under journal/."""
 MAX_EPOCH = 2**63 - 1
 """The highest lease epoch and fence: a fence above it is no object this release wrote."""
-
-
-@dataclass(frozen=True)
-class Head:
-    """The state after entry `seq` (0: no entry yet), and the ETag a replace must name."""
-
-    seq: int
-    state: str
-    etag: str | None
-    fence: int = 0
-    """The highest lease epoch fenced so far: writers under a lower one are refused."""
+LEGACY_HEAD = "head.json"
+"""Where the release before entries carried their pointer file kept it, for the entry it named."""
 
 
 @dataclass(frozen=True)
 class Entry:
-    """Journal entry `seq`: the text a change appended, or a fence entry (`fence` > 0, no text)."""
+    """Entry `seq`: journal lines and the pointer file after them (a change), or a fence (`fence`
+    > 0, nothing else); entry 0, empty, begins a history."""
 
     seq: int
-    text: str
+    text: str = ""
+    state: str | None = None
+    """The pointer file after this entry (a change; None: one the release before wrote)."""
     fence: int = 0
+    etag: str = ""
     invalid: str | None = None
-    """Why the object is not an entry this release writes (`records(strict=False)` only)."""
+    """Why the object is not an entry this release writes (`read(strict=False)` only)."""
+
+    @property
+    def changes(self) -> bool:
+        """Whether it is a change (what it holds is applied), not a fence nor entry 0."""
+        return bool(self.text or self.state is not None or self.invalid)
 
 
 class Ledger:
-    """The journal and head under `prefix` ('pointers/') of one store."""
+    """The journal under `prefix` ('pointers/') of one store."""
 
     def __init__(self, store: ObjectStore, prefix: str) -> None:
         self.store = store
@@ -55,129 +55,114 @@ class Ledger:
     def entry_key(self, seq: int) -> str:
         return f"{self.prefix}journal/{seq:0{DIGITS}d}.json"
 
-    @property
-    def head_key(self) -> str:
-        return f"{self.prefix}head.json"
+    def listed(self, after: int) -> list[tuple[int, str]]:
+        """(number, ETag) of the entries after entry `after`, in order (no read of one); an
+        object there that is no entry is REMOTE_STATE_INVALID."""
+        found = []
+        for key, etag in self.store.listing(f"{self.prefix}journal/", self.entry_key(after)):
+            name = key.removeprefix(f"{self.prefix}journal/")
+            if not ENTRY_NAME.fullmatch(name):  # `12.json`, `０１２.json`, `sub/...`: no entry
+                raise self._invalid(key, ValueError("no entry is named so"))
+            found.append((int(name[:DIGITS]), etag))
+        return found
 
-    def head(self) -> Head:
-        """The head as it is now (seq 0 and an empty state before the first write)."""
-        blob = self.store.get(self.head_key)
+    def read(self, seq: int, *, strict: bool = True) -> Entry | None:
+        """Entry `seq` (None: there is none); not one this release writes: REMOTE_STATE_INVALID,
+        or with `strict=False` an entry saying why (`invalid`)."""
+        key = self.entry_key(seq)
+        blob = self.store.get(key)
         if blob is None:
-            return Head(0, "", None)
+            return None
         try:
             body = loads_strict(blob.data)
-            if body.get("format") != FORMAT:
-                raise ValueError(f"format {body.get('format')!r}")
-            seq, state = body["seq"], body["state"]
-            if type(seq) is not int or seq < 0:  # int() would read "１２", 12.9 or true
-                raise ValueError(f"seq {seq!r}")
-            if not isinstance(state, str):
-                raise ValueError("a state that is not text")
-            return Head(seq, state, blob.etag, _fence(body))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise self._invalid(self.head_key, exc) from None
+            if not isinstance(body, dict) or not isinstance(body["entry"], str):
+                raise TypeError("an entry is an object whose `entry` is a string")
+            state = body.get("state")
+            if state is not None and not isinstance(state, str):
+                raise TypeError("its state is not text")
+            entry = Entry(seq, body["entry"], state, _fence(body), blob.etag)
+            if entry.fence and (entry.text or state is not None):  # never checked nor applied
+                raise TypeError("a fence entry holds no text")
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            if strict:
+                raise self._invalid(key, exc) from None
+            return Entry(seq, etag=blob.etag, invalid=f"{type(exc).__name__}: {exc}"[:300])
+        return entry
 
-    def begin(self) -> None:
-        """Create the empty head where there is none (one there is kept, whatever it holds)."""
-        if self.store.get(self.head_key) is None:
-            with contextlib.suppress(Conflict):
-                self.advance(Head(0, "", None), 0, "")
-
-    def records(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
-        """The entries after `after`, in order, up to a gap; a non-entry is REMOTE_STATE_INVALID."""
+    def entries(self, after: int, *, strict: bool = True) -> Iterator[Entry]:
+        """The entries after `after`, in order, up to a gap."""
         expected = after + 1
-        for key in self.store.keys(f"{self.prefix}journal/", after=self.entry_key(after)):
-            seq = self._seq(key)
-            if seq is None:
-                raise self._invalid(key, ValueError("no entry is named so"))
-            if seq != expected:
+        for seq, _etag in self.listed(after):
+            entry = self.read(seq, strict=strict) if seq == expected else None
+            if entry is None:
                 return
-            blob = self.store.get(key)
-            if blob is None:
-                return
-            try:
-                body = loads_strict(blob.data)
-                if not isinstance(body, dict) or not isinstance(body["entry"], str):
-                    raise TypeError("an entry is an object whose `entry` is a string")
-                entry = Entry(seq, body["entry"], _fence(body))
-                if entry.fence and entry.text:  # its text would be neither checked nor applied
-                    raise TypeError("a fence entry holds no text")
-            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-                if strict:
-                    raise self._invalid(key, exc) from None
-                entry = Entry(seq, "", invalid=f"{type(exc).__name__}: {exc}"[:300])
             yield entry
             expected += 1
 
-    def strays(self) -> list[str]:
-        """The objects under journal/ that are no entry (`pointers repair` sets them aside)."""
-        return [key for key in self.store.keys(f"{self.prefix}journal/") if self._seq(key) is None]
+    def create(self, seq: int, text: str = "", state: str | None = None, fence: int = 0) -> str:
+        """Create entry `seq` (a fence entry if `fence` > 0), its ETag; Conflict if one is there."""
+        fields: dict[str, object] = {"seq": seq, "entry": text, "state": state, "fence": fence}
+        fields = {name: value for name, value in fields.items() if value not in (None, 0)}
+        return self.store.create(self.entry_key(seq), _body(fields))
 
-    def _seq(self, key: str) -> int | None:
-        """The number of the entry `key` names exactly, else None (`12.json`, `０１２.json`)."""
-        name = key.removeprefix(f"{self.prefix}journal/")
-        return int(name[:DIGITS]) if ENTRY_NAME.fullmatch(name) else None
+    def begin(self) -> None:
+        """Create entry 0, which says a history has begun (one there is kept, whatever it holds)."""
+        with contextlib.suppress(Conflict):
+            self.create(0)
 
-    def append(self, seq: int, entry: str, fence: int = 0) -> None:
-        """Create entry `seq` (a fence entry if `fence` > 0); Conflict if another wrote it first."""
-        fields: dict[str, object] = {"seq": seq, "entry": entry}
-        self.store.create(self.entry_key(seq), _body(fields | ({"fence": fence} if fence else {})))
+    def begun(self) -> bool:
+        """Whether a history began here (entry 0, or the release before's head)."""
+        return any(self.store.get(key) for key in (self.entry_key(0), self.prefix + LEGACY_HEAD))
 
-    def advance(self, head: Head, seq: int, state: str, fence: int = 0) -> Head:
-        """Replace `head` by the state after entry `seq`; Conflict when the head moved since."""
-        fence = max(head.fence, fence)
-        body = _body({"format": FORMAT, "seq": seq, "state": state, "fence": fence})
-        if head.etag is None:
-            etag = self.store.create(self.head_key, body)
-        else:
-            etag = self.store.replace(self.head_key, body, head.etag)
-        return Head(seq, state, etag, fence)
+    def legacy_state(self) -> str:
+        """The pointer file the release before kept in head.json ("" when none)."""
+        key = self.prefix + LEGACY_HEAD
+        blob = self.store.get(key)
+        try:
+            state = loads_strict(blob.data)["state"] if blob is not None else ""
+            if not isinstance(state, str):
+                raise TypeError("a state that is not text")
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise self._invalid(key, exc) from None
+        return state
 
     def fence(self, epoch: int) -> None:
-        """Refuse every later commit under an epoch below `epoch`; a fence as high is kept."""
+        """Refuse every later change under an epoch below `epoch`: a fence entry after the last
+        entry (`fenced`); nothing written when the last fence is as high."""
         while True:
-            head = self.head()
-            pending = list(self.records(head.seq))
-            if _highest(head, pending) >= epoch:
+            last, fenced = self._tail()
+            if fenced >= epoch:
                 return
-            seq = (pending[-1].seq if pending else head.seq) + 1
-            try:
-                if head.etag is None and not pending:
-                    self.advance(head, 0, "", epoch)
-                    return
-                self.append(seq, "", fence=epoch)
-            except Conflict:
-                continue  # a writer (or another fence) took that place: read again
-            if not pending:
-                with contextlib.suppress(Conflict):  # a reader settled it for us
-                    self.advance(head, seq, head.state, epoch)
-            return
+            with contextlib.suppress(Conflict):  # a writer (or another fence) took that place
+                self.create(last + 1, fence=epoch)
+                return
 
     def fenced(self) -> int:
-        """The highest fence raised so far (pending fence entries included)."""
-        head = self.head()
-        return _highest(head, list(self.records(head.seq)))
+        """The epoch of the last fence entry (0: none), the one changes are held to."""
+        return self._tail()[1]
 
-    def verify_fence(self, head: Head, epoch: int | None) -> None:
-        """BUILD_LEASE_LOST when `head` is fenced above the writer's `epoch` (None: no lease)."""
-        if epoch is not None and head.fence > epoch:
-            raise RegistryError(
-                f"the build lease this writer held (epoch {epoch}) was taken over by another "
-                f"build (epoch {head.fence}); its pointer change was refused, nothing written",
-                code="BUILD_LEASE_LOST",
-                path=f"{self.store.url}/{self.head_key}",
-            )
+    def _tail(self) -> tuple[int, int]:
+        """(the last entry's number, the last fence's epoch), read back from the end."""
+        numbers = [seq for seq, _etag in self.listed(0)]
+        for seq in reversed(numbers):
+            entry = self.read(seq)
+            if entry is not None and entry.fence:
+                return numbers[-1], entry.fence
+        return (numbers[-1] if numbers else 0), 0
+
+    def strays(self) -> list[str]:
+        """The objects under journal/ that are no entry (`pointers repair` sets them aside)."""
+        folder = f"{self.prefix}journal/"
+        return [key for key in self.store.keys(folder)
+                if not ENTRY_NAME.fullmatch(key.removeprefix(folder))]  # fmt: skip
 
     def _invalid(self, key: str, exc: Exception) -> RegistryError:
         return RegistryError(
-            f"{key} is not an object this release wrote ({exc})",
+            f"{key} is not an object this release wrote ({exc}); `registry pointers repair "
+            "--reason TEXT` sets it aside in the bucket's quarantine/",
             code="REMOTE_STATE_INVALID",
             path=f"{self.store.url}/{key}",
         )
-
-
-def _highest(head: Head, pending: list[Entry]) -> int:
-    return max([head.fence, *(entry.fence for entry in pending)])
 
 
 def _fence(body: dict[str, object]) -> int:
@@ -193,4 +178,4 @@ def _body(fields: dict[str, object]) -> bytes:
     return json.dumps({**fields, "written_by": nonce}, sort_keys=True).encode()
 
 
-__all__ = ["Conflict", "Entry", "Head", "Ledger"]
+__all__ = ["Conflict", "Entry", "Ledger"]

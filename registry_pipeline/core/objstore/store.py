@@ -258,13 +258,17 @@ class ObjectStore:
 
     def keys(self, prefix: str, after: str | None = None) -> Iterator[str]:
         """Every key under `prefix` (a folder), lexical on S3; only those after `after`."""
+        return (key for key, _etag in self.listing(prefix, after))
+
+    def listing(self, prefix: str, after: str | None = None) -> Iterator[tuple[str, str]]:
+        """(key, ETag) of every object under `prefix`, as `keys` lists them."""
         import obstore
 
         with self._client("list", prefix):
             folder = prefix.rstrip("/") or None
             for chunk in obstore.list(self._backend, folder, offset=after):
                 for meta in chunk:
-                    yield str(meta["path"])
+                    yield str(meta["path"]), str(meta["e_tag"] or "")
 
     def delete(self, key: str) -> None:
         """Remove `key` (no error when it is gone already)."""

@@ -1,4 +1,5 @@
-"""The pointer journal on a bucket's ledger, mirrored to the local copy (docs/SCALE.md)."""
+"""The pointer journal's bucket backend: the bucket's entries, mirrored into the local file (its
+copy) once they verify, and one entry per change, created only where none is (docs/POINTERS.md)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,20 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from registry_pipeline.core.errors import Problem, RegistryError
-from registry_pipeline.core.fs import read_small, require_safe, write_atomic
+from registry_pipeline.core.fs import write_atomic
 from registry_pipeline.core.objstore.folders import published
-from registry_pipeline.core.objstore.ledger import Entry, Head, Ledger
+from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
+from registry_pipeline.core.objstore.ledger import Entry, Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers.journal import (
     MAX_JOURNAL_BYTES,
-    QUARANTINE_RELPATH,
     ChainReplay,
     Check,
     FileJournal,
     JournalFormatError,
     JournalRecord,
     finding,
+    keep_aside,
     parse_record,
     problem_text,
 )
@@ -66,17 +68,6 @@ class SetAside:
         )
 
 
-def _unreadable(entry: Entry) -> tuple[int, Problem] | None:
-    """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
-    if entry.invalid is not None:
-        why = f"not an entry this release writes ({entry.invalid})"
-        return entry.seq, finding("RECORD_UNREADABLE", why, entry.seq)
-    lines = entry.text.encode("utf-8").split(b"\n")
-    if not entry.fence and (not entry.text.endswith("\n") or not all(lines[:-1])):
-        return entry.seq, finding("RECORD_UNREADABLE", "its text is not whole journal lines")
-    return None
-
-
 def _command(record: JournalRecord) -> str:
     reason = f" --reason {json.dumps(record.reason)}" if record.reason else ""
     to = record.to_ref.run_id if record.to_ref else None
@@ -89,8 +80,23 @@ def _command(record: JournalRecord) -> str:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """What the local copy mirrors: the bucket's entries up to `seq`, as its first `size` bytes."""
+
+    seq: int
+    size: int
+    sha256: str
+    etag: str | None = None
+    """Entry `seq`'s ETag as listed (None: a mark the release before wrote, a hint only)."""
+    fence: int = 0
+    """The epoch of the last fence entry among them: what a change is held to."""
+    state: str = ""
+    """The pointer file after them."""
+
+
+@dataclass(frozen=True)
 class BucketRepair:
-    """What `set_aside_unverified` did: the head's entry, the objects kept (key, SHA-256), why."""
+    """What `set_aside_unverified` did: the last entry kept, the objects set aside, why."""
 
     head_seq: int
     kept: tuple[tuple[str, str], ...]
@@ -99,18 +105,18 @@ class BucketRepair:
 
 @dataclass(frozen=True)
 class Base:
-    """The state a change starts from: the head and the local journal that mirrors it."""
+    """What a change starts from: the entries mirrored, and the local journal mirroring them."""
 
-    head: Head
+    mark: Mark
     journal: bytes = field(repr=False)
 
 
 class BucketJournal:
-    """The journal on object storage: the local file mirrors the ledger, pulled before changes."""
+    """The journal in a bucket, its local copy pulled before every command (`change`)."""
 
     def __init__(self, remote: Remote, root: Path, journal: Path, pointers: Path) -> None:
         self.local = FileJournal(journal, root)
-        self.append, self.last = self.local.append, self.local.last  # as on a disk
+        self.append, self.last = self.local.append, self.local.last  # the copy, as on a disk
         self.ledger = Ledger(remote.store, PREFIX)
         self.remote, self.url, self.root = remote, remote.url, root
         self.journal, self.pointers = journal, pointers
@@ -127,107 +133,103 @@ class BucketJournal:
             if writes:
                 self.push(base)
 
-    def pull(
-        self,
-        check: Check,
-        redo: Callable[[], object],
-        *,
-        writes: bool = True,
-    ) -> Base:
-        """Make the local journal and pointers the bucket's once new entries verify; else none."""
-        head = self.ledger.head()
+    def pull(self, check: Check, redo: Callable[[], object], *, writes: bool = True) -> Base:
+        """Make the local journal and pointers the bucket's once its new entries verify (each
+        registry's last record admitted by `check`); else refuse, nothing applied or written."""
         local = _read(self.journal, journal=True)
-        start, size = self._mirrored(local)
-        entries = list(self.ledger.records(start, strict=False))
-        past = start > head.seq and not entries
-        if past and self.ledger.store.get(self.ledger.entry_key(start)) is None:
-            start, size = 0, 0  # the bucket lost the entry this copy mirrored: fetched whole
-            entries = list(self.ledger.records(0, strict=False))
-        if not any(not entry.fence for entry in entries) and not start:
-            # no change yet: a change takes this workspace's journal and pointer file into it,
-            # a read-only command does not; refused when its history vanished
-            gone = self.vanished(head)
-            if gone is not None:
-                raise gone
-            if not writes or not self._bootstrap():
-                return Base(head, local)
-            head = self.ledger.head()
-            entries = list(self.ledger.records(0, strict=False))
+        mark, entries = self._fetch(self._mirrored(local), local)
         try:
-            text = local[:size] + self.verify_entries(local[:size], entries, check, head.seq)
-        except PointerRefused as refused:
-            if not start:
+            text = self._verified_text(local[: mark.size] if mark else b"", entries, check)
+        except PointerRefused:
+            if mark is None:
                 raise
             # this copy may be what diverged (it mirrored an entry `pointers repair` has set
-            # aside since): the bucket's history verified whole is taken, the copy kept aside
-            whole = list(self.ledger.records(0, strict=False))
-            try:
-                fresh = self.verify_entries(b"", whole, check, head.seq)
-            except PointerRefused:
-                raise refused from None
-            start, size, entries, text = 0, 0, whole, fresh
-        last = entries[-1].seq if entries else start
-        pending = [entry for entry in entries if entry.seq > head.seq]
-        if last > head.seq and (not pending or pending[0].seq != head.seq + 1):
-            # mirrored (and verified) by an earlier pull, but the head has not moved over it
-            pending = list(self.ledger.records(head.seq, strict=False))
-            tail = "".join(entry.text for entry in pending).encode("utf-8")
-            if any(entry.invalid for entry in pending) or not text.endswith(tail):
-                problem = finding("CHAIN_BROKEN", "rewritten since this machine mirrored it")
-                raise self._refused(problem, f"entry {head.seq + 1}", head.seq + 1)
-        changes = [entry.seq for entry in pending if not entry.fence]
-        if head.seq > last or changes not in ([], [head.seq + 1]):  # then fence entries only
-            if self.ledger.head().etag != head.etag:  # other writers moved on between the
-                return self.pull(check, redo, writes=writes)  # reads: nothing written yet
-            raise PointerRefused(
-                f"the bucket's pointer head is at entry {head.seq} and its journal at {last}: "
-                "no writer leaves it so; nothing was applied; `registry pointers repair "
-                "--reason TEXT` sets the entries past the head aside and puts the head back on "
-                "the last entry that verifies",
-                code="REMOTE_STATE_INVALID",
-                path=f"{self.url}/{self.ledger.head_key}",
-            )
-        for entry in pending if pending and pending[0].seq <= start else []:
-            for line in entry.text.encode("utf-8").splitlines():  # checked against the copy
-                for record in parse_record(line).members():  # each move of a set entry
-                    check(record, "redo")
-        if text != local:
-            if local and text[: len(local)] != local:
-                self.set_aside = self._keep_aside(local, start, size)
-            write_atomic(self.journal, text)
-        self._write_pointers(head.state.encode("utf-8"))
-        if pending:  # a writer stopped between its entry and the head, or a fence not in it
-            if changes:
-                redo()
-            if writes:
-                fence = max(entry.fence for entry in pending)
-                with contextlib.suppress(Conflict):  # a rival completed it first: the same
-                    head = self.ledger.advance(
-                        head, last, _read(self.pointers).decode("utf-8"), fence
-                    )
-                if head.seq != last:
-                    head = self.ledger.head()
-                if head.seq > last:  # a rival's change after `last` came first: this copy
-                    # is at `last`, so the change's entry, as `last + 1`, loses (`Conflict`)
-                    head = Head(last, _read(self.pointers).decode("utf-8"), None, head.fence)
-        self._save(last, text)
-        return Base(head, text)
+            # aside since): the bucket's history, verified whole, is taken, the copy kept aside
+            mark, entries = self._fetch(None, local)
+            text = self._verified_text(b"", entries, check)
+        changes = [entry for entry in entries if entry.changes]
+        if not changes and mark is None:  # no change yet: a change takes this workspace's
+            gone = self._gone([], changed=False)  # history in, a read-only command does not
+            if gone is not None:
+                raise gone
+            if writes and self._bootstrap(check, entries):
+                return self.pull(check, redo, writes=writes)
+            return Base(self._mark_after(None, entries, b"", _read(self.pointers)), local)
+        legacy = bool(changes) and changes[-1].state is None
+        if legacy:  # entries the release before wrote: its head.json holds their pointer file
+            state = self.ledger.legacy_state()
+        elif changes:
+            state = str(changes[-1].state)
+        else:
+            state = mark.state if mark else ""
+        journal = (local[: mark.size] if mark else b"") + text
+        if journal != local:
+            if local and not journal.startswith(local):  # moved aside, the bucket's written
+                self.set_aside = self._keep_aside(local, journal)
+            write_atomic(self.journal, journal)
+        self._write_pointers(state.encode("utf-8"))
+        if legacy:  # a head that lagged behind its last change: the store completes it
+            redo()
+        base = Base(self._mark_after(mark, entries, journal, _read(self.pointers)), journal)
+        self._save(base.mark)
+        return base
 
-    def verify_entries(
-        self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
-    ) -> bytes:
+    def _fetch(self, mark: Mark | None, local: bytes) -> tuple[Mark | None, list[Entry]]:
+        """The entries after `mark` (after a mark that no longer holds: every entry, the mark
+        None), up to a gap; REMOTE_STATE_INVALID past one, POINTERS_MISSING when the history
+        is gone."""
+        listed = self.ledger.listed(mark.seq - 1) if mark else self.ledger.listed(0)
+        if mark is not None and listed and listed[0][0] == mark.seq:
+            if listed[0][1] != mark.etag:  # rewritten or replaced since: fetched whole, verified
+                return self._fetch(None, local)
+            listed = listed[1:]
+        elif mark is not None and not self.ledger.begun():
+            raise self._gone([], changed=False) or self._vanished("its entries are gone")
+        elif mark is not None and not listed:  # the last entries this copy mirrored are gone:
+            whole = self._fetch(None, local)[1]  # kept while the bucket holds the rest of it
+            text = "".join(entry.text for entry in whole).encode("utf-8")
+            return (mark, []) if len(text) < mark.size and local.startswith(text) else (None, whole)
+        start = mark.seq if mark else 0  # after a gap past `mark`, later entries continue it
+        numbers = [seq for seq, _etag in listed]
+        if mark is None and numbers[:1] not in ([], [1]):
+            raise self._gone(numbers, changed=False) or self._vanished("its start is gone")
+        entries: list[Entry] = []
+        for seq in numbers:
+            entry = self.ledger.read(seq, strict=False) if seq == start + 1 else None
+            if entry is None:
+                raise PointerRefused(
+                    f"entry {start + 1} of the bucket's journal is missing and entry {seq} is "
+                    "there: no writer leaves it so; nothing was applied; `registry pointers "
+                    "repair --reason TEXT` sets the entries past the gap aside",
+                    code="REMOTE_STATE_INVALID",
+                    path=f"{self.url}/{self.ledger.entry_key(start + 1)}",
+                )
+            entries.append(entry)
+            start += 1
+        return mark, entries
+
+    @staticmethod
+    def _mark_after(mark: Mark | None, entries: list[Entry], journal: bytes, state: bytes) -> Mark:
+        """The mark once `entries` are mirrored after `mark` as `journal`, the pointers `state`."""
+        last = entries[-1] if entries else None
+        fences = [entry.fence for entry in entries if entry.fence]
+        return Mark(
+            last.seq if last else mark.seq if mark else 0, len(journal), sha256_bytes(journal),
+            last.etag if last else mark.etag if mark else None,
+            fences[-1] if fences else mark.fence if mark else 0, state.decode("utf-8"),
+        )  # fmt: skip
+
+    def _verified_text(self, mirrored: bytes, entries: list[Entry], check: Check) -> bytes:
         """The text of `entries` once they continue `mirrored` and pass `check`; else raises."""
-        text, bad, problem = self._verified(mirrored, entries, check, settled)
+        text, bad, problem = self._verified(mirrored, entries, check)
         if problem is not None:
             raise self._refused(problem, f"entry {bad}" if bad else "this machine's copy", bad)
         return text
 
     def _verified(
-        self, mirrored: bytes, entries: list[Entry], check: Check, settled: int
+        self, mirrored: bytes, entries: list[Entry], check: Check
     ) -> tuple[bytes, int | None, Problem | None]:
         """(text of the verified entries, the first that is not, its problem); Nones if all are."""
-        if not any(entry.text or entry.invalid for entry in entries):
-            return b"", None, None
         replay = ChainReplay()
         number = 0
         for number, line in enumerate(mirrored.splitlines(), start=1):
@@ -238,13 +240,11 @@ class BucketJournal:
         added: list[tuple[int, bytes]] = []
         latest: dict[str, tuple[int, JournalRecord]] = {}
         found: tuple[int, Problem] | None = None
-        first = None if mirrored else next((e.seq for e in entries if not e.fence), None)
+        first = None if mirrored else next((e.seq for e in entries if e.text), None)
         for entry in entries:
             found = _unreadable(entry)
             if found is not None:
                 break
-            if entry.fence:
-                continue
             data = entry.text.encode("utf-8")
             for line in data.split(b"\n")[:-1]:
                 number += 1
@@ -260,8 +260,8 @@ class BucketJournal:
         for seq, record in sorted(latest.values(), key=lambda item: item[0]):
             if found is not None and seq >= found[0]:
                 break
-            try:
-                check(record, "restore" if seq == first else "redo" if seq > settled else "mirror")
+            try:  # the first entry: a workspace's history taken as found (`restore`)
+                check(record, "restore" if seq == first else "mirror")
             except PointerRefused as exc:
                 found = (seq, finding(exc.code, exc.message, record.seq))
                 break
@@ -275,31 +275,32 @@ class BucketJournal:
         return PointerRefused(
             f"the bucket's journal does not verify at {where} ({problem.code}: {problem.message}); "
             "nothing of it was applied, on this machine or in the bucket; `registry pointers "
-            "repair --reason TEXT` sets the entries that do not verify aside in the bucket "
-            "and puts the head back on the last entry that does",
+            "repair --reason TEXT` sets the entries that do not verify aside in the bucket",
             code=problem.code,
             path=f"{self.url}/{key}" if key else str(self.journal),
         )
 
-    def vanished(self, head: Head | None = None) -> PointerRefused | None:
-        """POINTERS_MISSING when the ledger holds no change but had a history, else None."""
-        head = head or self.ledger.head()
-        entries = list(self.ledger.records(0, strict=False))
-        if any(not entry.fence for entry in entries):
-            return None
-        if head.seq > 0 and not entries:
-            return self._vanished(f"the head names entry {head.seq}, the journal has none")
-        mark = self._mark()
-        if mark is not None and mark[0] > 0:
-            lines = _read(self.journal, journal=True)[: mark[1]].splitlines()
+    def vanished(self) -> PointerRefused | None:
+        """POINTERS_MISSING when the bucket's pointer history is gone, else None."""
+        numbers = [seq for seq, _etag in self.ledger.listed(0)]
+        changed = any(entry.changes for entry in self.ledger.entries(0, strict=False))
+        return self._gone(numbers, changed)
+
+    def _gone(self, numbers: list[int], changed: bool) -> PointerRefused | None:
+        """POINTERS_MISSING for a ledger of entries `numbers`, `changed` by some, else None."""
+        if numbers[:1] not in ([], [1]):
+            return self._vanished(f"its first entry is gone (entry {numbers[0]} is)")
+        mark = None if changed else self._mark()
+        if mark is not None and mark.seq > 0:
+            lines = _read(self.journal, journal=True)[: mark.size].splitlines()
             seen = f", head {sha256_bytes(lines[-1])}" if lines else ""
-            return self._vanished(f"this machine last saw its journal at entry {mark[0]}{seen}")
-        if head.etag is None and published(self.remote.store, RUNS_PREFIX):
+            return self._vanished(f"this machine last saw its journal at entry {mark.seq}{seen}")
+        if not changed and not self.ledger.begun() and published(self.remote.store, RUNS_PREFIX):
             return self._vanished("the bucket holds run folders but no pointer history")
         return None
 
     def begin(self, stamp: str) -> list[tuple[str, str]]:
-        """Begin a vanished history anew: the ledger set aside (key, SHA-256), the head empty."""
+        """Begin a vanished history anew: what is left of it set aside (key, SHA-256), entry 0."""
         self.forget()
         kept = self.ledger.store.set_aside(sorted(self.ledger.store.keys(self.ledger.prefix),
                                                   reverse=True), stamp)  # fmt: skip
@@ -313,76 +314,61 @@ class BucketJournal:
             "that has the last copy puts it back (on another machine it starts a new history "
             "from the pointer file as found, journaled)",
             code="POINTERS_MISSING",
-            path=f"{self.url}/{self.ledger.head_key}",
+            path=f"{self.url}/{self.ledger.entry_key(0)}",
         )
 
-    def _keep_aside(self, local: bytes, start: int, size: int) -> SetAside:
-        """Keep this machine's journal byte for byte in the quarantine folder (time-sorted)."""
-        folder = self.root / QUARANTINE_RELPATH
-        kept = folder / f"{now_utc().strftime('%Y-%m-%dT%H%M%S.%fZ')}__{self.journal.name}"
-        require_safe(self.root, kept)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(kept, local)
-        only_here = local[size:] if start else local
+    def _keep_aside(self, local: bytes, journal: bytes) -> SetAside:
+        """Keep this machine's journal byte for byte aside, with the records only it has."""
+        kept = keep_aside(self.root, self.journal)
+        mirrored = set(journal.splitlines())
         records: list[JournalRecord] = []
-        for line in only_here.splitlines():
+        for line in local.splitlines():
             with contextlib.suppress(JournalFormatError):
-                records.extend(parse_record(line).members())
-        return SetAside(kept.relative_to(self.root).as_posix(), tuple(records))
+                records.extend(parse_record(line).members() if line not in mirrored else ())
+        return SetAside(kept, tuple(records))
 
-    def set_aside_unverified(
-        self, check: Check, state_at: Callable[[bytes], bytes]
-    ) -> BucketRepair | None:
-        """`pointers repair`: set unverified entries aside, put the head on the last good one."""
-        head = self.ledger.head()
-        entries = list(self.ledger.records(0, strict=False))
-        _text, first_bad, problem = self._verified(b"", entries, check, head.seq)
-        good = first_bad - 1 if first_bad is not None else (entries[-1].seq if entries else 0)
-        changes = [e.seq for e in entries if head.seq < e.seq <= good and not e.fence]
-        if len(changes) > 1 and head.etag is not None:  # one change at most waits for a head
-            good, problem = (
-                changes[0],
-                problem
-                or finding("SEQ_GAP", f"entries {changes[1]}.. were written past a pending entry"),
-            )
-        bad = [entry for entry in entries if entry.seq > good]
-        headless = head.etag is None and any(not entry.fence for entry in entries)
-        if problem is None and head.seq <= (entries[-1].seq if entries else 0) and not headless:
-            return None
-        if good < head.seq and len([entry for entry in bad if not entry.fence]) > 1:
+    def set_aside_unverified(self, check: Check) -> BucketRepair | None:
+        """`pointers repair`: the entries from the first that does not verify (or is missing)
+        set aside, the last fence kept; None when every entry verifies."""
+        numbers = [seq for seq, _etag in self.ledger.listed(0)]
+        entries = list(self.ledger.entries(0, strict=False))
+        _text, first_bad, problem = self._verified(b"", entries, check)
+        if problem is None and len(entries) < len(numbers):
+            first_bad = len(entries) + 1
+            problem = finding("SEQ_GAP", f"entry {first_bad} is missing, entries after it remain")
+        if problem is None:
+            mark = self._mark()
+            if mark is None or mark.seq <= len(entries):
+                return None
+            self.forget()  # the bucket lost entries this copy mirrored: the copy is kept aside
+            return BucketRepair(len(entries), (), f"entry {mark.seq}, mirrored here, is gone")
+        assert first_bad is not None
+        bad = [entry for seq in numbers if seq >= first_bad
+               and (entry := self.ledger.read(seq, strict=False)) is not None]  # fmt: skip
+        if len([entry for entry in bad if entry.changes]) > 1:
             raise PointerRefused(
-                f"the bucket's journal does not verify at entry {good + 1} "
-                f"({problem_text(problem) if problem else None}), and "
-                f"the head had moved over it and {len(bad) - 1} entries after it: a rewritten "
+                f"the bucket's journal does not verify at entry {first_bad} "
+                f"({problem_text(problem)}), and a change was written after it: a rewritten "
                 "entry of the history, never set aside (its entries are immutable); restore it "
                 "from the bucket's versions or a backup (`registry pointers verify` on a new "
                 "checkout names it)",
                 code="REMOTE_UNSUPPORTED",
-                path=f"{self.url}/{self.ledger.entry_key(good + 1)}",
+                path=f"{self.url}/{self.ledger.entry_key(first_bad)}",
             )
-        keys = [self.ledger.entry_key(entry.seq) for entry in reversed(bad)]
-        if head.seq > good:
-            keys.append(self.ledger.head_key)
         stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
-        fence = max([head.fence, *(entry.fence for entry in entries)])
-        if head.seq <= good and not headless:
-            state = head.state.encode("utf-8")
-        else:  # the head is past the entries that verify, or gone: rebuilt from them
-            kept_entries = [entry for entry in entries if entry.seq <= good]
-            state = state_at(self._verified(b"", kept_entries, check, head.seq)[0])
+        keys = [self.ledger.entry_key(seq) for seq in reversed(numbers) if seq >= first_bad]
         kept = self.ledger.store.set_aside(keys, stamp)  # the last entry first: no gap
-        put_back = Head(head.seq, head.state, None) if head.seq > good else head
-        self.ledger.advance(put_back, good, state.decode("utf-8"), fence)
+        held = next((entry.fence for entry in reversed(entries[: first_bad - 1]) if entry.fence), 0)
+        fence = max((entry.fence for entry in bad), default=0)
+        if fence > held:  # a later lease's fence set aside: it holds on
+            with contextlib.suppress(Conflict):
+                self.ledger.create(first_bad, fence=fence)
         self.forget()
-        why = (
-            problem_text(problem)
-            if problem
-            else ("the head was gone" if headless else f"the head was at entry {head.seq}")
-        )
-        return BucketRepair(good, tuple(kept), why)
+        return BucketRepair(first_bad - 1, tuple(kept), problem_text(problem))
 
     def push(self, base: Base) -> None:
-        """Write the change as the next entry, then the head; Conflict (none written) if beaten."""
+        """Create the change's entry after the mirrored ones; Conflict (nothing written, the
+        copy put back) when another writer created it first."""
         journal = _read(self.journal, journal=True)
         if not journal.startswith(base.journal):
             raise PointerRefused(
@@ -395,57 +381,51 @@ class BucketJournal:
         if not added:
             return
         self._verify_grant(base)
-        seq = base.head.seq + 1
+        seq, state = base.mark.seq + 1, _read(self.pointers)
         try:
-            self.ledger.append(seq, added.decode("utf-8"))
+            etag = self.ledger.create(seq, added.decode("utf-8"), state.decode("utf-8"))
         except Conflict:
             self._put_back(base)  # the change runs again on the winner's state
             raise
-        with contextlib.suppress(Conflict):  # a reader completed it for us
-            self.ledger.advance(base.head, seq, _read(self.pointers).decode("utf-8"))
-        self._save(seq, journal)
+        self._save(Mark(seq, len(journal), sha256_bytes(journal), etag, base.mark.fence,
+                        state.decode("utf-8")))  # fmt: skip
 
     def _verify_grant(self, base: Base) -> None:
-        """BUILD_LEASE_LOST when this process's lease was lost or fenced off (copy put back)."""
+        """BUILD_LEASE_LOST when this process's lease was lost, or when the entries its change
+        follows end under a later lease's fence (one written since: the change loses `Conflict`)."""
         grant = self.remote.grant
-        if grant is None:
+        if grant is None or (not grant.lost.is_set() and base.mark.fence <= grant.epoch):
             return
-        try:
-            if grant.lost.is_set():
-                raise RegistryError(
-                    f"the build lease (epoch {grant.epoch}) was lost; its pointer change was "
-                    "refused, nothing written",
-                    code="BUILD_LEASE_LOST",
-                    path=f"{self.url}/{self.ledger.head_key}",
-                )
-            self.ledger.verify_fence(base.head, grant.epoch)
-        except RegistryError as exc:
-            self._put_back(base)
-            raise PointerRefused.of(exc) from None
+        self._put_back(base)
+        if grant.lost.is_set():
+            message = f"the build lease (epoch {grant.epoch}) was lost"
+        else:
+            message = (f"the build lease this writer held (epoch {grant.epoch}) was taken over "
+                       f"by another build (epoch {base.mark.fence})")  # fmt: skip
+        raise PointerRefused(
+            f"{message}; its pointer change was refused, nothing written",
+            code="BUILD_LEASE_LOST",
+            path=f"{self.url}/{LEASE_KEY}",
+        )
 
     def _put_back(self, base: Base) -> None:
         """The local copy as pulled: a change that never reached the bucket leaves nothing."""
         write_atomic(self.journal, base.journal)
-        self._write_pointers(base.head.state.encode("utf-8"))
+        self._write_pointers(base.mark.state.encode("utf-8"))
 
-    def _bootstrap(self) -> bool:
-        """Seed an empty bucket with the workspace's journal and pointers; True if any."""
+    def _bootstrap(self, check: Check, entries: list[Entry]) -> bool:
+        """Seed a bucket with no change yet with the workspace's journal and pointers, once they
+        verify (folders published first); True if there were any (Conflict: look again)."""
         journal, pointers = _read(self.journal, journal=True), _read(self.pointers)
         if not journal and not pointers:
             return False
+        seq = entries[-1].seq + 1 if entries else 1
+        problem = self._verified(b"", [Entry(seq, journal.decode("utf-8"), "")], check)[2]
+        if problem is not None:  # checked as a sync checks it: never a history that does not
+            raise self._refused(problem, "this machine's journal", None)
         self._publish_local_folders()  # published before any pointer names them
-        while not any(not entry.fence for entry in self.ledger.records(0, strict=False)):
-            head = self.ledger.head()
-            fences = list(self.ledger.records(head.seq))
-            seq = (fences[-1].seq if fences else head.seq) + 1
-            try:
-                self.ledger.append(seq, journal.decode("utf-8"))
-            except Conflict:
-                continue  # another machine's bootstrap, or a fence entry: look again
-            fence = max((entry.fence for entry in fences), default=0)
-            with contextlib.suppress(Conflict):  # a reader completed it for us
-                self.ledger.advance(head, seq, pointers.decode("utf-8"), fence)
-            break
+        with contextlib.suppress(Conflict):  # another machine's bootstrap, or a fence entry
+            self.ledger.create(seq, journal.decode("utf-8"), pointers.decode("utf-8"))
         return True
 
     def _publish_local_folders(self) -> None:
@@ -460,34 +440,36 @@ class BucketJournal:
             if entry.is_dir():
                 self.remote.publish_folder(Path(entry.path), entry.name)
 
-    def _mark(self) -> tuple[int, int, str] | None:
-        """(entry, bytes, sha256) this machine last mirrored of this bucket, or None."""
+    def _mark(self) -> Mark | None:
+        """What this machine last mirrored of this bucket (a mark of the release before: only
+        where it was), or None."""
         try:
             entry = self._mirrors().get(self.url)
-            if entry is not None and MIRRORED in entry.checks:
-                mark = entry.payload
-            else:
-                old = json.loads(read_small(self.root / SYNC_RELPATH, 1 << 20) or b"null")
-                mark = old if isinstance(old, dict) and old.get("store") == self.url else {}
-            return int(mark["seq"]), int(mark["size"]), str(mark["sha256"])
+            mark = entry.payload if entry is not None and MIRRORED in entry.checks else {}
+            etag, state = mark.get("etag"), mark.get("state", "")
+            if not (etag is None or isinstance(etag, str)) or not isinstance(state, str):
+                return None
+            return Mark(int(mark["seq"]), int(mark["size"]), str(mark["sha256"]), etag,
+                        int(mark.get("fence", 0)), state)  # fmt: skip
         except (RegistryError, KeyError, TypeError, ValueError, RecursionError):  # a cache
             return None
 
-    def _mirrored(self, local: bytes) -> tuple[int, int]:
-        """(entry, bytes): the local journal's first bytes mirror entries 1..entry; else (0, 0)."""
-        seq, size, digest = self._mark() or (0, 0, "")  # none: "" is no digest
-        if size > len(local) or sha256_bytes(local[:size]) != digest:
-            return 0, 0
-        return seq, size
+    def _mirrored(self, local: bytes) -> Mark | None:
+        """The mark, when the local journal's first bytes are what it mirrored; else None."""
+        mark = self._mark()
+        if mark is None or mark.etag is None or mark.seq < 1 or mark.size > len(local):
+            return None
+        return mark if sha256_bytes(local[: mark.size]) == mark.sha256 else None
 
     def forget(self) -> None:
         """Drop the record of what is mirrored: the next pull fetches the journal whole."""
         (self.root / SYNC_RELPATH).unlink(missing_ok=True)
 
-    def _save(self, seq: int, journal: bytes) -> None:
+    def _save(self, mark: Mark) -> None:
         cache = self._mirrors()
-        digest = sha256_bytes(journal)
-        cache.put(self.url, [MIRRORED], {"seq": seq, "size": len(journal), "sha256": digest})
+        cache.put(self.url, [MIRRORED], {"seq": mark.seq, "size": mark.size,
+                                         "sha256": mark.sha256, "etag": mark.etag,
+                                         "fence": mark.fence, "state": mark.state})  # fmt: skip
         cache.save()
 
     def _mirrors(self) -> Verified:
@@ -500,6 +482,17 @@ class BucketJournal:
         elif _read(self.pointers) != state:
             self.pointers.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(self.pointers, state)
+
+
+def _unreadable(entry: Entry) -> tuple[int, Problem] | None:
+    """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
+    if entry.invalid is not None:
+        why = f"not an entry this release writes ({entry.invalid})"
+        return entry.seq, finding("RECORD_UNREADABLE", why, entry.seq)
+    lines = entry.text.encode("utf-8").split(b"\n")
+    if entry.text and (not entry.text.endswith("\n") or not all(lines[:-1])):
+        return entry.seq, finding("RECORD_UNREADABLE", "its text is not whole journal lines")
+    return None
 
 
 def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:

@@ -14,6 +14,7 @@ import rfc8785
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import Problem, RegistryError, problem_object
+from registry_pipeline.core.fs import QUARANTINE_RELPATH, quarantine
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers.pointer_file import (
     PointerFile,
@@ -235,7 +236,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     if handle is None:
         return
     with handle:
-        yield from jsonl.lines(handle)
+        yield from jsonl.Lines(handle, path=path)
 
 
 def read_records(path: Path) -> Iterator[JournalRecord]:
@@ -435,7 +436,7 @@ class ChainReplay:
                     "truncated before it or rewritten",
                 )
             )
-        compare_with_pointers(report, self.state, self.last, pointers)
+        compare_with_pointers(report, self.last, pointers)
         return report
 
 
@@ -512,59 +513,57 @@ def _link_problem(
 
 
 def compare_with_pointers(
-    report: VerifyReport,
-    state: dict[str, SealedRef | None],
-    last: JournalRecord | None,
-    pointers: PointerFile,
+    report: VerifyReport, last: JournalRecord | None, pointers: PointerFile
 ) -> None:
-    pending = last is not None and interrupted(pointers, last)
-    moved = {record.registry_id for record in last.members()} if last and pending else set()
-    for registry_id, ref in state.items():
-        actual = pointers.active(registry_id)
-        if actual == ref:
-            continue
-        if registry_id in moved:
-            if pending and last is not None:  # one note for the line, however many it moves
-                report.notes.append(
-                    finding(
-                        "PENDING_RECORD",
-                        f"record {last.seq} ({last}) is journaled but the "
-                        "pointer file was not replaced (an interrupted promotion); the next "
-                        "pointer change completes it",
-                        last.seq,
-                    )
-                )
-                pending = False
-            continue
-        report.problems.append(
-            finding(
-                "POINTER_MISMATCH",
-                f"{registry_id}: {difference(actual, ref)}: the file was edited by hand; "
-                f"{mismatch_advice(registry_id)}",
-                registry_id=registry_id,
-            )
+    """The pointer file against the replay's last record of each registry (`last`: the last)."""
+    if last is not None and interrupted(pointers, last):  # one note for the line, all it moves
+        report.notes.append(finding(
+            "PENDING_RECORD",
+            f"record {last.seq} ({last}) is journaled but the pointer file was not replaced (an "
+            "interrupted promotion); the next pointer change completes it",
+            last.seq,
+        ))  # fmt: skip
+    for registry_id in {**report.last_records, **pointers.pointers}:
+        recorded, found = report.last_records.get(registry_id), pointers.active(registry_id)
+        if last is None and found is not None:  # no journal yet: the first change adopts it
+            report.notes.append(finding(
+                "NOT_JOURNALED",
+                f"{registry_id}: pointer {ref_text(found)} predates the journal; the first "
+                "pointer change records it as found (an `adopt` record)",
+            ))  # fmt: skip
+        elif (problem := pointer_mismatch(registry_id, pointers, recorded, last)) is not None:
+            report.problems.append(problem)
+
+
+def pointer_mismatch(
+    registry_id: str,
+    pointers: PointerFile,
+    recorded: JournalRecord | None,
+    last: JournalRecord | None,
+) -> Problem | None:
+    """POINTER_MISMATCH when the pointer file does not show `registry_id` as its last record
+    `recorded` left it (the journal's last line: `last`); None before the journal's first record
+    and while the last line's change is interrupted (the next change completes it)."""
+    found = pointers.active(registry_id)
+    if recorded is None:
+        if last is None or found is None:
+            return None
+        return finding(
+            "POINTER_MISMATCH",
+            f"{registry_id}: the pointer file says {ref_text(found)}, but the journal, which "
+            "captured the file at its first record, never recorded it: the entry was added by "
+            f"hand; {mismatch_advice(registry_id)}",
+            registry_id=registry_id,
         )
-    for registry_id, pointer in pointers.pointers.items():
-        if registry_id in state or pointer.active_ref is None:
-            continue
-        if last is None:  # no journal yet: the first change captures the file as found
-            report.notes.append(
-                finding(
-                    "NOT_JOURNALED",
-                    f"{registry_id}: pointer {ref_text(pointer.active_ref)} predates the journal; "
-                    "the first pointer change records it as found (an `adopt` record)",
-                )
-            )
-            continue
-        report.problems.append(
-            finding(
-                "POINTER_MISMATCH",
-                f"{registry_id}: the pointer file says {ref_text(pointer.active_ref)}, but the "
-                "journal, which captured the file at its first record, never recorded it: the "
-                f"entry was added by hand; {mismatch_advice(registry_id)}",
-                registry_id=registry_id,
-            )
-        )
+    if found == recorded.to_ref or (last is not None and last.seq == recorded.seq
+                                    and interrupted(pointers, last)):  # fmt: skip
+        return None
+    return finding(
+        "POINTER_MISMATCH",
+        f"{registry_id}: {difference(found, recorded.to_ref)} (#{recorded.seq}): the file was "
+        f"edited by hand; {mismatch_advice(registry_id)}",
+        registry_id=registry_id,
+    )
 
 
 def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
@@ -595,12 +594,33 @@ def mismatch_advice(registry_id: str) -> str:
 
 
 CHECKPOINT_RELPATH = ".codex/cache/pointer_journal_checkpoint.json"
-QUARANTINE_RELPATH = ".codex/JOURNAL_QUARANTINE"
-"""Where a journal set aside is kept, byte for byte."""
+OLD_QUARANTINE = ".codex/JOURNAL_QUARANTINE"
+"""Where releases before this one kept a journal set aside (`kept_journals` still reads it)."""
 CHECKPOINT_VERSION = "pointer-journal-3"
 CHAIN = "chain"
 """The check a checkpoint records as passed: the whole chain replayed."""
 CHAIN_CODES = frozenset({"RECORD_UNREADABLE", "CHAIN_BROKEN", "SEQ_GAP", "FROM_MISMATCH"})
+
+
+def keep_aside(root: Path, journal: Path) -> str:
+    """Move `journal` byte for byte into the workspace's quarantine; where, workspace-relative."""
+    return quarantine(root, journal, journal.name).relative_to(root).as_posix()
+
+
+def kept_journals(root: Path, name: str) -> list[Path]:
+    """The journals named `name` set aside here, oldest first (an older release's folder first)."""
+    stem, suffix = f"{Path(name).stem}-", Path(name).suffix
+    ours = _files(root / QUARANTINE_RELPATH)  # shared with caches and logs set aside
+    return _files(root / OLD_QUARANTINE) + [
+        path for path in ours if path.name.startswith(stem) and path.name.endswith(suffix)
+    ]
+
+
+def _files(folder: Path) -> list[Path]:
+    """The regular files of `folder` by name (none when it is no real folder)."""
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    return [path for path in sorted(folder.iterdir()) if path.is_file() and not path.is_symlink()]
 
 
 def identity(journal: Path) -> str | None:
@@ -682,8 +702,7 @@ def replay(
         report = verify_journal(journal, pointers)
         save(root, journal, report)
         return report
-    state = {registry_id: record.to_ref for registry_id, record in report.last_records.items()}
-    compare_with_pointers(report, state, latest(report), pointers)
+    compare_with_pointers(report, latest(report), pointers)
     return report
 
 

@@ -31,7 +31,7 @@ class PointerRefused(RegistryError):
     """The store refused a change; `code` says why (CAS_CONFLICT, TARGET_INVALID, ...)."""
 
     @classmethod
-    def of(cls, error: RegistryError, message: str | None = None) -> PointerRefused:
+    def from_error(cls, error: RegistryError, message: str | None = None) -> PointerRefused:
         """`error` (its code and path) as the store's refusal, `message` replacing its text."""
         return cls(message or error.message, code=error.code, path=error.path)
 

@@ -7,28 +7,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from registry_pipeline.core.errors import RegistryError
-from registry_pipeline.core.fs import fsync_dir, require_safe
+from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import BucketJournal, read_local, retried
 from registry_pipeline.core.pointers.journal import (
-    QUARANTINE_RELPATH,
     JournalRecord,
+    keep_aside,
     last_record,
-    parse_record,
     problem_text,
     read_records,
 )
 from registry_pipeline.core.pointers.pointer_file import (
     Pointer,
-    PointerFile,
     PointerRefused,
     ref_json,
 )
 from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
-from registry_pipeline.core.pointers.targets import apply_move, target_folder
+from registry_pipeline.core.pointers.targets import target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
@@ -131,24 +129,16 @@ def _restart(
             code="REMOTE_UNSUPPORTED",
         )
     journal = store.journal_path
-    folder = store.workspace.root / QUARANTINE_RELPATH
-    stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
-    kept = folder / f"{stamp}__{journal.name}"
-    require_safe(store.workspace.root, kept)
     digest = where = None  # JOURNAL_MISSING: nothing to keep
     broken = read_local(journal, journal=True)  # a FIFO, a device: refused, never waited on
     if broken is not None:
-        folder.mkdir(parents=True, exist_ok=True)
         digest = sha256_bytes(broken)
-        os.replace(journal, kept)  # the same filesystem: the bytes move as they are
-        fsync_dir(folder)
-        fsync_dir(journal.parent)
-        where = kept.relative_to(store.workspace.root).as_posix()
+        where = keep_aside(store.workspace.root, journal)
     try:
         _admit_as_found(store, actor, admit)
     except BaseException:
         if where is not None:
-            os.replace(kept, journal)
+            os.replace(store.workspace.root / where, journal)
             fsync_dir(journal.parent)
         raise
     repaired = {"passed": True, "quarantined": where, "sha256": digest, "problem": problem[:500]}
@@ -171,8 +161,7 @@ def _repair_bucket(
         missing, done = replica.vanished() is not None, None
         if not missing:
             done = replica.set_aside_unverified(
-                lambda record, action: store.check_mirrored(record, action, admit),
-                lambda text: _state_of(store, text),
+                lambda record, action: store.check_mirrored(record, action, admit)
             )
     if missing:
         return _put_back(store, replica, reason, actor, admit)
@@ -232,23 +221,6 @@ def _put_back(
     return Repair("put_back", records[-1:], None, f"the history was gone: {reason}")
 
 
-def _state_of(store: PointerStore, journal: bytes) -> bytes:
-    """The pointer file after the records of `journal` (this machine's, if its journal is that)."""
-    if read_local(store.journal_path, journal=True) == journal:  # a FIFO: refused, no wait
-        found = read_local(store.pointers_path)
-        if found is not None:
-            return found
-    pointers = PointerFile()
-    records = (moved for line in journal.splitlines() for moved in parse_record(line).members())
-    for record in records:
-        if record.to_ref is not None:
-            pointers = apply_move(pointers, record)
-        elif record.registry_id in pointers.pointers:
-            remaining = {k: v for k, v in pointers.pointers.items() if k != record.registry_id}
-            pointers = replace(pointers, pointers=remaining)
-    return pointers.render() if pointers.pointers else b""
-
-
 def _admit_restored(
     store: PointerStore,
     registry_id: str,
@@ -263,7 +235,7 @@ def _admit_restored(
     except PointerRefused as exc:
         if exc.code == "TARGET_MISSING":
             return  # restored as the journal recorded it: `verify` reports the lost folder
-        raise PointerRefused.of(
+        raise PointerRefused.from_error(
             exc,
             f"the journal's value for {registry_id} cannot be put back: {exc.message}; keep "
             f"the edit if its target passes (`registry pointers accept {registry_id} --reason "
@@ -287,7 +259,7 @@ def _admit_as_found(
         try:
             store.admit(admit, registry_id, folder, ref, action, actor)
         except PointerRefused as exc:
-            raise PointerRefused.of(
+            raise PointerRefused.from_error(
                 exc,
                 f"the pointer file's entry for {registry_id} cannot be adopted: {exc.message}; "
                 "fix that entry first (name a snapshot that passed its checks, or remove it)",

@@ -14,28 +14,27 @@ from registry_pipeline.core.errors import Problem, RegistryError, UsageError, io
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import require_safe_all, write_atomic
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
-from registry_pipeline.core.pointers.bucket import SetAside, journal_for, retried
+from registry_pipeline.core.pointers.bucket import BucketJournal, SetAside, journal_for, retried
 from registry_pipeline.core.pointers.journal import (
     CHAIN_CODES,
     CHECKPOINT_RELPATH,
     HOLDING,
     MOVES,
-    QUARANTINE_RELPATH,
     EntryMove,
     FileJournal,
     JournalFormatError,
     JournalRecord,
     VerifyReport,
     corrupt_journal,
-    difference,
     finding,
     identity,
     interrupted,
     iter_lines,
+    kept_journals,
     last_effective_record_of,
     last_record,
     last_record_of,
-    mismatch_advice,
+    pointer_mismatch,
     problem_text,
     replay,
 )
@@ -157,9 +156,8 @@ class PointerStore:
         self.pointers_path = pointer_file_path(workspace)  # the catalog says where (adoption)
         self.journal_path = codex / JOURNAL_NAME
         self.lock_path = codex / (POINTERS_NAME + ".lock")
-        self.journal = FileJournal(self.journal_path, workspace.root)  # a bucket's local copy
-        self.set_aside: SetAside | None = None
-        """Local records a bucket did not have, kept aside by the last sync."""
+        self.journal: FileJournal | BucketJournal = FileJournal(self.journal_path, workspace.root)
+        """The journal's backend, chosen again by each change (`locked`): a bucket's, or this."""
         self._chain_held: str | None = None
         """The journal identity whose chain `explained` found whole (not replayed again)."""
 
@@ -466,7 +464,7 @@ class PointerStore:
                         path=str(folder),
                     )
             except PointerRefused as exc:
-                raise PointerRefused.of(
+                raise PointerRefused.from_error(
                     exc,
                     f"{exc.message}: an edit that names no valid snapshot cannot be accepted; "
                     f"`registry pointers repair {registry_id} --reason TEXT` restores the "
@@ -589,8 +587,8 @@ class PointerStore:
             names = ", ".join(r.registry_id for r in record.members())
             failed = io_error(exc, self.pointers_path, done=f"the change was not applied and "
                               f"journal #{record.seq} is marked aborted")  # fmt: skip
-            raise PointerRefused.of(failed, f"{names}: cannot write the pointer file: "
-                                    f"{failed.message}") from None  # fmt: skip
+            said = f"{names}: cannot write the pointer file: {failed.message}"
+            raise PointerRefused.from_error(failed, said) from None
         return record
 
     def _mark(
@@ -613,33 +611,16 @@ class PointerStore:
             return Change(registry_id, record, current)
 
     def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
-        """POINTER_MISMATCH when the file shows another pointer than the journal; reads only."""
+        """POINTER_MISMATCH (`pointer_mismatch`) from the journal's last records; reads only."""
         try:
             record = last_record_of(self.journal_path, registry_id)
             last = last_record(self.journal_path)
         except JournalFormatError as exc:  # JOURNAL_CORRUPT: no caller goes on past it
             raise corrupt_journal(self.journal_path, exc) from None
-        found = pointers.active(registry_id)
-        if record is None and (last is None or found is None):
-            return None  # no journal yet: the file is taken as found by the first change
-        if record is None:
-            return PointerRefused(
-                f"{registry_id}: the pointer file says {ref_text(found)}, but the journal has no "
-                f"record of {registry_id} (it captured the file at #1): the entry was added by "
-                f"hand; {mismatch_advice(registry_id)}",
-                code="POINTER_MISMATCH",
-                path=str(self.pointers_path),
-            )
-        if found == record.to_ref:
+        problem = pointer_mismatch(registry_id, pointers, record, last)
+        if problem is None:
             return None
-        if last is not None and last.seq == record.seq and interrupted(pointers, record):
-            return None  # an interrupted change: the next change completes it
-        return PointerRefused(
-            f"{registry_id}: {difference(found, record.to_ref)} (#{record.seq}); the file was "
-            f"edited by hand: {mismatch_advice(registry_id)}",
-            code="POINTER_MISMATCH",
-            path=str(self.pointers_path),
-        )
+        return PointerRefused(problem.message, code=problem.code, path=str(self.pointers_path))
 
     # -- the lock, the bucket and the gate -----------------------------------------------------
 
@@ -647,14 +628,18 @@ class PointerStore:
     def locked(self, *, writes: bool = True, admit: Admit | None = None) -> Iterator[None]:
         """The pointer lock for one change of the journal's backend (`writes=False`: read-only)."""
         with exclusive_lock(self.lock_path, timeout=self.lock_timeout):
-            journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
-            with journal.change(
+            self.journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
+            with self.journal.change(
                 lambda record, action: self.check_mirrored(record, action, admit),
                 lambda: self._redo(admit),
                 writes=writes,
             ):
-                self.set_aside = journal.set_aside
                 yield
+
+    @property
+    def set_aside(self) -> SetAside | None:
+        """Local records a bucket did not have, kept aside by the last sync."""
+        return self.journal.set_aside
 
     def pull(self, *, admit: Admit | None = None) -> None:
         """Make the journal and pointer file equal to the bucket's, if any (writing nothing)."""
@@ -694,11 +679,11 @@ class PointerStore:
         try:
             return admit(self.workspace, registry_id, folder, target, action, actor)
         except RegistryError as exc:
-            raise PointerRefused.of(exc) from None
+            raise PointerRefused.from_error(exc) from None
         except OSError as exc:
             failed = io_error(exc, folder, done="nothing was changed")
-            raise PointerRefused.of(failed, f"{registry_id}: cannot write the promotion receipt "
-                                    f"of {folder.name}: {failed.message}") from None  # fmt: skip
+            message = f"{registry_id}: cannot write the promotion receipt of {folder.name}: "
+            raise PointerRefused.from_error(failed, message + failed.message) from None
 
     def require_safe_paths(self) -> None:
         """UNSAFE_PATH before any write through a symlink or outside the workspace."""
@@ -807,15 +792,10 @@ class PointerStore:
 
 def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
     """HEAD_NOT_FOUND names the quarantined journal that holds the head, if one does."""
-    folder = root / QUARANTINE_RELPATH
-    if not folder.is_dir() or folder.is_symlink():
-        return
-    for kept in sorted(folder.iterdir()):
-        if not kept.is_file() or kept.is_symlink():
-            continue
+    for kept in kept_journals(root, JOURNAL_NAME):
         for number, line in iter_lines(kept):
             if sha256_bytes(line) == head:
-                where = f"{QUARANTINE_RELPATH}/{kept.name} line {number}"
+                where = f"{kept.relative_to(root).as_posix()} line {number}"
                 for index, problem in enumerate(report.problems):
                     if problem.code == "HEAD_NOT_FOUND":
                         message = f"{problem.message}; it is in the journal set aside at {where}"
@@ -825,10 +805,7 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
 
 def journal_missing(root: Path) -> str | None:
     """JOURNAL_MISSING's text when the workspace shows its journal existed (receipts do not)."""
-    found = []
-    quarantine = root / QUARANTINE_RELPATH
-    if quarantine.is_dir() and not quarantine.is_symlink() and any(quarantine.iterdir()):
-        found.append(QUARANTINE_RELPATH)
+    found = [kept.relative_to(root).as_posix() for kept in kept_journals(root, JOURNAL_NAME)[-1:]]
     if (root / CHECKPOINT_RELPATH).is_file():
         found.append(CHECKPOINT_RELPATH)
     if not found:

@@ -112,7 +112,7 @@ def naming_candidates(workspace: Workspace, registry_id: str, run_id: str) -> It
             said = f"no snapshot of {registry_id} has a close name; its newest: {newest}"
         else:
             said = f"{registry_id} has no snapshot in {RUNS_RELPATH}/"
-        raise PointerRefused.of(refused, f"{refused.message}; {said}") from None
+        raise PointerRefused.from_error(refused, f"{refused.message}; {said}") from None
 
 
 def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) -> str | None:

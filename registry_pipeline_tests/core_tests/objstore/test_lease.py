@@ -22,7 +22,7 @@ from registry_pipeline.core.pointers.bucket import BucketJournal
 from registry_pipeline.core.pointers.store import PointerRefused
 from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
-from registry_pipeline_tests.core_tests.objstore.test_ledger import add, machine, reasons
+from registry_pipeline_tests.core_tests.objstore.test_ledger import add, head, machine, reasons
 
 TERM = 1.0
 """Seconds: short, so that a takeover takes about one second of the test."""
@@ -173,6 +173,21 @@ def test_renewals_that_never_succeed_tell_on_lost_once_before_the_term_lapses(
     assert lease is not None and not lease.released  # nothing written under a lost grant
 
 
+def test_a_holder_paused_past_its_term_is_told_at_its_release_at_the_latest(
+    store: ObjectStore,
+) -> None:
+    """Resumed and released before its renewal thread looked at the clock (a build that ends
+    right after a pause): `on_lost` is still told, before the slot is given back, so what it
+    built is never taken for work done under the lease."""
+    now = [0.0]
+    lost = _Lost()
+    with BuildLease(store, term=TERM, on_lost=lost, clock=lambda: now[0]).hold("me", 0) as grant:
+        now[0] += 2 * TERM  # paused past its term
+    assert grant.lost.is_set() and len(lost.reasons) == 1
+    lease = BuildLease(store).current()
+    assert lease is not None and not lease.released  # nothing written under a lost grant
+
+
 class _RacedCreate(ObjectStore):
     """The in-memory store whose first create of the lease is answered 409 (Conflict), a
     rival's lease written meanwhile when `rival`."""
@@ -309,39 +324,43 @@ def test_a_takeover_fences_the_stale_holders_pointer_writes(
     lost = _Lost()
     try:
         with BuildLease(stuck, term=TERM, ledger=ledger, on_lost=lost).hold("a", 0) as stale:
-            assert ledger.head().fence == stale.epoch
+            assert ledger.fenced() == stale.epoch
             with BuildLease(store, term=TERM, ledger=ledger).hold("b", wait=10) as grant:
                 taken = time.monotonic()
                 assert lost.told.is_set() and lost.at < taken
-                assert grant.epoch == stale.epoch + 1 == ledger.head().fence
-                before = ledger.head()
+                assert grant.epoch == stale.epoch + 1 == ledger.fenced()
+                before = head(ledger)
                 with pytest.raises(RegistryError) as caught:
                     add(machine(store, tmp_path / "stale", epoch=stale.epoch), "stale")
                 assert caught.value.code == "BUILD_LEASE_LOST"
-                assert caught.value.path == "memory:///pointers/head.json"
-                assert ledger.head() == before
+                assert head(ledger) == before
                 add(machine(store, tmp_path / "b", epoch=grant.epoch), "b")
                 add(machine(store, tmp_path / "person"), "person")
-                head = ledger.head()
-                assert (head.state, head.fence) == ("a,b,person", grant.epoch)
+                assert head(ledger)[1] == "a,b,person" and ledger.fenced() == grant.epoch
     finally:
         stuck.unhang.set()
     assert "stale" not in reasons(ledger)
 
 
+def _raise_fence(store: ObjectStore, fence: int) -> None:
+    """A fence entry of `fence` after the last entry, as a writer with rights on the bucket
+    writes it (the ledger refuses to write one past the highest epoch itself)."""
+    ledger = Ledger(store, "pointers")
+    seq = head(ledger)[0] + 1
+    store.put(ledger.entry_key(seq), json.dumps({"seq": seq, "entry": "", "fence": fence}).encode())
+
+
 def test_a_fence_raised_above_every_lease_does_not_block_the_next_holder(
     store: ObjectStore, tmp_path: Path
 ) -> None:
-    """head.json's fence rewritten far above the lease's epoch (a writer with rights on the
-    bucket): each take wrote the lease's epoch + 1, always below it, so every build's pointer
-    writes were BUILD_LEASE_LOST for good. A take is above the ledger's fence too."""
+    """A fence entry far above the lease's epoch (a writer with rights on the bucket): each
+    take wrote the lease's epoch + 1, always below it, so every build's pointer writes were
+    BUILD_LEASE_LOST for good. A take is above the ledger's fence too."""
     ledger = Ledger(store, "pointers")
     add(machine(store, tmp_path / "first"), "a")
     with BuildLease(store, ledger=ledger).hold("first build", 0) as grant:
         assert grant.epoch == 1
-    head = ledger.head()
-    body = json.loads(store.get(ledger.head_key).data)  # type: ignore[union-attr]
-    store.replace(ledger.head_key, json.dumps({**body, "fence": 10**18}).encode(), head.etag or "")
+    _raise_fence(store, 10**18)
     with BuildLease(store, ledger=ledger).hold("next build", 0) as grant:
         assert grant.epoch == 10**18 + 1
         add(machine(store, tmp_path / "next", epoch=grant.epoch), "b")
@@ -356,9 +375,7 @@ def test_a_fence_at_or_past_the_highest_epoch_refuses_the_take_not_the_fencing(
     past it every build was BUILD_LEASE_LOST for good. Both are state no release writes."""
     ledger = Ledger(store, "pointers")
     add(machine(store, tmp_path / "first"), "a")
-    head = ledger.head()
-    body = json.loads(store.get(ledger.head_key).data)  # type: ignore[union-attr]
-    store.replace(ledger.head_key, json.dumps({**body, "fence": fence}).encode(), head.etag or "")
+    _raise_fence(store, fence)
     with pytest.raises(RegistryError) as refused, BuildLease(store, ledger=ledger).hold("b", 0):
         pass
     assert refused.value.code == "REMOTE_STATE_INVALID"
@@ -388,8 +405,7 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
         replica.journal.write_bytes(J1)
         replica.pointers.write_bytes(b'{"p": 1}')
         base = replica.pull(lambda record, action: None, lambda: None)  # bootstrapped, fenced
-        assert [entry.text for entry in replica.ledger.records(0)] == [J1.decode()]
-        assert replica.ledger.head().fence == grant.epoch
+        assert [entry.text for entry in replica.ledger.entries(0)] == ["", J1.decode()]
         for refuse in ("fenced", "lost"):
             if refuse == "fenced":
                 replica.ledger.fence(grant.epoch + 1)  # another build took the lease over
@@ -405,7 +421,7 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
             assert caught.value.code == "BUILD_LEASE_LOST"
             assert replica.journal.read_bytes() == J1
             assert replica.pointers.read_bytes() == b'{"p": 1}'
-            assert replica.ledger.head().state == '{"p": 1}'
+            assert head(replica.ledger)[1] == '{"p": 1}'
         remote.grant = None
 
 
@@ -420,7 +436,6 @@ def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
     replica.journal.write_bytes(J1)
     replica.pointers.write_bytes(b'{"p": 1}')
     replica.pull(lambda record, action: None, lambda: None)
-    head = replica.ledger.head()
-    assert [entry.text for entry in replica.ledger.records(0)] == ["", "", J1.decode()]
-    assert (head.seq, head.state, head.fence) == (3, '{"p": 1}', 3)
+    assert [entry.text for entry in replica.ledger.entries(0)] == ["", "", "", J1.decode()]
+    assert head(replica.ledger) == (4, '{"p": 1}') and replica.ledger.fenced() == 3
     assert replica.journal.read_bytes() == J1

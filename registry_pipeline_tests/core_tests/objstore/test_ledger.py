@@ -1,8 +1,8 @@
-"""The shared journal and head through the bucket backend of the pointer journal
-(`BucketJournal`, as the pointer store drives it; obstore's in-memory store, `s3_tests/` races
-it on a real S3 server): one writer wins each entry, a writer stopped between its two writes is
-completed by the next reader, nothing is lost; a fence (a build lease taken over) refuses the
-writers of lower epochs and no one else."""
+"""The journal in a bucket through its backend (`BucketJournal`, as the pointer store drives it;
+obstore's in-memory store, `s3_tests/` races it on a real S3 server): one writer wins each entry,
+each change one entry carrying the pointer file after it (the last one is the head: no head
+object), nothing is lost; a fence (a build lease taken over) refuses the writers of lower epochs
+and no one else."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import Blob, Conflict, ObjectStore
 from registry_pipeline.core.objstore.lease import Grant
-from registry_pipeline.core.objstore.ledger import Head, Ledger
+from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import BucketJournal, retry_lost
 from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.seal.envelope import SealedRef
@@ -52,15 +52,14 @@ def line(name: str, previous: JournalRecord | None) -> str:
 
 
 def state(journal: BucketJournal) -> None:
-    """The pointer file as the journal leads to it: the names of its changes, in order (what
-    the store's redo of an interrupted change does: the state from the journal)."""
+    """The pointer file as the journal leads to it: the names of its changes, in order."""
     names = [json.loads(text)["reason"] for text in journal.journal.read_text().splitlines()]
     journal.pointers.write_text(",".join(names))
 
 
 def add(journal: BucketJournal, name: str) -> int:
     """One change as the pointer store makes it (`retry_lost` around `change`): a record named
-    `name` appended, the pointer file (the list of names) written; the head's seq after it."""
+    `name` appended, the pointer file (the list of names) written; the entry it is."""
 
     def change() -> None:
         with journal.change(lambda record, action: None, lambda: state(journal), writes=True):
@@ -68,11 +67,18 @@ def add(journal: BucketJournal, name: str) -> int:
             state(journal)
 
     retry_lost(change)
-    return journal.ledger.head().seq
+    return head(journal.ledger)[0]
+
+
+def head(ledger: Ledger) -> tuple[int, str]:
+    """(the last entry, the pointer file of the last change): what every reader derives."""
+    entries = list(ledger.entries(0))
+    changes = [entry for entry in entries if entry.changes]
+    return (entries[-1].seq if entries else 0), str(changes[-1].state) if changes else ""
 
 
 def texts(ledger: Ledger, after: int = 0) -> list[str]:
-    return [entry.text for entry in ledger.records(after)]
+    return [entry.text for entry in ledger.entries(after)]
 
 
 def reasons(ledger: Ledger, after: int = 0) -> list[str]:
@@ -80,46 +86,27 @@ def reasons(ledger: Ledger, after: int = 0) -> list[str]:
     return [json.loads(text)["reason"] if text else "" for text in texts(ledger, after)]
 
 
-def test_entries_and_head_move_together(tmp_path: Path) -> None:
+def test_each_change_is_one_entry_carrying_its_pointer_file(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     ledger, journal = Ledger(store, "pointers"), machine(store, tmp_path / "m1")
-    assert ledger.head() == Head(0, "", None)
+    assert head(ledger) == (0, "")
     assert [add(journal, name) for name in ("a", "b", "c")] == [1, 2, 3]
-    head = ledger.head()
-    assert (head.seq, head.state) == (3, "a,b,c")
-    assert [entry.seq for entry in ledger.records(1)] == [2, 3]
+    assert [entry.state for entry in ledger.entries(0)] == ["a", "a,b", "a,b,c"]
+    assert [entry.seq for entry in ledger.entries(1)] == [2, 3]
     assert reasons(ledger, 1) == ["b", "c"]
+    assert list(store.keys("pointers/")) == [ledger.entry_key(n) for n in (1, 2, 3)]  # no head
+    reader = machine(store, tmp_path / "reader")
+    reader.pull(lambda record, action: None, lambda: None, writes=False)
+    assert reader.pointers.read_text() == "a,b,c"
+    assert reader.journal.read_text() == "".join(texts(ledger))
 
 
 def test_two_writers_cannot_both_write_one_entry() -> None:
     ledger = Ledger(ObjectStore.in_memory(), "pointers")
-    ledger.append(1, "mine")
+    ledger.create(1, "mine")
     with pytest.raises(Conflict):
-        ledger.append(1, "mine")  # the same text, another write: the nonce tells them apart
-    assert [(entry.seq, entry.text) for entry in ledger.records(0)] == [(1, "mine")]
-
-
-def test_a_writer_stopped_between_entry_and_head_is_completed_by_the_next(tmp_path: Path) -> None:
-    store = ObjectStore.in_memory()
-    ledger, journal = Ledger(store, "pointers"), machine(store, tmp_path / "m2")
-    add(journal, "a")
-    first = record("a", None)
-    ledger.append(2, line("b", first))  # ... and the process is killed before `advance`
-    assert ledger.head().seq == 1
-    assert [(e.seq, e.text) for e in ledger.records(ledger.head().seq)] == [(2, line("b", first))]
-    assert add(machine(store, tmp_path / "m3"), "c") == 3
-    assert ledger.head().state == "a,b,c"
-
-
-def test_a_stale_head_cannot_be_written_back(tmp_path: Path) -> None:
-    store = ObjectStore.in_memory()
-    ledger, journal = Ledger(store, "pointers"), machine(store, tmp_path / "m4")
-    add(journal, "a")
-    stale = ledger.head()
-    add(journal, "b")
-    with pytest.raises(Conflict):
-        ledger.advance(stale, 2, "a,x")
-    assert ledger.head().state == "a,b"
+        ledger.create(1, "mine")  # the same text, another write: the nonce tells them apart
+    assert [(entry.seq, entry.text) for entry in ledger.entries(0)] == [(1, "mine")]
 
 
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
@@ -134,20 +121,10 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    head = ledger.head()
-    assert head.seq == 32
-    assert sorted(head.state.split(",")) == sorted(names)
-    assert [entry.seq for entry in ledger.records(0)] == list(range(1, 33))
-    assert head.state.split(",") == reasons(ledger)
-
-
-def test_a_head_this_release_did_not_write_is_refused() -> None:
-    store = ObjectStore.in_memory()
-    store.put("pointers/head.json", b'{"format": "other"}')
-    with pytest.raises(RegistryError) as caught:
-        Ledger(store, "pointers").head()
-    assert caught.value.code == "REMOTE_STATE_INVALID"
-    assert caught.value.path == "memory:///pointers/head.json"
+    seq, pointers = head(ledger)
+    assert seq == 32 and sorted(pointers.split(",")) == sorted(names)
+    assert [entry.seq for entry in ledger.entries(0)] == list(range(1, 33))
+    assert pointers.split(",") == reasons(ledger)
 
 
 class _NotAtomic(ObjectStore):
@@ -163,7 +140,8 @@ class _NotAtomic(ObjectStore):
         etag = super()._conditional(action, key, data, *rest)
         if action == "create" and key.endswith("journal/000000000001.json") and not self.raced:
             self.raced = True
-            rival = {"seq": 1, "entry": line("rival", None), "written_by": {"nonce": "rival"}}
+            rival = {"seq": 1, "entry": line("rival", None), "state": "rival",
+                     "written_by": {"nonce": "rival"}}  # fmt: skip
             self.put(key, json.dumps(rival, sort_keys=True).encode())
         return etag
 
@@ -175,7 +153,7 @@ def test_an_entry_a_rival_also_created_is_a_lost_race_not_a_change_done(tmp_path
     journal.journal.write_bytes(b"")  # a workspace with no history: nothing to bootstrap
     assert add(journal, "mine") == 2  # entry 1 turned out the rival's: the change ran again
     assert store.raced and reasons(ledger) == ["rival", "mine"]
-    assert ledger.head().state == "rival,mine"
+    assert head(ledger)[1] == "rival,mine"
 
 
 class _Counting(ObjectStore):
@@ -212,13 +190,12 @@ def _refused(journal: BucketJournal, name: str) -> None:
     """`name` refused with BUILD_LEASE_LOST: nothing written to the bucket, the local copy put
     back as pulled (the bucket's journal, without the refused record)."""
     ledger = Ledger(journal.remote.store, "pointers")
-    before = ledger.head()
+    before = list(journal.remote.store.keys("pointers/"))
     with pytest.raises(RegistryError) as caught:
         add(journal, name)
     assert caught.value.code == "BUILD_LEASE_LOST"
-    assert caught.value.path == "memory:///pointers/head.json"
-    after = ledger.head()
-    assert (after.seq, after.state, after.fence) == (before.seq, before.state, before.fence)
+    assert caught.value.path == "memory:///locks/build.json"
+    assert list(journal.remote.store.keys("pointers/")) == before
     assert journal.journal.read_text() == "".join(texts(ledger))
     assert name not in reasons(ledger)
 
@@ -228,24 +205,23 @@ def test_a_fence_refuses_lower_epochs_and_keeps_a_persons_writes(tmp_path: Path)
     ledger = Ledger(store, "pointers")
     add(machine(store, tmp_path / "m7"), "a")
     ledger.fence(2)
-    head = ledger.head()
-    assert (head.seq, head.state, head.fence) == (2, "a", 2)
-    assert [(entry.seq, entry.text, entry.fence) for entry in ledger.records(1)] == [
+    assert [(entry.seq, entry.text, entry.fence) for entry in ledger.entries(1)] == [
         (2, "", 2)]  # the fence entry: no text  # fmt: skip
+    assert ledger.fenced() == 2 and head(ledger) == (2, "a")
     _refused(machine(store, tmp_path / "m8", epoch=1), "stale")
     assert add(machine(store, tmp_path / "m9", epoch=2), "b") == 3
     assert (
         add(machine(store, tmp_path / "m10"), "person") == 4
     )  # no epoch: not fenced, and the fence is kept
     ledger.fence(1)  # lower than the fence: nothing written
-    head = ledger.head()
-    assert (head.seq, head.state, head.fence) == (4, "a,b,person", 2)
+    assert head(ledger) == (4, "a,b,person") and ledger.fenced() == 2
     assert reasons(ledger) == ["a", "", "b", "person"]
 
 
 def test_a_stale_writer_that_loses_its_entry_to_the_fence_is_refused(tmp_path: Path) -> None:
-    """The new holder's fence entry takes the place the stale holder was about to write:
-    the stale writer loses that race, reads the fence, and is refused."""
+    """The fencing token: the new holder's fence entry takes the place the stale holder was
+    about to create (after its check of the fence passed); the stale writer loses that entry,
+    pulls the fence, and is refused."""
     store = ObjectStore.in_memory()
     ledger = Ledger(store, "pointers")
     add(machine(store, tmp_path / "m11", epoch=1), "a")
@@ -267,110 +243,47 @@ def test_a_stale_writer_that_loses_its_entry_to_the_fence_is_refused(tmp_path: P
 
 
 def test_an_entry_written_before_the_fence_stands(tmp_path: Path) -> None:
-    """A change already written when the fence comes (its writer stopped before the head)
-    is ordered before it: the fence goes after it, and the next reader applies both."""
+    """A change created before the fence is ordered before it: the fence goes after it."""
     store = ObjectStore.in_memory()
     ledger = Ledger(store, "pointers")
     add(machine(store, tmp_path / "m13"), "a")
-    ledger.append(2, line("b", record("a", None)))
+    ledger.create(2, line("b", record("a", None)), "a,b")
     ledger.fence(3)
-    assert ledger.head().seq == 1  # the fencer cannot apply "b": the next reader does
-    assert [entry.fence for entry in ledger.records(1)] == [0, 3]
+    assert [entry.fence for entry in ledger.entries(1)] == [0, 3]
     reader = machine(store, tmp_path / "m14")
-    reader.pull(lambda record, action: None, lambda: state(reader))
-    head = ledger.head()
-    assert (head.seq, head.state, head.fence) == (3, "a,b", 3)
-    assert ledger.fenced() == 3
+    reader.pull(lambda record, action: None, lambda: None)
+    assert reader.pointers.read_text() == "a,b" and ledger.fenced() == 3
 
 
-def test_an_empty_ledger_is_fenced_by_a_head_at_entry_zero(tmp_path: Path) -> None:
+def test_an_empty_ledger_is_fenced_by_its_first_entry(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     ledger = Ledger(store, "pointers")
     assert ledger.fenced() == 0
     ledger.fence(1)
-    assert ledger.head() == Head(0, "", ledger.head().etag, 1)
+    assert [(entry.seq, entry.fence) for entry in ledger.entries(0)] == [(1, 1)]
     stale = machine(store, tmp_path / "m15", epoch=0)
     stale.journal.write_bytes(b"")
     _refused(stale, "stale")
-    assert (
-        add(machine(store, tmp_path / "m16"), "a") == 1
-    )  # the first change is entry 1, as without fences
+    assert add(machine(store, tmp_path / "m16"), "a") == 2
     ledger.fence(2)
-    assert reasons(ledger) == ["a", ""]
+    assert reasons(ledger) == ["", "a", ""]
 
 
-@pytest.mark.parametrize("fence", ['"1"', "-1", "true", "1.5"])
-def test_a_head_with_a_fence_no_release_writes_is_refused(fence: str) -> None:
-    store = ObjectStore.in_memory()
-    body = f'{{"format": "registry-remote-head-1", "seq": 0, "state": "", "fence": {fence}}}'
-    store.put("pointers/head.json", body.encode())
-    with pytest.raises(RegistryError) as caught:
-        Ledger(store, "pointers").head()
-    assert caught.value.code == "REMOTE_STATE_INVALID"
-
-
-@pytest.mark.parametrize("seq", ['"12"', '"\\uff11\\uff12"', "12.9", "true", '"1_2"', "-1"])
-def test_a_head_at_an_entry_no_release_writes_is_refused(seq: str) -> None:
-    store = ObjectStore.in_memory()  # int() read each of these as an entry number
-    body = f'{{"format": "registry-remote-head-1", "seq": {seq}, "state": "", "fence": 0}}'
-    store.put("pointers/head.json", body.encode())
-    with pytest.raises(RegistryError) as caught:
-        Ledger(store, "pointers").head()
-    assert caught.value.code == "REMOTE_STATE_INVALID"
-
-
-def test_a_head_written_before_fences_reads_as_fence_zero(tmp_path: Path) -> None:
-    store = ObjectStore.in_memory()
-    store.put("pointers/head.json", b'{"format": "registry-remote-head-1", "seq": 0, "state": ""}')
-    ledger = Ledger(store, "pointers")
-    assert ledger.head().fence == 0
-    assert add(machine(store, tmp_path / "m17", epoch=1), "a") == 1
-
-
-def test_a_reader_whose_completion_a_rival_overtook_loses_its_entry(tmp_path: Path) -> None:
-    """A reader completes a stopped writer's entry, but a rival completes it first and then
-    writes the next change: the reader's copy ends before the rival's change, so its own
-    change loses that entry and runs again on the rival's state (never an entry that does not
-    continue the chain)."""
+@pytest.mark.parametrize(
+    "body",
+    ['"fence": "1"', '"fence": -1', '"fence": true', '"fence": 1.5', '"state": 5',
+     '"entry": "shown", "entry": "applied"'],
+)
+def test_an_entry_no_release_writes_is_refused(body: str) -> None:
+    """Strict JSON as everywhere else (of two `entry` keys, a lax parser keeps the last, so a
+    reader would apply a text other readers never saw), and exact types."""
     store = ObjectStore.in_memory()
     ledger = Ledger(store, "pointers")
-    add(machine(store, tmp_path / "a"), "a")
-    ledger.append(2, line("b", record("a", None)))  # its writer stopped before the head
-    reader = machine(store, tmp_path / "reader")
-    advance = reader.ledger.advance
-    overtaken: list[int] = []
-
-    def rival_first(*args: Any, **kwargs: Any) -> Any:
-        if not overtaken:
-            overtaken.append(add(machine(store, tmp_path / "rival"), "rival"))
-        return advance(*args, **kwargs)
-
-    reader.ledger.advance = rival_first  # type: ignore[method-assign]
-    assert add(reader, "mine") == 4 and overtaken == [3]
-    assert reasons(ledger) == ["a", "b", "rival", "mine"]
-    assert ledger.head().state == "a,b,rival,mine"
-
-
-def test_an_entry_with_a_duplicate_key_is_refused_as_tampered() -> None:
-    """Strict JSON as everywhere else: of two `entry` keys, a lax parser keeps the last, so a
-    reader would apply a text other readers never saw."""
-    store = ObjectStore.in_memory()
-    ledger = Ledger(store, "pointers")
-    ledger.append(1, "mine")
-    store.put(ledger.entry_key(2), b'{"seq": 2, "entry": "shown", "entry": "applied"}')
+    ledger.create(1, "mine")
+    store.put(ledger.entry_key(2), f'{{"seq": 2, "entry": "", {body}}}'.encode())
     with pytest.raises(RegistryError) as caught:
-        list(ledger.records(0))
+        list(ledger.entries(0))
     assert caught.value.code == "REMOTE_STATE_INVALID"
     assert caught.value.path == f"memory:///{ledger.entry_key(2)}"
-    entries = list(ledger.records(0, strict=False))
-    assert [entry.text for entry in entries] == ["mine", ""]
-    assert entries[1].invalid is not None and "duplicate key 'entry'" in entries[1].invalid
-
-
-def test_a_head_with_a_duplicate_key_is_refused() -> None:
-    store = ObjectStore.in_memory()
-    body = b'{"format": "registry-remote-head-1", "seq": 0, "seq": 5, "state": ""}'
-    store.put("pointers/head.json", body)
-    with pytest.raises(RegistryError) as caught:
-        Ledger(store, "pointers").head()
-    assert caught.value.code == "REMOTE_STATE_INVALID"
+    entries = list(ledger.entries(0, strict=False))
+    assert [entry.text for entry in entries] == ["mine", ""] and entries[1].invalid is not None

@@ -1,8 +1,9 @@
 """The gate's state machine on a bucket: two machines share one bucket (obstore's in-memory
 store) and build, promote, roll back, hold, release and repair in random order, while a writer
 with rights on the bucket's objects forges (its chain broken, or chained as a writer would but
-past the gate), replays or garbles the next journal entry, moves the head over it, deletes the
-last entry (and later puts it back from a backup) or deletes the whole pointer history. After
+past the gate), replays or garbles the next journal entry (with a pointer file naming a snapshot
+past the gate, or none), deletes the last entry (and later puts it back from a backup, unless a
+build's fence took its place) or deletes the whole pointer history. After
 every step each machine syncs, as every command first does: the sync either refuses with a
 code whose message names `registry pointers repair`, or shows exactly the active pointer the
 model's gate allowed, with a passing receipt; on a sound bucket it never refuses, so both
@@ -13,12 +14,10 @@ every such state.
 A forged first record chained as a writer would (no record in the ledger yet) is tested alone
 (`test_a_forged_first_record_past_the_gate_is_refused_and_set_aside`): the ledger's first entry
 is a disk's history taken as found, so there only a failed receipt refuses, where the model
-refuses a never-checked snapshot too. A deleted head and a deleted first entry are tested alone
-too (`test_a_deleted_head_is_put_back_on_the_last_entry`,
-`test_a_bucket_without_its_first_entry_is_refused_and_repaired`), and so is a repair after an
+refuses a never-checked snapshot too. A deleted first entry is tested alone too
+(`test_a_bucket_without_its_first_entry_is_refused_and_repaired`), and so is a repair after an
 entry the machines had mirrored was deleted
-(`test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair`): in the walk a deleted entry
-is only put back, since the model would have to roll back to the entry before it.
+(`test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair`).
 
 (`test_gate_state_machine.py` walks one workspace on a disk; `s3_tests/test_bucket_history.py`
 runs the same acts through the CLI on a real S3 server.)"""
@@ -174,8 +173,10 @@ class BucketMachine(RuleBasedStateMachine):
         self.snaps: list[Snap] = []
         self.active: Snap | None = None  # what the gate allowed, as the verified journal says
         self.damage: str | None = None  # "hostile", "wiped", "gap", or None: sound
-        self.head_over = False  # the head moved over the hostile entry too
+        self.head_over = False  # the hostile entry carries a pointer file past the gate too
         self.deleted: tuple[str, bytes] | None = None  # the entry deleted ("gap"), as it was
+        self.trail: dict[int, Snap | None] = {}  # the active snapshot after each last entry
+        self.before_gap: Snap | None = None  # the active snapshot before the deleted entry
 
     def teardown(self) -> None:
         self.bucket.close()
@@ -196,6 +197,10 @@ class BucketMachine(RuleBasedStateMachine):
         workspace = self.machines[name]
         if not self._refused_by_bucket(lambda: sync(workspace)):
             self.snaps.append(build(workspace, len(self.snaps) + 1, receipt))
+            if self.deleted is not None and self.store.get(self.deleted[0]) is not None:
+                # the lease's fence took the deleted last entry's place: the bucket's history
+                # is the one before it, which each machine takes (its copy kept aside)
+                self.active, self.damage, self.deleted = self.before_gap, None, None
 
     @precondition(lambda self: self.snaps)
     @rule(name=st.sampled_from(MACHINES), action=st.sampled_from(CHANGES),
@@ -246,11 +251,13 @@ class BucketMachine(RuleBasedStateMachine):
         and receipts stay)."""
         if act == "delete-last-entry":
             if self._a_change_before_the_last():  # both machines mirrored it: they go on
-                key = self.ledger.entry_key(self._head())
+                last = self._head()
+                key = self.ledger.entry_key(last)
                 blob = self.store.get(key)
                 assert blob is not None
                 self.store.delete(key)
                 self.damage, self.deleted = "gap", (key, blob.data)
+                self.before_gap = self.trail[max(seq for seq in self.trail if seq < last)]
         elif act == "delete-history":
             for key in list(self.store.keys(f"{remote.POINTERS_PREFIX}/")):
                 self.store.delete(key)
@@ -261,14 +268,23 @@ class BucketMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.damage == "hostile" and not self.head_over)
     @rule()
-    def move_the_head_over_it(self) -> None:
-        """The head advanced over the hostile entry, naming a snapshot past the gate if any."""
-        head = self.ledger.head()
-        state, failed = head.state, self._past_the_gate()
-        if self.active is not None and failed is not None:
+    def forge_its_pointer_file(self) -> None:
+        """The hostile entry rewritten to carry a pointer file naming a snapshot past the gate
+        (its state: what a machine that applied it would show)."""
+        key = self.ledger.entry_key(self._head())
+        blob = self.store.get(key)
+        assert blob is not None
+        changes = [entry for entry in self.ledger.entries(0, strict=False) if entry.state]
+        state, failed = changes[-1].state if changes else "", self._past_the_gate()
+        if self.active is not None and failed is not None and state:
             state = state.replace(self.active.run_id, failed.run_id)
             state = state.replace(self.active.root, failed.root)
-        self.ledger.advance(head, head.seq + 1, state)
+        try:
+            body = {**json.loads(blob.data), "state": state}
+        except ValueError:  # not JSON: nothing to add it to
+            body = None
+        if body is not None:
+            self.store.put(key, json.dumps(body).encode())
         self.head_over = True
 
     @precondition(lambda self: self.damage == "gap")
@@ -281,7 +297,7 @@ class BucketMachine(RuleBasedStateMachine):
 
     def _entry(self, kind: str, index: int) -> bytes:
         """The object a hostile writer creates as the next entry (see `HOSTILE`)."""
-        texts = [entry.text for entry in self.ledger.records(0) if entry.text]
+        texts = [entry.text for entry in self.ledger.entries(0) if entry.text]
         if kind == "chained" and (self._past_the_gate() is None or not texts):
             kind = "forged"  # every snapshot passed: a writer's record; no record yet: alone
         if kind == "junk":
@@ -295,10 +311,11 @@ class BucketMachine(RuleBasedStateMachine):
         return json.dumps({"seq": self._head() + 1, "entry": text}).encode()
 
     def _head(self) -> int:
-        return self.ledger.head().seq
+        """The last entry's number (the head: no object holds it)."""
+        return max((seq for seq, _etag in self.ledger.listed(0)), default=0)
 
     def _a_change_before_the_last(self) -> bool:
-        entries = list(self.ledger.records(0))
+        entries = list(self.ledger.entries(0))
         return any(entry.text for entry in entries[:-1])
 
     def _forged(self, texts: list[str], chained: bool) -> str:
@@ -371,6 +388,8 @@ class BucketMachine(RuleBasedStateMachine):
             if self.damage is None:
                 report = pointers.verify(admit=admission)
                 assert report.ok, f"{name}: {report.problems}"
+        if self.damage is None:
+            self.trail[self._head()] = self.active
 
 
 TestBucket = BucketMachine.TestCase
@@ -391,7 +410,7 @@ TestBucket.settings = settings(
 @pytest.fixture
 def bucket(tmp_path: Path) -> Iterator[tuple[ObjectStore, Workspace, Workspace]]:
     """Two machines on one in-memory bucket; machine a has promoted two snapshots (entries
-    1-3: a promotion, the second build's fence, a promotion) and b has synced them."""
+    1-4: each build's fence, then its promotion) and b has synced them."""
     store = ObjectStore.in_memory()
     with on_bucket(store):
         a, b = machine(tmp_path / "a"), machine(tmp_path / "b")
@@ -406,9 +425,9 @@ def test_the_bucket_fixture_is_two_promotions_mirrored(
 ) -> None:
     store, a, b = bucket
     ledger = Ledger(store, remote.POINTERS_PREFIX)
-    assert [(entry.seq, bool(entry.text)) for entry in ledger.records(0)] == [
-        (1, True), (2, False), (3, True)]  # fmt: skip
-    assert ledger.head().seq == 3 and shown(a) == shown(b) != (None, None)
+    assert [(entry.seq, bool(entry.text), entry.fence) for entry in ledger.entries(0)] == [
+        (1, False, 1), (2, True, 0), (3, False, 2), (4, True, 0)]  # fmt: skip
+    assert shown(a) == shown(b) != (None, None)
 
 
 def test_repair_of_a_sound_bucket_changes_nothing(
@@ -429,11 +448,11 @@ def test_repair_of_a_sound_bucket_changes_nothing(
     "name",
     [
         "zzz",  # not a number: was INTERNAL (ValueError) in every command
-        "000000000003.json.bak",
-        "000000000004",  # entry 4's number without `.json`
-        "4.json",  # unpadded: was taken as entry 4
-        "\uff10" * 11 + "\uff14.json",  # fullwidth digits: int() reads them as 4
-        "sub/000000000004.json",
+        "000000000004.json.bak",
+        "000000000005",  # entry 5's number without `.json`
+        "5.json",  # unpadded: was taken as entry 5
+        "\uff10" * 11 + "\uff15.json",  # fullwidth digits: int() reads them as 5
+        "sub/000000000005.json",
     ],
 )
 def test_an_object_in_the_journal_that_is_no_entry_is_refused_and_set_aside(
@@ -442,7 +461,7 @@ def test_an_object_in_the_journal_that_is_no_entry_is_refused_and_set_aside(
     store, a, b = bucket
     ledger = Ledger(store, remote.POINTERS_PREFIX)
     before, stray = shown(a), f"{ledger.prefix}journal/{name}"
-    store.put(stray, store.get(ledger.entry_key(3)).data)  # type: ignore[union-attr]
+    store.put(stray, store.get(ledger.entry_key(4)).data)  # type: ignore[union-attr]
     for workspace in (a, b):  # each lists the journal past its copy: the stray sorts there
         with pytest.raises(RegistryError) as caught:
             sync(workspace)
@@ -460,31 +479,15 @@ def test_an_object_in_the_journal_that_is_no_entry_is_refused_and_set_aside(
         assert shown(workspace) == before
 
 
-def test_a_deleted_head_is_put_back_on_the_last_entry(
-    bucket: tuple[ObjectStore, Workspace, Workspace],
-) -> None:
-    store, a, b = bucket
-    before = shown(a)
-    store.delete(Ledger(store, remote.POINTERS_PREFIX).head_key)
-    for workspace in (a, b):
-        with pytest.raises(RegistryError) as caught:
-            sync(workspace)
-        assert caught.value.code == "REMOTE_STATE_INVALID"
-    repair(b)
-    for workspace in (a, b):
-        sync(workspace)
-        assert shown(workspace) == before
-
-
 def test_a_bucket_without_its_first_entry_is_refused_and_repaired(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
     with on_bucket(store):
         a, b = machine(tmp_path / "a"), machine(tmp_path / "b")
-        change(a, "promote", build(a, 1, "passed"))  # entry 1; b has mirrored no entry
+        change(a, "promote", build(a, 1, "passed"))  # entries 1-2; b has mirrored none
         before = shown(a)
         store.delete(Ledger(store, remote.POINTERS_PREFIX).entry_key(1))
         with pytest.raises(RegistryError) as caught:
-            sync(b)  # it read as an empty history: no pointer while the head names entry 1
+            sync(b)  # it read as an empty history, entry 2 past it
         assert caught.value.code in REFUSALS, refused(caught.value)
         repair(a)
         for workspace in (a, b):
@@ -497,8 +500,8 @@ def test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair(
 ) -> None:
     store, a, b = bucket
     ledger = Ledger(store, remote.POINTERS_PREFIX)
-    store.delete(ledger.entry_key(ledger.head().seq))  # a fresh checkout would refuse now
-    repair(a)  # the head back on entry 2: the first snapshot
+    store.delete(ledger.entry_key(4))  # the second promotion
+    repair(a)  # the history back on entry 3: the first snapshot, a's copy kept aside
     change(a, "hold")  # any change after the repair
     expected = shown(a)
     try:
@@ -510,7 +513,7 @@ def test_a_machine_that_mirrored_a_deleted_entry_follows_the_repair(
     assert PointerStore(b).verify(admit=admission).ok
 
 
-@pytest.mark.parametrize("head_too", [False, True], ids=["entry", "entry-and-head"])
+@pytest.mark.parametrize("head_too", [False, True], ids=["entry", "entry-and-pointers"])
 def test_a_forged_first_record_past_the_gate_is_refused_and_set_aside(
     tmp_path: Path, head_too: bool
 ) -> None:
@@ -518,24 +521,45 @@ def test_a_forged_first_record_past_the_gate_is_refused_and_set_aside(
     with on_bucket(store):
         a, b = machine(tmp_path / "a"), machine(tmp_path / "b")
         failed = build(a, 1, "failed")  # nothing promoted
-        build(b, 2, "failed")  # its lease's fence: entry 1, no record
+        build(b, 2, "failed")  # the leases' fences: entries 1 and 2, no record
         ledger = Ledger(store, remote.POINTERS_PREFIX)
-        head = ledger.head()
         forged = JournalRecord(
             seq=1, registry_id=REGISTRY, from_ref=None,
             to_ref=SealedRef(REGISTRY, failed.run_id, failed.root, relpath="ALPHA.json"),
             action="promote", reason="forged", actor=ACTOR, checks={},
             created_utc="2026-01-01T00:00:00.000000Z", prev_sha256=None,
         ).hashed()  # fmt: skip
-        ledger.append(head.seq + 1, forged.line().decode() + "\n")
-        if head_too:  # its state: the pointer file the forged record gives
-            state = apply_record(PointerFile(), forged).render().decode()
-            ledger.advance(head, head.seq + 1, state)
+        state = apply_record(PointerFile(), forged).render().decode()  # what it gives
+        ledger.create(3, forged.line().decode() + "\n", state if head_too else None)
         for workspace in (a, b):
             with pytest.raises(RegistryError) as caught:
-                sync(workspace)  # today, head moved too: OK, the failed snapshot active
+                sync(workspace)
             assert "registry pointers repair" in caught.value.message, refused(caught.value)
         repair(b)
         for workspace in (a, b):
             sync(workspace)
             assert shown(workspace) == (None, None)
+
+
+def test_a_deleted_last_entry_whose_place_a_fence_takes_is_kept_aside_on_each_machine(
+    bucket: tuple[ObjectStore, Workspace, Workspace],
+) -> None:
+    """The second promotion's entry deleted: each machine goes on with its copy, until a build's
+    fence is created in its place; then the bucket's history is the one before it, which each
+    machine takes, its copy kept aside and said (`SET_ASIDE`, the command to promote again)."""
+    store, a, b = bucket
+    ledger = Ledger(store, remote.POINTERS_PREFIX)
+    second = shown(a)
+    store.delete(ledger.entry_key(4))
+    for workspace in (a, b):
+        sync(workspace)
+        assert shown(workspace) == second
+    build(a, 3, "passed")  # its lease's fence: entry 4
+    assert [entry.fence for entry in ledger.entries(3)] == [3]
+    for workspace in (a, b):
+        synced = sync(workspace)
+        assert synced is not None and synced.set_aside is not None
+        assert "registry pointers promote" in synced.set_aside.advice()
+        run_id, _root = shown(workspace)  # the first promotion's, as entry 2 leaves it
+        assert run_id != second[0] and str(run_id) in str(ledger.read(2).state)  # type: ignore[union-attr]
+        assert PointerStore(workspace).verify(admit=admission).ok

@@ -21,8 +21,11 @@ import pytest
 
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import (
+    CHECKPOINT_RELPATH,
     JournalRecord,
     VerifyReport,
+    keep_aside,
+    kept_journals,
     parse_record,
     read_records,
     verify_journal,
@@ -248,6 +251,26 @@ def test_a_rewritten_and_rechained_journal_is_detected_only_with_the_expected_he
     assert plain.ok and plain.notes == [] and plain.records == 5
     assert _problem(history.verify(expect_head=head)) == ("HEAD_NOT_FOUND", None, None)
     assert history.verify(expect_head=plain.head).ok  # the forger's own head, of course
+
+
+@pytest.mark.parametrize("kept_by", ["this release", "an older release"])
+def test_a_journal_set_aside_is_named_by_verify(history: History, kept_by: str) -> None:
+    """A journal set aside (`.codex/quarantine/`, the one quarantine; `.codex/JOURNAL_QUARANTINE/`
+    of older releases, still read) holds a head recorded before; gone, the journal is missed."""
+    root, journal = history.pstore.workspace.root, history.pstore.journal_path
+    head = _sha(history.lines[-1])
+    if kept_by == "this release":
+        kept = root / keep_aside(root, journal)
+    else:
+        kept = root / ".codex/JOURNAL_QUARANTINE" / f"2026-01-01T000000.000000Z__{journal.name}"
+        kept.parent.mkdir()
+        journal.rename(kept)
+    (root / CHECKPOINT_RELPATH).unlink(missing_ok=True)  # only the journal kept shows it existed
+    where = kept.relative_to(root).as_posix()
+    gone = history.pstore.verify(expect_head=head).problems
+    assert [p.code for p in gone] == ["HEAD_NOT_FOUND", "JOURNAL_MISSING"]
+    assert f"{where} line 6" in gone[0].message and where in gone[1].message
+    assert kept_journals(root, journal.name) == [kept]
 
 
 def test_an_appended_record_keeps_an_older_expected_head(history: History) -> None:
