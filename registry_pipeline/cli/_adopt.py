@@ -49,7 +49,7 @@ def run_adopt(args: argparse.Namespace) -> int:
 
     root = Path(args.dir or os.getcwd()).absolute()
     if not root.is_dir():
-        raise UsageError("not a folder", code="NOT_A_FOLDER", path=str(root))
+        raise UsageError.of("NOT_A_FOLDER", path=root)
     # before planning (whose run-root check would say less), then what the plan adds
     require_safe_all(root, [root / CATALOG_RELPATH, *init_targets(root)])
     layout = find_layout(root, Path(args.catalog) if args.catalog else None)
@@ -130,11 +130,8 @@ def _pointer_warnings(plan: Any) -> list[Problem]:
     try:  # the builds' own reader: what it refuses, adopt says now
         read_pointer_file(root / relpath, SchemaCatalog.for_workspace(None))
     except RegistryError as exc:
-        message = (
-            f"the pointer file {relpath} cannot be read ({exc.code}: {exc.message}); builds "
-            "refuse it until it is fixed or restored (from git or a backup)"
-        )
-        warnings.append(adopt_warning("POINTER_FILE_UNREADABLE", message, relpath))
+        warnings.append(adopt_warning("POINTER_FILE_UNREADABLE", relpath, error=exc.code,
+                                      reason=exc.message))  # fmt: skip
     absent = [
         f"{registry_id} -> {run_id}"
         for registry_id, run_root, run_id in pointer_targets(root / relpath)
@@ -142,10 +139,5 @@ def _pointer_warnings(plan: Any) -> list[Problem]:
     ]
     if not absent:
         return warnings
-    message = (
-        f"the pointer file names {len(absent)} snapshot(s) absent here ({some(absent)}): "
-        "builds will not read them; the first build journals each entry as found, then "
-        "promotes its own snapshot over it (to keep them active, bring those run folders here "
-        "before the first build)"
-    )
-    return [*warnings, adopt_warning("SNAPSHOTS_ABSENT", message, relpath)]
+    return [*warnings, adopt_warning("SNAPSHOTS_ABSENT", relpath, count=len(absent),
+                                     absent=some(absent))]  # fmt: skip

@@ -79,12 +79,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     catalog = load_catalog(workspace)
     for registry_id in args.select:
         if registry_id == "drift_signals_daily":
-            raise UsageError(
-                "drift_signals_daily has one partition per day: build it with `registry drift "
-                "backfill --from DAY --to DAY` (or from the UI)",
-                code="PARTITIONED_ASSET",
-                path=registry_id,
-            )
+            raise UsageError.of("PARTITIONED_ASSET", path=registry_id)
         catalog.get(registry_id)
     whole = not args.select
 

@@ -17,7 +17,7 @@ from registry_pipeline.cli._args import (
     parse_moment,
 )
 from registry_pipeline.cli._output import answer, err, failed
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object, render
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -196,11 +196,8 @@ def _relpath(
     if not spec.active_pointer and not pointed:
         return None
     if not spec.active_pointer:
-        raise PointerRefused(
-            f"{registry_id} is a {spec.kind} registry without an active pointer (catalog: "
-            "active_pointer false)",
-            code="NO_POINTER",
-        )
+        why = f" (a {spec.kind} registry; catalog: active_pointer false)"
+        raise PointerRefused.of("NO_POINTER", registry_id=registry_id, why=why)
     return pointer_relpath(spec.kind, spec.artifacts)
 
 
@@ -268,8 +265,7 @@ def _nothing_means_unknown(
 def run_verify(args: argparse.Namespace) -> int:
     expect = args.expect_head
     if expect is not None and not re.fullmatch(r"[0-9a-f]{64}", expect):
-        raise UsageError("--expect-head takes a 64-character lowercase hex SHA-256",
-                         code="BAD_HEAD")  # fmt: skip
+        raise UsageError.of("BAD_HEAD")
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.lock import describe_lock, lock_state
     from registry_pipeline.core.pointers.journal import finding as journal_finding
@@ -278,10 +274,8 @@ def run_verify(args: argparse.Namespace) -> int:
     _workspace, store = open_store(args)
     report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
-        held = f"{store.lock_path}: {describe_lock(store.lock_path)}"
-        report.notes.append(
-            journal_finding("LOCK_HELD", f"a pointer change is in progress: {held}")
-        )
+        said = render("LOCK_HELD", lock=store.lock_path, holder=describe_lock(store.lock_path))
+        report.notes.append(journal_finding("LOCK_HELD", said))
     document = {"ok": report.ok, "records": report.records, "head": report.head,
                 "expect_head_seq": report.expect_head_seq}  # fmt: skip
     # the file a finding is about: the pointer file, the lock, or (but a TARGET_* finding,
@@ -474,11 +468,8 @@ def run_check(args: argparse.Namespace) -> int:
     refuse_unpromotable(folder, snapshot.created_utc, relpath)  # never a passing receipt
     root = snapshot.root_sha256
     if root is None:
-        raise PointerRefused(
-            f"{folder.name} is not sealed (no root in MANIFEST.sha256)",
-            code="TARGET_UNSEALED",
-            path=str(folder),
-        )
+        why = "no root in MANIFEST.sha256"
+        raise PointerRefused.of("TARGET_UNSEALED", path=folder, run_id=folder.name, reason=why)
     verdicts = evaluate(workspace, args.registry_id, folder)
     receipt = record(workspace, args.registry_id, folder, root, verdicts, cli_actor())
     checks, passed = receipt.checks, receipt.passed

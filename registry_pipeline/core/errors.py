@@ -118,6 +118,28 @@ NO_CATALOG                    2  no registry catalog ({relpath}) in this workspa
 CATALOG_INVALID               2  {reason}
 COORDINATION_INVALID          2  {reason}
 ADOPT_UNSUPPORTED             2  {reason}
+NO_SEED_CATALOG               2  no v0.1 registry catalog at {path} inside the repository being
+                                 adopted{looked} || pass --catalog PATH to name it
+OPERATIONS_UNREADABLE         2  cannot read the operations catalog: {reason}
+ADOPT_CONFLICT                2  exists and {why} || move it aside to adopt this repository (nothing
+                                 was written)
+GIT_STATE_UNKNOWN             1  git cannot tell this workspace's state (git is not on PATH, the
+                                 workspace is not inside a git work tree, or `git status` fails
+                                 there): builds will record git_commit null and the state
+                                 `unknown` (never clean), and nothing was told to git about the
+                                 registry layer's own files || make it a committed repository where
+                                 git works and run `registry adopt` again
+NO_OPERATIONS_CATALOG         1  no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md)
+                                 beside the catalog or at the root: op_status_table cannot be built
+                                 until one is there || add one, then adopt again
+RUN_ROOT_MISSING              1  run root {path} named by the catalog does not exist here: the run
+                                 registry indexes none of its runs until it does || check it out,
+                                 or correct the catalog
+OPERATION_NOT_LISTED          1  {registry_id}: our builder is operation {operation}, which the
+                                 operations catalog does not list; built without an operation id
+                                 until the catalog lists it || list it, then adopt again
+DEPENDENCY_MISSING            1  {registry_id} reads {dependency!r}, which this repository does not
+                                 have: its build will be refused until the catalog gets it
 UNKNOWN_REGISTRY              2  unknown registry {registry_id!r}; {guess}known: {known}
 UNSAFE_RUN_ROOT               2  run root {run_root!r} {reason} || a run root must be a real folder
                                  in the workspace
@@ -166,6 +188,11 @@ LOG_STATE_MISMATCH            1  {reason}
 NO_VALID_LOG                  1  delta log snapshots exist but none is usable (each fails its seal,
                                  its state or its chain) || run `registry delta verify` for the
                                  reasons
+# the active pointers (core.pointers, `registry pointers`)
+NO_POINTER                    1  {registry_id} has no active snapshot{why}
+TARGET_UNSEALED               1  {run_id} is not sealed: {reason}
+LOCK_HELD                     1  a pointer change is in progress: {lock}: {holder}
+BAD_HEAD                      2  --expect-head takes a 64-character lowercase hex SHA-256
 # append-only catalogs (core.append_only, `registry check-append-only`)
 CATALOG_SHAPE                 2  no array at {items} (the entries the {rules} rules check)
 ID_REMOVED                    1  {id} was published; deprecate it instead of removing it
@@ -201,6 +228,47 @@ LOG_INVALID                   1  {reason}
 WRITE_UNCONFIRMED             1  written, but its folder could not be synced ({reason}): the change
                                  may not survive a power loss; its audit is recorded
 UNKNOWN_TYPE                  2  unknown type {type!r}; {guess}known: {known}
+LOG_TYPE                      2  {path} is a record log ({source}): its records are appended with
+                                 `registry runs append --index {registry_id}`, never rewritten
+REASON_REQUIRED               2  {what} needs --reason TEXT (it is recorded)
+UNKNOWN_KEY                   2  no {type} entry {key!r} (deprecate marks an existing entry){guess}
+ALREADY_DEPRECATED            1  {type} {key!r} is already deprecated ({field} is {equals!r});
+                                 nothing was written
+NOT_DEPRECATABLE              2  {path} has no lifecycle field{shape}: its schema allows neither
+                                 {fields} || declare one in the coordination file (`lifecycle:
+                                 {{{path}: {{field: /FIELD, deprecated: VALUE}}}}`)
+DEPRECATED                    1  deprecated ({field} set to {equals!r}): {reason}
+ENTRY_INVALID                 2  {reason}
+FIELD_TYPE_CHANGED            2  {reason}
+UNGOVERNED_NAME               2  no schema governs the file name {name!r}, so it would be sealed
+                                 unchecked || name the entry to match {patterns}
+REGISTRY_FILE_INVALID         1  must be {shape}
+REGISTRY_FILE_MISSING         1  does not exist || create it with its first entry by hand
+KEY_MISMATCH                  1  {key!r} does not match the file name {name!r}
+KEY_MISSING                   1  every {what} needs a non-empty string key
+CONTAINER_MISSING             1  the file has no {shape} at {pointer} (the catalog's container) ||
+                                 add one (`{token}: []`) or fix its name
+DUPLICATE_KEY                 1  duplicate key{index}; first in {first}
+DEPENDENCY_UNREADABLE         1  {type} cannot be read ({reason}): coordination not checked
+SPLICE_MISMATCH               3  the {what} would read back differently
+INIT_CONFLICT                 2  refusing to initialize: {count} path(s) in the way ({listed}) ||
+                                 move them aside and run init again (nothing was written)
+# strict YAML (core.yaml_io): a registry file's refusals, after the line they are on
+YAML_SYNTAX                   2  {reason}
+YAML_ENCODING                 2  not UTF-8 text ({reason})
+YAML_TOO_LARGE                2  too large to read: {reason}
+YAML_TOO_DEEP                 2  nested more than {limit} levels deep
+YAML_MULTIPLE_DOCUMENTS       2  a second document (a registry file holds exactly one)
+YAML_ALIAS                    2  the alias *{anchor}: anchors and aliases are not allowed in a
+                                 registry file
+YAML_MERGE_KEY                2  merge keys (<<) are not allowed in a registry file
+YAML_TAG                      2  the tag {tag} is not allowed on {what} (only !!str, !!int,
+                                 !!float, !!bool, !!null, !!map and !!seq, each where it fits)
+YAML_KEY_NOT_STRING           2  a mapping key must be a string, not {kind} || quote a scalar to
+                                 make it a string
+YAML_DUPLICATE_KEY            2  duplicate key {key!r} (first at line {first})
+YAML_NUMBER_TOO_LARGE         2  an integer of {digits} digits (at most {most})
+YAML_NON_FINITE               2  {text} is not a finite number (a registry file's numbers must be)
 # explanations and builders (core.explain, core.builders)
 UNPARSEABLE                   1  {reason}
 BAD_AS_OF                     2  as_of must be YYYY-MM-DDTHH:MM:SSZ (the newest input's created_utc)
@@ -223,6 +291,26 @@ BAD_TIMESTAMP                 2  {field} {text!r} is not a day (2026-11-20) or a
                                  (2026-11-20T18:00:00Z){guess}
 BAD_RANGE                     2  {reason}
 DAY_NOT_ENDED                 2  {day} has not ended yet (UTC); the last complete day is {last}
+PARTITIONED_ASSET             2  {path} has one partition per day || build it with `registry drift
+                                 backfill --from DAY --to DAY` (or from the UI)
+NOT_A_FOLDER                  2  not a folder
+POINTER_FILE_UNREADABLE       1  the pointer file {path} cannot be read ({error}: {reason}) ||
+                                 builds refuse it until it is fixed or restored (from git or a
+                                 backup)
+SNAPSHOTS_ABSENT              1  the pointer file names {count} snapshot(s) absent here
+                                 ({absent}): builds will not read them; the first build journals
+                                 each entry as found, then promotes its own snapshot over it || to
+                                 keep them active, bring those run folders here before the first
+                                 build
+# the Dagster layer (lib): its instance, its storage, its steps
+INSTANCE_UNAVAILABLE          1  cannot prepare the Dagster instance: {reason}
+DAGSTER_STORAGE               1  {reason}
+RUN_ID_TAKEN                  1  sealed as {run_id}, but its records name {named} (another build
+                                 sealed that id meanwhile) || build again
+NO_VALID_INPUT                1  no valid sealed snapshot of {registry_id!r} || build it first
+                                 (registry build --select {registry_id})
+CHECK_NOT_RUN                 1  {check} was not evaluated: the day is not checked
+NOT_MATERIALIZED              1  no snapshot of the day was sealed
 """)
 """Every reason code migrated so far (the tests' `PENDING_ROOMS` lists the rooms that still word
 their own): what it says and does. A raiser names the code and the fields (`Problem.of`,

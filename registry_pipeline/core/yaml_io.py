@@ -14,6 +14,7 @@ from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.tag import Tag
 
+from registry_pipeline.core.errors import render
 from registry_pipeline.core.json_strict import (
     MAX_DEPTH,
     MAX_INT_DIGITS,
@@ -72,19 +73,19 @@ def plain_tag(text: str) -> str:
     return MERGE if text == "<<" else STR
 
 
-def _problem(code: str, mark: Any, text: str) -> JSONDecodeProblem:
+def _problem(code: str, mark: Any | None, **fields: Any) -> JSONDecodeProblem:
+    """The refusal `code` as `MESSAGES` words it, after the line `mark` is on (when known)."""
+    if mark is None:
+        return JSONDecodeProblem(render(code, **fields), code)
     line, column = mark.line + 1, mark.column + 1
-    return JSONDecodeProblem(f"line {line}: {text}", code, line=line, column=column)
+    said = f"line {line}: {render(code, **fields)}"
+    return JSONDecodeProblem(said, code, line=line, column=column)
 
 
 def _refused_tag(tag: str, kind: str, mark: Any, text: str = "") -> JSONDecodeProblem:
     shown = "!!" + tag[len(_CORE) :] if tag.startswith(_CORE) else tag
-    if tag in _KINDS and kind == "a scalar":
-        return _problem("YAML_TAG", mark, f"{text[:40]!r} does not fit the tag {shown}")
-    if tag in _FITS:
-        return _problem("YAML_TAG", mark, f"the tag {shown} cannot be put on {kind}")
-    only = "only !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
-    return _problem("YAML_TAG", mark, f"the tag {shown} is not allowed ({only})")
+    what = repr(text[:40]) if kind == "a scalar" else kind
+    return _problem("YAML_TAG", mark, what=what, tag=shown)
 
 
 def _core(tag: str, text: str, mark: Any) -> Any:
@@ -92,16 +93,13 @@ def _core(tag: str, text: str, mark: Any) -> Any:
     if tag == INT and _INT.fullmatch(text):
         digits = len(text.lstrip("-+")) - 2 * (text[:2] in ("0o", "0x"))
         if digits > MAX_INT_DIGITS:
-            why = f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
-            raise _problem("YAML_NUMBER_TOO_LARGE", mark, why)
+            raise _problem("YAML_NUMBER_TOO_LARGE", mark, digits=digits, most=MAX_INT_DIGITS)
         return int(text, 0) if text[:2] in ("0o", "0x") else int(text)
     if tag in (FLOAT, INT) and _NON_FINITE.fullmatch(text):
-        why = f"{text} is not allowed (numbers must be finite)"
-        raise _problem("YAML_NON_FINITE", mark, why)
+        raise _problem("YAML_NON_FINITE", mark, text=text)
     if tag == FLOAT and _FLOAT.fullmatch(text):
         if math.isinf(value := float(text)):
-            why = f"the number {text[:40]} is out of range (it would be infinity)"
-            raise _problem("YAML_NON_FINITE", mark, why)
+            raise _problem("YAML_NON_FINITE", mark, text=text[:40])
         return value
     if tag in (BOOL, NULL) and _WORDS.get(text) == tag:
         return None if tag == NULL else text[0] in "tT"
@@ -123,27 +121,23 @@ class _Reader:
         node, value = self.read(None)
         events.get_event()  # the document's end
         if not events.check_event(StreamEndEvent):
-            why = "a second document (a registry file holds exactly one)"
-            raise _problem("YAML_MULTIPLE_DOCUMENTS", events.peek_event().start_mark, why)
+            raise _problem("YAML_MULTIPLE_DOCUMENTS", events.peek_event().start_mark)
         return YAMLDocument(value, node)
 
     def read(self, keys: dict[str, int] | None) -> tuple[Any, Any]:
         """The next node and its value; with `keys` (its mapping's), a new string key."""
         event = self.events.get_event()
         if (kind := _EVENTS.get(type(event).__name__)) is None:
-            why = "anchors and aliases are not allowed in a registry file"
-            raise _problem("YAML_ALIAS", event.start_mark, f"the alias *{event.anchor}: {why}")
+            raise _problem("YAML_ALIAS", event.start_mark, anchor=event.anchor)
         if kind != "a scalar" and self.depth >= self.limit:
-            why = f"nested more than {self.limit} levels deep"
-            raise _problem("YAML_TOO_DEEP", event.start_mark, why)
+            raise _problem("YAML_TOO_DEEP", event.start_mark, limit=self.limit)
         tag = None if event.ctag is None else str(event.ctag)
         if tag not in (None, "!") and _FITS.get(tag) != kind:
             raise _refused_tag(tag, kind, event.start_mark)
         if kind == "a scalar":
             return self.scalar(event, tag, keys)
         if keys is not None:
-            why = f"a mapping key must be a string, not {kind}"
-            raise _problem("YAML_KEY_NOT_STRING", event.start_mark, why)
+            raise _problem("YAML_KEY_NOT_STRING", event.start_mark, kind=kind)
         self.depth += 1
         children: list[Any] = []
         if kind == "a mapping":
@@ -173,18 +167,15 @@ class _Reader:
         node = ScalarNode(_TAGS[tag], text, mark, event.end_mark, style=event.style)
         if event.style == '"' and tag in (STR, MERGE) and _SURROGATE.search(text):
             why = "an escaped surrogate (not a Unicode character)"  # the pure parser lets them by
-            raise _problem("YAML_SYNTAX", mark, why)
+            raise _problem("YAML_SYNTAX", mark, reason=why)
         if keys is None:
             return node, text if tag in (STR, MERGE) else _core(tag, text, mark)
         if tag not in (STR, MERGE):
-            why = f"a mapping key must be a string, not {_KINDS[tag]} {text!r}"
-            raise _problem("YAML_KEY_NOT_STRING", mark, f"{why} (quote it to make it a string)")
+            raise _problem("YAML_KEY_NOT_STRING", mark, kind=f"{_KINDS[tag]} {text!r}")
         if text in keys:
-            why = f"duplicate key {text!r} (first at line {keys[text]})"
-            raise _problem("YAML_DUPLICATE_KEY", mark, why)
+            raise _problem("YAML_DUPLICATE_KEY", mark, key=text, first=keys[text])
         if tag == MERGE:
-            why = "merge keys (<<) are not allowed in a registry file"
-            raise _problem("YAML_MERGE_KEY", mark, why)
+            raise _problem("YAML_MERGE_KEY", mark)
         keys[text] = mark.line + 1
         return node, text
 
@@ -198,17 +189,17 @@ def _encoded(data: bytes | str, max_bytes: int) -> bytes:
             raw.decode()
     except (UnicodeEncodeError, UnicodeDecodeError) as exc:
         if isinstance(data, str):
-            line, text = data.count("\n", 0, exc.start) + 1, "a lone surrogate (not Unicode text)"
+            line, text = data.count("\n", 0, exc.start) + 1, "a lone surrogate"
         elif data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            line, text = 1, "starts with a UTF-16 byte-order mark (only UTF-8 is accepted)"
+            line, text = 1, "a UTF-16 byte-order mark"
         else:
-            line, text = data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 (byte {exc.start})"
-        raise JSONDecodeProblem(f"line {line}: {text}", "YAML_ENCODING", line=line) from None
+            line, text = data.count(b"\n", 0, exc.start) + 1, f"byte {exc.start}"
+        said = f"line {line}: {render('YAML_ENCODING', reason=text)}"
+        raise JSONDecodeProblem(said, "YAML_ENCODING", line=line) from None
     if isinstance(raw, str) or len(raw) > max_bytes:
         unit = "characters" if isinstance(raw, str) else "bytes"
-        raise JSONDecodeProblem(
-            f"more than {max_bytes} bytes ({len(raw)} {unit})", "YAML_TOO_LARGE"
-        )
+        size = f"more than {max_bytes} bytes ({len(raw)} {unit})"
+        raise _problem("YAML_TOO_LARGE", None, reason=size)
     return raw
 
 
@@ -216,15 +207,17 @@ def _syntax(exc: Any, raw: bytes) -> JSONDecodeProblem:
     """A ruamel.yaml parser error as YAML_SYNTAX, located where the parser says."""
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     if mark is not None:
-        line, column = mark.line + 1, mark.column + 1
         context = f" ({exc.context})" if exc.problem and exc.context else ""
-        why = f"line {line} column {column}: {exc.problem or exc.context}{context}"
-        return JSONDecodeProblem(why, "YAML_SYNTAX", line=line, column=column)
+        line, column = mark.line + 1, mark.column + 1
+        said = render("YAML_SYNTAX", reason=f"{exc.problem or exc.context}{context}")
+        where = f"line {line} column {column}"  # a parser's position: to the column
+        return JSONDecodeProblem(f"{where}: {said}", "YAML_SYNTAX", line=line, column=column)
     if isinstance(exc, ReaderError):  # libyaml counts bytes, the pure reader characters
         text = raw.decode("utf-8" if _Parser is BaseLoader else "latin-1")
         line = text.count("\n", 0, exc.position) + 1
-        return JSONDecodeProblem(f"line {line}: {exc.reason}", "YAML_SYNTAX", line=line)
-    return JSONDecodeProblem(str(exc), "YAML_SYNTAX")
+        said = render("YAML_SYNTAX", reason=exc.reason)
+        return JSONDecodeProblem(f"line {line}: {said}", "YAML_SYNTAX", line=line)
+    return _problem("YAML_SYNTAX", None, reason=exc)
 
 
 def parse_yaml(
@@ -238,9 +231,9 @@ def parse_yaml(
     except YAMLError as exc:
         raise _syntax(exc, raw) from None
     except RecursionError:  # a guard: the reader recurses a frame a level, to MAX_DEPTH
-        raise JSONDecodeProblem("nested too deeply", "YAML_TOO_DEEP") from None
+        raise _problem("YAML_TOO_DEEP", None, limit=max_depth) from None
     except MemoryError:
-        raise JSONDecodeProblem("out of memory while parsing", "YAML_TOO_LARGE") from None
+        raise _problem("YAML_TOO_LARGE", None, reason="out of memory while parsing") from None
 
 
 def loads_yaml_strict(data: bytes | str) -> Any:

@@ -18,7 +18,7 @@ import dagster as dg
 
 from registry_pipeline.core.builders.drift_days import DAILY_CHECKS, DAILY_REGISTRY_ID, reusable_day
 from registry_pipeline.core.builders.registry import check_catalog
-from registry_pipeline.core.errors import problem_object
+from registry_pipeline.core.errors import problem_object, render
 from registry_pipeline.core.seal.validate import inspection_cache
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
@@ -202,16 +202,14 @@ def _outcome(day: date, dagster_run_id: str, success: bool, events: Sequence[Any
     checks, problems = check_verdicts(events, dg.AssetKey(DAILY_REGISTRY_ID))
     unchecked = [check.name for check in DAILY_CHECKS if check.name not in checks]
     problems += [
-        problem_object(
-            "CHECK_NOT_RUN", f"{name} was not evaluated: the day is not checked", check=name
-        )
+        problem_object("CHECK_NOT_RUN", render("CHECK_NOT_RUN", check=name), check=name)
         for name in unchecked
         if success  # else the step's failure says why
     ]
     problems += step_problems(events)
     metadata = materialized_metadata(events, dg.AssetKey(DAILY_REGISTRY_ID))
     if metadata is None:
-        unsealed = problem_object("NOT_MATERIALIZED", "no snapshot of the day was sealed")
+        unsealed = problem_object("NOT_MATERIALIZED", render("NOT_MATERIALIZED"))
         return DayOutcome(day, False, False, dagster_run_id, problems=problems or [unsealed])
     signals = {
         key.removeprefix("signals_"): int(str(value.value))

@@ -135,11 +135,8 @@ def dagster_home(root: Path) -> Path:
                 with storage_errors(home):  # SQLite storage in the home, not yet created
                     _from_config(home).dispose()
     except OSError as exc:
-        raise RegistryError(
-            f"cannot prepare the Dagster instance: {exc.strerror or exc}",
-            code="INSTANCE_UNAVAILABLE",
-            path=str(exc.filename or home),
-        ) from None
+        where, reason = exc.filename or home, exc.strerror or exc
+        raise RegistryError.of("INSTANCE_UNAVAILABLE", path=where, reason=reason) from None
     return home
 
 
@@ -259,12 +256,9 @@ def _storage_io_error(home: Path, path: Path, said: str) -> RegistryError:
         reason = said
         advice = "the disk that holds it was full or failed: free space on it (`df`) or check it "
         advice += f"(`dmesg`), {TRY_AGAIN}"
-    return RegistryError(
-        f"{reason}: Dagster's storage could not be written (SQLite: {said}); {advice} (its runs "
-        "history is kept there, not the registries)",
-        code=IO_ERROR,
-        path=str(path),
-    )
+    reason += f": Dagster's storage could not be written (SQLite: {said})"
+    advice += " (its runs history is kept there, not the registries)"
+    return RegistryError.of(IO_ERROR, path=path, reason=reason, advice=advice)
 
 
 _TABLE = re.compile(r"\b(?:INTO|UPDATE|FROM)\s+\"?(\w+)|\btable_x?info\(\"?(\w+)", re.IGNORECASE)

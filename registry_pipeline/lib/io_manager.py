@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import RegistryError, render
 from registry_pipeline.core.pointers.journal import CHAIN_CODES
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.pointers.targets import INVALID, ROOT_MISMATCH, target_verdict
@@ -77,12 +77,8 @@ class SealingIOManager(dg.ConfigurableIOManager):
             with as_step_failure():
                 sealed = seal_files(store, spec, obj.files or {}, obj.digests)
             if obj.run_id is not None and sealed.run_id != obj.run_id:
-                raise step_failure(
-                    "RUN_ID_TAKEN",
-                    str(sealed.path),
-                    f"sealed as {sealed.run_id}, but its records name {obj.run_id} (another "
-                    "build sealed that id meanwhile); build again",
-                )
+                said = render("RUN_ID_TAKEN", run_id=sealed.run_id, named=obj.run_id)
+                raise step_failure("RUN_ID_TAKEN", str(sealed.path), said)
             run_id, root, path = sealed.run_id, sealed.root_sha256, sealed.path
         metadata: dict[str, Any] = {
             "run_id": run_id,
@@ -152,12 +148,8 @@ def resolve_inputs(
             continue
         snapshot = newest_valid(workspace, registry_id)
         if snapshot is None:
-            raise step_failure(
-                "NO_VALID_INPUT",
-                registry_id,
-                f"no valid sealed snapshot of {registry_id!r}; build it first (registry build "
-                f"--select {registry_id})",
-            )
+            said = render("NO_VALID_INPUT", registry_id=registry_id)
+            raise step_failure("NO_VALID_INPUT", registry_id, said)
         rule = NEWEST_VALID if why_not is None else f"{NEWEST_VALID} ({why_not})"
         snapshots[registry_id], rules[registry_id] = snapshot, rule
     return snapshots, rules

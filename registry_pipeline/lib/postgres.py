@@ -155,8 +155,8 @@ def first_lines(error: object) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
-def storage_error(home: Path, message: str) -> RegistryError:
-    return RegistryError(message, code="DAGSTER_STORAGE", path=str(home))
+def storage_error(home: Path, reason: str) -> RegistryError:
+    return RegistryError.of("DAGSTER_STORAGE", path=home, reason=reason)
 
 
 def postgres_slot(instance: dg.DagsterInstance) -> AdvisorySlot | None:

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from registry_pipeline.core.errors import ReasonCode
 from registry_pipeline_tests._helpers import break_built_schema
 from registry_pipeline_tests._webserver import Served
 from registry_pipeline_tests.ui_tests._browser import TIMEOUT_MS, serve_for_browser
 
 pytestmark = pytest.mark.slow
 
-CODE = ReasonCode.SCHEMA_VIOLATION.value
+CODE = "SCHEMA_VIOLATION"
 
 
 @pytest.fixture(scope="module")

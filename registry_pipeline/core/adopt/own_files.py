@@ -77,14 +77,7 @@ def plan_git(root: Path, pointer_file: str) -> GitPlan:
     """Ask git what it ignores and tracks of the layer's own files, and plan what to add."""
     not_canon = (pointer_file, *NOT_CANON)
     if canon_changes(root) is None:
-        message = (
-            "git cannot tell this workspace's state (git is not on PATH, the workspace is not "
-            "inside a git work tree, or `git status` fails there): builds will record "
-            "git_commit null and the state `unknown` (never clean), and nothing was told to git "
-            "about the registry layer's own files; make it a committed repository where git "
-            "works and run `registry adopt` again"
-        )
-        warning = adopt_warning("GIT_STATE_UNKNOWN", message, ".")
+        warning = adopt_warning("GIT_STATE_UNKNOWN", ".")
         return GitPlan(False, (), (), not_canon, (warning,))
     runs_rule = ignore_rules(root, [f"{RUNS_RELPATH}/{PROBE}"])
     advice: tuple[str, ...] = ()

@@ -58,16 +58,10 @@ def find_layout(root: Path, catalog: Path | None = None) -> SeedLayout:
     root = root.resolve()  # one spelling of every path, so relpaths never fail (a symlinked DIR)
     path = root / (catalog or DEFAULT_CATALOG)
     if not path.is_file():
-        raise UsageError(
-            f"no v0.1 registry catalog at {path} (looked for {DEFAULT_CATALOG}); pass "
-            "--catalog PATH to name it",
-            code="NO_SEED_CATALOG",
-            path=str(path),
-        )
+        raise UsageError.of("NO_SEED_CATALOG", path=path, looked=f" (looked for {DEFAULT_CATALOG})")
     path = path.resolve()
     if not path.is_relative_to(root):
-        message = "the catalog must be inside the repository being adopted"
-        raise UsageError(message, code="NO_SEED_CATALOG", path=str(path))
+        raise UsageError.of("NO_SEED_CATALOG", path=path, looked="")
     folder = path.parent
     pointer = folder / POINTER_FILE
     schemas = folder / "schemas"
@@ -163,11 +157,12 @@ class Decision:
 
 
 def adopt_warning(
-    code: str, message: str, path: str | None = None, registry_id: str | None = None
+    code: str, path: str | None = None, registry_id: str | None = None, **fields: Any
 ) -> Problem:
     """What the adopted workspace lacks, what it costs and what to do: an adopt warning."""
     extra = {"registry_id": registry_id}
-    return Problem(code=code, message=message, path=path, severity="warning", extra=extra)
+    return Problem.of(code, path=path, registry_id=registry_id, severity="warning", extra=extra,
+                      **fields)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -192,12 +187,8 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     warnings: list[Problem] = []
     known_ops = set().union(*(operation_ids(_operations_text(p)) for p in layout.operations))
     if not layout.operations:
-        message = (
-            "no operations catalog (OVC_ALLOWED_OPERATIONS_CATALOG_v*.md) beside the catalog or "
-            "at the root: op_status_table cannot be built until one is there (then adopt again)"
-        )
         where = layout.relpath(layout.catalog.parent)
-        warnings.append(adopt_warning("NO_OPERATIONS_CATALOG", message, where))
+        warnings.append(adopt_warning("NO_OPERATIONS_CATALOG", where))
     decisions: list[Decision] = []
     entries: list[dict[str, Any]] = []
     bindings: dict[str, dict[str, Any]] = {}
@@ -239,11 +230,7 @@ def plan_adoption(layout: SeedLayout) -> AdoptionPlan:
     _complete_dependencies(entries, warnings)
     for root in run_roots:
         if not (layout.root / root).is_dir() and root != ".codex/RUNS":  # adopt creates that
-            message = (
-                f"run root {root} named by the catalog does not exist here: the run registry "
-                "indexes none of its runs until it does (check it out, or correct the catalog)"
-            )
-            warnings.append(adopt_warning("RUN_ROOT_MISSING", message, root))
+            warnings.append(adopt_warning("RUN_ROOT_MISSING", root))
     run_roots.update(dict.fromkeys(SEED_BUILDER_ROOTS))
     existing_roots = [root for root in run_roots if (layout.root / root).is_dir()]
     if ".codex/RUNS" not in existing_roots:
@@ -294,12 +281,9 @@ def _operations_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except (UnicodeDecodeError, OSError) as exc:
-        said = (
-            f"the operations catalog is not UTF-8 (byte {exc.start})"
-            if isinstance(exc, UnicodeDecodeError)
-            else f"cannot read the operations catalog: {exc.strerror or exc}"
-        )
-        raise UsageError(said, code="OPERATIONS_UNREADABLE", path=str(path)) from None
+        said = (f"not UTF-8 (byte {exc.start})" if isinstance(exc, UnicodeDecodeError)
+                else exc.strerror or exc)  # fmt: skip
+        raise UsageError.of("OPERATIONS_UNREADABLE", path=path, reason=said) from None
 
 
 def _decide(
@@ -318,13 +302,9 @@ def _decide(
     if built is not None:
         operation = built.operation_id if built.operation_id in known_ops else None
         if operation is None and known_ops:
-            message = (
-                f"{registry_id}: our builder is operation {built.operation_id}, which the "
-                "operations catalog does not list; built without an operation id until the "
-                "catalog lists it (then adopt again)"
-            )
             where = layout.relpath(layout.operations[-1])
-            warnings.append(adopt_warning("OPERATION_NOT_LISTED", message, where, registry_id))
+            warnings.append(adopt_warning("OPERATION_NOT_LISTED", where, registry_id,
+                                          operation=built.operation_id))  # fmt: skip
         ours = _entry(entry, built.kind, built.artifacts, built.depends_on, operation,
                       built.active_pointer, uncovered=built.delta_reason)  # fmt: skip
         return f"built by registry-pipeline's {registry_id} builder", ours
@@ -345,12 +325,8 @@ def _decide(
     for path in primary:  # the build reads a source only as the regular file it is, by a path
         parts = Path(path).parts  # without a link in any folder of it either
         if any((layout.root / Path(*parts[: n + 1])).is_symlink() for n in range(len(parts))):
-            message = (
-                f"{registry_id}: {path} is a symbolic link or lies under one; the build reads "
-                "sources only as regular files and will refuse it (NOT_A_REGULAR_FILE): put the "
-                "file there"
-            )
-            warnings.append(adopt_warning("NOT_A_REGULAR_FILE", message, path, registry_id))
+            kind = "a symbolic link or lies under one (a build reads only regular files)"
+            warnings.append(adopt_warning("NOT_A_REGULAR_FILE", path, registry_id, kind=kind))
     artifacts = sorted(Path(path).name for path in primary)
     sources = _sources(layout, primary)
     ours = _entry(entry, "source", artifacts, (), _operation(entry, known_ops), sources=sources)
@@ -435,12 +411,9 @@ def _complete_dependencies(entries: list[dict[str, Any]], warnings: list[Problem
     for entry in entries:
         missing = [d for d in entry["depends_on"] if d not in ids]
         for dependency in missing:
-            message = (
-                f"{entry['registry_id']} reads {dependency!r}, which this repository does not "
-                "have: its build will be refused until the catalog gets it"
-            )
             registry_id = entry["registry_id"]
-            warnings.append(adopt_warning("DEPENDENCY_MISSING", message, registry_id=registry_id))
+            warnings.append(adopt_warning("DEPENDENCY_MISSING", None, registry_id,
+                                          dependency=dependency))  # fmt: skip
         entry["depends_on"] = [d for d in entry["depends_on"] if d in ids]
         if entry["kind"] == "log":
             entry["depends_on"] = [

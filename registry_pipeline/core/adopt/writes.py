@@ -89,8 +89,8 @@ def carry_out(writes: Sequence[Write]) -> None:
         except OSError as exc:
             if write.part != "workspace":
                 raise  # IO_ERROR naming the file
-            raise UsageError(f"cannot create the workspace: {exc.strerror or exc}",
-                             code="INIT_FAILED", path=str(exc.filename or write.path)) from None
+            raise UsageError.of("INIT_FAILED", path=exc.filename or write.path,
+                                what="create the workspace", reason=exc.strerror or exc) from None
 
 
 def unfixed(findings: list[Problem], writes: Sequence[Write]) -> list[Problem]:
@@ -151,9 +151,5 @@ def _change(path: Path, document: dict[str, Any]) -> str:
         return "unchanged"
     said = current if isinstance(current, dict) else {}
     if MARKER not in str(said.get("description", "")) and "x-schema-file" not in said:
-        raise UsageError(
-            f"exists and {why}; move it aside to adopt this repository (nothing was written)",
-            code="ADOPT_CONFLICT",
-            path=str(path),
-        )
+        raise UsageError.of("ADOPT_CONFLICT", path=path, why=why)
     return "updated"

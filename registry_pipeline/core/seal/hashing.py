@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from registry_pipeline.core.fs import file_stamp as file_stamp  # compat: write_path/rules.py
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 
 BLOCK_SIZE = 1 << 20

@@ -16,6 +16,7 @@ from registry_pipeline.core.errors import (
     RegistryError,
     UsageError,
     problem_object,
+    render,
 )
 from registry_pipeline.core.json_strict import (
     JSONDecodeProblem,
@@ -41,6 +42,8 @@ from registry_pipeline.core.workspace.sources import (
 from registry_pipeline.core.yaml_io import parse_yaml
 
 _E = TypeVar("_E", bound=RegistryError)
+FILE_INVALID = "REGISTRY_FILE_INVALID"
+"""A registry file the write path reads is broken: the code of each problem and of the error."""
 
 
 def finding(
@@ -99,7 +102,7 @@ def entry_error(details: Iterable[Problem], *, code: str = "ENTRY_INVALID") -> U
 
 def registry_file_error(details: Iterable[Problem]) -> RegistryError:
     """A registry file the write path reads is broken (unparsable, duplicate keys...): exit 1."""
-    return _refusal(RegistryError, details, "REGISTRY_FILE_INVALID", "in the registry files",
+    return _refusal(RegistryError, details, FILE_INVALID, "in the registry files",
                     lambda p: f"{p.path or p.subject[0]}: {finding_text(p)}")  # fmt: skip
 
 
@@ -251,7 +254,7 @@ class TypeContent:
         where: str,
         message: str,
         path: str,
-        code: str = "REGISTRY_FILE_INVALID",
+        code: str = FILE_INVALID,
         at: JSONDecodeProblem | None = None,
     ) -> None:
         """Note an error in the type's files (`at`: the parse error, for its line and column)."""
@@ -317,9 +320,9 @@ def _file_entry(content: TypeContent, path: str, document: Any) -> None:
     if entry_type.key is None or key == stem:
         _add(content, Entry(stem, document, path))
     elif not isinstance(document, dict):
-        content.refuse(stem, "", "the file must hold one entry (a mapping)", path)
+        content.refuse(stem, "", render(FILE_INVALID, shape="one entry (a mapping)"), path)
     else:
-        why = f"{key!r} does not match the file name {name!r}"
+        why = render("KEY_MISMATCH", key=key, name=name)
         content.refuse(stem, f"/{entry_type.key}", why, path, "KEY_MISMATCH")
 
 
@@ -331,26 +334,24 @@ def _container_entries(content: TypeContent, path: str, document: Any) -> None:
         container = resolve_pointer(document, pointer)
     except KeyError:
         shape = "list" if entry_type.layout == "list" else "object"
-        why = (
-            f"the file has no {shape} at {pointer or '/'} (the catalog's container); add one "
-            f"(`{pointer_tokens(pointer)[-1]}: []`) or fix its name"
-        )
+        token = pointer_tokens(pointer)[-1]
+        why = render("CONTAINER_MISSING", shape=shape, pointer=pointer or "/", token=token)
         content.refuse(None, pointer, why, path, "CONTAINER_MISSING")
         return
     if entry_type.layout == "map" and not isinstance(container, dict):
-        content.refuse(None, pointer, "must be an object", path)
+        content.refuse(None, pointer, render(FILE_INVALID, shape="an object"), path)
     elif entry_type.layout == "map":
         for key, value in container.items():
             _add(content, Entry(key, value, path))
     elif container is not None and not isinstance(container, list):
-        content.refuse(None, pointer or "/", "must be a list", path)
+        content.refuse(None, pointer or "/", render(FILE_INVALID, shape="a list"), path)
     elif container is not None:
         for index, item in enumerate(container):
             key = item.get(entry_type.key or "") if isinstance(item, dict) else None
             if isinstance(key, str) and key:
                 _add(content, Entry(key, item, path, index))
                 continue
-            why, where = "every entry needs a non-empty string key", f"/{entry_type.key or ''}"
+            why, where = render("KEY_MISSING", what="entry"), f"/{entry_type.key or ''}"
             content.refuse(None, f"{pointer}/{index}{where}", why, path, "KEY_MISSING")
 
 
@@ -358,7 +359,7 @@ def _add(content: TypeContent, entry: Entry) -> None:
     known = content.entries.setdefault(entry.key, entry)
     if known is not entry:
         where = f" (index {entry.index})" if entry.index is not None else ""
-        why = f"duplicate key{where}; first in {known.file}"
+        why = render("DUPLICATE_KEY", index=where, first=known.file)
         content.refuse(entry.key, "", why, entry.file, "DUPLICATE_KEY")
 
 
@@ -452,7 +453,7 @@ class _LogReader:
             for line, record in jsonl_records(lines):
                 key = record.get(entry_type.key) if isinstance(record, dict) else None
                 if not isinstance(key, str) or not key:
-                    why = f"line {line}: every record needs a non-empty string key"
+                    why = render("KEY_MISSING", what=f"record (line {line})")
                     where = f"/{entry_type.key}"
                     content.refuse(None, where, why, source, "KEY_MISSING")
                     continue

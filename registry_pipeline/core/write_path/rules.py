@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import Problem, UsageError
+from registry_pipeline.core.errors import Problem, UsageError, render
+from registry_pipeline.core.fs import file_stamp
 from registry_pipeline.core.json_strict import (
     JSONDecodeProblem,
     pointer_token,
     pointer_tokens,
     resolve_pointer,
 )
-from registry_pipeline.core.seal.hashing import file_stamp
 from registry_pipeline.core.seal.schemas import ArtifactSchema, SchemaCatalog, violation_text
 from registry_pipeline.core.workspace.catalog import CatalogCode, RegistryCatalog, catalog_error
 from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES, read_regular_file
@@ -529,7 +529,7 @@ def workspace_findings(
     if not unreadable:
         findings.extend(f for f in evaluate(coordination, contents) if f.subject[0] == name)
     for problem in unreadable:
-        why = f"{problem.subject[0]} cannot be read ({problem.message}): coordination not checked"
+        why = render("DEPENDENCY_UNREADABLE", type=problem.subject[0], reason=problem.message)
         findings.append(
             finding("DEPENDENCY_UNREADABLE", "error", name, None, "", why, problem.path)
         )

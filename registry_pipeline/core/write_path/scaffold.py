@@ -43,12 +43,8 @@ def require_placeable(root: Path, targets: list[Path]) -> None:
                 break
     if conflicts:
         listed = "; ".join(f"{path}: {why}" for path, why in conflicts.items())
-        raise UsageError(
-            f"refusing to initialize: {len(conflicts)} path(s) in the way ({listed}); move "
-            "them aside and run init again (nothing was written)",
-            code="INIT_CONFLICT",
-            path=str(next(iter(conflicts))),
-        )
+        first = next(iter(conflicts))
+        raise UsageError.of("INIT_CONFLICT", path=first, count=len(conflicts), listed=listed)
 
 
 def scaffold(root: Path) -> tuple[list[str], list[str]]:

@@ -47,11 +47,7 @@ def new_text(
             raise mismatch("written entry")
         return ParsedFile(as_file(text, data), value)
     if parsed is None and entry_type.suffix == ".json":
-        raise RegistryError(
-            f"{entry_type.source} does not exist: create it with its first entry by hand",
-            code="REGISTRY_FILE_MISSING",
-            path=entry_type.source,
-        )
+        raise RegistryError.of("REGISTRY_FILE_MISSING", path=entry_type.source)
     replace = old is not None
     index, had_list = _place(entry_type, parsed, replace, key, value)
     if parsed is not None and entry_type.suffix == ".json":
@@ -89,9 +85,7 @@ def _place(
 
 def mismatch(what: str, path: str | None = None) -> RegistryError:
     """SPLICE_MISMATCH (exit 3): the bytes would not read back as meant (a bug; not written)."""
-    return RegistryError(
-        f"the {what} would read back differently", code="SPLICE_MISMATCH", path=path, exit_code=3
-    )
+    return RegistryError.of("SPLICE_MISMATCH", path=path, what=what)
 
 
 def as_file(text: str, original: bytes) -> bytes:

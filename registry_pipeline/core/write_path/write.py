@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline.core.append_only.baseline import governed_files
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError, render
 from registry_pipeline.core.fs import require_safe_all
 from registry_pipeline.core.json_strict import resolve_pointer
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
@@ -140,12 +140,8 @@ def target(workspace: Workspace, type_name: str) -> Target:
     types = entry_types(catalog)
     found = entry_type(types, type_name)
     if found.layout == "log":
-        raise UsageError(
-            f"{found.name} is a record log ({found.source}): its records are appended with "
-            f"`registry runs append --index {found.registry_id}`, never rewritten",
-            code="LOG_TYPE",
-            path=found.name,
-        )
+        raise UsageError.of("LOG_TYPE", path=found.name, source=found.source,
+                            registry_id=found.registry_id)  # fmt: skip
     rules = load_coordination(workspace.root, catalog.coordination, types)
     return Target(workspace, catalog, types, found, rules_involving(rules, found.name))
 
@@ -228,8 +224,7 @@ def _governed_name(
     }
     if governing:
         patterns = ", ".join(p for found in governing.values() for p in found)
-        why = f"no schema governs the file name {name!r}, so it would be sealed unchecked; name "
-        why += f"the entry to match {patterns}"
+        why = render("UNGOVERNED_NAME", name=name, patterns=patterns)
         raise entry_error([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
 
 
@@ -318,7 +313,7 @@ def add_entry(
 ) -> WriteResult:
     """Insert or update `entry` in the registry of `type_name` (see the module docstring)."""
     if no_check and not (reason or "").strip():
-        raise UsageError("--no-check needs --reason TEXT (it is recorded)", code="REASON_REQUIRED")
+        raise UsageError.of("REASON_REQUIRED", what="--no-check")
     goal = target(workspace, type_name)
     key, value = split_entry(goal.entry_type, entry)
     problems = entry_violations(workspace.root, goal.entry_type, key, value)
@@ -372,7 +367,7 @@ def deprecate(
     """Mark the entry `key` of `type_name` deprecated (see the module docstring)."""
     why = (reason or "").strip()
     if not why:
-        raise UsageError("deprecate needs --reason TEXT (it is recorded)", code="REASON_REQUIRED")
+        raise UsageError.of("REASON_REQUIRED", what="deprecate")
     goal = target(workspace, type_name)
     with locked(goal, [], timeout) as (contents, cache):
         content = contents[goal.entry_type.name]
@@ -386,7 +381,7 @@ def deprecate(
         planned = plan(goal, contents, key, value)
         result = WriteResult(goal.entry_type.name, key, old.file, "deprecated", dry_run=dry_run,
                              field=marker.field, reason=why)  # fmt: skip
-        said = f"deprecated ({marker.field} set to {marker.equals!r}): {why}"
+        said = render("DEPRECATED", field=marker.field, equals=marker.equals, reason=why)
         note = finding("DEPRECATED", "record", result.type, key, marker.field, said, old.file)
         audit = [_note(workspace.root, note, reason=why)]
         return finish(workspace.root, result, planned, cache, no_check=no_check, reason=why,
@@ -400,12 +395,8 @@ def _existing(content: TypeContent, key: str) -> Entry:
         return found
     name = content.type.name
     close = difflib.get_close_matches(key, sorted(content.entries), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise UsageError(
-        f"no {name} entry {key!r} (deprecate marks an existing entry){hint}",
-        code="UNKNOWN_KEY",
-        path=content.type.source,
-    )
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    raise UsageError.of("UNKNOWN_KEY", path=content.type.source, type=name, key=key, guess=guess)
 
 
 def _marker(goal: Target, content: TypeContent, old: Entry) -> Condition:
@@ -414,13 +405,8 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Condition:
     declared = goal.coordination.lifecycle.get(name)
     already = deprecated_by(old.value, declared)
     if already is not None:
-        raise RegistryError(  # nothing to do: refused, exit 1
-            f"{name} {old.key!r} is already deprecated ({already.field} is "
-            f"{already.equals!r}); nothing was written",
-            code="ALREADY_DEPRECATED",
-            path=old.file,
-            field=already.field,
-        )
+        raise RegistryError.of("ALREADY_DEPRECATED", path=old.file, field=already.field,
+                               type=name, key=old.key, equals=already.equals)  # fmt: skip
     candidates = sorted(markers(declared), key=lambda m: not has(old.value, m.field))
     for candidate in candidates:
         value = marked(old.value, candidate)
@@ -428,13 +414,7 @@ def _marker(goal: Target, content: TypeContent, old: Entry) -> Condition:
             return candidate
     fields = " or ".join(f"{m.field} {m.equals!r}" for m in candidates)
     shape = "" if isinstance(old.value, dict) else " (its entries are not objects)"
-    raise UsageError(
-        f"{name} has no lifecycle field{shape}: its schema allows neither {fields}; declare "
-        f"one in the coordination file (`lifecycle: {{{name}: {{field: /FIELD, deprecated: "
-        "VALUE}}`)",
-        code="NOT_DEPRECATABLE",
-        path=name,
-    )
+    raise UsageError.of("NOT_DEPRECATABLE", path=name, shape=shape, fields=fields)
 
 
 def _accepts(goal: Target, content: TypeContent, old: Entry, value: Any) -> bool:

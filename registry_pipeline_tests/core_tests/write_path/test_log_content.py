@@ -86,7 +86,7 @@ READ: dict[str, tuple[list[tuple[str, dict[str, Any], int]], list[tuple[str, int
     "a torn last line": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 2)],
                          [("LOG_TORN", None, torn(RUNS.source).message)]),  # the one wording
     "keyless records": ([("a", {"run_id": "a"}, 1), ("b", {"run_id": "b"}, 5)], [
-        ("KEY_MISSING", None, f"line {n}: every record needs a non-empty string key")
+        ("KEY_MISSING", None, f"every record (line {n}) needs a non-empty string key")
         for n in (2, 3, 4)]),
     "a line that does not parse": ([("a", {"run_id": "a"}, 1)], [
         ("JSON_INVALID", 2,
