@@ -13,27 +13,6 @@ from enum import StrEnum
 from typing import Any, Self
 
 
-class ReasonCode(StrEnum):
-    """Reason codes of the seal contract: a public, stable vocabulary (docs/SEAL_CONTRACT.md)."""
-
-    MISSING_REQUIRED_FILE = "MISSING_REQUIRED_FILE"
-    MALFORMED_MANIFEST = "MALFORMED_MANIFEST"
-    MANIFEST_DISAGREES = "MANIFEST_DISAGREES"
-    DUPLICATE_ENTRY = "DUPLICATE_ENTRY"
-    HASH_MISMATCH = "HASH_MISMATCH"
-    SIZE_MISMATCH = "SIZE_MISMATCH"
-    MISSING_FILE = "MISSING_FILE"
-    UNLISTED_FILE = "UNLISTED_FILE"
-    ROOT_MISMATCH = "ROOT_MISMATCH"
-    UNSAFE_PATH = "UNSAFE_PATH"
-    NOT_A_REGULAR_FILE = "NOT_A_REGULAR_FILE"
-    RUN_JSON_INVALID = "RUN_JSON_INVALID"
-    RUN_ID_MISMATCH = "RUN_ID_MISMATCH"
-    SCHEMA_VIOLATION = "SCHEMA_VIOLATION"
-    JSON_INVALID = "JSON_INVALID"
-    NOT_A_RUN_FOLDER = "NOT_A_RUN_FOLDER"
-
-
 @dataclass(frozen=True, slots=True)
 class Message:
     """What one reason code says, what to do about it, and the exit code of a command it ends."""
@@ -312,6 +291,15 @@ NO_VALID_INPUT                1  no valid sealed snapshot of {registry_id!r} || 
 CHECK_NOT_RUN                 1  {check} was not evaluated: the day is not checked
 NOT_MATERIALIZED              1  no snapshot of the day was sealed
 """)
+
+SEAL_CODES = ("MISSING_REQUIRED_FILE", "MALFORMED_MANIFEST", "MANIFEST_DISAGREES",
+              "DUPLICATE_ENTRY", "HASH_MISMATCH", "SIZE_MISMATCH", "MISSING_FILE", "UNLISTED_FILE",
+              "ROOT_MISMATCH",
+              "UNSAFE_PATH", "NOT_A_REGULAR_FILE", "RUN_JSON_INVALID", "RUN_ID_MISMATCH",
+              "SCHEMA_VIOLATION", "JSON_INVALID", "NOT_A_RUN_FOLDER")  # fmt: skip
+ReasonCode = StrEnum("ReasonCode", {code: code for code in SEAL_CODES})  # type: ignore[misc]
+"""The seal contract's codes (docs/SEAL_CONTRACT.md) by name, for scripts; rows of `MESSAGES`."""
+
 """Every reason code migrated so far (the tests' `PENDING_ROOMS` lists the rooms that still word
 their own): what it says and does. A raiser names the code and the fields (`Problem.of`,
 `RegistryError.of`); `test_messages.py` pins each template's wording against a golden line."""
@@ -373,7 +361,7 @@ class Problem:
     """One thing wrong (or worth knowing), with context to act on; no pydantic, for CLI start-up."""
 
     code: str
-    """The reason code: a `ReasonCode`, another vocabulary's (`DeltaCode`), or a user's rule id."""
+    """The reason code: a row of `MESSAGES`, or a user's rule id."""
     path: str | None = None
     """Relpath inside the run folder, if any."""
     message: str

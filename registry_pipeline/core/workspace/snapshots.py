@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from registry_pipeline.core.errors import MESSAGES, ReasonCode, RegistryError, UsageError
+from registry_pipeline.core.errors import MESSAGES, RegistryError, UsageError
 from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
@@ -266,7 +266,7 @@ def unchanged_snapshot(
         problems = inspect_run_folder(newest, schemas=schemas).problems
     except UsageError:
         return False, False
-    seal_problems = [p for p in problems if p.code != ReasonCode.SCHEMA_VIOLATION]
+    seal_problems = [p for p in problems if p.code != "SCHEMA_VIOLATION"]
     return not seal_problems, not problems
 
 
