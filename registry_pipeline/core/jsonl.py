@@ -7,7 +7,7 @@ import contextlib
 import io
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -106,11 +106,12 @@ def lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
     return iter(Lines(handle))
 
 
-def append(path: Path, lines: Sequence[bytes], *, create: bool = True,
+def append(path: Path, chunks: Iterable[bytes], *, create: bool = True,
            torn_tail: TornTail = TornTail.REFUSE) -> int:  # fmt: skip
-    """Append `lines` in one fsynced write, all or none; the prior size. LOG_TORN (worded by
-    the log's `torn_tail`) if torn; an OSError names `path` (a full disk fails the write, which
-    names no file)."""
+    """Append `chunks` (whole lines: one, or a spool read a block at a time), written in turn
+    and fsynced once, all or none: the log is cut back to its prior size on any failure; that
+    size. LOG_TORN (worded by the log's `torn_tail`) if torn; an OSError names `path` (a full
+    disk fails the write, which names no file)."""
     with naming(path):
         flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
         fd = os.open(path, flags, 0o644)
@@ -122,9 +123,10 @@ def append(path: Path, lines: Sequence[bytes], *, create: bool = True,
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 raise torn(path, policy=torn_tail)
             try:
-                write_all(fd, b"".join(lines))
+                for chunk in chunks:
+                    write_all(fd, chunk)
                 os.fsync(fd)
-            except OSError:
+            except BaseException:  # a failed read of the chunks too
                 cut(fd, size)
                 raise
         finally:

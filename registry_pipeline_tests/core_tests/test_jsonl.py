@@ -51,6 +51,21 @@ def test_a_link_in_the_log_s_place_is_not_followed(tmp_path: Path) -> None:
     assert target.read_bytes() == b""
 
 
+def test_an_append_whose_chunks_fail_midway_is_cut_back(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    jsonl.append(path, [b"1\n"])
+
+    def chunks():
+        yield b"2\n"
+        raise OSError("the spool could not be read")
+
+    with pytest.raises(OSError, match="spool"):
+        jsonl.append(path, chunks())
+    assert path.read_bytes() == b"1\n"
+    assert jsonl.append(path, iter([b"2\n", b"3\n"])) == 2
+    assert path.read_bytes() == b"1\n2\n3\n"
+
+
 def test_take_back_cuts_what_an_append_wrote(tmp_path: Path) -> None:
     path = tmp_path / "log.jsonl"
     jsonl.append(path, [b"1\n"])

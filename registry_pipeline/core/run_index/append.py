@@ -3,17 +3,18 @@
 The records given are read a block at a time (`records.items`), each block's checked by one
 schema call and each record by the same functions alone (`records.judged`, its view's warnings,
 what the sidecar holds of it), the rules judging those they can say anything about; the lines
-to append are kept in memory. Under the index lock they are checked against the log as it is,
-appended in one fsynced write (`jsonl.append`) and indexed in one transaction. One process."""
+to append are spooled (`SPOOLED` bytes in memory, the rest in an unnamed temporary file). Under
+the index lock they are checked against the log as it is, appended and fsynced once
+(`jsonl.append`) and indexed in one transaction. One process."""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import itertools
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -70,6 +71,8 @@ WINDOW = 1 << 20
 """Bytes of the log compared at a time with the lines given (a retry)."""
 CANDIDATES = 16
 """Lines of the log holding the first record's key and time that a retry looks at."""
+SPOOLED = 64 << 20
+"""Bytes of the lines to append kept in memory; past it they spill to a temporary file."""
 
 Progress = Callable[[int], None]
 """Told the number of records checked so far, after each block another block follows."""
@@ -166,6 +169,7 @@ def _append(
     who = actor()  # BAD_ACTOR before anything is written, not after the commit
     index.sidecar.parent.mkdir(parents=True, exist_ok=True)
     rules = RecordRules(index.root, index.catalog, index.spec)
+    intake: _Intake | None = None
     try:
         with gc_paused():  # a million records: millions of acyclic objects
             intake = _Intake(index, rules)  # marks the pair's other log before reading it
@@ -186,6 +190,8 @@ def _append(
     finally:
         index.set_aside.extend(_set_aside_by_others(rules))  # the other logs', said with ours
         rules.close()
+        if intake is not None:
+            intake.data.close()
     if result.committed:
         _record_notes(index, intake.notes, result, who)
     result.warnings = [located(warning, origin) for warning in result.warnings]
@@ -219,8 +225,9 @@ class _Intake:
         self.view = Warnings(spec)
         self.held = Held(spec)
         self.order = Order()
-        self.data = io.BytesIO()
-        """The lines to append (`encode`d, each with its newline)."""
+        self.data = tempfile.SpooledTemporaryFile(SPOOLED)  # noqa: SIM115 (`_append` closes it)
+        """The lines to append (`encode`d, each with its newline), `size` bytes."""
+        self.size = 0
         self.keys: list[str] = []
         self.sizes = array("q")
         """Each line's length, without its newline."""
@@ -293,8 +300,17 @@ class _Intake:
         result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
         given = list(map(encode, values)) if batch.lines is None else batch.lines
         self.sizes.extend(map(len, given))
-        self.data.write(b"\n".join(given))
-        self.data.write(b"\n")
+        self.data.seek(self.size)  # after any `read`
+        self.size += self.data.write(b"\n".join(given)) + self.data.write(b"\n")
+
+    def read(self, start: int, size: int) -> bytes:
+        """`size` bytes of the lines to append from byte `start` on (once all are taken)."""
+        self.data.seek(start)
+        return self.data.read(size)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The lines to append, WINDOW bytes at a time."""
+        return (self.read(at, WINDOW) for at in range(0, self.size, WINDOW))
 
     def _judge(self) -> None:
         """The overrides' and coordination rules' findings about the current CHUNK."""
@@ -327,12 +343,11 @@ class _Intake:
         crossed = iter(self.crossed)  # in order: read back a line at a time, the rest skipped
         target = next(crossed, None)
         starts = itertools.accumulate((size + 1 for size in self.sizes), initial=0)
-        data = self.data.getvalue()  # the buffer itself, not a copy
         for at, start in enumerate(starts):
             if target is None:
                 break
             if at == target:
-                line = data[start : start + self.sizes[at]]
+                line = self.read(start, self.sizes[at])
                 if any(needle in line for needle in needles):
                     record = json.loads(line)
                     if self.rules.pair_key(record) in names:
@@ -415,7 +430,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     if refused:
         raise RecordsError(refused, len(refused), code="RECORD_REFUSED", refused=True)
     crash_point("run_index_checked")
-    result.bytes = _write(index, intake.data.getvalue(), state.covered)
+    result.bytes = _write(index, intake, state.covered)
     result.appended = order.count
     result.augmented = order.count - (len(order.first) - known)
     result.first_line = state.lines + 1
@@ -473,11 +488,12 @@ def against(db: sqlite3.Connection, order: Order) -> tuple[list[tuple[int, str]]
     return conflicts, known
 
 
-def _write(index: LogIndex, data: bytes, covered: int) -> int:
-    """`data` appended to the log in one fsynced write (`jsonl.append`): its length. Nothing
-    stays of it when the write fails, or when the log grew since it was read under the lock."""
+def _write(index: LogIndex, intake: _Intake, covered: int) -> int:
+    """The lines to append appended to the log and fsynced once (`jsonl.append`): their length.
+    Nothing stays of them when the write fails, or when the log grew since it was read under
+    the lock."""
     try:
-        size = jsonl.append(index.log, [data], create=False)
+        size = jsonl.append(index.log, intake.chunks(), create=False)
     except OSError as exc:
         raise RegistryError(
             f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the log is "
@@ -497,7 +513,7 @@ def _write(index: LogIndex, data: bytes, covered: int) -> int:
             code="LOG_TORN",
             path=str(index.log),
         )
-    return len(data)
+    return intake.size
 
 
 def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
@@ -559,10 +575,9 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     best: Overlap | None = None
     if not rows:
         return best
-    data = intake.data.getvalue()
     with open_file(index.log, follow_symlinks=True) as log:  # a FIFO swapped in: no hang
         for off, line in rows:
-            matched, size = _matching(log.fileno(), data, off, covered)
+            matched, size = _matching(log.fileno(), intake, off, covered)
             if not matched:
                 continue  # not even the first record given is there
             if best is None or matched > best.matched:
@@ -572,17 +587,20 @@ def _already_appended(index: LogIndex, intake: _Intake, covered: int) -> Overlap
     return best
 
 
-def _matching(fd: int, data: bytes, start: int, covered: int) -> tuple[int, int]:
-    """(lines, bytes) of `data`'s leading whole lines that the log holds from `start` on."""
-    same, room = 0, max(0, min(len(data), covered - start))
+def _matching(fd: int, intake: _Intake, start: int, covered: int) -> tuple[int, int]:
+    """(lines, bytes) of the leading whole lines to append that the log holds from `start` on."""
+    same, room, lines, end = 0, max(0, min(intake.size, covered - start)), 0, 0
     while same < room:
         size = min(WINDOW, room - same)
-        common = jsonl.common_length(data[same : same + size], os.pread(fd, size, start + same))
+        given = intake.read(same, size)
+        common = jsonl.common_length(given, os.pread(fd, size, start + same))
+        lines += given.count(b"\n", 0, common)
+        if (last := given.rfind(b"\n", 0, common)) >= 0:
+            end = same + last + 1
         same += common
         if common < size:
             break
-    cut = data.rfind(b"\n", 0, same)
-    return data.count(b"\n", 0, cut + 1), cut + 1
+    return lines, end
 
 
 def _partial_retry(found: Overlap, order: Order) -> RecordsError:

@@ -119,6 +119,26 @@ def test_valid_records_are_appended_with_each_records_warnings(ws: Path) -> None
     assert _sidecar(ws) == _rebuilt(ws)
 
 
+def test_lines_spooled_to_a_file_are_appended_then_found_on_a_retry(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past SPOOLED bytes the lines wait in a temporary file; a retry compares them with the
+    log a WINDOW at a time (a window ending inside a line)."""
+    monkeypatch.setattr(append, "SPOOLED", 1000)
+    monkeypatch.setattr(append, "WINDOW", 999)
+    data = jsonl(_records(80))
+    assert _streamed(ws, data)[0] == "appended"
+    assert (ws / RUNS_LOG).read_bytes() == data
+    retried = _streamed(ws, data)
+    assert retried[0] == "appended" and retried[1]["already_appended"], retried
+    assert (retried[1]["first_line"], retried[1]["appended"]) == (1, 0)
+    more = jsonl([record(run_id=run_id(90, day=2), created_utc=utc(4))])
+    partial = _streamed(ws, data + more)
+    assert partial[:2] == ("refused", "PARTIAL_RETRY"), partial
+    assert [(d["line"], d["matched"], d["given"]) for d in partial[5]] == [(82, 81, 82)]
+    assert (ws / RUNS_LOG).read_bytes() == data
+
+
 def test_invalid_records_in_later_blocks_are_each_listed(ws: Path) -> None:
     records = _records(80)
     records[33]["machine_id"] = "C9"
