@@ -1,4 +1,4 @@
-"""Inputs that hung or crashed (FIFOs, devices, oversize files, bad options) are refused."""
+"""A FIFO, a device or an oversize file where a command reads one: refused at once, never read."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import child_env
+from registry_pipeline_tests._rolepack import example_pack
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
@@ -22,13 +24,140 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     write_input,
 )
 
-BIN = Path(sys.executable).with_name("registry")
 GUARD = 60.0
-"""Seconds before a command is taken to hang (it answers in about one)."""
-GIB = 1 << 30
-MIB = 1 << 20
+"""Seconds before a command is taken to hang (a refusal takes about one)."""
+LIMITED = (
+    "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+    "runpy.run_module('registry_pipeline', run_name='__main__')"
+)
+"""`registry` in 4 GiB of address space: /dev/zero read whole is MemoryError, not a dead machine."""
+MIB, GIB = 1 << 20, 1 << 30
+CATALOG = "registries/REGISTRY_CATALOG_v0_2.json"
+POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
+JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+FIFO, ZERO, NULL = "fifo", "/dev/zero", "/dev/null"
+CHECK = "check-append-only {pack} --rules rolepack"
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+
+CASES: list[tuple[str, str, str | int, str]] = [
+    ("runs append --record-file {bad}", "in.jsonl", FIFO, "FIFO"),
+    ("runs append --record-file {bad}", "in.jsonl", ZERO, "device"),
+    ("runs append --record-file {bad}", "in.jsonl", GIB + 1, "1 GiB"),
+    ("add-entry --type expected_versions --entry-file {bad}", "entry.json", FIFO, "FIFO"),
+    ("add-entry --type expected_versions --entry-file {bad}", "entry.json", NULL, "device"),
+    ("check-append-only {bad} --rules rolepack", "pack.json", FIFO, "FIFO"),
+    ("check-append-only {bad} --rules rolepack", "pack.json", NULL, "device"),
+    ("check-append-only {bad} --rules rolepack", "pack.json", 64 * MIB + 1, "64 MiB"),
+    (CHECK + " --baseline {bad}", "old.json", FIFO, "FIFO"),
+    ("check-append-only {pack} --rules {bad}", "rules.json", FIFO, "FIFO"),
+    ("pointers verify", JOURNAL, FIFO, "FIFO"),
+    ("pointers verify", JOURNAL, ZERO, "device"),
+    ("validate --active", POINTERS, FIFO, "FIFO"),
+    ("build", JOURNAL, FIFO, "FIFO"),
+    ("build", ".env", FIFO, "FIFO"),
+    ("build", CATALOG, FIFO, "FIFO"),
+    ("runs list", CATALOG, FIFO, "FIFO"),
+    ("init {root}", CATALOG, FIFO, "FIFO"),
+    ("pointers verify", CATALOG, ZERO, "device"),
+    ("pointers verify", CATALOG, 64 * MIB + 1, "64 MiB"),
+]
+"""(command, file it reads, what stands there, a word of the refusal); bare names are inputs."""
+
+
+def _registry(*args: str) -> subprocess.CompletedProcess[str]:
+    """`registry ARGS... --json` in its own process, killed (and the test failed) if it hangs."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", LIMITED, *args, "--json"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=GUARD,
+            check=False,
+            env=child_env(),
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"`registry {' '.join(args)}` still ran after {GUARD:.0f} s: it hangs")
+
+
+def _plant(path: Path, what: str | int) -> Path:
+    """A FIFO nobody writes to, a link to a device, or a file of `what` bytes (a hole) at `path`."""
+    path.unlink(missing_ok=True)
+    if what == FIFO:
+        os.mkfifo(path)
+    elif isinstance(what, str):
+        path.symlink_to(what)
+    else:
+        with path.open("wb") as handle:
+            handle.truncate(what)
+    return path
+
+
+@pytest.mark.parametrize(("command", "relpath", "what", "word"), CASES)
+def test_a_bad_file_is_refused_at_once_naming_it(
+    built: Path, tmp_path: Path, command: str, relpath: str, what: str | int, word: str
+) -> None:
+    if isinstance(what, str) and what != FIFO and not os.path.exists(what):
+        pytest.skip(f"no {what} here")
+    bad = _plant((built if "/" in relpath or relpath.startswith(".") else tmp_path) / relpath, what)
+    pack = tmp_path / "good.json"
+    pack.write_text(json.dumps(example_pack()))
+    args = command.format(bad=bad, pack=pack, root=built).split()
+    if args[0] not in ("init", "check-append-only"):
+        args += ["--workspace", str(built)]
+    done = _registry(*args)
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    error: dict[str, Any] = json.loads(done.stdout)["error"]
+    code = "INPUT_TOO_LARGE" if isinstance(what, int) else "NOT_A_REGULAR_FILE"
+    assert (error["code"], error["path"]) == (code, str(bad)), error
+    assert word in error["message"], error
+
+
+def test_a_fifo_as_the_coordination_file_fails_the_rules_check_naming_it(built: Path) -> None:
+    relpath = "registries/COORDINATION_v0_1.yaml"
+    _plant(built / relpath, FIFO)
+    done = _registry("build", "--force", "--workspace", str(built))
+    assert "Traceback" not in done.stdout + done.stderr
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    failed = [e for e in json.loads(done.stdout)["registries"] if e["status"] == "failed"]
+    problems = [p for entry in failed for p in entry["problems"]]
+    assert failed and all(p["code"] == "NOT_A_REGULAR_FILE" for p in problems), failed
+    assert all(str(p["path"]).endswith(relpath) for p in problems), problems
+
+
+def _sealed_fifo(root: Path, registry_id: str, artifact: str) -> tuple[str, Path]:
+    """The newest folder of `registry_id`, its `artifact` a FIFO (as an operator's shell can)."""
+    folder = sorted((root / ".codex" / "RUNS").glob(f"*__{registry_id}_build"))[-1]
+    folder.chmod(0o755)
+    (folder / artifact).chmod(0o644)
+    return folder.name, _plant(folder / artifact, FIFO)
+
+
+def test_a_fifo_in_a_sealed_delta_log_fails_verify_and_check_at_once(built: Path) -> None:
+    """Both read a snapshot's log beside its seal check: a FIFO there hung both."""
+    run_id, fifo = _sealed_fifo(built, "registry_delta_log", "REGISTRY_DELTA_LOG_v0_1.jsonl")
+    done = _registry("delta", "verify", "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    problems = json.loads(done.stdout)["problems"]
+    assert {p["code"] for p in problems} >= {"SEAL_INVALID"}, problems
+    assert any(str(fifo) in p["message"] and "FIFO" in p["message"] for p in problems), problems
+    done = _registry("pointers", "check", "registry_delta_log", run_id, "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["seal_valid"]["reason_codes"] == ["NOT_A_REGULAR_FILE"], checks
+    assert checks["append_only"]["reason_codes"] == ["NOT_A_REGULAR_FILE"], checks
+    assert str(fifo) in checks["append_only"]["description"], checks
+
+
+def test_a_fifo_in_a_sealed_run_index_fails_its_check_at_once(built: Path) -> None:
+    run_id, fifo = _sealed_fifo(built, "run_index", "RUN_INDEX_v0_1.jsonl")
+    done = _registry("pointers", "check", "run_index", run_id, "--workspace", str(built))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert not checks["seal_valid"]["passed"] and not checks["append_only"]["passed"], checks
+    assert f"{fifo}: is a FIFO" in checks["append_only"]["description"], checks
 
 
 @pytest.fixture
@@ -36,154 +165,28 @@ def ws(tmp_path: Path) -> Path:
     return make_workspace(tmp_path)
 
 
-@pytest.fixture
-def fifo(tmp_path: Path) -> Path:
-    """A FIFO nobody writes to: opening it for reading the ordinary way waits forever."""
-    path = tmp_path / "input.fifo"
-    os.mkfifo(path)
-    return path
-
-
-def _registry(*args: str) -> subprocess.CompletedProcess[str]:
-    """`registry ARGS...` in its own process, killed (and the test failed) if it hangs."""
-    try:
-        return subprocess.run(
-            [str(BIN), *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=GUARD,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"`registry {' '.join(args)}` still ran after {GUARD:.0f} s: it hangs")
-
-
-def _refused(done: subprocess.CompletedProcess[str], code: str, path: Path | str) -> str:
-    """The refusal's message, after checking exit 2, the code and the path of `--json`."""
-    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
-    assert "Traceback" not in done.stdout + done.stderr
-    error: dict[str, Any] = json.loads(done.stdout)["error"]
-    assert (error["code"], error["path"]) == (code, str(path)), error
-    message: str = error["message"]
-    return message
-
-
-# --- FIFOs and devices ---------------------------------------------------------------------
-
-
-def test_runs_append_refuses_a_fifo_at_once(ws: Path, fifo: Path) -> None:
-    done = _registry("runs", "append", "--record-file", str(fifo), "--workspace", str(ws), "--json")
-    assert "FIFO" in _refused(done, "NOT_A_REGULAR_FILE", fifo)
-    human = _registry("runs", "append", "--record-file", str(fifo), "--workspace", str(ws))
-    assert human.returncode == 2
-    assert human.stderr.startswith(f"error: NOT_A_REGULAR_FILE {fifo}:"), human.stderr
-    assert (ws / RUNS_LOG).read_bytes() == b""
-
-
-def test_add_entry_refuses_a_fifo_at_once(demo: Path, fifo: Path) -> None:
-    done = _registry("add-entry", "--type", "expected_versions", "--entry-file", str(fifo),
-                     "--workspace", str(demo), "--json")  # fmt: skip
-    _refused(done, "NOT_A_REGULAR_FILE", fifo)
-
-
-def test_check_append_only_refuses_a_fifo_at_once(tmp_path: Path, fifo: Path) -> None:
-    done = _registry("check-append-only", str(fifo), "--rules", "rolepack", "--json")
-    _refused(done, "NOT_A_REGULAR_FILE", fifo)
-
-
-def test_check_append_only_refuses_a_fifo_as_baseline_or_rules(tmp_path: Path, fifo: Path) -> None:
-    from registry_pipeline_tests._rolepack import example_pack
-
-    pack = tmp_path / "pack.json"
-    pack.write_text(json.dumps(example_pack()))
-    done = _registry("check-append-only", str(pack), "--rules", "rolepack",
-                     "--baseline", str(fifo), "--json")  # fmt: skip
-    _refused(done, "NOT_A_REGULAR_FILE", fifo)
-    done = _registry("check-append-only", str(pack), "--rules", str(fifo), "--json")
-    _refused(done, "NOT_A_REGULAR_FILE", fifo)
-
-
-@pytest.mark.parametrize("device", ["/dev/zero", "/dev/null"])
-def test_runs_append_refuses_a_device(ws: Path, device: str) -> None:
-    if not os.path.exists(device):
-        pytest.skip(f"no {device} here")
-    done = _registry("runs", "append", "--record-file", device, "--workspace", str(ws), "--json")
-    assert "device" in _refused(done, "NOT_A_REGULAR_FILE", device)
-
-
-def test_add_entry_and_check_append_only_refuse_a_device(demo: Path) -> None:
-    if not os.path.exists("/dev/null"):
-        pytest.skip("no /dev/null here")
-    done = _registry("add-entry", "--type", "expected_versions", "--entry-file", "/dev/null",
-                     "--workspace", str(demo), "--json")  # fmt: skip
-    _refused(done, "NOT_A_REGULAR_FILE", "/dev/null")
-    done = _registry("check-append-only", "/dev/null", "--rules", "rolepack", "--json")
-    _refused(done, "NOT_A_REGULAR_FILE", "/dev/null")
-
-
-def test_a_symlink_to_a_regular_file_is_read(ws: Path, tmp_path: Path) -> None:
+def test_a_symlink_to_a_regular_file_is_read(cli: Run, ws: Path, tmp_path: Path) -> None:
     """An input is a file the user names: a link to a regular file is that file."""
-    target = Path(write_input(tmp_path, [record()]))
     link = tmp_path / "link.jsonl"
-    link.symlink_to(target)
-    done = _registry("runs", "append", "--record-file", str(link), "--workspace", str(ws), "--json")
-    assert done.returncode == 0, done.stdout + done.stderr
+    link.symlink_to(write_input(tmp_path, [record()]))
+    code, out, err = cli("runs", "append", "--record-file", str(link), "--workspace", str(ws))
+    assert code == 0, out + err
     assert (ws / RUNS_LOG).read_bytes() == jsonl([record()])
-
-
-# --- limits --------------------------------------------------------------------------------
-
-
-def _sparse(path: Path, size: int) -> Path:
-    """A file of `size` bytes that takes no room on disk (a hole)."""
-    with path.open("wb") as handle:
-        handle.truncate(size)
-    return path
-
-
-def test_a_record_file_over_its_limit_is_refused_before_reading(
-    cli: Run, ws: Path, tmp_path: Path
-) -> None:
-    from registry_pipeline.core.workspace import input_files
-
-    assert input_files.MAX_RECORD_FILE_BYTES == GIB
-    huge = _sparse(tmp_path / "huge.jsonl", GIB + 1)
-    code, out, _err = cli("runs", "append", "--record-file", str(huge), "--workspace", str(ws),
-                          "--json")  # fmt: skip
-    assert code == 2
-    error = json.loads(out)["error"]
-    assert (error["code"], error["path"]) == ("INPUT_TOO_LARGE", str(huge))
-    assert "1 GiB" in error["message"]
-    assert (ws / RUNS_LOG).read_bytes() == b""
-
-
-def test_a_catalog_file_over_its_limit_is_refused(cli: Run, tmp_path: Path) -> None:
-    huge = _sparse(tmp_path / "huge.json", 64 * MIB + 1)
-    code, out, _err = cli("check-append-only", str(huge), "--rules", "rolepack", "--json")
-    assert code == 2
-    assert json.loads(out)["error"]["code"] == "INPUT_TOO_LARGE"
 
 
 def test_stdin_is_read_up_to_the_same_limit(
     cli: Run, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given = jsonl([record(run_id=run_id(n)) for n in range(10)])
-    limit = len(given) - 1
-    monkeypatch.setattr("registry_pipeline.core.workspace.input_files.MAX_RECORD_FILE_BYTES", limit)
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(given)))
-    code, out, _err = cli("runs", "append", "--record-file", "-", "--workspace", str(ws), "--json")
-    assert code == 2
-    assert json.loads(out)["error"]["code"] == "INPUT_TOO_LARGE"
-    assert (ws / RUNS_LOG).read_bytes() == b""
-
-    monkeypatch.setattr(
-        "registry_pipeline.core.workspace.input_files.MAX_RECORD_FILE_BYTES", len(given)
-    )
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(given)))
-    code, out, _err = cli("runs", "append", "--record-file", "-", "--workspace", str(ws), "--json")
-    assert code == 0, out
-    assert (ws / RUNS_LOG).read_bytes() == given
+    limit = "registry_pipeline.core.workspace.input_files.MAX_RECORD_FILE_BYTES"
+    for bound, exit_code, log in ((len(given) - 1, 2, b""), (len(given), 0, given)):
+        monkeypatch.setattr(limit, bound)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(given)))
+        code, out, _err = cli("runs", "append", "--record-file", "-", "--workspace", str(ws),
+                              "--json")  # fmt: skip
+        assert code == exit_code, out
+        assert code == 0 or json.loads(out)["error"]["code"] == "INPUT_TOO_LARGE"
+        assert (ws / RUNS_LOG).read_bytes() == log
 
 
 def test_the_limits_are_in_the_help(cli: Run) -> None:

@@ -1,6 +1,4 @@
-"""`core.fs`'s one safe reader: what stands there is named in words, a FIFO never blocks, and a
-file is read whole up to any limit (`sys.maxsize` included); the one stat fingerprint; the one
-quarantine."""
+"""The one safe reader (`core.fs`, `input_files` codes), the one stat stamp, the one quarantine."""
 
 from __future__ import annotations
 
@@ -23,6 +21,7 @@ from registry_pipeline.core.fs import (
     quarantine,
     read_regular,
 )
+from registry_pipeline.core.workspace.input_files import open_regular_file, read_regular_file
 
 
 def test_a_file_is_read_whole_under_the_largest_limit(tmp_path: Path) -> None:
@@ -62,6 +61,24 @@ def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
         read_regular(tmp_path / "link")
     assert caught.value.errno == errno.ELOOP
     assert read_regular(tmp_path / "link", 1, follow_symlinks=True) == b"x"
+
+
+def test_an_input_is_refused_with_a_reason_code_naming_it(tmp_path: Path) -> None:
+    """`input_files`: the reader's refusals as (code, path); a missing file is the caller's."""
+    fifo, big, device = tmp_path / "pipe", tmp_path / "big", tmp_path / "link"
+    os.mkfifo(fifo)
+    big.write_bytes(b"x" * 11)
+    device.symlink_to("/dev/null")
+    refused = (fifo, "NOT_A_REGULAR_FILE", "FIFO"), (device, "NOT_A_REGULAR_FILE", "device")
+    for read in (read_regular_file, open_regular_file):
+        for path, code, word in (*refused, (big, "INPUT_TOO_LARGE", "10 bytes")):
+            with pytest.raises(UsageError) as caught:
+                read(path, limit=10, what="file")
+            assert (caught.value.code, caught.value.path) == (code, str(path))
+            assert word in caught.value.message, caught.value.message
+    assert read_regular_file(big, limit=11, what="file") == b"x" * 11
+    with pytest.raises(FileNotFoundError):
+        read_regular_file(tmp_path / "absent", limit=10, what="file")
 
 
 def test_kinds_are_named_once() -> None:

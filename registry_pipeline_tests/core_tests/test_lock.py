@@ -1,5 +1,4 @@
-"""The one lock (`core.lock`): one holder at a time, its note naming it, a waiter told once who
-holds it, a folder locked as itself."""
+"""The one lock: one holder, its note naming it, a waiter told once who holds it, folders too."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The one verified-cache (`core.verified`): a fingerprint's passed checks and payload survive a
-reload; another version or another format is an empty cache; a cache file that is a symlink, a
-FIFO, a folder, too large or garbage is never read through: it is set aside, unopened, under
-`.codex/quarantine/` (said in `set_aside`) and the cache starts empty; a folder on the way that
-is a symlink is refused (UNSAFE_PATH), never read or written through."""
+"""The one verified cache: kept by fingerprint; anything but a JSON file is set aside."""
 
 from __future__ import annotations
 
@@ -57,8 +53,7 @@ def _kept(root: Path) -> list[Path]:
 
 
 def test_a_symlink_is_never_read(tmp_path: Path) -> None:
-    """A cache is no record: the link itself is set aside (renamed, never followed) and the
-    cache starts empty; where it pointed is never read nor written."""
+    """A linked cache: the link set aside unfollowed; its target never read nor written."""
     cache = Verified(tmp_path, "real.json", version="t-1")
     cache.put("a", ["seal"])
     cache.save()
@@ -114,19 +109,16 @@ def test_a_link_planted_after_the_load_is_set_aside_never_written_through(
     assert [aside.path for aside in cache.set_aside] == ["v.json"]
 
 
-def _fifo(path: Path) -> None:
-    os.mkfifo(path)
-
-
 @pytest.mark.parametrize(
     ("planted", "found"),
     [
         (lambda path: path.mkdir(), "a folder, not a regular file"),
+        (os.mkfifo, "a FIFO (named pipe), not a regular file"),
         (lambda path: path.write_bytes(b"[" * 200_000), "not JSON"),
         (lambda path: path.write_bytes(b"\xff\xfe" * 100), "not JSON"),
         (lambda path: path.write_bytes(b'{"format": '), "not JSON"),
     ],
-    ids=["folder", "deep", "binary", "torn"],
+    ids=["folder", "fifo", "deep", "binary", "torn"],
 )
 def test_a_cache_that_is_no_json_file_is_set_aside(
     tmp_path: Path, planted: Callable[[Path], object], found: str
@@ -158,8 +150,7 @@ def test_a_cache_over_its_bound_is_set_aside(
 
 
 def test_another_version_or_an_empty_file_is_no_garbage(tmp_path: Path) -> None:
-    """Only what is no JSON cache file at all is set aside: another version, another format or
-    an empty file is an empty cache, replaced on the next save."""
+    """Another version, another format or an empty file is an empty cache, not set aside."""
     cache = Verified(tmp_path, "v.json", version="t-1")
     cache.put("a", ["seal"])
     cache.save()
@@ -171,8 +162,7 @@ def test_another_version_or_an_empty_file_is_no_garbage(tmp_path: Path) -> None:
 
 
 def test_a_write_path_cache_is_set_aside_in_its_workspaces_quarantine(tmp_path: Path) -> None:
-    """A cache whose root is a folder under `.codex/` keeps what it sets aside in the
-    workspace's `.codex/quarantine/`, as every cache does."""
+    """A cache under `.codex/` sets aside into the workspace's `.codex/quarantine/`."""
     folder = tmp_path / ".codex" / "cache" / "write_path"
     folder.mkdir(parents=True)
     (folder / "x.json").write_bytes(b"garbage")
@@ -198,8 +188,7 @@ def test_every_set_aside_is_taken_once(tmp_path: Path) -> None:
 def test_a_symlinked_quarantine_is_never_moved_through_and_the_cache_is_only_empty(
     tmp_path: Path,
 ) -> None:
-    """What is set aside is never moved through a link; a cache is no verdict on anything, so
-    the cache is only empty (never an error that a build would report on a snapshot)."""
+    """Never moved through a linked quarantine: the cache is only empty, never an error."""
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "ws"
@@ -211,8 +200,7 @@ def test_a_symlinked_quarantine_is_never_moved_through_and_the_cache_is_only_emp
 
 
 def test_a_symlinked_cache_folder_is_refused_and_never_written_through(tmp_path: Path) -> None:
-    """A hostile `.codex/cache -> elsewhere` would have verdicts read from and written to a place
-    outside the workspace: refused when opened, and when it is planted after the open."""
+    """A linked `.codex/cache` is refused, when opened and when planted after the open."""
     root, outside = tmp_path / "ws", tmp_path / "outside"
     (root / ".codex").mkdir(parents=True)
     outside.mkdir()

@@ -1,6 +1,4 @@
-"""The table of RolePack mutations the differential test runs through both checkers: each with
-the seed checker's verdict and ours (True: passes) and, where they differ, the phrase of
-docs/APPEND_ONLY.md that says why."""
+"""RolePack mutations with the seed checker's verdict and ours, and why where they differ."""
 
 from __future__ import annotations
 

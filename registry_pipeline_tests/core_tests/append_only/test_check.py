@@ -17,6 +17,7 @@ from registry_pipeline.core.append_only import (
     preset,
     surface_sha256,
 )
+from registry_pipeline.core.append_only.baseline import Baseline, check_file
 from registry_pipeline.core.append_only.check import (
     violation_problem,
     violation_row,
@@ -485,3 +486,34 @@ def test_generic_rules_name_their_own_id_key() -> None:
         "ID_REMOVED  /catalog/items/0 (key=alpha): alpha was published; deprecate it instead "
         "of removing it"
     )
+
+
+def test_a_files_problems_carry_its_path_line_and_entry() -> None:
+    """`check_file`: schema problems first, named by the entry they lie in; each with its line."""
+    current = pack()
+    current.pop("pack_id")
+    current["roles"][1].pop("display_name")
+    current["roles"].pop(3)
+    current["roles"].append(copy.deepcopy(current["roles"][0]))
+    text = json.dumps(current, indent=2)
+    published = Baseline("file", "old.json", json.dumps(pack()).encode())
+    schemas = SchemaCatalog.for_workspace(None)
+    checked = check_file(text.encode(), "atelier_rolepack_v1.json", published, ROLEPACK, schemas,
+                         "pack.json")  # fmt: skip
+    problems = checked.as_json()["violations"]
+    assert all(list(p)[:5] == ["code", "path", "line", "field", "message"] for p in problems)
+    assert {p["path"] for p in problems} == {"pack.json"}
+    removed = "thematic_psychological_2"
+    assert [(p["code"], p["field"], p.get("entry_id")) for p in problems] == [
+        ("SCHEMA_VIOLATION", "", None),
+        ("SCHEMA_VIOLATION", "/roles/1", "executive_2"),
+        ("DUPLICATE_ID", "/roles/37/role_id", "executive_1"),
+        ("ID_REMOVED", "/roles/3", removed),
+        ("CONTRACT_REMOVED", "/roles/3/extract_contracts/0", removed),
+        ("CONTRACT_REMOVED", "/roles/3/produce_contracts/0", removed),
+    ]
+    lines = text.splitlines()
+    at = problems[2]["line"]
+    assert sum('"role_id": "executive_1"' in line for line in lines[:at]) == 2
+    assert '"role_id": "executive_1"' in lines[at - 1]
+    assert [p["line"] for p in problems[3:]] == [None] * 3  # places in the baseline

@@ -1,8 +1,4 @@
-"""`compat.classify`: the kind of change between two JSON Schemas, as schema registries judge it.
-
-One table of schema pairs drives the tests: each pair's kind and change codes, and the symmetry
-that swapping old and new turns backward into forward (and back) and keeps none and breaking.
-"""
+"""`compat.classify`: the kind of change between two JSON Schemas, from one table of pairs."""
 
 from __future__ import annotations
 

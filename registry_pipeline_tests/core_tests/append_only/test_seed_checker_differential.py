@@ -1,15 +1,4 @@
-"""Our append-only check against the seed's own public checker, mutation by mutation.
-
-The seed (002) names a Node checker, `atelier_role_registry_check.mjs`; its public version is
-Nuntissura/Handshake `.GOV/roles_shared/checks/atelier_role_registry_check.mjs` (read at commit
-758dbb8ad3ca45039f32cbf48b45a120cfc790d9). Its code may not enter this repository, so it is not
-vendored: point SEED_ROLE_REGISTRY_CHECK at a copy to run it here (node must be installed).
-
-One table (`_seed_mutations.MUTATIONS`) holds every mutation of a RolePack with both verdicts
-(pass or fail). Our verdict is always checked against the table; the seed checker's, when it is
-available. Where the two differ, the difference is deliberate, and its reason is a phrase of
-docs/APPEND_ONLY.md.
-"""
+"""Our append-only check against the seed's checker (SEED_ROLE_REGISTRY_CHECK), per mutation."""
 
 from __future__ import annotations
 
@@ -42,8 +31,7 @@ def _git(cwd: Path, *args: str) -> None:
 
 
 def _repository(tmp_path: Path, mutation: Mutation) -> Path:
-    """A git repository whose `main` holds the published pack (none: no commit at all) and
-    whose working tree holds the mutated one, where the seed's checker looks for it."""
+    """A repository: `main` holds the published pack (or no commit), the tree the mutated one."""
     root = tmp_path / "repo"
     (root / "assets").mkdir(parents=True)
     _git(root, "init", "-q")
@@ -60,8 +48,7 @@ def _repository(tmp_path: Path, mutation: Mutation) -> Path:
 
 
 def _our_verdict(root: Path) -> bool:
-    """What `registry check-append-only PACK --rules rolepack --baseline-git main` decides:
-    refused input (exit 2) and violations (exit 1) both fail."""
+    """What `check-append-only --baseline-git main` decides: exit 1 and exit 2 both fail."""
     path = root / PACK
     try:
         baseline = git_baseline(path, "main")

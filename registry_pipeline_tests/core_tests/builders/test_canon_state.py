@@ -1,7 +1,4 @@
-"""The canon state in the drift signals and the health report: `clean`, `dirty`, or `unknown`
-when git could not say (git absent, the workspace outside a repository: run.json's nulls). An
-unknown state is never reported as clean: `canon_dirty` (a boolean in the seed's format) is true
-unless the tree is known clean, `canon_state` says which, and a warning says why in words."""
+"""The canon state (`clean`, `dirty`, `unknown`): unknown is never reported as clean."""
 
 from __future__ import annotations
 
@@ -120,8 +117,7 @@ def test_a_report_of_drift_sealed_before_canon_state_reads_canon_dirty() -> None
 def test_every_canon_state_passes_the_seed_schema(
     reference: Path, commit: str | None, state: str | None, dirty: bool, canon: str
 ) -> None:
-    """`canon_dirty` stays a boolean and `canon_state` sits where the seed's schema allows more
-    (inside `system_drift`): their validator accepts every state."""
+    """`canon_dirty` stays a boolean; `canon_state` sits where the seed's schema allows more."""
     from jsonschema import Draft202012Validator
 
     seed = json.loads((reference / "schemas/REGISTRY_drift_signals_v0_1.schema.json").read_text())

@@ -1,6 +1,4 @@
-"""The enforcement coverage matrix gives each canonical operation its level (the seed keeps levels
-there, not in its catalog); a row that cannot be read is a warning; a last run whose folder git's
-line-ending normalization converted says so in plain words where op_drift stays unknown."""
+"""The coverage matrix gives each operation its level; unreadable rows and conversions are said."""
 
 from __future__ import annotations
 

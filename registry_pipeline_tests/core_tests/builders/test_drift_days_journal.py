@@ -1,5 +1,4 @@
-"""A day's drift is read from the journal's state at the end of that day: a journal with a
-line no release writes is JOURNAL_CORRUPT naming it, never an internal error."""
+"""A day's drift is read from the journal at that day's end; a bad line is JOURNAL_CORRUPT."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""The health report's adapter on a real workspace (a demo copy built by hand with our builders):
-the scorecard counts the snapshots its sealed inputs show, so that what is sealed after them in
-the same run (the delta log, a changed source, the report itself) never changes the report."""
+"""The health report counts the snapshots its sealed inputs show, not what is sealed after them."""
 
 from __future__ import annotations
 
@@ -57,8 +55,7 @@ class Demo:
     def built_inputs(
         self, sources: dict[str, Snapshot]
     ) -> tuple[dict[str, Snapshot], dict[str, Snapshot]]:
-        """run_registry, then the sources it does not index, then op_status_table and drift:
-        (the health report's inputs, every source)."""
+        """run_registry, the sources it does not index, op_status_table and drift: every input."""
         rr = self.build("run_registry")
         sources = {**sources, **{rid: self.source(rid) for rid in LATE_SOURCES}}
         ost = self.build("op_status_table", run_registry=rr,

@@ -1,6 +1,4 @@
-"""The health report is read by a person: what needs attention comes first, each item with why
-and what to do, and nothing else there; no Python literal in its text; only drift is shaded as
-bad news; every explanation the status detail has is in the Markdown and the HTML too."""
+"""The health report reads for a person: attention first, with why and what to do."""
 
 from __future__ import annotations
 
@@ -23,8 +21,7 @@ CONVERTED_NOTE = (
 
 
 def _inputs() -> dict[str, Any]:
-    """The fourteen days, plus the seed's OP-D07 (its last run converted by git, failing) and
-    an operation with no staleness limit (the seed's 35 unrun operations)."""
+    """The fourteen days, the seed's converted OP-D07 and an operation with no staleness limit."""
     inputs = health_inputs()
     inputs["op_status_detail"] = {
         "operations": [

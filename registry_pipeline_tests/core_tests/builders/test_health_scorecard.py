@@ -1,9 +1,4 @@
-"""The health report's governance scorecard: figures as the seed counts them, each explaining
-itself, the same in the sealed summary, the Markdown and the HTML page.
-
-Fixtures are ours, in the seed's shapes: 36 canonical operations of which 31 are at C3 or above
-(the seed's own 86.1%), thirteen registries as its scorecard lists them.
-"""
+"""The governance scorecard: the seed's figures, explained, the same in summary, Markdown, HTML."""
 
 from __future__ import annotations
 
@@ -43,8 +38,7 @@ def _entry(
 
 
 def _catalog() -> list[dict[str, Any]]:
-    """Twelve catalog registries (two more are excluded): eight sealed, the report itself, one
-    failing, one with no snapshot as of the inputs, and the operations catalog adoption added."""
+    """Twelve catalog registries: sealed, failing, without a snapshot, and adoption's one."""
     sealed = ("run_registry", "op_status_table", "drift_signals", "migration_ledger",
               "expected_versions", "threshold_packs_file", "fingerprint_index",
               "derived_validation_reports")  # fmt: skip
@@ -111,8 +105,7 @@ def test_enforcement_c3_plus_counts_canonical_operations_and_names_those_below()
 
 
 def test_sealed_registries_count_as_the_seed_does_and_say_why_not() -> None:
-    """Thirteen, the seed's 9 of 13: the catalog's twelve less the one adoption added, plus the
-    two it excludes; the report itself is sealed, the delta log not yet."""
+    """Thirteen (the seed's 9 of 13): twelve less adoption's, plus the two excluded."""
     scorecard, markdown, page = _report()
     figure = scorecard["sealed_registries"]
     assert (figure["count"], figure["total"], figure["percent"]) == (9, 13, 69.2)
@@ -215,8 +208,7 @@ def test_check_coverage_stays_the_same_ratio_for_earlier_consumers() -> None:
 def test_the_seeds_health_schema_governs_the_markdown_and_accepts_our_summary(
     reference: Path,
 ) -> None:
-    """The seed's REGISTRY_system_health_report_v0_1 is a stub for its rendered Markdown: it
-    binds no JSON artifact, so the summary's new `scorecard` breaks no seed consumer."""
+    """The seed's health report binds no JSON: our `scorecard` breaks no consumer."""
     stub = json.loads(
         (reference / "schemas" / "REGISTRY_system_health_report_v0_1.schema.json").read_text()
     )

@@ -1,6 +1,4 @@
-"""A Markdown operations catalog read as the allowed_operations document: `### OP-…` sections with
-Field/Value tables, summary tables whose first column is an operation id, refusals with line
-numbers, and the op_status_table builder (pure and through its adapter) on such a catalog."""
+"""A Markdown operations catalog read as allowed_operations: sections, tables, refusals by line."""
 
 from __future__ import annotations
 
@@ -544,8 +542,7 @@ def test_catalog_warnings_are_listed_up_to_fifty_and_all_counted() -> None:
 
 
 def test_the_catalog_is_read_as_markdown_it_py_reads_it() -> None:
-    """Tables are GFM tables (a header and a delimiter row), code blocks are code: a pipe line
-    outside a table or a table inside a fence defines nothing; line numbers are the file's."""
+    """Only GFM tables outside code fences define operations; line numbers are the file's."""
     assert _refusal("| OP-A01 | Pull |\n").path == "ops.md:1"  # no header, no table
     assert _refusal("~~~\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n~~~\n").path == "ops.md:1"
     text = "# Ops\n\nnote\x0cpage two\n\n| ID | Name |\n|---|---|\n| OP-A01 | Pull |\n"

@@ -1,12 +1,4 @@
-"""One history in an adopted repository: the seed system's newest valid delta log is the origin
-our first log extends, byte for byte, and the chain verifies through it.
-
-The seed's delta-log builder rewrites its whole log in each folder (every record names that
-folder as its derivation and the build time as created_utc) and seals no state companion and no
-chain input. Such a log (a chain origin) is recovered by parsing its records, once; a log that
-names a previous log must carry its state, as before. The seed folders here are our own, written
-in the seed's formats.
-"""
+"""An adopted repository: the seed's newest valid delta log is the origin our first log extends."""
 
 from __future__ import annotations
 

@@ -1,9 +1,4 @@
-"""The delta log build: bootstrap and transitions from crafted snapshot histories, the tri-state
-basis on tampered snapshots, append-only growth across builds, determinism and cost.
-
-Every snapshot is a real folder sealed by our store (`make_run`); tampering unseals a folder and
-changes a byte. Assertions are on record fields and counts, not on message text.
-"""
+"""The delta log build: bootstrap, transitions, tri-state basis, append-only growth, determinism."""
 
 from __future__ import annotations
 
@@ -359,8 +354,7 @@ def test_a_state_that_does_not_match_its_log_is_refused(
 def test_a_log_without_state_is_recovered_only_as_a_chain_origin(
     workspace: Workspace, store: RunStore, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first log without a state companion (as the seed system writes them) is read by
-    parsing its records (once); one that names a previous log must carry its state."""
+    """A first log without state is parsed once; one naming a previous log needs it."""
     from registry_pipeline.core.delta_log import records
 
     make_run({"ALPHA.json": b"1"}, registry_id="alpha")

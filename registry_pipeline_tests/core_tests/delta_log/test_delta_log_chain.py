@@ -1,9 +1,4 @@
-"""The append-only check and the chain of log snapshots: every way a later log can lose or rewrite
-a record is caught, with its reason code, line and the two run ids; a bad build is never a baseline.
-
-Logs are real snapshots sealed by our store, chained through run.json `inputs`; a bad build is
-sealed with bytes edited from a good one (as a buggy or malicious builder would write them).
-"""
+"""The log chain: every lost or rewritten record caught with code, line and run ids."""
 
 from __future__ import annotations
 
@@ -297,8 +292,7 @@ def test_the_first_log_records_are_checked_too(
 def test_one_state_rule_for_the_build_and_the_chain(
     workspace: Workspace, store: RunStore, make_run: MakeRun, history: History
 ) -> None:
-    """A state whose hash and line count hold but whose per-registry counts do not add up is
-    refused alike by the build's `load_previous_log` and by the chain's walk."""
+    """A state whose counts do not add up is refused by `load_previous_log` and the chain alike."""
     jsonl = _grow(workspace, make_run, history)
     state = json.loads(state_from_log(jsonl).render())
     state["registries"]["alpha"]["records"] += 1

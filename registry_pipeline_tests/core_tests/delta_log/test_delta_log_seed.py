@@ -1,6 +1,4 @@
-"""Compatibility of the delta log with the seed system: our records are valid against its schema
-(read at test time from ../shared/reference) and ours; its sealed example log parses with ours.
-"""
+"""Our delta log records are valid against the seed's schema and ours; its example log parses."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""What a build read, kept until its promotion records it (`core.freshness` stash): never
-written or removed through a link out of the workspace."""
+"""What a build read, kept until its promotion records it: never written through a link out."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,23 @@ def test_a_kept_read_is_listed_read_back_and_dropped(tmp_path: Path) -> None:
     assert stashed_runs(workspace) == [] and stashed_inputs(workspace, "run-a") is None
 
 
-def test_a_garbage_kept_read_is_none_not_an_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "planted",
+    [
+        lambda path: path.write_bytes(b"{not json"),
+        lambda path: path.write_bytes(b"[" * 200_000),  # was RecursionError
+        lambda path: path.write_text('{"folders": {"runs": ["not", "a", "listing"]}}'),
+        lambda path: path.write_text('{"folders": {}, "inputs": []}'),
+        os.mkfifo,
+    ],
+    ids=["torn", "deep", "shape", "inputs", "fifo"],
+)
+def test_a_garbage_kept_read_is_none_not_an_error(
+    tmp_path: Path, planted: Callable[[Path], object]
+) -> None:
     folder = tmp_path / PENDING_RELPATH
     folder.mkdir(parents=True)
-    (folder / "run-a.json").write_bytes(b"{not json")
+    planted(folder / "run-a.json")
     assert stashed_inputs(Workspace(tmp_path), "run-a") is None
 
 

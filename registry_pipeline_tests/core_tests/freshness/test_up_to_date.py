@@ -16,8 +16,10 @@ from registry_pipeline.core.freshness import (
     active_snapshots,
     build_inputs,
     record_build,
+    state,
     up_to_date,
 )
+from registry_pipeline.core.verified import Verified
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import copy_demo
 
@@ -116,9 +118,7 @@ def test_a_file_a_glob_leaves_out_is_a_change(recorded: Workspace) -> None:
 
 
 def test_the_registries_own_snapshots_are_outputs_not_inputs(tmp_path: Path) -> None:
-    """The folders named as a catalog registry's snapshots that exist when a build is recorded
-    are its outputs: recorded with it, never a reason for the next build. Any other folder that
-    appeared meanwhile (evidence, a hand seal) is new; an edit to a recorded one is a change."""
+    """A build's own snapshots are its outputs; another new folder or an edit is a change."""
     workspace = Workspace(copy_demo(tmp_path))
     read = build_inputs(workspace)  # before the build
     runs = workspace.runs_dir
@@ -168,3 +168,15 @@ def test_a_hand_edited_pointer_file_is_never_up_to_date(recorded: Workspace) -> 
     freshness = up_to_date(recorded)
     assert not freshness.up_to_date
     assert any(item.startswith("pointers (") for item in freshness.changed)
+
+
+def test_a_last_build_record_of_the_wrong_shape_is_no_record(tmp_path: Path) -> None:
+    """A record of another shape, or garbage, is no record (was INTERNAL, or RecursionError)."""
+    workspace = Workspace(tmp_path)
+    record_: dict[str, Any] = {name: {} for name in state.RECORDED} | {"folders": {"runs": ["x"]}}
+    cache = Verified(tmp_path, state.STATE_RELPATH, version=state.VERSION, latest=True)
+    cache.put("key", [state.BUILT], record_)
+    cache.save()
+    assert state._load(workspace) is None
+    (tmp_path / state.STATE_RELPATH).write_bytes(b"[" * 200_000)
+    assert state._load(workspace) is None

@@ -1,11 +1,4 @@
-"""Compatibility with the seed system, both ways.
-
-1. Run folders the seed system sealed (../shared/reference/ovc-infra) validate as the README says:
-   its five builder outputs PASS, its two damaged evidence folders FAIL for the documented reasons.
-2. Folders we seal satisfy the seed system's validator *as its README describes it*. That behaviour
-   is re-implemented below, independently and only from that description (no code or text of the
-   seed system is copied), and run on folders our store seals.
-"""
+"""Seed compatibility both ways: its sealed folders validate as documented; ours pass its rules."""
 
 from __future__ import annotations
 

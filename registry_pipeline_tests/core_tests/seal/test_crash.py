@@ -1,9 +1,4 @@
-"""Crash tests: `registry seal` killed by SIGKILL at every kind of crash point.
-
-A kill before `published` must leave no run folder (only a staging leftover); a kill at or after it
-must leave exactly one valid run folder. Either way the next seal cleans the (aged) leftovers up and
-succeeds, and folders sealed earlier are untouched.
-"""
+"""`registry seal` killed at each kind of crash point: no run or one valid run, then recovered."""
 
 from __future__ import annotations
 
@@ -41,8 +36,8 @@ NAMED_STEPS = (
     "published",
     "runs_synced",
 )
-AFTER_PUBLISH = frozenset({"published", "runs_synced"})
-RANDOM_POINTS = 50
+POINTS = (*NAMED_STEPS, "the last copy_block")
+"""Each named step (at its first pass) and a kill in the middle of the copies."""
 SEED = 20260205
 BIG_FILE_BYTES = 3 * BLOCK_SIZE + 4321  # four copy blocks
 REGISTRY = "crashy"
@@ -96,13 +91,6 @@ def crash_steps(source: Path, tmp_path_factory: pytest.TempPathFactory) -> list[
     return steps
 
 
-@pytest.fixture(scope="module")
-def random_points(crash_steps: list[str]) -> list[int]:
-    """RANDOM_POINTS crash points `#n` drawn (seeded) from 1..N, with replacement (N < 50)."""
-    rng = random.Random(SEED)
-    return [rng.randint(1, len(crash_steps)) for _ in range(RANDOM_POINTS)]
-
-
 def test_a_seal_passes_every_named_step_and_several_copy_blocks(
     crash_steps: list[str], source: Path
 ) -> None:
@@ -143,9 +131,17 @@ def _seal_cli(
     )
 
 
-def _crash_then_recover(
-    workspace: Workspace, source: Path, crash_at: str, leaves_run: bool
+@pytest.mark.parametrize("point", POINTS)
+def test_a_killed_seal_leaves_valid_runs_and_is_recovered(
+    workspace: Workspace, source: Path, crash_steps: list[str], point: str
 ) -> None:
+    """Killed before `published`: a staging leftover only; at or after it: one valid run."""
+    if point in NAMED_STEPS:
+        index, crash_at = crash_steps.index(point), point
+    else:  # `#n`: the n-th crash point passed
+        index = max(i for i, step in enumerate(crash_steps) if step == "copy_block")
+        crash_at = f"#{index + 1}"
+    leaves_run = index >= crash_steps.index("published")
     earlier = seal_files(RunStore(workspace), RunSpec(registry_id="earlier"), {"a.txt": b"kept\n"})
     earlier_tree = tree(earlier.path)
 
@@ -181,31 +177,10 @@ def _crash_then_recover(
     assert tree(earlier.path) == earlier_tree
 
 
-@pytest.mark.parametrize("step", NAMED_STEPS)
-def test_kill_at_named_step_leaves_valid_runs_and_recovers(
-    workspace: Workspace, source: Path, step: str
-) -> None:
-    _crash_then_recover(workspace, source, step, leaves_run=step in AFTER_PUBLISH)
-
-
-@pytest.mark.parametrize("draw", range(RANDOM_POINTS))
-def test_kill_at_random_point_leaves_valid_runs_and_recovers(
-    workspace: Workspace,
-    source: Path,
-    crash_steps: list[str],
-    random_points: list[int],
-    draw: int,
-) -> None:
-    point = random_points[draw]
-    published_at = crash_steps.index("published") + 1
-    _crash_then_recover(workspace, source, f"#{point}", leaves_run=point >= published_at)
-
-
 def test_a_held_seal_waits_at_its_step_until_the_hold_file_is_gone(
     workspace: Workspace, source: Path, tmp_path: Path
 ) -> None:
-    """`REGISTRY_PIPELINE_HOLD_AT` (what the door races hold their first build with): the seal
-    stops at `staging_created`, publishes nothing while the file exists, then goes on."""
+    """`REGISTRY_PIPELINE_HOLD_AT` (the door races' hold) stops a seal at its step until then."""
     hold = tmp_path / "hold"
     hold.touch()
     env = {**_env(None), "REGISTRY_PIPELINE_HOLD_AT": f"staging_created:{hold}"}

@@ -1,5 +1,4 @@
-"""The run envelope schema: the envelopes we and the seed write are valid, and every mutated
-envelope gets jsonschema's verdict (the reference) where both engines' rules are the same."""
+"""The run envelope schema: ours and the seed's valid; mutations judged as jsonschema does."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The git state run.json records (`core.seal.gitstate`): the registry layer's own mutable files
-(the pointer file wherever the catalog puts it, its journal, receipts, the run root, the rest of
-the tool's `.codex/` state) are never canon, so they never make the state dirty; a change to
-anything else does. Without git, or outside a repository, the state is unknown (nulls), never
-clean."""
+"""The git state run.json records: our own mutable files never make it dirty; no git is unknown."""
 
 from __future__ import annotations
 
@@ -50,8 +46,7 @@ def _write(root: Path, relpath: str, text: str = "x\n") -> None:
 
 
 def _repo(root: Path, catalog: dict[str, object] | None) -> Path:
-    """A committed repository: a catalog (naming `catalog`'s pointer file), that pointer file, a
-    file of theirs under `.codex/` (the seed commits `.codex/CHECKS/`) and a document."""
+    """A committed repo: a catalog, its pointer file, their file in `.codex/`, a document."""
     if catalog is not None:
         _write(root, CATALOG_RELPATH, json.dumps(catalog))
     pointer = str((catalog or {}).get("pointer_file", DEFAULT_POINTER_FILE))
@@ -66,8 +61,7 @@ def _repo(root: Path, catalog: dict[str, object] | None) -> Path:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A repository whose catalog keeps the pointer file outside `.codex/` (as an adopted seed
-    repository does), with no .gitignore: only the state itself keeps our files out."""
+    """A repo with the pointer file outside `.codex/` and no .gitignore."""
     return _repo(tmp_path / "repo", {"pointer_file": POINTER_FILE})
 
 
@@ -155,8 +149,7 @@ def test_a_catalog_it_cannot_use_leaves_the_default_place(tmp_path: Path, catalo
 
 
 def test_a_catalog_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
-    """A FIFO as the catalog would block a plain open until some writer came: it is skipped at
-    once (and the pointer file taken from its default place)."""
+    """A FIFO as the catalog is skipped at once (the pointer file taken from its default place)."""
     root = _repo(tmp_path / "repo", None)
     (root / CATALOG_RELPATH).parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(root / CATALOG_RELPATH)
@@ -164,8 +157,7 @@ def test_a_catalog_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
 
 
 def test_the_pointer_file_is_where_the_workspace_finds_it(tmp_path: Path) -> None:
-    """Our reading of the catalog's `pointer_file` agrees with the workspace's own (the demo's
-    catalog, which names no place, then with one)."""
+    """Our reading of the catalog's `pointer_file` agrees with the workspace's own, named or not."""
     demo = json.loads((REPO_ROOT / CATALOG_RELPATH).read_text(encoding="utf-8"))
     for catalog in (demo, {**demo, "pointer_file": POINTER_FILE}):
         root = tmp_path / str(len(catalog))
@@ -177,8 +169,7 @@ def test_the_pointer_file_is_where_the_workspace_finds_it(tmp_path: Path) -> Non
 
 
 def test_not_canon_names_every_place_the_layer_writes_under_codex(workspace: Workspace) -> None:
-    """Each place the rooms above `seal/` keep the tool's own state is listed (seal cannot import
-    their constants: this test keeps the two spellings equal); the journal as the store opens it."""
+    """Every place the rooms above `seal/` keep state is listed, spelled as theirs."""
     from registry_pipeline.core.pointers.store import PointerStore
 
     listed = set(NOT_CANON)
@@ -197,8 +188,7 @@ def test_not_canon_names_every_place_the_layer_writes_under_codex(workspace: Wor
 
 
 def test_a_workspace_inside_a_larger_repository_is_read_from_its_own_root(tmp_path: Path) -> None:
-    """The workspace is a subfolder of the repository: its own files are found relative to it,
-    and a change elsewhere in the repository still counts."""
+    """A workspace in a subfolder: its files found under it; changes elsewhere count."""
     outer = tmp_path / "outer"
     _write(outer, "top.txt")
     root = _repo(outer / "ws", {"pointer_file": POINTER_FILE})

@@ -1,5 +1,4 @@
-"""The inspection cache: each unchanged folder is inspected once per build, PASS verdicts are
-carried between builds, and any write to a folder is seen."""
+"""The inspection cache: one inspection per unchanged folder, PASS carried over, any write seen."""
 
 from __future__ import annotations
 

@@ -1,6 +1,4 @@
-"""One operation-id rule: `registry seal --op-id`, the run envelope, the operations and catalog
-schemas and the append-only preset of allowed_operations accept the same ids (`OP-` then an
-uppercase letter or digit, then letters, digits and dashes). The schemas took `OP--`."""
+"""One operation-id rule (`OP-` then [A-Z0-9], then letters, digits, dashes) at every door."""
 
 from __future__ import annotations
 

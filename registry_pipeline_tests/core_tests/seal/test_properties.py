@@ -1,9 +1,7 @@
-"""Properties of sealing: any safe tree seals and validates; any one-byte change is detected."""
+"""Properties of sealing: any safe tree seals and validates (random edits: test_validate_cases)."""
 
 from __future__ import annotations
 
-import os
-import stat
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -14,11 +12,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from registry_pipeline.core.seal.envelope import RunSpec
-from registry_pipeline.core.seal.manifest import MANIFEST_JSON, MANIFEST_SHA256, RUN_JSON
+from registry_pipeline.core.seal.manifest import RUN_JSON
 from registry_pipeline.core.seal.paths import RESERVED_NAMES, fold_key, relpath_problem
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.seal.validate import inspect_run_folder, is_valid_run_folder
+from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.sources import plan_sources
 
@@ -96,17 +94,6 @@ def _seal_tree(base: Path, tree: Tree) -> SealedRun:
         return staging.publish()
 
 
-def _make_writable(path: Path, run_folder: Path) -> None:
-    """Sealed files are 0444 and folders 0555; open up `path` and the folders above it."""
-    folder = path.parent
-    while True:
-        os.chmod(folder, os.stat(folder).st_mode | stat.S_IWUSR)
-        if folder == run_folder:
-            break
-        folder = folder.parent
-    os.chmod(path, os.stat(path).st_mode | stat.S_IWUSR)
-
-
 @PROPERTY_SETTINGS
 @given(tree=trees)
 def test_any_safe_tree_seals_and_validates(tree: Tree) -> None:
@@ -122,31 +109,6 @@ def test_any_safe_tree_seals_and_validates(tree: Tree) -> None:
         for relpath, data in files.items():
             assert (sealed.path / relpath).read_bytes() == data
             assert payload[relpath].bytes == len(data)
-
-
-@PROPERTY_SETTINGS
-@given(tree=trees, data=st.data())
-def test_any_single_byte_change_fails_validation(tree: Tree, data: st.DataObject) -> None:
-    files = dict(_files(tree))
-    assume(all(BUILTIN_SCHEMAS.for_artifact(relpath) is None for relpath in files))
-    with tempfile.TemporaryDirectory() as tmp:
-        sealed = _seal_tree(Path(tmp), tree)
-        payload = sorted(relpath for relpath, content in files.items() if content)
-        seal_files = st.sampled_from([RUN_JSON, MANIFEST_JSON, MANIFEST_SHA256])
-        target = data.draw(
-            st.one_of(seal_files, st.sampled_from(payload)) if payload else seal_files,
-            label="file",
-        )
-        path = sealed.path / target
-        original = path.read_bytes()
-        position = data.draw(st.integers(0, len(original) - 1), label="position")
-        mask = data.draw(st.integers(1, 255), label="xor mask")
-        changed = bytearray(original)
-        changed[position] ^= mask
-        _make_writable(path, sealed.path)
-        path.write_bytes(bytes(changed))
-        assert path.read_bytes() != original
-        assert not is_valid_run_folder(sealed.path), (target, position, mask)
 
 
 def test_generated_trees_are_varied() -> None:

@@ -1,9 +1,4 @@
-"""Run folder names in one RUNS dir: unique after NFC and case folding, as relpaths inside a folder.
-
-`café_run` (NFC), `café_run` (NFD) and `CAFÉ_RUN` are one folder on macOS and Windows and three
-on Linux: `run_folder_name_problems` reports all of them (for `registry validate --all`), and the
-run store never publishes a name that folds to one already in RUNS.
-"""
+"""Run folder names are unique after NFC and case folding: reported, and never published twice."""
 
 from __future__ import annotations
 

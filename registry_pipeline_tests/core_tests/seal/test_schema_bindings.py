@@ -1,5 +1,4 @@
-"""Schema bindings: a workspace schema file that names another system's schema (`x-schema-file`)
-and adds our `$id`, patterns and format, so an adopted repository's schemas stay where they are."""
+"""Schema bindings: a workspace schema naming another system's (`x-schema-file`) adds our `$id`."""
 
 from __future__ import annotations
 

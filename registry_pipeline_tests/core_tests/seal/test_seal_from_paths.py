@@ -1,6 +1,4 @@
-"""`seal_files` of files given by their path: each copied a block at a time as it is hashed,
-never read whole, into the very folder the same bytes in memory give (same files, manifests and
-root); a file that no longer has the SHA-256 it was checked with is refused, nothing published."""
+"""`seal_files` from paths: copied in blocks, as from bytes; a changed file refused."""
 
 from __future__ import annotations
 
@@ -130,8 +128,7 @@ def test_a_file_changed_since_it_was_checked_is_not_sealed(tmp_path: Path) -> No
 
 
 def test_a_fifo_swapped_in_for_a_file_is_refused_without_hanging(tmp_path: Path) -> None:
-    """A FIFO with no writer, put where a checked file was: the copy's open must not wait for a
-    writer (O_NONBLOCK); it is refused as no regular file and nothing is published."""
+    """A FIFO where a checked file was: refused at once as no regular file, nothing published."""
     import threading
 
     files = _payload()

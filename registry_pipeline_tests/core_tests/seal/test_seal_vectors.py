@@ -1,16 +1,4 @@
-"""Golden vectors: the exact bytes of manifest.json and MANIFEST.sha256 for a fixed set of files.
-
-The expected bytes under `assets/seal_vector_small/` were computed once by the independent code in
-this module (hashlib, byte-sorted lines, hand-laid-out JSON), never by our renderer, and frozen as
-files. The renderer must reproduce them byte for byte; the independent code must too, so that the
-frozen files cannot drift unnoticed.
-
-    inputs.json                 the files: relpath and UTF-8 text (ASCII-escaped, NFC names)
-    expected_manifest.json      manifest.json of those files
-    expected_MANIFEST.sha256    MANIFEST.sha256 of those files plus manifest.json
-    expected_ROOT_SHA256        the root, one line
-    root_order.json             per-file lines in no particular order and their root
-"""
+"""Golden vectors: manifest bytes frozen under `assets/seal_vector_small/` by independent code."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The seal and schema inspection of a large JSONL artifact reads it a block and a line at a
-time, and judges it exactly as it judged the whole file in memory: the same problems, codes,
-paths, lines and messages for a bad line near the end, a torn last line, a schema violation
-and a hash mismatch; and the memory it takes stays far below the file's size."""
+"""A large JSONL artifact is inspected a line at a time, with the verdicts of a whole-file read."""
 
 from __future__ import annotations
 
@@ -153,8 +150,7 @@ SAMPLES = (
 
 
 def test_a_large_file_is_streamed_as_the_lines_split_gives(tmp_path: Path) -> None:
-    """The inspector streams a large file's lines with `core.jsonl.lines`: the lines
-    `bytes.split(b"\\n")` gives, less only the empty piece after a final newline."""
+    """The inspector's streamed lines are `bytes.split(b"\n")`'s, less a final empty piece."""
     path = tmp_path / "lines"
     for data in SAMPLES:
         path.write_bytes(data)
@@ -165,8 +161,7 @@ def test_a_large_file_is_streamed_as_the_lines_split_gives(tmp_path: Path) -> No
 
 
 def test_jsonl_records_judge_a_whole_file_as_its_streamed_lines(tmp_path: Path) -> None:
-    """`jsonl_records` over a whole file's `split(b"\\n")` (the builders) and over the lines
-    `core.jsonl.lines` streams (the inspector): the same records, the same error."""
+    """`jsonl_records` over split and over streamed lines: same records, same error."""
     path = tmp_path / "records.jsonl"
 
     def streamed(data: bytes) -> list[tuple[int, object]]:

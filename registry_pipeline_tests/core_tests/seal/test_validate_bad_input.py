@@ -1,10 +1,4 @@
-"""Bad input to validation: empty folders inside a run folder, and folders that are no run folder.
-
-An empty folder cannot be listed by either manifest (they list files), so one added after sealing
-is an unlisted entry. A folder with none of the three seal files at its top is refused at once,
-by a few `lstat` calls, without reading anything below it (`registry validate /` must not walk the
-filesystem).
-"""
+"""Empty folders in a run folder are unlisted; a folder with no seal file is refused unwalked."""
 
 from __future__ import annotations
 

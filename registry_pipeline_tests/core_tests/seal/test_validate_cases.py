@@ -1,11 +1,4 @@
-"""The Inspector on sealed folders, intact and tampered: every reason code it reports.
-
-Each case seals a real folder with our own store, tampers with it (a wrong hash, a missing or
-extra file, a bad manifest, a bad run.json, a symlink, a schema violation...), then inspects it,
-full and fast, through `inspect_run_folder`, and requires exactly the reason codes written
-beside it (the Inspector's answers when a separate quick PASS path still existed beside it, so
-that path's removal changed no verdict). Random edits of a sealed folder follow.
-"""
+"""The Inspector on sealed folders, intact and tampered: each case's codes; random edits."""
 
 from __future__ import annotations
 
@@ -16,7 +9,7 @@ import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -56,8 +49,7 @@ PAYLOAD = {
     b'"threshold_pack_version": null}}\n',
     DIAGNOSTICS: (json.dumps(DIAGNOSTIC) + "\n\n" + json.dumps(DIAGNOSTIC) + "\n").encode(),
 }
-"""Nested folders, an empty file, a non-ASCII name, and a JSON and a JSONL artifact that
-built-in schemas govern (so both paths validate artifact schemas)."""
+"""Nested folders, an empty file, a non-ASCII name, a JSON and a JSONL artifact schemas govern."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,19 +224,21 @@ def nfd_name(folder: Path) -> None:
 
 def forged_hash_in_both(folder: Path) -> None:
     """The hash of data/rows.csv replaced in both manifests, consistently (root recomputed)."""
-    forged = sha(b"something else")
-    rows = manifest_rows(folder)
-    for row in rows:
-        if row["relpath"] == "data/rows.csv":
-            row["sha256"] = forged
-    data = (json.dumps(rows, indent=2) + "\n").encode()
-    (folder / "manifest.json").write_bytes(data)
+    forged_hash_in_json(folder)
     lines = [
-        f"{forged}  data/rows.csv" if row.endswith("  data/rows.csv") else row
+        f"{FORGED}  data/rows.csv" if row.endswith("  data/rows.csv") else row
         for row in hash_lines(folder)
         if not row.endswith("  manifest.json")
     ]
+    data = (folder / "manifest.json").read_bytes()
     write_hash_lines(folder, [*lines, f"{sha(data)}  manifest.json"])
+
+
+def forged_hash_in_json(folder: Path) -> None:
+    """The hash of data/rows.csv replaced in manifest.json only (MANIFEST.sha256 as sealed)."""
+    rows = manifest_rows(folder)
+    rows[[row["relpath"] for row in rows].index("data/rows.csv")]["sha256"] = FORGED
+    (folder / "manifest.json").write_bytes((json.dumps(rows, indent=2) + "\n").encode())
 
 
 def jsonl_line(line: bytes) -> Tamper:
@@ -272,13 +266,49 @@ class Case:
     """The reason codes of a full check ("" for PASS)."""
     fast: str
     """The reason codes of a fast check (sizes and listing only)."""
+    fields: dict[str, tuple[object, object, object]] = field(default_factory=dict)
+    """"CODE path" -> (expected, found, hint) of that one problem of the full check."""
+
+
+SEALED_ROOT = "the sealed root"
+IMPOSSIBLE = (
+    "9999-99-99T99:99:99Z",
+    "2099-02-30T00:00:00Z",
+    "2026-01-01T24:00:00Z",
+    "2026-06-30T23:59:60Z",
+)
+"""created_utc values the envelope's pattern lets through that are no real time."""
+REPORT, ROWS = PAYLOAD["REPORT.json"], PAYLOAD["data/rows.csv"]
+FIRST = PAYLOAD[DIAGNOSTICS]
+"""The first file of both manifests."""
+FORGED = sha(b"something else")
+
+
+def entry_with(key: str, value: object) -> Tamper:
+    """The first entry of manifest.json with `key` set to `value` (MANIFEST.sha256 kept in step)."""
+    return edit_rows(lambda rows: [{**rows[0], key: value}, *rows[1:]])
+
+
+def hash_line_added(line: str) -> Tamper:
+    return edit_hash_rows(lambda rows: [*rows, line.format(h=sha(b"x"))])
+
+
+def replaced_by_fifo(relpath: str) -> Tamper:
+    def tamper(folder: Path) -> None:
+        (folder / relpath).unlink()
+        os.mkfifo(folder / relpath)
+
+    return tamper
 
 
 CASES: dict[str, Case] = {
     "intact": Case(lambda folder: None, "", ""),
     # content
     "payload byte flipped (same size)": Case(
-        edit_bytes("REPORT.json", flip_first), "HASH_MISMATCH", ""
+        edit_bytes("REPORT.json", flip_first),
+        "HASH_MISMATCH",
+        "",
+        {"HASH_MISMATCH REPORT.json": (sha(REPORT), sha(flip_first(REPORT)), None)},
     ),
     "nested payload byte flipped": Case(
         edit_bytes("data/deep/notes.txt", flip_first), "HASH_MISMATCH", ""
@@ -287,6 +317,10 @@ CASES: dict[str, Case] = {
         edit_bytes("data/rows.csv", lambda d: d[:-1]),
         "HASH_MISMATCH SIZE_MISMATCH",
         "SIZE_MISMATCH",
+        {
+            "SIZE_MISMATCH data/rows.csv": (len(ROWS), len(ROWS) - 1, None),
+            "HASH_MISMATCH data/rows.csv": (sha(ROWS), sha(ROWS[:-1]), None),
+        },
     ),
     "payload appended": Case(
         edit_bytes("data/rows.csv", lambda d: d + b"3,c\r\n"),
@@ -294,7 +328,10 @@ CASES: dict[str, Case] = {
         "SIZE_MISMATCH",
     ),
     "empty file no longer empty": Case(
-        edit_bytes("empty.txt", lambda d: b"x"), "HASH_MISMATCH SIZE_MISMATCH", "SIZE_MISMATCH"
+        edit_bytes("empty.txt", lambda d: b"x"),
+        "HASH_MISMATCH SIZE_MISMATCH",
+        "SIZE_MISMATCH",
+        {"SIZE_MISMATCH empty.txt": (0, 1, None)},
     ),
     "line endings converted": Case(
         edit_bytes("data/rows.csv", lambda d: d.replace(b"\r\n", b"\n")),
@@ -304,7 +341,18 @@ CASES: dict[str, Case] = {
     "content edited and both manifests resealed": Case(
         then_reseal(edit_bytes("REPORT.json", lambda d: b'{"ok": false}\n')), "", ""
     ),
-    "hash forged in both manifests": Case(forged_hash_in_both, "HASH_MISMATCH", ""),
+    "hash forged in both manifests": Case(
+        forged_hash_in_both,
+        "HASH_MISMATCH",
+        "",
+        {"HASH_MISMATCH data/rows.csv": (FORGED, sha(ROWS), None)},
+    ),
+    "hash forged in manifest.json only": Case(
+        forged_hash_in_json,
+        "HASH_MISMATCH*2 MANIFEST_DISAGREES",
+        "MANIFEST_DISAGREES",
+        {"MANIFEST_DISAGREES data/rows.csv": (FORGED, sha(ROWS), None)},
+    ),
     # missing and extra
     "payload missing": Case(remove("REPORT.json"), "MISSING_FILE", "MISSING_FILE"),
     "nested folder missing": Case(remove("data/deep"), "MISSING_FILE", "MISSING_FILE"),
@@ -326,7 +374,10 @@ CASES: dict[str, Case] = {
     "file renamed": Case(file_renamed, "MISSING_FILE UNLISTED_FILE", "MISSING_FILE UNLISTED_FILE"),
     # MANIFEST.sha256
     "root edited": Case(
-        edit_hash_rows(lambda rows: rows, fix_root=False), "ROOT_MISMATCH", "ROOT_MISMATCH"
+        edit_hash_rows(lambda rows: rows, fix_root=False),
+        "ROOT_MISMATCH",
+        "ROOT_MISMATCH",
+        {"ROOT_MISMATCH MANIFEST.sha256": ("0" * 64, SEALED_ROOT, None)},
     ),
     "hash line for a file removed": Case(
         edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  REPORT.json")]),
@@ -343,6 +394,11 @@ CASES: dict[str, Case] = {
         "MANIFEST_DISAGREES",
         "MANIFEST_DISAGREES",
     ),
+    "hash line for a file, twice and differing": Case(
+        edit_hash_rows(lambda rows: [*rows, f"{sha(b'other')}  REPORT.json"]),
+        "DUPLICATE_ENTRY ROOT_MISMATCH",
+        "DUPLICATE_ENTRY ROOT_MISMATCH",
+    ),
     "hash line twice": Case(
         edit_hash_rows(lambda rows: [*rows, rows[0]]),
         "DUPLICATE_ENTRY ROOT_MISMATCH",
@@ -352,11 +408,13 @@ CASES: dict[str, Case] = {
         edit_hash_rows(lambda rows: [sha(b"other") + rows[0][64:], *rows[1:]]),
         "MANIFEST_DISAGREES",
         "MANIFEST_DISAGREES",
+        {f"MANIFEST_DISAGREES {DIAGNOSTICS}": (sha(FIRST), sha(b"other"), None)},
     ),
     "hash line in uppercase hex": Case(
         edit_hash_rows(lambda rows: [rows[0][:64].upper() + rows[0][64:], *rows[1:]]),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
+        {f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
     ),
     "hash line with one space": Case(
         edit_hash_rows(lambda rows: [rows[0][:64] + rows[0][65:], *rows[1:]]),
@@ -372,6 +430,13 @@ CASES: dict[str, Case] = {
         edit_hash_rows(lambda rows: [*rows, rows[0].replace("  ", "  X", 1).upper()]),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
+    ),
+    "hash line not a hash line": Case(
+        hash_line_added("not a hash line"), *["MALFORMED_MANIFEST ROOT_MISMATCH"] * 2
+    ),
+    "hash line without a path": Case(hash_line_added("{h}  "), *["ROOT_MISMATCH UNSAFE_PATH"] * 2),
+    "hash line with a binary marker": Case(
+        hash_line_added("{h} *x.txt"), *["MALFORMED_MANIFEST ROOT_MISMATCH"] * 2
     ),
     "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), "", ""),
     "blank line before ROOT": Case(
@@ -400,6 +465,11 @@ CASES: dict[str, Case] = {
         "DUPLICATE_ENTRY MALFORMED_MANIFEST",
         "DUPLICATE_ENTRY MALFORMED_MANIFEST",
     ),
+    "ROOT line with a colon": Case(
+        edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"ROOT_SHA256  ", b"ROOT_SHA256: ")),
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+        "MALFORMED_MANIFEST ROOT_MISMATCH",
+    ),
     "no ROOT line": Case(
         edit_bytes("MANIFEST.sha256", lambda d: b"".join(d.splitlines(keepends=True)[:-1])),
         "MALFORMED_MANIFEST",
@@ -425,6 +495,12 @@ CASES: dict[str, Case] = {
         lambda f: write_manifest_json(f, (f / "manifest.json").read_bytes()[:-5]),
         "MALFORMED_MANIFEST",
         "MALFORMED_MANIFEST",
+    ),
+    "manifest.json empty": Case(
+        lambda f: write_manifest_json(f, b""), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
+    ),
+    "manifest.json not UTF-8": Case(
+        lambda f: write_manifest_json(f, b"[\xff]"), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
     ),
     "manifest.json an object": Case(
         lambda f: write_manifest_json(f, b'{"a": 1}\n'), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
@@ -460,11 +536,22 @@ CASES: dict[str, Case] = {
     ),
     "manifest.json with escapes": Case(with_escapes, "", ""),
     "manifest.json compact": Case(compact_manifest, "", ""),
-    "entry with an extra key": Case(
-        edit_rows(lambda rows: [{**rows[0], "x": 1}, *rows[1:]]),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-    ),
+    **{
+        f"entry {key} {value!r}": Case(
+            entry_with(key, value),
+            "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+            "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        )
+        for key, value in [
+            ("x", 1),
+            ("bytes", -1),
+            ("bytes", -(2**70)),
+            ("bytes", True),
+            ("bytes", float(len(FIRST))),
+            ("bytes", str(len(FIRST))),
+            ("bytes", None),
+        ]
+    },
     "entry without sha256": Case(
         edit_rows(
             lambda rows: [{"relpath": rows[0]["relpath"], "bytes": rows[0]["bytes"]}, *rows[1:]]
@@ -472,28 +559,14 @@ CASES: dict[str, Case] = {
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
-    "entry bytes negative": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": -1}, *rows[1:]]),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-    ),
-    "entry bytes true": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": True}, *rows[1:]]),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-    ),
-    "entry bytes a float": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": float(rows[0]["bytes"])}, *rows[1:]]),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-    ),
     "entry sha256 uppercase": Case(
-        edit_rows(lambda rows: [{**rows[0], "sha256": str(rows[0]["sha256"]).upper()}, *rows[1:]]),
+        entry_with("sha256", sha(FIRST).upper()),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
+        {f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
     ),
     "entry relpath escapes": Case(
-        edit_rows(lambda rows: [{**rows[0], "relpath": "../x"}, *rows[1:]]),
+        entry_with("relpath", "../x"),
         "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
         "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
     ),
@@ -503,20 +576,27 @@ CASES: dict[str, Case] = {
     "entry twice": Case(
         edit_rows(lambda rows: [rows[0], *rows]), "DUPLICATE_ENTRY", "DUPLICATE_ENTRY"
     ),
-    "entry for manifest.json": Case(
-        edit_rows(
-            lambda rows: [*rows, {"relpath": "manifest.json", "bytes": 1, "sha256": sha(b"")}]
-        ),
-        "MALFORMED_MANIFEST",
-        "MALFORMED_MANIFEST",
+    "entry twice, differing": Case(
+        edit_rows(lambda rows: [rows[0], {**rows[0], "sha256": sha(b"abc")}, *rows[1:]]),
+        "DUPLICATE_ENTRY",
+        "DUPLICATE_ENTRY",
     ),
+    **{
+        f"entry for {name}": Case(
+            edit_rows(lambda rows, n=name: [*rows, {"relpath": n, "bytes": 1, "sha256": sha(b"")}]),
+            "MALFORMED_MANIFEST",
+            "MALFORMED_MANIFEST",
+        )
+        for name in ("manifest.json", "MANIFEST.sha256")
+    },
     "entry not an object": Case(
         edit_rows(lambda rows: [*rows, "x"]), "MALFORMED_MANIFEST", "MALFORMED_MANIFEST"
     ),
     "entry size wrong": Case(
-        edit_rows(lambda rows: [{**rows[0], "bytes": int(rows[0]["bytes"]) + 1}, *rows[1:]]),
+        entry_with("bytes", len(FIRST) + 1),
         "SIZE_MISMATCH",
         "SIZE_MISMATCH",
+        {f"SIZE_MISMATCH {DIAGNOSTICS}": (len(FIRST) + 1, len(FIRST), None)},
     ),
     # run.json
     "run_id differs from the folder name": Case(
@@ -545,6 +625,22 @@ CASES: dict[str, Case] = {
     "run.json run_id a number": Case(
         run_json_edit(with_key("run_id", 12)), "RUN_JSON_INVALID", "RUN_JSON_INVALID"
     ),
+    **{
+        f"run.json created_utc {value}": Case(
+            run_json_edit(with_key("created_utc", value)), "RUN_JSON_INVALID", "RUN_JSON_INVALID"
+        )
+        for value in IMPOSSIBLE
+    },
+    "run.json without run_id": Case(
+        run_json_edit(lambda e: {k: v for k, v in e.items() if k != "run_id"}),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
+    ),
+    "run.json with NaN": Case(
+        run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": NaN, ', 1)),
+        "RUN_JSON_INVALID",
+        "RUN_JSON_INVALID",
+    ),
     "run.json with Infinity": Case(
         run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": Infinity, ', 1)),
         "RUN_JSON_INVALID",
@@ -568,7 +664,18 @@ CASES: dict[str, Case] = {
         "MISSING_FILE*2 NOT_A_REGULAR_FILE",
         "MISSING_FILE*2 NOT_A_REGULAR_FILE",
     ),
+    "dangling symlink added": Case(
+        lambda f: os.symlink("/nonexistent/target", f / "dangling"),
+        "NOT_A_REGULAR_FILE",
+        "NOT_A_REGULAR_FILE",
+    ),
     "FIFO added": Case(fifo_added, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"),
+    "listed file replaced by a FIFO": Case(
+        replaced_by_fifo("data/rows.csv"), "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"
+    ),
+    "run.json replaced by a FIFO": Case(
+        replaced_by_fifo("run.json"), "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"
+    ),
     "case twins sealed": Case(
         case_twin,
         "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
@@ -610,8 +717,13 @@ def test_each_case_gets_its_reason_codes(make_run: MakeRun, name: str) -> None:
     sealed = make_run(PAYLOAD)
     unseal(sealed.path)
     folder = case.tamper(sealed.path) or sealed.path
-    assert codes(inspect(folder, fast=False)) == case.full
+    full = inspect(folder, fast=False)
+    assert codes(full) == case.full
     assert codes(inspect(folder, fast=True)) == case.fast
+    for key, want in case.fields.items():
+        (problem,) = [p for p in full.problems if f"{p.code} {p.path}" == key]
+        got = (problem.expected, problem.found, problem.hint)
+        assert got == tuple(sealed.root_sha256 if v == SEALED_ROOT else v for v in want), key
 
 
 def test_the_pass_report_says_everything(make_run: MakeRun) -> None:
@@ -619,7 +731,7 @@ def test_the_pass_report_says_everything(make_run: MakeRun) -> None:
     sealed = make_run(PAYLOAD)
     for fast in (False, True):
         report = inspect(sealed.path, fast)
-        assert report.ok
+        assert report.ok and report.status == "PASS" and report.problems == ()
         assert report.run_id == sealed.run_id
         assert report.root_sha256 == sealed.root_sha256
         assert report.files == len(PAYLOAD) + 3  # the payload, run.json, two manifests
@@ -635,8 +747,7 @@ def test_an_expected_run_id_is_checked(make_run: MakeRun) -> None:
 
 
 def test_a_workspace_schema_is_the_one_applied(make_run: MakeRun, tmp_path: Path) -> None:
-    """A folder that passes the built-in schemas fails a workspace's stricter one (the
-    remembered artifact-to-schema lookup is per catalog)."""
+    """A workspace's stricter schema is the one applied (the lookup is per catalog)."""
     sealed = make_run(PAYLOAD)
     root = tmp_path / "strict_ws"
     (root / "schemas").mkdir(parents=True)
@@ -693,9 +804,7 @@ EDITS = ("flip", "delete", "insert", "truncate", "append", "remove", "copy", "em
 def test_random_edits_fail_unless_they_change_nothing(
     template: Path, edits: list[tuple[int, str, int, int]]
 ) -> None:
-    """A full check fails every edited folder but one whose bytes are the sealed ones (or whose
-    MANIFEST.sha256 only lost its final newline); a fast check fails it too unless every problem
-    is one only hashing or an artifact schema finds."""
+    """Any edit fails a full check unless it changes no byte; a fast check misses only content."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / template.name
         shutil.copytree(template, folder)

@@ -1,5 +1,4 @@
-"""`verdict_of` reads the verdict off the one inspection report: an older format or an unsealed
-folder explains only the problems such a folder has, never a problem the report found besides."""
+"""`verdict_of` explains an old or unsealed folder by its own problems, never hiding others."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The workspace's build slot on this machine: one holder at a time, whoever and wherever it is
-(another thread, another process), freed when its holder exits however it exits."""
+"""The build slot: one holder at a time (thread or process), freed however its holder exits."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""With real git: the `-text` line `registry init` writes keeps sealed folders valid through a
-commit and a clone with line-ending conversion on; without it they fail with a diagnosis."""
+"""Real git: `registry init`'s `-text` line keeps sealed folders valid through a clone."""
 
 from __future__ import annotations
 
@@ -78,11 +77,7 @@ def _repo_with_seal(
     attributes_before: str | None,
     attributes_after: str | None = None,
 ) -> tuple[Path, str]:
-    """git init + `registry init` + seal + commit; returns the repo and the sealed run id.
-
-    `attributes_before` is written before `registry init`; `attributes_after`, when given,
-    replaces .gitattributes after it ("" removes the file).
-    """
+    """git init, `registry init`, seal, commit: the repo and run id."""
     repo = tmp_path / "repo"
     _git(env, "init", "-q", str(repo))
     _git(env, "config", "core.autocrlf", autocrlf, cwd=repo)
@@ -198,8 +193,7 @@ def test_without_the_line_a_clone_fails_with_line_endings_hint(
 def test_our_locks_and_caches_never_make_a_committed_workspace_dirty(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    """A build holds `.codex/build.lock` before it seals anything: were it untracked, every
-    snapshot would record `working_tree_state: dirty` and the drift it implies."""
+    """A build's `.codex/build.lock` is ignored by git: no snapshot records a dirty tree for it."""
     root = tmp_path / "ws"
     root.mkdir()
     _git(env, "init", "-q", cwd=root)

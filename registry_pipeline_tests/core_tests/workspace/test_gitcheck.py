@@ -1,5 +1,4 @@
-"""What git does to run roots and pointer targets, asked of a real git: ignore rules (with the
-file and line that ignore them, negations respected), line-ending conversion, tracking."""
+"""What a real git says of run roots and pointer targets: ignore rules, line endings, tracking."""
 
 from __future__ import annotations
 
@@ -38,8 +37,7 @@ def test_ignore_rules_name_the_file_line_and_pattern(tmp_path: Path) -> None:
 
 
 def test_outside_git_nothing_is_reported(tmp_path: Path) -> None:
-    """Rule files that are not in a git work tree govern nothing (git decides, not a parser of
-    ours); the same files in a repository do (the other tests)."""
+    """Rule files outside a git work tree govern nothing: git decides, not a parser of ours."""
     (tmp_path / ".gitignore").write_text(".codex/RUNS/\n")
     (tmp_path / ".gitattributes").write_text("* text=auto\n")
     pointer = {"registry_id": "a", "active_ref": {"run_id": "r1", "run_root": ".codex/RUNS"}}
@@ -96,8 +94,7 @@ def test_a_committed_pointer_file_naming_ignored_folders_is_warned(tmp_path: Pat
 
 
 def test_any_name_reaches_git_intact(tmp_path: Path) -> None:
-    """Names with a newline or non-ASCII characters (a pointer file may hold anything) are passed
-    and read back NUL-separated, so each finding belongs to its own path."""
+    """Names with a newline or non-ASCII are passed NUL-separated: each finding has its own path."""
     root = _repo(tmp_path / "r", ignore=".codex/RUNS/\n", attributes="* text=auto\n")
     odd = ".codex/RUNS/x\ny é/manifest.json"
     rules = ignore_rules(root, [odd, "kept/a"])

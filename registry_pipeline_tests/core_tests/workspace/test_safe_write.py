@@ -1,5 +1,4 @@
-"""`require_safe`: a write stays a real place inside the workspace, or is refused as UNSAFE_PATH
-naming the link (or the place outside) before anything is written."""
+"""`require_safe`: a write stays inside the workspace or is UNSAFE_PATH before it."""
 
 from __future__ import annotations
 

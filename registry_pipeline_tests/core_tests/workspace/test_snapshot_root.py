@@ -1,5 +1,4 @@
-"""A snapshot's root is the one the seal reads: `Snapshot.root_sha256` equals the inspection's
-`FolderReport.root_sha256` however the ROOT line is written."""
+"""`Snapshot.root_sha256` is the inspection's root however the ROOT line is written."""
 
 from __future__ import annotations
 
@@ -47,8 +46,7 @@ def test_the_snapshot_root_is_the_seals_reading(
 def test_a_fifo_or_symlink_in_a_run_folder_is_never_waited_on_or_followed(
     workspace: Workspace, tmp_path: Path, stand_in: str, name: str
 ) -> None:
-    """A hostile run folder's seal file as a FIFO (opening it would wait for a writer forever)
-    or a symlink out of the workspace: the snapshot reads no root or envelope from it, at once."""
+    """A seal file that is a FIFO or a link out: the snapshot reads nothing from it, at once."""
     import os
     import subprocess
     import sys

@@ -1,7 +1,4 @@
-"""A source registry's files checked from their paths, never read whole: `source_paths` finds
-what `Sources.read` reads, and `source_problems`, `count_records`, `file_digests`,
-`unchanged_snapshot` and `governed_files` say of a file given by its path exactly what they
-say of its bytes (JSONL a line at a time, across read blocks)."""
+"""A source's files checked from their paths say exactly what their bytes say, never read whole."""
 
 from __future__ import annotations
 
@@ -200,8 +197,7 @@ def test_the_source_checks_hold_a_few_blocks_of_a_large_source(tmp_path: Path) -
 
 
 def test_a_torn_source_log_is_log_torn_as_runs_append_says(tmp_path: Path) -> None:
-    """One verdict for one torn log: `runs append` refused it with LOG_TORN, the build with
-    SCHEMA_VIOLATION."""
+    """One verdict for one torn log: `runs append` says LOG_TORN, the build SCHEMA_VIOLATION."""
     log = tmp_path / "RUN_INDEX_v0_1.jsonl"
     log.write_bytes(jsonl(record(run_id=run_id(1), created_utc=utc(1, 8))) + b'{"record_type"')
     schemas = SchemaCatalog.for_workspace(None)
