@@ -394,7 +394,7 @@ class BucketMachine(RuleBasedStateMachine):
 
 TestBucket = BucketMachine.TestCase
 TestBucket.settings = settings(
-    max_examples=40,
+    max_examples=settings().max_examples * 2 // 5,
     stateful_step_count=30,
     deadline=None,
     derandomize=True,  # the same walks on every run: a failure is reproducible, never a flake

@@ -223,7 +223,7 @@ class GateMachine(RuleBasedStateMachine):
 
 TestGate = GateMachine.TestCase
 TestGate.settings = settings(
-    max_examples=60,
+    max_examples=settings().max_examples * 3 // 5,
     stateful_step_count=30,
     deadline=None,
     derandomize=True,  # the same walks on every run: a failure is reproducible, never a flake

@@ -199,7 +199,7 @@ entries = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 5, deadline=None)
 @given(entries=entries)
 def test_replay_verify_history_and_as_of_see_each_entry_whole(
     tmp_path_factory: pytest.TempPathFactory, entries: list[list[str]]
@@ -235,7 +235,7 @@ def test_replay_verify_history_and_as_of_see_each_entry_whole(
         assert not any(before[rid].seq == record.seq for rid in moved if rid in before)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 10, deadline=None)
 @given(entries=entries)
 def test_the_checkpoint_keeps_each_registrys_last_move_and_a_pending_set_whole(
     tmp_path_factory: pytest.TempPathFactory, entries: list[list[str]]

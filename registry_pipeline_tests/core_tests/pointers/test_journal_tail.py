@@ -26,7 +26,7 @@ class CountingReader(io.BytesIO):
         return data
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=2 * settings().max_examples, deadline=None)
 @given(
     lines=st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"x")), max_size=12),
     block=st.integers(min_value=1, max_value=16),

@@ -299,7 +299,7 @@ def test_a_torn_set_line_is_dropped_and_readers_see_the_old_set(
 STATES = ("newer", "older", "active", "held", "failed", "missing", "new_registry")
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=settings().max_examples // 4, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(states=st.lists(st.sampled_from(STATES), min_size=1, max_size=4))
 def test_each_move_gets_what_an_automatic_promote_would_get(states: list[str]) -> None:

@@ -41,7 +41,7 @@ from registry_pipeline.core.run_index.spec import (
 DIGITS = st.text(alphabet="0123456789", min_size=1, max_size=2)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=6 * settings().max_examples, deadline=None)
 @given(
     st.integers(0, 9999),
     st.integers(0, 14),
@@ -59,7 +59,7 @@ def test_the_seeds_times_are_read_as_fromisoformat_reads_them(
     assert parse_time(text) == _parsed(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(st.text(alphabet="0123456789-T:Z.+ ٣", min_size=4, max_size=22))
 def test_any_time_text_is_read_as_fromisoformat_reads_it(text: str) -> None:
     expected = _parsed(text) if text[:4].isdigit() else None
@@ -102,7 +102,7 @@ def test_the_control_class_is_unicode_category_cc() -> None:
 PATHS = st.text(alphabet="/\\.:aC ~\x00\t\x85é\u00a0\u200b\u2028", max_size=12)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=8 * settings().max_examples, deadline=None)
 @given(PATHS)
 def test_plain_paths_get_the_path_objects_verdict(value: str) -> None:
     assert path_problem(value) == named_file_problem(value)
@@ -166,7 +166,7 @@ def _holds(condition: Condition, record: dict[str, Any]) -> bool:
     return any(type(value) is type(v) and value == v for v in condition.values)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=6 * settings().max_examples, deadline=None)
 @given(
     st.lists(
         st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), min_size=1, max_size=4
@@ -187,7 +187,7 @@ def test_predicates_hold_as_their_conditions_do(
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(st.dictionaries(FIELDS, FIELD_VALUES, max_size=5))
 def test_failed_checks_are_every_check_field_that_failed(record: dict[str, Any]) -> None:
     expected = [field for field, value in record.items() if value == FAIL and is_check(field)]
@@ -198,7 +198,7 @@ HELD_FIELDS = st.sampled_from(["a", "b", "lane", "override_id", "uniqueness_x", 
 HELD_VALUES = FIELD_VALUES | st.sampled_from([-0.0, 1, True, "OV-1", "x"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=3 * settings().max_examples, deadline=None)
 @given(
     st.lists(st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), max_size=3),
     st.lists(st.tuples(FIELDS, st.lists(FIELD_VALUES, min_size=1, max_size=3)), max_size=3),

@@ -265,7 +265,7 @@ def _rebuilt(ws: Path) -> dict[str, Any]:
 PLACES = st.tuples(st.integers(0, 3), st.integers(0, 3))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=4 * settings().max_examples, deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from("abcdefg"), PLACES), max_size=25),
     st.dictionaries(st.sampled_from("abcdefgh"), PLACES, max_size=4),
@@ -318,7 +318,7 @@ def test_the_order_decides_as_the_sqlite_order_did(
     db.close()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 2, deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from("abcd"), PLACES, st.booleans()), min_size=1, max_size=30),
     st.integers(0, 30),
