@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline_tests._helpers import Entries, Run, child_env, run_folders
 
@@ -268,7 +266,6 @@ def _on_a_terminal(*args: str) -> tuple[int, list[str]]:
     return code, shown.decode().splitlines()
 
 
-@pytest.mark.slow  # a real build in a process of its own
 def test_on_a_terminal_each_registrys_line_is_shown_once(built: Path) -> None:
     """A registry's line shows as its checks finish; the summary says the promotion and totals."""
     source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"

@@ -75,7 +75,6 @@ def _source_snapshots(root: Path) -> dict[str, list[str]]:
     }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("builds", [2, 3])
 def test_concurrent_builds_on_a_fresh_workspace_serialize(
     cli: Run, tmp_path: Path, builds: int
@@ -94,7 +93,6 @@ def test_concurrent_builds_on_a_fresh_workspace_serialize(
     _assert_healthy(cli, root)
 
 
-@pytest.mark.slow
 def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: Path) -> None:
     source = built / "registries" / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
     text = source.read_text()

@@ -90,7 +90,6 @@ def _green_and_promoted(cli: Run, root: Path) -> dict[str, object]:
     return entries
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("point", BUILD_POINTS)
 def test_a_build_killed_at_any_point_is_completed_by_the_next_plain_build(
     cli: Run, killed_at: KilledAt, point: str

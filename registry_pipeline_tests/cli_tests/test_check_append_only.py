@@ -279,7 +279,6 @@ def _pre_commit() -> str:
     return found
 
 
-@pytest.mark.slow
 def test_the_pre_commit_hook_blocks_a_staged_violation(tmp_path: Path) -> None:
     """`pre-commit try-repo` of this repository: a staged RolePack removes a role."""
     pre_commit = _pre_commit()

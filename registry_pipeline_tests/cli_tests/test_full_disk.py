@@ -30,8 +30,6 @@ from registry_pipeline_tests._helpers import (
     promote_as_the_sensor,
 )
 
-pytestmark = pytest.mark.slow  # real Dagster builds
-
 DISK_SIZE = "64m"
 RUNS_LOG = "registries/run_index/RUN_INDEX_v0_1.jsonl"
 OPS = "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"

@@ -7,12 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from registry_pipeline_tests._helpers import Entries
 from registry_pipeline_tests.cli_tests.conftest import Run
-
-pytestmark = pytest.mark.slow  # real Dagster builds
 
 LOG = "registries/run_index/RUN_INDEX_v0_1.jsonl"
 

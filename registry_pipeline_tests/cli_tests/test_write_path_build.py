@@ -21,7 +21,6 @@ description: Pages of a module that does not exist.
 status: active
 """
 
-pytestmark = pytest.mark.slow  # real Dagster builds
 
 
 def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:

@@ -10,12 +10,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_demo
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).parent / "dg"

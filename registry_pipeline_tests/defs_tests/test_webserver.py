@@ -11,8 +11,6 @@ import pytest
 from registry_pipeline_tests._helpers import DEMO_GRAPH
 from registry_pipeline_tests._webserver import Served, graphql
 
-pytestmark = pytest.mark.slow
-
 REGISTRIES = DEMO_GRAPH
 CHECKS = {"seal_valid", "schema_valid"}
 

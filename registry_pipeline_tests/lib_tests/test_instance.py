@@ -78,7 +78,6 @@ print("ok")
 """
 
 
-@pytest.mark.slow
 def test_racing_processes_on_a_fresh_home_initialize_it_once(tmp_path: Path) -> None:
     processes = [
         subprocess.Popen(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.lease import BuildLease
 from registry_pipeline_tests._dead_runs import (
@@ -28,7 +26,6 @@ def test_a_run_queued_by_a_gone_build_is_canceled_by_the_next_which_proceeds(
     next_build_clears(a, queued=[queued])
 
 
-@pytest.mark.slow
 def test_a_killed_build_is_failed_by_the_next_which_takes_its_lease_over_and_promotes(
     built_machines: tuple[Path, Path], store: ObjectStore, tmp_path: Path
 ) -> None:

@@ -20,8 +20,6 @@ from registry_pipeline_tests.ui_tests._browser import (
     publish,
 )
 
-pytestmark = pytest.mark.slow
-
 LINEAGE_VIEWPORT = ViewportSize(width=1280, height=1400)
 """Tall enough that the graph, fitted to the width, is drawn whole with its names in full."""
 MAX_ZOOM_STEPS = 12

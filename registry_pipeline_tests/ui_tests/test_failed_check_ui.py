@@ -12,8 +12,6 @@ from registry_pipeline_tests._helpers import break_built_schema
 from registry_pipeline_tests._webserver import Served
 from registry_pipeline_tests.ui_tests._browser import TIMEOUT_MS, serve_for_browser
 
-pytestmark = pytest.mark.slow
-
 CODE = "SCHEMA_VIOLATION"
 
 

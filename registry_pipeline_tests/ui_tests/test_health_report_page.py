@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, Route, ViewportSize
 
 from registry_pipeline.core.builders.system_health import HTML_ARTIFACT, build_system_health
 from registry_pipeline_tests._health_history import DAYS, REGISTRIES, health_inputs
 from registry_pipeline_tests.ui_tests._browser import publish
-
-pytestmark = pytest.mark.slow
 
 REPORT_VIEWPORT = ViewportSize(width=840, height=1000)
 

@@ -36,8 +36,6 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests.core_tests.pointers._processes import forked
 
-pytestmark = pytest.mark.slow
-
 WORKERS = 4
 ROUNDS = 250
 NAIVE_ROUNDS = 50

@@ -27,8 +27,6 @@ from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import registry
 
-pytestmark = pytest.mark.slow
-
 REGISTRY = "alpha"
 RELPATH = "ALPHA.json"
 ACTOR = {"kind": "cli_user", "id": "tester@host"}

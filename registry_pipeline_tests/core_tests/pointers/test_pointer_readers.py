@@ -31,8 +31,6 @@ from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 from registry_pipeline_tests.core_tests.pointers._processes import forked
 
-pytestmark = pytest.mark.slow
-
 READERS = 3
 PROMOTIONS = 150
 REGISTRY = "alpha"

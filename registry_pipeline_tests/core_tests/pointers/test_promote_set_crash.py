@@ -22,8 +22,6 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
 
-pytestmark = pytest.mark.slow
-
 REGISTRIES = ("alpha", "beta", "gamma")
 RELPATH = "ALPHA.json"
 PERSON = {"kind": "cli_user", "id": "tester@host"}

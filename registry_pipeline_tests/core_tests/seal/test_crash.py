@@ -23,8 +23,6 @@ from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.sources import plan_sources
 from registry_pipeline_tests._helpers import age, run_folders, staging_entries, tree
 
-pytestmark = pytest.mark.slow
-
 NAMED_STEPS = (
     "staging_created",
     "copy_block",
