@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
-from registry_pipeline.core.pointers.journal import QUARANTINE_RELPATH as JOURNAL_QUARANTINE
+from registry_pipeline.core.pointers.journal import OLD_QUARANTINE, QUARANTINE_RELPATH
 from registry_pipeline.core.run_index.index import QUARANTINE_RELPATH as INDEX_QUARANTINE
 from registry_pipeline.core.seal.gitstate import (
     CATALOG_RELPATH,
@@ -80,7 +80,8 @@ OWN_WRITES: dict[str, Callable[[Path], None]] = {
     "the build lock": lambda r: _write(r, ".codex/build.lock"),
     "a run index lock": lambda r: _write(r, ".codex/RUN_INDEX_run_index.lock"),
     "the pointer lock": lambda r: _write(r, ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json.lock"),
-    "a journal set aside": lambda r: _write(r, f"{JOURNAL_QUARANTINE}/2026__journal.jsonl"),
+    "a journal set aside": lambda r: _write(r, f"{QUARANTINE_RELPATH}/journal-2026.jsonl"),
+    "a journal an older release set aside": lambda r: _write(r, f"{OLD_QUARANTINE}/2026__j.jsonl"),
     "run index lines set aside": lambda r: _write(r, f"{INDEX_QUARANTINE}/lines.jsonl"),
     ".env": lambda r: _write(r, DOTENV_RELPATH, "DAGSTER_HOME=/x\n"),
     "dagster dev's own instance": lambda r: _write(r, ".tmp_dagster_home_abc/runs.db"),
@@ -178,7 +179,8 @@ def test_not_canon_names_every_place_the_layer_writes_under_codex(workspace: Wor
         RUNS_RELPATH,
         RECEIPTS_RELPATH,
         journal,
-        JOURNAL_QUARANTINE,
+        QUARANTINE_RELPATH,
+        OLD_QUARANTINE,
         INDEX_QUARANTINE,
         DAGSTER_HOME_RELPATH,
         DOTENV_RELPATH,
