@@ -21,10 +21,9 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import (
     open_file,
     open_regular,
-    rename_noreplace,
+    quarantine,
     require_safe,
     require_safe_all,
-    write_atomic,
 )
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.run_index.records import batched
@@ -48,7 +47,6 @@ from registry_pipeline.core.run_index.spec import (
     IndexSpec,
     index_spec,
 )
-from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.verified import QUARANTINE_RELPATH, SetAside
 from registry_pipeline.core.workspace.catalog import RegistryCatalog, load_catalog
 from registry_pipeline.core.workspace.input_files import not_regular
@@ -256,13 +254,10 @@ class LogIndex:
         if not found:
             return
         self.close()
-        folder = require_safe(self.root, self.root / QUARANTINE_RELPATH)
-        folder.mkdir(parents=True, exist_ok=True)
-        kept_as = f"{self.spec.registry_id}-{now_utc().strftime('%Y%m%dT%H%M%S%fZ')}"
         for place, what in found:
-            kept = folder / f"{kept_as}{place.name[len(self.sidecar.stem) :]}"  # .sqlite3[-wal]
+            name = f"{self.spec.registry_id}{place.name[len(self.sidecar.stem) :]}"  # .sqlite3-wal
             try:
-                rename_noreplace(place, kept)
+                kept = quarantine(self.root, place, name)
             except FileNotFoundError:
                 continue  # gone meanwhile: nothing to keep
             relpath = place.relative_to(self.root).as_posix()
@@ -438,10 +433,7 @@ def repair(index: LogIndex, *, reindex: bool = False) -> Repair:
             with open_file(index.log, follow_symlinks=True) as handle:
                 handle.seek(state.covered)
                 tail = handle.read()
-            folder.mkdir(parents=True, exist_ok=True)
-            stamp = now_utc().strftime("%Y%m%dT%H%M%S%fZ")
-            kept = folder / f"{index.spec.registry_id}-{stamp}.torn"
-            write_atomic(kept, tail)
+            kept = quarantine(index.root, tail, f"{index.spec.registry_id}.torn")
             jsonl.repair_tail(index.log, lambda _line, _before: False)  # cut back, fsynced
             done = Repair(len(tail), kept.relative_to(index.root).as_posix(), state.covered)
             index.sync(locked=True)
