@@ -184,15 +184,18 @@ FULL: dict[str, dict[str, str]] = {
     "cli_tests/test_pointer_promises.py": {"": CORE},
     "cli_tests/test_publish_gate.py": {
         "test_a_held_referrer_sealed_in_the_same_build_is_judged_as_it_stays_active": CORE},
-    "cli_tests/test_runs_after_commit.py": {"": DISK},
     "cli_tests/test_runs_build.py": {"": CORE},
     "cli_tests/test_build_runs.py": {
         "test_a_build_that_finds_the_slot_held_waits_saying_for_whom_then_builds": AGAIN},
-    "cli_tests/test_runs_read_only.py": {"": CORE},
     "cli_tests/test_runs_retry.py": {
-        "test_a_retried_append_is_already_appended_and_writes_nothing": SCALE},
-    "cli_tests/test_runs_rules_snapshot.py": {"": CORE},
-    "cli_tests/test_runs_unsafe_paths.py": {"": CORE},
+        "test_a_retried_append_is_already_appended_and_writes_nothing": SCALE,
+        **dict.fromkeys([
+            "test_a_sidecar_that_cannot_grow_after_the_write_is_sidecar_stale",
+            "test_the_human_output_says_it_committed_then_the_error",
+            "test_a_log_that_cannot_grow_appends_nothing_and_says_so",
+            "test_a_full_disk_under_the_sidecar_after_the_write_is_sidecar_stale",
+            "test_rlimit_is_enforced_here"], DISK)},
+    "cli_tests/test_runs_writes.py": {"": CORE},
     "cli_tests/test_seed_repository.py": {"": SEED},
     "cli_tests/test_snapshot_order.py": {
         "test_a_folder_dated_with_no_real_time_does_not_make_every_build_seal_again": CORE},

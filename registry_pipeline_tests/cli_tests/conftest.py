@@ -23,8 +23,7 @@ def ws(cli: Run, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def elsewhere(tmp_path: Path) -> Path:
-    """A folder outside every workspace, holding one file of its own (a link's target that no
-    command may write through)."""
+    """A folder outside every workspace with one file (a link target no command writes through)."""
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "theirs.txt").write_text("not the workspace's\n")

@@ -1,10 +1,14 @@
 """`registry runs` across processes: concurrent appenders lose nothing and interleave no batch,
-racing writers of one run at one time give exactly one winner, stdin input; and `registry
-add-entry` refuses the run logs (LOG_TYPE: they are appended with `registry runs append`)."""
+racing writers of one run at one time give exactly one winner, stdin input, a killed `registry
+runs import` leaves no process and the log whole or untouched; import says how far it got; and
+`registry add-entry` refuses the run logs (LOG_TYPE: they are appended with `registry runs
+append`)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,12 +20,16 @@ from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,
+    Cli,
     failing,
     jsonl,
+    line,
     make_workspace,
     override,
     record,
+    run_id,
     slow_list,
+    utc,
     write_input,
 )
 
@@ -48,8 +56,7 @@ def _rid(worker: int, n: int) -> str:
 
 
 def _worker_records(worker: int) -> list[dict[str, Any]]:
-    """EACH records of one worker: 20 new runs (gate 2 failed), then 5 augmenting the first
-    five of them to pass, each later than the run's first record."""
+    """One worker's 20 new runs (gate 2 failed), then 5 later records making the first 5 pass."""
     new = [
         failing(
             run_id=_rid(worker, n),
@@ -263,3 +270,62 @@ def test_demo_workspace_answers(cli: Run, demo: Path) -> None:
     code, out, _err = cli("runs", "list", "--workspace", str(demo), "--json")
     assert code == 0
     assert [r["run_id"] for r in json.loads(out)] == slow_list((demo / RUNS_LOG).read_bytes())
+
+
+def test_import_says_how_far_it_got(
+    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line after each block that another follows (every PROGRESS_SECONDS: here each)."""
+    monkeypatch.setattr("registry_pipeline.cli._runs.PROGRESS_SECONDS", 0.0)
+    given = [record(run_id=run_id(n), created_utc=utc(1, 8, n)) for n in range(5)]
+    block = len(line(given[0])) * 2  # two records a block
+    monkeypatch.setattr("registry_pipeline.core.run_index.records.BLOCK", block)
+    ran = Cli(ws, capsys).runs("import", write_input(ws, given))
+    assert ran.code == 0
+    assert ran.err.splitlines() == [f"checked {n} records ..." for n in (2, 4)]
+    assert ran.out.startswith("appended 5 record(s) to run_index")
+
+
+def test_import_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    from registry_pipeline.cli import main
+
+    assert main(["runs", "import", "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "registry runs import runs.jsonl" in shown
+    assert "--json" in shown
+
+
+def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
+    ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An import killed mid-way: its session's group is empty, the log all or none, a rerun ok."""
+    given = [
+        record(run_id=run_id(n % 5000, day=2 + n // 5000), created_utc=utc(2 + n // 5000, 9))
+        for n in range(20_000)
+    ]
+    path = write_input(tmp_path, given, "big.jsonl")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_PIPELINE_")}
+    argv = [str(BIN), "runs", "import", path, "--workspace", str(ws)]
+    importing = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert importing.stderr is not None
+        said = importing.stderr.readline()  # the first block checked: many more to come
+        assert said.startswith(b"checked "), said
+        os.kill(importing.pid, signal.SIGKILL)
+        assert importing.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if importing.poll() is None:
+            importing.kill()
+            importing.wait()
+        importing.stderr.close()  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(importing.pid, 0)  # no process of its group is left
+    assert (ws / RUNS_LOG).read_bytes() in (b"", jsonl(given))
+
+    done = Cli(ws, capsys).runs("import", path, "--json")
+    assert done.code == 0, done.out
+    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
+

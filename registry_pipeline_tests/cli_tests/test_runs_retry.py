@@ -1,21 +1,24 @@
-"""A retried `registry runs append`: the caller of a killed append cannot know whether it
-committed, so running the same append again must be safe. Records that are the log's last
-records already (same bytes, same order) are "already appended": exit 0, nothing written. A
-batch whose first records are in the log and whose rest is not (an append cut short, or an
-overlap that differs) is refused with one PARTIAL_RETRY problem naming how many records
-matched, never one AUGMENT_NOT_LATER per record.
-
-The kill tests SIGKILL a real `registry runs append` process at the run index's named crash
-points (`REGISTRY_PIPELINE_CRASH_AT`, core/faults.py), then retry it; an append cut short in its
-one write leaves a torn line, repaired, then retried."""
+"""A retried `registry runs append` is safe, since the caller of a killed or failed append cannot
+know whether it committed: records that are the log's last records already (same bytes, same
+order) are "already appended" (exit 0, nothing written); a batch whose first records are in the
+log and whose rest is not is one PARTIAL_RETRY problem naming how many matched, never one
+AUGMENT_NOT_LATER per record. A failure after the records are fsynced is SIDECAR_STALE (exit 1,
+never INTERNAL), one before says nothing was appended. The faults are real: SIGKILL at the run
+index's crash points (`REGISTRY_PIPELINE_CRASH_AT`), a torn line, a file size limit
+(RLIMIT_FSIZE) in the append's own process, a full tmpfs under the sidecar (skipped where mounting
+is not allowed)."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ import pytest
 from registry_pipeline_tests._helpers import hashes_and_mtimes
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
+    SIDECAR,
     Cli,
     jsonl,
     make_workspace,
@@ -70,18 +74,31 @@ def _seeded(cli: Cli, ws: Path) -> bytes:
 
 
 def _append_process(
-    ws: Path, given: str, crash_at: str | None = None
+    ws: Path,
+    given: str,
+    crash_at: str | None = None,
+    *,
+    max_file_bytes: int | None = None,
+    json_output: bool = True,
 ) -> subprocess.CompletedProcess[str]:
+    """`registry runs append` in a process killed at `crash_at`, files capped (EFBIG past it)."""
     env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
     if crash_at is not None:
         env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
+
+    def limit() -> None:
+        if max_file_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    args = [str(BIN), "runs", "append", "--record-file", given, "--workspace", str(ws)]
     try:
         return subprocess.run(
-            [str(BIN), "runs", "append", "--record-file", given, "--workspace", str(ws), "--json"],
+            [*args, "--json"] if json_output else args,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             env=env,
+            preexec_fn=limit,
             timeout=GUARD,
             check=False,
         )
@@ -135,8 +152,7 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
 
 
 def test_records_in_the_log_before_others_are_not_a_retry_and_say_where(cli: Cli, ws: Path) -> None:
-    """A retry is of the last append: records the log holds before other records conflict as
-    ever (AUGMENT_NOT_LATER), and the refusal says that they are all in the log, and where."""
+    """Only the last append can be retried: older records conflict, saying where they are."""
     _seeded(cli, ws)
     given, later = _batch(10), _batch(5, day=3)
     assert cli.append(*given).code == 0
@@ -235,9 +251,7 @@ def test_a_killed_append_retried_exits_0_whether_or_not_it_committed(
 def test_a_torn_prefix_of_the_batch_is_repaired_and_the_retry_says_so(
     cli: Cli, ws: Path, tmp_path: Path
 ) -> None:
-    """A log holding the batch's first MiB (an append cut short mid-write: a torn line) refuses
-    the retry (LOG_TORN); after `runs repair` it holds the complete lines of that MiB, and the
-    retry names how many they are."""
+    """A torn first MiB refuses the retry (LOG_TORN); repaired, the retry names its lines."""
     before = _seeded(cli, ws)
     given = _batch(3_000)
     data = jsonl(given)
@@ -264,3 +278,135 @@ def test_a_torn_prefix_of_the_batch_is_repaired_and_the_retry_says_so(
         3_000,
         complete + 1,
     )
+
+
+# --- failed after the commit -----------------------------------------------------------------
+
+
+def _indexed(cli: Cli, ws: Path) -> bytes:
+    """`_seeded`, with the sidecar current on disk."""
+    before = _seeded(cli, ws)
+    assert cli.runs("list").code == 0
+    settle()
+    assert (ws / SIDECAR).is_file()
+    return before
+
+
+def _committed_but_stale(done: subprocess.CompletedProcess[str], ws: Path, count: int) -> None:
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert "INTERNAL" not in done.stdout + done.stderr and "Traceback" not in done.stderr
+    document = json.loads(done.stdout)
+    assert (document["appended"], document["committed"]) == (count, True)
+    error = document["error"]
+    assert (error["code"], error["path"]) == ("SIDECAR_STALE", str(ws / SIDECAR))
+    assert "appended" in error["message"] and "registry runs repair --reindex" in error["message"]
+
+
+def _consistent_after(cli: Cli, ws: Path, given: str, expected: bytes) -> None:
+    """The log holds the records once; queries answer them; the retry is a no-op."""
+    assert (ws / RUNS_LOG).read_bytes() == expected
+    assert cli.runs("list", "--json").run_ids() == slow_list(expected)
+    again = cli.runs("append", "--record-file", given, "--json")
+    assert again.code == 0, again.out
+    assert again.json["already_appended"] is True
+    assert (ws / RUNS_LOG).read_bytes() == expected
+
+
+def test_a_sidecar_that_cannot_grow_after_the_write_is_sidecar_stale(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    before = _indexed(cli, ws)
+    given = _batch(5)
+    path = write_input(tmp_path, given)
+    limit = len(before) + len(jsonl(given))  # room for the log's new lines, no more
+    assert (ws / SIDECAR).stat().st_size > limit
+
+    done = _append_process(ws, path, max_file_bytes=limit)
+    _committed_but_stale(done, ws, len(given))
+    _consistent_after(cli, ws, path, before + jsonl(given))
+
+
+def test_the_human_output_says_it_committed_then_the_error(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    before = _indexed(cli, ws)
+    given = _batch(5)
+    path = write_input(tmp_path, given)
+    limit = len(before) + len(jsonl(given))
+    done = _append_process(ws, path, max_file_bytes=limit, json_output=False)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("appended 5 record(s) to run_index")
+    assert done.stderr.startswith(f"error: SIDECAR_STALE {ws / SIDECAR}: "), done.stderr
+    assert "INTERNAL" not in done.stderr
+
+
+def test_a_log_that_cannot_grow_appends_nothing_and_says_so(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    before = _indexed(cli, ws)
+    given = _batch(5)
+    path = write_input(tmp_path, given)
+    done = _append_process(ws, path, max_file_bytes=len(before) + 100)  # the write stops mid-record
+    assert done.returncode == 1, done.stdout + done.stderr
+    error = json.loads(done.stdout)["error"]
+    assert (error["code"], error["path"]) == ("IO_ERROR", str(ws / RUNS_LOG))
+    assert "nothing was appended" in error["message"]
+    assert (ws / RUNS_LOG).read_bytes() == before  # cut back: all or none
+    assert cli.runs("list", "--json").run_ids() == slow_list(before)
+
+
+@contextmanager
+def _full_cache(ws: Path) -> Iterator[None]:
+    """`ws/.codex/cache` as a full 1 MiB tmpfs holding the sidecar; skipped if not allowed."""
+    cache = ws / ".codex" / "cache"
+    kept = ws.parent / "cache-kept"
+    shutil.copytree(cache, kept)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(cache)],
+                             capture_output=True, check=False)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        shutil.copytree(kept, cache, dirs_exist_ok=True)
+        with open(cache / ".filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(cache)], check=False)
+
+
+def test_a_full_disk_under_the_sidecar_after_the_write_is_sidecar_stale(
+    cli: Cli, ws: Path, tmp_path: Path
+) -> None:
+    before = _indexed(cli, ws)
+    given = _batch(5)
+    path = write_input(tmp_path, given)
+    settle()
+    with _full_cache(ws):
+        done = _append_process(ws, path)
+        _committed_but_stale(done, ws, len(given))
+        assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+        listed = cli.runs("list", "--json")  # answered all the same, from a temporary index
+        assert listed.code == 0 and listed.run_ids() == slow_list(before + jsonl(given))
+        assert "SIDECAR_STALE" in listed.err or "could not" in listed.err
+    _consistent_after(cli, ws, path, before + jsonl(given))
+
+
+def test_rlimit_is_enforced_here(tmp_path: Path) -> None:
+    """Guards the tests above: a child whose file size is limited cannot write past it."""
+    target = tmp_path / "big"
+    script = (
+        f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\n"
+        "for _ in range(5):\n    os.write(fd, b'x' * 1000)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000)),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode != 0 and b"File too large" in done.stderr
+    assert os.path.getsize(target) == 1000
