@@ -172,6 +172,74 @@ NO_POINTER                    1  {registry_id} has no active snapshot{why}
 TARGET_UNSEALED               1  {run_id} is not sealed: {reason}
 LOCK_HELD                     1  a pointer change is in progress: {lock}: {holder}
 BAD_HEAD                      2  --expect-head takes a 64-character lowercase hex SHA-256
+# the object store (core.objstore): a bucket's objects, its URL and client settings
+STORE_URL_INVALID             2  {setting}: {reason}
+FOLDER_EXISTS                 1  {run_id} is published in this bucket already
+FOLDER_NOT_FOUND              1  {run_id} is not published
+REMOTE_STATE_INVALID          1  {path} is not {what} this release wrote ({reason}) || {remedy}
+JOURNAL_CORRUPT               1  the journal is unreadable ({reason}) || run `registry pointers
+                                 verify`
+JOURNAL_MISSING               1  the pointer journal {journal} is gone, but the workspace shows it
+                                 existed ({found}): the pointer file is no longer explained by any
+                                 history
+RECORD_UNREADABLE             1  {reason}
+HEAD_NOT_FOUND                1  no record hashes to the expected head {head}: the journal was
+                                 truncated before it or rewritten
+TORN_TAIL                     1  the last line is an incomplete record ({reason}): a promotion died
+                                 while appending it, before the pointer file changed; the next
+                                 pointer change removes it
+ABORTED                       1  {registry}: {reason}
+ACCEPTED_EDIT                 1  {registry}: a hand edit to {ref} was accepted: {reason}
+CHAIN_BROKEN                  1  the chain breaks between {before} and this record: its prev_sha256
+                                 is {prev}, the line before it hashes to {hashed}; the record before
+                                 it was edited, or records between them were removed, inserted or
+                                 moved
+SEQ_GAP                       1  seq {expected} is missing ({found})
+PENDING_RECORD                1  record {seq} ({record}) is journaled but the pointer file was not
+                                 replaced (an interrupted promotion); the next pointer change
+                                 completes it
+NOT_JOURNALED                 1  {registry}: pointer {ref} predates the journal; the first pointer
+                                 change records it as found (an `adopt` record)
+POINTER_MISMATCH              1  {difference}: the file was edited by hand || `registry pointers
+                                 accept {registry_id} --reason TEXT` records the edit (its target
+                                 must pass the gate), `registry pointers repair {registry_id}
+                                 --reason TEXT` restores the journal's value
+POINTERS_INVALID              1  {reason}
+DUPLICATE_MOVE                2  a set moves each registry once; {twice} more than once
+REASON_TOO_LONG               2  the reason is {length} characters; at most {most}
+NOTHING_TO_ACCEPT             1  the journal already explains the pointer of {registry_id}; nothing
+                                 to accept
+NOTHING_TO_REPAIR             1  {reason}; nothing to {what}
+CAS_CONFLICT                  1  {registry_id}: expected the active snapshot to be {expected}, it is
+                                 {found}
+HELD                          1  {held} (journal #{seq}, {action} by {by}) || `registry pointers
+                                 release {registry_id}` resumes automatic promotion
+NO_GATE                       1  this pointer change was called without the publish gate; every
+                                 move passes `core.gate.gate.admission`
+TARGET_NOT_IN_RUNS            1  {run_id!r} is not the name of a run folder directly under {runs}/
+TARGET_MISSING                1  {reason}
+TARGET_WRONG_REGISTRY         1  {run_id} is a snapshot of {owner}, not of {registry_id}
+TARGET_INVALID                1  {run_id}: {reason}
+TARGET_CHANGED                1  the active snapshot {run_id} has root {root}, its pointer records
+                                 {recorded}: the sealed folder was changed || `registry validate
+                                 --active` says how; promote or roll back to a snapshot that
+                                 validates
+TARGET_NOT_HERE               1  {reason}
+NOT_NEWER                     1  {run_id} is not newer than the active {active} ({stands}) || moving
+                                 back is an explicit rollback (registry pointers rollback
+                                 {registry_id} --to {run_id} --reason ...)
+NOT_OLDER                     1  {run_id} is not older than the active {active} ({stands}) || use
+                                 promote
+INPUT_NOT_ACTIVE              1  {run_id} was built from {source} {built}, but the active {source}
+                                 {active}: a derived snapshot becomes active only with the inputs it
+                                 was built from || promote {source} {built} first, or build again
+REMOTE_UNSUPPORTED            1  {what}: a journal in a bucket is never rewritten (its entries are
+                                 immutable) || {remedy}
+CONTENDED                     1  lost the race for the next journal entry {times} times in {seconds}
+                                 s to other machines; nothing was changed || try again
+BUILD_LEASE_LOST              1  {holder} lost the bucket's build lease {how}: another build may
+                                 have built and promoted since, so nothing of it is promoted ||
+                                 build again
 # append-only catalogs (core.append_only, `registry check-append-only`)
 CATALOG_SHAPE                 2  no array at {items} (the entries the {rules} rules check)
 ID_REMOVED                    1  {id} was published; deprecate it instead of removing it
@@ -281,6 +349,37 @@ SNAPSHOTS_ABSENT              1  the pointer file names {count} snapshot(s) abse
                                  each entry as found, then promotes its own snapshot over it || to
                                  keep them active, bring those run folders here before the first
                                  build
+# the run index (core.run_index, `registry runs`)
+NO_RUN_INDEX                  2  the catalog has no run index (a log with a `run_index` block;
+                                 docs/RUN_INDEX.md)
+UNKNOWN_INDEX                 2  no run index {index!r}; {guess}run indexes: {known}
+UNKNOWN_LANE                  2  {path!r} is not a lane of {registry_id}; {guess}lanes: {known}
+BAD_LANE                      2  --lane takes FIELD=VALUE, not {text!r}
+BAD_DATE                      2  {field} {text!r} {reason}
+LOG_MISSING                   1  the run index's log does not exist (create it empty to start one)
+INDEX_CHANGED                 1  line {at} is no longer the record the index has (the log was
+                                 rewritten while this command ran) || run it again
+RECORD_UNPARSABLE             2  line {line} does not parse: {reason}; nothing was written
+NO_RECORDS                    2  no records given (empty input)
+SIDECAR_STALE                 1  the {count} record(s) are appended (written and fsynced), but the
+                                 sidecar index could not be updated: {reason}. The index stays
+                                 consistent: the next query or append brings the sidecar up to the
+                                 log, or `registry runs repair --reindex` rebuilds it
+NOTES_NOT_RECORDED            1  the records are appended, but {count} finding(s) of severity record
+                                 could not be added to the notes log ({reason})
+SIDECAR_UNUSABLE              1  {reason}
+SIDECAR_DAMAGED               1  the sidecar index turned out damaged while answering; it is rebuilt
+                                 from the log on the next command || run it again
+SIDECAR_READ_ONLY             1  the sidecar index could not be written ({reason})
+SIDECAR_UNWRITABLE            1  the sidecar index could not be updated ({reason})
+RECORD_REFUSED                1  {count} problem(s) in the records{more}; nothing was written
+AUGMENT_NOT_LATER             2  {reason}
+PARTIAL_RETRY                 1  {reason}
+OVERRIDE_MISSING              1  {failed} FAILed and the run passed ({success}): name the override
+                                 that allows it
+OVERRIDE_NOT_LOGGED           1  {override} is not in the overrides log
+OVERRIDE_OTHER_RUN            1  {override} is logged for {other!r}, not for this run
+OVERRIDE_NOT_COVERING         1  FAILed, but {override} covers only {covered}
 # the Dagster layer (lib): its instance, its storage, its steps
 INSTANCE_UNAVAILABLE          1  cannot prepare the Dagster instance: {reason}
 DAGSTER_STORAGE               1  {reason}
@@ -290,6 +389,10 @@ NO_VALID_INPUT                1  no valid sealed snapshot of {registry_id!r} || 
                                  (registry build --select {registry_id})
 CHECK_NOT_RUN                 1  {check} was not evaluated: the day is not checked
 NOT_MATERIALIZED              1  no snapshot of the day was sealed
+RUN_FAILED                    1  {reason} (the run's log is in the UI)
+NO_BUILD_RUN                  1  the promotion run names no build run in this instance
+                                 ({build_run_id!r})
+CHECKS_NOT_PASSED             1  checks not passed: {checks}
 """)
 
 SEAL_CODES = ("MISSING_REQUIRED_FILE", "MALFORMED_MANIFEST", "MANIFEST_DISAGREES",
@@ -469,16 +572,18 @@ class RegistryError(Exception):
         """Pending migration: one problem as its object of `--json`'s `details`."""
 
     @classmethod
-    def of(cls, code: str, /, *, problems: Iterable[Problem] = (), **fields: Any) -> Self:
-        """The error `code` as `MESSAGES` words it, with its exit code (a UsageError for exit 2);
-        `path`, `line`, `column` and `field` among `fields` are the error's own too."""
+    def of(cls, code: str, /, *, problems: Iterable[Problem] = (), exit_code: int | None = None,
+           **fields: Any) -> Self:  # fmt: skip
+        """The error `code` as `MESSAGES` words it, with its exit code (a UsageError for exit 2;
+        `exit_code` where a door kept another); `path`, `line`, `column` and `field` among
+        `fields` are the error's own too."""
         entry = MESSAGES[code]
         if fields.get("path") is not None:
             fields["path"] = os.fsdecode(fields["path"])
         kind = UsageError if cls is RegistryError and entry.exit == 2 else cls
-        return kind(render(code, **fields), code=code, exit_code=entry.exit, problems=problems,
-                    path=fields.get("path"), line=fields.get("line"), column=fields.get("column"),
-                    field=fields.get("field"))  # type: ignore[return-value]  # fmt: skip
+        return kind(render(code, **fields), code=code, exit_code=exit_code or entry.exit,
+                    problems=problems, path=fields.get("path"), line=fields.get("line"),
+                    column=fields.get("column"), field=fields.get("field"))  # type: ignore[return-value]  # fmt: skip
 
     def as_json(self) -> dict[str, object]:
         """The error as `--json` prints it: a problem object, its problems under `details`."""

@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 
 from registry_pipeline.core.builders.registry import BUILDERS, buildable, check_catalog
-from registry_pipeline.core.errors import IO_ERROR, BuildInProgress, problem_object
+from registry_pipeline.core.errors import IO_ERROR, BuildInProgress, problem_object, render
 from registry_pipeline.core.gate.checks import registry_checks
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import PointerStore
@@ -352,7 +352,8 @@ def _summary(
     if promotion is not None and promotion.status != dg.DagsterRunStatus.SUCCESS:  # why
         failure = dg.DagsterEventType.STEP_FAILURE
         failed = step_problems(run_events(instance, promotion.run_id, failure)) or [
-            problem_object("RUN_FAILED", f"the promotion run {promotion.status.value}")
+            problem_object("RUN_FAILED", render("RUN_FAILED", reason=f"the promotion run "
+                                                  f"{promotion.status.value}"))
         ]
         problems += failed
         fault = failed[0]
@@ -478,7 +479,7 @@ def run_problems(events: Sequence[Any]) -> list[dict[str, object]]:
         else:
             text = error.message.strip() if error is not None else (event.message or "").strip()
             text += f" (the engine's last word: {said})" if error is None and said else ""
-        problems.append(problem_object("RUN_FAILED", f"{text} (the run's log is in the UI)"))
+        problems.append(problem_object("RUN_FAILED", render("RUN_FAILED", reason=text)))
     return problems
 
 

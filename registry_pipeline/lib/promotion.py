@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from registry_pipeline.core.errors import IO_ERROR, RegistryError, advised, io_error
+from registry_pipeline.core.errors import IO_ERROR, RegistryError, advised, io_error, render
 from registry_pipeline.core.freshness import (
     active_snapshots,
     drop_stashed,
@@ -153,11 +153,7 @@ def promote_build(
     build_run_id = run.tags.get(PROMOTES_TAG)
     build = instance.get_run_by_id(build_run_id) if build_run_id else None
     if build is None:
-        raise RegistryError(
-            f"the promotion run names no build run in this instance ({build_run_id!r})",
-            code="NO_BUILD_RUN",
-            path=PROMOTES_TAG,
-        )
+        raise RegistryError.of("NO_BUILD_RUN", path=PROMOTES_TAG, build_run_id=build_run_id)
     hold_run(instance, run, "promoting")
     try:
         with run_slot(instance, run, workspace, wait):
@@ -183,12 +179,8 @@ def _promote_under_slot(
         say(instance, run, f"nothing promoted: build run {build.run_id} was killed")
         return
     if taken == LEASE_LOST:  # the same rule as a pointer change under a lease taken over
-        raise RegistryError(
-            f"build run {build.run_id} lost the bucket's build lease while it built (its run's "
-            "log says why): another build may have built and promoted since, so nothing of it "
-            "is promoted; build again",
-            code="BUILD_LEASE_LOST",
-        )
+        raise RegistryError.of("BUILD_LEASE_LOST", holder=f"build run {build.run_id}",
+                               how="while it built (its run's log says why)")
     if taken not in (None, PENDING, run.run_id) and not _failed(instance, taken):
         say(instance, run, f"nothing to do: dagster run {taken} promotes build {build.run_id}")
         return
@@ -307,7 +299,7 @@ def judge(
     failing = sorted(name for name, check in checks.items() if not check["passed"])
     if failing:
         said = ", ".join(f"{name} {checks[name]['status']}" for name in failing)
-        return outcome(Outcome.CHECKS_NOT_PASSED, f"checks not passed: {said}",
+        return outcome(Outcome.CHECKS_NOT_PASSED, render("CHECKS_NOT_PASSED", checks=said),
                        code="CHECKS_NOT_PASSED", checks=checks)  # fmt: skip
     return Move(registry_id, run_id, pointer_relpath(spec.kind, spec.artifacts), checks)
 

@@ -16,7 +16,7 @@ from uuid import uuid4
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.objstore.store import Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import SET_ASIDE, Conflict, ObjectStore
 
 FORMAT = "registry-remote-folder-1"
 STAGING = "staging/sha256/"
@@ -76,11 +76,8 @@ def publish(
     try:
         store.create(folder_key(run_root, run_id), json.dumps(body, indent=1).encode())
     except Conflict:
-        raise RegistryError(
-            f"{run_id} is published in {store.url} already",
-            code="FOLDER_EXISTS",
-            path=f"{store.url}/{folder_key(run_root, run_id)}",
-        ) from None
+        where = f"{store.url}/{folder_key(run_root, run_id)}"
+        raise RegistryError.of("FOLDER_EXISTS", path=where, run_id=run_id) from None
     return files
 
 
@@ -103,20 +100,16 @@ def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
     if problem is None:
         blob = store.get(key, limit=MAX_OBJECT)
         if blob is None:
-            raise RegistryError(f"{run_id} is not published", code="FOLDER_NOT_FOUND", path=where)
+            raise RegistryError.of("FOLDER_NOT_FOUND", path=where, run_id=run_id)
         try:
             return _files(loads_strict(blob.data), run_id)
         except JSONDecodeProblem as exc:
             problem = str(exc)
         except RegistryError as exc:  # the shape `_files` checks, and where (a JSON pointer)
             field, problem = exc.field, exc.message
-    raise RegistryError(
-        f"{key} is not a folder object this release wrote ({field + ': ' if field else ''}"
-        f"{problem}); `registry pointers repair --reason TEXT` sets it aside in the bucket's "
-        "quarantine/ (or restore it from the bucket's versions)",
-        code="REMOTE_STATE_INVALID",
-        path=where,
-        field=field,
+    raise RegistryError.of(
+        "REMOTE_STATE_INVALID", path=where, what="a folder object", remedy=SET_ASIDE,
+        reason=f"{field + ': ' if field else ''}{problem}", field=field,
     )
 
 

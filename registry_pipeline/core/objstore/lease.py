@@ -18,7 +18,7 @@ from registry_pipeline.core.errors import BuildInProgress, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.lock import Owner
 from registry_pipeline.core.objstore.ledger import MAX_EPOCH, Ledger
-from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import SET_ASIDE, Blob, Conflict, ObjectStore
 
 KEY = "locks/build.json"
 TERM = 60.0
@@ -149,12 +149,11 @@ class BuildLease:
         # a lease removed by hand never restarts the epochs; a fence raised by hand is outgrown
         epoch = max(current.epoch if current is not None else 0, fenced)
         if epoch >= MAX_EPOCH:  # no higher epoch: a stale holder could never be fenced off
-            raise RegistryError(
-                f"the build lease or the pointer ledger's fence is at the highest epoch "
-                f"({MAX_EPOCH}), set by hand: no build can be fenced above it; remove {self.path} "
-                "and the fence entry of that epoch under pointers/journal/",
-                code="REMOTE_STATE_INVALID",
-                path=self.path,
+            raise RegistryError.of(
+                "REMOTE_STATE_INVALID", path=self.path, what="a lease",
+                reason=f"it or the pointer ledger's fence is at the highest epoch, {MAX_EPOCH}, "
+                "set by hand: no build can be fenced above it",
+                remedy="remove it and the fence entry of that epoch under pointers/journal/",
             )
         return epoch
 
@@ -172,12 +171,9 @@ class BuildLease:
         try:
             holder, epoch, term, until, released = _fields(loads_strict(blob.data))
         except (JSONDecodeProblem, ValueError) as exc:
-            raise RegistryError(
-                f"{self.path} is not a lease this release wrote ({exc}); it is never taken for "
-                "released: once no build runs, `registry pointers repair --reason TEXT` sets it "
-                "aside in the bucket's quarantine/",
-                code="REMOTE_STATE_INVALID",
-                path=self.path,
+            raise RegistryError.of(
+                "REMOTE_STATE_INVALID", path=self.path, what="a lease", remedy=SET_ASIDE,
+                reason=f"{exc}; it is never taken for released",
             ) from None
         return Lease(holder, epoch, term, until, released, blob.etag)
 

@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
-from registry_pipeline.core.objstore.store import Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import SET_ASIDE, Conflict, ObjectStore
 
 DIGITS = 12
 ENTRY_NAME = re.compile(rf"[0-9]{{{DIGITS}}}\.json", re.ASCII)
@@ -157,12 +157,8 @@ class Ledger:
                 if not ENTRY_NAME.fullmatch(key.removeprefix(folder))]  # fmt: skip
 
     def _invalid(self, key: str, exc: Exception) -> RegistryError:
-        return RegistryError(
-            f"{key} is not an object this release wrote ({exc}); `registry pointers repair "
-            "--reason TEXT` sets it aside in the bucket's quarantine/",
-            code="REMOTE_STATE_INVALID",
-            path=f"{self.store.url}/{key}",
-        )
+        return RegistryError.of("REMOTE_STATE_INVALID", path=f"{self.store.url}/{key}",
+                                what="an object", reason=exc, remedy=SET_ASIDE)
 
 
 def _fence(body: dict[str, object]) -> int:

@@ -19,6 +19,9 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 SCHEME = "s3://"
 QUARANTINE_PREFIX = "quarantine/"
 """Where `set_aside` keeps the objects `registry pointers repair` takes out of use."""
+SET_ASIDE = ("`registry pointers repair --reason TEXT` sets it aside in the bucket's "
+             "quarantine/ once no build runs (or restore it from the bucket's versions)")
+"""What to do about an object this release did not write (REMOTE_STATE_INVALID)."""
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
 RETRIES = 100
@@ -83,7 +86,8 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     elif prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
         problem = "the prefix has an empty, '.' or '..' segment"
     if problem:
-        raise UsageError(f"{field}={raw!r}: {problem}", code="STORE_URL_INVALID", field=field)
+        raise UsageError.of("STORE_URL_INVALID", field=field, setting=f"{field}={raw!r}",
+                            reason=problem)
     return StoreUrl(parts.netloc, prefix)
 
 
@@ -100,7 +104,8 @@ def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
             problem = None if TOKEN.fullmatch(value) else "printable ASCII with no space expected"
         if problem:
             shown = "" if name in SECRETS or "@" in value else f"={value!r}"  # no secret shown
-            raise UsageError(f"{name}{shown}: {problem}", code="STORE_URL_INVALID", field=name)
+            raise UsageError.of("STORE_URL_INVALID", field=name, setting=f"{name}{shown}",
+                                reason=problem)
         config[key] = value
     return config
 
@@ -187,11 +192,9 @@ class ObjectStore:
             with self._client("read", key, passing=gone):
                 result = obstore.get(self._backend, key)
                 if limit is not None and result.meta["size"] > limit:
-                    raise RegistryError(
-                        f"{key} is {result.meta['size']} bytes, more than this release writes "
-                        f"there ({limit})",
-                        code="REMOTE_STATE_INVALID",
-                        path=f"{self.url}/{key}",
+                    raise RegistryError.of(
+                        "REMOTE_STATE_INVALID", path=f"{self.url}/{key}", what="an object",
+                        reason=f"{result.meta['size']} bytes, more than {limit}", remedy=SET_ASIDE,
                     )
                 data = bytes(result.bytes())
         except gone:
@@ -345,11 +348,8 @@ def _panicked(exc: BaseException) -> bool:
 def _unusable(where: str, exc: BaseException) -> UsageError:
     """The client panicked on, or refused, settings no check caught: STORE_URL_INVALID."""
     names = ", ".join(dict.fromkeys(name for _key, name in SETTINGS))
-    return UsageError(
-        f"the S3 client cannot use its settings ({names}): {_first_line(exc)}",
-        code="STORE_URL_INVALID",
-        path=where,
-    )
+    return UsageError.of("STORE_URL_INVALID", path=where, setting=f"the S3 client's settings "
+                         f"({names})", reason=f"unusable: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:

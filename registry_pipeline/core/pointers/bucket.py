@@ -46,6 +46,9 @@ MIRRORED = "mirrored"
 PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
+RESTORE = ("restore the rewritten entry from the bucket's versions or a backup (`registry pointers "
+           "verify` on a new checkout names it)")
+"""What to do about a rewritten entry of a bucket's journal (REMOTE_UNSUPPORTED)."""
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -197,12 +200,11 @@ class BucketJournal:
         for seq in numbers:
             entry = self.ledger.read(seq, strict=False) if seq == start + 1 else None
             if entry is None:
-                raise PointerRefused(
-                    f"entry {start + 1} of the bucket's journal is missing and entry {seq} is "
-                    "there: no writer leaves it so; nothing was applied; `registry pointers "
-                    "repair --reason TEXT` sets the entries past the gap aside",
-                    code="REMOTE_STATE_INVALID",
-                    path=f"{self.url}/{self.ledger.entry_key(start + 1)}",
+                raise PointerRefused.of(
+                    "REMOTE_STATE_INVALID", path=f"{self.url}/{self.ledger.entry_key(start + 1)}",
+                    what="an entry", reason=f"missing, and entry {seq} is there: no writer leaves "
+                    "it so; nothing was applied", remedy="`registry pointers repair --reason "
+                    "TEXT` sets the entries past the gap aside",
                 )
             entries.append(entry)
             start += 1
@@ -335,7 +337,7 @@ class BucketJournal:
         _text, first_bad, problem = self._verified(b"", entries, check)
         if problem is None and len(entries) < len(numbers):
             first_bad = len(entries) + 1
-            problem = finding("SEQ_GAP", f"entry {first_bad} is missing, entries after it remain")
+            problem = finding("SEQ_GAP", expected=first_bad, found="entries after it remain")
         if problem is None:
             mark = self._mark()
             if mark is None or mark.seq <= len(entries):
@@ -346,14 +348,10 @@ class BucketJournal:
         bad = [entry for seq in numbers if seq >= first_bad
                and (entry := self.ledger.read(seq, strict=False)) is not None]  # fmt: skip
         if len([entry for entry in bad if entry.changes]) > 1:
-            raise PointerRefused(
-                f"the bucket's journal does not verify at entry {first_bad} "
-                f"({problem_text(problem)}), and a change was written after it: a rewritten "
-                "entry of the history, never set aside (its entries are immutable); restore it "
-                "from the bucket's versions or a backup (`registry pointers verify` on a new "
-                "checkout names it)",
-                code="REMOTE_UNSUPPORTED",
-                path=f"{self.url}/{self.ledger.entry_key(first_bad)}",
+            raise PointerRefused.of(
+                "REMOTE_UNSUPPORTED", path=f"{self.url}/{self.ledger.entry_key(first_bad)}",
+                what=f"the bucket's journal does not verify at entry {first_bad} "
+                f"({problem_text(problem)}), and a change was written after it", remedy=RESTORE,
             )
         stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
         keys = [self.ledger.entry_key(seq) for seq in reversed(numbers) if seq >= first_bad]
@@ -371,12 +369,9 @@ class BucketJournal:
         copy put back) when another writer created it first."""
         journal = _read(self.journal, journal=True)
         if not journal.startswith(base.journal):
-            raise PointerRefused(
-                "this change rewrote the journal, which a workspace on object storage never "
-                "does (its entries are immutable); nothing was published",
-                code="REMOTE_UNSUPPORTED",
-                path=str(self.journal),
-            )
+            raise PointerRefused.of("REMOTE_UNSUPPORTED", path=self.journal,
+                                    what="this change rewrote the journal",
+                                    remedy="nothing was published")
         added = journal[len(base.journal) :]
         if not added:
             return
@@ -397,16 +392,9 @@ class BucketJournal:
         if grant is None or (not grant.lost.is_set() and base.mark.fence <= grant.epoch):
             return
         self._put_back(base)
-        if grant.lost.is_set():
-            message = f"the build lease (epoch {grant.epoch}) was lost"
-        else:
-            message = (f"the build lease this writer held (epoch {grant.epoch}) was taken over "
-                       f"by another build (epoch {base.mark.fence})")  # fmt: skip
-        raise PointerRefused(
-            f"{message}; its pointer change was refused, nothing written",
-            code="BUILD_LEASE_LOST",
-            path=f"{self.url}/{LEASE_KEY}",
-        )
+        how = "(its term ran out)" if grant.lost.is_set() else f"(epoch {base.mark.fence} took it)"
+        raise PointerRefused.of("BUILD_LEASE_LOST", path=f"{self.url}/{LEASE_KEY}", how=how,
+                                holder=f"this build's pointer change (epoch {grant.epoch})")
 
     def _put_back(self, base: Base) -> None:
         """The local copy as pulled: a change that never reached the bucket leaves nothing."""
@@ -488,10 +476,10 @@ def _unreadable(entry: Entry) -> tuple[int, Problem] | None:
     """An entry whose object or text is not whole journal lines (RECORD_UNREADABLE)."""
     if entry.invalid is not None:
         why = f"not an entry this release writes ({entry.invalid})"
-        return entry.seq, finding("RECORD_UNREADABLE", why, entry.seq)
+        return entry.seq, finding("RECORD_UNREADABLE", seq=entry.seq, reason=why)
     lines = entry.text.encode("utf-8").split(b"\n")
     if entry.text and (not entry.text.endswith("\n") or not all(lines[:-1])):
-        return entry.seq, finding("RECORD_UNREADABLE", "its text is not whole journal lines")
+        return entry.seq, finding("RECORD_UNREADABLE", reason="its text is not whole journal lines")
     return None
 
 
@@ -508,11 +496,7 @@ def retry_lost(change: Callable[[], T], retry_for: float = RETRY_FOR) -> T:
         return retrying(change)
     except tenacity.RetryError as exc:
         lost = exc.last_attempt.attempt_number
-        raise PointerRefused(
-            f"lost the race for the next journal entry {lost} times in {retry_for:g} s to "
-            "other machines; nothing was changed, try again",
-            code="CONTENDED",
-        ) from None
+        raise PointerRefused.of("CONTENDED", times=lost, seconds=f"{retry_for:g}") from None
 
 
 def retried(change: Callable[P, T]) -> Callable[P, T]:

@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import rfc8785
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import Problem, RegistryError, problem_object
+from registry_pipeline.core.errors import Problem, RegistryError, problem_object, render
 from registry_pipeline.core.fs import QUARANTINE_RELPATH, quarantine
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.pointers.pointer_file import (
@@ -310,11 +310,7 @@ def append_record(path: Path, record: JournalRecord) -> int:
 
 def corrupt_journal(journal: Path, error: JournalFormatError) -> PointerRefused:
     """JOURNAL_CORRUPT: what every reader says of a journal line it cannot read."""
-    return PointerRefused(
-        f"the journal is unreadable ({error}); run `registry pointers verify`",
-        code="JOURNAL_CORRUPT",
-        path=str(journal),
-    )
+    return PointerRefused.of("JOURNAL_CORRUPT", path=journal, reason=error)
 
 
 def _complete_record(tail: bytes, previous: bytes | None) -> bool:
@@ -332,14 +328,19 @@ def _complete_record(tail: bytes, previous: bytes | None) -> bool:
 
 def finding(
     code: str,
-    message: str,
+    message: str | None = None,
     seq: int | None = None,
     line: int | None = None,
     registry_id: str | None = None,
+    **fields: Any,
 ) -> Problem:
-    """One thing wrong (or worth knowing) about the journal, at a record, about a registry."""
-    extra = {"seq": seq, "registry_id": registry_id}
-    return Problem(code=code, message=message, line=line, extra=extra)
+    """One thing wrong (or worth knowing) about the journal, at a record, about a registry:
+    `message`, else `MESSAGES`' wording of `code` with `fields` (after the registry's id)."""
+    if message is None:
+        said = render(code, registry_id=registry_id, seq=seq, **fields)
+        message = f"{registry_id}: {said}" if registry_id else said
+    return Problem(code=code, message=message, line=line, extra={"seq": seq,
+                                                                   "registry_id": registry_id})
 
 
 def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
@@ -409,7 +410,7 @@ class ChainReplay:
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
-            return finding("RECORD_UNREADABLE", str(exc), line=number)
+            return finding("RECORD_UNREADABLE", line=number, reason=exc)
         self.report.records += 1
         problem = _link_problem(record, number, self.last, self.state)
         if problem is not None:
@@ -429,13 +430,7 @@ class ChainReplay:
         report = self.report
         report.head = self.last.sha256 if self.last else None
         if not self.seen_expected:
-            report.problems.append(
-                finding(
-                    "HEAD_NOT_FOUND",
-                    f"no record hashes to the expected head {self.expect_head}: the journal was "
-                    "truncated before it or rewritten",
-                )
-            )
+            report.problems.append(finding("HEAD_NOT_FOUND", head=self.expect_head))
         compare_with_pointers(report, self.last, pointers)
         return report
 
@@ -452,13 +447,7 @@ def verify_journal(
             continue
         unreadable = problem.code == "RECORD_UNREADABLE"
         if unreadable and next(lines, None) is None and not jsonl.ends_cleanly(path):  # torn
-            replay.report.notes.append(finding(
-                "TORN_TAIL",
-                f"the last line is an incomplete record ({problem.message}): a promotion died "
-                "while appending it, before the pointer file changed; the next pointer change "
-                "removes it",
-                line=number,
-            ))  # fmt: skip
+            replay.report.notes.append(finding("TORN_TAIL", line=number, reason=problem.message))
             break
         replay.report.problems.append(problem)
         return replay.report
@@ -467,15 +456,9 @@ def verify_journal(
 
 def _decision(record: JournalRecord, number: int) -> Problem:
     """A note for an aborted change or an accepted hand edit (both explain the pointer file)."""
-    if record.action == "abort":
-        return finding("ABORTED", f"{record.registry_id}: {record.reason}", record.seq, number)
-    return finding(
-        "ACCEPTED_EDIT",
-        f"{record.registry_id}: a hand edit to {ref_text(record.to_ref)} was accepted: "
-        f"{record.reason}",
-        record.seq,
-        number,
-    )
+    code, ref = ("ABORTED" if record.action == "abort" else "ACCEPTED_EDIT"), record.to_ref
+    return finding(code, seq=record.seq, line=number, registry=record.registry_id,
+                   ref=ref_text(ref), reason=record.reason)  # fmt: skip
 
 
 def _link_problem(
@@ -487,28 +470,16 @@ def _link_problem(
     previous_hash, expected_seq = (last.sha256, last.seq + 1) if last else (None, 1)
     if record.prev_sha256 != previous_hash:
         before = f"record {last.seq} (line {number - 1})" if last else "the start"
-        return finding(
-            "CHAIN_BROKEN",
-            f"the chain breaks between {before} and this record: its prev_sha256 is "
-            f"{record.prev_sha256}, the line before it hashes to {previous_hash}; the record "
-            "before it was edited, or records between them were removed, inserted or moved",
-            record.seq,
-            number,
-        )
+        return finding("CHAIN_BROKEN", seq=record.seq, line=number, before=before,
+                       prev=record.prev_sha256, hashed=previous_hash)  # fmt: skip
     if record.seq != expected_seq:
-        return finding(
-            "SEQ_GAP", f"seq is {record.seq}, expected {expected_seq}", record.seq, number
-        )
+        return finding("SEQ_GAP", seq=record.seq, line=number, expected=expected_seq,
+                       found=f"the next record is seq {record.seq}")  # fmt: skip
     for moved in record.members():
         if moved.registry_id in state and moved.from_ref != state[moved.registry_id]:
-            which = f"{moved.registry_id}: " if record.moves else ""
-            return finding(
-                "FROM_MISMATCH",
-                f"{which}from_ref {ref_text(moved.from_ref)} is not the pointer the journal had "
-                f"reached ({ref_text(state[moved.registry_id])})",
-                record.seq,
-                number,
-            )
+            first = f" ({ref_text(state[moved.registry_id])}), not {ref_text(moved.from_ref)}"
+            said = render("FROM_MISMATCH", registry_id=moved.registry_id, first=first)
+            return finding("FROM_MISMATCH", said, record.seq, number)
     return None
 
 
@@ -517,20 +488,11 @@ def compare_with_pointers(
 ) -> None:
     """The pointer file against the replay's last record of each registry (`last`: the last)."""
     if last is not None and interrupted(pointers, last):  # one note for the line, all it moves
-        report.notes.append(finding(
-            "PENDING_RECORD",
-            f"record {last.seq} ({last}) is journaled but the pointer file was not replaced (an "
-            "interrupted promotion); the next pointer change completes it",
-            last.seq,
-        ))  # fmt: skip
+        report.notes.append(finding("PENDING_RECORD", seq=last.seq, record=last))
     for registry_id in {**report.last_records, **pointers.pointers}:
         recorded, found = report.last_records.get(registry_id), pointers.active(registry_id)
         if last is None and found is not None:  # no journal yet: the first change adopts it
-            report.notes.append(finding(
-                "NOT_JOURNALED",
-                f"{registry_id}: pointer {ref_text(found)} predates the journal; the first "
-                "pointer change records it as found (an `adopt` record)",
-            ))  # fmt: skip
+            report.notes.append(finding("NOT_JOURNALED", registry=registry_id, ref=ref_text(found)))
         elif (problem := pointer_mismatch(registry_id, pointers, recorded, last)) is not None:
             report.problems.append(problem)
 
@@ -548,22 +510,14 @@ def pointer_mismatch(
     if recorded is None:
         if last is None or found is None:
             return None
-        return finding(
-            "POINTER_MISMATCH",
-            f"{registry_id}: the pointer file says {ref_text(found)}, but the journal, which "
-            "captured the file at its first record, never recorded it: the entry was added by "
-            f"hand; {mismatch_advice(registry_id)}",
-            registry_id=registry_id,
-        )
+        said = (f"the pointer file says {ref_text(found)}, but the journal, which captured the "
+                "file at its first record, never recorded it")  # fmt: skip
+        return finding("POINTER_MISMATCH", registry_id=registry_id, difference=said)
     if found == recorded.to_ref or (last is not None and last.seq == recorded.seq
                                     and interrupted(pointers, last)):  # fmt: skip
         return None
-    return finding(
-        "POINTER_MISMATCH",
-        f"{registry_id}: {difference(found, recorded.to_ref)} (#{recorded.seq}): the file was "
-        f"edited by hand; {mismatch_advice(registry_id)}",
-        registry_id=registry_id,
-    )
+    said = f"{difference(found, recorded.to_ref)} (#{recorded.seq})"
+    return finding("POINTER_MISMATCH", registry_id=registry_id, difference=said)
 
 
 def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
@@ -579,15 +533,6 @@ def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
         if in_file[name] != in_journal[name]
     ]
     return "; ".join(changed) or "the entries differ"
-
-
-def mismatch_advice(registry_id: str) -> str:
-    """The two ways out of a hand edit, each a journaled act."""
-    return (
-        f"`registry pointers accept {registry_id} --reason TEXT` records the edit (its target "
-        f"must pass the gate), `registry pointers repair {registry_id} --reason TEXT` restores "
-        "the journal's value"
-    )
 
 
 # -- the checkpoint of the last full replay ---------------------------------------------------

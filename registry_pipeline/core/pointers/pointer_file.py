@@ -172,7 +172,7 @@ def _top_level_spans(text: str) -> dict[str, tuple[int, int, int]] | None:
 
 def _invalid(message: str, path: Path) -> UsageError:
     """The pointer file cannot be read or breaks its contract (bad input, but exit 1)."""
-    return UsageError(message, code="POINTERS_INVALID", path=str(path), exit_code=1)
+    return UsageError.of("POINTERS_INVALID", path=path, reason=message)
 
 
 def parse_pointer_file(data: bytes, path: Path, schemas: SchemaCatalog) -> PointerFile:

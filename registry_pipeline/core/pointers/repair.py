@@ -12,7 +12,7 @@ from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
 from registry_pipeline.core.objstore.lease import KEY as LEASE_KEY
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.bucket import BucketJournal, read_local, retried
+from registry_pipeline.core.pointers.bucket import RESTORE, BucketJournal, read_local, retried
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
     keep_aside,
@@ -55,7 +55,7 @@ def repair(
 ) -> Repair:
     """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
     if not reason.strip():
-        raise PointerRefused("a repair needs a reason", code="REASON_REQUIRED")
+        raise PointerRefused.of("REASON_REQUIRED", what="a repair", exit_code=1)
     store.workspace.require()
     store.require_safe_paths()
     remote = remote_for(store.workspace)
@@ -70,11 +70,9 @@ def repair(
                  and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
         if registry_id is None:
             if not chain:
-                raise PointerRefused(
-                    "the journal's chain is intact; nothing to restart (a hand edit of one "
-                    "pointer: `registry pointers repair REGISTRY --reason TEXT`)",
-                    code="NOTHING_TO_REPAIR",
-                )
+                raise PointerRefused.of("NOTHING_TO_REPAIR", reason="the journal's chain is intact",
+                                        what="restart (a hand edit of one pointer: `registry "
+                                        "pointers repair REGISTRY --reason TEXT`)")
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
         if chain:
             raise PointerRefused(
@@ -85,10 +83,8 @@ def repair(
         mismatch = [p for p in report.problems if p.code == "POINTER_MISMATCH"
                     and p.extra.get("registry_id") == registry_id]  # fmt: skip
         if not mismatch:
-            raise PointerRefused(
-                f"the journal explains the pointer of {registry_id}; nothing to restore",
-                code="NOTHING_TO_REPAIR",
-            )
+            raise PointerRefused.of("NOTHING_TO_REPAIR", what="restore",
+                                    reason=f"the journal explains the pointer of {registry_id}")
         return _restore(store, registry_id, reason, actor, admit)
 
 
@@ -122,12 +118,8 @@ def _restart(
 ) -> Repair:
     """Quarantine the broken journal, then adopt the pointer file as found; refused: no change."""
     if remote_for(store.workspace) is not None:
-        raise PointerRefused(
-            "a journal in a bucket is never restarted: its entries are immutable; restore the "
-            "rewritten entry from the bucket's versions or a backup (`registry pointers verify` "
-            "on a new checkout names it)",
-            code="REMOTE_UNSUPPORTED",
-        )
+        raise PointerRefused.of("REMOTE_UNSUPPORTED", what="a repair restarts the journal",
+                                remedy=RESTORE)
     journal = store.journal_path
     digest = where = None  # JOURNAL_MISSING: nothing to keep
     broken = read_local(journal, journal=True)  # a FIFO, a device: refused, never waited on

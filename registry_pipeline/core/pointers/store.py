@@ -63,7 +63,6 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import pointer_file_path
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.snapshots import (
-    CLOCK_BEHIND,
     FUTURE_DATED,
     future_dated,
     read_snapshot,
@@ -172,7 +171,8 @@ class PointerStore:
         pointers = self.read()
         key = identity(self.journal_path)
         if key is None and pointers.pointers and (gone := journal_missing(self.workspace.root)):
-            raise PointerRefused(gone, code="JOURNAL_MISSING", path=str(self.journal_path))
+            raise PointerRefused.of("JOURNAL_MISSING", path=self.journal_path, found=gone,
+                                    journal=JOURNAL_NAME)
         if key is not None and key != self._chain_held:
             report = replay(self.workspace.root, self.journal_path, pointers, None, True)
             broken = next((p for p in report.problems if p.code in CHAIN_CODES), None)
@@ -231,7 +231,7 @@ class PointerStore:
             _name_kept_head(self.workspace.root, report, expect_head)
         lost = not self.journal_path.exists() and bool(pointers.pointers)
         if lost and (gone := journal_missing(self.workspace.root)):
-            report.problems.append(finding("JOURNAL_MISSING", gone))
+            report.problems.append(finding("JOURNAL_MISSING", found=gone, journal=JOURNAL_NAME))
         edited = {
             p.extra.get("registry_id") for p in report.problems if p.code == "POINTER_MISMATCH"
         }
@@ -337,7 +337,7 @@ class PointerStore:
     ) -> Change:
         """Make an older valid snapshot active again (an explicit, journaled move back)."""
         if not reason.strip():
-            raise UsageError("a rollback needs a reason", code="REASON_REQUIRED")
+            raise UsageError.of("REASON_REQUIRED", what="a rollback")
         return self._change(
             "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
         )
@@ -357,8 +357,7 @@ class PointerStore:
         ids = [move.registry_id for move in moves]
         if len(set(ids)) != len(ids):
             twice = sorted({registry_id for registry_id in ids if ids.count(registry_id) > 1})
-            raise UsageError(f"a set moves each registry once; {', '.join(twice)} more than once",
-                             code="DUPLICATE_MOVE")  # fmt: skip
+            raise UsageError.of("DUPLICATE_MOVE", twice=", ".join(twice))
         refused: dict[str, PointerRefused] = {}
         folders: dict[str, Path] = {}
         for move in moves:
@@ -435,34 +434,25 @@ class PointerStore:
                admit: Admit | None = None) -> Change:  # fmt: skip
         """Journal a hand edit of `registry_id`'s pointer as a decision, once its target passes."""
         if not reason.strip():
-            raise UsageError("accepting a hand edit needs a reason", code="REASON_REQUIRED")
+            raise UsageError.of("REASON_REQUIRED", what="accepting a hand edit")
         self.workspace.require()
         self.require_safe_paths()
         with self._changing(registry_id, "accept", admit, explained=False) as pointers:
             if self._mismatch(pointers, registry_id) is None:  # unreadable: JOURNAL_CORRUPT raised
-                raise PointerRefused(
-                    f"the journal already explains the pointer of {registry_id}; nothing to accept",
-                    code="NOTHING_TO_ACCEPT",
-                    path=str(self.pointers_path),
-                )
+                raise PointerRefused.of("NOTHING_TO_ACCEPT", path=self.pointers_path,
+                                        registry_id=registry_id)
             found = pointers.active(registry_id)
             if found is None or not found.run_id:
-                raise PointerRefused(
+                raise PointerRefused.of("TARGET_MISSING", path=self.pointers_path, reason=(
                     f"the pointer file has no active snapshot for {registry_id}; restore its "
-                    f"entry (the journal says {ref_text(self.recorded(registry_id))})",
-                    code="TARGET_MISSING",
-                    path=str(self.pointers_path),
-                )
+                    f"entry (the journal says {ref_text(self.recorded(registry_id))})"))
             try:
                 folder = target_folder(self.workspace, registry_id, found.run_id)
                 target, verdict = validated_target(self.schemas, registry_id, folder, found.relpath)
                 if target != found:
-                    raise PointerRefused(
-                        f"the pointer file names {ref_text(found)}, but {folder.name} has root "
-                        f"{target.root}",
-                        code="TARGET_INVALID",
-                        path=str(folder),
-                    )
+                    raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
+                                            reason=f"its root is {target.root}, the pointer file "
+                                            f"names {ref_text(found)}")
             except PointerRefused as exc:
                 raise PointerRefused.from_error(
                     exc,
@@ -514,10 +504,7 @@ class PointerStore:
         self.workspace.require()
         self.require_safe_paths()
         if len(reason) > MAX_REASON:
-            raise UsageError(
-                f"the reason is {len(reason)} characters; at most {MAX_REASON}",
-                code="REASON_TOO_LONG",
-            )
+            raise UsageError.of("REASON_TOO_LONG", length=len(reason), most=MAX_REASON)
 
     def _change(
         self, action: str, registry_id: str, run_id: str, relpath: str | None, reason: str,
@@ -547,11 +534,9 @@ class PointerStore:
         registry_id = move.registry_id
         current = pointers.active(registry_id)
         if expect is not ANY and (current.run_id or None if current else None) != expect:
-            raise PointerRefused(
-                f"{registry_id}: expected the active snapshot to be {expect or '(none)'}, "
-                f"it is {current.run_id if current else '(none)'}",
-                code="CAS_CONFLICT",
-            )
+            raise PointerRefused.of("CAS_CONFLICT", registry_id=registry_id,
+                                    expected=expect or "(none)",
+                                    found=current.run_id if current else "(none)")
         target, verdict = validated_target(self.schemas, registry_id, folder, move.relpath)
         if current == target:
             return None
@@ -559,11 +544,8 @@ class PointerStore:
         held = self.held(registry_id) if automatic else None
         if held is not None:
             why = held.record
-            raise PointerRefused(
-                f"{held} (journal #{why.seq}, {why.action} by {why.by}); "
-                f"`registry pointers release {registry_id}` resumes automatic promotion",
-                code="HELD",
-            )
+            raise PointerRefused.of("HELD", held=held, seq=why.seq, action=why.action, by=why.by,
+                                    registry_id=registry_id)
         publish_target(self.workspace, folder)
         receipt = self.admit(admit, registry_id, folder, target, action, actor)
         return EntryMove(registry_id, current, target,
@@ -598,15 +580,13 @@ class PointerStore:
         self.workspace.require()
         self.require_safe_paths()
         if action == "hold" and not reason.strip():
-            raise UsageError("a hold needs a reason", code="REASON_REQUIRED")
+            raise UsageError.of("REASON_REQUIRED", what="a hold")
         with self._changing(registry_id, action, admit) as pointers:
             held, current = self.held(registry_id), pointers.active(registry_id)
             if (action == "hold") == (held is not None):
                 return Change(registry_id, None, current, str(held) if held else "not held")
             if current is None:
-                raise PointerRefused(
-                    f"{registry_id} has no active snapshot to hold", code="NO_POINTER"
-                )
+                raise PointerRefused.of("NO_POINTER", registry_id=registry_id, why=" to hold")
             record, _ = self.append(registry_id, current, current, action, reason, actor, {})
             return Change(registry_id, record, current)
 
@@ -671,11 +651,7 @@ class PointerStore:
     ) -> dict[str, Any]:
         """The gate's journal entry for moving `registry_id` to `target`, or PointerRefused."""
         if admit is None:
-            raise PointerRefused(
-                "this pointer change was called without the publish gate; every move passes "
-                "`core.gate.gate.admission`",
-                code="NO_GATE",
-            )
+            raise PointerRefused.of("NO_GATE")
         try:
             return admit(self.workspace, registry_id, folder, target, action, actor)
         except RegistryError as exc:
@@ -804,16 +780,11 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
 
 
 def journal_missing(root: Path) -> str | None:
-    """JOURNAL_MISSING's text when the workspace shows its journal existed (receipts do not)."""
+    """What shows the workspace's journal existed (receipts do not), for JOURNAL_MISSING."""
     found = [kept.relative_to(root).as_posix() for kept in kept_journals(root, JOURNAL_NAME)[-1:]]
     if (root / CHECKPOINT_RELPATH).is_file():
         found.append(CHECKPOINT_RELPATH)
-    if not found:
-        return None
-    return (
-        f"the pointer journal {JOURNAL_NAME} is gone, but the workspace shows it existed "
-        f"({', '.join(found)}): the pointer file is no longer explained by any history"
-    )
+    return ", ".join(found) or None
 
 
 def _target_problem(
@@ -822,31 +793,19 @@ def _target_problem(
     try:  # the name is checked before any filesystem call: never a folder outside RUNS/
         folder = target_folder(workspace, registry_id, run_id)
     except PointerRefused as exc:
-        gone = exc.code == "TARGET_MISSING"
-        return finding(
-            exc.code,
-            f"{registry_id}: the active snapshot {run_id} is gone ({exc.message}); promote or "
-            "roll back to a snapshot that is here"
-            if gone
-            else f"{registry_id}: {exc.message}",
-            registry_id=registry_id,
-        )
+        if exc.code == "TARGET_MISSING":
+            return finding("TARGET_MISSING", registry_id=registry_id, reason=f"the active snapshot "
+                           f"{run_id} is gone ({exc.message}); promote or roll back to a snapshot "
+                           "that is here")  # fmt: skip
+        return finding(exc.code, f"{registry_id}: {exc.message}", registry_id=registry_id)
     snapshot = read_snapshot(folder, registry_id)
     root = snapshot.root_sha256
     dated = future_dated(folder.name, snapshot.created_utc)
     if dated is not None:  # the verdict `pointers show`, `validate --active` and a build give
-        return finding(
-            FUTURE_DATED,
-            f"{registry_id}: the active snapshot {folder.name} is dated in the future ({dated}); "
-            f"{CLOCK_BEHIND}; no pointer of it moves forward until then",
-            registry_id=registry_id,
-        )
+        return finding(FUTURE_DATED, registry_id=registry_id, reason=f"the active snapshot "
+                       f"{folder.name} is dated in the future ({dated}); no pointer of it moves "
+                       "forward until then")  # fmt: skip
     if root != recorded:
-        return finding(
-            "TARGET_CHANGED",
-            f"{registry_id}: the active snapshot {folder.name} has root {root or '(none)'}, the "
-            f"pointer records {recorded}: the sealed folder was changed; `registry validate "
-            f"--active` says how, promote or roll back to a snapshot that validates",
-            registry_id=registry_id,
-        )
+        return finding("TARGET_CHANGED", registry_id=registry_id, run_id=folder.name,
+                       root=root or "(none)", recorded=recorded)
     return None

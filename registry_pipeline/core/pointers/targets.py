@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline.core.errors import RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError, render
 from registry_pipeline.core.objstore.folders import folder_key
 from registry_pipeline.core.pointers.journal import JournalRecord
 from registry_pipeline.core.pointers.pointer_file import (
@@ -30,7 +30,6 @@ from registry_pipeline.core.workspace.gitcheck import ignore_rules
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH, Workspace
 from registry_pipeline.core.workspace.remote import RUNS_PREFIX, remote_for
 from registry_pipeline.core.workspace.snapshots import (
-    CLOCK_BEHIND,
     FUTURE_DATED,
     Snapshot,
     future_dated,
@@ -67,27 +66,17 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
     """The run folder `run_id` of `registry_id` directly under RUNS/ (name checked first)."""
     bad_name = not run_id or run_id.startswith(".") or "/" in run_id or "\\" in run_id  # ".", ".."
     if bad_name or relpath_problem(run_id) is not None:  # NUL, control characters, not UTF-8 or NFC
-        raise PointerRefused(
-            f"{run_id!r} is not the name of a run folder directly under {RUNS_RELPATH}/",
-            code="TARGET_NOT_IN_RUNS",
-            path=run_id,
-        )
+        raise PointerRefused.of("TARGET_NOT_IN_RUNS", path=run_id, run_id=run_id, runs=RUNS_RELPATH)
     folder = workspace.runs_dir / run_id
     if not folder.exists() and not folder.is_symlink():
         _fetch_published(workspace, run_id)
     if folder.is_symlink() or not folder.is_dir():
-        raise PointerRefused(
-            f"no run folder {run_id} in {RUNS_RELPATH}/",
-            code="TARGET_MISSING",
-            path=str(folder),
-        )
+        raise PointerRefused.of("TARGET_MISSING", path=folder,
+                                reason=f"no run folder {run_id} in {RUNS_RELPATH}/")
     owner = snapshot_registry(folder)
     if owner != registry_id:
-        raise PointerRefused(
-            f"{run_id} is a snapshot of {owner or 'no known registry'}, not of {registry_id}",
-            code="TARGET_WRONG_REGISTRY",
-            path=str(folder),
-        )
+        raise PointerRefused.of("TARGET_WRONG_REGISTRY", path=folder, run_id=run_id,
+                                owner=owner or "no known registry", registry_id=registry_id)
     return folder
 
 
@@ -119,10 +108,8 @@ def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) 
     """Promote's refusals beside seal and gate (FUTURE_DATED, TARGET_INVALID); the artifact name."""
     future = future_dated(folder.name, created_utc)
     if future is not None:
-        raise PointerRefused(
-            f"{folder.name} is dated in the future ({future})", code="FUTURE_DATED",
-            path=str(folder),
-        )  # fmt: skip
+        raise PointerRefused.of("FUTURE_DATED", path=folder,
+                                reason=f"{folder.name} is dated in the future ({future})")
     if relpath is not None:
         relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
     try:
@@ -131,9 +118,8 @@ def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) 
         mode = 0
     if mode is not None and (mode == 0 or stat.S_ISDIR(mode)):  # a FIFO or link: the seal's say
         there = " (a folder stands there)" if mode else ""
-        raise PointerRefused(
-            f"{folder.name} has no {relpath}{there}", code="TARGET_INVALID", path=str(folder)
-        )
+        raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
+                                reason=f"has no {relpath}{there}")
     return relpath
 
 
@@ -143,15 +129,15 @@ def validated_target(
     try:
         report = inspect_run_folder(folder, schemas=schemas)
     except UsageError as exc:
-        raise PointerRefused(exc.message, code="TARGET_INVALID", path=str(folder)) from None
+        raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
+                                reason=exc.message) from None
     if not report.ok:
         codes = sorted({str(problem.code) for problem in report.problems})
         unsealed = "MISSING_REQUIRED_FILE" in codes
-        raise PointerRefused(
-            f"{folder.name} does not validate ({', '.join(codes)}): "
+        raise PointerRefused.of(
+            "TARGET_UNSEALED" if unsealed else "TARGET_INVALID", path=folder, run_id=folder.name,
+            reason=f"it does not validate ({', '.join(codes)}): "
             + "; ".join(str(p) for p in report.problems[:3]),
-            code="TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
-            path=str(folder),
         )
     relpath = refuse_unpromotable(folder, report.created_utc, relpath)
     ref = SealedRef(registry_id, folder.name, report.root_sha256 or "", RUNS_RELPATH, relpath)
@@ -166,9 +152,8 @@ def check_direction(
     never the clock alone); FUTURE_DATED for a promotion away from an active dated in the future."""
     if current is None or not current.run_id:
         if action == "rollback":
-            raise PointerRefused(
-                f"{registry_id} has no active snapshot to roll back from", code="NOT_OLDER"
-            )
+            raise PointerRefused.of("NOT_OLDER", run_id=folder.name, active="snapshot",
+                                    stands=f"{registry_id} has none to roll back from")
         return
     active = workspace.runs_dir / current.run_id
     now = read_snapshot(active, registry_id) if active.is_dir() else None
@@ -176,29 +161,18 @@ def check_direction(
     if now is None:
         return
     if action == "promote" and (dated := future_dated(now.run_id, now.created_utc)):
-        raise PointerRefused(
-            f"the active {now.run_id} of {registry_id} is dated in the future ({dated}); "
-            f"{CLOCK_BEHIND}, or move back explicitly (registry pointers rollback "
-            f"{registry_id} ...)",
-            code=FUTURE_DATED,
-            path=str(active),
-        )
+        raise PointerRefused.of(FUTURE_DATED, path=active, reason=f"the active {now.run_id} "
+                                f"of {registry_id} is dated in the future ({dated}) (or move back "
+                                f"explicitly: registry pointers rollback {registry_id} ...)")
     target_key = target.order() if target else (0, "", folder.name)
     if action == "promote" and target_key <= now.order():
-        raise PointerRefused(
-            f"{folder.name} is not newer than the active {current.run_id} ({_stands(target)}, "
-            f"the active {_stands(now)}); moving back is an explicit rollback (registry pointers "
-            f"rollback {registry_id} --to {folder.name} --reason ...)",
-            code="NOT_NEWER",
-            path=str(folder),
-        )
+        raise PointerRefused.of("NOT_NEWER", path=folder, run_id=folder.name,
+                                active=current.run_id, registry_id=registry_id,
+                                stands=f"{_stands(target)}, the active {_stands(now)}")
     if action == "rollback" and target_key >= now.order():
-        raise PointerRefused(
-            f"{folder.name} is not older than the active {current.run_id} ({_stands(target)}, "
-            f"the active {_stands(now)}); use promote",
-            code="NOT_OLDER",
-            path=str(folder),
-        )
+        raise PointerRefused.of("NOT_OLDER", path=folder, run_id=folder.name,
+                                active=current.run_id,
+                                stands=f"{_stands(target)}, the active {_stands(now)}")
 
 
 def inputs_not_active(
@@ -249,13 +223,9 @@ def _not_followed(
     workspace: Workspace, registry_id: str, run_id: str, source: str, built: str,
     active: str | None,
 ) -> PointerRefused:  # fmt: skip
-    return PointerRefused(
-        f"{run_id} was built from {source} {built}, but the active {source} "
-        f"{'would be ' + active if active else 'is none'}: a derived snapshot becomes active only "
-        f"with the inputs it was built from; promote {source} {built} first, or build again",
-        code="INPUT_NOT_ACTIVE",
-        path=str(workspace.runs_dir / run_id),
-    )
+    return PointerRefused.of("INPUT_NOT_ACTIVE", path=workspace.runs_dir / run_id, run_id=run_id,
+                             source=source, built=built,
+                             active=f"would be {active}" if active else "is none")
 
 
 def _stands(snapshot: Snapshot | None) -> str:
@@ -348,13 +318,15 @@ def target_verdict(
     dated = future_dated(folder.name, report.created_utc, now)
     if not report.ok or dated:
         codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
-        return replace(here, state=INVALID, code="TARGET_INVALID", report=report,
-                       message=f"the active snapshot fails validation ({', '.join(codes)})",
+        said = render("TARGET_INVALID", run_id=folder.name,
+                      reason=f"the active snapshot fails validation ({', '.join(codes)})")
+        return replace(here, state=INVALID, code="TARGET_INVALID", report=report, message=said,
                        reason_codes=tuple(codes))  # fmt: skip
     if report.root_sha256 != ref.root:
+        said = render("TARGET_CHANGED", run_id=folder.name, root=report.root_sha256,
+                      recorded=ref.root)
         return replace(here, state=ROOT_MISMATCH, code="TARGET_CHANGED", report=report,
-                       message="the active snapshot's root is not the one its pointer records",
-                       expected=ref.root, found=report.root_sha256)  # fmt: skip
+                       message=said, expected=ref.root, found=report.root_sha256)  # fmt: skip
     return replace(here, report=report)
 
 

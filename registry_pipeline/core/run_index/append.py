@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_pipeline.core import jsonl
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.errors import IO_ERROR, Problem, RegistryError, UsageError, io_advice
 from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import open_file, require_safe_all
 from registry_pipeline.core.json_strict import dumps_compact, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
-from registry_pipeline.core.run_index.index import LogIndex, torn_error, unreadable_error
+from registry_pipeline.core.run_index.index import TORN_TAIL, LogIndex, unreadable_error
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
     Batch,
@@ -363,7 +363,7 @@ class _Intake:
             raise RecordsError(self.invalid, self.invalid_count, code=code)
         self._judge()
         if self.order.count == 0:
-            raise UsageError("no records given (empty input)", code="NO_RECORDS")
+            raise UsageError.of("NO_RECORDS")
         spec = self.spec
         message = (
             f"an earlier record given has the same {spec.key} and is not before this one "
@@ -404,7 +404,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
     spec, order, result = index.spec, intake.order, intake.result
     state = index.sync(locked=True)
     if state.torn:
-        raise torn_error(index, state)
+        raise jsonl.torn(index.log, policy=TORN_TAIL)
     if state.skipped_count:
         raise unreadable_error(index, state)
     found = _already_appended(index, intake, state.covered)
@@ -445,14 +445,7 @@ def _append_locked(index: LogIndex, intake: _Intake) -> None:
         crash_point("run_index_indexed")
         return
     result.unfinished.append(
-        Problem(
-            code="SIDECAR_STALE",
-            path=str(index.sidecar),
-            message=f"the {result.appended} record(s) are appended (written and fsynced), but the "
-            f"sidecar index could not be updated: {why}. The index stays consistent: the next "
-            "query or append brings the sidecar up to the log, or `registry runs repair "
-            "--reindex` rebuilds it",
-        )
+        Problem.of("SIDECAR_STALE", path=index.sidecar, count=result.appended, reason=why)
     )
 
 
@@ -495,12 +488,9 @@ def _write(index: LogIndex, intake: _Intake, covered: int) -> int:
     try:
         size = jsonl.append(index.log, intake.chunks(), create=False)
     except OSError as exc:
-        raise RegistryError(
+        raise RegistryError.of(IO_ERROR, path=index.log, advice=io_advice(exc.errno), reason=(
             f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the log is "
-            f"cut back to its {covered} bytes)",
-            code="IO_ERROR",
-            path=str(index.log),
-        ) from None
+            f"cut back to its {covered} bytes)")) from None
     if size != covered:  # lines written without the lock since it was read (by hand?)
         done = (
             "nothing was appended; append the records again"
@@ -652,11 +642,5 @@ def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult, w
             result.notes += 1
     except (RegistryError, OSError) as exc:
         reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
-        result.unfinished.append(
-            Problem(
-                code="NOTES_NOT_RECORDED",
-                path=str(path),
-                message=f"the records are appended, but {len(notes) - result.notes} finding(s) of "
-                f"severity record could not be added to the notes log ({reason})",
-            )
-        )
+        result.unfinished.append(Problem.of("NOTES_NOT_RECORDED", path=path, reason=reason,
+                                            count=len(notes) - result.notes))

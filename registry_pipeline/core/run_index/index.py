@@ -54,6 +54,9 @@ from registry_pipeline.core.workspace.layout import Workspace
 
 T = TypeVar("T")
 
+TORN_TAIL = jsonl.TornTail.QUARANTINE
+"""A run index's log: readers skip a torn last line, an append refuses it, `registry runs
+repair` moves it aside."""
 LOCK_PREFIX = ".codex/RUN_INDEX_"
 """`.codex/RUN_INDEX_<registry id>.lock`: one log's appends and sidecar updates, one at a time."""
 
@@ -202,11 +205,7 @@ class LogIndex:
             return
         if mode and not stat.S_ISDIR(mode):
             raise not_regular(mode, str(self.log), "run index's log")
-        raise RegistryError(
-            "the run index's log does not exist (create it empty to start one)",
-            code="LOG_MISSING",
-            path=str(self.log),
-        )
+        raise RegistryError.of("LOG_MISSING", path=self.log)
 
     def _bring_up(self, locked: bool) -> None:
         """The sidecar brought up to the log (a private one when the workspace's cannot be)."""
@@ -300,12 +299,11 @@ class LogIndex:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         read_only = is_read_only(exc)
         code = "SIDECAR_READ_ONLY" if read_only else "SIDECAR_UNWRITABLE"
-        message = f"the sidecar index could not be {'written' if read_only else 'updated'}"
-        return self._failed(code, f"{message} ({reason})", str(where))
+        return self._failed(code, reason, str(where))
 
-    def _failed(self, code: str, message: str, path: str | None = None) -> RegistryError:
+    def _failed(self, code: str, reason: str = "", path: str | None = None) -> RegistryError:
         """The sidecar failure `code`, at `path` (default: the sidecar's)."""
-        return RegistryError(message, code=code, path=path or str(self.sidecar))
+        return RegistryError.of(code, path=path or self.sidecar, reason=reason)
 
     def answer(self, question: Callable[[], T]) -> T:
         """`question()` on a current sidecar, asked again once rebuilt if found damaged."""
@@ -323,11 +321,7 @@ class LogIndex:
             if given and is_damaged(exc):
                 with contextlib.suppress(OSError):
                     self.discard()
-                damaged = (
-                    "the sidecar index turned out damaged while answering; it is rebuilt from "
-                    "the log on the next command: run it again"
-                )
-                raise self._failed("SIDECAR_DAMAGED", damaged) from None
+                raise self._failed("SIDECAR_DAMAGED") from None
             self._rebuild(exc)
             self.sync()
             yield from question()
@@ -381,28 +375,12 @@ class LogIndex:
         self._mode = ""
 
 
-def torn_error(index: LogIndex, state: IndexState) -> RegistryError:
-    """LOG_TORN: the log's last line is incomplete; how to resolve it."""
-    return RegistryError(
-        f"the last line (line {state.lines + 1}, bytes {state.covered}..{state.size}) is "
-        "incomplete: an append was interrupted. Nothing is built on it: run `registry runs "
-        f"repair --index {index.spec.registry_id}` to move those bytes aside (kept under "
-        ".codex/quarantine/) and append the record again",
-        code="LOG_TORN",
-        path=str(index.log),
-    )
-
-
 def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
     """LOG_UNREADABLE: complete lines the index cannot read (no JSON object, key or time)."""
     first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
-    return RegistryError(
-        f"{state.skipped_count} line(s) of the log cannot be read ({first}): nothing is "
-        "appended onto them; fix those lines by hand (git shows how they changed), then append "
-        "again",
-        code="LOG_UNREADABLE",
-        path=str(index.log),
-    )
+    return RegistryError.of("LOG_UNREADABLE", path=index.log, reason=f"{state.skipped_count} "
+                            f"line(s) cannot be read ({first}): nothing is appended onto them; fix "
+                            "those lines by hand (git shows how they changed), then append again")
 
 
 @dataclass(frozen=True)
@@ -603,10 +581,5 @@ def read_record(index: LogIndex, raw: bytes, key: str, line: int) -> dict[str, A
     except ValueError:
         record = None
     if not isinstance(record, dict) or record.get(index.spec.key) != key:
-        raise RegistryError(
-            f"line {line} is no longer the record the index has (the log was rewritten while "
-            "this command ran); run it again",
-            code="INDEX_CHANGED",
-            path=str(index.log),
-        )
+        raise RegistryError.of("INDEX_CHANGED", path=index.log, at=line)
     return record

@@ -48,17 +48,14 @@ def window(
     for text in lanes:
         field, sep, value = text.partition("=")
         if not sep or not field:
-            raise UsageError(
-                f"--lane takes FIELD=VALUE, not {text!r}", code="BAD_LANE", field="--lane"
-            )
+            raise UsageError.of("BAD_LANE", field="--lane", text=text)
         pairs.append((field, value))
     index.spec.lane_filter(dict(pairs))
     start = _moment(since, end=False)
     end = _moment(until, end=True)
     if start is not None and end is not None and start > end:
-        raise UsageError(
-            f"--since {since} is after --until {until}", code="BAD_DATE", field="--since"
-        )
+        raise UsageError.of("BAD_DATE", field="--since", text=since, reason=f"is after --until "
+                            f"{until!r}")  # fmt: skip
     return Window(tuple(pairs), start, end)
 
 
@@ -113,12 +110,9 @@ def _moment(text: str | None, *, end: bool) -> int | None:
     moment = read_moment(text, end_of_day=end)
     option = "--until" if end else "--since"
     if moment is None:
-        raise UsageError(
-            f"{option} {text!r} is not a date (YYYY-MM-DD) or a time with its zone "
-            f"(2026-09-01T10:00Z){did_you_mean(text)}",
-            code="BAD_DATE",
-            field=option,
-        )
+        raise UsageError.of("BAD_DATE", field=option, text=text, reason="is not a date "
+                            f"(YYYY-MM-DD) or a time with its zone (2026-09-01T10:00Z)"
+                            f"{did_you_mean(text)}")  # fmt: skip
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 

@@ -444,13 +444,8 @@ def parsed(item: Item, origin: str) -> Batch:
 
 def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
     """RECORD_UNPARSABLE at `line` (and `column`) of the records given."""
-    return UsageError(
-        f"line {line} does not parse: {message}; nothing was written",
-        code="RECORD_UNPARSABLE",
-        path=origin,
-        line=line,
-        column=column,
-    )
+    return UsageError.of("RECORD_UNPARSABLE", path=origin, line=line, column=column,
+                         reason=message)
 
 
 JSONL: Any = object()

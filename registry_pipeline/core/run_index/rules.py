@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from registry_pipeline.core.errors import Problem, RegistryError, UsageError
+from registry_pipeline.core.errors import Problem, RegistryError, UsageError, render
 from registry_pipeline.core.run_index.index import (
     LogIndex,
     latest_records,
@@ -64,27 +64,21 @@ def coverage(
     failed = failed_checks(record)
     named = record.get(OVERRIDE)
 
-    def problem(code: str, message: str, field: str = FIELD) -> Problem:
-        return record_problem(line, field, code, message, key)
+    def problem(code: str, field: str = FIELD, **fields: Any) -> Problem:
+        return record_problem(line, field, code, render(code, override=named, **fields), key)
 
     if not isinstance(named, str):
-        passed = f"FAILed and the run passed ({spec.success}): name the override that allows it"
-        return [problem("OVERRIDE_MISSING", f"{' and '.join(failed)} {passed}")]
+        return [problem("OVERRIDE_MISSING", failed=" and ".join(failed), success=spec.success)]
     if found is None:
-        absent = problem("OVERRIDE_NOT_LOGGED", f"{named} is not in the overrides log")
-        return [absent] if report_absent else []
+        return [problem("OVERRIDE_NOT_LOGGED")] if report_absent else []
     problems = []
     if found.get(spec.key) != key:
-        other = f"{named} is logged for {found.get(spec.key)!r}, not for this run"
-        problems.append(problem("OVERRIDE_OTHER_RUN", other))
+        problems.append(problem("OVERRIDE_OTHER_RUN", other=found.get(spec.key)))
     covers = found.get("checks")  # the checks the override covers
     covered = [c for c in covers if isinstance(c, str)] if isinstance(covers, list) else []
-    only = f"FAILed, but {named} covers only {', '.join(covered) or 'nothing'}"
-    problems.extend(
-        problem("OVERRIDE_NOT_COVERING", only, f"/{check}")
-        for check in failed
-        if check not in covered
-    )
+    only = ", ".join(covered) or "nothing"
+    problems.extend(problem("OVERRIDE_NOT_COVERING", f"/{check}", covered=only)
+                    for check in failed if check not in covered)  # fmt: skip
     return problems
 
 

@@ -121,12 +121,8 @@ class IndexSpec:
         for field in lanes:
             if field not in self.lanes:
                 known = ", ".join(self.lanes) or "none"
-                raise UsageError(
-                    f"{field!r} is not a lane of {self.registry_id}; "
-                    f"{_did_you_mean(field, self.lanes)}lanes: {known}",
-                    code="UNKNOWN_LANE",
-                    path=field,
-                )
+                raise UsageError.of("UNKNOWN_LANE", path=field, registry_id=self.registry_id,
+                                    guess=_did_you_mean(field, self.lanes), known=known)
 
 
 def index_specs(catalog: RegistryCatalog) -> dict[str, IndexSpec]:
@@ -142,21 +138,13 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
     """The run index `index_id`, or the catalog's first; NO_RUN_INDEX or UNKNOWN_INDEX."""
     specs = index_specs(catalog)
     if not specs:
-        raise UsageError(
-            "the catalog has no run index (a log with a `run_index` block; docs/RUN_INDEX.md)",
-            code="NO_RUN_INDEX",
-            path=str(catalog.path),
-        )
+        raise UsageError.of("NO_RUN_INDEX", path=catalog.path)
     if index_id is None:
         return next(iter(specs.values()))
     if index_id in specs:
         return specs[index_id]
-    raise UsageError(
-        f"no run index {index_id!r}; {_did_you_mean(index_id, specs)}run indexes: "
-        f"{', '.join(specs)}",
-        code="UNKNOWN_INDEX",
-        field="--index",
-    )
+    raise UsageError.of("UNKNOWN_INDEX", field="--index", index=index_id,
+                        guess=_did_you_mean(index_id, specs), known=", ".join(specs))
 
 
 def _did_you_mean(word: str, known: Iterable[str]) -> str:
