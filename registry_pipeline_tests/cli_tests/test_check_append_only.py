@@ -98,19 +98,15 @@ def test_git_baseline_from_main(cli: Run, tmp_path: Path) -> None:
 
 
 def test_git_baseline_from_origin_main_only(cli: Run, tmp_path: Path) -> None:
-    upstream = _repo(tmp_path, "upstream")
-    _write(upstream / "rolepack.json", example_pack())
-    _git(upstream, "add", "-A")
-    _git(upstream, "commit", "-qm", "publish")
     clone = tmp_path / "clone"
-    _git(tmp_path, "clone", "-q", str(upstream), str(clone))
-    _git(clone, "checkout", "-q", "-b", "feature")
+    _git(tmp_path, "clone", "-q", str(_upstream(tmp_path)), str(clone))
+    _git(clone, "checkout", "-q", "feature")
     _git(clone, "branch", "-q", "-D", "main")  # only origin/main is left
-    pack = _write(clone / "rolepack.json", _without_first_role())
+    pack = _write(clone / NAME, _without_first_role())
     code, out, _ = cli("check-append-only", str(pack), "--rules", "rolepack",
                        "--baseline-git", "main", "--json")  # fmt: skip
     assert code == 1
-    assert json.loads(out)["baseline"]["source"] == "origin/main:rolepack.json"
+    assert json.loads(out)["baseline"]["source"] == f"origin/main:{NAME}"
 
 
 def test_no_git_baseline_is_a_first_publish_and_internal_rules_still_apply(
@@ -315,9 +311,7 @@ def _cache_home() -> Path:
 
 def _upstream(tmp_path: Path) -> Path:
     """A repository whose main publishes the pack, and a branch `feature` beside it."""
-    upstream = tmp_path / "upstream"
-    upstream.mkdir()
-    _git(upstream, "init", "-q")
+    upstream = _repo(tmp_path, "upstream")
     _write(upstream / NAME, example_pack())
     _git(upstream, "add", "-A")
     _git(upstream, "commit", "-qm", "publish")
@@ -342,10 +336,7 @@ def test_a_shallow_clone_without_the_ref_passes_only_as_a_warned_first_publish(
     cli: Run, tmp_path: Path
 ) -> None:
     clone = _single_branch_clone(tmp_path)
-    pack = clone / NAME
-    document = example_pack()
-    document["roles"].pop(0)  # a removal no check can see without the published version
-    _write(pack, document)
+    pack = _write(clone / NAME, _without_first_role())  # a removal no check can see alone
     code, out, err = _check(cli, pack, "--baseline-git", "main")
     assert code == 0 and out["baseline"]["first_publish"] is True
     assert "warning" in err and "--require-baseline" in err and "main" in err

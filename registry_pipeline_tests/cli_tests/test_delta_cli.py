@@ -139,10 +139,6 @@ def test_a_log_whose_records_name_another_folder_is_never_used(cli: Run, built: 
     """What a build that lost the race for its run id would leave: caught, never a baseline."""
     from registry_pipeline.core.delta_log import STATE_ARTIFACT, newest_valid_log
     from registry_pipeline.core.gate.checks import delta_append_only_check
-    from registry_pipeline.core.seal.envelope import RunSpec
-    from registry_pipeline.core.seal.run_store import RunStore, seal_files
-    from registry_pipeline.core.seal.schemas import SchemaCatalog
-    from registry_pipeline.core.workspace.layout import Workspace
     from registry_pipeline.core.workspace.snapshots import GENERATION, next_generation
 
     demo = built  # after one build

@@ -58,32 +58,31 @@ def test_init_then_the_first_add_entry_writes(cli: Run, fresh: Path) -> None:
     assert parse(fresh / TYPES)["module_types"] == [FIRST_ENTRY]
 
 
-def _seed_entries() -> list[tuple[str, dict[str, Any]]]:
-    """One entry per type, in an order in which each refers only to entries written before."""
-    return [
-        ("module_type", FIRST_ENTRY),
-        ("module_instance", {"module_id": "article_service", "type_id": "content_service",
-                             "name": "Articles", "description": "d", "owner": "editorial",
-                             "status": "active"}),
-        ("module_maturity", {"module_id": "article_service", "level": "beta",
-                             "assessed_on": "2025-04-02"}),
-        ("module_interface", {"interface_id": "articles.api", "module_id": "article_service",
-                              "kind": "http_api", "description": "d", "status": "active"}),
-        ("route", {"route_id": "blog", "owner_module": "article_service",
-                   "scope": ["content/blog/"], "topics": ["editorial"], "description": "d",
-                   "status": "active"}),
-        ("hook", {"id": "usage", "event_type": "PostAbilityCall", "routing_stages": ["post_route"],
-                  "enabled": True, "blocking": False, "summary": "s",
-                  "handler": {"kind": "script", "command": "python track.py"},
-                  "status": "active"}),
-        ("ability_low", {"operation_key": "content.publish.article", "version": "1.0.0",
-                         "summary": "s", "scope": {"modules": ["article_service"],
-                                                   "environments": ["prod"]},
-                         "implementation": {"kind": "script", "command": "python p.py"},
-                         "hooks": {"post_call": ["usage"]}, "status": "active"}),
-        ("ability_high", {"id": "publish", "type": "workflow", "summary": "s",
-                          "calls": ["content.publish.article"], "status": "active"}),
-    ]  # fmt: skip
+SEED_ENTRIES: list[tuple[str, dict[str, Any]]] = [
+    ("module_type", FIRST_ENTRY),
+    ("module_instance", {"module_id": "article_service", "type_id": "content_service",
+                         "name": "Articles", "description": "d", "owner": "editorial",
+                         "status": "active"}),
+    ("module_maturity", {"module_id": "article_service", "level": "beta",
+                         "assessed_on": "2025-04-02"}),
+    ("module_interface", {"interface_id": "articles.api", "module_id": "article_service",
+                          "kind": "http_api", "description": "d", "status": "active"}),
+    ("route", {"route_id": "blog", "owner_module": "article_service",
+               "scope": ["content/blog/"], "topics": ["editorial"], "description": "d",
+               "status": "active"}),
+    ("hook", {"id": "usage", "event_type": "PostAbilityCall", "routing_stages": ["post_route"],
+              "enabled": True, "blocking": False, "summary": "s",
+              "handler": {"kind": "script", "command": "python track.py"},
+              "status": "active"}),
+    ("ability_low", {"operation_key": "content.publish.article", "version": "1.0.0",
+                     "summary": "s", "scope": {"modules": ["article_service"],
+                                               "environments": ["prod"]},
+                     "implementation": {"kind": "script", "command": "python p.py"},
+                     "hooks": {"post_call": ["usage"]}, "status": "active"}),
+    ("ability_high", {"id": "publish", "type": "workflow", "summary": "s",
+                      "calls": ["content.publish.article"], "status": "active"}),
+]  # fmt: skip
+"""One entry per type, in an order in which each refers only to entries written before."""
 
 
 def _errors(out: str) -> list[str]:
@@ -92,17 +91,17 @@ def _errors(out: str) -> list[str]:
 
 def test_every_scaffolded_type_takes_an_entry_and_the_rules_tie_them(cli: Run, fresh: Path) -> None:
     assert _init(cli)[0] == 0
-    for type_name, entry in _seed_entries():
+    for type_name, entry in SEED_ENTRIES:
         code, _out, err = _add(cli, type_name, entry)
         assert code == 0, f"{type_name}: {err}"
-    assert {name for name, _entry in _seed_entries()} == set(EXAMPLE_TYPES)
+    assert {name for name, _entry in SEED_ENTRIES} == set(EXAMPLE_TYPES)
     before = snapshot(fresh)
-    orphan = {**_seed_entries()[4][1], "route_id": "orphan", "owner_module": "nobody",
+    orphan = {**SEED_ENTRIES[4][1], "route_id": "orphan", "owner_module": "nobody",
               "scope": ["content/orphans/"]}  # fmt: skip
     code, out, _err = _add(cli, "route", orphan, "--json")
     assert code == 1
     assert _errors(out) == ["route-owner-exists"]
-    bad_stage = {**_seed_entries()[5][1], "id": "early", "routing_stages": ["sideways"]}
+    bad_stage = {**SEED_ENTRIES[5][1], "id": "early", "routing_stages": ["sideways"]}
     code, out, _err = _add(cli, "hook", bad_stage, "--json")
     assert code == 1
     assert _errors(out) == ["hook-routing-stage"]

@@ -50,25 +50,18 @@ def test_a_converted_folder_is_restored_into_a_verified_copy(
     assert code == 2 and "DEST_EXISTS" in err
 
 
-def test_an_unrecoverable_file_writes_nothing(
-    cli: Run, workspace: Workspace, tmp_path: Path
+@pytest.mark.parametrize(
+    "edited", [b"line one\nline 2\n", b"line one\nline two\r\n"], ids=["a-word", "one-cr-of-two"]
+)
+def test_an_edited_file_is_an_edit_for_validate_and_restore_alike_and_nothing_is_written(
+    cli: Run, workspace: Workspace, tmp_path: Path, edited: bytes
 ) -> None:
     folder = _converted(workspace)
-    (folder / "RUN.md").write_bytes(b"line one\nline 2\n")  # edited, not only converted
-    code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
-    assert code == 1 and "RESTORE_UNRECOVERABLE" in err and "RUN.md" in err
-    assert list((tmp_path / "fixed").iterdir()) == []
-
-
-def test_one_carriage_return_dropped_is_an_edit_for_validate_and_restore_alike(
-    cli: Run, workspace: Workspace, tmp_path: Path
-) -> None:
-    folder = _converted(workspace)
-    (folder / "RUN.md").write_bytes(b"line one\nline two\r\n")  # one line end of two: edited
+    (folder / "RUN.md").write_bytes(edited)  # edited, not only converted
     code, out, _ = cli("validate", str(folder))
     assert code == 1 and out.startswith("FAIL") and "line endings were converted" not in out
     code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
-    assert code == 1 and "RESTORE_UNRECOVERABLE" in err
+    assert code == 1 and "RESTORE_UNRECOVERABLE" in err and "RUN.md" in err
     assert list((tmp_path / "fixed").iterdir()) == []
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.cli_tests.test_init_write_path import SEED_ENTRIES
 
 ROUTE = """\
 route_id: orphan_pages
@@ -20,7 +21,6 @@ topics:
 description: Pages of a module that does not exist.
 status: active
 """
-
 
 
 def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
@@ -104,41 +104,11 @@ def test_an_override_is_recorded_and_the_health_report_lists_it(
     assert summary["write_overrides"] == 1
 
 
-HOOK = {
-    "id": "usage",
-    "event_type": "PostAbilityCall",
-    "routing_stages": ["post_route"],
-    "enabled": True,
-    "blocking": False,
-    "summary": "s",
-    "handler": {"kind": "script", "command": "python track.py"},
-    "status": "active",
-}
-FIRST = [
-    ("module_type", {"type_id": "content_service", "name": "Content service",
-                     "description": "Owns editorial content.", "status": "active"}),
-    ("module_instance", {"module_id": "article_service", "type_id": "content_service",
-                         "name": "Articles", "description": "d", "owner": "editorial",
-                         "status": "active"}),
-    ("route", {"route_id": "blog", "owner_module": "article_service", "scope": ["content/blog/"],
-               "topics": ["editorial"], "description": "d", "status": "active"}),
-    ("hook", HOOK),
-    ("ability_low", {"operation_key": "content.publish.article", "version": "1.0.0",
-                     "summary": "s", "scope": {"modules": ["article_service"],
-                                               "environments": ["prod"]},
-                     "implementation": {"kind": "script", "command": "python p.py"},
-                     "hooks": {"post_call": ["usage"]}, "status": "active"}),
-    ("ability_high", {"id": "publish", "type": "workflow", "summary": "s",
-                      "calls": ["content.publish.article"], "status": "active"}),
-]  # fmt: skip
-"""A first entry of each type a fresh workspace stores one per file (and what they name)."""
-
-
 def test_a_fresh_workspace_builds_and_checks_hook_routing_stages(cli: Run, tmp_path: Path) -> None:
     root = tmp_path / "fresh"
     root.mkdir()
     assert cli("init", str(root), "--with-write-path")[0] == 0
-    for type_name, entry in FIRST:
+    for type_name, entry in SEED_ENTRIES:
         code, _out, err = cli("add-entry", "--workspace", str(root), "--type", type_name,
                               "--entry-json", json.dumps(entry))  # fmt: skip
         assert code == 0, err
@@ -146,7 +116,8 @@ def test_a_fresh_workspace_builds_and_checks_hook_routing_stages(cli: Run, tmp_p
     assert code == 0, entries
     assert all(e["checks"].get("coordination", True) for e in entries.values())
 
-    bad = {**HOOK, "id": "early", "routing_stages": ["sideways"]}  # by hand, past add-entry
+    usage = dict(SEED_ENTRIES)["hook"]
+    bad = {**usage, "id": "early", "routing_stages": ["sideways"]}  # by hand, past add-entry
     (root / ".system/hooks/early.yaml").write_text(json.dumps(bad), encoding="utf-8")
     code, entries = _build(cli, root)
     assert code == 1

@@ -126,8 +126,10 @@ def test_a_rule_of_each_kind_at_each_severity(
     found = [f for f in result.findings if f.code == "rule-under-test"]
     assert found and {f.severity for f in found} == {severity}
     assert [finding_json(f) for f in dry.findings] == [finding_json(f) for f in result.findings]
-    assert (result.file, result.blocked, result.written) == (relpath, *{
-        "error": (True, False), "warning": (False, True), "record": (False, True)}[severity])
+    assert (result.file, result.blocked, result.written) == (
+        relpath,
+        *{"error": (True, False), "warning": (False, True), "record": (False, True)}[severity],
+    )
     written = {"error": set(), "warning": {relpath}, "record": {relpath, NOTES}}[severity]
     assert changed_files(before, snapshot(root)) == written
     notes = jsonl(root / NOTES)

@@ -102,8 +102,14 @@ def test_values_from_uses_the_default_without_a_declaration() -> None:
         ({"values_from": "routing_stages", "values": ["a"]}, {}, "/rules/0"),
         ({}, {}, "/rules/0"),
         ({"values_from": "stages"}, {"declared": {"stages": []}}, "/declared/stages"),
+        ({"values_from": "stages"}, {"declared": {"stages": [1, 2]}}, "/declared/stages/0"),
+        (  # a misspelt list no rule names would leave the default in force
+            {"values_from": "routing_stages"},
+            {"declared": {"routing_stage": ["a"]}},
+            "/declared/routing_stage",
+        ),
     ],
-    ids=["unknown-list", "both", "neither", "empty-list"],
+    ids=["unknown-list", "both", "neither", "empty-list", "numbers", "named-by-no-rule"],
 )
 def test_a_bad_declaration_is_coordination_invalid_naming_the_field(
     rule: dict[str, Any], top: dict[str, Any], field: str

@@ -95,18 +95,26 @@ def test_strings_our_reader_would_misread_are_quoted(value: str) -> None:
     assert loads_yaml_strict(text) == {"note": value}
 
 
-@pytest.mark.parametrize("name", ['q"uote', "back\\slash", "tab\tkey", "a/b", "t~1x"])
-def test_a_json_map_key_of_any_spelling_is_inserted_then_updated(tmp_path: Path, name: str) -> None:
-    """Spliced exactly, under a schema that takes any key (the demo's names registries)."""
+NAMES = ["plain", "with space", "ünï", 'q"uote', "back\\slash", "tab\tkey", "a/b", "t~x", "t~1x"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_json_map_key_of_any_spelling_is_inserted_then_updated_in_place(
+    tmp_path: Path, name: str
+) -> None:
+    """Spliced exactly, under a schema that takes any key (the demo's names registries); a name
+    a JSON pointer escapes (`/`, `~`) too."""
     root = copy_demo(tmp_path)
     any_member_name(root)
     workspace = Workspace(root)
     add_entry(workspace, "expected_versions", {name: "0.1.0"})
+    count = len(json.loads((root / VERSIONS).read_text())["expected"]["builder_versions"])
     result = add_entry(workspace, "expected_versions", {name: "0.2.0"})
     assert result.action == "updated"
     add_entry(workspace, "expected_versions", {"zz_after": "1.0.0"})
     members = json.loads((root / VERSIONS).read_text())["expected"]["builder_versions"]
     assert members[name] == "0.2.0" and members["zz_after"] == "1.0.0"
+    assert len(members) == count + 1
 
 
 def test_a_missing_container_is_a_broken_file_not_an_empty_registry(tmp_path: Path) -> None:

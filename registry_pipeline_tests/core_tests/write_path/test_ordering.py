@@ -122,15 +122,6 @@ def test_the_same_entry_twice_is_unchanged_the_second_time(
     assert (again.st_ino, again.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns)
 
 
-def test_an_existing_sealed_entry_given_again_is_unchanged(tmp_path: Path) -> None:
-    root = copy_example(tmp_path)
-    existing = loads_yaml_strict((root / TYPES).read_bytes())["module_types"][1]
-    before = snapshot(root)
-    result = add_entry(Workspace(root), "module_type", existing)
-    assert result.action == "unchanged" and not result.written
-    assert snapshot(root) == before
-
-
 # --- an existing key: updated in place --------------------------------------------------------
 
 

@@ -216,24 +216,16 @@ def test_a_demo_threshold_pack_gets_its_own_file(tmp_path: Path) -> None:
 
 
 def test_demo_list_order_key_and_append(tmp_path: Path) -> None:
-    """allowed_operations keeps key order; the ledger and the rolepack append the new entry last."""
+    """allowed_operations keeps key order; the rolepack appends the new entry last (the ledger:
+    test_ordering.py)."""
     root = copy_demo(tmp_path)
     entries = _demo_entries(root)
-    for name in ("allowed_operations", "migration_ledger", "rolepack"):
+    for name in ("allowed_operations", "rolepack"):
         add_entry(Workspace(root), name, entries[name][0])
     operations = keys_of(
         parse(root / DEMO_FILES["allowed_operations"]), "/operations", "operation_id"
     )
     assert operations[:3] == ["OP-B07", "OP-C01", "OP-D04"]
     assert operations == sorted(operations)
-    ledger = keys_of(parse(root / DEMO_FILES["migration_ledger"]), "/migrations", "file")
-    assert ledger[-1] == "sql/005_archive.sql"
-    add_entry(
-        Workspace(root),
-        "migration_ledger",
-        {**entries["migration_ledger"][0], "file": "sql/000_aaa_first_by_name.sql"},
-    )
-    ledger = keys_of(parse(root / DEMO_FILES["migration_ledger"]), "/migrations", "file")
-    assert ledger[-2:] == ["sql/005_archive.sql", "sql/000_aaa_first_by_name.sql"]
     roles = keys_of(parse(root / DEMO_FILES["rolepack"]), "/roles", "role_id")
     assert roles[-1] == "archivist_1" and len(roles) == 39

@@ -457,11 +457,25 @@ def test_workspace_findings_reports_problems_of_hand_edited_files(tmp_path: Path
     assert workspace_findings(workspace, catalog, "registry_delta_log", {}) == []
 
 
-def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("broken", "code"),
+    [("duplicate-field", "YAML_DUPLICATE_KEY"), ("duplicate-entry", "DUPLICATE_KEY"),
+     ("unparsable", "YAML_SYNTAX")],
+)  # fmt: skip
+def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(
+    tmp_path: Path, broken: str, code: str
+) -> None:
+    """module_type's file, read by the rules of a module_instance write."""
     root = copy_example(tmp_path)
     path = root / "modules/overview/type_registry.yaml"
     text = path.read_text()
-    path.write_text(text.replace("    name: Data store\n", "    name: Data store\n    name: X\n"))
+    if broken == "duplicate-field":
+        text = text.replace("    name: Data store\n", "    name: Data store\n    name: X\n")
+    elif broken == "duplicate-entry":
+        text += "  - type_id: data_store\n    name: D\n    description: d\n    status: active\n"
+    else:
+        text += "  - type_id: [unclosed\n"
+    path.write_text(text)
     before = snapshot(root)
     with pytest.raises(RegistryError) as caught:
         add_entry(Workspace(root), "module_instance", {
@@ -469,8 +483,9 @@ def test_a_registry_file_broken_by_hand_blocks_every_write_that_reads_it(tmp_pat
             "owner": "o", "status": "active"})  # fmt: skip
     assert caught.value.code == "REGISTRY_FILE_INVALID"
     assert caught.value.exit_code == 1
-    assert [f.path for f in caught.value.problems] == ["modules/overview/type_registry.yaml"]
-    assert caught.value.problems[0].code == "YAML_DUPLICATE_KEY"
+    assert [(f.path, f.code) for f in caught.value.problems] == [
+        ("modules/overview/type_registry.yaml", code)
+    ]
     assert snapshot(root) == before
 
 
