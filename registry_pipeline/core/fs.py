@@ -20,7 +20,6 @@ from registry_pipeline.core.errors import RegistryError
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCL = 0x4  # macOS renamex_np
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _CHUNK = 1 << 16
 HOW_TO_FIX = "registry-pipeline writes only real folders and files inside the workspace"
 
@@ -53,7 +52,7 @@ def write_atomic(
     # the folders on the way are the caller's to check (`require_safe`)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         try:
             write_all(fd, data)
             if durable:
@@ -142,7 +141,7 @@ def make_writable_and_remove(path: Path) -> None:
         path.unlink()
 
 
-REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | _NOFOLLOW
+REGULAR_ONLY = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | os.O_NOFOLLOW
 """Open flags for a file that must be regular: no symlink followed, no FIFO blocks; fstat checks."""
 
 
@@ -189,7 +188,7 @@ class TooLarge(OSError):
 
 def _open(path: str | os.PathLike[str], follow_symlinks: bool, limit: int) -> tuple[int, int]:
     """(fd, size) of the regular file at `path`, opened without blocking, then fstat'ed."""
-    fd = os.open(path, REGULAR_ONLY & ~_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
+    fd = os.open(path, REGULAR_ONLY & ~os.O_NOFOLLOW if follow_symlinks else REGULAR_ONLY)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -236,7 +235,6 @@ def read_regular(
     finally:
         os.close(fd)
     return b"".join(parts)
-
 
 
 Stamp = tuple[int, int, int, int, int]

@@ -24,7 +24,6 @@ MAX_LINE = 64 << 20
 """The longest line read (the largest file parsed whole): a longer one is INPUT_TOO_LARGE."""
 TAIL_BLOCK = 1 << 16
 """The tail is scanned back in blocks of this size."""
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class TornTail(StrEnum):
@@ -113,7 +112,7 @@ def append(path: Path, chunks: Iterable[bytes], *, create: bool = True,
     size. LOG_TORN (worded by the log's `torn_tail`) if torn; an OSError names `path` (a full
     disk fails the write, which names no file)."""
     with naming(path):
-        flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW | (os.O_CREAT if create else 0)
+        flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
         fd = os.open(path, flags, 0o644)
         try:
             info = os.fstat(fd)
@@ -149,7 +148,7 @@ def cut(fd: int, size: int) -> bool:
 def take_back(path: Path, size: int) -> bool:
     """Cut the log back to `size` bytes (a change that did not happen); False if it cannot."""
     try:
-        fd = os.open(path, os.O_WRONLY | _NOFOLLOW)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
@@ -164,13 +163,16 @@ def ends_cleanly(path: Path | bytes) -> bool:
         return path[-1:] in (b"", b"\n")
     try:
         with open_file(path, follow_symlinks=True) as handle:  # a FIFO: an error, never a wait
-            size = handle.seek(0, os.SEEK_END)
-            if not size:
-                return True
-            handle.seek(size - 1)
-            return handle.read(1) == b"\n"
+            return _last_byte(handle)[1] in (b"", b"\n")
     except FileNotFoundError:
         return True
+
+
+def _last_byte(handle: BinaryIO) -> tuple[int, bytes]:
+    """The file's size and its last byte (empty for an empty file)."""
+    end = handle.seek(0, os.SEEK_END)
+    handle.seek(max(end - 1, 0))
+    return end, handle.read(1)
 
 
 def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> bool:
@@ -180,11 +182,8 @@ def repair_tail(path: Path, complete: Callable[[bytes, bytes | None], bool]) -> 
     except FileNotFoundError:
         return False
     with handle:
-        end = handle.seek(0, os.SEEK_END)
-        if end == 0:
-            return False
-        handle.seek(end - 1)
-        if handle.read(1) == b"\n":
+        end, last = _last_byte(handle)
+        if last in (b"", b"\n"):
             return False
         start = last_newline(handle, end) + 1
         handle.seek(start)

@@ -26,7 +26,7 @@ FIRST_POLL = 0.0005
 NOTE_LIMIT = 64 << 10
 """The most of a lock's note a waiter reads (the note is one short line)."""
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
-LOOK_ONLY = REGULAR_ONLY & ~getattr(os, "O_NOFOLLOW", 0)
+LOOK_ONLY = REGULAR_ONLY & ~os.O_NOFOLLOW
 """How `lock_state` opens a lock to look at it: a FIFO never blocks the open (a folder, which
 a lock may be, and a link a lock may follow are opened as `FileLock` takes them)."""
 
@@ -169,7 +169,6 @@ def exclusive_lock(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     holder: str | None = None,
-    on_wait: Waiting | None = None,
 ) -> AbstractContextManager[None]:
     """Hold the file lock at `path` for the block, waiting up to `timeout` seconds, then LOCKED."""
     return hold(
@@ -177,7 +176,6 @@ def exclusive_lock(
         Owner(holder if holder is not None else command_line()),
         wait=timeout,
         refused=lambda _holder: _locked(path),
-        on_wait=on_wait,
     )
 
 
@@ -208,16 +206,13 @@ def read_note(path: Path) -> dict[str, object] | None:
     return note if isinstance(note, dict) else None
 
 
-UNNAMED = "a process that has not written its name yet"
-"""The holder of a lock whose note is not written yet (or not readable)."""
-
-
 def _locked(path: Path) -> RegistryError:
     """LOCKED: another writer holds the lock at `path` (who, since when, if its note says)."""
     owner = read_note(path) or {}
     pid, host, since = owner.get("pid"), owner.get("host"), owner.get("since")
     where = "" if host == socket.gethostname() else f" on host {host}"
-    holder = f"pid {pid}{where} since {since}{_age(since)}" if owner else UNNAMED
+    unnamed = "a process that has not written its name yet"  # no note yet, or none readable
+    holder = f"pid {pid}{where} since {since}{_age(since)}" if owner else unnamed
     return RegistryError.of("LOCKED", path=path, holder=holder)
 
 

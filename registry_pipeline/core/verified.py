@@ -7,7 +7,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class SetAside:
 
     def as_json(self) -> dict[str, str]:
         """The object a `--json` document lists it as (`path`, `found`, `kept_at`)."""
-        return {"path": self.path, "found": self.found, "kept_at": self.kept_at}
+        return asdict(self)
 
     def note(self, workspace: Path, rebuilt: str = "the cache is rebuilt") -> str:
         """How a command says it, once (after `note: `): every cache and sidecar alike."""
@@ -178,7 +178,8 @@ class Verified:
             kept = quarantine(workspace, self.path, self.path.name)
         except (OSError, RegistryError):  # a quarantine through a link: never moved; only empty
             return
-        aside = SetAside(_relative(self.path, workspace), found, _relative(kept, workspace))
+        relpath, kept_at = (p.relative_to(workspace).as_posix() for p in (self.path, kept))
+        aside = SetAside(relpath, found, kept_at)
         self.set_aside.append(aside)
         _TAKEN.append((workspace, aside))
 
@@ -198,10 +199,6 @@ def _workspace_of(root: Path) -> Path:
         if above.name == "cache" and above.parent.name == ".codex":
             return above.parent.parent
     return root
-
-
-def _relative(path: Path, workspace: Path) -> str:
-    return path.relative_to(workspace).as_posix()
 
 
 def read_cache(path: Path, limit: int = LIMIT) -> object:

@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run, seal_like_seed, seal_seed_delta_log
+from registry_pipeline_tests._helpers import (
+    Run,
+    commit_all,
+    seal_like_seed,
+    seal_seed_delta_log,
+)
 
 PHASE = Path("docs/phase_2_2")
 
@@ -185,10 +190,7 @@ def make_seed_repo(root: Path, extra: dict[str, Any] | None = None) -> Path:
     _write(root, ".gitattributes", "* text=auto eol=lf\n")
     for relpath, value in (extra or {}).items():
         _write(root, relpath, value)
-    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run([*git, "commit", "-qm", "seed"], cwd=root, check=True)
+    commit_all(root, "seed")
     return root
 
 
@@ -209,6 +211,13 @@ def _theirs(root: Path) -> dict[str, str]:
         for name in listed.stdout.split()
         if name != ".gitattributes"  # the one file adoption may extend, and says so
     }
+
+
+def built(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, Any]]:
+    """`registry build --json` of the workspace at `root`, which must succeed: its entries by id."""
+    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
+    assert code == 0, out + err
+    return {e["registry_id"]: e for e in json.loads(out)["registries"]}
 
 
 def test_dry_run_decides_everything_and_writes_nothing(cli: Run, seed_repo: Path) -> None:
@@ -281,13 +290,22 @@ def test_adopt_writes_our_catalog_keeps_theirs_and_is_idempotent(cli: Run, seed_
 def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     cli: Run, seed_repo: Path
 ) -> None:
-    assert cli("adopt", str(seed_repo))[0] == 0
-    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
-    assert code == 0, out + err
-    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
+    """Built green; the seed builder's other run roots are run roots too; the pointer file keeps
+    its text and layout."""
+    _write(seed_repo, "reports/runs/r_20261110_a/run.json",
+           {"run_id": "r_20261110_a", "created_at": "2026-11-10T10:00:00+00:00",
+            "operation_id": "OP-B01", "working_tree_state": "dirty"})  # fmt: skip
+    _write(seed_repo, "reports/path1/evidence/runs/p1_20260120_001/RUN.md", "# evidence\n")
+    pointer_path = seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    original = pointer_path.read_text()
+    code, out, err = cli("adopt", str(seed_repo), "--json")
+    assert code == 0, err
+    roots = [".codex/RUNS", "reports/path1/evidence/runs", "reports/runs"]
+    assert sorted(json.loads(out)["run_roots"]) == roots
+    entries = built(cli, seed_repo)
     assert entries["threshold_packs_file"]["status"] == "built"
     assert entries["op_status_table"]["status"] == "built"
-    pointers = json.loads((seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
+    pointers = json.loads(pointer_path.read_text())
     assert pointers["mutation_policy"] == "Only pointers change."  # their keys are kept
     active = {p["registry_id"]: p["active_ref"]["run_id"] for p in pointers["pointers"]}
     assert active["expected_versions"] == entries["expected_versions"]["run_id"]
@@ -311,6 +329,23 @@ def test_an_adopted_repository_builds_green_with_its_ids_and_pointer_file(
     drift_folder = seed_repo / ".codex" / "RUNS" / str(entries["drift_signals"]["run_id"])
     drift = json.loads((drift_folder / "DRIFT_SIGNALS_v0_1.json").read_text())
     assert drift["expected_versions_source"] == "docs/governance/EXPECTED_VERSIONS_v0_1.json"
+    folder = seed_repo / ".codex" / "RUNS" / str(entries["run_registry"]["run_id"])
+    lines = [json.loads(row) for row in (folder / "RUN_REGISTRY_v0_1.jsonl").open()]
+    assert [line["run_root"] for line in lines] == sorted(line["run_root"] for line in lines)
+    by_key = {line["run_key"]: line for line in lines}
+    legacy = by_key["reports/runs::r_20261110_a"]
+    assert legacy["created_utc"] == "2026-11-10T10:00:00+00:00"
+    assert legacy["warnings"] == ["missing MANIFEST.sha256", "missing manifest.json"]
+    assert by_key["reports/path1/evidence/runs::p1_20260120_001"]["warnings"] == [
+        "missing run.json", "missing MANIFEST.sha256", "missing manifest.json"]  # fmt: skip
+    detail = json.loads((table / "OPERATION_STATUS_DETAIL_v0_2.json").read_text())
+    operations = detail["operations"]
+    b01 = operations["OP-B01"] if isinstance(operations, dict) else next(
+        op for op in operations if op["operation_id"] == "OP-B01")  # fmt: skip
+    assert b01["last_run_key"] == "reports/runs::r_20261110_a"
+    text = pointer_path.read_text()
+    assert list(json.loads(text)) == list(json.loads(original))
+    assert text.startswith(original[: original.index('"last_updated_utc"')])
 
 
 def test_no_seed_catalog_is_a_clear_error(cli: Run, tmp_path: Path) -> None:
@@ -391,9 +426,7 @@ def test_the_real_seed_repository_adopts_and_builds(
     runs = root / ".codex" / "RUNS"
     for folder in [*reference.glob("sealed_by_*/*__*")]:
         shutil.copytree(folder, runs / folder.name)
-    code, out, err = cli("build", "--workspace", str(root), "--json")
-    assert code == 0, out + err
-    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
+    entries = built(cli, root)
     theirs = next(reference.glob("sealed_by_reference/*__registry_delta_log_build"))
     ours = runs / str(entries["registry_delta_log"]["run_id"]) / "REGISTRY_DELTA_LOG_v0_1.jsonl"
     assert ours.read_bytes().startswith((theirs / ours.name).read_bytes())  # one history
@@ -418,18 +451,32 @@ def _seal_promotion(runs: Path, name: str, registry_id: str, files: dict[str, by
 
 
 def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: Path) -> None:
-    """Their sealed folders here: an unchanged source reuses their snapshot, still pointed at."""
+    """Their sealed folders here: an unchanged source reuses their snapshot, still pointed at;
+    our delta log starts from their newest, byte for byte, and `delta verify` walks into theirs."""
+    runs = seed_repo / ".codex" / "RUNS"
+    snapshot = "EXPECTED_VERSIONS_v0_1_snapshot.json"
     source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
-    folder = _seal_promotion(
-        seed_repo / ".codex" / "RUNS", "expected_versions", "expected_versions",
-        {"EXPECTED_VERSIONS_v0_1_snapshot.json": source},
-    )  # fmt: skip
+    folder = _seal_promotion(runs, "expected_versions", "expected_versions", {snapshot: source})
+    relpaths: dict[str, str | None] = {"expected_versions": snapshot}
+    theirs = seal_seed_delta_log(
+        runs, "2026-02-06T10:00:00Z", {"expected_versions": [folder]}, relpaths=relpaths
+    )
     assert cli("validate", str(folder))[0] == 0  # their seal passes our validator
     assert cli("adopt", str(seed_repo))[0] == 0
-    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
-    assert code == 0, out + err
-    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["expected_versions"]
+    entries = built(cli, seed_repo)
+    entry = entries["expected_versions"]
     assert (entry["status"], entry["run_id"]) == ("reused", folder.name)
+    log = entries["registry_delta_log"]
+    assert log["status"] == "built"
+    ours = (runs / str(log["run_id"]) / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
+    head = (theirs / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
+    assert ours.startswith(head) and len(ours) > len(head)
+    appended = [json.loads(line) for line in ours[len(head) :].splitlines()]
+    assert "expected_versions" not in {r["registry_id"] for r in appended}  # reused: no record
+    assert all(r["derivation_run_id"] == log["run_id"] for r in appended)
+    code, out, err = cli("delta", "verify", "--json", "--workspace", str(seed_repo))
+    assert code == 0, out + err
+    assert (json.loads(out)["first_run_id"], json.loads(out)["snapshots"]) == (theirs.name, 2)
     pointers = json.loads((seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text())
     ref = next(p for p in pointers["pointers"] if p["registry_id"] == "expected_versions")
     assert ref["active_ref"]["run_id"] == folder.name
@@ -440,9 +487,7 @@ def test_their_seal_promotion_folders_continue_the_history(cli: Run, seed_repo: 
     (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").write_text(
         json.dumps(dict(EXPECTED, version="0.2"), indent=2) + "\n"
     )
-    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
-    assert code == 0, out + err
-    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["expected_versions"]
+    entry = built(cli, seed_repo)["expected_versions"]
     assert entry["status"] == "built" and entry["promoted"] is True
     code, out, _ = cli("delta", "show", "--registry", "expected_versions",
                        "--workspace", str(seed_repo))  # fmt: skip
@@ -470,33 +515,6 @@ def test_values_our_catalog_cannot_express_are_refused_before_writing(
     assert not (seed_repo / "registries").exists() and not (seed_repo / "schemas").exists()
 
 
-def test_our_delta_log_extends_theirs(cli: Run, seed_repo: Path) -> None:
-    """Our delta log starts from their newest, byte for byte; `delta verify` walks into theirs."""
-    runs = seed_repo / ".codex" / "RUNS"
-    snapshot = "EXPECTED_VERSIONS_v0_1_snapshot.json"
-    source = (seed_repo / "docs/governance/EXPECTED_VERSIONS_v0_1.json").read_bytes()
-    folder = _seal_promotion(runs, "expected_versions", "expected_versions", {snapshot: source})
-    relpaths: dict[str, str | None] = {"expected_versions": snapshot}
-    theirs = seal_seed_delta_log(
-        runs, "2026-02-06T10:00:00Z", {"expected_versions": [folder]}, relpaths=relpaths
-    )
-    assert cli("adopt", str(seed_repo))[0] == 0
-    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
-    assert code == 0, out + err
-    entry = {e["registry_id"]: e for e in json.loads(out)["registries"]}["registry_delta_log"]
-    assert entry["status"] == "built"
-    ours = (runs / str(entry["run_id"]) / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
-    head = (theirs / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_bytes()
-    assert ours.startswith(head) and len(ours) > len(head)
-    appended = [json.loads(line) for line in ours[len(head) :].splitlines()]
-    assert "expected_versions" not in {r["registry_id"] for r in appended}  # reused: no record
-    assert all(r["derivation_run_id"] == entry["run_id"] for r in appended)
-    code, out, err = cli("delta", "verify", "--json", "--workspace", str(seed_repo))
-    assert code == 0, out + err
-    report = json.loads(out)
-    assert (report["first_run_id"], report["snapshots"]) == (theirs.name, 2)
-
-
 def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo: Path) -> None:
     path = seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
     path.write_text(json.dumps({"pointers": [
@@ -509,22 +527,13 @@ def test_odd_pointer_entries_are_warned_about_never_a_crash(cli: Run, seed_repo:
                for w in json.loads(out)["warnings"])  # fmt: skip
     # entries the builds' reader refuses: adopt says so now, not the first build
     assert "POINTER_FILE_UNREADABLE" in {w["code"] for w in json.loads(out)["warnings"]}
-    path.write_bytes(b"\xff")
-    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
-    warnings = json.loads(out)["warnings"]
-    (unreadable,) = [w for w in warnings if w["code"] == "POINTER_FILE_UNREADABLE"]
-    assert (
-        code == 0
-        and unreadable["path"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
-    )
-    assert "cannot be read" in unreadable["message"] and "restored" in unreadable["message"]
 
 
 @pytest.mark.parametrize(
     ("content", "said"),
     [(b'{"pointer_contract_version": "0.1", "pointers": [], "pointers": []}', "duplicate"),
-     (b'{"pointers": [{"registry_id": "x"}]}', "")],
-    ids=["duplicate-key", "schema-invalid"],
+     (b'{"pointers": [{"registry_id": "x"}]}', ""), (b"\xff", "")],
+    ids=["duplicate-key", "schema-invalid", "not-utf8"],
 )  # fmt: skip
 def test_a_pointer_file_the_builds_refuse_is_said_at_adoption(
     cli: Run, seed_repo: Path, content: bytes, said: str
@@ -537,6 +546,7 @@ def test_a_pointer_file_the_builds_refuse_is_said_at_adoption(
         w for w in json.loads(out)["warnings"] if w["code"] == "POINTER_FILE_UNREADABLE"
     ]
     assert said in unreadable["message"].lower(), unreadable
+    assert unreadable["path"] == (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
 
 
 def test_an_absent_pointer_file_is_no_warning(cli: Run, seed_repo: Path) -> None:
@@ -598,15 +608,10 @@ def test_a_catalog_adoption_cannot_use_is_refused_with_a_reason(
     """An entry adopt cannot read or a build would refuse: its code and place, nothing written."""
     (seed_repo.parent / "outside.json").write_text("{}")
     _edit_catalog(seed_repo, 3, **changes)  # migration_ledger
-    before = {
-        p: p.read_bytes() for p in seed_repo.rglob("*") if p.is_file() and ".git" not in p.parts
-    }
+    before = _tree(seed_repo)
     rc, out, err = cli("adopt", str(seed_repo))
     assert rc == 2 and out == "" and code in err and said in err, err
-    after = {
-        p: p.read_bytes() for p in seed_repo.rglob("*") if p.is_file() and ".git" not in p.parts
-    }
-    assert after == before
+    assert _tree(seed_repo) == before
 
 
 def test_a_schema_id_naming_a_file_elsewhere_gets_no_binding(cli: Run, seed_repo: Path) -> None:
@@ -636,43 +641,3 @@ def test_sources_at_the_root_become_a_root_glob(cli: Run, seed_repo: Path) -> No
     catalog = json.loads((seed_repo / "registries" / "REGISTRY_CATALOG_v0_2.json").read_text())
     ledger = next(e for e in catalog["registries"] if e["registry_id"] == "migration_ledger")
     assert ledger["sources"] == ["*.json"]
-
-
-def test_the_seed_builders_run_roots_are_indexed_and_its_pointer_layout_kept(
-    cli: Run, seed_repo: Path
-) -> None:
-    """The seed builder's other run roots are run roots too; the pointer file keeps its text."""
-    _write(seed_repo, "reports/runs/r_20261110_a/run.json",
-           {"run_id": "r_20261110_a", "created_at": "2026-11-10T10:00:00+00:00",
-            "operation_id": "OP-B01", "working_tree_state": "dirty"})  # fmt: skip
-    _write(seed_repo, "reports/path1/evidence/runs/p1_20260120_001/RUN.md", "# evidence\n")
-    pointer_path = seed_repo / PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
-    original = pointer_path.read_text()
-    code, out, err = cli("adopt", str(seed_repo), "--dry-run", "--json")
-    assert code == 0, err
-    roots = [".codex/RUNS", "reports/path1/evidence/runs", "reports/runs"]
-    assert sorted(json.loads(out)["run_roots"]) == roots
-    assert cli("adopt", str(seed_repo))[0] == 0
-    code, out, err = cli("build", "--workspace", str(seed_repo), "--json")
-    assert code == 0, out + err
-    entries = {e["registry_id"]: e for e in json.loads(out)["registries"]}
-    folder = seed_repo / ".codex" / "RUNS" / str(entries["run_registry"]["run_id"])
-    rows = (folder / "RUN_REGISTRY_v0_1.jsonl").read_text().splitlines()
-    lines = [json.loads(row) for row in rows]
-    assert [line["run_root"] for line in lines] == sorted(line["run_root"] for line in lines)
-    by_key = {line["run_key"]: line for line in lines}
-    legacy = by_key["reports/runs::r_20261110_a"]
-    assert legacy["created_utc"] == "2026-11-10T10:00:00+00:00"
-    assert legacy["warnings"] == ["missing MANIFEST.sha256", "missing manifest.json"]
-    assert by_key["reports/path1/evidence/runs::p1_20260120_001"]["warnings"] == [
-        "missing run.json", "missing MANIFEST.sha256", "missing manifest.json"]  # fmt: skip
-    table = seed_repo / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"])
-    detail = json.loads((table / "OPERATION_STATUS_DETAIL_v0_2.json").read_text())
-    operations = detail["operations"]
-    b01 = operations["OP-B01"] if isinstance(operations, dict) else next(
-        op for op in operations if op["operation_id"] == "OP-B01")  # fmt: skip
-    assert b01["last_run_key"] == "reports/runs::r_20261110_a"
-    text = pointer_path.read_text()
-    assert list(json.loads(text)) == list(json.loads(original))
-    head = original[: original.index('"last_updated_utc"')]
-    assert text.startswith(head)

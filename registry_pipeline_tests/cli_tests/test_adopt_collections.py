@@ -20,6 +20,7 @@ from registry_pipeline_tests.cli_tests.test_adopt import (
     _source,
     _v01,
     _write,
+    built,
     make_seed_repo,
 )
 
@@ -31,6 +32,7 @@ PACK = "outputs/evidence_pack_v0_2"
 DERIVED_GLOB = f"{DERIVED}/*/derived_validation_report.json"
 EVIDENCE_GLOB = f"{EVIDENCE}/*/{PACK}/**/*"
 CATALOG_PATH = "registries/REGISTRY_CATALOG_v0_2.json"
+DERIVED_ID = "derived_validation_reports"
 POINTERS_PATH = PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
 
 DERIVED_SCHEMA = {
@@ -103,24 +105,14 @@ def collections_repo(tmp_path: Path) -> Path:
     )
 
 
-def _json(text: str) -> Any:
-    return json.loads(text)
-
-
-def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, Any]]:
-    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
-    assert code == 0, out + err
-    return {e["registry_id"]: e for e in _json(out)["registries"]}
-
-
 def _payload(root: Path, run_id: str) -> dict[str, str]:
     """relpath -> sha256 of a run folder's artifacts, as its manifest lists them."""
-    rows = _json((root / ".codex/RUNS" / run_id / "manifest.json").read_text())
+    rows = json.loads((root / ".codex/RUNS" / run_id / "manifest.json").read_text())
     return {row["relpath"]: row["sha256"] for row in rows if row["relpath"] != "run.json"}
 
 
 def _pointer(root: Path, registry_id: str) -> dict[str, Any]:
-    pointers = _json((root / POINTERS_PATH).read_text())["pointers"]
+    pointers = json.loads((root / POINTERS_PATH).read_text())["pointers"]
     return next(p["active_ref"] for p in pointers if p["registry_id"] == registry_id)
 
 
@@ -190,7 +182,7 @@ def test_adopt_makes_collections_with_members_entries_and_excludes_the_empty_one
     assert lines["validation_range_results"].split(None, 2)[2] == (
         "collection: no file matches reports/validation/range_*.jsonl; nothing to snapshot"
     )
-    catalog = _json((collections_repo / CATALOG_PATH).read_text())
+    catalog = json.loads((collections_repo / CATALOG_PATH).read_text())
     entries = {e["registry_id"]: e for e in catalog["registries"]}
     derived, evidence = entries["derived_validation_reports"], entries["evidence_pack_registry"]
     assert (derived["kind"], derived["sources"]) == ("collection", [DERIVED_GLOB])
@@ -205,7 +197,7 @@ def test_adopt_makes_collections_with_members_entries_and_excludes_the_empty_one
     assert {e["registry_id"] for e in catalog["excluded"]} == {
         "threshold_registry_db", "validation_range_results"}  # fmt: skip
     schemas = collections_repo / "schemas"
-    binding = _json((schemas / "derived_validation_reports.schema.json").read_text())
+    binding = json.loads((schemas / "derived_validation_reports.schema.json").read_text())
     assert binding["x-registry-artifacts"] == ["derived_validation_report.json"]
     assert binding["x-schema-file"].endswith("REGISTRY_derived_validation_reports_v0_1.schema.json")
     assert not (schemas / "evidence_pack_registry.schema.json").exists()
@@ -216,7 +208,7 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
 ) -> None:
     root = collections_repo
     assert cli("adopt", str(root))[0] == 0
-    first = _build(cli, root)
+    first = built(cli, root)
     derived, evidence = first["derived_validation_reports"], first["evidence_pack_registry"]
     assert (derived["status"], derived["promoted"]) == ("built", True)
     assert (evidence["status"], evidence["promoted"]) == ("built", True)
@@ -233,14 +225,14 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
     ref = _pointer(root, "derived_validation_reports")
     assert (ref["run_id"], ref["relpath"]) == (derived["run_id"], None)
 
-    second = _build(cli, root, "--force")  # a build, not `up to date`
+    second = built(cli, root, "--force")  # a build, not `up to date`
     for registry_id in ("derived_validation_reports", "evidence_pack_registry"):
         assert second[registry_id]["status"] == "reused"
         assert second[registry_id]["run_id"] == first[registry_id]["run_id"]
 
     new_member = f"{UUID2}/derived_validation_report.json"
     _write(root, f"{DERIVED}/{new_member}", _report(UUID2, "PARTIAL"))
-    third = _build(cli, root)
+    third = built(cli, root)
     derived3 = third["derived_validation_reports"]
     assert derived3["status"] == "built" and derived3["run_id"] != derived["run_id"]
     assert set(_payload(root, derived3["run_id"])) == {
@@ -249,7 +241,7 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
     assert _pointer(root, "derived_validation_reports")["run_id"] == derived3["run_id"]
     log_run = third["registry_delta_log"]["run_id"]
     log = (root / ".codex/RUNS" / log_run / "REGISTRY_DELTA_LOG_v0_1.jsonl").read_text()
-    records = [_json(line) for line in log.splitlines()]
+    records = [json.loads(line) for line in log.splitlines()]
     mine = [r for r in records if r["registry_id"] == "derived_validation_reports"]
     assert [r["to_ref"]["run_id"] for r in mine] == [derived["run_id"], derived3["run_id"]]
     assert mine[-1]["from_ref"]["run_id"] == derived["run_id"]
@@ -280,24 +272,24 @@ def test_their_seal_promotion_folder_starts_the_collections_history(
     root_line = (theirs / "MANIFEST.sha256").read_text().splitlines()[-1]
     found = {"run_id": name, "run_root": ".codex/RUNS", "relpath": "derived_validation_report.json",
              "manifest_sha256": root_line.split()[-1]}  # fmt: skip
-    pointers = _json((collections_repo / POINTERS_PATH).read_text())
+    pointers = json.loads((collections_repo / POINTERS_PATH).read_text())
     pointers["pointers"].append({"registry_id": "derived_validation_reports", "active_ref": found,
                                  "active_ref_known": True,
                                  "active_asof_utc": "2026-02-06T09:30:00Z"})  # fmt: skip
     _write(collections_repo, POINTERS_PATH, pointers)
     assert cli("adopt", str(collections_repo))[0] == 0
-    built = _build(cli, collections_repo)["derived_validation_reports"]
-    assert built["status"] == "built" and built["promoted"] is True
+    ours = built(cli, collections_repo)["derived_validation_reports"]
+    assert ours["status"] == "built" and ours["promoted"] is True
     code, out, err = cli("delta", "show", "--registry", "derived_validation_reports", "--json",
                          "--workspace", str(collections_repo))  # fmt: skip
     assert code == 0, err
-    last = _json(out)["records"][-1]
-    assert (last["from_ref"]["run_id"], last["to_ref"]["run_id"]) == (theirs.name, built["run_id"])
+    last = json.loads(out)["records"][-1]
+    assert (last["from_ref"]["run_id"], last["to_ref"]["run_id"]) == (theirs.name, ours["run_id"])
     assert last["added_paths"] == [f"{UUID1}/derived_validation_report.json"]
     assert "derived_validation_report.json" in last["removed_paths"]
     journal = collections_repo / ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     records = [record for line in journal.read_text().splitlines()
-               for record in journal_records(_json(line))]  # fmt: skip
+               for record in journal_records(json.loads(line))]  # fmt: skip
     mine = [r for r in records if r["registry_id"] == "derived_validation_reports"]
     assert [r["action"] for r in mine] == ["adopt", "promote"]
     assert mine[0]["to_ref"] == found and mine[1]["from_ref"] == found
@@ -315,7 +307,7 @@ def test_a_member_that_breaks_its_bound_schema_is_never_sealed(
     _write(collections_repo, bad, _report(UUID2, "MAYBE"))
     code, out, _err = cli("build", "--workspace", str(collections_repo), "--json")
     assert code == 1
-    entry = {e["registry_id"]: e for e in _json(out)["registries"]}["derived_validation_reports"]
+    [entry] = [e for e in json.loads(out)["registries"] if e["registry_id"] == DERIVED_ID]
     assert entry["status"] == "failed" and entry["run_id"] is None
     assert any(
         bad in json.dumps(problem) and "/status" in json.dumps(problem)
@@ -329,7 +321,7 @@ def test_the_seed_repositorys_collections(cli: Run, tmp_path: Path) -> None:
     root = seed_repository(tmp_path)
     code, out, err = cli("adopt", str(root), "--json")
     assert code == 0, err
-    decisions = {d["registry_id"]: d for d in _json(out)["decisions"]}
+    decisions = {d["registry_id"]: d for d in json.loads(out)["decisions"]}
     assert decisions["validation_range_results"]["reason"] == (
         "collection: no file matches reports/validation/validate_range_*_days.jsonl; "
         "nothing to snapshot"
@@ -337,9 +329,7 @@ def test_the_seed_repositorys_collections(cli: Run, tmp_path: Path) -> None:
     assert decisions["derived_validation_reports"]["sources"] == [DERIVED_GLOB]
     assert decisions["evidence_pack_registry"]["sources"] == [EVIDENCE_GLOB]
     selected = ("derived_validation_reports", "evidence_pack_registry")
-    code, out, err = cli("build", "--workspace", str(root), "--json", "--select", *selected)
-    assert code == 0, out + err
-    entries = {e["registry_id"]: e for e in _json(out)["registries"]}
+    entries = built(cli, root, "--select", *selected)
     assert {entries[r]["status"] for r in selected} == {"built"}
     assert all(entries[r]["notes"] == [] for r in selected)
     assert len(_payload(root, entries["evidence_pack_registry"]["run_id"])) == 66

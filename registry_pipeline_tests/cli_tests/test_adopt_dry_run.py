@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, commit_all
 from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
 
 WRITTEN = re.compile(
@@ -35,9 +34,7 @@ def _crlf(root: Path) -> Path:
     (root / ".codex" / ".gitignore").write_bytes(b"# theirs\r\n.staging/\r\n")
     for path in [*root.rglob("*.json"), *root.rglob("*.md"), *root.glob(".git[ai]*")]:
         path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
-    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
-    subprocess.run(["git", "add", "-A"], cwd=root, check=True, capture_output=True)
-    subprocess.run([*git, "commit", "-qm", "crlf"], cwd=root, check=True)
+    commit_all(root, "crlf")
     return root
 
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, commit_all
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, seed_repo
 
 __all__ = ["seed_repo"]  # the fixture, shared with test_adopt.py
@@ -67,11 +66,6 @@ MATRIX_V02 = """\
 """
 
 
-def _git(root: Path, *args: str) -> None:
-    git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
-    subprocess.run([*git, *args], cwd=root, check=True, capture_output=True)
-
-
 def _newest(root: Path, suffix: str, name: str) -> Any:
     folder = sorted((root / ".codex" / "RUNS").glob(f"*__{suffix}"))[-1]
     return json.loads((folder / name).read_text(encoding="utf-8"))
@@ -83,8 +77,7 @@ def test_the_seed_catalog_form_builds_green_with_the_matrix_levels(
     (seed_repo / "OVC_ALLOWED_OPERATIONS_CATALOG_v0.1.md").write_text(CATALOG_V01)
     (seed_repo / "OVC_ENFORCEMENT_COVERAGE_MATRIX_v0.1.md").write_text(MATRIX_V01)
     (seed_repo / PHASE / "OVC_ENFORCEMENT_COVERAGE_MATRIX_v0.2.md").write_text(MATRIX_V02)
-    _git(seed_repo, "add", "-A")
-    _git(seed_repo, "commit", "-qm", "the seed's catalog form and matrices")
+    commit_all(seed_repo, "the seed's catalog form and matrices")
     code, out, err = cli("adopt", str(seed_repo))
     assert code == 0, err
     assert "coverage levels from OVC_ENFORCEMENT_COVERAGE_MATRIX_v0.1.md, " in out
@@ -117,8 +110,7 @@ def test_the_seed_catalog_form_builds_green_with_the_matrix_levels(
 
 def test_an_overridden_matrix_list_is_what_the_build_reads(cli: Run, seed_repo: Path) -> None:
     (seed_repo / "OVC_ENFORCEMENT_COVERAGE_MATRIX_v0.1.md").write_text(MATRIX_V01)
-    _git(seed_repo, "add", "-A")
-    _git(seed_repo, "commit", "-qm", "a matrix")
+    commit_all(seed_repo, "a matrix")
     assert cli("adopt", str(seed_repo))[0] == 0
     path = seed_repo / "registries" / "REGISTRY_CATALOG_v0_2.json"
     catalog = json.loads(path.read_text())

@@ -32,9 +32,8 @@ def test_a_file_is_read_whole_under_the_largest_limit(tmp_path: Path) -> None:
     assert read_regular(path, 70_000) == b"x" * 70_000
     with pytest.raises(TooLarge) as caught:
         read_regular(path, 69_999)
-    assert (caught.value.code, caught.value.filename, caught.value.size) == (
-        "INPUT_TOO_LARGE", str(path), 70_000
-    )
+    refused = caught.value
+    assert (refused.code, refused.filename, refused.size) == ("INPUT_TOO_LARGE", str(path), 70_000)
 
 
 def test_a_fifo_is_named_and_never_waited_on(tmp_path: Path) -> None:

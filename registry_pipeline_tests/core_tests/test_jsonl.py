@@ -36,19 +36,14 @@ def test_a_torn_tail_refuses_the_append_and_leaves_the_log_alone(tmp_path: Path)
     assert not jsonl.ends_cleanly(path) and not jsonl.ends_cleanly(path.read_bytes())
 
 
-def test_a_folder_in_the_log_s_place_is_no_regular_file(tmp_path: Path) -> None:
-    (tmp_path / "log.jsonl").mkdir()
-    with pytest.raises(OSError):
-        jsonl.append(tmp_path / "log.jsonl", [b"{}\n"])
-
-
-def test_a_link_in_the_log_s_place_is_not_followed(tmp_path: Path) -> None:
-    target = tmp_path / "elsewhere"
+@pytest.mark.parametrize("planted", ["folder", "link"])
+def test_a_folder_or_a_link_in_the_log_s_place_is_refused(tmp_path: Path, planted: str) -> None:
+    target, log = tmp_path / "elsewhere", tmp_path / "log.jsonl"
     target.write_bytes(b"")
-    os.symlink(target, tmp_path / "log.jsonl")
+    log.mkdir() if planted == "folder" else log.symlink_to(target)
     with pytest.raises(OSError):
-        jsonl.append(tmp_path / "log.jsonl", [b"{}\n"])
-    assert target.read_bytes() == b""
+        jsonl.append(log, [b"{}\n"])
+    assert target.read_bytes() == b""  # a link is not followed
 
 
 def test_an_append_whose_chunks_fail_midway_is_cut_back(tmp_path: Path) -> None:
@@ -126,7 +121,9 @@ def test_a_line_longer_than_the_bound_is_refused_naming_it(tmp_path: Path) -> No
     with pytest.raises(RegistryError) as caught:
         list(jsonl.Lines(data, max_line=10, path="log.jsonl"))
     assert (caught.value.code, caught.value.path, caught.value.line) == (
-        "INPUT_TOO_LARGE", "log.jsonl", 2
+        "INPUT_TOO_LARGE",
+        "log.jsonl",
+        2,
     )
 
 

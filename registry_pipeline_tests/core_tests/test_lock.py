@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -30,28 +29,6 @@ def test_the_note_names_the_holder_and_the_file_goes_with_it(tmp_path: Path) -> 
             pass
         assert refused.value.code == "LOCKED" and refused.value.path == str(path)
     assert not path.exists() and lock_state(path) is None
-
-
-def test_a_waiter_is_told_once_who_holds_it(tmp_path: Path) -> None:
-    path, told, release = tmp_path / "x.lock", [], threading.Event()
-
-    def on_wait(who: str) -> None:
-        told.append(who)
-        release.set()
-
-    def holder() -> None:
-        with exclusive_lock(path, holder="the holder"):
-            entered.set()
-            release.wait(30)
-
-    entered = threading.Event()
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert entered.wait(30)
-    with exclusive_lock(path, timeout=30, on_wait=on_wait):
-        pass
-    thread.join()
-    assert told == ["the holder"]
 
 
 def test_a_folder_is_locked_as_itself_and_kept(tmp_path: Path) -> None:

@@ -90,7 +90,8 @@ def carry_out(writes: Sequence[Write]) -> None:
             if write.part != "workspace":
                 raise  # IO_ERROR naming the file
             raise UsageError.of("INIT_FAILED", path=exc.filename or write.path,
-                                what="create the workspace", reason=exc.strerror or exc) from None
+                                what="create the workspace",
+                                reason=exc.strerror or exc) from None  # fmt: skip
 
 
 def unfixed(findings: list[Problem], writes: Sequence[Write]) -> list[Problem]:
@@ -134,8 +135,7 @@ def _document(root: Path, relpath: str, document: dict[str, Any]) -> Write:
     """The write of a catalog or binding: `unchanged` when it says the same already."""
     path = root / relpath
     change = _change(path, document)
-    return Write(relpath, path, change, dumps_pretty(document, sort_keys=False),
-                 part="catalog")
+    return Write(relpath, path, change, dumps_pretty(document, sort_keys=False), part="catalog")
 
 
 def _change(path: Path, document: dict[str, Any]) -> str:

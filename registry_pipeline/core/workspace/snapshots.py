@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from registry_pipeline.core.errors import MESSAGES, RegistryError, UsageError
+from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.fs import read_regular
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.seal.envelope import SealedRef
@@ -210,8 +210,6 @@ def future_dated(run_id: str, created_utc: object, now: datetime | None = None) 
 
 FUTURE_DATED = "FUTURE_DATED"
 """The reason code of a folder dated after now plus the clock skew (`future_dated`)."""
-CLOCK_BEHIND = MESSAGES[FUTURE_DATED].hint
-"""What to do about an active snapshot FUTURE_DATED: every door says it in these words."""
 
 
 def folder_verdict(report: FolderReport, now: datetime | None = None) -> tuple[Verdict, str | None]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from registry_pipeline.core.errors import BuildInProgress
 from registry_pipeline.core.lock import read_note
 from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH, build_slot
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests._helpers import slot_holder
 
 
 @pytest.fixture
@@ -80,23 +79,8 @@ def test_a_waiter_is_told_once_who_holds_it_and_runs_when_it_is_freed(
 
 def test_a_killed_holder_frees_the_slot(workspace: Workspace) -> None:
     """The kernel frees the flock of a process however it ends; its note stays, harmless."""
-    script = (
-        "import sys\n"
-        "from registry_pipeline.core.workspace.build_slot import build_slot\n"
-        "from registry_pipeline.core.workspace.layout import Workspace\n"
-        "from pathlib import Path\n"
-        "with build_slot(Workspace(Path(sys.argv[1])), 'the killed one', wait=0):\n"
-        "    print('held', flush=True)\n"
-        "    sys.stdin.readline()\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, str(workspace.root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    child = slot_holder(workspace.root, "the killed one")  # once it holds the slot
     try:
-        assert child.stdout is not None and child.stdout.readline() == "held\n"
         with pytest.raises(BuildInProgress) as raised, build_slot(workspace, "me", wait=0):
             pass
         assert "the killed one" in str(raised.value)

@@ -116,23 +116,6 @@ def _clone(tmp_path: Path, env: dict[str, str], repo: Path, autocrlf: str) -> Pa
     return clone
 
 
-def test_init_writes_the_minus_text_line_git_honours(tmp_path: Path, env: dict[str, str]) -> None:
-    repo = tmp_path / "repo"
-    _git(env, "init", "-q", str(repo))
-    done = _registry(env, "init", str(repo))
-    assert done.returncode == 0, done.stderr
-    lines = (repo / ".gitattributes").read_text(encoding="utf-8").splitlines()
-    assert lines.count("/.codex/RUNS/** -text") == 1
-    attrs = _git(env, "check-attr", "text", "--", ".codex/RUNS/x_build/sub/a.csv", cwd=repo)
-    assert attrs.strip() == ".codex/RUNS/x_build/sub/a.csv: text: unset"
-    outside = _git(env, "check-attr", "text", "--", "elsewhere/a.csv", cwd=repo)
-    assert outside.strip() == "elsewhere/a.csv: text: unspecified"
-    again = _registry(env, "init", str(repo))  # idempotent: no second line
-    assert again.returncode == 0, again.stderr
-    lines = (repo / ".gitattributes").read_text(encoding="utf-8").splitlines()
-    assert lines.count("/.codex/RUNS/** -text") == 1
-
-
 @pytest.mark.parametrize(
     "attributes_before",
     [None, "* text=auto eol=crlf\n"],

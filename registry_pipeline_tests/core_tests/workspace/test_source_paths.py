@@ -71,40 +71,29 @@ def schemas() -> SchemaCatalog:
     return SchemaCatalog.for_workspace(REPO)
 
 
-@pytest.mark.parametrize(("name", "data"), list(_jsonl_cases()), ids=lambda v: str(v)[:40])
-@pytest.mark.parametrize("relpath", [RUNS, "ungoverned.jsonl"])
-def test_a_jsonl_file_by_path_has_the_problems_of_its_bytes(
-    tmp_path: Path, schemas: SchemaCatalog, relpath: str, name: str, data: bytes
+JSON_CASES = [
+    (REPO / "registries/allowed_operations" / OPERATIONS).read_bytes(),
+    b'{"operations": [{"operation_id": 7}]}\n',
+    b'{"operations": [1, 2, 3}',
+    b"",
+]
+CASES = [
+    *(pytest.param(relpath, data, id=f"{relpath}-{name}")
+      for name, data in _jsonl_cases() for relpath in (RUNS, "ungoverned.jsonl")),
+    *(pytest.param(OPERATIONS, data, id=f"json-{n}") for n, data in enumerate(JSON_CASES)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("relpath", "data"), CASES)
+def test_a_file_by_path_has_the_problems_of_its_bytes(
+    tmp_path: Path, schemas: SchemaCatalog, relpath: str, data: bytes
 ) -> None:
     path = tmp_path / relpath
     path.write_bytes(data)
 
-    by_path = source_problems({relpath: path}, schemas)
-
-    assert by_path == source_problems({relpath: data}, schemas)
+    assert source_problems({relpath: path}, schemas) == source_problems({relpath: data}, schemas)
     assert count_records({relpath: path}) == count_records({relpath: data})
     assert file_digests({relpath: path}) == file_digests({relpath: data})
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        (REPO / "registries/allowed_operations" / OPERATIONS).read_bytes(),
-        b'{"operations": [{"operation_id": 7}]}\n',
-        b'{"operations": [1, 2, 3}',
-        b"",
-    ],
-)
-def test_a_json_file_by_path_has_the_problems_of_its_bytes(
-    tmp_path: Path, schemas: SchemaCatalog, data: bytes
-) -> None:
-    path = tmp_path / OPERATIONS
-    path.write_bytes(data)
-
-    assert source_problems({OPERATIONS: path}, schemas) == source_problems(
-        {OPERATIONS: data}, schemas
-    )
-    assert count_records({OPERATIONS: path}) == count_records({OPERATIONS: data})
 
 
 def test_source_paths_finds_what_is_read(tmp_path: Path) -> None:
