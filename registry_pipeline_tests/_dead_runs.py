@@ -32,7 +32,7 @@ from registry_pipeline.lib.runs import (
 from registry_pipeline_tests._helpers import child_env, registry_process
 
 GUARD = 600.0
-"""Seconds before a build is taken to hang (a killed build's bucket lease expires in 66 s)."""
+"""Seconds before a build is taken to hang (a killed build's bucket lease expires with its term)."""
 POLL = 0.02
 """Seconds between two looks at another process's observable state."""
 UNFINISHED = [
