@@ -106,7 +106,7 @@ def _coordination_step(
         registry_workspace: RegistryWorkspace,
         build_run: BuildRun,
     ) -> dg.AssetCheckResult:
-        settled = build_run.start.settled.get(spec.registry_id)
+        settled = build_run.settled.get(spec.registry_id)
         if settled is not None:  # settled with every registry it refers to (lib.build_run)
             return _settled_result(reading.name, settled)
         run_id = context.run.run_id
@@ -195,7 +195,7 @@ def _built_asset(spec: RegistrySpec, builder: Builder) -> dg.AssetsDefinition:
         registry_workspace: RegistryWorkspace,
         build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
-        settled = build_run.start.settled.get(spec.registry_id)
+        settled = build_run.settled.get(spec.registry_id)
         if settled is not None:  # nothing changed since the last build: its snapshot reused
             yield from _reuse_settled(context, spec, registry_checks(spec), settled)
             return
@@ -242,7 +242,7 @@ def _source_asset(spec: RegistrySpec, coordination_later: bool) -> dg.AssetsDefi
         registry_workspace: RegistryWorkspace,
         build_run: BuildRun,  # the run's build slot, start and end: every door the same build
     ) -> Iterator[dg.MaterializeResult[RegistryOutput] | dg.AssetCheckResult]:
-        settled = build_run.start.settled.get(spec.registry_id)
+        settled = build_run.settled.get(spec.registry_id)
         if settled is not None:  # unchanged and admitted: decided once for the run (lib.build_run)
             yield from _reuse_settled(context, spec, checks, settled)
             return

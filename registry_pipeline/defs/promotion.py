@@ -13,8 +13,8 @@ from registry_pipeline.lib.promotion import (
     pending_builds,
     promote_build,
     promotion_key,
-    promotion_tags,
 )
+from registry_pipeline.lib.runs import PROMOTES_TAG
 
 SENSOR_INTERVAL = 5
 """Seconds between the sensor's looks: a build's promotion starts within ~10 s of its end."""
@@ -72,7 +72,7 @@ def promotion_sensor(
         run_requests=[
             dg.RunRequest(
                 run_key=promotion_key(context.instance, run.run_id),
-                tags=promotion_tags(run.run_id),
+                tags={PROMOTES_TAG: run.run_id},
             )
             for run in builds
         ]

@@ -45,7 +45,6 @@ from registry_pipeline.lib.promotion import (
     outcomes_of,
     pending_builds,
     promotion_key,
-    promotion_tags,
     promotions_in_progress,
 )
 from registry_pipeline.lib.runs import (
@@ -203,7 +202,7 @@ def promote_here(
 ) -> str:
     """Run build `build_run_id`'s promotion here, as the sensor would request it: its run id."""
     run_id = str(uuid.uuid4())
-    tags = {**promotion_tags(build_run_id), RUN_KEY_TAG: promotion_key(instance, build_run_id)}
+    tags = {PROMOTES_TAG: build_run_id, RUN_KEY_TAG: promotion_key(instance, build_run_id)}
     config = {**QUIET_LOGS, "ops": {PROMOTION_OP: {"config": {"wait_seconds": wait}}}}
 
     def waiting(text: str) -> None:
@@ -352,8 +351,10 @@ def _summary(
     if promotion is not None and promotion.status != dg.DagsterRunStatus.SUCCESS:  # why
         failure = dg.DagsterEventType.STEP_FAILURE
         failed = step_problems(run_events(instance, promotion.run_id, failure)) or [
-            problem_object("RUN_FAILED", render("RUN_FAILED", reason=f"the promotion run "
-                                                  f"{promotion.status.value}"))
+            problem_object(
+                "RUN_FAILED",
+                render("RUN_FAILED", reason=f"the promotion run {promotion.status.value}"),
+            )
         ]
         problems += failed
         fault = failed[0]

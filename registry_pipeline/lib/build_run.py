@@ -6,7 +6,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -73,14 +73,6 @@ def say(instance: dg.DagsterInstance, run: dg.DagsterRun, text: str) -> None:
         hear(text)
 
 
-@dataclass(frozen=True)
-class BuildStart:
-    """What a build run decided at its start."""
-
-    settled: dict[str, Settled] = field(default_factory=dict)
-    """Unchanged sources the run reuses with their verdicts instead of sealing them again."""
-
-
 class RegistryWorkspace(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The workspace whose registries are built; `root` is its folder."""
 
@@ -104,12 +96,12 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Re-verify every run folder, trusting no stored verdict, and reuse no source unchecked."""
     force: bool = False
     """Build the registries even when nothing changed (`registry build --force`)."""
-    _start: BuildStart = PrivateAttr(default_factory=BuildStart)
+    _settled: dict[str, Settled] = PrivateAttr(default_factory=dict)
 
     @property
-    def start(self) -> BuildStart:
-        """What the run decided at its start (the sources it reuses)."""
-        return self._start
+    def settled(self) -> dict[str, Settled]:
+        """What the run decided at its start: the registries it reuses with their verdicts."""
+        return self._settled
 
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator[BuildRun]:
@@ -122,7 +114,7 @@ class BuildRun(dg.ConfigurableResource):  # type: ignore[type-arg]
         lost: list[str] = []
         try:
             with run_slot(instance, run, workspace, self.wait_seconds) as lost:
-                self._start = begin(
+                self._settled = begin(
                     instance, run, workspace, full_audit=self.full_audit, force=self.force
                 )
                 # the run's verdict cache (an in-process run finds the command's own open)
@@ -207,8 +199,9 @@ def begin(
     *,
     full_audit: bool,
     force: bool = False,
-) -> BuildStart:
-    """The start of a build run under the build slot; a broken pointer history fails it here."""
+) -> dict[str, Settled]:
+    """The start of a build run under the build slot (the registries it reuses, and why); a broken
+    pointer history fails it here."""
     from registry_pipeline.core.builders.registry import BUILDERS, buildable
 
     # a build from any door (the UI's Materialize of a selection too): its promotion pends
@@ -223,15 +216,15 @@ def begin(
     ids = [spec.registry_id for spec in buildable(catalog, BUILDERS)]  # the whole build job
     selection = run.asset_selection  # none or empty: the whole job
     if selection and not {dg.AssetKey(registry_id) for registry_id in ids} <= set(selection):
-        return BuildStart()  # a selection of it: its promotion records no build
+        return {}  # a selection of it: its promotion records no build
     fresh = not (full_audit or force) and up_to_date(workspace, catalog).up_to_date  # the CLI's
     stash_inputs(workspace, run.run_id, build_inputs(workspace))  # recorded once promoted
     if full_audit:
-        return BuildStart()
+        return {}
     settled = settled_sources(workspace, ids)
     if fresh:  # nothing changed: every registry reuses its snapshot, nothing is sealed
         settled.update(settled_derived(workspace, catalog, [i for i in ids if i not in settled]))
-    return BuildStart(settled)
+    return settled
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,9 @@ def run_events(
     instance: dg.DagsterInstance,
     run_id: str,
     kind: dg.DagsterEventType | set[dg.DagsterEventType],
-    limit: int | None = None,
 ) -> list[Any]:
     """The events of `kind` (one, or a set) in Dagster run `run_id`, oldest first."""
-    records = instance.get_records_for_run(run_id, of_type=kind, limit=limit).records
+    records = instance.get_records_for_run(run_id, of_type=kind).records
     return [r.event_log_entry.dagster_event for r in records if r.event_log_entry.dagster_event]
 
 

@@ -106,11 +106,6 @@ def promotion_key(instance: dg.DagsterInstance, build_run_id: str) -> str:
     return f"promote:{build_run_id}" + (f":{tried + 1}" if tried else "")
 
 
-def promotion_tags(build_run_id: str) -> dict[str, str]:
-    """The tags of the promotion run of build `build_run_id` (a sensor adds its run key)."""
-    return {PROMOTES_TAG: build_run_id}
-
-
 def pending_builds(instance: dg.DagsterInstance, limit: int = 20) -> list[dg.DagsterRun]:
     """Ended builds no promotion took, oldest first, but those a live process or promotion holds."""
     filters = dg.RunsFilter(tags={PROMOTION_TAG: PENDING}, statuses=list(ENDED))
@@ -179,8 +174,11 @@ def _promote_under_slot(
         say(instance, run, f"nothing promoted: build run {build.run_id} was killed")
         return
     if taken == LEASE_LOST:  # the same rule as a pointer change under a lease taken over
-        raise RegistryError.of("BUILD_LEASE_LOST", holder=f"build run {build.run_id}",
-                               how="while it built (its run's log says why)")
+        raise RegistryError.of(
+            "BUILD_LEASE_LOST",
+            holder=f"build run {build.run_id}",
+            how="while it built (its run's log says why)",
+        )
     if taken not in (None, PENDING, run.run_id) and not _failed(instance, taken):
         say(instance, run, f"nothing to do: dagster run {taken} promotes build {build.run_id}")
         return

@@ -14,8 +14,10 @@ from registry_pipeline_tests.core_tests.gate._support import point_by_hand
 def test_repair_restarts_a_broken_journal_keeping_it_and_restores_a_hand_edit(
     cli: Run, ws: Path
 ) -> None:
-    first, second, failed = (seal_checked(ws, "alpha", n, receipt)[0]
-                             for n, receipt in ((1, "passed"), (2, "passed"), (3, "failed")))
+    first, second, failed = (
+        seal_checked(ws, "alpha", n, receipt)[0]
+        for n, receipt in ((1, "passed"), (2, "passed"), (3, "failed"))
+    )
     journal = PointerStore(Workspace(ws)).journal_path
 
     def pointers(*args: str) -> tuple[int, str, str]:

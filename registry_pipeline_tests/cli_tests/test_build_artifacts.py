@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import io
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +12,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from registry_pipeline.cli import main
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline_tests._helpers import copy_built
+from registry_pipeline_tests._helpers import copy_built, environment_kept, registry
 
-REPO = Path(__file__).resolve().parents[2]
 SEAL_FILES = ("run.json", "manifest.json", "MANIFEST.sha256")
 REGISTRY_OPS = ("OP-QA07", "OP-QA08", "OP-QA09", "OP-QA10")
 
@@ -43,18 +38,8 @@ SEED_SCHEMAS: tuple[tuple[str, str, str], ...] = (
 
 def _registry(*args: str) -> tuple[int, str, str]:
     """`registry ARGS` in process; DAGSTER_HOME (which `build` sets) is restored afterwards."""
-    saved = os.environ.get("DAGSTER_HOME")
-    stdout, stderr = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = main(list(args))
-    finally:
-        if saved is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = saved
-    assert "Traceback" not in stdout.getvalue() + stderr.getvalue()
-    return code, stdout.getvalue(), stderr.getvalue()
+    with environment_kept("DAGSTER_HOME"):
+        return registry(*args)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,10 @@ def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Pat
     assert "BAD_SOURCE" in problems and str(EXPECTED) in problems
     assert "JSON_INVALID" in problems and "line 2" in problems
     assert "DagsterExecutionStepExecutionError" not in problems
+    # what reads it is skipped, downstream of it too; the rest is built
+    assert entries["drift_signals"]["status"] == entries["system_health_report"]["status"]
     assert entries["drift_signals"]["status"] == "skipped"
+    assert entries["op_status_table"]["status"] == "built"
     new = set(run_folders(built)) - before  # the failed source and what reads it sealed nothing
     assert not any(rid in name for name in new for rid in ("expected_versions", "drift_signals"))
     source.write_bytes(good)

@@ -5,14 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
-from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline_tests._helpers import (
@@ -24,16 +22,6 @@ from registry_pipeline_tests._helpers import (
 from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
-
-
-def _run(*args: str) -> tuple[int, str, str]:
-    process = registry_process(*args)
-    out, err = process.communicate(timeout=600)
-    return process.returncode, out, err
-
-
-def _holder(root: Path) -> subprocess.Popen[str]:
-    return slot_holder(root, "test holder")
 
 
 def _assert_healthy(cli: Run, root: Path) -> None:
@@ -109,22 +97,9 @@ def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: 
     _assert_healthy(cli, built)
 
 
-def test_a_busy_workspace_fails_fast_naming_the_holder(tmp_path: Path) -> None:
-    root = copy_demo(tmp_path)
-    holder = _holder(root)
-    try:
-        code, _out, err = _run("build", "--workspace", str(root), "--wait", "0")
-    finally:
-        holder.communicate(input="\n", timeout=60)
-    assert code == 1
-    assert "BUILD_IN_PROGRESS" in err and str(root / BUILD_SLOT_RELPATH) in err
-    assert "held by test holder" in err or ": test holder" in err, err
-    assert list((root / ".codex" / "RUNS").iterdir()) == [root / ".codex" / "RUNS" / ".gitkeep"]
-
-
 def test_a_killed_holder_leaves_no_lock_to_clean(cli: Run, tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
-    holder = _holder(root)
+    holder = slot_holder(root)
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
     code, out, err = cli("build", "--workspace", str(root), "--wait", "0")
@@ -139,7 +114,7 @@ def test_a_dagster_run_of_the_build_job_meets_the_slot_too(tmp_path: Path) -> No
     root = copy_demo(tmp_path)
     job = build_definitions(root).resolve_job_def(BUILD_JOB)
     config = resources_config(str(root), False, wait_seconds=0)
-    holder = _holder(root)
+    holder = slot_holder(root)
     try:
         with dg.instance_for_test() as instance:
             result = job.execute_in_process(config, instance=instance, raise_on_error=False)
@@ -157,7 +132,7 @@ def test_a_dagster_run_of_the_build_job_meets_the_slot_too(tmp_path: Path) -> No
 
 def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
-    holder = _holder(root)
+    holder = slot_holder(root)
     try:
         build = registry_process("build", "--workspace", str(root), "--wait", "600")
         assert build.stderr is not None
@@ -169,25 +144,3 @@ def test_ctrl_c_waiting_for_the_build_slot_is_one_line_and_130(tmp_path: Path) -
     assert build.returncode == 130
     assert err.strip().startswith("error: INTERRUPTED ") and len(err.splitlines()) == 1 and not out
     assert run_folders(root) == []
-
-
-def test_ctrl_c_inside_the_dagster_run_is_one_line_and_130(cli: Run, tmp_path: Path) -> None:
-    import time
-
-    root = copy_demo(tmp_path)
-    build = registry_process("build", "--workspace", str(root))
-    deadline = time.monotonic() + 120
-    while not run_folders(root) and build.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)  # polls an observable condition: the run has sealed its first folder
-    build.send_signal(signal.SIGINT)
-    out, err = build.communicate(timeout=120)
-    assert build.returncode == 130, out + err
-    assert err.strip().startswith("error: INTERRUPTED ") and len(err.splitlines()) == 1 and not out
-    assert "Traceback" not in err
-    pointers = root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
-    assert not pointers.exists()  # an interrupted build promotes nothing
-    with open_instance(root) as instance:  # its run says so: cancelled, not failed
-        (run,) = instance.get_runs(dg.RunsFilter(job_name=BUILD_JOB))
-        assert run.status == dg.DagsterRunStatus.CANCELED
-    code, out, err = cli("build", "--workspace", str(root))  # and the next one is green
-    assert code == 0, out + err

@@ -12,7 +12,6 @@ from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Entries, Run, break_built_schema
 
-REPO = Path(__file__).resolve().parents[2]
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
 

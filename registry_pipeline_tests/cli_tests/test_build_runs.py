@@ -11,6 +11,7 @@ import dagster as dg
 
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.lib.build_run import BUILD_JOB, COMMAND_TAG
 from registry_pipeline.lib.instance import open_instance
@@ -20,6 +21,7 @@ from registry_pipeline_tests._helpers import (
     child_env,
     copy_demo,
     registry_process,
+    run_folders,
     slot_holder,
 )
 from registry_pipeline_tests.cli_tests.conftest import Run
@@ -56,8 +58,9 @@ def test_a_build_that_finds_the_slot_held_waits_saying_for_whom_then_builds(
         refused = registry_process("build", "--workspace", str(root), "--wait", "0", "--json")
         out, err = refused.communicate(timeout=300)
         assert refused.returncode == 1 and "BUILD_IN_PROGRESS" in out + err
-        assert "test build" in out + err
+        assert "test build" in out + err and str(root / BUILD_SLOT_RELPATH) in out + err
         assert not (root / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json").exists()
+        assert run_folders(root) == []
         patient = registry_process("build", "--workspace", str(root), "--json")
         assert patient.stderr is not None
         first = patient.stderr.readline()  # said as it starts waiting (the holder never lets go)

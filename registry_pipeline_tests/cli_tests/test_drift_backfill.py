@@ -66,22 +66,31 @@ class Backfilled(NamedTuple):
     document: dict[str, Any]
 
 
+def _backfilled_copy(
+    built_demo_once: tuple[Path, dict[str, Any]], parent: Path, days: int, *options: str
+) -> Backfilled:
+    """A copy of the built demo after a backfill of the `days` days before today."""
+    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
+
+    last = _today() - timedelta(days=1)
+    root = copy_built(built_demo_once[0], parent)
+    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
+        code, out, err = registry(
+            "drift", "backfill", "--from", str(last - timedelta(days=days - 1)), "--to", str(last),
+            "--workspace", str(root), "--json", *options,
+        )  # fmt: skip
+    assert code == 0, out + err
+    return Backfilled(root, last, json.loads(out))
+
+
 @pytest.fixture(scope="module")
 def backfilled_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
     """The built demo after one backfill of yesterday (`--in-process`: accepted), once a process."""
-    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-
-    day = _today() - timedelta(days=1)
-    root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("backfilled"))
-    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
-        code, out, err = registry(
-            "drift", "backfill", "--from", str(day), "--to", str(day),
-            "--workspace", str(root), "--json", "--in-process",
-        )  # fmt: skip
-    assert code == 0, out + err
-    return Backfilled(root, day, json.loads(out))
+    return _backfilled_copy(
+        built_demo_once, tmp_path_factory.mktemp("backfilled"), 1, "--in-process"
+    )
 
 
 @pytest.fixture
@@ -95,17 +104,7 @@ def computed_once(
     built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
 ) -> Backfilled:
     """The built demo after a backfill of the three days before today (no history), once a run."""
-    from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-
-    last = _today() - timedelta(days=1)
-    root = copy_built(built_demo_once[0], tmp_path_factory.mktemp("computed"))
-    with environment_kept(*BUILD_ENV, POSTGRES_URL_ENV):
-        code, out, err = registry(
-            "drift", "backfill", "--from", str(last - timedelta(days=2)), "--to", str(last),
-            "--workspace", str(root), "--json",
-        )  # fmt: skip
-    assert code == 0, out + err
-    return Backfilled(root, last, json.loads(out))
+    return _backfilled_copy(built_demo_once, tmp_path_factory.mktemp("computed"), 3)
 
 
 def test_days_without_history_are_all_unknown_sealed_and_checked(
@@ -262,20 +261,6 @@ def test_bad_ranges_are_refused_before_anything_runs(
     )
     assert exit_code == 2 and code in err and out == ""
     assert not (demo / ".codex" / "dagster_home").exists()
-
-
-def test_backfill_outside_a_workspace(cli: Run, tmp_path: Path) -> None:
-    code, _out, err = cli(
-        "drift", "backfill", "--from", str(_today() - timedelta(days=1)),
-        "--to", str(_today() - timedelta(days=1)),
-        "--workspace", str(tmp_path),
-    )  # fmt: skip
-    assert code == 2 and "NOT_A_WORKSPACE" in err
-
-
-def test_help_has_examples(cli: Run) -> None:
-    code, out, _ = cli("drift", "backfill", "--help")
-    assert code == 0 and "examples:" in out and "registry drift backfill --from" in out
 
 
 def test_a_broken_catalog_is_named_before_any_backfill(cli: Run, demo: Path) -> None:

@@ -24,7 +24,6 @@ from registry_pipeline_tests._helpers import (
     promote_as_the_sensor,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 WITH_POINTER = {
     "rolepack",
     "run_index",

@@ -50,12 +50,8 @@ def _metadata(node: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_server_serves_the_registry_graph(nodes: dict[str, dict[str, Any]]) -> None:
+    """Its edges are the definitions' (`test_definitions.test_demo_graph_is_pinned`)."""
     assert set(nodes) == {*REGISTRIES, "drift_signals_daily"}
-    daily = sorted("/".join(key["path"]) for key in nodes["drift_signals_daily"]["dependencyKeys"])
-    assert daily == ["expected_versions", "op_status_table", "run_registry", "threshold_packs_file"]
-    for registry_id, upstream in REGISTRIES.items():
-        served_deps = sorted("/".join(key["path"]) for key in nodes[registry_id]["dependencyKeys"])
-        assert served_deps == upstream, registry_id
     assert nodes["expected_versions"]["groupName"] == "sources"
     assert nodes["run_registry"]["groupName"] == "registries"
 
@@ -82,47 +78,35 @@ def test_every_asset_has_its_blocking_checks_and_they_passed(
             assert execution["runId"] == served_demo.build["dagster_run_id"]
 
 
-def test_latest_materialization_carries_the_run_folder(
-    served_demo: Served, nodes: dict[str, dict[str, Any]]
-) -> None:
-    node = nodes["run_registry"]
-    [latest] = node["assetMaterializations"]
-    assert latest["runId"] == served_demo.build["dagster_run_id"]  # the CLI's run, in the UI
-    metadata = _metadata(node)
-    assert {"run_id", "root_sha256", "path", "record_count"} <= set(metadata)
-    entry = served_demo.entry("run_registry")
-    assert metadata["run_id"]["text"] == entry["run_id"]
-    assert metadata["root_sha256"]["text"] == entry["root_sha256"]
-    assert metadata["record_count"]["intValue"] == entry["record_count"]
-    folder = Path(metadata["path"]["path"])
-    assert folder == served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
-    manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
-    assert f"ROOT_SHA256  {entry['root_sha256']}" in manifest.splitlines()
-
-
-def test_every_registry_shows_the_cli_build(
+def test_every_registry_shows_the_cli_build_and_its_run_folder(
     served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     for registry_id in REGISTRIES:
+        [latest] = nodes[registry_id]["assetMaterializations"]
+        assert latest["runId"] == served_demo.build["dagster_run_id"]  # the CLI's run, in the UI
         metadata = _metadata(nodes[registry_id])
         entry = served_demo.entry(registry_id)
         assert metadata["run_id"]["text"] == entry["run_id"], registry_id
         assert metadata["root_sha256"]["text"] == entry["root_sha256"], registry_id
-        assert Path(metadata["path"]["path"]).is_dir(), registry_id
+        folder = Path(metadata["path"]["path"])
+        assert folder == served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
+    metadata, entry = _metadata(nodes["run_registry"]), served_demo.entry("run_registry")
+    assert metadata["record_count"]["intValue"] == entry["record_count"]
+    folder = served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
+    manifest = (folder / "MANIFEST.sha256").read_text(encoding="utf-8")
+    assert f"ROOT_SHA256  {entry['root_sha256']}" in manifest.splitlines()
 
 
-def test_health_report_markdown_is_served(nodes: dict[str, dict[str, Any]]) -> None:
-    report = _metadata(nodes["system_health_report"])["report"]
-    assert report["__typename"] == "MarkdownMetadataEntry"
-    assert report["mdStr"].startswith("# System Health Report v0.1")
-    assert "## Governance scorecard" in report["mdStr"]
-
-
-def test_health_report_metadata_shows_the_sealed_scorecard(
+def test_health_report_markdown_and_sealed_scorecard_are_served(
     served_demo: Served, nodes: dict[str, dict[str, Any]]
 ) -> None:
     """The UI's figures are the sealed summary's, not computed again."""
-    shown = json.loads(_metadata(nodes["system_health_report"])["scorecard"]["jsonString"])
+    metadata = _metadata(nodes["system_health_report"])
+    report = metadata["report"]
+    assert report["__typename"] == "MarkdownMetadataEntry"
+    assert report["mdStr"].startswith("# System Health Report v0.1")
+    assert "## Governance scorecard" in report["mdStr"]
+    shown = json.loads(metadata["scorecard"]["jsonString"])
     entry = served_demo.entry("system_health_report")
     folder = served_demo.workspace / ".codex" / "RUNS" / entry["run_id"]
     sealed = json.loads((folder / "SYSTEM_HEALTH_SUMMARY_v0_1.json").read_text(encoding="utf-8"))
