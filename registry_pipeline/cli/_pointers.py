@@ -17,7 +17,7 @@ from registry_pipeline.cli._args import (
     parse_moment,
 )
 from registry_pipeline.cli._output import answer, err, failed
-from registry_pipeline.core.errors import RegistryError, UsageError, problem_object, render
+from registry_pipeline.core.errors import RegistryError, UsageError, problem_object
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
 from registry_pipeline.core.workspace.catalog import catalog_or_none
 from registry_pipeline.core.workspace.layout import Workspace, resolve_workspace
@@ -274,8 +274,8 @@ def run_verify(args: argparse.Namespace) -> int:
     _workspace, store = open_store(args)
     report = store.verify(expect, admit=admission)
     if lock_state(store.lock_path) == "held":  # a lock cannot go stale: it dies with its holder
-        said = render("LOCK_HELD", lock=store.lock_path, holder=describe_lock(store.lock_path))
-        report.notes.append(journal_finding("LOCK_HELD", said))
+        holder = describe_lock(store.lock_path)
+        report.notes.append(journal_finding("LOCK_HELD", lock=store.lock_path, holder=holder))
     document = {"ok": report.ok, "records": report.records, "head": report.head,
                 "expect_head_seq": report.expect_head_seq}  # fmt: skip
     # the file a finding is about: the pointer file, the lock, or (but a TARGET_* finding,

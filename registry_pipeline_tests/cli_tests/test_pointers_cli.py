@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,10 +40,6 @@ def pointers(cli: Run, ws: Path, *args: str) -> tuple[int, str, str]:
     return cli("pointers", *args, "--workspace", str(ws))
 
 
-def _json(text: str) -> object:
-    return json.loads(text)
-
-
 # -- help and bad usage ----------------------------------------------------------------------------
 
 
@@ -65,11 +62,16 @@ def test_every_subcommand_has_help_with_examples(cli: Run) -> None:
         (("pointers", "as-of", "yesterday"), "BAD_TIMESTAMP"),
         (("pointers", "as-of", "2026-11-20T18:00:00"), "BAD_TIMESTAMP"),  # no time zone
         (("pointers", "as-of", "2026-13-45"), "BAD_TIMESTAMP"),
+        (("pointers", "as-of", "9999-12-31T23:59:59-01:00"), "BAD_TIMESTAMP"),  # past the calendar
+        (("pointers", "as-of", "0001-01-01T00:00:00+01:00"), "BAD_TIMESTAMP"),
+        (("pointers", "as-of", "0999-12-31"), "BAD_TIMESTAMP"),
         (("pointers", "rollback", "alpha", "--to", "X"), "--reason"),
         (("pointers", "rollback", "alpha", "--reason", "x"), "--to"),
         (("pointers", "promote", "alpha"), "RUN_ID"),
+        *((("pointers", "promote", "alpha", "X", "--lock-timeout", seconds), "--lock-timeout")
+          for seconds in ("nan", "inf", "-1", "1e300", "soon")),  # a finite number of seconds
     ],
-)
+)  # fmt: skip
 def test_bad_usage_exits_2(cli: Run, ws: Path, args: tuple[str, ...], expected: str) -> None:
     code, out, err = cli(*args, "--workspace", str(ws))
     assert code == 2, (out, err)
@@ -90,7 +92,7 @@ def test_a_rollback_with_a_blank_reason_is_bad_usage(
 
 def test_promote_show_and_the_journal_head(cli: Run, ws: Path, seal: Callable[..., str]) -> None:
     code, out, _ = pointers(cli, ws, "show", "--json")
-    assert code == 0 and _json(out) == {"last_updated_utc": "unknown", "pointers": []}
+    assert code == 0 and json.loads(out) == {"last_updated_utc": "unknown", "pointers": []}
 
     first = seal()
     code, out, err = pointers(cli, ws, "promote", "alpha", first, "--expect", "none", "--json")
@@ -153,18 +155,12 @@ def test_a_lock_file_of_a_dead_process_does_not_block_and_verify_is_clean(
 ) -> None:
     run_id = seal()
     lock = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json.lock"
-    lock.write_text(json.dumps({"pid": 2**22 + 4321, "host": _hostname(), "since": "then"}))
+    lock.write_text(json.dumps({"pid": 2**22 + 4321, "host": socket.gethostname(), "since": "-"}))
     code, _out, err = pointers(cli, ws, "verify")
     assert code == 0 and "LOCK_HELD" not in err  # nobody holds it: the flock died with its owner
     code, _out, err = pointers(cli, ws, "promote", "alpha", run_id, "--lock-timeout", "0")
     assert code == 0, err
     assert not lock.exists()
-
-
-def _hostname() -> str:
-    import socket
-
-    return socket.gethostname()
 
 
 # -- rollback, history, as-of, verify --------------------------------------------------------------
@@ -253,24 +249,10 @@ def test_a_corrupt_journal_is_reported_not_a_traceback(
     assert code == 1 and "JOURNAL_CORRUPT" in err
     code, _out, err = pointers(cli, ws, "verify")
     assert code == 1 and "RECORD_UNREADABLE" in err
+    code, _out, err = pointers(cli, ws, "as-of", "2999-01-01")
+    assert code == 1 and "JOURNAL_CORRUPT" in err and "INTERNAL" not in err
     code, _out, err = pointers(cli, ws, "show")
     assert code == 0 and one in _out
-
-
-def test_as_of_on_a_corrupt_journal_is_journal_corrupt(
-    cli: Run, ws: Path, seal: Callable[..., str]
-) -> None:
-    assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
-    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-    journal.write_bytes(b"{not json\n" + journal.read_bytes())
-    code, _out, err = pointers(cli, ws, "as-of", "2999-01-01")
-    assert "INTERNAL" not in err and "JOURNAL_CORRUPT" in err and code == 1
-
-
-@pytest.mark.parametrize("run_id", ["../RUNS", "."])
-def test_a_run_id_outside_runs_is_refused_before_any_read(cli: Run, ws: Path, run_id: str) -> None:
-    code, _out, err = pointers(cli, ws, "promote", "alpha", run_id)
-    assert code == 1 and "TARGET_NOT_IN_RUNS" in err
 
 
 # -- the demo catalog ------------------------------------------------------------------------------
@@ -303,22 +285,6 @@ def test_a_registry_without_a_pointer_by_design_is_refused(
     )
     code, out, _ = pointers(cli, demo, "show")
     assert "system_health_report" in out and "no pointer by design" in out
-
-
-@pytest.mark.parametrize(
-    "moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00", "0999-12-31"]
-)
-def test_as_of_outside_the_calendar_is_bad_usage(cli: Run, ws: Path, moment: str) -> None:
-    code, _out, err = pointers(cli, ws, "as-of", moment)
-    assert code == 2 and "BAD_TIMESTAMP" in err
-
-
-@pytest.mark.parametrize("timeout", ["nan", "inf", "-1", "1e300", "soon"])
-def test_a_lock_timeout_must_be_a_finite_number_of_seconds(
-    cli: Run, ws: Path, seal: Callable[..., str], timeout: str
-) -> None:
-    code, _out, err = pointers(cli, ws, "promote", "alpha", seal(), "--lock-timeout", timeout)
-    assert code == 2 and "--lock-timeout" in err and "86400" in err
 
 
 def test_a_seed_pointer_naming_a_root_but_no_run_id_is_shown_as_none(cli: Run, ws: Path) -> None:

@@ -16,7 +16,7 @@ from uuid import uuid4
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
-from registry_pipeline.core.objstore.store import SET_ASIDE, Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import Conflict, ObjectStore, not_ours
 
 FORMAT = "registry-remote-folder-1"
 STAGING = "staging/sha256/"
@@ -107,9 +107,8 @@ def listing(store: ObjectStore, run_root: str, run_id: str) -> list[RemoteFile]:
             problem = str(exc)
         except RegistryError as exc:  # the shape `_files` checks, and where (a JSON pointer)
             field, problem = exc.field, exc.message
-    raise RegistryError.of(
-        "REMOTE_STATE_INVALID", path=where, what="a folder object", remedy=SET_ASIDE,
-        reason=f"{field + ': ' if field else ''}{problem}", field=field,
+    raise not_ours(
+        where, "a folder object", f"{field + ': ' if field else ''}{problem}", field=field
     )
 
 

@@ -18,7 +18,7 @@ from registry_pipeline.core.errors import BuildInProgress, RegistryError
 from registry_pipeline.core.json_strict import JSONDecodeProblem, loads_strict
 from registry_pipeline.core.lock import Owner
 from registry_pipeline.core.objstore.ledger import MAX_EPOCH, Ledger
-from registry_pipeline.core.objstore.store import SET_ASIDE, Blob, Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import Blob, Conflict, ObjectStore, not_ours
 
 KEY = "locks/build.json"
 TERM = 60.0
@@ -108,7 +108,8 @@ class BuildLease:
                     self._seen = (current, now)
                 if not current.released and now - self._seen[1] < self._expiry(current):
                     return False
-            grant = Grant(owner.holder, self._epoch(current) + 1)
+            tail = self.ledger.tail() if self.ledger is not None else (0, 0)  # read once
+            grant = Grant(owner.holder, self._epoch(current, tail[1]) + 1)
             body = self._body(grant, released=False)
             try:
                 if current is None:
@@ -119,7 +120,7 @@ class BuildLease:
                 continue
             self.grant, self._keeper = grant, _Keeper(self, grant, etag, now)
             if self.ledger is not None:
-                self.ledger.fence(grant.epoch)
+                self.ledger.fence(grant.epoch, tail)
             return True
 
     def holder(self) -> str:
@@ -143,14 +144,15 @@ class BuildLease:
         if keeper is not None:
             keeper.close()
 
-    def _epoch(self, current: Lease | None) -> int:
+    def _epoch(self, current: Lease | None, fenced: int) -> int:
         """The epoch the lease was last taken with, or the ledger's fence if higher."""
-        fenced = self.ledger.fenced() if self.ledger is not None else 0
         # a lease removed by hand never restarts the epochs; a fence raised by hand is outgrown
         epoch = max(current.epoch if current is not None else 0, fenced)
         if epoch >= MAX_EPOCH:  # no higher epoch: a stale holder could never be fenced off
             raise RegistryError.of(
-                "REMOTE_STATE_INVALID", path=self.path, what="a lease",
+                "REMOTE_STATE_INVALID",
+                path=self.path,
+                what="a lease",
                 reason=f"it or the pointer ledger's fence is at the highest epoch, {MAX_EPOCH}, "
                 "set by hand: no build can be fenced above it",
                 remedy="remove it and the fence entry of that epoch under pointers/journal/",
@@ -171,10 +173,7 @@ class BuildLease:
         try:
             holder, epoch, term, until, released = _fields(loads_strict(blob.data))
         except (JSONDecodeProblem, ValueError) as exc:
-            raise RegistryError.of(
-                "REMOTE_STATE_INVALID", path=self.path, what="a lease", remedy=SET_ASIDE,
-                reason=f"{exc}; it is never taken for released",
-            ) from None
+            raise not_ours(self.path, "a lease", f"{exc}; it is never taken for released") from None
         return Lease(holder, epoch, term, until, released, blob.etag)
 
 

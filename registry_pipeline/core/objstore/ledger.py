@@ -14,7 +14,7 @@ from uuid import uuid4
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.json_strict import loads_strict
-from registry_pipeline.core.objstore.store import SET_ASIDE, Conflict, ObjectStore
+from registry_pipeline.core.objstore.store import Conflict, ObjectStore, not_ours
 
 DIGITS = 12
 ENTRY_NAME = re.compile(rf"[0-9]{{{DIGITS}}}\.json", re.ASCII)
@@ -126,22 +126,23 @@ class Ledger:
             raise self._invalid(key, exc) from None
         return state
 
-    def fence(self, epoch: int) -> None:
+    def fence(self, epoch: int, tail: tuple[int, int] | None = None) -> None:
         """Refuse every later change under an epoch below `epoch`: a fence entry after the last
-        entry (`fenced`); nothing written when the last fence is as high."""
+        entry (`tail`, if just read); nothing written when the last fence is as high."""
         while True:
-            last, fenced = self._tail()
+            last, fenced = tail or self.tail()
             if fenced >= epoch:
                 return
             with contextlib.suppress(Conflict):  # a writer (or another fence) took that place
                 self.create(last + 1, fence=epoch)
                 return
+            tail = None
 
     def fenced(self) -> int:
         """The epoch of the last fence entry (0: none), the one changes are held to."""
-        return self._tail()[1]
+        return self.tail()[1]
 
-    def _tail(self) -> tuple[int, int]:
+    def tail(self) -> tuple[int, int]:
         """(the last entry's number, the last fence's epoch), read back from the end."""
         numbers = [seq for seq, _etag in self.listed(0)]
         for seq in reversed(numbers):
@@ -157,8 +158,7 @@ class Ledger:
                 if not ENTRY_NAME.fullmatch(key.removeprefix(folder))]  # fmt: skip
 
     def _invalid(self, key: str, exc: Exception) -> RegistryError:
-        return RegistryError.of("REMOTE_STATE_INVALID", path=f"{self.store.url}/{key}",
-                                what="an object", reason=exc, remedy=SET_ASIDE)
+        return not_ours(f"{self.store.url}/{key}", "an object", exc)
 
 
 def _fence(body: dict[str, object]) -> int:

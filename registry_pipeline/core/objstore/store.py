@@ -19,9 +19,11 @@ from registry_pipeline.core.errors import RegistryError, UsageError
 SCHEME = "s3://"
 QUARANTINE_PREFIX = "quarantine/"
 """Where `set_aside` keeps the objects `registry pointers repair` takes out of use."""
-SET_ASIDE = ("`registry pointers repair --reason TEXT` sets it aside in the bucket's "
-             "quarantine/ once no build runs (or restore it from the bucket's versions)")
-"""What to do about an object this release did not write (REMOTE_STATE_INVALID)."""
+SET_ASIDE = (
+    "`registry pointers repair --reason TEXT` sets it aside in the bucket's "
+    "quarantine/ once no build runs (or restore it from the bucket's versions)"
+)
+"""What to do about an object this release did not write (`not_ours`)."""
 BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 """S3's bucket names: 3-63 lowercase letters, digits, dots and hyphens."""
 RETRIES = 100
@@ -46,6 +48,13 @@ HOST = re.compile(r"[a-z0-9_.:-]+")
 """An endpoint's host as `urlsplit` gives it (lowercase; IPv6 without brackets)."""
 URL_PATH = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*")
 """An endpoint's path: RFC 3986's characters, a `%` only before two hex digits."""
+
+
+def not_ours(where: str, what: str, reason: object, **fields: Any) -> RegistryError:
+    """REMOTE_STATE_INVALID: `what` at `where` is no object this release writes (`SET_ASIDE`)."""
+    return RegistryError.of(
+        "REMOTE_STATE_INVALID", path=where, what=what, reason=reason, remedy=SET_ASIDE, **fields
+    )
 
 
 class Conflict(Exception):
@@ -86,8 +95,9 @@ def parse_store_url(raw: str, field: str = "REGISTRY_STORE") -> StoreUrl:
     elif prefix and any(seg in ("", ".", "..") for seg in prefix.split("/")):
         problem = "the prefix has an empty, '.' or '..' segment"
     if problem:
-        raise UsageError.of("STORE_URL_INVALID", field=field, setting=f"{field}={raw!r}",
-                            reason=problem)
+        raise UsageError.of(
+            "STORE_URL_INVALID", field=field, setting=f"{field}={raw!r}", reason=problem
+        )
     return StoreUrl(parts.netloc, prefix)
 
 
@@ -104,8 +114,9 @@ def store_settings(environ: Mapping[str, str]) -> dict[str, str]:
             problem = None if TOKEN.fullmatch(value) else "printable ASCII with no space expected"
         if problem:
             shown = "" if name in SECRETS or "@" in value else f"={value!r}"  # no secret shown
-            raise UsageError.of("STORE_URL_INVALID", field=name, setting=f"{name}{shown}",
-                                reason=problem)
+            raise UsageError.of(
+                "STORE_URL_INVALID", field=name, setting=f"{name}{shown}", reason=problem
+            )
         config[key] = value
     return config
 
@@ -192,10 +203,8 @@ class ObjectStore:
             with self._client("read", key, passing=gone):
                 result = obstore.get(self._backend, key)
                 if limit is not None and result.meta["size"] > limit:
-                    raise RegistryError.of(
-                        "REMOTE_STATE_INVALID", path=f"{self.url}/{key}", what="an object",
-                        reason=f"{result.meta['size']} bytes, more than {limit}", remedy=SET_ASIDE,
-                    )
+                    size = f"{result.meta['size']} bytes, more than {limit}"
+                    raise not_ours(f"{self.url}/{key}", "an object", size)
                 data = bytes(result.bytes())
         except gone:
             return None
@@ -348,8 +357,12 @@ def _panicked(exc: BaseException) -> bool:
 def _unusable(where: str, exc: BaseException) -> UsageError:
     """The client panicked on, or refused, settings no check caught: STORE_URL_INVALID."""
     names = ", ".join(dict.fromkeys(name for _key, name in SETTINGS))
-    return UsageError.of("STORE_URL_INVALID", path=where, setting=f"the S3 client's settings "
-                         f"({names})", reason=f"unusable: {_first_line(exc)}")
+    return UsageError.of(
+        "STORE_URL_INVALID",
+        path=where,
+        setting=f"the S3 client's settings ({names})",
+        reason=f"unusable: {_first_line(exc)}",
+    )
 
 
 def _first_line(exc: BaseException) -> str:

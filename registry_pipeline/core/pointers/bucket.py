@@ -46,8 +46,10 @@ MIRRORED = "mirrored"
 PREFIX = POINTERS_PREFIX
 RETRY_FOR = 120.0
 """Seconds a change is tried again after losing the race for the next entry."""
-RESTORE = ("restore the rewritten entry from the bucket's versions or a backup (`registry pointers "
-           "verify` on a new checkout names it)")
+RESTORE = (
+    "restore the rewritten entry from the bucket's versions or a backup (`registry pointers "
+    "verify` on a new checkout names it)"
+)
 """What to do about a rewritten entry of a bucket's journal (REMOTE_UNSUPPORTED)."""
 
 T = TypeVar("T")
@@ -201,9 +203,12 @@ class BucketJournal:
             entry = self.ledger.read(seq, strict=False) if seq == start + 1 else None
             if entry is None:
                 raise PointerRefused.of(
-                    "REMOTE_STATE_INVALID", path=f"{self.url}/{self.ledger.entry_key(start + 1)}",
-                    what="an entry", reason=f"missing, and entry {seq} is there: no writer leaves "
-                    "it so; nothing was applied", remedy="`registry pointers repair --reason "
+                    "REMOTE_STATE_INVALID",
+                    path=f"{self.url}/{self.ledger.entry_key(start + 1)}",
+                    what="an entry",
+                    reason=f"missing, and entry {seq} is there: no writer leaves "
+                    "it so; nothing was applied",
+                    remedy="`registry pointers repair --reason "
                     "TEXT` sets the entries past the gap aside",
                 )
             entries.append(entry)
@@ -349,9 +354,11 @@ class BucketJournal:
                and (entry := self.ledger.read(seq, strict=False)) is not None]  # fmt: skip
         if len([entry for entry in bad if entry.changes]) > 1:
             raise PointerRefused.of(
-                "REMOTE_UNSUPPORTED", path=f"{self.url}/{self.ledger.entry_key(first_bad)}",
+                "REMOTE_UNSUPPORTED",
+                path=f"{self.url}/{self.ledger.entry_key(first_bad)}",
                 what=f"the bucket's journal does not verify at entry {first_bad} "
-                f"({problem_text(problem)}), and a change was written after it", remedy=RESTORE,
+                f"({problem_text(problem)}), and a change was written after it",
+                remedy=RESTORE,
             )
         stamp = now_utc().strftime("%Y-%m-%dT%H%M%S.%fZ")
         keys = [self.ledger.entry_key(seq) for seq in reversed(numbers) if seq >= first_bad]
@@ -369,9 +376,12 @@ class BucketJournal:
         copy put back) when another writer created it first."""
         journal = _read(self.journal, journal=True)
         if not journal.startswith(base.journal):
-            raise PointerRefused.of("REMOTE_UNSUPPORTED", path=self.journal,
-                                    what="this change rewrote the journal",
-                                    remedy="nothing was published")
+            raise PointerRefused.of(
+                "REMOTE_UNSUPPORTED",
+                path=self.journal,
+                what="this change rewrote the journal",
+                remedy="nothing was published",
+            )
         added = journal[len(base.journal) :]
         if not added:
             return
@@ -393,8 +403,12 @@ class BucketJournal:
             return
         self._put_back(base)
         how = "(its term ran out)" if grant.lost.is_set() else f"(epoch {base.mark.fence} took it)"
-        raise PointerRefused.of("BUILD_LEASE_LOST", path=f"{self.url}/{LEASE_KEY}", how=how,
-                                holder=f"this build's pointer change (epoch {grant.epoch})")
+        raise PointerRefused.of(
+            "BUILD_LEASE_LOST",
+            path=f"{self.url}/{LEASE_KEY}",
+            how=how,
+            holder=f"this build's pointer change (epoch {grant.epoch})",
+        )
 
     def _put_back(self, base: Base) -> None:
         """The local copy as pulled: a change that never reached the bucket leaves nothing."""

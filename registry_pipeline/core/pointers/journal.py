@@ -258,7 +258,7 @@ def last_record(path: Path) -> JournalRecord | None:
 
 def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None]:
     """The lines' records whose line holds `needle`, from the last back; None for a torn last
-    line."""
+    line, JOURNAL_CORRUPT for another that does not parse."""
     handle = open_journal(path)
     if handle is None:
         return
@@ -270,9 +270,9 @@ def _backwards(path: Path, needle: bytes = b"") -> Iterator[JournalRecord | None
             try:
                 if needle in line:
                     yield parse_record(line)
-            except JournalFormatError:
+            except JournalFormatError as exc:
                 if not torn:
-                    raise
+                    raise corrupt_journal(path, exc) from None
                 yield None
             torn = False
 
@@ -339,8 +339,9 @@ def finding(
     if message is None:
         said = render(code, registry_id=registry_id, seq=seq, **fields)
         message = f"{registry_id}: {said}" if registry_id else said
-    return Problem(code=code, message=message, line=line, extra={"seq": seq,
-                                                                   "registry_id": registry_id})
+    return Problem(
+        code=code, message=message, line=line, extra={"seq": seq, "registry_id": registry_id}
+    )
 
 
 def problem_json(problem: Problem, path: str | None = None) -> dict[str, object]:
@@ -680,10 +681,7 @@ class FileJournal:
     def last(self) -> JournalRecord | None:
         """The last record, after repairing the tail; JOURNAL_CORRUPT when it does not parse."""
         jsonl.repair_tail(self.path, _complete_record)
-        try:
-            return last_record(self.path)
-        except JournalFormatError as exc:
-            raise corrupt_journal(self.path, exc) from None
+        return last_record(self.path)
 
     @contextmanager
     def change(self, check: Check, redo: Callable[[], object], *, writes: bool) -> Iterator[None]:

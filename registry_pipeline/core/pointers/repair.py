@@ -70,9 +70,12 @@ def repair(
                  and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
         if registry_id is None:
             if not chain:
-                raise PointerRefused.of("NOTHING_TO_REPAIR", reason="the journal's chain is intact",
-                                        what="restart (a hand edit of one pointer: `registry "
-                                        "pointers repair REGISTRY --reason TEXT`)")
+                raise PointerRefused.of(
+                    "NOTHING_TO_REPAIR",
+                    reason="the journal's chain is intact",
+                    what="restart (a hand edit of one pointer: `registry "
+                    "pointers repair REGISTRY --reason TEXT`)",
+                )
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
         if chain:
             raise PointerRefused(
@@ -83,8 +86,11 @@ def repair(
         mismatch = [p for p in report.problems if p.code == "POINTER_MISMATCH"
                     and p.extra.get("registry_id") == registry_id]  # fmt: skip
         if not mismatch:
-            raise PointerRefused.of("NOTHING_TO_REPAIR", what="restore",
-                                    reason=f"the journal explains the pointer of {registry_id}")
+            raise PointerRefused.of(
+                "NOTHING_TO_REPAIR",
+                what="restore",
+                reason=f"the journal explains the pointer of {registry_id}",
+            )
         return _restore(store, registry_id, reason, actor, admit)
 
 
@@ -118,8 +124,9 @@ def _restart(
 ) -> Repair:
     """Quarantine the broken journal, then adopt the pointer file as found; refused: no change."""
     if remote_for(store.workspace) is not None:
-        raise PointerRefused.of("REMOTE_UNSUPPORTED", what="a repair restarts the journal",
-                                remedy=RESTORE)
+        raise PointerRefused.of(
+            "REMOTE_UNSUPPORTED", what="a repair restarts the journal", remedy=RESTORE
+        )
     journal = store.journal_path
     digest = where = None  # JOURNAL_MISSING: nothing to keep
     broken = read_local(journal, journal=True)  # a FIFO, a device: refused, never waited on

@@ -22,10 +22,8 @@ from registry_pipeline.core.pointers.journal import (
     MOVES,
     EntryMove,
     FileJournal,
-    JournalFormatError,
     JournalRecord,
     VerifyReport,
-    corrupt_journal,
     finding,
     identity,
     interrupted,
@@ -171,8 +169,9 @@ class PointerStore:
         pointers = self.read()
         key = identity(self.journal_path)
         if key is None and pointers.pointers and (gone := journal_missing(self.workspace.root)):
-            raise PointerRefused.of("JOURNAL_MISSING", path=self.journal_path, found=gone,
-                                    journal=JOURNAL_NAME)
+            raise PointerRefused.of(
+                "JOURNAL_MISSING", path=self.journal_path, found=gone, journal=JOURNAL_NAME
+            )
         if key is not None and key != self._chain_held:
             report = replay(self.workspace.root, self.journal_path, pointers, None, True)
             broken = next((p for p in report.problems if p.code in CHAIN_CODES), None)
@@ -195,18 +194,12 @@ class PointerStore:
         """The registry's active snapshot as the journal records it (never a hand edit)."""
         if not self.journal_path.exists():
             return self.read().active(registry_id)
-        try:
-            record = last_record_of(self.journal_path, registry_id)
-        except JournalFormatError as exc:
-            raise corrupt_journal(self.journal_path, exc) from None
+        record = last_record_of(self.journal_path, registry_id)  # JOURNAL_CORRUPT if unreadable
         return record.to_ref if record is not None else None
 
     def held(self, registry_id: str) -> Hold | None:
         """The hold on `registry_id` (last effective record a rollback, accept or hold), or None."""
-        try:
-            record = last_effective_record_of(self.journal_path, registry_id)
-        except JournalFormatError as exc:
-            raise corrupt_journal(self.journal_path, exc) from None
+        record = last_effective_record_of(self.journal_path, registry_id)
         if record is None or record.action not in HOLDING:
             return None
         return Hold(registry_id, record)
@@ -439,20 +432,30 @@ class PointerStore:
         self.require_safe_paths()
         with self._changing(registry_id, "accept", admit, explained=False) as pointers:
             if self._mismatch(pointers, registry_id) is None:  # unreadable: JOURNAL_CORRUPT raised
-                raise PointerRefused.of("NOTHING_TO_ACCEPT", path=self.pointers_path,
-                                        registry_id=registry_id)
+                raise PointerRefused.of(
+                    "NOTHING_TO_ACCEPT", path=self.pointers_path, registry_id=registry_id
+                )
             found = pointers.active(registry_id)
             if found is None or not found.run_id:
-                raise PointerRefused.of("TARGET_MISSING", path=self.pointers_path, reason=(
-                    f"the pointer file has no active snapshot for {registry_id}; restore its "
-                    f"entry (the journal says {ref_text(self.recorded(registry_id))})"))
+                raise PointerRefused.of(
+                    "TARGET_MISSING",
+                    path=self.pointers_path,
+                    reason=(
+                        f"the pointer file has no active snapshot for {registry_id}; restore its "
+                        f"entry (the journal says {ref_text(self.recorded(registry_id))})"
+                    ),
+                )
             try:
                 folder = target_folder(self.workspace, registry_id, found.run_id)
                 target, verdict = validated_target(self.schemas, registry_id, folder, found.relpath)
                 if target != found:
-                    raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
-                                            reason=f"its root is {target.root}, the pointer file "
-                                            f"names {ref_text(found)}")
+                    raise PointerRefused.of(
+                        "TARGET_INVALID",
+                        path=folder,
+                        run_id=folder.name,
+                        reason=f"its root is {target.root}, the pointer file "
+                        f"names {ref_text(found)}",
+                    )
             except PointerRefused as exc:
                 raise PointerRefused.from_error(
                     exc,
@@ -534,9 +537,12 @@ class PointerStore:
         registry_id = move.registry_id
         current = pointers.active(registry_id)
         if expect is not ANY and (current.run_id or None if current else None) != expect:
-            raise PointerRefused.of("CAS_CONFLICT", registry_id=registry_id,
-                                    expected=expect or "(none)",
-                                    found=current.run_id if current else "(none)")
+            raise PointerRefused.of(
+                "CAS_CONFLICT",
+                registry_id=registry_id,
+                expected=expect or "(none)",
+                found=current.run_id if current else "(none)",
+            )
         target, verdict = validated_target(self.schemas, registry_id, folder, move.relpath)
         if current == target:
             return None
@@ -544,8 +550,14 @@ class PointerStore:
         held = self.held(registry_id) if automatic else None
         if held is not None:
             why = held.record
-            raise PointerRefused.of("HELD", held=held, seq=why.seq, action=why.action, by=why.by,
-                                    registry_id=registry_id)
+            raise PointerRefused.of(
+                "HELD",
+                held=held,
+                seq=why.seq,
+                action=why.action,
+                by=why.by,
+                registry_id=registry_id,
+            )
         publish_target(self.workspace, folder)
         receipt = self.admit(admit, registry_id, folder, target, action, actor)
         return EntryMove(registry_id, current, target,
@@ -592,11 +604,9 @@ class PointerStore:
 
     def _mismatch(self, pointers: PointerFile, registry_id: str) -> PointerRefused | None:
         """POINTER_MISMATCH (`pointer_mismatch`) from the journal's last records; reads only."""
-        try:
-            record = last_record_of(self.journal_path, registry_id)
-            last = last_record(self.journal_path)
-        except JournalFormatError as exc:  # JOURNAL_CORRUPT: no caller goes on past it
-            raise corrupt_journal(self.journal_path, exc) from None
+        # JOURNAL_CORRUPT when a line is unreadable: no caller goes on past it
+        record = last_record_of(self.journal_path, registry_id)
+        last = last_record(self.journal_path)
         problem = pointer_mismatch(registry_id, pointers, record, last)
         if problem is None:
             return None
@@ -806,6 +816,11 @@ def _target_problem(
                        f"{folder.name} is dated in the future ({dated}); no pointer of it moves "
                        "forward until then")  # fmt: skip
     if root != recorded:
-        return finding("TARGET_CHANGED", registry_id=registry_id, run_id=folder.name,
-                       root=root or "(none)", recorded=recorded)
+        return finding(
+            "TARGET_CHANGED",
+            registry_id=registry_id,
+            run_id=folder.name,
+            root=root or "(none)",
+            recorded=recorded,
+        )
     return None

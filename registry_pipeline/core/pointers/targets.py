@@ -71,12 +71,18 @@ def target_folder(workspace: Workspace, registry_id: str, run_id: str) -> Path:
     if not folder.exists() and not folder.is_symlink():
         _fetch_published(workspace, run_id)
     if folder.is_symlink() or not folder.is_dir():
-        raise PointerRefused.of("TARGET_MISSING", path=folder,
-                                reason=f"no run folder {run_id} in {RUNS_RELPATH}/")
+        raise PointerRefused.of(
+            "TARGET_MISSING", path=folder, reason=f"no run folder {run_id} in {RUNS_RELPATH}/"
+        )
     owner = snapshot_registry(folder)
     if owner != registry_id:
-        raise PointerRefused.of("TARGET_WRONG_REGISTRY", path=folder, run_id=run_id,
-                                owner=owner or "no known registry", registry_id=registry_id)
+        raise PointerRefused.of(
+            "TARGET_WRONG_REGISTRY",
+            path=folder,
+            run_id=run_id,
+            owner=owner or "no known registry",
+            registry_id=registry_id,
+        )
     return folder
 
 
@@ -108,8 +114,9 @@ def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) 
     """Promote's refusals beside seal and gate (FUTURE_DATED, TARGET_INVALID); the artifact name."""
     future = future_dated(folder.name, created_utc)
     if future is not None:
-        raise PointerRefused.of("FUTURE_DATED", path=folder,
-                                reason=f"{folder.name} is dated in the future ({future})")
+        raise PointerRefused.of(
+            "FUTURE_DATED", path=folder, reason=f"{folder.name} is dated in the future ({future})"
+        )
     if relpath is not None:
         relpath = sealed_name(folder, relpath)  # a seed seal-promotion folder renames it
     try:
@@ -118,8 +125,9 @@ def refuse_unpromotable(folder: Path, created_utc: object, relpath: str | None) 
         mode = 0
     if mode is not None and (mode == 0 or stat.S_ISDIR(mode)):  # a FIFO or link: the seal's say
         there = " (a folder stands there)" if mode else ""
-        raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
-                                reason=f"has no {relpath}{there}")
+        raise PointerRefused.of(
+            "TARGET_INVALID", path=folder, run_id=folder.name, reason=f"has no {relpath}{there}"
+        )
     return relpath
 
 
@@ -129,13 +137,16 @@ def validated_target(
     try:
         report = inspect_run_folder(folder, schemas=schemas)
     except UsageError as exc:
-        raise PointerRefused.of("TARGET_INVALID", path=folder, run_id=folder.name,
-                                reason=exc.message) from None
+        raise PointerRefused.of(
+            "TARGET_INVALID", path=folder, run_id=folder.name, reason=exc.message
+        ) from None
     if not report.ok:
         codes = sorted({str(problem.code) for problem in report.problems})
         unsealed = "MISSING_REQUIRED_FILE" in codes
         raise PointerRefused.of(
-            "TARGET_UNSEALED" if unsealed else "TARGET_INVALID", path=folder, run_id=folder.name,
+            "TARGET_UNSEALED" if unsealed else "TARGET_INVALID",
+            path=folder,
+            run_id=folder.name,
             reason=f"it does not validate ({', '.join(codes)}): "
             + "; ".join(str(p) for p in report.problems[:3]),
         )
@@ -152,8 +163,12 @@ def check_direction(
     never the clock alone); FUTURE_DATED for a promotion away from an active dated in the future."""
     if current is None or not current.run_id:
         if action == "rollback":
-            raise PointerRefused.of("NOT_OLDER", run_id=folder.name, active="snapshot",
-                                    stands=f"{registry_id} has none to roll back from")
+            raise PointerRefused.of(
+                "NOT_OLDER",
+                run_id=folder.name,
+                active="snapshot",
+                stands=f"{registry_id} has none to roll back from",
+            )
         return
     active = workspace.runs_dir / current.run_id
     now = read_snapshot(active, registry_id) if active.is_dir() else None
@@ -161,18 +176,23 @@ def check_direction(
     if now is None:
         return
     if action == "promote" and (dated := future_dated(now.run_id, now.created_utc)):
-        raise PointerRefused.of(FUTURE_DATED, path=active, reason=f"the active {now.run_id} "
-                                f"of {registry_id} is dated in the future ({dated}) (or move back "
-                                f"explicitly: registry pointers rollback {registry_id} ...)")
-    target_key = target.order() if target else (0, "", folder.name)
-    if action == "promote" and target_key <= now.order():
-        raise PointerRefused.of("NOT_NEWER", path=folder, run_id=folder.name,
-                                active=current.run_id, registry_id=registry_id,
-                                stands=f"{_stands(target)}, the active {_stands(now)}")
-    if action == "rollback" and target_key >= now.order():
-        raise PointerRefused.of("NOT_OLDER", path=folder, run_id=folder.name,
-                                active=current.run_id,
-                                stands=f"{_stands(target)}, the active {_stands(now)}")
+        raise PointerRefused.of(
+            FUTURE_DATED,
+            path=active,
+            reason=f"the active {now.run_id} of {registry_id} is dated in the future ({dated}) "
+            f"(or move back explicitly: registry pointers rollback {registry_id} ...)",
+        )
+    key, active_key = target.order() if target else (0, "", folder.name), now.order()
+    wrong_way = key <= active_key if action == "promote" else key >= active_key
+    if wrong_way:
+        raise PointerRefused.of(
+            "NOT_NEWER" if action == "promote" else "NOT_OLDER",
+            path=folder,
+            run_id=folder.name,
+            active=current.run_id,
+            registry_id=registry_id,
+            stands=f"{_stands(target)}, the active {_stands(now)}",
+        )
 
 
 def inputs_not_active(
@@ -223,9 +243,14 @@ def _not_followed(
     workspace: Workspace, registry_id: str, run_id: str, source: str, built: str,
     active: str | None,
 ) -> PointerRefused:  # fmt: skip
-    return PointerRefused.of("INPUT_NOT_ACTIVE", path=workspace.runs_dir / run_id, run_id=run_id,
-                             source=source, built=built,
-                             active=f"would be {active}" if active else "is none")
+    return PointerRefused.of(
+        "INPUT_NOT_ACTIVE",
+        path=workspace.runs_dir / run_id,
+        run_id=run_id,
+        source=source,
+        built=built,
+        active=f"would be {active}" if active else "is none",
+    )
 
 
 def _stands(snapshot: Snapshot | None) -> str:
@@ -318,13 +343,17 @@ def target_verdict(
     dated = future_dated(folder.name, report.created_utc, now)
     if not report.ok or dated:
         codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
-        said = render("TARGET_INVALID", run_id=folder.name,
-                      reason=f"the active snapshot fails validation ({', '.join(codes)})")
+        said = render(
+            "TARGET_INVALID",
+            run_id=folder.name,
+            reason=f"the active snapshot fails validation ({', '.join(codes)})",
+        )
         return replace(here, state=INVALID, code="TARGET_INVALID", report=report, message=said,
                        reason_codes=tuple(codes))  # fmt: skip
     if report.root_sha256 != ref.root:
-        said = render("TARGET_CHANGED", run_id=folder.name, root=report.root_sha256,
-                      recorded=ref.root)
+        said = render(
+            "TARGET_CHANGED", run_id=folder.name, root=report.root_sha256, recorded=ref.root
+        )
         return replace(here, state=ROOT_MISMATCH, code="TARGET_CHANGED", report=report,
                        message=said, expected=ref.root, found=report.root_sha256)  # fmt: skip
     return replace(here, report=report)

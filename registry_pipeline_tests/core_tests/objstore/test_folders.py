@@ -33,16 +33,14 @@ def sealed(tmp_path: Path, run_id: str = RUN) -> Path:
 
 def test_a_folder_is_visible_only_once_published(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
-    files = publish(store, ".codex/RUNS", sealed(tmp_path))
+    folder = sealed(tmp_path)
+    files = publish(store, ".codex/RUNS", folder)
     assert published(store, ".codex/RUNS") == [RUN]
     assert [f.relpath for f in files] == ["MANIFEST.sha256", "nested/part.jsonl", "registry.json"]
+    assert listing(store, ".codex/RUNS", RUN) == files  # the folder object as publish wrote it
     copy = fetch(store, ".codex/RUNS", RUN, tmp_path / "cache")
     for f in files:
-        assert (copy / f.relpath).read_bytes() == (sealed_path(tmp_path) / f.relpath).read_bytes()
-
-
-def sealed_path(tmp_path: Path) -> Path:
-    return tmp_path / "sealed" / RUN
+        assert (copy / f.relpath).read_bytes() == (folder / f.relpath).read_bytes()
 
 
 def test_files_uploaded_without_the_folder_object_are_invisible(tmp_path: Path) -> None:
@@ -154,12 +152,6 @@ def test_a_folder_object_under_an_unsafe_run_id_is_refused(tmp_path: Path, run_i
         fetch(store, "RUNS", run_id, tmp_path / "cache")
     assert caught.value.code == "REMOTE_STATE_INVALID"
     assert not (tmp_path / "cache").exists()
-
-
-def test_a_folder_object_as_publish_writes_it_is_read(tmp_path: Path) -> None:
-    store = ObjectStore.in_memory()
-    files = publish(store, "RUNS", sealed(tmp_path))
-    assert listing(store, "RUNS", RUN) == files
 
 
 @pytest.mark.parametrize("length", [245, 250, 255])

@@ -18,9 +18,7 @@ from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.objstore import Conflict, ObjectStore
 from registry_pipeline.core.objstore.lease import KEY, MARGIN, BuildLease, Grant
 from registry_pipeline.core.objstore.ledger import Ledger
-from registry_pipeline.core.pointers.bucket import BucketJournal
 from registry_pipeline.core.pointers.store import PointerRefused
-from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
 from registry_pipeline_tests.core_tests.objstore.test_ledger import add, head, machine, reasons
 
@@ -384,24 +382,16 @@ def test_a_fence_at_or_past_the_highest_epoch_refuses_the_take_not_the_fencing(
 J1, J2 = chained_journal_lines(2)
 
 
-def _replica(tmp_path: Path, remote: Remote) -> BucketJournal:
-    root = tmp_path / "ws"
-    (root / ".codex").mkdir(parents=True, exist_ok=True)
-    return BucketJournal(
-        remote, root, root / ".codex" / "journal.jsonl", root / ".codex" / "p.json"
-    )
-
-
 def test_the_grant_reaches_the_pointer_writes_of_its_process(
     store: ObjectStore, tmp_path: Path
 ) -> None:
     """`Remote.grant` (set by `build_slot`): a push under a grant fenced off, or lost,
     is refused and the local copy put back; a bucket fenced before its first change still
     takes the workspace's journal (bootstrap)."""
-    remote = Remote(store)
+    replica = machine(store, tmp_path / "ws")
+    remote = replica.remote
     with remote.lease().hold("a", wait=0) as grant:
         remote.grant = grant
-        replica = _replica(tmp_path, remote)
         replica.journal.write_bytes(J1)
         replica.pointers.write_bytes(b'{"p": 1}')
         base = replica.pull(lambda record, action: None, lambda: None)  # bootstrapped, fenced
@@ -428,11 +418,10 @@ def test_the_grant_reaches_the_pointer_writes_of_its_process(
 def test_a_bucket_fenced_by_several_builds_before_any_change_still_bootstraps(
     store: ObjectStore, tmp_path: Path
 ) -> None:
-    remote = Remote(store)
+    replica = machine(store, tmp_path / "ws")
     for _ in range(3):  # three builds that changed no pointer: fence entries only
-        with remote.lease().hold("a", wait=0):
+        with replica.remote.lease().hold("a", wait=0):
             pass
-    replica = _replica(tmp_path, remote)
     replica.journal.write_bytes(J1)
     replica.pointers.write_bytes(b'{"p": 1}')
     replica.pull(lambda record, action: None, lambda: None)

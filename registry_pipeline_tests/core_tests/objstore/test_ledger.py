@@ -271,8 +271,14 @@ def test_an_empty_ledger_is_fenced_by_its_first_entry(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ['"fence": "1"', '"fence": -1', '"fence": true', '"fence": 1.5', '"state": 5',
-     '"entry": "shown", "entry": "applied"'],
+    [
+        '"fence": "1"',
+        '"fence": -1',
+        '"fence": true',
+        '"fence": 1.5',
+        '"state": 5',
+        '"entry": "shown", "entry": "applied"',
+    ],
 )
 def test_an_entry_no_release_writes_is_refused(body: str) -> None:
     """Strict JSON as everywhere else (of two `entry` keys, a lax parser keeps the last, so a

@@ -119,15 +119,24 @@ def test_an_interrupt_is_never_taken_for_a_panic(monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.parametrize(
     "raw",
-    ["s3://bucket-x/w\ns", "s3://bucket-x/ws\n", "s3://buck\net-x/ws", "s3://bucket-x/ws ",
+    ["file:///tmp/x", "s3://", "s3://A_B/x", "s3://ab/x", "s3://bucket/a//b", "s3://bucket/../x",
+     "s3://bucket/x?versionId=1",
+     # Python's URL parser drops a newline or a tab anywhere in a URL: never silently (a space
+     # inside a prefix is a key S3 takes; around the URL it is a slip)
+     "s3://bucket-x/w\ns", "s3://bucket-x/ws\n", "s3://buck\net-x/ws", "s3://bucket-x/ws ",
      "\ts3://bucket-x/ws", "s3://bucket-x/w\rs", "s3://bucket-x/w\x00s", "s3://bucket-x/w\u2028s"],
 )  # fmt: skip
-def test_a_store_url_with_a_newline_or_space_is_refused_not_cleaned(raw: str) -> None:
-    """Python's URL parser drops a newline or a tab anywhere in a URL: never silently (a
-    space inside a prefix is a key S3 takes; around the URL it is a slip)."""
+def test_a_bad_store_url_is_refused_naming_the_field_not_cleaned(raw: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_store_url(raw)
     assert (caught.value.code, caught.value.field) == ("STORE_URL_INVALID", "REGISTRY_STORE")
+
+
+def test_store_url_round_trips() -> None:
+    url = parse_store_url("s3://my-bucket/teams/governance/")
+    assert (url.bucket, url.prefix, str(url)) == ("my-bucket", "teams/governance",
+                                                  "s3://my-bucket/teams/governance")  # fmt: skip
+    assert str(parse_store_url("s3://my-bucket")) == "s3://my-bucket"
 
 
 def test_registry_store_with_a_newline_is_refused(

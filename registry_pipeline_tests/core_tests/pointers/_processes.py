@@ -1,9 +1,20 @@
-"""The worker processes of the multi-process tests of this folder, started cheaply."""
+"""The multi-process tests of this folder: their workers started cheaply, their many snapshots."""
 
 from __future__ import annotations
 
 import multiprocessing
+from datetime import UTC, datetime, timedelta
 from multiprocessing.context import ForkServerContext
+from pathlib import Path
+
+import pytest
+
+from registry_pipeline.core.seal import run_store
+from registry_pipeline.core.seal.envelope import RunSpec
+from registry_pipeline.core.seal.gitstate import GitState
+from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def forked(module: str) -> ForkServerContext:
@@ -16,3 +27,20 @@ def forked(module: str) -> ForkServerContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([module])  # only before the server starts: the first caller
     return context
+
+
+def sealed_snapshots(root: Path, count: int) -> tuple[Workspace, list[str]]:
+    """A new workspace at `root` with `count` snapshots of alpha's ALPHA.json, one second apart
+    (oldest first). Setup only: the run store asks git for its state twice per seal (outside a
+    repository); that answer is fixed here so that sealing a thousand folders takes seconds."""
+    root.mkdir(parents=True)
+    init_workspace(root)
+    workspace = Workspace(root)
+    ticks = iter(range(1, 10**6))
+    store = run_store.RunStore(workspace, clock=lambda: START + timedelta(seconds=next(ticks)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(run_store, "read_git_state", lambda _root: GitState(None, None))
+        files = ({"ALPHA.json": b'{"n": %d}\n' % n} for n in range(count))
+        run_ids = [run_store.seal_files(store, RunSpec("alpha"), f).run_id for f in files]
+    assert run_ids == sorted(run_ids) and len(set(run_ids)) == count
+    return workspace, run_ids

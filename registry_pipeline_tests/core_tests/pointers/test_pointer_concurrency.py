@@ -14,7 +14,7 @@ import json
 import os
 import traceback
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import pairwise
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -29,12 +29,10 @@ from registry_pipeline.core.pointers.pointer_file import (
     Pointer,
 )
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
-from registry_pipeline.core.seal import run_store
-from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
-from registry_pipeline.core.seal.gitstate import GitState
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.layout import Workspace, init_workspace
-from registry_pipeline_tests.core_tests.pointers._processes import forked
+from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.core_tests.pointers._processes import forked, sealed_snapshots
 
 WORKERS = 4
 ROUNDS = 250
@@ -42,7 +40,6 @@ NAIVE_ROUNDS = 50
 SNAPSHOTS = WORKERS * ROUNDS + WORKERS  # each round advances the pointer by at most WORKERS
 REGISTRY = "alpha"
 RELPATH = "ALPHA.json"
-START = datetime(2026, 1, 1, tzinfo=UTC)
 JOIN_SECONDS = 180.0
 BARRIER_SECONDS = 60.0
 
@@ -54,26 +51,8 @@ Ledger = list[tuple[str | None, str]]
 
 @pytest.fixture(scope="module")
 def sealed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, list[str]]:
-    """A workspace with SNAPSHOTS sealed snapshots of alpha, one second apart (oldest first).
-
-    Setup only: the run store asks git for its state twice per seal (outside a repository);
-    that answer is fixed here so that sealing a thousand folders takes seconds, not tens.
-    """
-    root = tmp_path_factory.mktemp("concurrency") / "ws"
-    root.mkdir()
-    init_workspace(root)
-    workspace = Workspace(root)
-    ticks = iter(range(1, 10**6))
-    store = run_store.RunStore(workspace, clock=lambda: START + timedelta(seconds=next(ticks)))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_store, "read_git_state", lambda _root: GitState(None, None))
-        runs = [
-            run_store.seal_files(store, RunSpec(registry_id=REGISTRY), {RELPATH: b"%d\n" % n})
-            for n in range(SNAPSHOTS)
-        ]
-    run_ids = [run.run_id for run in runs]
-    assert run_ids == sorted(run_ids) and len(set(run_ids)) == SNAPSHOTS
-    return workspace, run_ids
+    """A workspace with SNAPSHOTS sealed snapshots of alpha, one second apart (oldest first)."""
+    return sealed_snapshots(tmp_path_factory.mktemp("concurrency") / "ws", SNAPSHOTS)
 
 
 # -- the harness ---------------------------------------------------------------------------------

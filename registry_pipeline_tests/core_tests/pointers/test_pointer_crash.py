@@ -72,87 +72,48 @@ def _assert_the_lock_died_with_its_holder(pstore: PointerStore) -> None:
     assert lock_state(pstore.lock_path) is None
 
 
+@pytest.mark.parametrize("first", [False, True], ids=["second", "first"])
 @pytest.mark.parametrize("step", STEPS)
 def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
-    workspace: Workspace, snapshots: list[SealedRun], step: str
+    workspace: Workspace, snapshots: list[SealedRun], step: str, first: bool
 ) -> None:
-    first, second, third = (run.run_id for run in snapshots)
-    pstore = PointerStore(workspace, lock_timeout=0.2)
-    code, out, err = registry("pointers", "promote", REGISTRY, first, "--workspace",
-                              str(workspace.root), "--reason", "crash test", "--json")  # fmt: skip
-    assert code == 0, out + err  # in this process: only the killed promotion needs its own
-
-    killed = _promote_cli(workspace, second, step)
-    assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
-
-    active = _assert_pointer_names_a_valid_folder(pstore, {first, second})
-    assert active == (second if step in REPLACED else first)
-    records = list(read_records(pstore.journal_path))
-    assert [r.to_ref.run_id for r in records] == [first, second][: 2 if step in JOURNALED else 1]
-    report = verify_journal(pstore.journal_path, pstore.read())
-    assert report.ok, report.problems
-    pending = step in JOURNALED and step not in REPLACED
-    assert [note.code for note in report.notes] == (["PENDING_RECORD"] if pending else [])
-    if pending:
-        assert report.notes[0].extra["seq"] == 2
-
-    _assert_the_lock_died_with_its_holder(pstore)
-
-    expected_now = second if step in JOURNALED else first
-    change = pstore.promote(
-        REGISTRY,
-        third,
-        relpath=RELPATH,
-        reason="after the crash",
-        actor=ACTOR,
-        expect=expected_now,
-        admit=admission,
-    )
-    assert change.changed and change.current is not None
-    assert change.current.run_id == expected_now
-    assert _assert_pointer_names_a_valid_folder(pstore, {third}) == third
-    runs = [first, second, third] if step in JOURNALED else [first, third]
-    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == runs
-    after = verify_journal(pstore.journal_path, pstore.read())
-    assert after.ok and after.notes == [], (after.problems, after.notes)
-    assert not pstore.lock_path.exists()
-
-
-@pytest.mark.parametrize("step", STEPS)
-def test_a_first_promotion_killed_at_each_step_is_recovered(
-    workspace: Workspace, snapshots: list[SealedRun], step: str
-) -> None:
-    """With no pointer file yet: the crash leaves none, or one naming the target."""
-    first, second, _third = (run.run_id for run in snapshots)
+    """The second promotion killed, or (`first`) the first: with no pointer file yet the crash
+    leaves none, or one naming the target."""
+    runs = [run.run_id for run in snapshots]
+    before, (target, after) = ([] if first else runs[:1]), runs[1:]
+    if before:  # in this process: only the killed promotion needs its own
+        code, out, err = registry("pointers", "promote", REGISTRY, *before, "--workspace",
+                                  str(workspace.root), "--reason", "crash test")  # fmt: skip
+        assert code == 0, out + err
     pstore = PointerStore(workspace, lock_timeout=0.2)
 
-    killed = _promote_cli(workspace, first, step)
+    killed = _promote_cli(workspace, target, step)
     assert killed.returncode == -signal.SIGKILL, (step, killed.returncode, killed.stderr)
 
-    if step in REPLACED:
-        _assert_pointer_names_a_valid_folder(pstore, {first})
-    else:
+    journaled = [*before, target] if step in JOURNALED else before
+    if first and step not in REPLACED:
         assert not pstore.pointers_path.exists()
+    else:
+        active = _assert_pointer_names_a_valid_folder(pstore, {*before, target})
+        assert active == (target if step in REPLACED else before[-1])
+    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == journaled
     report = verify_journal(pstore.journal_path, pstore.read())
     assert report.ok, report.problems
     pending = step in JOURNALED and step not in REPLACED
-    assert [note.code for note in report.notes] == (["PENDING_RECORD"] if pending else [])
+    assert [(n.code, n.extra["seq"]) for n in report.notes] == (
+        [("PENDING_RECORD", len(journaled))] if pending else [])  # fmt: skip
 
     _assert_the_lock_died_with_its_holder(pstore)
-    expected_now = first if step in JOURNALED else None
-    pstore.promote(
-        REGISTRY,
-        second,
-        relpath=RELPATH,
-        reason="after",
-        actor=ACTOR,
-        expect=expected_now,
-        admit=admission,
-    )
-    runs = [first, second] if step in JOURNALED else [second]
-    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == runs
-    after = verify_journal(pstore.journal_path, pstore.read())
-    assert after.ok and after.notes == [], (after.problems, after.notes)
+
+    expected_now = journaled[-1] if journaled else None
+    change = pstore.promote(REGISTRY, after, relpath=RELPATH, reason="after the crash",
+                            actor=ACTOR, expect=expected_now, admit=admission)  # fmt: skip
+    assert change.changed and (change.current.run_id if change.current else None) == expected_now
+    assert _assert_pointer_names_a_valid_folder(pstore, {after}) == after
+    assert [r.to_ref.run_id for r in read_records(pstore.journal_path)] == [*journaled, after]
+    done = verify_journal(pstore.journal_path, pstore.read())
+    assert done.ok and done.notes == [], (done.problems, done.notes)
+    assert not pstore.lock_path.exists()
 
 
 def test_the_named_steps_are_the_ones_the_store_passes(

@@ -12,7 +12,7 @@ import itertools
 import json
 import os
 import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
 from typing import Any
@@ -23,43 +23,24 @@ from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.pointer_file import Pointer, parse_pointer_file
 from registry_pipeline.core.pointers.store import PointerStore
-from registry_pipeline.core.seal import run_store
-from registry_pipeline.core.seal.envelope import RunSpec, SealedRef
-from registry_pipeline.core.seal.gitstate import GitState
+from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.validate import inspect_run_folder
-from registry_pipeline.core.workspace.layout import Workspace, init_workspace
+from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
-from registry_pipeline_tests.core_tests.pointers._processes import forked
+from registry_pipeline_tests.core_tests.pointers._processes import forked, sealed_snapshots
 
 READERS = 3
 PROMOTIONS = 150
 REGISTRY = "alpha"
 RELPATH = "ALPHA.json"
 ACTOR = {"kind": "test", "id": "writer"}
-START = datetime(2026, 1, 1, tzinfo=UTC)
 WAIT_SECONDS = 120.0
 
 
 @pytest.fixture
 def sealed(tmp_path: Path) -> tuple[Workspace, list[str]]:
-    """A workspace with PROMOTIONS + 1 snapshots of alpha (oldest first), the first one active.
-
-    Setup only: git's state is fixed so that sealing many folders stays fast.
-    """
-    root = tmp_path / "ws"
-    root.mkdir()
-    init_workspace(root)
-    workspace = Workspace(root)
-    ticks = iter(range(1, 10**6))
-    store = run_store.RunStore(workspace, clock=lambda: START + timedelta(seconds=next(ticks)))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(run_store, "read_git_state", lambda _root: GitState(None, None))
-        run_ids = [
-            run_store.seal_files(
-                store, RunSpec(registry_id=REGISTRY), {RELPATH: b'{"n": %d}\n' % n}
-            ).run_id
-            for n in range(PROMOTIONS + 1)
-        ]
+    """A workspace with PROMOTIONS + 1 snapshots of alpha (oldest first), the first one active."""
+    workspace, run_ids = sealed_snapshots(tmp_path / "ws", PROMOTIONS + 1)
     PointerStore(workspace).promote(
         REGISTRY, run_ids[0], relpath=RELPATH, reason="", actor=ACTOR, admit=admission
     )

@@ -142,6 +142,8 @@ def test_moving_back_is_only_an_explicit_rollback(
     ("target", "code"),
     [
         ("../outside", "TARGET_NOT_IN_RUNS"),
+        ("../RUNS", "TARGET_NOT_IN_RUNS"),
+        (".", "TARGET_NOT_IN_RUNS"),
         ("a/b", "TARGET_NOT_IN_RUNS"),
         (".staging", "TARGET_NOT_IN_RUNS"),
         ("2026-01-01__000000__alpha_build", "TARGET_MISSING"),
@@ -275,16 +277,26 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
     assert pstore.read().active("alpha") == previous.to_ref
 
 
-def test_a_torn_last_line_is_dropped_before_the_next_change(
-    pstore: PointerStore, snap: Snap
+@pytest.mark.parametrize(
+    "torn",
+    [b'{"journal_version":"0.1","seq":3,"regis',
+     b'{"journal_version":"0.1","reason":"' + b"x" * (2 << 20)],  # read back in many blocks
+    ids=["short", "longer-than-a-block"],
+)  # fmt: skip
+def test_a_torn_last_line_is_dropped_before_the_next_change_and_nothing_before_it(
+    pstore: PointerStore, snap: Snap, torn: bytes
 ) -> None:
-    first, second = snap(), snap()
+    first, second, third = snap(), snap(), snap()
     promote(pstore, first)
-    with pstore.journal_path.open("ab") as handle:
-        handle.write(b'{"journal_version":"0.1","seq":2,"regis')  # killed mid-append
     promote(pstore, second)
-    assert [r.seq for r in read_records(pstore.journal_path)] == [1, 2]
-    assert verify_journal(pstore.journal_path, pstore.read()).ok
+    with pstore.journal_path.open("ab") as handle:
+        handle.write(torn)  # killed mid-append
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and [note.code for note in report.notes] == ["TORN_TAIL"]
+    promote(pstore, third)
+    assert [r.seq for r in read_records(pstore.journal_path)] == [1, 2, 3]
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and report.notes == []
 
 
 def test_a_torn_tail_naming_a_registry_does_not_stop_readers(
@@ -304,6 +316,9 @@ def test_a_torn_tail_naming_a_registry_does_not_stop_readers(
 def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
     pstore: PointerStore, snap: Snap
 ) -> None:
+    """The last record's `from_ref` is also what a crash between the journal append and the
+    rename leaves; but a file that record wrote carries its created_utc, so an edit back is a
+    POINTER_MISMATCH, never redone (a crash leaves the older timestamp), until accepted."""
     first, second = snap(), snap()
     promote(pstore, first)
     one_pointer = pstore.pointers_path.read_bytes()
@@ -311,11 +326,16 @@ def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
     document = json.loads(pstore.pointers_path.read_text())
     document["pointers"] = json.loads(one_pointer)["pointers"]  # the editor kept the timestamp
     pstore.pointers_path.write_text(json.dumps(document))
+    edited = pstore.pointers_path.read_bytes()
     with pytest.raises(PointerRefused) as caught:
         pstore.explained(["alpha"])
     assert caught.value.code == "POINTER_MISMATCH"
     report = verify_journal(pstore.journal_path, pstore.read())
     assert [p.code for p in report.problems] == ["POINTER_MISMATCH"] and report.notes == []
+    with pytest.raises(PointerRefused) as caught:  # nothing is completed past a hand edit
+        pstore.hold("alpha", reason="stop", actor=ACTOR, admit=admission)
+    assert caught.value.code == "POINTER_MISMATCH"
+    assert pstore.pointers_path.read_bytes() == edited
     accepted = pstore.accept(
         "alpha", reason="back to the first", actor=ACTOR, admit=admission
     )  # not a redo

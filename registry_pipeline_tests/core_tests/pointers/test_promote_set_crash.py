@@ -27,7 +27,7 @@ RELPATH = "ALPHA.json"
 PERSON = {"kind": "cli_user", "id": "tester@host"}
 STEPS = ("pointer_locked", "set_judged", "journal_appended", "pointer_temp_written",
          "pointer_renamed")  # fmt: skip
-"""`promote_set`'s named steps, in order (`test_the_set_passes_the_named_steps` pins them)."""
+"""`promote_set`'s named steps, in order (`test_promote_set.py` pins them on a set of three)."""
 JOURNALED = frozenset({"journal_appended", "pointer_temp_written", "pointer_renamed"})
 """Steps reached after the set's line was appended and fsynced."""
 REPLACED = frozenset({"pointer_renamed"})
@@ -145,19 +145,3 @@ def test_a_crash_while_completing_a_pending_set_leaves_it_whole(
     assert done.returncode == 0, done.stderr
     _whole(pstore, runs, 2)
     assert pstore.verify(admit=admission).ok
-
-
-def test_the_set_passes_the_named_steps(
-    workspace: Workspace, runs: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Guards STEPS: a renamed or new crash point on the set's path fails here."""
-    from registry_pipeline.core.pointers import store
-    from registry_pipeline.core.pointers.store import Move
-
-    reached: list[str] = []
-    monkeypatch.setattr(store, "crash_point", reached.append)
-    PointerStore(workspace).promote_set(
-        [Move(rid, run_ids[1], RELPATH) for rid, run_ids in runs.items()],
-        reason="", actor=PERSON, admit=admission,
-    )  # fmt: skip
-    assert reached == list(STEPS)

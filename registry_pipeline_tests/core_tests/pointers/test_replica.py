@@ -17,16 +17,8 @@ from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.objstore.store import Conflict
 from registry_pipeline.core.pointers.bucket import Base, BucketJournal, retry_lost
 from registry_pipeline.core.pointers.store import PointerRefused
-from registry_pipeline.core.workspace.remote import Remote
 from registry_pipeline_tests._helpers import chained_journal_lines
-
-
-def _machine(tmp_path: Path, name: str, store: ObjectStore) -> BucketJournal:
-    root = tmp_path / name
-    (root / ".codex").mkdir(parents=True)
-    return BucketJournal(Remote(store), root, root / ".codex" / "journal.jsonl",
-                   root / ".codex" / "pointers.json")  # fmt: skip
-
+from registry_pipeline_tests.core_tests.objstore.test_ledger import machine
 
 C1, C2, C3 = chained_journal_lines(3)
 
@@ -47,7 +39,7 @@ def _change(replica: BucketJournal, line: bytes, pointers: bytes) -> None:
 
 def test_a_change_that_lost_the_next_entry_is_discarded_and_runs_again(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
-    a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
+    a, b = machine(store, tmp_path / "a"), machine(store, tmp_path / "b")
     base_b = _pull(b)  # B starts from the empty state...
     _change(a, C1, b'{"p": "a1"}')  # ...A's change wins entry 1 meanwhile
     with b.journal.open("ab") as handle:
@@ -97,7 +89,7 @@ def test_a_change_lost_for_too_long_is_refused_as_contended() -> None:
 
 def test_a_copy_changed_by_hand_is_fetched_again_whole(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
-    a = _machine(tmp_path, "a", store)
+    a = machine(store, tmp_path / "a")
     _change(a, C1, b'{"p": "a1"}')
     _change(a, C2, b'{"p": "a2"}')
     a.journal.write_bytes(b"forged\n")
@@ -110,7 +102,7 @@ def test_a_copy_changed_by_hand_is_fetched_again_whole(tmp_path: Path) -> None:
 
 def test_a_change_that_rewrites_the_journal_is_refused(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
-    a = _machine(tmp_path, "a", store)
+    a = machine(store, tmp_path / "a")
     _change(a, C1, b'{"p": "a1"}')
     base = _pull(a)
     a.journal.write_bytes(b"restarted\n")
@@ -122,7 +114,7 @@ def test_a_change_that_rewrites_the_journal_is_refused(tmp_path: Path) -> None:
 
 def test_an_empty_bucket_takes_the_workspaces_history(tmp_path: Path) -> None:
     store = ObjectStore.in_memory()
-    a, b = _machine(tmp_path, "a", store), _machine(tmp_path, "b", store)
+    a, b = machine(store, tmp_path / "a"), machine(store, tmp_path / "b")
     a.journal.write_bytes(C1 + C2)
     a.pointers.write_bytes(b'{"p": "old2"}')
     a.pull(lambda record, action: None, lambda: None, writes=False)  # a read-only command's pull
@@ -145,7 +137,7 @@ def test_a_bucket_the_release_before_wrote_is_read_and_its_lagging_head_complete
         store.put(ledger.entry_key(seq), json.dumps({"seq": seq, "entry": text.decode()}).encode())
     head = {"format": "registry-remote-head-1", "seq": 1, "state": '{"p": "a1"}', "fence": 0}
     store.put("pointers/head.json", json.dumps(head).encode())
-    b = _machine(tmp_path, "b", store)
+    b = machine(store, tmp_path / "b")
     redone: list[bytes] = []
 
     def redo() -> None:  # what the pointer store's redo does: apply the journal's last record
@@ -157,6 +149,6 @@ def test_a_bucket_the_release_before_wrote_is_read_and_its_lagging_head_complete
     _change(b, C3, b'{"p": "b3"}')
     states = [(entry.seq, entry.state) for entry in ledger.entries(0)]
     assert states == [(1, None), (2, None), (3, '{"p": "b3"}')]
-    c = _machine(tmp_path, "c", store)
+    c = machine(store, tmp_path / "c")
     _pull(c)
     assert c.journal.read_bytes() == C1 + C2 + C3 and c.pointers.read_bytes() == b'{"p": "b3"}'
