@@ -328,4 +328,3 @@ def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
     done = Cli(ws, capsys).runs("import", path, "--json")
     assert done.code == 0, done.out
     assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
-

@@ -488,9 +488,12 @@ def _write(index: LogIndex, intake: _Intake, covered: int) -> int:
     try:
         size = jsonl.append(index.log, intake.chunks(), create=False)
     except OSError as exc:
-        raise RegistryError.of(IO_ERROR, path=index.log, advice=io_advice(exc.errno), reason=(
-            f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the log is "
-            f"cut back to its {covered} bytes)")) from None
+        reason = (
+            f"cannot append to the log ({exc.strerror or exc}): nothing was appended (the log "
+            f"is cut back to its {covered} bytes)"
+        )
+        advice = io_advice(exc.errno)
+        raise RegistryError.of(IO_ERROR, path=index.log, advice=advice, reason=reason) from None
     if size != covered:  # lines written without the lock since it was read (by hand?)
         done = (
             "nothing was appended; append the records again"
@@ -498,8 +501,7 @@ def _write(index: LogIndex, intake: _Intake, covered: int) -> int:
             else "the records given were appended after them: look at the log"
         )
         raise RegistryError(
-            f"the log grew from {covered} to {size} bytes while this append held its lock: "
-            f"{done}",
+            f"the log grew from {covered} to {size} bytes while this append held its lock: {done}",
             code="LOG_TORN",
             path=str(index.log),
         )
@@ -642,5 +644,8 @@ def _record_notes(index: LogIndex, notes: list[Problem], result: AppendResult, w
             result.notes += 1
     except (RegistryError, OSError) as exc:
         reason = exc.message if isinstance(exc, RegistryError) else exc.strerror or str(exc)
-        result.unfinished.append(Problem.of("NOTES_NOT_RECORDED", path=path, reason=reason,
-                                            count=len(notes) - result.notes))
+        result.unfinished.append(
+            Problem.of(
+                "NOTES_NOT_RECORDED", path=path, reason=reason, count=len(notes) - result.notes
+            )
+        )

@@ -378,9 +378,11 @@ class LogIndex:
 def unreadable_error(index: LogIndex, state: IndexState) -> RegistryError:
     """LOG_UNREADABLE: complete lines the index cannot read (no JSON object, key or time)."""
     first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
-    return RegistryError.of("LOG_UNREADABLE", path=index.log, reason=f"{state.skipped_count} "
-                            f"line(s) cannot be read ({first}): nothing is appended onto them; fix "
-                            "those lines by hand (git shows how they changed), then append again")
+    reason = (
+        f"{state.skipped_count} line(s) cannot be read ({first}): nothing is appended onto them; "
+        "fix those lines by hand (git shows how they changed), then append again"
+    )
+    return RegistryError.of("LOG_UNREADABLE", path=index.log, reason=reason)
 
 
 @dataclass(frozen=True)

@@ -444,8 +444,7 @@ def parsed(item: Item, origin: str) -> Batch:
 
 def unparsable(origin: str, line: int, message: str, column: int | None = None) -> UsageError:
     """RECORD_UNPARSABLE at `line` (and `column`) of the records given."""
-    return UsageError.of("RECORD_UNPARSABLE", path=origin, line=line, column=column,
-                         reason=message)
+    return UsageError.of("RECORD_UNPARSABLE", path=origin, line=line, column=column, reason=message)
 
 
 JSONL: Any = object()

@@ -121,8 +121,13 @@ class IndexSpec:
         for field in lanes:
             if field not in self.lanes:
                 known = ", ".join(self.lanes) or "none"
-                raise UsageError.of("UNKNOWN_LANE", path=field, registry_id=self.registry_id,
-                                    guess=_did_you_mean(field, self.lanes), known=known)
+                raise UsageError.of(
+                    "UNKNOWN_LANE",
+                    path=field,
+                    registry_id=self.registry_id,
+                    guess=_did_you_mean(field, self.lanes),
+                    known=known,
+                )
 
 
 def index_specs(catalog: RegistryCatalog) -> dict[str, IndexSpec]:
@@ -143,8 +148,13 @@ def index_spec(catalog: RegistryCatalog, index_id: str | None) -> IndexSpec:
         return next(iter(specs.values()))
     if index_id in specs:
         return specs[index_id]
-    raise UsageError.of("UNKNOWN_INDEX", field="--index", index=index_id,
-                        guess=_did_you_mean(index_id, specs), known=", ".join(specs))
+    raise UsageError.of(
+        "UNKNOWN_INDEX",
+        field="--index",
+        index=index_id,
+        guess=_did_you_mean(index_id, specs),
+        known=", ".join(specs),
+    )
 
 
 def _did_you_mean(word: str, known: Iterable[str]) -> str:

@@ -168,18 +168,14 @@ def test_a_line_too_long_is_refused_in_its_turn(ws: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(records, "MAX_LINE_BYTES", 2000)
     lines = jsonl(_records(80)).splitlines(keepends=True)
     long = record(run_id=run_id(99, day=2), notes="x" * 2100)
-    verdict = _streamed(
-        ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
-    )
+    verdict = _streamed(ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]]))
     assert verdict[1:4] == (
         "RECORD_UNPARSABLE",
         "line 61 does not parse: longer than 2000 bytes; nothing was written",
         61,
     )
     lines[20] = b"{]\n"
-    verdict = _streamed(
-        ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]])
-    )
+    verdict = _streamed(ws, b"".join([*lines[:60], *jsonl([long]).splitlines(True), *lines[60:]]))
     assert verdict[1:4] == ("RECORD_UNPARSABLE", verdict[2], 21)
 
 
