@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from registry_pipeline.core.seal.run_id import registry_of
+from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline_tests._helpers import (
@@ -95,6 +96,19 @@ def test_a_build_on_a_used_workspace_waits_for_the_running_one(cli: Run, built: 
     assert len(_source_snapshots(built)["expected_versions"]) == 2
     _assert_one_after_the_other(built, outputs)
     _assert_healthy(cli, built)
+
+
+def test_a_busy_workspace_fails_fast_naming_the_holder(cli: Run, tmp_path: Path) -> None:
+    root = copy_demo(tmp_path)
+    holder = slot_holder(root)
+    try:
+        code, _out, err = cli("build", "--workspace", str(root), "--wait", "0")
+    finally:
+        holder.communicate(input="\n", timeout=60)
+    assert code == 1
+    assert "BUILD_IN_PROGRESS" in err and str(root / BUILD_SLOT_RELPATH) in err
+    assert "test holder" in err, err
+    assert run_folders(root) == []
 
 
 def test_a_killed_holder_leaves_no_lock_to_clean(cli: Run, tmp_path: Path) -> None:

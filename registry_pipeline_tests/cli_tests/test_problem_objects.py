@@ -177,6 +177,8 @@ ROWS = {
                          ("adopt", "{root}/ovc", "--dry-run"), 0, None, "warnings",
                          ("SNAPSHOTS_ABSENT", "POINTER_TARGETS_GIT_IGNORED")),
     "build-no-workspace": Row("tmp_path", None, ("build",), 2, "NOT_A_WORKSPACE"),
+    "backfill-no-workspace": Row("tmp_path", None, ("drift", "backfill", "--from", "2026-01-01",
+                                                    "--to", "2026-01-01"), 2, "NOT_A_WORKSPACE"),
     "build-bad-wait": Row("ws", None, ("build", "--wait", "soon"), 2, "BAD_USAGE",
                           fields={"field": "--wait"}),
     "build-bad-catalog": Row("demo", _bad_catalog, ("build",), 2, "CATALOG_INVALID",
