@@ -514,16 +514,16 @@ def seed_repository(parent: Path) -> Path:
     with tarfile.open(SEED_TARBALL) as archive:
         archive.extractall(parent / "x", filter="data")
     [root] = list((parent / "x").iterdir())
-    commit_all(root, "the repository at 5d9a3c1")
+    commit_all(root, "the repository at 5d9a3c1", force=True)
     return root
 
 
-def commit_all(root: Path, message: str) -> None:
-    """Commit every file under `root` (ignored ones too), making it a git repository first."""
+def commit_all(root: Path, message: str, *, force: bool = False) -> None:
+    """Commit every file under `root` (`force`: ignored ones too), making it a repository first."""
     git = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q"], cwd=root, check=True)
-    subprocess.run(["git", "add", "-A", "-f"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A", *(["-f"] if force else [])], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", message], cwd=root, check=True)
 
 
