@@ -100,11 +100,6 @@ class Lines:
         return contextlib.nullcontext(self.source)
 
 
-def lines(handle: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """compat (pointers/journal.py, run_index/sidecar.py): `Lines(handle)`."""
-    return iter(Lines(handle))
-
-
 def append(path: Path, chunks: Iterable[bytes], *, create: bool = True,
            torn_tail: TornTail = TornTail.REFUSE) -> int:  # fmt: skip
     """Append `chunks` (whole lines: one, or a spool read a block at a time), written in turn

@@ -292,7 +292,7 @@ def _index_from(db: sqlite3.Connection, spec: IndexSpec, log: Path, start: int) 
 
         def rows() -> Iterator[Row]:
             nonlocal line, position
-            for _number, raw in jsonl.lines(handle):
+            for _number, raw in jsonl.Lines(handle):
                 if position + len(raw) + 1 > before.st_size:
                     return  # a torn last line, or one written since
                 offset, position, line = position, position + len(raw) + 1, line + 1

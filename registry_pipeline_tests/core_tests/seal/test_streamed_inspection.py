@@ -155,7 +155,7 @@ def test_a_large_file_is_streamed_as_the_lines_split_gives(tmp_path: Path) -> No
     for data in SAMPLES:
         path.write_bytes(data)
         with path.open("rb") as handle:
-            streamed = [line for _number, line in jsonl.lines(handle)]
+            streamed = [line for _number, line in jsonl.Lines(handle)]
         whole = data.split(b"\n")
         assert streamed == (whole[:-1] if whole[-1] == b"" else whole), data
 
@@ -167,7 +167,7 @@ def test_jsonl_records_judge_a_whole_file_as_its_streamed_lines(tmp_path: Path) 
     def streamed(data: bytes) -> list[tuple[int, object]]:
         path.write_bytes(data)
         with path.open("rb") as handle:
-            return list(jsonl_records(line for _number, line in jsonl.lines(handle)))
+            return list(jsonl_records(line for _number, line in jsonl.Lines(handle)))
 
     good = b'{"a": 1}\n\n  \r\n[2, 3]\r\n"s"\n'
     assert list(jsonl_records(good.split(b"\n"))) == streamed(good)
