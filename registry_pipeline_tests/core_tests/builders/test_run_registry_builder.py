@@ -68,14 +68,14 @@ def build(
     workspace: Workspace,
     catalog: SchemaCatalog,
     *,
-    previous: BuildResult | None = None,
+    previous: BuildResult | PreviousSnapshot | None = None,
     full_audit: bool = False,
     roots: list[RunRoot] | None = None,
     with_lines: bool = True,
 ) -> BuildResult:
     """Build; with a previous result, its v0.1 lines too unless `with_lines` is False."""
-    snapshot = None
-    if previous is not None:
+    snapshot = previous if not isinstance(previous, BuildResult) else None
+    if isinstance(previous, BuildResult):
         lines = previous.files[REGISTRY_ARTIFACT] if with_lines else None
         snapshot = load_previous(previous.files[SEAL_STATUS_ARTIFACT], lines)
     return build_run_registry(
@@ -430,11 +430,7 @@ def test_seed_evidence_folders_match_the_seed_snapshot(
     """Where the seed's own builder indexed these folders, our envelope fields agree with it."""
     runs = tmp_path / EVIDENCE
     shutil.copytree(reference / "evidence_runs_crlf_converted", runs)
-    records = by_id(
-        build_run_registry(
-            [RunRoot(EVIDENCE, runs)], previous=None, full_audit=False, schemas=catalog
-        )
-    )
+    records = by_id(build(Workspace(tmp_path), catalog, roots=[RunRoot(EVIDENCE, runs)]))
     seed = {line["run_id"]: line for line in lines((reference / SEED_SNAPSHOT).read_bytes())}
     for run_id, (line, _status) in records.items():
         same = [f for f in V01_FIELDS if f not in ("files", "warnings")]
@@ -628,17 +624,25 @@ def test_a_previous_line_that_does_not_fit_is_rebuilt(
         first.files[SEAL_STATUS_ARTIFACT], mangle(first.files[REGISTRY_ARTIFACT])
     )
     assert snapshot.lines is not None
-    result = build_run_registry(
-        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
-    )
-    assert (
-        result.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
-    )  # rebuilt from the folder itself
+    result = build(workspace, catalog, previous=snapshot)
+    # rebuilt from the folder itself
+    assert result.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
     assert [s["verification"] for _l, s in by_id(result).values()] == ["reused"] * len(runs)
 
 
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The folders the builder lists (`_scan`), recorded."""
+    found: list[Path] = []
+    real_scan = run_registry._scan
+    monkeypatch.setattr(
+        run_registry, "_scan", lambda folder: found.append(folder) or real_scan(folder)
+    )
+    return found
+
+
 def test_previous_lines_that_do_not_pair_up_are_not_used(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, scans: list[Path]
 ) -> None:
     make_run()
     make_run()
@@ -646,14 +650,8 @@ def test_previous_lines_that_do_not_pair_up_are_not_used(
     short = first.files[REGISTRY_ARTIFACT].splitlines(keepends=True)[0]
     snapshot = load_previous(first.files[SEAL_STATUS_ARTIFACT], short)
     assert snapshot.lines is None
-    scans: list[Path] = []
-    real_scan = run_registry._scan
-    monkeypatch.setattr(
-        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
-    )
-    result = build_run_registry(
-        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
-    )
+    scans.clear()  # the first build's listing aside
+    result = build(workspace, catalog, previous=snapshot)
     assert len(scans) == 2  # every folder listed again, verdicts still reused
     assert result.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
     assert result.summary["reused"] == 2
@@ -675,7 +673,7 @@ def test_full_audit_ignores_the_previous_lines(
 
 
 def test_previous_lines_by_position(
-    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace, catalog: SchemaCatalog, make_run: MakeRun, scans: list[Path]
 ) -> None:
     runs = sorted(make_run().run_id for _ in range(3))
     first = build(workspace, catalog)
@@ -686,19 +684,10 @@ def test_previous_lines_by_position(
         prior = snapshot.records.get(f"{RUNS}::{run_id}")
         assert prior is not None and prior.index == position
         assert snapshot.lines[prior.index] == rows[position]
-    scans: list[Path] = []
-    real_scan = run_registry._scan
-    monkeypatch.setattr(
-        run_registry, "_scan", lambda folder: scans.append(folder) or real_scan(folder)
-    )
+    scans.clear()  # the first build's listing aside
     for index in (3, -1):  # no such line: every folder listed again, the same bytes
         records = {k: dataclasses.replace(v, index=index) for k, v in snapshot.records.items()}
-        again = build_run_registry(
-            [RunRoot(RUNS, workspace.runs_dir)],
-            previous=PreviousSnapshot(records, snapshot.lines),
-            full_audit=False,
-            schemas=catalog,
-        )
+        again = build(workspace, catalog, previous=PreviousSnapshot(records, snapshot.lines))
         assert again.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
         assert len(scans) == len(runs)
         scans.clear()
@@ -747,11 +736,8 @@ def test_records_are_in_the_seed_order(
 @pytest.mark.parametrize("label", ["", "/abs", "a/../b", "trailing/"])
 def test_bad_root_labels_are_refused(workspace: Workspace, label: str) -> None:
     with pytest.raises(UsageError) as caught:
-        build_run_registry(
-            [RunRoot(label, workspace.runs_dir)],
-            previous=None,
-            full_audit=False,
-            schemas=SchemaCatalog.for_workspace(None),
+        build(
+            workspace, SchemaCatalog.for_workspace(None), roots=[RunRoot(label, workspace.runs_dir)]
         )
     assert caught.value.code == "BAD_RUN_ROOT"
 
@@ -826,18 +812,11 @@ def test_lines_of_an_older_format_are_rebuilt_not_reused(
     assert b"seal:PASS" in old_registry
     snapshot = load_previous(old_status, old_registry)
     assert snapshot.lines is not None
-    upgraded = build_run_registry(
-        [RunRoot(RUNS, workspace.runs_dir)], previous=snapshot, full_audit=False, schemas=catalog
-    )
-    assert upgraded.files == {
-        **first.files,
-        SEAL_STATUS_ARTIFACT: upgraded.files[SEAL_STATUS_ARTIFACT],
-    }
+    upgraded = build(workspace, catalog, previous=snapshot)
     assert upgraded.files[REGISTRY_ARTIFACT] == first.files[REGISTRY_ARTIFACT]
-    assert [s["verification"] for s in lines(upgraded.files[SEAL_STATUS_ARTIFACT])] == [
-        "reused"
-    ] * 2
-    assert all("nested_files" in s for s in lines(upgraded.files[SEAL_STATUS_ARTIFACT]))
+    statuses = lines(upgraded.files[SEAL_STATUS_ARTIFACT])
+    assert [s["verification"] for s in statuses] == ["reused"] * 2
+    assert all("nested_files" in s for s in statuses)
 
 
 def test_load_previous_round_trips(
