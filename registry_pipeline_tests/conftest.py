@@ -175,7 +175,6 @@ FULL: dict[str, dict[str, str]] = {
     "cli_tests/test_git_state.py": {"": SEED},
     "cli_tests/test_one_verdict.py": dict.fromkeys([
         "test_the_report_counts_run_folders_as_validate_all_does",
-        "test_validate_all_says_its_count_in_the_words_the_report_uses",
         "test_a_folder_named_as_a_sibling_after_case_folding_fails_for_every_reader",
         "test_the_seed_repositorys_report_agrees_with_validate_all"], AGAIN),
     "cli_tests/test_pointer_promises.py": {"": CORE},

@@ -115,17 +115,7 @@ class ReceiptStore:
         path = self.workspace.root / self.path_of(root_sha256)
         require_safe(self.workspace.root, path)  # never read through a link either
         self._fetch(root_sha256, path)
-        try:
-            data = read_regular(path, MAX_RECEIPT_BYTES)  # never through a link, nor a FIFO
-        except FileNotFoundError:
-            return Verdicts(())
-        except TooLarge:
-            raise _invalid(
-                f"larger than {MAX_RECEIPT_BYTES} bytes: no gate writes that many receipts",
-                path=str(path),
-            ) from None
-        except OSError as exc:
-            raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
+        data = _read_local(path)
         if data and not data.endswith(b"\n"):
             raise _invalid(jsonl.torn(path).message, path=str(path))
         receipts = []
@@ -163,13 +153,7 @@ class ReceiptStore:
         remote = remote_for(self.workspace)
         if remote is None:
             return
-        try:
-            local = read_regular(path, MAX_RECEIPT_BYTES).splitlines(keepends=True)
-        except FileNotFoundError:
-            local = []
-        except (OSError, TooLarge) as exc:  # a FIFO, a device: never waited on
-            why = exc.strerror if isinstance(exc, OSError) else "too large"
-            raise _invalid(f"cannot read it: {why or exc}", path=str(path)) from None
+        local = _read_local(path).splitlines(keepends=True)
         fetched = remote.receipt_lines(root_sha256, {line_digest(line) for line in local})
         if not fetched:
             return
@@ -188,6 +172,19 @@ class ReceiptStore:
         ordered = sorted(lines, key=lambda line: _created(line))  # stable: ties keep order
         self.folder.mkdir(parents=True, exist_ok=True)
         write_atomic(path, b"".join(ordered))
+
+
+def _read_local(path: Path) -> bytes:
+    """A receipts file's bytes (none when absent); RECEIPT_INVALID when it cannot be read."""
+    try:
+        return read_regular(path, MAX_RECEIPT_BYTES)  # never through a link, nor a FIFO
+    except FileNotFoundError:
+        return b""
+    except TooLarge:
+        said = f"larger than {MAX_RECEIPT_BYTES} bytes: no gate writes that many receipts"
+        raise _invalid(said, path=str(path)) from None
+    except OSError as exc:
+        raise _invalid(f"cannot read it: {exc.strerror or exc}", path=str(path)) from None
 
 
 def _created(line: bytes) -> str:

@@ -197,10 +197,10 @@ class Staging:
         self.entries[relpath] = entry
         return entry
 
-    def add_copies(self, pairs: Iterable[tuple[str, Path]], workers: int = COPY_WORKERS) -> None:
-        """Copy files in, hashing each byte as it is written; `workers` files at a time."""
+    def add_copies(self, pairs: Iterable[tuple[str, Path]]) -> None:
+        """Copy files in, hashing each byte as it is written; COPY_WORKERS files at a time."""
         targets = [(relpath, source, self._target(relpath)) for relpath, source in pairs]
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
             for entry in pool.map(lambda t: copy_hashing(t[1], t[2], t[0]), targets):
                 self.entries[entry.relpath] = entry
 

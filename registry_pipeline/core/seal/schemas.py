@@ -233,11 +233,6 @@ class SchemaCatalog:
         except (ValueError, TypeError):
             return not any(self.validate(schema_id, instance, limit=1) for instance in instances)
 
-    def prepare(self, *schema_ids: str) -> None:
-        """Compile these schemas now (e.g. before forking workers, which inherit them)."""
-        for schema_id in schema_ids:
-            self._validator(schema_id)
-
     @functools.cache  # noqa: B019 - a catalog lives as long as the process, by design
     def _validator(self, schema_id: str) -> Any:
         """jsonschema-rs compiled for the schema; SCHEMA_INVALID naming the file if it cannot be."""

@@ -71,14 +71,10 @@ __all__ = [
 
 
 def verify_run_folder(
-    path: str | os.PathLike[str],
-    *,
-    fast: bool = False,
-    schemas: SchemaCatalog | None = None,
-    expect_run_id: str | None = None,
+    path: str | os.PathLike[str], *, fast: bool = False, schemas: SchemaCatalog | None = None
 ) -> FolderReport:
     """Validate a run folder; SEAL_INVALID listing every problem (`problems`) if it fails."""
-    report = inspect_run_folder(path, fast=fast, schemas=schemas, expect_run_id=expect_run_id)
+    report = inspect_run_folder(path, fast=fast, schemas=schemas)
     if not report.ok:
         said = f"{len(report.problems)} problem(s)"
         raise RegistryError.of("SEAL_INVALID", path=report.run_folder, problems=report.problems,
@@ -87,16 +83,16 @@ def verify_run_folder(
 
 
 def is_valid_run_folder(
-    path: str | os.PathLike[str], *, fast: bool = False, schemas: SchemaCatalog | None = None
+    path: str | os.PathLike[str], *, schemas: SchemaCatalog | None = None
 ) -> bool:
     """True when the folder validates; unreadable folders are not valid."""
     try:
-        return inspect_run_folder(path, fast=fast, schemas=schemas).ok
+        return inspect_run_folder(path, schemas=schemas).ok
     except UsageError:
         return False
 
 
-_CACHE: dict[tuple[str, str, bool, int, str | None], FolderReport] | None = None
+_CACHE: dict[tuple[str, str, bool, int], FolderReport] | None = None
 _VERDICTS: tuple[Verified, bool] | None = None
 """The open block's PASS verdicts and whether they may be trusted (False in a full audit)."""
 VERDICTS_RELPATH = ".codex/cache/verdicts.json"
@@ -125,35 +121,29 @@ def inspection_cache(root: Path | None = None, *, trust_stored: bool = True) -> 
 
 
 def inspect_run_folder(
-    path: str | os.PathLike[str],
-    *,
-    fast: bool = False,
-    schemas: SchemaCatalog | None = None,
-    expect_run_id: str | None = None,
+    path: str | os.PathLike[str], *, fast: bool = False, schemas: SchemaCatalog | None = None
 ) -> FolderReport:
     """The report on a run folder, its name judged among its siblings; UsageError if unreadable."""
     folder = normal_path(path)
     refused = refuse_non_run_folder(folder, fast)
     if refused is not None:  # not a run folder: nothing is read, not even its parent
         return refused.with_problems(name_problems(folder, siblings=False))
-    return _report(folder, fast, schemas, expect_run_id).with_problems(name_problems(folder))
+    return _report(folder, fast, schemas).with_problems(name_problems(folder))
 
 
-def _report(
-    folder: str, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
-) -> FolderReport:
+def _report(folder: str, fast: bool, schemas: SchemaCatalog | None) -> FolderReport:
     """`inspect_run_folder` of a run folder's files, from the caches when they hold it."""
     if _CACHE is None:
-        return _inspect(folder, fast, schemas, expect_run_id)
+        return _inspect(folder, fast, schemas)
     catalog = schemas or SchemaCatalog.for_workspace(None)
     fingerprint = _fingerprint(folder)
-    key = (folder, fingerprint, fast, id(catalog), expect_run_id)
+    key = (folder, fingerprint, fast, id(catalog))
     if key in _CACHE:
         return _CACHE[key]
-    durable = bool(fingerprint) and not fast and expect_run_id is None
+    durable = bool(fingerprint) and not fast
     report = _stored(folder, fingerprint, catalog) if durable else None
     if report is None:
-        report = _inspect(folder, fast, catalog, expect_run_id)
+        report = _inspect(folder, fast, catalog)
         if durable and _VERDICTS is not None and report.ok:
             stored = {key: getattr(report, key) for key in _STORED}
             payload = {"fingerprint": fingerprint, "schemas": catalog.fingerprint, **stored}
@@ -193,7 +183,7 @@ def passed_unchanged(path: str | os.PathLike[str], schemas: SchemaCatalog) -> bo
     fingerprint = _fingerprint(folder)
     if not fingerprint:
         return False
-    cached = _CACHE.get((folder, fingerprint, False, id(schemas), None))
+    cached = _CACHE.get((folder, fingerprint, False, id(schemas)))
     if cached is not None:
         return cached.ok
     return _stored(folder, fingerprint, schemas) is not None
@@ -271,13 +261,11 @@ def run_folder_name_problems(names: Iterable[str]) -> dict[str, tuple[Problem, .
     return found
 
 
-def _inspect(
-    folder: str, fast: bool, schemas: SchemaCatalog | None, expect_run_id: str | None
-) -> FolderReport:
+def _inspect(folder: str, fast: bool, schemas: SchemaCatalog | None) -> FolderReport:
     """The Inspector's report on a folder `refuse_non_run_folder` let through."""
     catalog = schemas or SchemaCatalog.for_workspace(None)
     try:
-        return Inspector(folder, fast, catalog, expect_run_id).run()
+        return Inspector(folder, fast, catalog).run()
     except OSError as exc:
         why = exc.strerror or exc
         raise RegistryError.of("UNREADABLE", path=folder, what="run folder", reason=why) from None
@@ -382,17 +370,14 @@ HASH_THREADS = min(4, os.cpu_count() or 1)
 class Inspector:
     """One pass over one folder; `report` collects problems instead of raising."""
 
-    def __init__(
-        self, folder: str, fast: bool, schemas: SchemaCatalog, expect_run_id: str | None
-    ) -> None:
+    def __init__(self, folder: str, fast: bool, schemas: SchemaCatalog) -> None:
         self.folder = folder
         self.root = folder if folder.endswith(os.sep) else folder + os.sep
         """The folder as a string ending in a separator: a relpath appended is its path."""
         self.fast = fast
         self.schemas = schemas
-        self.expect_run_id = (
-            expect_run_id if expect_run_id is not None else os.path.basename(folder)
-        )
+        self.name = os.path.basename(folder)
+        """The run id the folder's name says, which run.json must repeat."""
         self.created_utc: str | None = None
         self.problems: list[Problem] = []
         self.files: dict[str, int] = {}
@@ -632,14 +617,16 @@ class Inspector:
             why = f"/created_utc: {self.created_utc!r} is not a real UTC time"
             self.report(invalid(reason=why))
         run_id = envelope.get("run_id") if isinstance(envelope, dict) else None
-        if isinstance(run_id, str) and run_id != self.expect_run_id:
+        if isinstance(run_id, str) and run_id != self.name:
             why = "run_id in run.json differs from the folder name"
-            self.report(mismatch(reason=why, expected=self.expect_run_id, found=run_id))
-        named = registry_of(self.expect_run_id or "")  # None: another naming scheme (a seed's)
-        stamped = named_second(self.expect_run_id or "")
+            self.report(mismatch(reason=why, expected=self.name, found=run_id))
+        named = registry_of(self.name)  # None: another naming scheme (a seed's)
+        stamped = named_second(self.name)
         if stamped and moment is not None and utc_second(moment) != stamped:
-            why = ("created_utc in run.json is another second than the one the folder name says "
-                   "(a run id is the second its run was sealed; snapshots are ordered by it)")
+            why = (
+                "created_utc in run.json is another second than the one the folder name says "
+                "(a run id is the second its run was sealed; snapshots are ordered by it)"
+            )
             self.report(mismatch(reason=why, expected=stamped, found=self.created_utc))
         registry_id = envelope.get("registry_id") if isinstance(envelope, dict) else None
         if named is not None and isinstance(registry_id, str) and registry_id != named:

@@ -18,6 +18,7 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun
 from registry_pipeline.core.seal.validate import inspect_run_folder, verify_run_folder
 from registry_pipeline.core.workspace.sources import plan_sources
+from registry_pipeline_tests._helpers import unseal
 
 MakeRun = Callable[..., SealedRun]
 
@@ -175,7 +176,10 @@ def test_reference_holds_the_documented_folders(reference: Path) -> None:
 
 @pytest.mark.reference
 @pytest.mark.parametrize("name", SEALED_BY_REFERENCE)
-def test_folder_sealed_by_reference_passes(reference: Path, name: str) -> None:
+def test_folder_sealed_by_reference_passes_here_and_by_the_readme(
+    reference: Path, name: str
+) -> None:
+    """Ours and the independent checker accept what the seed sealed: a faithful model of it."""
     folder = reference / "sealed_by_reference" / name
     report = inspect_run_folder(folder)
     assert report.problems == ()
@@ -184,13 +188,6 @@ def test_folder_sealed_by_reference_passes(reference: Path, name: str) -> None:
     assert report.root_sha256 == root_line_of(folder) == recomputed_root(folder)
     assert verify_run_folder(folder).ok
     assert inspect_run_folder(folder, fast=True).ok
-
-
-@pytest.mark.reference
-@pytest.mark.parametrize("name", SEALED_BY_REFERENCE)
-def test_readme_checker_agrees_on_reference_folders(reference: Path, name: str) -> None:
-    """The independent checker accepts what the seed system sealed: it is a faithful model."""
-    folder = reference / "sealed_by_reference" / name
     assert readme_checker(folder) == []
     coreutils = coreutils_root(folder)
     if coreutils is not None:
@@ -242,9 +239,7 @@ def test_evidence_folder_converted_to_lf_fails_with_the_hint(reference: Path) ->
     assert not report.ok
     seen = {(p.code, p.path) for p in report.problems}
     assert seen == {
-        (code, relpath)
-        for relpath in broken
-        for code in ("HASH_MISMATCH", "SIZE_MISMATCH")
+        (code, relpath) for relpath in broken for code in ("HASH_MISMATCH", "SIZE_MISMATCH")
     }
     for problem in report.problems:
         assert problem.hint == Hint.LINE_ENDINGS_CONVERTED, problem
@@ -265,10 +260,7 @@ def test_restoring_crlf_makes_the_evidence_folder_match(reference: Path, tmp_pat
     source = reference / "evidence_runs_crlf_converted" / CRLF_CONVERTED
     copy = tmp_path / CRLF_CONVERTED  # the same name: run.json's run_id must still match
     shutil.copytree(source, copy)
-    for directory, _subdirs, files in os.walk(copy):
-        os.chmod(directory, 0o755)
-        for name in files:
-            os.chmod(os.path.join(directory, name), 0o644)
+    unseal(copy)
     broken = _crlf_mismatches(copy)
     assert broken
     for relpath, row in broken.items():
@@ -316,12 +308,6 @@ def _assert_seed_compatible(folder: Path) -> None:
         assert lines and all(line.endswith(": OK") for line in lines), lines
 
 
-def test_our_default_fixture_run_satisfies_the_readme_checker(make_run: MakeRun) -> None:
-    sealed = make_run()
-    assert {e.relpath for e in sealed.entries} >= {"data/rows.csv"}
-    _assert_seed_compatible(sealed.path)
-
-
 def test_our_rich_run_with_subfolders_satisfies_the_readme_checker(make_run: MakeRun) -> None:
     sealed = make_run(RICH_PAYLOAD, registry_id="compat_check")
     _assert_seed_compatible(sealed.path)
@@ -350,10 +336,7 @@ def test_our_run_sealed_from_source_files_satisfies_the_readme_checker(
 def test_the_readme_checker_can_fail(make_run: MakeRun) -> None:
     """Guard against a checker that accepts everything."""
     sealed = make_run()
-    for directory, _subdirs, files in os.walk(sealed.path):
-        os.chmod(directory, 0o755)
-        for name in files:
-            os.chmod(os.path.join(directory, name), 0o644)
+    unseal(sealed.path)
     (sealed.path / "data" / "extra.csv").write_bytes(b"x\n")
     assert readme_checker(sealed.path) != []
     (sealed.path / "data" / "extra.csv").unlink()

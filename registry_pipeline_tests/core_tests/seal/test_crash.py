@@ -105,28 +105,17 @@ def _env(crash_at: str | None) -> dict[str, str]:
     return env
 
 
+def _argv(workspace: Workspace, source: Path) -> list[str]:
+    """`registry seal SOURCE --registry-id crashy --json` in a child process."""
+    return [sys.executable, "-m", "registry_pipeline", "seal", str(source), "--registry-id",
+            REGISTRY, "--workspace", str(workspace.root), "--json"]  # fmt: skip
+
+
 def _seal_cli(
     workspace: Workspace, source: Path, crash_at: str | None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "registry_pipeline",
-            "seal",
-            str(source),
-            "--registry-id",
-            REGISTRY,
-            "--workspace",
-            str(workspace.root),
-            "--json",
-        ],
-        env=_env(crash_at),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    argv = _argv(workspace, source)
+    return subprocess.run(argv, env=_env(crash_at), capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -182,9 +171,7 @@ def test_a_held_seal_waits_at_its_step_until_the_hold_file_is_gone(
     hold = tmp_path / "hold"
     hold.touch()
     env = {**_env(None), "REGISTRY_PIPELINE_HOLD_AT": f"staging_created:{hold}"}
-    argv = [sys.executable, "-m", "registry_pipeline", "seal", str(source), "--registry-id",
-            REGISTRY, "--workspace", str(workspace.root), "--json"]  # fmt: skip
-    held = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    held = subprocess.Popen(_argv(workspace, source), env=env, stdout=subprocess.PIPE, text=True)
     try:
         while not staging_entries(workspace.staging_dir):  # it has reached its first step
             assert held.poll() is None, "the held seal ended before it staged anything"

@@ -126,13 +126,6 @@ def distinct_on_disk(folder: Path, first: str, second: str) -> bool:
         probe.rmdir()
 
 
-@pytest.fixture
-def run(make_run: MakeRun) -> SealedRun:
-    sealed = make_run()
-    unseal(sealed.path)
-    return sealed
-
-
 # relpath_problem, fold_key, sort_key
 
 

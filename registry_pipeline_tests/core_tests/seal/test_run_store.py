@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core import fs
-from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_id import RUN_ID
 from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_files
@@ -103,64 +102,30 @@ def test_run_ids_of_one_registry_sort_by_creation(workspace: Workspace) -> None:
 # --- rename that never replaces --------------------------------------------------------------
 
 
-def _staged(tmp_path: Path) -> Path:
-    source = tmp_path / "source"
+@pytest.mark.parametrize("rename", [fs.rename_noreplace, fs._rename_via_exclusive_mkdir])
+@pytest.mark.parametrize("taken", ["empty folder", "folder", "file", None])
+def test_rename_noreplace_never_replaces(
+    tmp_path: Path, rename: Callable[[bytes, bytes], None], taken: str | None
+) -> None:
+    """The fallback for systems without renameat2/renamex_np keeps the same promise."""
+    source, target = tmp_path / "source", tmp_path / "target"
     source.mkdir()
     (source / "payload.txt").write_bytes(b"payload\n")
-    return source
-
-
-def test_rename_noreplace_refuses_an_existing_empty_directory(tmp_path: Path) -> None:
-    source = _staged(tmp_path)
-    target = tmp_path / "target"
-    target.mkdir()
+    if taken == "file":
+        target.write_bytes(b"file\n")
+    elif taken is not None:
+        target.mkdir()
+        if taken == "folder":
+            (target / "other.txt").write_bytes(b"other\n")
+    before = tree(target) if taken else None
+    if taken is None:
+        rename(os.fsencode(source), os.fsencode(target))
+        assert not source.exists() and (target / "payload.txt").read_bytes() == b"payload\n"
+        return
     with pytest.raises(FileExistsError):
-        fs.rename_noreplace(source, target)
+        rename(os.fsencode(source), os.fsencode(target))
     assert (source / "payload.txt").read_bytes() == b"payload\n"
-    assert list(target.iterdir()) == []
-
-
-def test_rename_noreplace_refuses_an_existing_nonempty_directory(tmp_path: Path) -> None:
-    source = _staged(tmp_path)
-    target = tmp_path / "target"
-    target.mkdir()
-    (target / "other.txt").write_bytes(b"other\n")
-    with pytest.raises(FileExistsError):
-        fs.rename_noreplace(source, target)
-    assert sorted(p.name for p in source.iterdir()) == ["payload.txt"]
-    assert sorted(p.name for p in target.iterdir()) == ["other.txt"]
-    assert (target / "other.txt").read_bytes() == b"other\n"
-
-
-def test_rename_noreplace_refuses_an_existing_file(tmp_path: Path) -> None:
-    source = _staged(tmp_path)
-    target = tmp_path / "target"
-    target.write_bytes(b"file\n")
-    with pytest.raises(FileExistsError):
-        fs.rename_noreplace(source, target)
-    assert target.read_bytes() == b"file\n"
-    assert (source / "payload.txt").is_file()
-
-
-def test_rename_noreplace_renames_to_a_free_name(tmp_path: Path) -> None:
-    source = _staged(tmp_path)
-    target = tmp_path / "target"
-    fs.rename_noreplace(source, target)
-    assert not source.exists()
-    assert (target / "payload.txt").read_bytes() == b"payload\n"
-
-
-def test_rename_via_exclusive_mkdir_fallback_refuses_existing_targets(tmp_path: Path) -> None:
-    """The fallback for systems without renameat2/renamex_np keeps the same promise."""
-    source = _staged(tmp_path)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(FileExistsError):
-        fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(empty))
-    assert list(empty.iterdir()) == [] and (source / "payload.txt").is_file()
-    free = tmp_path / "free"
-    fs._rename_via_exclusive_mkdir(os.fsencode(source), os.fsencode(free))
-    assert (free / "payload.txt").read_bytes() == b"payload\n" and not source.exists()
+    assert tree(target) == before
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -205,32 +170,24 @@ def test_four_processes_sealing_one_registry_at_once(workspace: Workspace) -> No
 # --- failing builds and staging leftovers ----------------------------------------------------
 
 
-def test_failing_build_leaves_nothing(workspace: Workspace, store: RunStore) -> None:
-    with (
-        pytest.raises(RuntimeError, match="builder failed"),
-        store.stage(RunSpec(registry_id="demo")) as staging,
-    ):
-        staging.add_bytes("a.txt", b"a\n")
-        staging.add_bytes("sub/b.txt", b"b\n")
-        assert staging_entries(workspace.staging_dir) != []
-        raise RuntimeError("builder failed")
-    assert run_folders(workspace.root) == []
-    assert staging_entries(workspace.staging_dir) == []
-
-
-def test_failing_copy_build_leaves_nothing(
-    workspace: Workspace, store: RunStore, tmp_path: Path
+@pytest.mark.parametrize("copies", [False, True])
+def test_failing_build_leaves_nothing(
+    workspace: Workspace, store: RunStore, tmp_path: Path, copies: bool
 ) -> None:
     source = tmp_path / "src"
     (source / "sub").mkdir(parents=True)
     (source / "sub" / "b.txt").write_bytes(b"b\n")
-    pairs = plan_sources([source])
     with (
-        pytest.raises(ValueError, match="late failure"),
+        pytest.raises(RuntimeError, match="builder failed"),
         store.stage(RunSpec(registry_id="demo")) as staging,
     ):
-        staging.add_copies(pairs)
-        raise ValueError("late failure")
+        if copies:
+            staging.add_copies(plan_sources([source]))
+        else:
+            staging.add_bytes("a.txt", b"a\n")
+            staging.add_bytes("sub/b.txt", b"b\n")
+        assert staging_entries(workspace.staging_dir) != []
+        raise RuntimeError("builder failed")
     assert run_folders(workspace.root) == []
     assert staging_entries(workspace.staging_dir) == []
 
@@ -276,79 +233,6 @@ def test_dead_staging_is_removed_once_aged(workspace: Workspace, store: RunStore
     age(young)
     seal_files(store, RunSpec(registry_id="demo"), {"a.txt": b"a\n"})  # stage() cleans up too
     assert staging_entries(workspace.staging_dir) == []
-
-
-# --- refused sources write nothing -----------------------------------------------------------
-
-
-def _make_symlink(source: Path) -> None:
-    (source / "target.txt").write_bytes(b"t\n")
-    (source / "link.txt").symlink_to("target.txt")
-
-
-def _make_fifo(source: Path) -> None:
-    if not hasattr(os, "mkfifo"):
-        pytest.skip("no FIFOs on this platform")
-    os.mkfifo(source / "pipe")
-
-
-def _make_reserved(source: Path) -> None:
-    (source / "run.json").write_bytes(b"{}\n")
-
-
-def _make_reserved_case_variant(source: Path) -> None:
-    (source / "Run.JSON").write_bytes(b"{}\n")
-
-
-def _make_case_twins(source: Path) -> None:
-    (source / "sub").mkdir()
-    (source / "sub" / "Notes.txt").write_bytes(b"1\n")
-    (source / "sub" / "notes.TXT").write_bytes(b"2\n")
-
-
-@pytest.mark.parametrize(
-    "make_bad",
-    [_make_symlink, _make_fifo, _make_reserved, _make_reserved_case_variant, _make_case_twins],
-    ids=["symlink", "fifo", "reserved_name", "reserved_name_case_variant", "case_twins"],
-)
-def test_refused_sources_write_nothing(
-    workspace: Workspace,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    make_bad: Callable[[Path], None],
-) -> None:
-    from registry_pipeline.cli import main
-
-    source = tmp_path / "src"
-    source.mkdir()
-    (source / "good.txt").write_bytes(b"good\n")
-    make_bad(source)
-    with pytest.raises(UsageError) as refused:
-        plan_sources([source])
-    assert refused.value.code == "BAD_SOURCE"
-    code = main(["seal", str(source), "--registry-id", "demo", "--workspace", str(workspace.root)])
-    assert code != 0
-    assert "nothing was written" in capsys.readouterr().err
-    assert run_folders(workspace.root) == []
-    assert staging_entries(workspace.staging_dir) == []
-
-
-@pytest.mark.parametrize("name", ["Run.json", "MANIFEST.SHA256", "Manifest.JSON"])
-def test_staging_refuses_case_variants_of_reserved_names(
-    workspace: Workspace, store: RunStore, name: str
-) -> None:
-    """A payload file that case-folds to a seal file would make the sealed folder invalid."""
-    try:
-        sealed = seal_files(store, RunSpec(registry_id="demo"), {name: b"{}\n", "ok.txt": b"ok"})
-    except UsageError:
-        assert run_folders(workspace.root) == []
-        assert staging_entries(workspace.staging_dir) == []
-        return
-    report = inspect_run_folder(sealed.path)
-    pytest.fail(
-        f"{name!r} was sealed into {sealed.run_id} (validates: {report.ok}; "
-        f"problems: {[str(problem) for problem in report.problems]})"
-    )
 
 
 # --- published folders are never modified ----------------------------------------------------

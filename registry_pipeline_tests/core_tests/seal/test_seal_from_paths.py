@@ -77,7 +77,7 @@ def test_files_by_path_seal_the_folder_their_bytes_seal(tmp_path: Path) -> None:
 
 
 def test_a_file_by_path_is_never_read_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = _payload()
     copies = _written(tmp_path, files)
@@ -88,10 +88,7 @@ def test_a_file_by_path_is_never_read_whole(
             raise AssertionError(f"{path} read whole")
         return original(path)
 
-    root = tmp_path / "ws"
-    root.mkdir()
-    init_workspace(root)
-    store = RunStore(Workspace(root), clock=lambda: FIXED)
+    store = RunStore(workspace, clock=lambda: FIXED)
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
     tracemalloc.start()
     try:
@@ -104,7 +101,9 @@ def test_a_file_by_path_is_never_read_whole(
     assert peak < (len(copies) + 1) * BLOCK_SIZE, f"{peak} bytes at peak"  # a block per copy
 
 
-def test_a_file_changed_since_it_was_checked_is_not_sealed(tmp_path: Path) -> None:
+def test_a_file_changed_since_it_was_checked_is_not_sealed(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     files = _payload()
     copies = _written(tmp_path, files)
     checked = {relpath: sha256_bytes(data) for relpath, data in files.items()}
@@ -112,10 +111,6 @@ def test_a_file_changed_since_it_was_checked_is_not_sealed(tmp_path: Path) -> No
     assert isinstance(big, Path)
     with big.open("ab") as handle:  # an append between the checks and the seal
         handle.write(b'{"run_id": "RUN-20260901-0801-BBBB"}\n')
-    root = tmp_path / "ws"
-    root.mkdir()
-    init_workspace(root)
-    workspace = Workspace(root)
 
     with pytest.raises(RegistryError) as raised:
         seal_files(RunStore(workspace, clock=lambda: FIXED), SPEC, copies, checked)
@@ -127,7 +122,9 @@ def test_a_file_changed_since_it_was_checked_is_not_sealed(tmp_path: Path) -> No
     assert sealed.path.is_dir()
 
 
-def test_a_fifo_swapped_in_for_a_file_is_refused_without_hanging(tmp_path: Path) -> None:
+def test_a_fifo_swapped_in_for_a_file_is_refused_without_hanging(
+    tmp_path: Path, workspace: Workspace
+) -> None:
     """A FIFO where a checked file was: refused at once as no regular file, nothing published."""
     import threading
 
@@ -137,10 +134,6 @@ def test_a_fifo_swapped_in_for_a_file_is_refused_without_hanging(tmp_path: Path)
     assert isinstance(big, Path)
     big.unlink()
     os.mkfifo(big)
-    root = tmp_path / "ws"
-    root.mkdir()
-    init_workspace(root)
-    workspace = Workspace(root)
     outcome: list[BaseException] = []
 
     def seal() -> None:

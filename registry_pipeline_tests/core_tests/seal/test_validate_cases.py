@@ -264,8 +264,8 @@ class Case:
     tamper: Tamper
     full: str
     """The reason codes of a full check ("" for PASS)."""
-    fast: str
-    """The reason codes of a fast check (sizes and listing only)."""
+    fast: str | None = None
+    """The reason codes of a fast check (sizes and listing only); None: the same as `full`."""
     fields: dict[str, tuple[object, object, object]] = field(default_factory=dict)
     """"CODE path" -> (expected, found, hint) of that one problem of the full check."""
 
@@ -302,7 +302,7 @@ def replaced_by_fifo(relpath: str) -> Tamper:
 
 
 CASES: dict[str, Case] = {
-    "intact": Case(lambda folder: None, "", ""),
+    "intact": Case(lambda folder: None, ""),
     # content
     "payload byte flipped (same size)": Case(
         edit_bytes("REPORT.json", flip_first),
@@ -354,11 +354,10 @@ CASES: dict[str, Case] = {
         {"MANIFEST_DISAGREES data/rows.csv": (FORGED, sha(ROWS), None)},
     ),
     # missing and extra
-    "payload missing": Case(remove("REPORT.json"), "MISSING_FILE", "MISSING_FILE"),
-    "nested folder missing": Case(remove("data/deep"), "MISSING_FILE", "MISSING_FILE"),
+    "payload missing": Case(remove("REPORT.json"), "MISSING_FILE"),
+    "nested folder missing": Case(remove("data/deep"), "MISSING_FILE"),
     "run.json missing": Case(
         remove("run.json"),
-        "MISSING_FILE MISSING_REQUIRED_FILE",
         "MISSING_FILE MISSING_REQUIRED_FILE",
     ),
     "manifest.json missing": Case(
@@ -367,86 +366,73 @@ CASES: dict[str, Case] = {
     "MANIFEST.sha256 missing": Case(
         remove("MANIFEST.sha256"), "MISSING_REQUIRED_FILE", "MISSING_REQUIRED_FILE"
     ),
-    "extra file at the top": Case(add("extra.txt"), "UNLISTED_FILE", "UNLISTED_FILE"),
-    "extra file in a subfolder": Case(add("data/deep/extra.txt"), "UNLISTED_FILE", "UNLISTED_FILE"),
-    "extra hidden file": Case(add(".DS_Store"), "UNLISTED_FILE", "UNLISTED_FILE"),
-    "empty folder added": Case(add_empty_folder, "UNLISTED_FILE", "UNLISTED_FILE"),
-    "file renamed": Case(file_renamed, "MISSING_FILE UNLISTED_FILE", "MISSING_FILE UNLISTED_FILE"),
+    "extra file at the top": Case(add("extra.txt"), "UNLISTED_FILE"),
+    "extra file in a subfolder": Case(add("data/deep/extra.txt"), "UNLISTED_FILE"),
+    "extra hidden file": Case(add(".DS_Store"), "UNLISTED_FILE"),
+    "empty folder added": Case(add_empty_folder, "UNLISTED_FILE"),
+    "file renamed": Case(file_renamed, "MISSING_FILE UNLISTED_FILE"),
     # MANIFEST.sha256
     "root edited": Case(
         edit_hash_rows(lambda rows: rows, fix_root=False),
         "ROOT_MISMATCH",
-        "ROOT_MISMATCH",
-        {"ROOT_MISMATCH MANIFEST.sha256": ("0" * 64, SEALED_ROOT, None)},
+        fields={"ROOT_MISMATCH MANIFEST.sha256": ("0" * 64, SEALED_ROOT, None)},
     ),
     "hash line for a file removed": Case(
         edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  REPORT.json")]),
-        "MANIFEST_DISAGREES",
         "MANIFEST_DISAGREES",
     ),
     "hash line for manifest.json removed": Case(
         edit_hash_rows(lambda rows: [r for r in rows if not r.endswith("  manifest.json")]),
         "MANIFEST_DISAGREES",
-        "MANIFEST_DISAGREES",
     ),
     "hash line for an unknown file": Case(
         edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  ghost.txt"]),
-        "MANIFEST_DISAGREES",
         "MANIFEST_DISAGREES",
     ),
     "hash line for a file, twice and differing": Case(
         edit_hash_rows(lambda rows: [*rows, f"{sha(b'other')}  REPORT.json"]),
         "DUPLICATE_ENTRY ROOT_MISMATCH",
-        "DUPLICATE_ENTRY ROOT_MISMATCH",
     ),
     "hash line twice": Case(
         edit_hash_rows(lambda rows: [*rows, rows[0]]),
-        "DUPLICATE_ENTRY ROOT_MISMATCH",
         "DUPLICATE_ENTRY ROOT_MISMATCH",
     ),
     "hash line with another hash": Case(
         edit_hash_rows(lambda rows: [sha(b"other") + rows[0][64:], *rows[1:]]),
         "MANIFEST_DISAGREES",
-        "MANIFEST_DISAGREES",
-        {f"MANIFEST_DISAGREES {DIAGNOSTICS}": (sha(FIRST), sha(b"other"), None)},
+        fields={f"MANIFEST_DISAGREES {DIAGNOSTICS}": (sha(FIRST), sha(b"other"), None)},
     ),
     "hash line in uppercase hex": Case(
         edit_hash_rows(lambda rows: [rows[0][:64].upper() + rows[0][64:], *rows[1:]]),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
-        {f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
+        fields={f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
     ),
     "hash line with one space": Case(
         edit_hash_rows(lambda rows: [rows[0][:64] + rows[0][65:], *rows[1:]]),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES ROOT_MISMATCH",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES ROOT_MISMATCH",
     ),
     "hash line for MANIFEST.sha256": Case(
         edit_hash_rows(lambda rows: [*rows, f"{sha(b'')}  MANIFEST.sha256"]),
         "MALFORMED_MANIFEST ROOT_MISMATCH",
-        "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
     "hash line with a case twin": Case(
         edit_hash_rows(lambda rows: [*rows, rows[0].replace("  ", "  X", 1).upper()]),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES",
     ),
     "hash line not a hash line": Case(
-        hash_line_added("not a hash line"), *["MALFORMED_MANIFEST ROOT_MISMATCH"] * 2
+        hash_line_added("not a hash line"), "MALFORMED_MANIFEST ROOT_MISMATCH"
     ),
-    "hash line without a path": Case(hash_line_added("{h}  "), *["ROOT_MISMATCH UNSAFE_PATH"] * 2),
+    "hash line without a path": Case(hash_line_added("{h}  "), "ROOT_MISMATCH UNSAFE_PATH"),
     "hash line with a binary marker": Case(
-        hash_line_added("{h} *x.txt"), *["MALFORMED_MANIFEST ROOT_MISMATCH"] * 2
+        hash_line_added("{h} *x.txt"), "MALFORMED_MANIFEST ROOT_MISMATCH"
     ),
-    "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), "", ""),
+    "hash lines in another order": Case(edit_hash_rows(lambda rows: rows[::-1]), ""),
     "blank line before ROOT": Case(
         edit_hash_rows(lambda rows: [*rows, ""]),
-        "MALFORMED_MANIFEST ROOT_MISMATCH",
         "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
     "CRLF in MANIFEST.sha256": Case(
         edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"\n", b"\r\n")),
-        "MALFORMED_MANIFEST",
         "MALFORMED_MANIFEST",
     ),
     "no final newline in MANIFEST.sha256": Case(
@@ -458,42 +444,34 @@ CASES: dict[str, Case] = {
             lambda d: b"\n".join([d.splitlines()[-1], *d.splitlines()[:-1]]) + b"\n",
         ),
         "MALFORMED_MANIFEST",
-        "MALFORMED_MANIFEST",
     ),
     "ROOT line twice": Case(
         edit_bytes("MANIFEST.sha256", lambda d: d + d.splitlines()[-1] + b"\n"),
-        "DUPLICATE_ENTRY MALFORMED_MANIFEST",
         "DUPLICATE_ENTRY MALFORMED_MANIFEST",
     ),
     "ROOT line with a colon": Case(
         edit_bytes("MANIFEST.sha256", lambda d: d.replace(b"ROOT_SHA256  ", b"ROOT_SHA256: ")),
         "MALFORMED_MANIFEST ROOT_MISMATCH",
-        "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
     "no ROOT line": Case(
         edit_bytes("MANIFEST.sha256", lambda d: b"".join(d.splitlines(keepends=True)[:-1])),
-        "MALFORMED_MANIFEST",
         "MALFORMED_MANIFEST",
     ),
     "ROOT line in uppercase hex": Case(
         edit_bytes("MANIFEST.sha256", lambda d: d[:-65] + d[-65:].upper()),
         "MALFORMED_MANIFEST ROOT_MISMATCH",
-        "MALFORMED_MANIFEST ROOT_MISMATCH",
     ),
     "MANIFEST.sha256 not UTF-8": Case(
         edit_bytes("MANIFEST.sha256", lambda d: b"\xff" + d),
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
         "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
     ),
     "MANIFEST.sha256 empty": Case(
         edit_bytes("MANIFEST.sha256", lambda d: b""),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES*9",
     ),
     # manifest.json
     "manifest.json not JSON": Case(
         lambda f: write_manifest_json(f, (f / "manifest.json").read_bytes()[:-5]),
-        "MALFORMED_MANIFEST",
         "MALFORMED_MANIFEST",
     ),
     "manifest.json empty": Case(
@@ -508,20 +486,17 @@ CASES: dict[str, Case] = {
     "manifest.json with a BOM": Case(
         lambda f: write_manifest_json(f, b"\xef\xbb\xbf" + (f / "manifest.json").read_bytes()),
         "MALFORMED_MANIFEST",
-        "MALFORMED_MANIFEST",
     ),
     "manifest.json with a duplicate key": Case(
         lambda f: write_manifest_json(
             f, (f / "manifest.json").read_bytes().replace(b"{", b'{"bytes": 1, ', 1)
         ),
         "MALFORMED_MANIFEST",
-        "MALFORMED_MANIFEST",
     ),
     "manifest.json with NaN": Case(
         lambda f: write_manifest_json(
             f, (f / "manifest.json").read_bytes().replace(b'"bytes": ', b'"bytes": NaN, "x": ', 1)
         ),
-        "MALFORMED_MANIFEST",
         "MALFORMED_MANIFEST",
     ),
     "manifest.json with a huge integer": Case(
@@ -532,14 +507,12 @@ CASES: dict[str, Case] = {
             .replace(b'"bytes": ', b'"bytes": 1' + b"0" * 1000 + b', "x": ', 1),
         ),
         "MALFORMED_MANIFEST",
-        "MALFORMED_MANIFEST",
     ),
-    "manifest.json with escapes": Case(with_escapes, "", ""),
-    "manifest.json compact": Case(compact_manifest, "", ""),
+    "manifest.json with escapes": Case(with_escapes, ""),
+    "manifest.json compact": Case(compact_manifest, ""),
     **{
         f"entry {key} {value!r}": Case(
             entry_with(key, value),
-            "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
             "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
         )
         for key, value in [
@@ -557,17 +530,14 @@ CASES: dict[str, Case] = {
             lambda rows: [{"relpath": rows[0]["relpath"], "bytes": rows[0]["bytes"]}, *rows[1:]]
         ),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
     ),
     "entry sha256 uppercase": Case(
         entry_with("sha256", sha(FIRST).upper()),
         "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        "MALFORMED_MANIFEST MANIFEST_DISAGREES UNLISTED_FILE",
-        {f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
+        fields={f"MALFORMED_MANIFEST {DIAGNOSTICS}": (None, sha(FIRST).upper(), None)},
     ),
     "entry relpath escapes": Case(
         entry_with("relpath", "../x"),
-        "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
         "MANIFEST_DISAGREES UNLISTED_FILE UNSAFE_PATH",
     ),
     "entries unsorted": Case(
@@ -579,12 +549,10 @@ CASES: dict[str, Case] = {
     "entry twice, differing": Case(
         edit_rows(lambda rows: [rows[0], {**rows[0], "sha256": sha(b"abc")}, *rows[1:]]),
         "DUPLICATE_ENTRY",
-        "DUPLICATE_ENTRY",
     ),
     **{
         f"entry for {name}": Case(
             edit_rows(lambda rows, n=name: [*rows, {"relpath": n, "bytes": 1, "sha256": sha(b"")}]),
-            "MALFORMED_MANIFEST",
             "MALFORMED_MANIFEST",
         )
         for name in ("manifest.json", "MANIFEST.sha256")
@@ -595,31 +563,27 @@ CASES: dict[str, Case] = {
     "entry size wrong": Case(
         entry_with("bytes", len(FIRST) + 1),
         "SIZE_MISMATCH",
-        "SIZE_MISMATCH",
-        {f"SIZE_MISMATCH {DIAGNOSTICS}": (len(FIRST) + 1, len(FIRST), None)},
+        fields={f"SIZE_MISMATCH {DIAGNOSTICS}": (len(FIRST) + 1, len(FIRST), None)},
     ),
     # run.json
     "run_id differs from the folder name": Case(
         run_json_edit(with_key("run_id", "other")), "RUN_ID_MISMATCH", "RUN_ID_MISMATCH"
     ),
-    "folder renamed": Case(renamed, "RUN_ID_MISMATCH", "RUN_ID_MISMATCH"),
+    "folder renamed": Case(renamed, "RUN_ID_MISMATCH"),
     "run.json not JSON": Case(
         run_json_edit(lambda e: json.dumps(e)[:-3]), "RUN_JSON_INVALID", "RUN_JSON_INVALID"
     ),
-    "run.json an array": Case(run_json_edit(lambda e: [e]), "RUN_JSON_INVALID", "RUN_JSON_INVALID"),
+    "run.json an array": Case(run_json_edit(lambda e: [e]), "RUN_JSON_INVALID"),
     "run.json with a duplicate key": Case(
         run_json_edit(lambda e: json.dumps(e).replace("{", '{"run_id": "x", ', 1)),
-        "RUN_JSON_INVALID",
         "RUN_JSON_INVALID",
     ),
     "run.json created_utc not UTC": Case(
         run_json_edit(with_key("created_utc", "2026-01-01 12:00:00+02:00")),
         "RUN_JSON_INVALID",
-        "RUN_JSON_INVALID",
     ),
     "run.json without created_utc": Case(
         run_json_edit(lambda e: {k: v for k, v in e.items() if k != "created_utc"}),
-        "RUN_JSON_INVALID",
         "RUN_JSON_INVALID",
     ),
     "run.json run_id a number": Case(
@@ -634,16 +598,13 @@ CASES: dict[str, Case] = {
     "run.json without run_id": Case(
         run_json_edit(lambda e: {k: v for k, v in e.items() if k != "run_id"}),
         "RUN_JSON_INVALID",
-        "RUN_JSON_INVALID",
     ),
     "run.json with NaN": Case(
         run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": NaN, ', 1)),
         "RUN_JSON_INVALID",
-        "RUN_JSON_INVALID",
     ),
     "run.json with Infinity": Case(
         run_json_edit(lambda e: json.dumps(e).replace("{", '{"score": Infinity, ', 1)),
-        "RUN_JSON_INVALID",
         "RUN_JSON_INVALID",
     ),
     "run.json with escapes": Case(
@@ -652,24 +613,21 @@ CASES: dict[str, Case] = {
     "run.json with a lone surrogate": Case(
         run_json_edit(lambda e: json.dumps({**e, "note": "x"}).replace('"x"', '"\\ud800"')),
         "RUN_JSON_INVALID",
-        "RUN_JSON_INVALID",
     ),
     # paths and file kinds
-    "symlink added": Case(symlink_added, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"),
+    "symlink added": Case(symlink_added, "NOT_A_REGULAR_FILE"),
     "listed file replaced by a symlink": Case(
         listed_file_replaced_by_symlink, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"
     ),
     "subfolder replaced by a symlink": Case(
         subfolder_replaced_by_symlink,
         "MISSING_FILE*2 NOT_A_REGULAR_FILE",
-        "MISSING_FILE*2 NOT_A_REGULAR_FILE",
     ),
     "dangling symlink added": Case(
         lambda f: os.symlink("/nonexistent/target", f / "dangling"),
         "NOT_A_REGULAR_FILE",
-        "NOT_A_REGULAR_FILE",
     ),
-    "FIFO added": Case(fifo_added, "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"),
+    "FIFO added": Case(fifo_added, "NOT_A_REGULAR_FILE"),
     "listed file replaced by a FIFO": Case(
         replaced_by_fifo("data/rows.csv"), "NOT_A_REGULAR_FILE", "NOT_A_REGULAR_FILE"
     ),
@@ -679,11 +637,9 @@ CASES: dict[str, Case] = {
     "case twins sealed": Case(
         case_twin,
         "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
-        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
     ),
     "non-NFC name sealed": Case(
         nfd_name,
-        "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
         "ROOT_MISMATCH UNLISTED_FILE UNSAFE_PATH*3",
     ),
     # artifact schemas
@@ -698,16 +654,16 @@ CASES: dict[str, Case] = {
         jsonl_line(b'{"file": 1}\n'), "SCHEMA_VIOLATION*5", ""
     ),
     "invalid JSON in a JSONL line": Case(jsonl_line(b"{not json\n"), "JSON_INVALID", ""),
-    "blank JSONL lines": Case(jsonl_line(b"\n  \n"), "", ""),
+    "blank JSONL lines": Case(jsonl_line(b"\n  \n"), ""),
     # large files: the quick path leaves hashing them to the Inspector
-    "large file": Case(file_added(SMALL_FILE + 1), "", ""),
+    "large file": Case(file_added(SMALL_FILE + 1), ""),
     "large file tampered": Case(file_added_then_flipped(SMALL_FILE + 1), "HASH_MISMATCH", ""),
     # files read in more than one go, and files of exactly one or two first reads
-    "file of 100 KB": Case(file_added(100_000), "", ""),
+    "file of 100 KB": Case(file_added(100_000), ""),
     "file of 100 KB tampered": Case(file_added_then_flipped(100_000), "HASH_MISMATCH", ""),
-    "file of 8 KB": Case(file_added(8192), "", ""),
+    "file of 8 KB": Case(file_added(8192), ""),
     "file of 16 KB tampered": Case(file_added_then_flipped(16384), "HASH_MISMATCH", ""),
-    "file of SMALL_FILE bytes": Case(file_added(SMALL_FILE), "", ""),
+    "file of SMALL_FILE bytes": Case(file_added(SMALL_FILE), ""),
 }
 
 
@@ -719,7 +675,7 @@ def test_each_case_gets_its_reason_codes(make_run: MakeRun, name: str) -> None:
     folder = case.tamper(sealed.path) or sealed.path
     full = inspect(folder, fast=False)
     assert codes(full) == case.full
-    assert codes(inspect(folder, fast=True)) == case.fast
+    assert codes(inspect(folder, fast=True)) == (case.full if case.fast is None else case.fast)
     for key, want in case.fields.items():
         (problem,) = [p for p in full.problems if f"{p.code} {p.path}" == key]
         got = (problem.expected, problem.found, problem.hint)
@@ -738,14 +694,6 @@ def test_the_pass_report_says_everything(make_run: MakeRun) -> None:
         assert report.fast is fast
 
 
-def test_an_expected_run_id_is_checked(make_run: MakeRun) -> None:
-    sealed = make_run(PAYLOAD)
-    catalog = SchemaCatalog.for_workspace(None)
-    assert inspect_run_folder(sealed.path, schemas=catalog, expect_run_id=sealed.run_id).ok
-    report = inspect_run_folder(sealed.path, schemas=catalog, expect_run_id="another_run")
-    assert [str(p.code) for p in report.problems] == ["RUN_ID_MISMATCH"]
-
-
 def test_a_workspace_schema_is_the_one_applied(make_run: MakeRun, tmp_path: Path) -> None:
     """A workspace's stricter schema is the one applied (the lookup is per catalog)."""
     sealed = make_run(PAYLOAD)
@@ -762,9 +710,7 @@ def test_a_workspace_schema_is_the_one_applied(make_run: MakeRun, tmp_path: Path
     builtin = SchemaCatalog.for_workspace(None)
     assert inspect_run_folder(sealed.path, schemas=builtin).ok
     report = inspect_run_folder(sealed.path, schemas=SchemaCatalog.for_workspace(root))
-    assert [(str(p.code), p.path) for p in report.problems] == [
-        ("SCHEMA_VIOLATION", "REPORT.json")
-    ]
+    assert [(str(p.code), p.path) for p in report.problems] == [("SCHEMA_VIOLATION", "REPORT.json")]
 
 
 # --------------------------------------------------------------------------------------------

@@ -51,56 +51,19 @@ def entry_of(sealed: SealedRun, relpath: str) -> ManifestEntry:
     return entry
 
 
-@pytest.fixture
-def run(make_run: MakeRun) -> SealedRun:
-    """The default fixture run (REPORT.json, data/rows.csv with CRLF, notes.txt), writable."""
-    sealed = make_run()
-    unseal(sealed.path)
-    return sealed
-
-
-def test_is_valid_run_folder_is_a_bool(run: SealedRun, tmp_path: Path) -> None:
+def test_is_valid_is_a_bool_verify_returns_the_report(run: SealedRun, tmp_path: Path) -> None:
+    """Not a folder: `inspect_run_folder` raises UsageError, `is_valid_run_folder` says False."""
     reseal(run.path)  # unsealing changed no bytes: the folder is still valid
     assert is_valid_run_folder(run.path) is True
+    assert verify_run_folder(run.path).root_sha256 == run.root_sha256
     (run.path / NOTES).write_bytes(b"changed\n")
     assert is_valid_run_folder(run.path) is False
-    assert is_valid_run_folder(tmp_path / "no-such-folder") is False
     a_file = tmp_path / "a_file"
     a_file.write_bytes(b"x")
-    assert is_valid_run_folder(a_file) is False
-
-
-def test_verify_run_folder_returns_the_report_when_valid(make_run: MakeRun) -> None:
-    sealed = make_run()
-    report = verify_run_folder(sealed.path)
-    assert report.ok
-    assert report.root_sha256 == sealed.root_sha256
-
-
-def test_verify_run_folder_raises_with_every_problem(run: SealedRun) -> None:
-    (run.path / NOTES).unlink()
-    (run.path / "stray.txt").write_bytes(b"stray\n")
-    report = inspect_run_folder(run.path)
-    with pytest.raises(RegistryError) as caught:
-        verify_run_folder(run.path)
-    assert caught.value.code == "SEAL_INVALID"
-    assert caught.value.problems == report.problems
-    assert {(p.code, p.path) for p in caught.value.problems} == {
-        ("MISSING_FILE", NOTES),
-        ("UNLISTED_FILE", "stray.txt"),
-    }
-    head, *lines = caught.value.diagnostics().splitlines()
-    assert head == f"error: SEAL_INVALID {report.run_folder}: 2 problem(s)"
-    assert lines == [f"  {problem}" for problem in report.problems]
-
-
-def test_inspecting_something_that_is_not_a_folder_is_a_usage_error(tmp_path: Path) -> None:
-    a_file = tmp_path / "a_file"
-    a_file.write_bytes(b"x")
-    with pytest.raises(UsageError):
-        inspect_run_folder(a_file)
-    with pytest.raises(UsageError):
-        inspect_run_folder(tmp_path / "missing")
+    for nothing in (tmp_path / "no-such-folder", a_file):
+        assert is_valid_run_folder(nothing) is False
+        with pytest.raises(UsageError):
+            inspect_run_folder(nothing)
 
 
 def test_malformed_manifest_json_does_not_hide_a_tampered_file(run: SealedRun) -> None:
@@ -111,19 +74,6 @@ def test_malformed_manifest_json_does_not_hide_a_tampered_file(run: SealedRun) -
     the(report, "MALFORMED_MANIFEST", "manifest.json")
     problem = the(report, "HASH_MISMATCH", NOTES)
     assert problem.expected == entry_of(run, NOTES).sha256
-
-
-def test_empty_folder_misses_every_required_file(tmp_path: Path) -> None:
-    """No seal file at all: refused as NOT_A_RUN_FOLDER, the three absences still listed."""
-    folder = tmp_path / "2026-01-01__000000__demo"
-    folder.mkdir()
-    report = inspect_run_folder(folder)
-    assert pairs(report) == {
-        ("NOT_A_RUN_FOLDER", None),
-        ("MISSING_REQUIRED_FILE", "run.json"),
-        ("MISSING_REQUIRED_FILE", "manifest.json"),
-        ("MISSING_REQUIRED_FILE", "MANIFEST.sha256"),
-    }
 
 
 @pytest.mark.parametrize("name", ["run_id", "registry_id", "created_utc"])
@@ -203,32 +153,16 @@ def _assert_converted(report: FolderReport, relpath: str, sealed: bytes, now: by
     assert digest.as_json()["hint"] == "LINE_ENDINGS_CONVERTED"
 
 
-def test_sealed_crlf_now_lf(run: SealedRun) -> None:
-    sealed = (run.path / ROWS).read_bytes()
-    assert b"\r\n" in sealed
-    now = sealed.replace(b"\r\n", b"\n")
-    (run.path / ROWS).write_bytes(now)
-    report = inspect_run_folder(run.path)
-    assert pairs(report) == {("SIZE_MISMATCH", ROWS), ("HASH_MISMATCH", ROWS)}
-    _assert_converted(report, ROWS, sealed, now)
-
-
-def test_sealed_lf_now_crlf(run: SealedRun) -> None:
-    sealed = (run.path / NOTES).read_bytes()
-    assert b"\r" not in sealed
-    now = sealed.replace(b"\n", b"\r\n")
-    (run.path / NOTES).write_bytes(now)
-    report = inspect_run_folder(run.path)
-    assert pairs(report) == {("SIZE_MISMATCH", NOTES), ("HASH_MISMATCH", NOTES)}
-    _assert_converted(report, NOTES, sealed, now)
-
-
 def test_both_directions_in_one_pass(run: SealedRun) -> None:
+    """Sealed CRLF now LF, sealed LF now CRLF: each a size and a hash mismatch with the hint."""
     rows, notes = (run.path / ROWS).read_bytes(), (run.path / NOTES).read_bytes()
+    assert b"\r\n" in rows and b"\r" not in notes
     (run.path / ROWS).write_bytes(rows.replace(b"\r\n", b"\n"))
     (run.path / NOTES).write_bytes(notes.replace(b"\n", b"\r\n"))
     report = inspect_run_folder(run.path)
-    assert len(report.problems) == 4
+    assert pairs(report) == {
+        (c, p) for c in ("SIZE_MISMATCH", "HASH_MISMATCH") for p in (ROWS, NOTES)
+    }
     _assert_converted(report, ROWS, rows, rows.replace(b"\r\n", b"\n"))
     _assert_converted(report, NOTES, notes, notes.replace(b"\n", b"\r\n"))
 
@@ -301,6 +235,9 @@ def test_every_problem_is_reported_in_one_pass(run: SealedRun, tmp_path: Path) -
         verify_run_folder(run.path)
     assert caught.value.code == "SEAL_INVALID"
     assert caught.value.problems == report.problems
+    head, *lines = caught.value.diagnostics().splitlines()
+    assert head == f"error: SEAL_INVALID {report.run_folder}: {len(report.problems)} problem(s)"
+    assert lines == [f"  {problem}" for problem in report.problems]
 
 
 # --------------------------------------------------------------------------------------------
