@@ -3,13 +3,31 @@ folders; `Run` is the type of `cli`; `ws` is a workspace made by `registry init`
 needs another kind, such as the run index's, defines its own `ws`); `elsewhere` is a folder
 outside it."""
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, child_env
 
-__all__ = ["Run"]
+__all__ = ["Run", "guarded"]
+
+
+def guarded(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`command` (a `registry` or a Python child) in a process of its own, stdin closed; the
+    test fails if it still runs after `timeout` s (far more than it needs: it waits on a FIFO)."""
+    try:
+        return subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command[1:4]} still ran after {timeout:.0f} s: it hangs")
 
 
 @pytest.fixture

@@ -22,14 +22,11 @@ from registry_pipeline.core.seal.manifest import (
     MANIFEST_JSON,
     MANIFEST_SHA256,
     RUN_JSON,
-    ManifestEntry,
-    render_manifest_json,
-    render_manifest_sha256,
     root_sha256,
 )
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, lengthen_journal, run_folders, unseal
+from registry_pipeline_tests._helpers import Run, lengthen_journal, reseal, run_folders, unseal
 
 ARTIFACT = "EXPECTED_VERSIONS_v0_1.json"
 SOURCE = Path("registries/expected_versions") / ARTIFACT
@@ -119,26 +116,19 @@ def _seal(root: Path, data: bytes) -> Path:
     return seal_files(store, spec, {ARTIFACT: data}).path
 
 
+def _lock(folder: Path) -> None:
+    """The folder read-only again, as sealed."""
+    for name in os.listdir(folder):
+        os.chmod(folder / name, 0o444)
+    os.chmod(folder, 0o555)
+
+
 def _forge_run_json(folder: Path, data: bytes) -> None:
     """`data` as the folder's run.json, both manifests sealed again over it, as a forger would."""
     unseal(folder)
     (folder / RUN_JSON).write_bytes(data)
-    rows = json.loads((folder / MANIFEST_JSON).read_bytes())
-    entries = [
-        ManifestEntry(row["relpath"], row["bytes"], row["sha256"])
-        for row in rows
-        if row["relpath"] != RUN_JSON
-    ]
-    entries.append(ManifestEntry(RUN_JSON, len(data), _sha(data)))
-    manifest = render_manifest_json(entries)
-    (folder / MANIFEST_JSON).write_bytes(manifest)
-    text, _root = render_manifest_sha256(
-        [*entries, ManifestEntry(MANIFEST_JSON, len(manifest), _sha(manifest))]
-    )
-    (folder / MANIFEST_SHA256).write_bytes(text)
-    for name in os.listdir(folder):
-        os.chmod(folder / name, 0o444)
-    os.chmod(folder, 0o555)
+    reseal(folder)
+    _lock(folder)
 
 
 def _forge_manifest_json(folder: Path, data: bytes) -> None:
@@ -154,9 +144,7 @@ def _forge_manifest_json(folder: Path, data: bytes) -> None:
     lines.append(f"{_sha(data)}  {MANIFEST_JSON}")
     body = "".join(f"{line}\n" for line in lines)
     (folder / MANIFEST_SHA256).write_text(body + f"ROOT_SHA256  {root_sha256(lines)}\n")
-    for name in os.listdir(folder):
-        os.chmod(folder / name, 0o444)
-    os.chmod(folder, 0o555)
+    _lock(folder)
 
 
 def _replace_journal_line(root: Path, number: int, data: bytes) -> None:
@@ -263,55 +251,32 @@ def test_seal_refuses_links_and_fifos(cli: Run, demo: Path, tmp_path: Path, kind
 
 
 @pytest.mark.parametrize("case", CASE_PARAMS)
-def test_validate_fails_a_folder_whose_artifact_is_the_case(
-    cli: Run, demo: Path, case: Case
-) -> None:
-    folder = _seal(demo, case.data)
-    before = _state(demo)
-    code, out, _err = cli("validate", str(folder), "--json", "--workspace", str(demo))
-    assert code == 1
-    (report,) = _jsonl(out)
-    assert report["status"] == "FAIL"
-    assert [(e["code"], e["path"]) for e in report["errors"]] == [("JSON_INVALID", ARTIFACT)]
-    assert _names(case.code, json.dumps(report["errors"]))
-    assert _state(demo) == before
-
-
-@pytest.mark.parametrize("case", CASE_PARAMS)
-def test_validate_all_fails_only_the_folder_whose_run_json_is_the_case(
-    cli: Run, demo: Path, case: Case
-) -> None:
-    good = _seal(demo, (demo / SOURCE).read_bytes())
-    bad = _seal(demo, (demo / SOURCE).read_bytes())
-    _forge_run_json(bad, case.data)
+def test_validate_fails_only_the_folders_holding_the_case(cli: Run, demo: Path, case: Case) -> None:
+    """The case as an artifact, as run.json and as manifest.json, each in a folder of its own
+    beside an intact one: each fails with its own code naming the case's rule."""
+    good = (demo / SOURCE).read_bytes()
+    intact, artifact = _seal(demo, good), _seal(demo, case.data)
+    run_json, manifest = _seal(demo, good), _seal(demo, good)
+    _forge_run_json(run_json, case.data)
+    _forge_manifest_json(manifest, case.data)
     before = _state(demo)
     code, out, _err = cli("validate", "--all", "--json", "--workspace", str(demo))
     assert code == 1
     reports = {Path(str(r["run_folder"])).name: r for r in _jsonl(out)}
-    assert set(reports) == {good.name, bad.name}
-    assert reports[good.name]["status"] == "PASS"
-    assert reports[bad.name]["status"] == "FAIL"
-    assert [e["code"] for e in reports[bad.name]["errors"]] == ["RUN_JSON_INVALID"]
-    assert _names(case.code, json.dumps(reports[bad.name]["errors"]))
+    assert reports.pop(intact.name)["status"] == "PASS"
+    expected = {
+        artifact.name: [("JSON_INVALID", ARTIFACT)],
+        run_json.name: [("RUN_JSON_INVALID", RUN_JSON)],
+        manifest.name: [("MALFORMED_MANIFEST", MANIFEST_JSON)],
+    }
+    assert set(reports) == set(expected)
+    for name, report in reports.items():
+        assert report["status"] == "FAIL"
+        assert [(e["code"], e["path"]) for e in report["errors"]] == expected[name], report
+        assert _names(case.code, json.dumps(report["errors"])), report
     code, out, _err = cli("validate", "--all", "--workspace", str(demo))
-    assert code == 1 and "1 PASS, 1 FAIL" in out
-    assert f"FAIL  .codex/RUNS/{bad.name}" in out and f"PASS  .codex/RUNS/{good.name}" in out
-    assert _state(demo) == before
-
-
-@pytest.mark.parametrize("case", CASE_PARAMS)
-def test_validate_fails_a_folder_whose_manifest_json_is_the_case(
-    cli: Run, demo: Path, case: Case
-) -> None:
-    folder = _seal(demo, (demo / SOURCE).read_bytes())
-    _forge_manifest_json(folder, case.data)
-    before = _state(demo)
-    code, out, _err = cli("validate", "--all", "--json", "--workspace", str(demo))
-    assert code == 1
-    (report,) = _jsonl(out)
-    assert report["status"] == "FAIL"
-    assert {e["code"] for e in report["errors"]} == {"MALFORMED_MANIFEST"}
-    assert _names(case.code, json.dumps(report["errors"]))
+    assert code == 1 and "1 PASS, 3 FAIL" in out
+    assert f"FAIL  .codex/RUNS/{run_json.name}" in out and f"PASS  .codex/RUNS/{intact.name}" in out
     assert _state(demo) == before
 
 
@@ -441,13 +406,7 @@ LINKED_SOURCES: dict[str, Callable[[Path], None]] = {
 }
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "source_is_a_symlink_outside",
-        "source_folder_is_a_symlink_outside",
-    ],
-)
+@pytest.mark.parametrize("kind", LINKED_SOURCES)
 def test_a_source_reached_through_a_symlink_is_never_sealed(
     cli: Run, built: Path, kind: str
 ) -> None:
@@ -527,41 +486,25 @@ def test_a_pointer_to_a_folder_outside_runs_is_refused(cli: Run, built: Path, ru
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("where", ["last", "inside"])
 @pytest.mark.parametrize("case", CASE_PARAMS)
-def test_a_bad_last_journal_line_fails_verify_and_stops_every_change(
-    cli: Run, built: Path, case: Case
+def test_a_bad_journal_line_fails_verify_and_stops_every_change(
+    cli: Run, built: Path, case: Case, where: str
 ) -> None:
-    last = len((built / JOURNAL).read_bytes().splitlines())
-    _replace_journal_line(built, last, case.data)
+    """The last line, or one inside (the chain after it never rewritten): nothing builds on it."""
+    if where == "inside":
+        lengthen_journal(built)
+    line = 2 if where == "inside" else len((built / JOURNAL).read_bytes().splitlines())
+    _replace_journal_line(built, line, case.data)
     before = _state(built)
     code, out, _err = cli("pointers", "verify", "--json", "--workspace", str(built))
     assert code == 1
     problems = json.loads(out)["problems"]
-    assert [(p["code"], p["line"]) for p in problems] == [("RECORD_UNREADABLE", last)]
-    code, _out, err = cli("pointers", "history", "--workspace", str(built))
-    assert code == 1 and err.startswith("error: JOURNAL_CORRUPT")
-    code, _out, err = cli("build", "--workspace", str(built))  # no building on it
-    assert code == 1 and err.startswith("error: RECORD_UNREADABLE"), err
-    assert "registry pointers repair" in err
-    assert _state(built) == before
-
-
-@pytest.mark.parametrize("case", CASE_PARAMS)
-def test_a_bad_journal_line_inside_fails_verify_and_is_never_rewritten(
-    cli: Run, built: Path, case: Case
-) -> None:
-    lengthen_journal(built)
-    _replace_journal_line(built, 2, case.data)
-    journal = (built / JOURNAL).read_bytes()
-    before = _state(built)
-    code, out, _err = cli("pointers", "verify", "--json", "--workspace", str(built))
-    assert code == 1
-    problems = json.loads(out)["problems"]
-    assert [(p["code"], p["line"]) for p in problems] == [("RECORD_UNREADABLE", 2)]
+    assert [(p["code"], p["line"]) for p in problems] == [("RECORD_UNREADABLE", line)]
     assert _names(case.code, json.dumps(problems))
     code, _out, err = cli("pointers", "history", "--workspace", str(built))
     assert code == 1 and err.startswith("error: JOURNAL_CORRUPT")
-    assert _state(built) == before
-    code, _out, err = cli("build", "--workspace", str(built))  # no building on a broken chain
+    code, _out, err = cli("build", "--workspace", str(built))
     assert code == 1 and err.startswith("error: RECORD_UNREADABLE"), err
-    assert (built / JOURNAL).read_bytes() == journal
+    assert "registry pointers repair" in err
+    assert _state(built) == before

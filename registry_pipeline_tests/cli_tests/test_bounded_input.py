@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import child_env
 from registry_pipeline_tests._rolepack import example_pack
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.cli_tests.conftest import Run, guarded
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     jsonl,
@@ -24,8 +23,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     write_input,
 )
 
-GUARD = 60.0
-"""Seconds before a command is taken to hang (a refusal takes about one)."""
 LIMITED = (
     "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
     "runpy.run_module('registry_pipeline', run_name='__main__')"
@@ -67,18 +64,7 @@ CASES: list[tuple[str, str, str | int, str]] = [
 
 def _registry(*args: str) -> subprocess.CompletedProcess[str]:
     """`registry ARGS... --json` in its own process, killed (and the test failed) if it hangs."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-c", LIMITED, *args, "--json"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=GUARD,
-            check=False,
-            env=child_env(),
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"`registry {' '.join(args)}` still ran after {GUARD:.0f} s: it hangs")
+    return guarded([sys.executable, "-c", LIMITED, *args, "--json"])
 
 
 def _plant(path: Path, what: str | int) -> Path:

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import build_demo, child_env, registry
+from registry_pipeline_tests._helpers import registry
+from registry_pipeline_tests.cli_tests.conftest import guarded
 from registry_pipeline_tests.core_tests.run_index._support import (
     QUARANTINE,
     RUNS_LOG,
@@ -28,22 +29,13 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     write_input,
 )
 
-TIMEOUT = 60
-"""Seconds a `registry runs` process may take: far more than it needs, far less than a hang."""
 DEEP = b"[" * 200_000
 """Garbage that is JSON's start nested deeper than any parser recurses."""
 
 
-def _process(*args: str, timeout: float = TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """`registry ARGS...` as a process of its own; TimeoutExpired (a failure) if it hangs."""
-    return subprocess.run(
-        [sys.executable, "-m", "registry_pipeline", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=child_env(),
-        check=False,
-    )
+def _process(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`registry ARGS...` as a process of its own; the test fails if it hangs."""
+    return guarded([sys.executable, "-m", "registry_pipeline", *args], timeout)
 
 
 @pytest.fixture
@@ -248,50 +240,41 @@ def test_a_fifo_beside_the_sidecar_is_set_aside_too(ws: Path, suffix: str) -> No
     _note(done.stderr, ws, "fifo", kept, relpath)
 
 
-def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(ws: Path) -> None:
-    """`runs failed` reads the overrides log by its own sidecar: a FIFO there is set aside too."""
+@pytest.mark.parametrize(("door", "fault"), [("failed", "fifo"), ("append", "fifo"),
+                                           ("append", "link-out")])  # fmt: skip
+def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(
+    ws: Path, door: str, fault: str
+) -> None:
+    """`runs failed`, and an append naming an override, read the overrides log by its own
+    sidecar: what stands there is set aside too, said once."""
     given = override(run_id=run_id(2))
-    for index, value in (("run_overrides", given), ("run_index", record(
-        run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
-        override_id=given["override_id"],
-    ))):  # fmt: skip
+    failed = record(run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
+                    override_id=given["override_id"])  # fmt: skip
+    appended = [("run_overrides", given)] + ([("run_index", failed)] if door == "failed" else [])
+    for index, value in appended:
         code, _out, err = registry("runs", "append", "--index", index, "--record-json",
                                    json.dumps(value), "--workspace", str(ws))  # fmt: skip
         assert code == 0, err
     settle()
     relpath = SIDECAR.replace("run_index.sqlite3", "run_overrides.sqlite3")
-    _plant(ws, "fifo", relpath)
-    done = _process("runs", "failed", "--json", "--workspace", str(ws))
-    assert done.returncode == 0, done.stderr
-    [failed] = json.loads(done.stdout)
-    assert (failed["run_id"], failed["covered"]) == (run_id(2), True)
-    assert stat.S_ISREG(os.lstat(ws / relpath).st_mode)
-    [kept] = _kept(ws)
-    assert kept.name.startswith("run_overrides-") and stat.S_ISFIFO(os.lstat(kept).st_mode)
-    _note(done.stderr, ws, "fifo", kept, relpath)
-
-
-@pytest.mark.parametrize("fault", ["fifo", "link-out"])
-def test_an_append_says_what_the_overrides_logs_sidecar_set_aside(ws: Path, fault: str) -> None:
-    """An append naming an override reads that log's sidecar: what is there is set aside, once."""
-    given = override(run_id=run_id(2))
-    code, _out, err = registry("runs", "append", "--index", "run_overrides", "--record-json",
-                               json.dumps(given), "--workspace", str(ws))  # fmt: skip
-    assert code == 0, err
-    settle()
-    relpath = SIDECAR.replace("run_index.sqlite3", "run_overrides.sqlite3")
     _plant(ws, fault, relpath)
-    failed = record(run_id=run_id(2), created_utc=utc(2), uniqueness_scene="FAIL",
-                    override_id=given["override_id"])  # fmt: skip
-    done = _process("runs", "append", "--record-json", json.dumps(failed), "--json",
-                    "--workspace", str(ws))  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["appended"] == 1
+    if door == "failed":
+        done = _process("runs", "failed", "--json", "--workspace", str(ws))
+        assert done.returncode == 0, done.stderr
+        [row] = json.loads(done.stdout)
+        assert (row["run_id"], row["covered"]) == (run_id(2), True)
+    else:
+        done = _process("runs", "append", "--record-json", json.dumps(failed), "--json",
+                        "--workspace", str(ws))  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout)["appended"] == 1
     assert stat.S_ISREG(os.lstat(ws / relpath).st_mode)
     [kept] = _kept(ws)
     assert kept.name.startswith("run_overrides-")
     _note(done.stderr, ws, fault, kept, relpath)
-    if fault == "link-out":
+    if fault == "fifo":
+        assert stat.S_ISFIFO(os.lstat(kept).st_mode)
+    else:
         assert _outside(ws).read_bytes() == b"not the workspace's\n"
 
 
@@ -311,10 +294,9 @@ def test_a_fifo_as_the_log_is_refused_by_its_kind_never_read(ws: Path) -> None:
 # --- a build's caches (each cache's own policy: core_tests/test_verified.py) -------------------
 
 
-def test_a_build_waits_on_no_cache(tmp_path: Path) -> None:
+def test_a_build_waits_on_no_cache(built: Path) -> None:
     """A FIFO sidecar and garbage caches: the build rebuilds them, never hangs, never INTERNAL."""
-    root, _document = build_demo(tmp_path)
-    settle()
+    root = built
     sidecar = root / SIDECAR
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     sidecar.unlink(missing_ok=True)
@@ -339,10 +321,9 @@ def test_a_build_waits_on_no_cache(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("relpath", [".codex/cache/verdicts.json", ".codex/cache/last_build.json"])
 @pytest.mark.parametrize("target", ["/dev/zero", "out"])
-def test_a_build_sets_a_symlinked_cache_aside(tmp_path: Path, relpath: str, target: str) -> None:
+def test_a_build_sets_a_symlinked_cache_aside(built: Path, relpath: str, target: str) -> None:
     """A cache linked to a device or outside is quarantined as a link, rebuilt (was UNSAFE_PATH)."""
-    root, _document = build_demo(tmp_path)
-    settle()
+    root = built
     cache = root / relpath
     cache.unlink()
     outside = _outside(root)
@@ -365,10 +346,9 @@ def test_a_build_sets_a_symlinked_cache_aside(tmp_path: Path, relpath: str, targ
     assert "SET_ASIDE" not in again.stderr  # said once
 
 
-def test_a_symlinked_cache_folder_stays_refused(tmp_path: Path) -> None:
+def test_a_symlinked_cache_folder_stays_refused(built: Path, tmp_path: Path) -> None:
     """A link on the way (`.codex/cache`) is no cache: UNSAFE_PATH, nothing written through it."""
-    root, _document = build_demo(tmp_path)
-    settle()
+    root = built
     folder = root / ".codex" / "cache"
     outside = tmp_path / "elsewhere-cache"
     folder.rename(outside)

@@ -16,26 +16,10 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Run, run_folders, staging_entries
 
 
-def test_help_lists_commands_and_examples(cli: Run) -> None:
-    code, out, _ = cli("--help")
-    assert code == 0
-    assert all(command in out for command in ("init", "seal", "validate"))
-    for command in ("init", "seal", "validate"):
-        code, out, _ = cli(command, "--help")
-        assert code == 0
-        assert "examples:" in out and f"registry {command}" in out
-
-
 def test_no_command_is_bad_usage(cli: Run) -> None:
     code, _out, err = cli()
     assert code == 2
     assert "usage" in err
-
-
-def test_unknown_option_is_bad_usage(cli: Run) -> None:
-    code, _out, err = cli("validate", "--no-such-flag")
-    assert code == 2
-    assert "BAD_USAGE" in err
 
 
 def test_init_creates_skeleton_and_is_idempotent(cli: Run, tmp_path: Path) -> None:
@@ -48,16 +32,6 @@ def test_init_creates_skeleton_and_is_idempotent(cli: Run, tmp_path: Path) -> No
     assert code == 0
     assert json.loads(out)["changes"] == []
     assert (tmp_path / ".gitattributes").read_text().count("-text") == 1
-
-
-def test_init_keeps_existing_gitattributes(cli: Run, tmp_path: Path) -> None:
-    (tmp_path / ".gitattributes").write_text("*.png binary")
-    code, out, _ = cli("init", str(tmp_path))
-    assert code == 0
-    assert "appended 3 lines to .gitattributes" in out and "created .gitattributes" not in out
-    text = (tmp_path / ".gitattributes").read_text()
-    assert text.startswith("*.png binary\n")
-    assert "/.codex/RUNS/** -text" in text
 
 
 def test_seal_a_file_prints_id_path_and_root(
@@ -144,16 +118,6 @@ def test_seal_missing_source_is_bad_usage(cli: Run, workspace: Workspace, tmp_pa
     assert run_folders(workspace.root) == [] and staging_entries(workspace.staging_dir) == []
 
 
-def test_seal_outside_a_workspace_says_how_to_fix(cli: Run, tmp_path: Path) -> None:
-    source = tmp_path / "a.txt"
-    source.write_bytes(b"a")
-    folder = tmp_path / "plain"  # a folder that does not exist: test_cli_helps.py
-    folder.mkdir()
-    code, _out, err = cli("seal", str(source), "--registry-id", "x", "--workspace", str(folder))
-    assert code == 2
-    assert "NOT_A_WORKSPACE" in err and f"registry init {folder}" in err
-
-
 def test_seal_refuses_schema_violation_and_writes_nothing(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -173,30 +137,6 @@ def test_seal_refuses_schema_violation_and_writes_nothing(
     assert run_folders(workspace.root) == [] and staging_entries(workspace.staging_dir) == []
 
 
-def test_seal_refuses_symlink_source(cli: Run, workspace: Workspace, tmp_path: Path) -> None:
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (folder / "real.txt").write_bytes(b"x")
-    (folder / "link.txt").symlink_to(folder / "real.txt")
-    code, _out, err = cli(
-        "seal", str(folder), "--registry-id", "x", "--workspace", str(workspace.root)
-    )
-    assert code == 2
-    assert "NOT_A_REGULAR_FILE" in err and "link.txt" in err
-    assert run_folders(workspace.root) == []
-
-
-def test_validate_all_passes_on_sealed_runs(
-    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
-) -> None:
-    make_run()
-    make_run(registry_id="other")
-    code, out, _err = cli("validate", "--all", "--workspace", str(workspace.root))
-    assert code == 0
-    assert out.count("PASS  ") == 2
-    assert out.splitlines()[-1] == "checked 2 run folder(s): 2 PASS, 0 FAIL"
-
-
 def test_validate_reports_every_problem_and_exits_1(
     cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
 ) -> None:
@@ -212,6 +152,7 @@ def test_validate_reports_every_problem_and_exits_1(
     assert f"PASS  .codex/RUNS/{good.run_id}" in out
     assert f"FAIL  .codex/RUNS/{bad.run_id}" in out
     assert "HASH_MISMATCH" in out and "UNLISTED_FILE" in out and "extra.txt" in out
+    assert out.splitlines()[-1] == "checked 2 run folder(s): 1 PASS, 1 FAIL"
 
 
 def test_validate_json_one_object_per_folder(
@@ -264,36 +205,6 @@ def test_validate_needs_something_to_check(cli: Run) -> None:
     assert "NOTHING_TO_VALIDATE" in err
 
 
-def test_validate_unreadable_input_exits_2(cli: Run, tmp_path: Path) -> None:
-    code, _out, err = cli("validate", str(tmp_path / "missing"))
-    assert code == 2
-    assert "NOT_A_RUN_FOLDER" in err
-
-
-def test_validate_many_folders_in_parallel_matches_serial(
-    cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
-) -> None:
-    runs = [make_run({"x.txt": str(i).encode()}, registry_id=f"r{i % 3}") for i in range(40)]
-    victim = runs[17]
-    os.chmod(victim.path, 0o755)
-    (victim.path / "x.txt").chmod(0o644)
-    (victim.path / "x.txt").write_bytes(b"tampered")
-    code, out_parallel, _ = cli(
-        "validate", "--all", "--json", "--jobs", "2", "--workspace", str(workspace.root)
-    )
-    code_serial, out_serial, _ = cli(
-        "validate", "--all", "--json", "--jobs", "1", "--workspace", str(workspace.root)
-    )
-    assert code == code_serial == 1
-    assert out_parallel == out_serial
-    failed = [
-        json.loads(line)["run_id"]
-        for line in out_parallel.splitlines()
-        if json.loads(line)["status"] == "FAIL"
-    ]
-    assert failed == [victim.run_id]
-
-
 def test_crlf_hint_is_printed_once(
     cli: Run, workspace: Workspace, make_run: Callable[..., SealedRun]
 ) -> None:
@@ -309,19 +220,14 @@ def test_crlf_hint_is_printed_once(
     assert err.count("hint:") == 1 and ".gitattributes" in err
 
 
-def _subprocess(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "registry_pipeline", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-
-
 def test_python_dash_m_entry_point(make_run: Callable[..., SealedRun]) -> None:
     run = make_run()
-    done = _subprocess("validate", str(run.path))
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", "validate", str(run.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("PASS")
 
@@ -347,8 +253,6 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
     """Staging is on RUNS/'s filesystem, so publishing stays a rename (no EXDEV)."""
-    import subprocess
-
     runs = workspace.runs_dir
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(runs)],
@@ -371,8 +275,6 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
 
 def test_init_warns_only_about_what_a_user_can_act_on(cli: Run, tmp_path: Path) -> None:
     """An ignored run root is a choice: no warning; a pointer file naming ignored folders is one."""
-    import subprocess
-
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / ".gitignore").write_text("*.pyc\n.codex/RUNS/\n")
     (tmp_path / ".gitattributes").write_text("* text=auto eol=lf\n")
@@ -393,11 +295,13 @@ def test_init_warns_only_about_what_a_user_can_act_on(cli: Run, tmp_path: Path) 
 
 
 def test_init_keeps_a_gitattributes_that_is_not_utf8(cli: Run, tmp_path: Path) -> None:
-    """git does not require UTF-8 there: init appends its lines and keeps every byte."""
-    before = b"*.txt text eol=crlf\r\n# caf\xe9\r\n"
+    """git does not require UTF-8 there: init appends its lines on lines of their own (after
+    a last line with no newline) and keeps every byte."""
+    before = b"*.txt text eol=crlf\r\n# caf\xe9"
     (tmp_path / ".gitattributes").write_bytes(before)
     code, out, _ = cli("init", str(tmp_path))
     assert code == 0 and "appended 3 lines to .gitattributes" in out
+    assert "created .gitattributes" not in out
     after = (tmp_path / ".gitattributes").read_bytes()
-    assert after.startswith(before) and after.endswith(b"/.codex/RUNS/** -text\n")
+    assert after.startswith(before + b"\n") and after.endswith(b"/.codex/RUNS/** -text\n")
     assert cli("init", str(tmp_path), "--json")[1].count('"changes": []') == 1  # idempotent

@@ -67,7 +67,8 @@ def built(built_once: Path, tmp_path: Path) -> Path:
 
 
 def test_a_slow_clock_never_strands_an_edit(built: Path) -> None:
-    """Built on a clock 3 minutes behind: promoted, and the next build (right clock) is current."""
+    """Built on a clock 3 minutes behind: promoted, and the next build (right clock) is current;
+    promote and rollback go by generation too, though the folder is dated before the last."""
     edited = _edit(built, "three minutes slow")
     code, out, err = _registry_at("-3m", "build", "--workspace", str(built), "--json")
     assert code == 0, out + err
@@ -91,6 +92,22 @@ def test_a_slow_clock_never_strands_an_edit(built: Path) -> None:
     code, out, err = registry("build", "--workspace", str(built))
     assert code == 0 and "up to date" in out + err, out + err
     assert registry("validate", "--active", "--workspace", str(built))[0] == 0
+
+    # manual moves ask the generation as a build does, not the clock
+    older, newer = snapshots[-2:]
+    code, _out, err = registry("pointers", "promote", "expected_versions", older.run_id,
+                               "--workspace", str(built))  # fmt: skip
+    assert code == 1 and "NOT_NEWER" in err and "generation 1" in err, err
+    code, _out, err = registry("pointers", "rollback", "expected_versions", "--to", older.run_id,
+                               "--reason", "r", "--workspace", str(built))  # fmt: skip
+    assert code == 0, err
+    code, _out, err = registry("pointers", "rollback", "expected_versions", "--to", newer.run_id,
+                               "--reason", "r", "--workspace", str(built))  # fmt: skip
+    assert code == 1 and "NOT_OLDER" in err, err
+    code, _out, err = registry("pointers", "promote", "expected_versions", newer.run_id,
+                               "--workspace", str(built))  # fmt: skip
+    assert code == 0, err
+    assert active_runs(built)["expected_versions"] == newer.run_id
 
 
 def test_an_hour_back_clock_is_future_dated_at_every_door_and_moves_nothing(built: Path) -> None:
@@ -121,31 +138,6 @@ def test_an_hour_back_clock_is_future_dated_at_every_door_and_moves_nothing(buil
     assert (codex / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_bytes() == pointers
     assert (codex / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl").read_bytes() == journal
     assert registry("pointers", "verify", "--workspace", str(built))[0] == 0  # the right clock
-
-
-def test_manual_moves_ask_the_generation_as_a_build_does_not_the_clock(built: Path) -> None:
-    """A slow clock dates a folder before its predecessor: promote and rollback go by generation."""
-    _edit(built, "manual")
-    code, out, err = _registry_at("-3m", "build", "--workspace", str(built), "--json")
-    assert code == 0, out + err
-    workspace = Workspace(built)
-    older, newer = list_snapshots(workspace, "expected_versions")[-2:]
-    assert (older.generation, newer.generation) == (1, 2) and newer.second < older.second
-    assert active_runs(built)["expected_versions"] == newer.run_id
-
-    code, _out, err = registry("pointers", "promote", "expected_versions", older.run_id,
-                               "--workspace", str(built))  # fmt: skip
-    assert code == 1 and "NOT_NEWER" in err and "generation 1" in err, err
-    code, _out, err = registry("pointers", "rollback", "expected_versions", "--to", older.run_id,
-                               "--reason", "r", "--workspace", str(built))  # fmt: skip
-    assert code == 0, err
-    code, _out, err = registry("pointers", "rollback", "expected_versions", "--to", newer.run_id,
-                               "--reason", "r", "--workspace", str(built))  # fmt: skip
-    assert code == 1 and "NOT_OLDER" in err, err
-    code, _out, err = registry("pointers", "promote", "expected_versions", newer.run_id,
-                               "--workspace", str(built))  # fmt: skip
-    assert code == 0, err
-    assert active_runs(built)["expected_versions"] == newer.run_id
 
 
 def test_a_derived_snapshot_is_promoted_only_with_the_inputs_it_was_built_from(

@@ -24,10 +24,8 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import child_env
+from registry_pipeline_tests.cli_tests.conftest import guarded
 
-TIMEOUT = 60
-"""Seconds a command may take: far more than it needs, far less than a hang."""
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
 LOCK = POINTERS + ".lock"
@@ -35,24 +33,9 @@ LOCK = POINTERS + ".lock"
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 
 
-def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            env=child_env(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{command[1:3]} still ran after {TIMEOUT} s: it waits on a FIFO")
-
-
 def _registry(*args: str) -> subprocess.CompletedProcess[str]:
     """`registry ARGS... --json` as a process of its own; the test fails if it hangs."""
-    done = _run([sys.executable, "-m", "registry_pipeline", *args, "--json"])
+    done = guarded([sys.executable, "-m", "registry_pipeline", *args, "--json"])
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     return done
 
@@ -61,7 +44,7 @@ def _child(code: str, **values: Any) -> subprocess.CompletedProcess[str]:
     """`code` (its `{name}`s filled with the repr of `values`) run by this Python in a process
     of its own; the test fails if it hangs."""
     text = textwrap.dedent(code).format(**{k: repr(v) for k, v in values.items()})
-    done = _run([sys.executable, "-c", text])
+    done = guarded([sys.executable, "-c", text])
     assert "Traceback" not in done.stdout + done.stderr, done.stderr
     return done
 

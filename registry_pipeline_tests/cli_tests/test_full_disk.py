@@ -32,6 +32,8 @@ from registry_pipeline_tests._helpers import (
 
 DISK_SIZE = "64m"
 RUNS_LOG = "registries/run_index/RUN_INDEX_v0_1.jsonl"
+JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
+POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 OPS = "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
 OVERRIDES = "registries/WRITE_OVERRIDES_v0_1.jsonl"
 OPERATION = {
@@ -121,10 +123,6 @@ def ws(disk: Disk, origin: Path) -> Iterator[Path]:
         gc.collect()
 
 
-def _journal(root: Path) -> Path:
-    return PointerStore(Workspace(root)).journal_path
-
-
 def _intact(root: Path) -> list[bytes]:
     """The journal's chain is whole and agrees with the pointer file; its lines."""
     store = PointerStore(Workspace(root))
@@ -206,7 +204,7 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
     _quiet(err)
     last = _last_line(out, err)
     assert "FAILED" in last and "nothing promoted" in last, last
-    _says_io_error(last, _journal(ws))
+    _says_io_error(last, ws / JOURNAL)
     assert "not promoted (IO_ERROR)" in out
     assert _active(ws) == before and _intact(ws) == actions  # nothing half-written
 
@@ -347,22 +345,6 @@ def test_a_disk_full_while_sealing_fails_the_build_and_leaves_no_half_folder(
 # -- the other write paths ----------------------------------------------------------------------
 
 
-def test_a_hold_on_a_full_disk(cli: Run, disk: Disk, ws: Path) -> None:
-    before, actions = _active(ws), _intact(ws)
-    hold = ("pointers", "hold", "rolepack", "--reason", BIG[:3900], "--workspace", str(ws))
-    disk.fill()
-    code, out, err = cli(*hold)
-    assert code == 1, out + err
-    _quiet(err)
-    _says_io_error(_last_line(out, err), _journal(ws))
-    disk.free()
-    assert _active(ws) == before and _intact(ws) == actions
-    code, out, err = cli(*hold)
-    assert code == 0, out + err
-    (*kept, held) = _intact(ws)
-    assert kept == actions and b'"action":"hold"' in held
-
-
 def _run_record(notes: str) -> dict[str, object]:
     stamp = "20260902-0800"
     return {
@@ -378,40 +360,39 @@ def _run_record(notes: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def test_runs_append_on_a_full_disk(cli: Run, disk: Disk, ws: Path) -> None:
-    log = ws / RUNS_LOG
-    before = log.read_bytes()
-    append = ("runs", "append", "--record-json", json.dumps(_run_record(BIG)),
-              "--workspace", str(ws))  # fmt: skip
-    disk.fill()
-    code, out, err = cli(*append)
-    assert code == 1, out + err
-    _quiet(err)
-    _says_io_error(_last_line(out, err), log)
-    assert log.read_bytes() == before
-    disk.free()
-    code, out, err = cli(*append)
-    assert code == 0, out + err
-    assert log.read_bytes().startswith(before) and log.read_bytes() != before
+WRITES: dict[str, tuple[tuple[str, ...], str]] = {
+    "hold": (("pointers", "hold", "rolepack", "--reason", BIG[:3900]), JOURNAL),
+    "runs-append": (("runs", "append", "--record-json", json.dumps(_run_record(BIG))), RUNS_LOG),
+    "add-entry": (("add-entry", "--type", "allowed_operations", "--entry-json",
+                   json.dumps(OPERATION), "--no-check", "--reason", "pack lands next"), OVERRIDES),
+}  # fmt: skip
+"""A write of each other path (its line needs a page of its own), and the file it appends to."""
 
 
-def test_add_entry_on_a_full_disk(cli: Run, disk: Disk, ws: Path) -> None:
-    ops, log = ws / OPS, ws / OVERRIDES
-    before = ops.read_bytes()
-    add = ("add-entry", "--type", "allowed_operations", "--entry-json", json.dumps(OPERATION),
-           "--no-check", "--reason", "pack lands next", "--workspace", str(ws))  # fmt: skip
+def _written(root: Path) -> dict[str, bytes]:
+    """What the write paths write (an absent file: no bytes)."""
+    paths = (JOURNAL, POINTERS, RUNS_LOG, OPS, OVERRIDES)
+    return {p: (root / p).read_bytes() if (root / p).exists() else b"" for p in paths}
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_write_on_a_full_disk_writes_nothing_and_works_once_freed(
+    cli: Run, disk: Disk, ws: Path, write: str
+) -> None:
+    args, appended = WRITES[write]
+    before, actions = _written(ws), _intact(ws)
     disk.fill()
-    code, out, err = cli(*add)
+    code, out, err = cli(*args, "--workspace", str(ws))
     assert code == 1, out + err
     _quiet(err)
-    _says_io_error(_last_line(out, err), log)
-    assert "nothing was written" in err
-    assert ops.read_bytes() == before
-    assert not log.exists() or log.read_bytes() == b""
+    _says_io_error(_last_line(out, err), ws / appended)
     disk.free()
-    code, out, err = cli(*add)
+    assert _written(ws) == before and _intact(ws) == actions
+    code, out, err = cli(*args, "--workspace", str(ws))
     assert code == 0, out + err
-    assert ops.read_bytes() != before and len(log.read_bytes().splitlines()) == 1
+    after = _written(ws)
+    assert after[appended].startswith(before[appended]) and after[appended] != before[appended]
+    assert _intact(ws)[: len(actions)] == actions
 
 
 def test_dagsters_report_of_a_log_message_it_could_not_store_is_one_io_error(

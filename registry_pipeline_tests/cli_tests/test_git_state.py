@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,23 +13,17 @@ import pytest
 
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
-from registry_pipeline_tests._helpers import Entries, Run, seed_repository
+from registry_pipeline_tests._helpers import Entries, Run, child_env, commit_all
 from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
 
-GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
 POINTER_FILE = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
 JOURNAL = f".codex/{JOURNAL_NAME}"
 UNKNOWN_NOTE = "note: git state unknown"
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, *args], cwd=root, capture_output=True, text=True, check=True)
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True)
     return done.stdout
-
-
-def _commit_all(root: Path, message: str) -> None:
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", message)
 
 
 def _status(root: Path) -> list[str]:
@@ -70,9 +63,7 @@ def _without_git(tmp_path: Path) -> dict[str, str]:
     """This environment with no git on PATH (`registry` is called by its full path)."""
     empty = tmp_path / "bin-without-git"
     empty.mkdir(exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    env["PATH"] = str(empty)
-    return env
+    return child_env(PATH=str(empty))
 
 
 def _registry(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,7 +82,7 @@ def adopted(cli: Run, tmp_path: Path) -> Path:
     root = make_seed_repo(tmp_path / "ovc")
     code, _, err = cli("adopt", str(root))
     assert code == 0, err
-    _commit_all(root, "adopt registry-pipeline")
+    commit_all(root, "adopt registry-pipeline")
     return root
 
 
@@ -158,7 +149,7 @@ def test_adopt_tells_git_to_ignore_the_journal_and_receipts_as_it_ignores_the_ru
     assert result["git"]["work_tree"] is True
     assert result["git"]["not_canon"][:2] == [POINTER_FILE, JOURNAL]
     assert ".codex/" in result["git"]["uncommitted"]  # a new folder: its .gitignore
-    _commit_all(root, "adopt")
+    commit_all(root, "adopt")
     code, out, _ = cli("adopt", str(root))
     assert code == 0 and out.splitlines()[-1] == "next: registry build"
 
@@ -228,43 +219,6 @@ def test_a_workspace_outside_a_repository_builds_with_an_unknown_state(
     assert [n for n in drift_entry["notes"] if n.startswith("git state unknown")]
     assert _drift(demo)["system_drift"]["canon_state"] == "unknown"
     assert "canon_dirty: unknown (git state unknown" in _report(demo)
-
-
-@pytest.mark.reference
-def test_the_seed_repository_stays_clean_after_any_number_of_builds(
-    cli: Run, tmp_path: Path
-) -> None:
-    """Three builds of the adopted seed: `canon_dirty` false each; git shows only the pointers."""
-    root = seed_repository(tmp_path)
-    code, out, err = cli("adopt", str(root))
-    assert code == 0, err
-    assert "git ignores the pointer journal and .codex/RECEIPTS/ as it ignores .codex/RUNS/" in out
-    _commit_all(root, "adopt registry-pipeline")
-    for args in ((), ("--force",), ("--force",)):
-        code, out, err = cli("build", "--workspace", str(root), *args)
-        assert code == 0, out[-3000:] + err[-3000:]
-        drift = _drift(root)
-        assert drift["system_drift"]["canon_dirty"] is False, drift["working_tree_state"]
-        assert "canon_dirty: no" in _report(root)
-    assert _states(root) == {"clean"}
-    assert _status(root) == [" M docs/phase_2_2/ACTIVE_REGISTRY_POINTERS_v0_1.json"]
-
-
-@pytest.mark.reference
-def test_the_seed_repository_without_git_on_path_is_unknown(tmp_path: Path) -> None:
-    root = seed_repository(tmp_path)
-    env = _without_git(tmp_path)
-    adopt = _registry(env, root, "adopt")
-    assert adopt.returncode == 0, adopt.stderr
-    assert "GIT_STATE_UNKNOWN" not in adopt.stderr  # said in words
-    assert "git cannot tell this workspace's state (git is not on PATH" in adopt.stderr
-    build = _registry(env, root, "build")
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    assert UNKNOWN_NOTE in build.stdout
-    drift = _drift(root)
-    assert drift["git_commit"] is None
-    assert drift["system_drift"]["canon_state"] == "unknown"
-    assert "canon_dirty: unknown (git state unknown" in _report(root)
 
 
 def test_an_ignore_file_adopt_cannot_read_is_a_clear_error_before_any_write(

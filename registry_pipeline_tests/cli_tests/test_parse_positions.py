@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.write_path._support import sample
 
@@ -29,28 +31,23 @@ def test_check_append_only_gives_the_parsers_line_and_column(cli: Run, tmp_path:
     assert "JSON_INVALID" not in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "position"),
+    [
+        ("entry.json", '{"type_id": "x",\n "name": }\n', (2, 10)),
+        ("entry.yaml", "type_id: x\n- name\n", (2, 1)),
+    ],
+)
 def test_add_entry_gives_the_entry_files_line_and_column(
-    cli: Run, example: Path, tmp_path: Path
+    cli: Run, example: Path, tmp_path: Path, name: str, text: str, position: tuple[int, int]
 ) -> None:
-    broken = tmp_path / "entry.json"
-    broken.write_text('{"type_id": "x",\n "name": }\n')
+    broken = tmp_path / name
+    broken.write_text(text)
     code, out, _ = cli("add-entry", "--workspace", str(example), "--type", "module_type",
                        "--entry-file", str(broken), "--json")  # fmt: skip
     error = _error(out)
     assert code == 2 and error["code"] == "ENTRY_UNPARSABLE"
-    assert (error["path"], error["line"], error["column"]) == (str(broken), 2, 10)
-
-
-def test_a_yaml_entry_file_gives_its_line_and_column(
-    cli: Run, example: Path, tmp_path: Path
-) -> None:
-    broken = tmp_path / "entry.yaml"
-    broken.write_text("type_id: x\n- name\n")
-    code, out, _ = cli("add-entry", "--workspace", str(example), "--type", "module_type",
-                       "--entry-file", str(broken), "--json")  # fmt: skip
-    error = _error(out)
-    assert code == 2 and error["code"] == "ENTRY_UNPARSABLE"
-    assert (error["line"], error["column"]) == (2, 1)
+    assert (error["path"], error["line"], error["column"]) == (str(broken), *position)
 
 
 def test_a_yaml_registry_that_does_not_parse_gives_its_line_and_column(

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from registry_pipeline_tests.conftest import REPO_ROOT
+from registry_pipeline_tests._helpers import child_env, commit_all, seed_repository
 
 pytestmark = pytest.mark.reference
 
-TARBALL = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra-5d9a3c1.tar.gz"
 SEED_BUILDERS = (
     "tools/run_registry/build_run_registry_v0_1.py",
     "tools/run_registry/build_op_status_table_v0_1.py",
@@ -33,12 +30,6 @@ SEED_DELTA_COVERAGE = {
     "threshold_packs_file", "derived_validation_reports", "fingerprint_index",
 }  # fmt: skip
 """The registries the seed's own delta log covers (its Phase 2.2.3 report, seed 001)."""
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.org",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.org",
-}
 
 
 @dataclass(frozen=True)
@@ -67,15 +58,15 @@ class Seed:
         return {row["operation_id"]: row for row in rows}
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "REGISTRY_WORKSPACE")}
-    env.update(GIT_ENV)
-    return env
-
-
 def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        args, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300, check=False
+        args,
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -86,22 +77,10 @@ def registry(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def _commit(root: Path, message: str) -> None:
-    for args in (("git", "add", "-A", "-f"), ("git", "commit", "-qm", message)):
-        done = _run(root, *args)
-        assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
-    if not TARBALL.is_file():
-        pytest.skip(f"{TARBALL} is absent (the seed's repository lies only beside the dev repo)")
     base = tmp_path_factory.mktemp("seed")
-    with tarfile.open(TARBALL) as archive:
-        archive.extractall(base / "x", filter="data")
-    [extracted] = list((base / "x").iterdir())
-    assert _run(extracted, "git", "init", "-q").returncode == 0
-    _commit(extracted, "the repository at 5d9a3c1, as git archive wrote it")
+    extracted = seed_repository(base)
     theirs = base / "theirs"
     ours = base / "ours"
     shutil.copytree(extracted, theirs, symlinks=True)
@@ -112,7 +91,7 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
         assert done.returncode == 0, f"{script}: {done.stderr}"
     adopt = registry(ours, "adopt")
     assert adopt.returncode == 0, adopt.stderr
-    _commit(ours, "adopt registry-pipeline")
+    commit_all(ours, "adopt registry-pipeline", force=True)
     build = registry(ours, "build")
     return Seed(ours, theirs, adopt, build)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, copy_built
 
 COMMANDS = {
     "runs": (("runs", "list", "--since"), "BAD_DATE"),
@@ -16,17 +17,26 @@ COMMANDS = {
 }
 
 
+@pytest.fixture(scope="module")
+def read_only(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """One copy of the built demo for the module: these commands only read it."""
+    return copy_built(built_demo_once[0], tmp_path_factory.mktemp("time_grammar"))
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize(
     ("text", "hint"),
     [("2026-09-01T10:00", "2026-09-01T10:00Z"), ("2026/9/1", "2026-09-01"),
-     ("2026-W36-1", None), ("20260901", None), ("٢٠٢٦-٠٩-٠١", None)],
+     ("2026-11-2", "2026-11-02"), ("2026-W36-1", None), ("2026-W47-1T00:00Z", None),
+     ("20260901", None), ("20261120T180000Z", None), ("٢٠٢٦-٠٩-٠١", None)],
 )  # fmt: skip
 def test_one_grammar_refuses_alike(
-    cli: Run, built: Path, command: str, text: str, hint: str | None
+    cli: Run, read_only: Path, command: str, text: str, hint: str | None
 ) -> None:
     args, code = COMMANDS[command]
-    done, out, _err = cli(*args, text, "--workspace", str(built), "--json")
+    done, out, _err = cli(*args, text, "--workspace", str(read_only), "--json")
     assert done == 2, out
     error = json.loads(out)["error"]
     assert error["code"] == code, error
@@ -35,18 +45,26 @@ def test_one_grammar_refuses_alike(
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-@pytest.mark.parametrize("text", ["2026-09-01", "2026-09-01T10:00Z", "2026-09-01T12:00+02:00"])
-def test_one_grammar_accepts_alike(cli: Run, built: Path, command: str, text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    ["2026-09-01", "2026-09-01T10:00Z", "2026-09-01T12:00+02:00", "2026-11-20T18:00:00.5+01:00"],
+)
+def test_one_grammar_accepts_alike(cli: Run, read_only: Path, command: str, text: str) -> None:
     args, _code = COMMANDS[command]
-    done, out, err = cli(*args, text, "--workspace", str(built), "--json")
+    done, out, err = cli(*args, text, "--workspace", str(read_only), "--json")
     assert done == 0, (out, err)
 
 
-def test_a_day_option_refuses_a_zone_less_time_naming_the_day_grammar(
-    cli: Run, built: Path
+@pytest.mark.parametrize(
+    ("day", "hint"),
+    [("2026-09-01T10:00", None), ("2026-W47-1", None), ("20261120", None),
+     ("2026-13-01", None), ("2026-11-1", "2026-11-01")],
+)  # fmt: skip
+def test_a_day_option_takes_only_yyyy_mm_dd(
+    cli: Run, read_only: Path, day: str, hint: str | None
 ) -> None:
-    done, out, _err = cli(
-        "drift", "backfill", "--from", "2026-09-01T10:00", "--to", "2026-09-01",
-        "--workspace", str(built), "--json",
-    )  # fmt: skip
-    assert done == 2 and json.loads(out)["error"]["code"] == "BAD_DAY"
+    code, out, err = cli("drift", "backfill", "--from", day, "--to", "2026-11-20",
+                         "--workspace", str(read_only))  # fmt: skip
+    assert code == 2 and out == "" and "error: BAD_DAY" in err, err
+    if hint is not None:
+        assert f"did you mean {hint}?" in err
