@@ -225,7 +225,7 @@ def test_two_builds_whose_file_locks_do_not_meet_never_run_at_once(
     assert released < start1 < end1 < start2 < end2  # one after the other, never at once
 
 
-def test_a_killed_holder_frees_the_slot_for_the_next_build(
+def test_a_killed_holder_frees_the_slot_for_the_next_build_which_leaves_dagsters_tables(
     cli: Run,
     demo: Path,
     env: dict[str, str],
@@ -238,6 +238,9 @@ def test_a_killed_holder_frees_the_slot_for_the_next_build(
     assert json.loads(out)["success"] is True
     assert pg_database.lock_free(LOCK_KEY)
     assert pg_database.rows(SLOT_TABLE) == []  # the dead holder's row, overwritten
+    # the instance configures no pool and no op concurrency: any row there would be ours
+    for table in ("concurrency_slots", "concurrency_limits"):
+        assert pg_database.rows(table) in (None, []), table
 
 
 def test_a_second_holder_is_refused_naming_the_first(
@@ -259,15 +262,3 @@ def test_a_second_holder_is_refused_naming_the_first(
     assert refused.value.code == "BUILD_IN_PROGRESS"
     assert "first holder (since " in refused.value.message
     assert len(told) == 1 and told[0].startswith("first holder (since ")
-
-
-def test_a_build_leaves_dagsters_concurrency_tables_alone(
-    cli: Run, demo: Path, env: dict[str, str], pg_database: Database
-) -> None:
-    code, out, err = cli(*_command(demo, "--wait", "0"))
-    assert code == 0, out + err
-    # the instance configures no pool and no op concurrency: any row there would be ours
-    for table in ("concurrency_slots", "concurrency_limits"):
-        assert pg_database.rows(table) in (None, []), table
-    assert pg_database.lock_free(LOCK_KEY)
-    assert pg_database.rows(SLOT_TABLE) == []

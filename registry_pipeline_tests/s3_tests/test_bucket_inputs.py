@@ -13,22 +13,11 @@ import pytest
 from registry_pipeline.core.objstore import ObjectStore
 from registry_pipeline.core.objstore.folders import folder_key
 from registry_pipeline.core.objstore.lease import KEY
-from registry_pipeline_tests._helpers import copy_demo, registry
+from registry_pipeline_tests._helpers import registry
 from registry_pipeline_tests.s3_tests._server import SeaweedServer
 
 RUN = "2026-11-24__091500__rolepack"
 HEX = "ab" * 32
-
-
-@pytest.fixture
-def machine(
-    tmp_path: Path, s3_server: SeaweedServer, store_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A checkout of the demo workspace whose commands use the test's bucket."""
-    for key, value in {**s3_server.env(), "REGISTRY_STORE": store_url}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
-    return copy_demo(tmp_path)
 
 
 def _refused(capfd: pytest.CaptureFixture[str], exit_code: int, *args: str) -> dict[str, object]:
@@ -49,10 +38,11 @@ UNREADABLE_LEASE = b'{"holder": "a", "epoch": 1, "term": 1e300, "until": 1, "rel
 
 
 def test_a_build_stops_at_a_lease_object_it_cannot_read(
-    machine: Path, store: ObjectStore, capfd: pytest.CaptureFixture[str]
+    machines: tuple[Path, Path], store: ObjectStore, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """`registry build` (a term of 1e300 s: every build was BUILD_IN_PROGRESS, the slot never
     to be taken over): exit 1, the run's failure naming the lease object, left as found."""
+    machine, _ = machines
     store.put(KEY, UNREADABLE_LEASE)
     code, out, err = registry("build", "--wait", "0", "--in-process", "--json",
                               "--workspace", str(machine))  # fmt: skip
@@ -120,7 +110,7 @@ SETTINGS = {  # every malformed setting: `core_tests/objstore/test_store_setting
 
 @pytest.mark.parametrize(("name", "value"), SETTINGS.values(), ids=SETTINGS)
 def test_a_malformed_s3_setting_is_refused_naming_it_before_any_request(
-    machine: Path,
+    machines: tuple[Path, Path],
     s3_server: SeaweedServer,
     store_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -130,6 +120,7 @@ def test_a_malformed_s3_setting_is_refused_naming_it_before_any_request(
 ) -> None:
     """Exit 2 STORE_URL_INVALID naming the variable (the client panicked: a Rust panic and a
     traceback on every command); a credential's value is never printed."""
+    machine, _ = machines
     env = s3_server.env()
     port = env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
     value = value.format(port=port, secret=env["AWS_SECRET_ACCESS_KEY"], url=store_url[:-1])

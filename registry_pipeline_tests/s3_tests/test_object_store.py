@@ -157,10 +157,28 @@ def test_a_missing_bucket_is_named(s3_server: SeaweedServer) -> None:
     assert "the bucket registry-never-made does not exist" in caught.value.message
 
 
-def _through(relay: Relay, s3_server: SeaweedServer, store_url: str) -> ObjectStore:
-    return ObjectStore.open(
-        parse_store_url(store_url), {**s3_server.env(), "AWS_ENDPOINT_URL": relay.endpoint}
-    )
+def _through(
+    relay: Relay, s3_server: SeaweedServer, store_url: str, **options: timedelta
+) -> ObjectStore:
+    env = {**s3_server.env(), "AWS_ENDPOINT_URL": relay.endpoint}
+    return ObjectStore.open(parse_store_url(store_url), env, **options)
+
+
+def _answers_lost_are_writes_won(
+    relay: Relay, flaky: ObjectStore, store: ObjectStore, hold: bool
+) -> None:
+    """A create and a replace through `flaky`, the answer to each lost once (`hold`: never
+    sent, so the client times out): each found to hold exactly our bytes, counted as won."""
+    relay.lose_answers(1, hold=hold)
+    etag = flaky.create("journal/000001.json", b"entry with nonce 1")
+    old = store.create("head.json", b"state 1")
+    relay.lose_answers(1, hold=hold)
+    moved = flaky.replace("head.json", b"state 2", old)
+    assert relay.lost == 2
+    assert [store.get(key) for key in ("journal/000001.json", "head.json")] == [
+        Blob(b"entry with nonce 1", etag), Blob(b"state 2", moved)]  # fmt: skip
+    with pytest.raises(Conflict):
+        flaky.create("journal/000001.json", b"a rival's entry")
 
 
 def test_a_conditional_write_whose_answer_was_lost_is_counted_as_won(
@@ -168,17 +186,7 @@ def test_a_conditional_write_whose_answer_was_lost_is_counted_as_won(
 ) -> None:
     """The server wrote the object, the connection was cut before the client heard: the write
     is sent again, refused, and found to hold exactly our bytes (no STORE_ error, no Conflict)."""
-    flaky = _through(relay, s3_server, store_url)
-    relay.lose_answers(1)
-    etag = flaky.create("journal/000001.json", b"entry with nonce 1")
-    old = store.create("head.json", b"state 1")
-    relay.lose_answers(1)
-    moved = flaky.replace("head.json", b"state 2", old)
-    assert relay.lost == 2
-    assert [store.get(key) for key in ("journal/000001.json", "head.json")] == [
-        Blob(b"entry with nonce 1", etag), Blob(b"state 2", moved)]  # fmt: skip
-    with pytest.raises(Conflict):
-        flaky.create("journal/000001.json", b"a rival's entry")
+    _answers_lost_are_writes_won(relay, _through(relay, s3_server, store_url), store, hold=False)
 
 
 def test_a_conditional_write_whose_request_was_lost_is_sent_again(
@@ -197,16 +205,5 @@ def test_a_conditional_write_never_answered_is_sent_again_after_the_timeout(
 ) -> None:
     """The client's HTTP layer retries no conditional write that timed out (it cannot know
     whether the server carried it out): the store does, and reads back what happened."""
-    flaky = ObjectStore.open(
-        parse_store_url(store_url),
-        {**s3_server.env(), "AWS_ENDPOINT_URL": relay.endpoint},
-        timeout=timedelta(seconds=1),
-    )
-    relay.lose_answers(1, hold=True)
-    etag = flaky.create("journal/000007.json", b"entry 7 with nonce")
-    old = store.create("head.json", b"state 1")
-    relay.lose_answers(1, hold=True)
-    moved = flaky.replace("head.json", b"state 2", old)
-    assert relay.lost == 2
-    assert [store.get(key) for key in ("journal/000007.json", "head.json")] == [
-        Blob(b"entry 7 with nonce", etag), Blob(b"state 2", moved)]  # fmt: skip
+    flaky = _through(relay, s3_server, store_url, timeout=timedelta(seconds=1))
+    _answers_lost_are_writes_won(relay, flaky, store, hold=True)

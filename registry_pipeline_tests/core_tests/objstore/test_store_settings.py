@@ -14,6 +14,7 @@ import pytest
 from registry_pipeline.core.errors import RegistryError, UsageError
 from registry_pipeline.core.objstore import ObjectStore, parse_store_url
 from registry_pipeline.core.workspace import remote
+from registry_pipeline.core.workspace.layout import Workspace
 
 URL = parse_store_url("s3://bucket-x/ws")
 KEYS = {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"}
@@ -88,7 +89,7 @@ def test_a_client_panic_is_a_settings_error_not_a_traceback(tmp_path: Path) -> N
 
     config = {"endpoint": "http://:1", "region": "x", "access_key_id": "key",
               "secret_access_key": "secret"}  # fmt: skip
-    backend = S3Store("bucket-x", config=config, client_options={"allow_http": True})  # type: ignore[arg-type]
+    backend = S3Store("bucket-x", config=config, client_options={"allow_http": True})
     store = ObjectStore(backend, "s3://bucket-x", retry_for=timedelta(0))
     calls: dict[str, Callable[[], object]] = {
         "get": lambda: store.get("k"),
@@ -139,32 +140,22 @@ def test_store_url_round_trips() -> None:
     assert str(parse_store_url("s3://my-bucket")) == "s3://my-bucket"
 
 
-def test_registry_store_with_a_newline_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("REGISTRY_STORE", "s3://bucket-x/w\ns")
-    with pytest.raises(UsageError) as caught:
-        remote.store_url(_Root(tmp_path))
-    assert (caught.value.code, caught.value.field) == ("STORE_URL_INVALID", "REGISTRY_STORE")
-    monkeypatch.setenv("REGISTRY_STORE", "")
-    assert remote.store_url(_Root(tmp_path)) is None  # empty: unset, the local filesystem
-
-
 def test_the_settings_are_checked_on_every_command_not_once_per_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The process keeps one client per bucket: a setting changed since must still be checked
-    (and a good client never serves a malformed secret)."""
+    (and a good client never serves a malformed secret); REGISTRY_STORE is read as the URL
+    parser reads it, empty meaning unset (the local filesystem)."""
+    workspace = Workspace(tmp_path)
     for key, value in {**KEYS, "AWS_ENDPOINT_URL": "http://127.0.0.1:1"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("REGISTRY_STORE", "s3://bucket-x/ws")
-    assert remote.remote_for(_Root(tmp_path)) is not None
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sec\nret")
-    with pytest.raises(UsageError) as caught:
-        remote.remote_for(_Root(tmp_path))
-    assert caught.value.field == "AWS_SECRET_ACCESS_KEY"
-
-
-class _Root:
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    assert remote.remote_for(workspace) is not None
+    broken = {"AWS_SECRET_ACCESS_KEY": "sec\nret", "REGISTRY_STORE": "s3://bucket-x/w\ns"}
+    for name, value in broken.items():
+        monkeypatch.setenv(name, value)
+        with pytest.raises(UsageError) as caught:
+            remote.remote_for(workspace)
+        assert (caught.value.code, caught.value.field) == ("STORE_URL_INVALID", name)
+    monkeypatch.setenv("REGISTRY_STORE", "")
+    assert remote.store_url(workspace) is None

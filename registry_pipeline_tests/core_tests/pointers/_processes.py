@@ -1,14 +1,20 @@
-"""The multi-process tests of this folder: their workers started cheaply, their many snapshots."""
+"""The multi-process tests of this folder: their workers started cheaply, their many snapshots,
+their children killed at a crash point."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.lock import lock_state
+from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal import run_store
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.gitstate import GitState
@@ -44,3 +50,19 @@ def sealed_snapshots(root: Path, count: int) -> tuple[Workspace, list[str]]:
         run_ids = [run_store.seal_files(store, RunSpec("alpha"), f).run_id for f in files]
     assert run_ids == sorted(run_ids) and len(set(run_ids)) == count
     return workspace, run_ids
+
+
+def crashed_at(argv: list[str], step: str | None) -> subprocess.CompletedProcess[str]:
+    """`argv` run with `REGISTRY_PIPELINE_CRASH_AT=step` (unset for None): the package kills
+    itself (SIGKILL) when it reaches that step."""
+    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
+    if step is not None:
+        env["REGISTRY_PIPELINE_CRASH_AT"] = step
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def assert_the_lock_died_with_its_holder(pstore: PointerStore) -> None:
+    """The killed writer's lock file is left, naming it, but nobody holds it any more."""
+    owner = json.loads(pstore.lock_path.read_text())
+    assert isinstance(owner["pid"], int) and owner["pid"] != os.getpid()
+    assert lock_state(pstore.lock_path) is None

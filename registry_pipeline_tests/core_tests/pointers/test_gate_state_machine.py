@@ -69,21 +69,14 @@ class GateMachine(RuleBasedStateMachine):
         self.snaps.append(Snap(run_id, root, receipt))
 
     @precondition(lambda self: self.snaps)
-    @rule(data=st.data())
-    def promote(self, data: st.DataObject) -> None:
-        index = data.draw(st.integers(0, len(self.snaps) - 1))
-        self._move("promote", self._named(self.snaps[index].run_id))
-
-    @precondition(lambda self: self.snaps)
-    @rule(data=st.data())
-    def rollback(self, data: st.DataObject) -> None:
-        index = data.draw(st.integers(0, len(self.snaps) - 1))
-        self._move("rollback", self._named(self.snaps[index].run_id))
+    @rule(action=st.sampled_from(["promote", "rollback"]), data=st.data())
+    def move(self, action: str, data: st.DataObject) -> None:
+        self._move(action, self._drawn(data))
 
     @precondition(lambda self: self.snaps)
     @rule(data=st.data())
     def delete_a_snapshot(self, data: st.DataObject) -> None:
-        snap = self._named(self.snaps[data.draw(st.integers(0, len(self.snaps) - 1))].run_id)
+        snap = self._drawn(data)
         if snap.gone:
             return
         shutil.rmtree(self.workspace.runs_dir / snap.run_id)
@@ -92,7 +85,7 @@ class GateMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.snaps)
     @rule(data=st.data())
     def tamper_with_a_snapshot(self, data: st.DataObject) -> None:
-        snap = self._named(self.snaps[data.draw(st.integers(0, len(self.snaps) - 1))].run_id)
+        snap = self._drawn(data)
         if snap.gone or snap.tampered:
             return
         (self.workspace.runs_dir / snap.run_id / "ALPHA.json").write_bytes(b'{"n": -1}\n')
@@ -101,7 +94,7 @@ class GateMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.active is not None and self.edited_to is None)
     @rule(data=st.data())
     def hand_edit_the_pointer(self, data: st.DataObject) -> None:
-        snap = self._named(self.snaps[data.draw(st.integers(0, len(self.snaps) - 1))].run_id)
+        snap = self._drawn(data)
         if self.active is not None and snap.run_id == self.active.run_id:
             return
         path = self.tmp / POINTERS
@@ -162,13 +155,10 @@ class GateMachine(RuleBasedStateMachine):
 
     def _move(self, action: str, snap: Snap) -> None:
         current = self.active
+        move = self.store.promote if action == "promote" else self.store.rollback
         try:
-            if action == "promote":
-                self.store.promote(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="m",
-                                   actor=ACTOR, expect=ANY, admit=admission)  # fmt: skip
-            else:
-                self.store.rollback(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="m",
-                                    actor=ACTOR, expect=ANY, admit=admission)  # fmt: skip
+            move(REGISTRY, snap.run_id, relpath="ALPHA.json", reason="m", actor=ACTOR, expect=ANY,
+                 admit=admission)  # fmt: skip
         except PointerRefused as exc:
             self._expect_refusal(action, snap, current, exc.code)
             return
@@ -195,6 +185,10 @@ class GateMachine(RuleBasedStateMachine):
             or current is not None
         )
         assert sound, f"{action} {snap} refused with {code} for no reason the model knows"
+
+    def _drawn(self, data: st.DataObject) -> Snap:
+        """A snapshot drawn from those sealed (the newest of its name)."""
+        return self._named(self.snaps[data.draw(st.integers(0, len(self.snaps) - 1))].run_id)
 
     def _named(self, run_id: str) -> Snap:
         """The newest snapshot of that name (a deleted folder's name can be sealed again)."""

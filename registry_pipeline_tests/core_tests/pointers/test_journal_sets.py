@@ -169,8 +169,12 @@ def test_a_set_appended_to_an_old_journal_chains_to_it_and_leaves_it_as_it_was(
     pointers = read_pointer_file(GOLDEN / "pointers_v0_1.json", SchemaCatalog.for_workspace(None))
     head = last_record(journal)
     assert head is not None
-    moves = [EntryMove(rid, pointers.active(rid), replace_run(pointers.active(rid)), {})
-             for rid in ("alpha", "beta")]  # fmt: skip
+    moves = []
+    for rid in ("alpha", "beta"):
+        found = pointers.active(rid)
+        assert found is not None
+        moved = dataclasses.replace(found, run_id=found.run_id + "_next", manifest_sha256="f" * 64)
+        moves.append(EntryMove(rid, found, moved, {}))
     entry = JournalRecord.of(head.seq + 1, moves, "promote", "a build", ACTOR,
                              "2099-01-01T00:00:00.000000Z", head.sha256)  # fmt: skip
     with journal.open("ab") as handle:
@@ -182,12 +186,6 @@ def test_a_set_appended_to_an_old_journal_chains_to_it_and_leaves_it_as_it_was(
     stale = verify_journal(journal, pointers)  # the file not replaced yet: one pending entry
     assert stale.ok and [(n.code, n.extra["seq"]) for n in stale.notes] == [
         ("PENDING_RECORD", entry.seq)]  # fmt: skip
-
-
-def replace_run(found: SealedRef | None) -> SealedRef:
-    assert found is not None
-    return SealedRef(found.registry_id, found.run_id + "_next", "f" * 64, found.run_root,
-                     found.relpath)  # fmt: skip
 
 
 # -- every reader sees a set whole ------------------------------------------------------------
@@ -222,6 +220,7 @@ def test_replay_verify_history_and_as_of_see_each_entry_whole(
         assert list(records_of(journal, registry_id)) == mine[::-1]  # newest first
         assert {(m.seq, m.sha256) for m in mine} <= {(r.seq, r.sha256) for r in records}
     expected, moment = PointerFile(), "2000-01-01T00:00:00.000000Z"
+    assert state_as_of(iter(members), moment) == {}  # before the first entry: nothing
     for record in records:
         before = state_as_of(iter(members), moment)
         moment = record.created_utc

@@ -8,8 +8,6 @@ anything, completes the interrupted change, applies its own, and the journal ver
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +16,6 @@ from collections.abc import Callable
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.lock import lock_state
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
 from registry_pipeline.core.pointers.pointer_file import read_pointer_file
 from registry_pipeline.core.pointers.store import PointerStore
@@ -26,6 +23,10 @@ from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.validate import inspect_run_folder
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import registry
+from registry_pipeline_tests.core_tests.pointers._processes import (
+    assert_the_lock_died_with_its_holder,
+    crashed_at,
+)
 
 REGISTRY = "alpha"
 RELPATH = "ALPHA.json"
@@ -46,12 +47,9 @@ def snapshots(make_run: Callable[..., SealedRun]) -> list[SealedRun]:
 def _promote_cli(
     workspace: Workspace, run_id: str, crash_at: str | None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
-    if crash_at is not None:
-        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
     argv = [sys.executable, "-m", "registry_pipeline", "pointers", "promote", REGISTRY, run_id]
     argv += ["--workspace", str(workspace.root), "--reason", "crash test", "--json"]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return crashed_at(argv, crash_at)
 
 
 def _assert_pointer_names_a_valid_folder(pstore: PointerStore, allowed: set[str]) -> str:
@@ -63,13 +61,6 @@ def _assert_pointer_names_a_valid_folder(pstore: PointerStore, allowed: set[str]
     assert report.ok, report.problems
     assert report.root_sha256 == ref.manifest_sha256
     return ref.run_id
-
-
-def _assert_the_lock_died_with_its_holder(pstore: PointerStore) -> None:
-    """The killed writer's lock file is left, naming it, but nobody holds it any more."""
-    owner = json.loads(pstore.lock_path.read_text())
-    assert isinstance(owner["pid"], int) and owner["pid"] != os.getpid()
-    assert lock_state(pstore.lock_path) is None
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["second", "first"])
@@ -103,7 +94,7 @@ def test_a_promotion_killed_at_each_step_leaves_a_consistent_store(
     assert [(n.code, n.extra["seq"]) for n in report.notes] == (
         [("PENDING_RECORD", len(journaled))] if pending else [])  # fmt: skip
 
-    _assert_the_lock_died_with_its_holder(pstore)
+    assert_the_lock_died_with_its_holder(pstore)
 
     expected_now = journaled[-1] if journaled else None
     change = pstore.promote(REGISTRY, after, relpath=RELPATH, reason="after the crash",

@@ -1,11 +1,12 @@
-"""The pointer store: compare-and-swap promotions, refusals, the journal, redo, the seed format."""
+"""The pointer store: compare-and-swap promotions, refusals, the lock, failed writes, holds and
+rollbacks, the journal, redo, the seed format."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
+import resource
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,7 +21,6 @@ from registry_pipeline.core.pointers.journal import (
     append_record,
     last_record,
     read_records,
-    state_as_of,
     verify_journal,
 )
 from registry_pipeline.core.pointers.pointer_file import (
@@ -28,11 +28,10 @@ from registry_pipeline.core.pointers.pointer_file import (
     read_pointer_file,
     ref_text,
 )
-from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
+from registry_pipeline.core.pointers.store import MAX_REASON, PointerRefused, PointerStore
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.seal.schemas import SchemaCatalog
-from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import unseal
 
 ACTOR = {"kind": "cli_user", "id": "tester@host"}
@@ -85,15 +84,8 @@ def test_each_change_chains_to_the_previous_record(pstore: PointerStore, snap: S
     assert records[1].from_ref == records[0].to_ref
     assert pstore.read().active("alpha") == records[1].to_ref
     assert verify_journal(pstore.journal_path, pstore.read()).ok
-
-
-def test_promoting_the_active_snapshot_again_changes_nothing(
-    pstore: PointerStore, snap: Snap
-) -> None:
-    run = snap()
-    promote(pstore, run)
     before = pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()
-    assert not promote(pstore, run).changed
+    assert not promote(pstore, second).changed  # the active snapshot again: nothing changes
     assert (pstore.journal_path.read_bytes(), pstore.pointers_path.read_bytes()) == before
 
 
@@ -158,24 +150,22 @@ def test_targets_outside_runs_or_missing_are_refused(
     assert not pstore.pointers_path.exists() and not pstore.journal_path.exists()
 
 
-def test_a_snapshot_of_another_registry_is_refused(pstore: PointerStore, snap: Snap) -> None:
-    other = snap("beta")
-    with pytest.raises(PointerRefused) as caught:
-        pstore.promote("alpha", other.run_id, relpath=None, reason="", actor=ACTOR, admit=admission)
-    assert caught.value.code == "TARGET_WRONG_REGISTRY" and "beta" in caught.value.message
-
-
-def test_an_invalid_or_unsealed_target_is_refused(pstore: PointerStore, snap: Snap) -> None:
-    tampered, unsealed = snap(), snap()
+def test_an_invalid_unsealed_or_other_registrys_target_is_refused(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    tampered, unsealed, other = snap(), snap(), snap("beta")
     unseal(tampered.path)
     (tampered.path / "ALPHA.json").write_bytes(b'{"n": 999}\n')
     unseal(unsealed.path)
     (unsealed.path / "MANIFEST.sha256").unlink()
-    for run, code in ((tampered, "TARGET_INVALID"), (unsealed, "TARGET_UNSEALED")):
+    cases = [(tampered, "TARGET_INVALID"), (unsealed, "TARGET_UNSEALED"),
+             (other, "TARGET_WRONG_REGISTRY")]  # fmt: skip
+    for run, code in cases:
         with pytest.raises(PointerRefused) as caught:
             promote(pstore, run)
         assert caught.value.code == code
         assert caught.value.path == str(run.path)
+    assert "beta" in caught.value.message
     assert not pstore.journal_path.exists()
 
 
@@ -221,6 +211,107 @@ def test_a_held_lock_is_named_with_its_holder_and_never_broken(
     finally:
         holder.communicate("\n", timeout=60)
     assert promote(pstore, run).changed
+
+
+def test_a_reason_too_long_is_refused_before_anything_is_written(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    with pytest.raises(Exception) as caught:
+        promote(pstore, snap(), reason="x" * (MAX_REASON + 1))
+    assert getattr(caught.value, "code", None) == "REASON_TOO_LONG"
+    assert not pstore.journal_path.exists() and not pstore.lock_path.exists()
+
+
+def _promote_in_child(root: Path, run_id: str, file_limit: int) -> subprocess.CompletedProcess[str]:
+    """`registry pointers promote` in a child limited to `file_limit` bytes per written file."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "registry_pipeline", "pointers", "promote", "alpha", run_id,
+         "--workspace", str(root), "--lock-timeout", "0.2"],
+        capture_output=True, text=True, preexec_fn=limit, check=False,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+
+
+def test_a_failed_pointer_write_is_aborted_and_never_applied_later(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    first, second = snap(), snap()
+    big = {"pointer_contract_version": "0.1", "pointers": [], "description": "d" * 20_000}
+    pstore.pointers_path.write_text(json.dumps(big))
+    promote(pstore, first)
+    before = pstore.pointers_path.read_bytes()
+    journal_size = pstore.journal_path.stat().st_size
+    result = _promote_in_child(pstore.workspace.root, second.run_id, journal_size + 4096)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "IO_ERROR" in result.stderr and "marked aborted" in result.stderr
+    assert pstore.pointers_path.read_bytes() == before  # still the old, whole file
+    assert not list(pstore.pointers_path.parent.glob(".ACTIVE_REGISTRY_POINTERS_v0_1.json.*"))
+    assert not pstore.lock_path.exists()
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and [n.code for n in report.notes] == ["ABORTED"]
+    hold = pstore.hold(
+        "alpha", reason="an unrelated change", actor=ACTOR, admit=admission
+    )  # applies nothing
+    assert hold.record is not None and pstore.read().active("alpha").run_id == first.run_id
+    pstore.release("alpha", reason="", actor=ACTOR, admit=admission)
+    third = snap()
+    promote(pstore, third)
+    history = [record.to_ref.run_id if record.to_ref else None
+               for record in read_records(pstore.journal_path)]  # fmt: skip
+    assert history == [first.run_id, second.run_id, first.run_id, first.run_id, first.run_id,
+                       third.run_id]  # fmt: skip
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
+
+
+def test_a_lock_whose_owner_cannot_be_written_is_not_left_behind(
+    pstore: PointerStore, snap: Snap
+) -> None:
+    run = snap()
+    result = _promote_in_child(pstore.workspace.root, run.run_id, 0)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert not pstore.lock_path.exists()
+    assert promote(pstore, run).changed
+
+
+def test_a_rollback_or_a_hold_stops_automatic_promotion_until_released(
+    pstore: PointerStore, snap: Snap, checked: Callable[[SealedRun], SealedRun]
+) -> None:
+    a, b, c = snap(), checked(snap()), snap()
+    promote(pstore, a)
+    promote(pstore, c)
+    pstore.rollback(
+        "alpha", a.run_id, relpath="ALPHA.json", reason="bad data", actor=ACTOR, admit=admission
+    )
+    d = snap()
+    for target in (b, c, d):  # older, the one rolled back from, and a newer build alike
+        with pytest.raises(PointerRefused) as caught:
+            promote(pstore, target, automatic=True)
+        assert caught.value.code == "HELD" and "held: bad data, since" in caught.value.message
+    assert pstore.read().active("alpha").run_id == a.run_id
+    hold = pstore.held("alpha")
+    assert hold is not None and hold.reason == "bad data" and hold.record.action == "rollback"
+    released = pstore.release("alpha", reason="fixed", actor=ACTOR, admit=admission)
+    assert released.record is not None and released.record.action == "release"
+    assert pstore.held("alpha") is None
+    assert promote(pstore, d, automatic=True).changed
+    assert pstore.release("alpha", reason="", actor=ACTOR, admit=admission).record is None
+
+    held = pstore.hold("alpha", reason="audit freeze", actor=ACTOR, admit=admission)
+    assert held.record is not None and held.record.from_ref == held.record.to_ref  # no move
+    assert pstore.hold("alpha", reason="again", actor=ACTOR, admit=admission).record is None
+    with pytest.raises(PointerRefused) as caught:
+        promote(pstore, snap(), automatic=True)
+    assert caught.value.code == "HELD"
+    pstore.rollback(
+        "alpha", b.run_id, relpath="ALPHA.json", reason="again", actor=ACTOR, admit=admission
+    )
+    assert promote(pstore, c).changed  # a person may promote; that ends the hold
+    assert pstore.held("alpha") is None
+    assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
 def test_an_interrupted_change_is_reported_then_completed(pstore: PointerStore, snap: Snap) -> None:
@@ -278,23 +369,26 @@ def test_an_interrupted_change_to_a_snapshot_without_a_passing_receipt_is_never_
 
 
 @pytest.mark.parametrize(
-    "torn",
-    [b'{"journal_version":"0.1","seq":3,"regis',
-     b'{"journal_version":"0.1","reason":"' + b"x" * (2 << 20)],  # read back in many blocks
-    ids=["short", "longer-than-a-block"],
+    ("damage", "notes"),
+    [(lambda data: data + b'{"journal_version":"0.1","seq":3,"regis', ["TORN_TAIL"]),
+     (lambda data: data + b'{"journal_version":"0.1","reason":"' + b"x" * (2 << 20),
+      ["TORN_TAIL"]),  # read back in many blocks
+     (lambda data: data.rstrip(b"\n"), [])],  # a tool stripped the final newline
+    ids=["torn-short", "torn-longer-than-a-block", "complete-without-its-newline"],
 )  # fmt: skip
-def test_a_torn_last_line_is_dropped_before_the_next_change_and_nothing_before_it(
-    pstore: PointerStore, snap: Snap, torn: bytes
+def test_a_torn_last_line_is_dropped_before_the_next_change_and_a_complete_one_kept(
+    pstore: PointerStore, snap: Snap, damage: Callable[[bytes], bytes], notes: list[str]
 ) -> None:
     first, second, third = snap(), snap(), snap()
     promote(pstore, first)
     promote(pstore, second)
-    with pstore.journal_path.open("ab") as handle:
-        handle.write(torn)  # killed mid-append
+    pstore.journal_path.write_bytes(damage(pstore.journal_path.read_bytes()))  # killed mid-append
     report = verify_journal(pstore.journal_path, pstore.read())
-    assert report.ok and [note.code for note in report.notes] == ["TORN_TAIL"]
+    assert report.ok and [note.code for note in report.notes] == notes
     promote(pstore, third)
-    assert [r.seq for r in read_records(pstore.journal_path)] == [1, 2, 3]
+    records = list(read_records(pstore.journal_path))
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert [r.to_ref.run_id for r in records] == [first.run_id, second.run_id, third.run_id]
     report = verify_journal(pstore.journal_path, pstore.read())
     assert report.ok and report.notes == []
 
@@ -342,17 +436,6 @@ def test_a_hand_edit_back_to_the_previous_snapshot_is_a_mismatch_not_a_redo(
     assert accepted.record is not None and accepted.record.to_ref.run_id == first.run_id
     assert pstore.read().active("alpha").run_id == first.run_id
     assert verify_journal(pstore.journal_path, pstore.read()).ok
-
-
-def test_time_travel_replays_records_up_to_the_moment(pstore: PointerStore, snap: Snap) -> None:
-    first, second = snap(), snap()
-    promote(pstore, first)
-    promote(pstore, second)
-    one, two = list(read_records(pstore.journal_path))
-    assert state_as_of(read_records(pstore.journal_path), "2000-01-01T00:00:00Z") == {}
-    assert state_as_of(read_records(pstore.journal_path), one.created_utc)["alpha"] == one
-    later = state_as_of(read_records(pstore.journal_path), "2999-01-01T00:00:00.000000Z")
-    assert later["alpha"].to_ref.run_id == second.run_id == two.to_ref.run_id
 
 
 # --- the pointer file format --------------------------------------------------------------------
@@ -470,16 +553,6 @@ def test_before_the_first_change_the_file_is_taken_as_found_then_explained(
     assert verify_journal(pstore.journal_path, pstore.read()).ok
 
 
-def test_the_seed_systems_own_pointer_file_is_read(reference: Path, tmp_path: Path) -> None:
-    workspace = Workspace(tmp_path)
-    (tmp_path / ".codex" / "RUNS").mkdir(parents=True)
-    shutil.copy(reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json", tmp_path / ".codex")
-    pointers = PointerStore(workspace).read()
-    assert len(pointers.pointers) == 12
-    assert pointers.active("threshold_packs_file").relpath is None
-    assert pointers.pointers["system_health_report"].active_ref_known == "unknown"
-
-
 @pytest.mark.parametrize(
     ("mutate", "where"),
     [
@@ -579,21 +652,6 @@ def test_a_rewrite_keeps_the_files_own_layout(
     assert pstore.pointers_path.read_bytes() == again
 
 
-def test_the_seed_systems_own_pointer_file_keeps_its_layout(
-    reference: Path, tmp_path: Path, snap: Snap, pstore: PointerStore
-) -> None:
-    original = (reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text(encoding="utf-8")
-    pstore.pointers_path.write_text(original, encoding="utf-8")
-    promote(pstore, snap())
-    text = pstore.pointers_path.read_text(encoding="utf-8")
-    before, after = original.splitlines(), text.splitlines()
-    changed = [line for line in before if line not in after]
-    assert changed == [line for line in before if line.startswith('  "last_updated_utc"')]
-    schema = before.index('  "pointer_schema": {')
-    assert after[-(len(before) - schema) :] == before[schema:]  # one-line arrays included
-    assert len(after) == len(before) + 12  # one entry added, nothing reformatted
-
-
 JOURNAL_SCHEMA = "urn:registry-pipeline:schema:pointer_journal"
 
 
@@ -606,15 +664,28 @@ def _records_validate(pstore: PointerStore) -> list[JournalRecord]:
     return records
 
 
-def test_the_seed_systems_pointer_file_is_journaled_in_records_its_schema_accepts(
+def test_the_seed_systems_own_pointer_file_is_read_journaled_and_keeps_its_layout(
     reference: Path, pstore: PointerStore, snap: Snap
 ) -> None:
-    seed = (reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_bytes()
-    pstore.pointers_path.write_bytes(seed)
+    """Read as found; the first change journals it in records its schema accepts, and its
+    rewrite changes one line and adds one entry, nothing reformatted."""
+    original = (reference / "ACTIVE_REGISTRY_POINTERS_v0_1.json").read_text(encoding="utf-8")
+    pstore.pointers_path.write_text(original, encoding="utf-8")
+    pointers = pstore.read()
+    assert len(pointers.pointers) == 12
+    assert pointers.active("threshold_packs_file").relpath is None
+    assert pointers.pointers["system_health_report"].active_ref_known == "unknown"
     promote(pstore, snap())
     records = _records_validate(pstore)
-    named = [p for p in json.loads(seed)["pointers"] if p["active_ref"]["run_id"]]
+    named = [p for p in json.loads(original)["pointers"] if p["active_ref"]["run_id"]]
     assert [r.action for r in records] == ["adopt"] * len(named) + ["promote"]
+    text = pstore.pointers_path.read_text(encoding="utf-8")
+    before, after = original.splitlines(), text.splitlines()
+    changed = [line for line in before if line not in after]
+    assert changed == [line for line in before if line.startswith('  "last_updated_utc"')]
+    schema = before.index('  "pointer_schema": {')
+    assert after[-(len(before) - schema) :] == before[schema:]  # one-line arrays included
+    assert len(after) == len(before) + 12  # one entry added, nothing reformatted
 
 
 def test_a_seed_pointer_with_a_null_run_id_is_journaled_as_found_and_said_so(

@@ -25,6 +25,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import seal_checked
 from registry_pipeline_tests.core_tests.pointers.test_bucket_state_machine import (
     machine,
+    objects,
     on_bucket,
     repair,
 )
@@ -116,10 +117,6 @@ def test_a_lost_lease_refuses_the_whole_set_and_writes_nothing(
         client.grant = None
     assert caught.value.code == "BUILD_LEASE_LOST"
     assert changes(store) == before and active(a) == shown and journal.read_bytes() == local
-
-
-def objects(store: ObjectStore) -> dict[str, bytes]:
-    return {key: store.get(key).data for key in store.keys("")}  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("after", [False, True], ids=["last", "with-a-change-after-it"])

@@ -6,8 +6,6 @@ a journaled set whole before its own."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,11 +14,14 @@ from collections.abc import Callable
 import pytest
 
 from registry_pipeline.core.gate.gate import admission
-from registry_pipeline.core.lock import lock_state
 from registry_pipeline.core.pointers.journal import read_records, state_as_of, verify_journal
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.core_tests.pointers._processes import (
+    assert_the_lock_died_with_its_holder,
+    crashed_at,
+)
 
 REGISTRIES = ("alpha", "beta", "gamma")
 RELPATH = "ALPHA.json"
@@ -38,6 +39,10 @@ from pathlib import Path
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.store import Move, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
+from registry_pipeline_tests.core_tests.pointers._processes import (
+    assert_the_lock_died_with_its_holder,
+    crashed_at,
+)
 root, *pairs = sys.argv[1:]
 moves = [Move(rid, run_id, "ALPHA.json") for rid, run_id in (p.split("=") for p in pairs)]
 PointerStore(Workspace(Path(root)), lock_timeout=5).promote_set(
@@ -63,12 +68,8 @@ def runs(make_run: Callable[..., SealedRun], workspace: Workspace) -> dict[str, 
 def _set_in_child(
     workspace: Workspace, targets: dict[str, str], crash_at: str | None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REGISTRY_PIPELINE_CRASH_AT"}
-    if crash_at is not None:
-        env["REGISTRY_PIPELINE_CRASH_AT"] = crash_at
     pairs = [f"{rid}={run_id}" for rid, run_id in targets.items()]
-    argv = [sys.executable, "-c", CHILD, str(workspace.root), *pairs]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return crashed_at([sys.executable, "-c", CHILD, str(workspace.root), *pairs], crash_at)
 
 
 def _whole(pstore: PointerStore, runs: dict[str, list[str]], index: int) -> None:
@@ -112,8 +113,7 @@ def test_a_set_killed_at_each_step_is_seen_whole_and_completed_whole(
                    pstore.verify(admit=admission)):  # fmt: skip
         assert report.ok, report.problems
         assert [n.code for n in report.notes] == (["PENDING_RECORD"] if pending else [])
-    owner = json.loads(pstore.lock_path.read_text())
-    assert owner["pid"] != os.getpid() and lock_state(pstore.lock_path) is None  # died with it
+    assert_the_lock_died_with_its_holder(pstore)
 
     # the next change completes a journaled set whole, then applies its own
     pstore.promote("alpha", runs["alpha"][2], relpath=RELPATH, reason="after the crash",
