@@ -157,7 +157,8 @@ def test_renewals_that_never_succeed_tell_on_lost_once_before_the_term_lapses(
         with BuildLease(flaky, term=2 * TERM, on_lost=lost).hold("me", wait=0) as grant:
             assert lost.told.wait(10)
             assert grant.lost.is_set()
-            assert lost.at - start < 2 * TERM  # before any waiter may take it over
+            # before a waiter may take it over: it takes a lease unchanged for term and MARGIN
+            assert lost.at - start < 2 * TERM * (1 + MARGIN)
             assert "no renewal" in lost.reasons[0]
     finally:
         flaky.unhang.set()
