@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
-from registry_pipeline.core.pointers.store import pointer_relpath
 from registry_pipeline.core.workspace.sources import pattern_matches, source_paths
 from registry_pipeline_tests._helpers import Run, journal_records, seal_like_seed, seed_repository
 from registry_pipeline_tests.cli_tests.test_adopt import (
@@ -153,13 +152,6 @@ def test_a_collection_outside_the_repository_is_excluded_unread(
     plan = plan_collection(root, [path])
     assert plan.sources == () and said in plan.reason, plan.reason
     assert plan.reason.startswith("collection: ") and plan.reason.endswith("nothing to snapshot")
-
-
-def test_a_collection_snapshot_is_pointed_at_as_a_whole() -> None:
-    """Like a multi-file source: no single artifact, so `active_ref.relpath` is null."""
-    assert pointer_relpath("collection", ("*/derived_validation_report.json",)) is None
-    assert pointer_relpath("collection", ("report.json",)) is None
-    assert pointer_relpath("source", ("report.json",)) == "report.json"
 
 
 def test_files_beside_a_collections_members_are_not_reported(collections_repo: Path) -> None:

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,20 +80,6 @@ def test_a_file_baseline_and_the_json_document(cli: Run, tmp_path: Path) -> None
     code, out, _ = cli("check-append-only", str(published), "--rules", "rolepack",
                        "--baseline", str(published))  # fmt: skip
     assert code == 0 and "ok (38 entries, 76 contracts" in out
-
-
-def test_git_baseline_from_main(cli: Run, tmp_path: Path) -> None:
-    root = _repo(tmp_path)
-    pack = _write(root / "assets" / "rolepack.json", example_pack())
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "publish")
-    _write(pack, _without_first_role())
-    code, out, _ = cli("check-append-only", str(pack), "--rules", "rolepack",
-                       "--baseline-git", "main", "--json")  # fmt: skip
-    assert code == 1
-    document = json.loads(out)
-    assert document["baseline"]["source"] == "main:assets/rolepack.json"
-    assert "ID_REMOVED" in {v["code"] for v in document["violations"]}
 
 
 def test_git_baseline_from_origin_main_only(cli: Run, tmp_path: Path) -> None:
@@ -361,27 +346,25 @@ def test_require_baseline_refuses_a_file_missing_at_the_ref(cli: Run, tmp_path: 
     assert f"main:assets/{NAME}" in out["error"]["message"]
 
 
-def test_require_baseline_passes_when_the_baseline_is_there(cli: Run, tmp_path: Path) -> None:
+def test_a_git_baseline_from_main_is_checked_against(cli: Run, tmp_path: Path) -> None:
     upstream = _upstream(tmp_path)
-    code, out, _ = _check(cli, upstream / NAME, "--baseline-git", "main", "--require-baseline")
-    assert code == 0 and out["baseline"]["source"] == f"main:{NAME}"
+    pack = _write(upstream / NAME, _without_first_role())
+    code, out, _ = _check(cli, pack, "--baseline-git", "main", "--require-baseline")
+    assert code == 1 and out["baseline"]["source"] == f"main:{NAME}"
+    assert "ID_REMOVED" in {v["code"] for v in out["violations"]}
 
 
-def test_require_baseline_without_a_baseline_option_outside_a_workspace(
-    cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_require_baseline_without_a_baseline_to_check_against(
+    cli: Run, demo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No baseline option outside a workspace; no published snapshot in one."""
     monkeypatch.chdir(tmp_path)
-    pack = _write(tmp_path / NAME, example_pack())
-    code, out, _ = _check(cli, pack, "--require-baseline")
+    code, out, _ = _check(cli, _write(tmp_path / NAME, example_pack()), "--require-baseline")
     assert code == 2 and out["error"]["code"] == "BASELINE_MISSING"
-
-
-def test_require_baseline_with_no_published_snapshot_in_a_workspace(cli: Run, demo: Path) -> None:
     pack = demo / "registries" / "rolepack" / NAME
     code, out, err = cli("check-append-only", str(pack), "--workspace", str(demo), "--json",
                          "--require-baseline")  # fmt: skip
-    assert code == 2, out + err
-    assert json.loads(out)["error"]["code"] == "BASELINE_MISSING"
+    assert code == 2 and json.loads(out)["error"]["code"] == "BASELINE_MISSING", out + err
 
 
 def test_a_ref_that_looks_like_an_option_is_refused_before_git_runs(
@@ -419,22 +402,17 @@ def test_the_documented_ci_job_requires_a_baseline() -> None:
 # --- the schema, as the build applies it --------------------------------------------------------
 
 
-Document = dict[str, Any]
-
-
-def _broken(change: Callable[[Document], object]) -> Document:
+def _without(index: int, field: str) -> dict[str, Any]:
     pack = copy.deepcopy(example_pack())
-    change(pack)
+    del pack["roles"][index][field]
     return pack
 
 
-BROKEN: dict[str, Document] = {
-    "no extract_contracts": _broken(lambda p: p["roles"][0].pop("extract_contracts")),
-    "no display_name": _broken(lambda p: p["roles"][1].pop("display_name")),
-}
+BROKEN = {"no extract_contracts": _without(0, "extract_contracts"),
+          "no display_name": _without(1, "display_name")}  # fmt: skip
 
 
-def _schema_problems(document: Document) -> list[dict[str, Any]]:
+def _schema_problems(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [p for p in document["violations"] if p["code"] == "SCHEMA_VIOLATION"]
 
 

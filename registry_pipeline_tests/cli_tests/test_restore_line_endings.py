@@ -14,25 +14,30 @@ import pytest
 from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run
+from registry_pipeline_tests._helpers import Run, link_state
+
+
+def _sealed(workspace: Workspace, files: dict[str, bytes]) -> Path:
+    """A folder sealing `files`, the seal's read-only modes undone so that a test can damage it."""
+    folder = seal_files(RunStore(workspace), RunSpec(registry_id="evidence"), files).path
+    for directory, _dirs, names in os.walk(folder):
+        os.chmod(directory, 0o755)
+        for name in names:
+            os.chmod(Path(directory) / name, 0o644)
+    return folder
 
 
 def _converted(workspace: Workspace) -> Path:
     """A sealed folder with a CRLF file, then converted to LF as git's eol=lf does."""
-    sealed = seal_files(
-        RunStore(workspace),
-        RunSpec(registry_id="evidence"),
-        {"RUN.md": b"line one\r\nline two\r\n", "data.bin": b"\x00\x01\r\n"},
+    folder = _sealed(
+        workspace, {"RUN.md": b"line one\r\nline two\r\n", "data.bin": b"\x00\x01\r\n"}
     )
-    target = sealed.path / "RUN.md"
-    os.chmod(sealed.path, 0o755)
-    os.chmod(target, 0o644)
-    target.write_bytes(b"line one\nline two\n")
-    return sealed.path
+    (folder / "RUN.md").write_bytes(b"line one\nline two\n")
+    return folder
 
 
 def test_a_converted_folder_is_restored_into_a_verified_copy(
-    cli: Run, workspace: Workspace, tmp_path: Path
+    cli: Run, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = _converted(workspace)
     code, out, _ = cli("validate", str(folder))
@@ -48,6 +53,9 @@ def test_a_converted_folder_is_restored_into_a_verified_copy(
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # original untouched
     code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
     assert code == 2 and "DEST_EXISTS" in err
+    monkeypatch.chdir(folder)  # `.` is restored under the folder's own name
+    assert cli("restore-line-endings", ".", str(tmp_path / "again"))[0] == 0
+    assert cli("validate", str(tmp_path / "again" / folder.name))[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -88,20 +96,6 @@ def test_a_listed_file_that_is_a_symlink_is_refused(
     assert list((tmp_path / "fixed").iterdir()) == []
 
 
-def _writable(folder: Path) -> None:
-    """Undo the seal's read-only modes so that a test can damage the folder."""
-    for directory, _dirs, files in os.walk(folder):
-        os.chmod(directory, 0o755)
-        for name in files:
-            os.chmod(Path(directory) / name, 0o644)
-
-
-def _tree(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
-    }
-
-
 def test_an_unlisted_fifo_is_refused_without_being_opened(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -132,13 +126,7 @@ def test_an_unlisted_fifo_is_refused_without_being_opened(
 def test_a_folder_converted_whole_manifest_included_is_restored(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
-    sealed = seal_files(
-        RunStore(workspace),
-        RunSpec(registry_id="evidence"),
-        {"RUN.md": b"line one\nline two\n", "data.bin": b"\x00\x01\n"},
-    )
-    folder = sealed.path
-    _writable(folder)
+    folder = _sealed(workspace, {"RUN.md": b"line one\nline two\n", "data.bin": b"\x00\x01\n"})
     for path in folder.iterdir():  # core.autocrlf: every text file LF to CRLF
         data = path.read_bytes()
         if b"\0" not in data:
@@ -171,11 +159,10 @@ def test_a_dest_inside_the_folder_is_refused_before_anything_is_written(
     cli: Run, workspace: Workspace, inside: str
 ) -> None:
     folder = _converted(workspace)
-    before = _tree(folder)
+    before = link_state(folder)
     code, _out, err = cli("restore-line-endings", str(folder), str(folder / inside))
     assert code == 2 and "DEST_INSIDE_FOLDER" in err
-    assert _tree(folder) == before
-    assert sorted(p.name for p in folder.iterdir()) == sorted(before)
+    assert link_state(folder) == before  # not even a folder made
 
 
 def test_a_folder_without_manifest_creates_no_dest(cli: Run, tmp_path: Path) -> None:
@@ -185,16 +172,6 @@ def test_a_folder_without_manifest_creates_no_dest(cli: Run, tmp_path: Path) -> 
     code, _out, err = cli("restore-line-endings", str(folder), str(tmp_path / "fixed"))
     assert code == 2 and "NOT_A_RUN_FOLDER" in err
     assert not (tmp_path / "fixed").exists()
-
-
-def test_dot_as_folder_is_restored_under_its_own_name(
-    cli: Run, workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    folder = _converted(workspace)
-    monkeypatch.chdir(folder)
-    code, _out, err = cli("restore-line-endings", ".", str(tmp_path / "fixed"))
-    assert code == 0, err
-    assert cli("validate", str(tmp_path / "fixed" / folder.name))[0] == 0
 
 
 def test_a_target_that_appears_meanwhile_is_not_replaced(
@@ -221,14 +198,8 @@ def test_unchanged_files_are_streamed_not_held_in_memory(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
     big = bytes(range(256)) * (96 << 12)  # 24 MiB, binary: kept as it is
-    sealed = seal_files(
-        RunStore(workspace),
-        RunSpec(registry_id="evidence"),
-        {"RUN.md": b"line one\r\nline two\r\n", "big.bin": big},
-    )
+    folder = _sealed(workspace, {"RUN.md": b"line one\r\nline two\r\n", "big.bin": big})
     del big
-    folder = sealed.path
-    _writable(folder)
     (folder / "RUN.md").write_bytes(b"line one\nline two\n")
     tracemalloc.start()
     try:
@@ -256,7 +227,6 @@ def test_a_malformed_manifest_line_is_reported_with_its_reason(
 ) -> None:
     folder = _converted(workspace)
     manifest = folder / "MANIFEST.sha256"
-    os.chmod(manifest, 0o644)
     lines = manifest.read_text().splitlines()
     index = next(i for i, line in enumerate(lines) if line.endswith("  RUN.md"))
     lines[index] = edit(lines[index])
@@ -280,11 +250,7 @@ def test_a_dest_that_is_a_file_is_bad_usage(cli: Run, workspace: Workspace, tmp_
 def test_a_file_with_a_nul_byte_git_converted_is_diagnosed_and_restored(
     cli: Run, workspace: Workspace, tmp_path: Path
 ) -> None:
-    sealed = seal_files(
-        RunStore(workspace), RunSpec(registry_id="evidence"), {"data.txt": b"a\0b\nc\n"}
-    )
-    folder = sealed.path
-    _writable(folder)
+    folder = _sealed(workspace, {"data.txt": b"a\0b\nc\n"})
     (folder / "data.txt").write_bytes(b"a\0b\r\nc\r\n")  # `* text eol=crlf` converts it too
     code, out, _ = cli("validate", str(folder))
     assert code == 1 and "line endings were converted" in out

