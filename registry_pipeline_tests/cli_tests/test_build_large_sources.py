@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
 from registry_pipeline_tests._helpers import forbid_whole_reads
 from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests.cli_tests.test_build import build_entries
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,
@@ -45,19 +45,15 @@ def never_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     forbid_whole_reads(monkeypatch, lambda path: path.name == Path(RUNS_LOG).name)
 
 
-def _build(cli: Run, root: Path, *extra: str) -> dict[str, dict[str, object]]:
-    code, out, err = cli("build", "--workspace", str(root), "--json", *extra)
-    assert code == 0, out + err
-    return {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
-
-
 def test_a_large_run_index_is_sealed_and_reused_without_being_read_whole(
     cli: Run, large: Path, never_whole: None
 ) -> None:
     source = large / RUNS_LOG
 
-    first = _build(cli, large)["run_index"]
-    second = _build(cli, large, "--force")["run_index"]  # unchanged: the shortcut settles it
+    code, built = build_entries(cli, large)
+    again, reused = build_entries(cli, large, "--force")  # unchanged: the shortcut settles it
+    first, second = built["run_index"], reused["run_index"]
+    assert code == again == 0
 
     assert first["status"] == "built" and first["record_count"] == 6000
     sealed = large / ".codex" / "RUNS" / str(first["run_id"]) / source.name

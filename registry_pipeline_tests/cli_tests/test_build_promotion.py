@@ -11,14 +11,10 @@ from registry_pipeline.core.pointers.journal import CHECKPOINT_RELPATH, read_rec
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Entries, Run, break_built_schema
+from registry_pipeline_tests.cli_tests.test_build import build_entries
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
-
-
-def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
-    code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
-    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
 def _active(root: Path) -> dict[str, str | None]:
@@ -67,7 +63,7 @@ def test_failed_check_promotes_what_passed_then_the_fix_does(cli: Run, demo: Pat
     document = json.loads(good)
     document["required"].remove("signed_off_by")
     schema.write_text(json.dumps(document, indent=2))
-    code, entries = _build(cli, demo)
+    code, entries = build_entries(cli, demo)
     assert code == 0
     assert entries["drift_signals"]["promoted"] is True
     assert _active(demo)["drift_signals"] == entries["drift_signals"]["run_id"]
@@ -76,7 +72,7 @@ def test_failed_check_promotes_what_passed_then_the_fix_does(cli: Run, demo: Pat
 
     code, out, _ = cli("build", "--workspace", str(demo))  # nothing changed: nothing to do
     assert code == 0 and out.startswith("up to date: nothing changed")
-    code, again = _build(cli, demo, "--force")  # nothing new for the sources
+    code, again = build_entries(cli, demo, "--force")  # nothing new for the sources
     assert code == 0
     for registry_id in SOURCES:
         assert again[registry_id]["status"] == "reused"
@@ -103,12 +99,12 @@ def test_a_rollback_holds_across_builds_until_released(cli: Run, built: Path) ->
     document["migrations"][0]["status"] = "FAILED"
     old = _active(built)["migration_ledger"]
     ledger.write_text(json.dumps(document, indent=2))
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
     new = entries["migration_ledger"]["run_id"]
     args = ("pointers", "rollback", "migration_ledger", "--to", str(old), "--reason", "bad ledger")
     assert cli(*args, "--workspace", str(built))[0] == 0
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0
     assert entries["migration_ledger"]["run_id"] == new
     assert str(entries["migration_ledger"]["promotion"]).startswith("held: bad ledger, since ")
@@ -123,7 +119,7 @@ def test_a_rollback_holds_across_builds_until_released(cli: Run, built: Path) ->
     code, out, _ = cli("pointers", "show", "--workspace", str(built))
     assert "[held: bad ledger, since " in out
     assert cli("pointers", "release", "migration_ledger", "--workspace", str(built))[0] == 0
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
     assert _active(built)["migration_ledger"] == entries["migration_ledger"]["run_id"] != old
     _verify(built)
@@ -138,7 +134,7 @@ def _drift_signals(root: Path, entries: dict[str, dict[str, object]]) -> dict[st
 def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
     cli: Run, built: Path
 ) -> None:
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0
     values = _drift_signals(built, entries)
     pointered = (*SOURCES, *BUILT_WITH_POINTER)
@@ -159,14 +155,14 @@ def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
     text = ledger.read_text()
     ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
     assert ledger.read_text() != text
-    assert _build(cli, built)[0] == 0
+    assert build_entries(cli, built)[0] == 0
     assert _active(built)["migration_ledger"] != first
     code, _out, _err = cli(
         "pointers", "rollback", "migration_ledger", "--to", str(first), "--reason", "test",
         "--workspace", str(built),
     )  # fmt: skip
     assert code == 0
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 0
     values = _drift_signals(built, entries)
     assert values["schema_changed:expected_versions"] is True

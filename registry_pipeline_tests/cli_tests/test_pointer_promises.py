@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Entries, Run, active_runs, lengthen_journal
+from registry_pipeline_tests._helpers import Run, active_runs, lengthen_journal
+from registry_pipeline_tests.cli_tests.test_build_environment_errors import fill, tmpfs
 from registry_pipeline_tests.core_tests.gate._support import point_by_hand
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
@@ -41,36 +38,13 @@ def test_a_hand_edited_pointer_stops_the_build_until_accepted(cli: Run, built: P
     assert code == 0 and "ACCEPTED_EDIT" in err
 
 
-def test_show_validates_each_target_again(cli: Run, built: Path, built_entries: Entries) -> None:
-    entries = built_entries
-    folder = built / ".codex" / "RUNS" / str(entries["expected_versions"]["run_id"])
-    artifact = folder / "EXPECTED_VERSIONS_v0_1.json"
-    folder.chmod(0o755)
-    artifact.chmod(0o644)
-    data = artifact.read_bytes()
-    artifact.write_bytes(data.replace(b"0.1.0", b"0.1.9", 1))  # same size, same root line
-    code, out, _ = cli("pointers", "show", "--workspace", str(built))
-    assert code == 0
-    rows = {line.split()[0]: line for line in out.splitlines()}
-    assert "invalid: HASH_MISMATCH" in rows["expected_versions"]
-    assert rows["run_registry"].endswith(" ok")
-    code, out, _ = cli("pointers", "show", "--workspace", str(built), "--json")
-    shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
-    assert shown["expected_versions"]["target"] == "invalid: HASH_MISMATCH"
-    assert shown["expected_versions"]["journal"] == "ok" and shown["run_registry"]["hold"] is None
-
-
 def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
     cli: Run, tmp_path: Path
 ) -> None:
     """A real full tmpfs: the receipt not written refuses; the pointer file not written aborts."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
-                             capture_output=True, check=False)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(disk, full=False):
         ws = disk / "ws"
         assert cli("init", str(ws))[0] == 0
         ids = []
@@ -87,14 +61,14 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         filler = disk / "filler"
         checkpoint = ws / ".codex/cache/pointer_journal_checkpoint.json"
         checkpoint.unlink(missing_ok=True)  # a cache the store drops when full: no page to free
-        _fill(filler)  # no room for the gate's receipt: refused before anything is journaled
+        fill(filler)  # no room for the gate's receipt: refused before anything is journaled
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "nothing was changed" in err, err
         assert [record.action for record in read_records(store.journal_path)] == ["promote"]
         filler.unlink()
         assert cli("pointers", "check", "alpha", ids[1], "--workspace", str(ws))[0] == 0
         checkpoint.unlink(missing_ok=True)
-        _fill(filler)  # the receipt is there now; the new pointer file does not fit
+        fill(filler)  # the receipt is there now; the new pointer file does not fit
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "marked aborted" in err, err
         assert store.read().active("alpha").run_id == ids[0]
@@ -104,20 +78,6 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         assert cli("pointers", "verify", "--workspace", str(ws))[0] == 0
         assert cli("pointers", "hold", "alpha", "--reason", "x", "--workspace", str(ws))[0] == 0
         assert store.read().active("alpha").run_id == ids[0]  # never applied later
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def _fill(filler: Path) -> None:
-    """Fill the disk `filler` lives on to its last page."""
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        while os.write(fd, b"\0" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def test_a_corrupt_journal_record_is_a_reason_code_everywhere_never_internal(

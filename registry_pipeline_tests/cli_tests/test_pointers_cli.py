@@ -12,8 +12,6 @@ import pytest
 
 from registry_pipeline_tests._helpers import Run, unseal
 
-REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ("show", "history", "promote", "rollback", "verify", "as-of")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -43,13 +41,10 @@ def pointers(cli: Run, ws: Path, *args: str) -> tuple[int, str, str]:
 # -- help and bad usage ----------------------------------------------------------------------------
 
 
-def test_every_subcommand_has_help_with_examples(cli: Run) -> None:
+def test_the_group_help_says_its_exit_codes(cli: Run) -> None:
+    """Every command's --help and examples: test_cli_helps.py; the group's also says exit codes."""
     code, out, _ = cli("pointers", "--help")
-    assert code == 0 and "examples:" in out and "exit codes" in out
-    for command in SUBCOMMANDS:
-        code, out, _ = cli("pointers", command, "--help")
-        assert code == 0, command
-        assert "examples:" in out and f"registry pointers {command}" in out, command
+    assert code == 0 and "exit codes" in out
 
 
 @pytest.mark.parametrize(
@@ -107,7 +102,7 @@ def test_promote_show_and_the_journal_head(cli: Run, ws: Path, seal: Callable[..
     code, out, _ = pointers(cli, ws, "show", "--json")
     (row,) = json.loads(out)["pointers"]
     assert row["registry_id"] == "alpha" and row["active_ref"]["run_id"] == first
-    assert row["target"] == "ok" and row["active_ref_known"] is True
+    assert row["target"] == "ok" and row["active_ref_known"] is True and row["hold"] is None
     code, out, _ = pointers(cli, ws, "show")
     assert code == 0 and first in out and "ok" in out
 
@@ -120,33 +115,23 @@ def test_promote_show_and_the_journal_head(cli: Run, ws: Path, seal: Callable[..
 def test_refusals_exit_1_with_their_reason_code(
     cli: Run, ws: Path, seal: Callable[..., str]
 ) -> None:
+    """One case per kind of refusal (every rule: core_tests/pointers/test_pointer_store.py)."""
     one, two, three, broken = seal(), seal(), seal(), seal()
     assert pointers(cli, ws, "promote", "alpha", two)[0] == 0
     journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
     before = journal.read_bytes()
-
-    code, _out, err = pointers(cli, ws, "promote", "alpha", three, "--expect", one)
-    assert code == 1 and "CAS_CONFLICT" in err and two in err
-    code, _out, err = pointers(cli, ws, "promote", "alpha", three, "--expect", "none")
-    assert code == 1 and "CAS_CONFLICT" in err
-    code, _out, err = pointers(cli, ws, "promote", "alpha", one)
-    assert code == 1 and "NOT_NEWER" in err and "rollback" in err
-    code, _out, err = pointers(cli, ws, "rollback", "alpha", "--to", three, "--reason", "x")
-    assert code == 1 and "NOT_OLDER" in err
-
     folder = ws / ".codex" / "RUNS" / broken
     unseal(folder)
     (folder / "ALPHA.json").write_text('{"n": "edited"}\n')
-    code, _out, err = pointers(cli, ws, "promote", "alpha", broken)
-    assert code == 1 and "TARGET_INVALID" in err and "HASH_MISMATCH" in err
-
-    beta = seal("beta")
-    code, _out, err = pointers(cli, ws, "promote", "alpha", beta)
-    assert code == 1 and "TARGET_WRONG_REGISTRY" in err
-    code, _out, err = pointers(cli, ws, "promote", "alpha", "a/b")
-    assert code == 1 and "TARGET_NOT_IN_RUNS" in err
-    code, _out, err = pointers(cli, ws, "promote", "alpha", "2026-01-01__000000__alpha_build")
-    assert code == 1 and "TARGET_MISSING" in err
+    for args, said in [
+        (("promote", "alpha", three, "--expect", one), ("CAS_CONFLICT", two)),
+        (("promote", "alpha", one), ("NOT_NEWER", "rollback")),
+        (("rollback", "alpha", "--to", three, "--reason", "x"), ("NOT_OLDER",)),
+        (("promote", "alpha", broken), ("TARGET_INVALID", "HASH_MISMATCH")),
+        (("promote", "alpha", "a/b"), ("TARGET_NOT_IN_RUNS",)),
+    ]:
+        code, _out, err = pointers(cli, ws, *args)
+        assert code == 1 and all(word in err for word in said), (args, err)
     assert journal.read_bytes() == before  # nothing refused was journaled
 
 
@@ -229,14 +214,6 @@ def test_verify_with_and_without_an_expected_head(
     code, out, _ = pointers(cli, ws, "verify", "--expect-head", "0" * 64, "--json")
     assert code == 1 and [p["code"] for p in json.loads(out)["problems"]] == ["HEAD_NOT_FOUND"]
 
-    journal = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"
-    journal.write_bytes(journal.read_bytes().replace(b'"reason":""', b'"reason":"x"', 1))
-    code, out, err = pointers(cli, ws, "verify")
-    assert code == 1 and "CHAIN_BROKEN" in err and "line 2" in err
-    code, out, _ = pointers(cli, ws, "verify", "--json")
-    (problem,) = json.loads(out)["problems"]
-    assert (problem["code"], problem["line"], problem["seq"]) == ("CHAIN_BROKEN", 2, 2)
-
 
 def test_a_corrupt_journal_is_reported_not_a_traceback(
     cli: Run, ws: Path, seal: Callable[..., str]
@@ -247,8 +224,6 @@ def test_a_corrupt_journal_is_reported_not_a_traceback(
     journal.write_bytes(b"{not json\n" + journal.read_bytes())
     code, _out, err = pointers(cli, ws, "history")
     assert code == 1 and "JOURNAL_CORRUPT" in err
-    code, _out, err = pointers(cli, ws, "verify")
-    assert code == 1 and "RECORD_UNREADABLE" in err
     code, _out, err = pointers(cli, ws, "as-of", "2999-01-01")
     assert code == 1 and "JOURNAL_CORRUPT" in err and "INTERNAL" not in err
     code, _out, err = pointers(cli, ws, "show")

@@ -24,6 +24,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     make_workspace,
     override,
     record,
+    slow_list,
     utc,
     write_input,
 )
@@ -138,10 +139,15 @@ def test_gates_lists_the_failure_predicate(q: Cli, api: RunIndex) -> None:
     assert list(api.failed(gates=True).index) == list(found)
 
 
-def test_the_demo_index_has_13_runs_that_failed_a_uniqueness_check(
+def test_the_demo_index_answers_and_has_13_runs_that_failed_a_uniqueness_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The repository's own run index (copied): its documented example run, every run, 13."""
     demo = Cli(copy_demo(tmp_path), capsys)
+    shown = demo.runs("show", "RUN-20260901-0800-3PPB", "--json")
+    assert shown.code == 0 and shown.json["artist_id"] == "ART-iron-harbor"
+    listed = demo.runs("list", "--json").run_ids()
+    assert listed == slow_list((demo.root / RUNS_LOG).read_bytes())
     found = demo.runs("failed", "--json").json
     assert len(found) == 13
     assert all(item["failed_checks"] for item in found)

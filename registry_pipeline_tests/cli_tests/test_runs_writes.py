@@ -1,15 +1,13 @@
 """Where `registry runs` writes: only real places inside the workspace, and a query nowhere. A
 symlink on the way to the log, its lock, its sidecar's folder or its quarantine is refused
-(UNSAFE_PATH naming the link, exit 2) before anything is written, here or where it points; a
-symlinked sidecar (a cache) is set aside and rebuilt, said once. Queries on a current sidecar leave
-every file as it was (bytes and mtimes), and a workspace that cannot be written at all (a
-read-only bind mount, which holds for root too) is answered all the same, from the sidecar when
-it is current, else from a temporary index outside the workspace."""
+(UNSAFE_PATH naming the link, exit 2) before anything is written, here or where it points (a
+symlinked sidecar, a cache, is set aside: test_cache_files_typed.py). Queries on a current
+sidecar leave every file as it was (bytes and mtimes), and a workspace that cannot be written at
+all (a read-only bind mount, which holds for root too) is answered all the same, from the sidecar
+when it is current, else from a temporary index outside the workspace."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +19,6 @@ import pytest
 
 from registry_pipeline_tests._helpers import hashes_and_mtimes, link_state, replace_with_link
 from registry_pipeline_tests.core_tests.run_index._support import (
-    QUARANTINE,
     RUNS_LOG,
     SIDECAR,
     Cli,
@@ -91,32 +88,6 @@ def test_append_refuses_a_symlink_on_the_way_to_its_sidecar_or_lock(
     settle()
     assert (ws / RUNS_LOG).read_bytes() == before
     assert (link_state(ws), link_state(elsewhere)) == (state, theirs)
-
-
-@pytest.mark.parametrize("target", ["elsewhere", "theirs.txt"])
-def test_append_sets_a_symlinked_sidecar_aside(
-    cli: Cli, ws: Path, elsewhere: Path, target: str
-) -> None:
-    """A symlinked sidecar is quarantined unfollowed, the sidecar rebuilt, and said once."""
-    before = _seeded(cli, ws)
-    pointed = elsewhere if target == "elsewhere" else elsewhere / target
-    link = replace_with_link(ws / SIDECAR, pointed)
-    theirs = link_state(elsewhere)
-    result = cli.append(record(run_id=run_id(2), created_utc=utc(2)))
-    settle()
-    assert result.code == 0, (result.out, result.err)
-    assert json.loads(result.out)["appended"] == 1
-    assert (ws / RUNS_LOG).read_bytes().startswith(before)
-    assert link.is_file() and not link.is_symlink()
-    [kept] = list((ws / QUARANTINE).iterdir())
-    assert kept.is_symlink() and os.readlink(kept) == str(pointed)
-    notes = [line for line in result.err.splitlines() if line.startswith("note: SET_ASIDE")]
-    assert notes == [
-        f"note: SET_ASIDE {link}: it was a symlink (to {pointed}), not a regular file; it is "
-        f"kept at {kept.relative_to(ws).as_posix()} and the sidecar index is rebuilt from the log"
-    ]
-    assert link_state(elsewhere) == theirs
-    assert cli.runs("list", "--json").run_ids() == [run_id(1), run_id(2)]
 
 
 def test_append_refuses_a_symlinked_log_folder(cli: Cli, ws: Path, elsewhere: Path) -> None:
