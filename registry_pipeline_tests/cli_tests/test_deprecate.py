@@ -184,9 +184,9 @@ def test_a_role_is_deprecated_and_the_pack_stays_append_only(
     assert next(r for r in roles if r["role_id"] == "visuals_2")["lifecycle"] == "deprecated"
     code, _out, err = cli("check-append-only", str(demo / ROLEPACK), "--baseline", str(baseline),
                           "--rules", "rolepack")  # fmt: skip
-    assert code == 0, (
-        err
-    )  # its removal stays ID_REMOVED: core test_removing_a_role_is_id_removed...
+    # its removal stays ID_REMOVED: core_tests/append_only/test_check.py
+    # ::test_every_violation_names_the_entry_it_lies_in_beside_its_pointer
+    assert code == 0, err
 
 
 def test_an_operation_is_deprecated_as_its_append_only_rules_ask(

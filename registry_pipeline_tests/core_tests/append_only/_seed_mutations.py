@@ -85,6 +85,24 @@ def _reordered(pack: Document) -> Document:
     return pack
 
 
+Change = Callable[[Document], Document | bytes]
+
+
+def _both_pass(name: str, change: Change, **kw: Any) -> Mutation:
+    """A change both checkers pass."""
+    return Mutation(name, change, True, True, **kw)
+
+
+def _both_fail(name: str, change: Change, **kw: Any) -> Mutation:
+    """A change both checkers fail."""
+    return Mutation(name, change, False, False, **kw)
+
+
+def _ours_stricter(name: str, change: Change, why: str, **kw: Any) -> Mutation:
+    """A change the seed's checker passes and ours fails, for the reason `why` names."""
+    return Mutation(name, change, True, False, why, **kw)
+
+
 PUBLISHED = _same
 IDS = "ids, aliases included, are lower_snake_case"
 U32 = "a version beyond u32"
@@ -96,177 +114,114 @@ BASELINE = "the published version's own defects"
 
 MUTATIONS = [
     # --- the same verdict -----------------------------------------------------------------
-    Mutation("unchanged", _same, True, True, published=PUBLISHED),
-    Mutation("unchanged, first publish", _same, True, True),
-    Mutation(
+    _both_pass("unchanged", _same, published=PUBLISHED),
+    _both_pass("unchanged, first publish", _same),
+    _both_pass(
         "a role added",
         _edit(lambda p: p["roles"].append(role("visuals_9", "visuals", 9))),
-        True,
-        True,
         published=PUBLISHED,
     ),
-    Mutation(
-        "a contract version added",
-        _extra_contract("ROLE:executive_1:X:2"),
-        True,
-        True,
-        published=PUBLISHED,
+    _both_pass(
+        "a contract version added", _extra_contract("ROLE:executive_1:X:2"), published=PUBLISHED
     ),
-    Mutation(
-        "a role deprecated", _role0("lifecycle", "deprecated"), True, True, published=PUBLISHED
-    ),
-    Mutation("schema keys reordered", _reordered, True, True, published=PUBLISHED),
-    Mutation("a number spelled 1.0", _surface_number("1.0"), True, True, published=PUBLISHED),
-    Mutation("the largest safe integer", _surface_number(str(2**53 - 1)), True, True),
-    Mutation("an unknown key in a role", _role0("notes", "x"), True, True),
-    Mutation(
-        "a role removed", _edit(lambda p: p["roles"].pop(3)), False, False, published=PUBLISHED
-    ),
-    Mutation(
-        "a contract removed", _role0("extract_contracts", []), False, False, published=PUBLISHED
-    ),
-    Mutation(
+    _both_pass("a role deprecated", _role0("lifecycle", "deprecated"), published=PUBLISHED),
+    _both_pass("schema keys reordered", _reordered, published=PUBLISHED),
+    _both_pass("a number spelled 1.0", _surface_number("1.0"), published=PUBLISHED),
+    _both_pass("the largest safe integer", _surface_number(str(2**53 - 1))),
+    _both_pass("an unknown key in a role", _role0("notes", "x")),
+    _both_fail("a role removed", _edit(lambda p: p["roles"].pop(3)), published=PUBLISHED),
+    _both_fail("a contract removed", _role0("extract_contracts", []), published=PUBLISHED),
+    _both_fail(
         "a schema changed",
         _edit(
             lambda p: p["roles"][0]["extract_contracts"][0]["schema_json"]["required"].append(
                 "notes"
             )
         ),
-        False,
-        False,
         published=PUBLISHED,
     ),
-    Mutation("extract_contracts missing", _without("extract_contracts"), False, False),
-    Mutation("produce_contracts missing", _without("produce_contracts"), False, False),
-    Mutation(
-        "extract_contracts missing, published",
-        _without("extract_contracts"),
-        False,
-        False,
-        published=PUBLISHED,
+    _both_fail("extract_contracts missing", _without("extract_contracts")),
+    _both_fail("produce_contracts missing", _without("produce_contracts")),
+    _both_fail(
+        "extract_contracts missing, published", _without("extract_contracts"), published=PUBLISHED
     ),
-    Mutation("extract_contracts null", _role0("extract_contracts", None), False, False),
-    Mutation("extract_contracts an object", _role0("extract_contracts", {}), False, False),
-    Mutation(
-        "produce_contracts a string",
-        _role0("produce_contracts", "ROLE:executive_1:C:1"),
-        False,
-        False,
+    _both_fail("extract_contracts null", _role0("extract_contracts", None)),
+    _both_fail("extract_contracts an object", _role0("extract_contracts", {})),
+    _both_fail("produce_contracts a string", _role0("produce_contracts", "ROLE:executive_1:C:1")),
+    _both_fail("role_id missing", _without("role_id")),
+    _both_fail("role_id a number", _role0("role_id", 7)),
+    _both_fail("role_id empty", _renamed("")),
+    _both_fail("role_id blank", _renamed("  ")),
+    _both_fail("a role that is a string", _edit(lambda p: p["roles"].append("visuals_9"))),
+    _both_fail("roles an object", _edit(lambda p: p.__setitem__("roles", {}))),
+    _both_fail("roles missing", _edit(lambda p: p.pop("roles"))),
+    _both_fail("the root an array", lambda p: json.dumps([p]).encode()),
+    _both_fail(
+        "a duplicate role", _edit(lambda p: p["roles"].append(copy.deepcopy(p["roles"][0])))
     ),
-    Mutation("role_id missing", _without("role_id"), False, False),
-    Mutation("role_id a number", _role0("role_id", 7), False, False),
-    Mutation("role_id empty", _renamed(""), False, False),
-    Mutation("role_id blank", _renamed("  "), False, False),
-    Mutation(
-        "a role that is a string", _edit(lambda p: p["roles"].append("visuals_9")), False, False
-    ),
-    Mutation("roles an object", _edit(lambda p: p.__setitem__("roles", {})), False, False),
-    Mutation("roles missing", _edit(lambda p: p.pop("roles")), False, False),
-    Mutation("the root an array", lambda p: json.dumps([p]).encode(), False, False),
-    Mutation(
-        "a duplicate role",
-        _edit(lambda p: p["roles"].append(copy.deepcopy(p["roles"][0]))),
-        False,
-        False,
-    ),
-    Mutation(
+    _both_fail(
         "a contract that is a string",
         _edit(lambda p: p["roles"][0]["extract_contracts"].append("ROLE:executive_1:X:2")),
-        False,
-        False,
     ),
-    Mutation(
+    _both_fail(
         "contract_id missing",
         _edit(lambda p: p["roles"][0]["extract_contracts"][0].pop("contract_id")),
-        False,
-        False,
     ),
-    Mutation("contract_id a number", _contract0("contract_id", 1), False, False),
-    Mutation("contract version 0", _extra_contract("ROLE:executive_1:X:0"), False, False),
-    Mutation("contract version 01", _extra_contract("ROLE:executive_1:X:01"), False, False),
-    Mutation(
-        "contract kind C in the extract list", _extra_contract("ROLE:executive_1:C:2"), False, False
-    ),
-    Mutation(
+    _both_fail("contract_id a number", _contract0("contract_id", 1)),
+    _both_fail("contract version 0", _extra_contract("ROLE:executive_1:X:0")),
+    _both_fail("contract version 01", _extra_contract("ROLE:executive_1:X:01")),
+    _both_fail("contract kind C in the extract list", _extra_contract("ROLE:executive_1:C:2")),
+    _both_fail(
         "contract kind X in the produce list",
         _extra_contract("ROLE:executive_1:X:2", "produce_contracts"),
-        False,
-        False,
     ),
-    Mutation("a contract of another role", _extra_contract("ROLE:executive_2:X:2"), False, False),
-    Mutation("contract kind Z", _extra_contract("ROLE:executive_1:Z:2"), False, False),
-    Mutation(
-        "contract id prefix in lower case", _extra_contract("role:executive_1:X:2"), False, False
-    ),
-    Mutation(
-        "contract id with a trailing newline",
-        _extra_contract("ROLE:executive_1:X:2\n"),
-        False,
-        False,
-    ),
-    Mutation(
+    _both_fail("a contract of another role", _extra_contract("ROLE:executive_2:X:2")),
+    _both_fail("contract kind Z", _extra_contract("ROLE:executive_1:Z:2")),
+    _both_fail("contract id prefix in lower case", _extra_contract("role:executive_1:X:2")),
+    _both_fail("contract id with a trailing newline", _extra_contract("ROLE:executive_1:X:2\n")),
+    _both_fail(
         "schema_json missing",
         _edit(lambda p: p["roles"][0]["extract_contracts"][0].pop("schema_json")),
-        False,
-        False,
     ),
-    Mutation("schema_json an array", _contract0("schema_json", []), False, False),
-    Mutation("schema_json true", _contract0("schema_json", True), False, False),
-    Mutation("schema_json null", _contract0("schema_json", None), False, False),
-    Mutation(
+    _both_fail("schema_json an array", _contract0("schema_json", [])),
+    _both_fail("schema_json true", _contract0("schema_json", True)),
+    _both_fail("schema_json null", _contract0("schema_json", None)),
+    _both_fail(
         "a duplicate contract id",
         _edit(
             lambda p: p["roles"][0]["extract_contracts"].append(
                 copy.deepcopy(p["roles"][0]["extract_contracts"][0])
             )
         ),
-        False,
-        False,
     ),
-    Mutation("not JSON", lambda _p: b'{"roles": [', False, False),
-    Mutation("NaN in a schema", _surface_number("NaN"), False, False),
+    _both_fail("not JSON", lambda _p: b'{"roles": ['),
+    _both_fail("NaN in a schema", _surface_number("NaN")),
     # --- deliberate differences: the seed's text is stricter than its checker -------------
-    Mutation("role_id not lower_snake_case", _renamed("Executive-1"), True, False, IDS),
-    Mutation("role_id of 65 characters", _renamed("x" * 65), True, False, IDS),
-    Mutation("an alias that is not id-shaped", _role0("aliases", ["Old-Name"]), True, False, IDS),
-    Mutation(
-        "an alias that is another role's id",
-        _role0("aliases", ["executive_2"]),
-        True,
-        False,
-        ALIASES,
+    _ours_stricter("role_id not lower_snake_case", _renamed("Executive-1"), IDS),
+    _ours_stricter("role_id of 65 characters", _renamed("x" * 65), IDS),
+    _ours_stricter("an alias that is not id-shaped", _role0("aliases", ["Old-Name"]), IDS),
+    _ours_stricter(
+        "an alias that is another role's id", _role0("aliases", ["executive_2"]), ALIASES
     ),
-    Mutation(
-        "contract version beyond u32",
-        _extra_contract("ROLE:executive_1:X:4294967296"),
-        True,
-        False,
-        U32,
+    _ours_stricter(
+        "contract version beyond u32", _extra_contract("ROLE:executive_1:X:4294967296"), U32
     ),
-    Mutation("display_name missing", _without("display_name"), True, False, SCHEMA),
-    Mutation("modes_supported empty", _role0("modes_supported", []), True, False, SCHEMA),
-    Mutation(
-        "department_id not lower_snake_case",
-        _role0("department_id", "Visuals"),
-        True,
-        False,
-        SCHEMA,
+    _ours_stricter("display_name missing", _without("display_name"), SCHEMA),
+    _ours_stricter("modes_supported empty", _role0("modes_supported", []), SCHEMA),
+    _ours_stricter(
+        "department_id not lower_snake_case", _role0("department_id", "Visuals"), SCHEMA
     ),
-    Mutation("lifecycle unknown", _role0("lifecycle", "retired"), True, False, SCHEMA),
-    Mutation("pack_id missing", _edit(lambda p: p.pop("pack_id")), True, False, SCHEMA),
-    Mutation(
-        "an integer beyond 2^53 in a schema", _surface_number(str(2**60)), True, False, I_JSON
-    ),
-    Mutation(
+    _ours_stricter("lifecycle unknown", _role0("lifecycle", "retired"), SCHEMA),
+    _ours_stricter("pack_id missing", _edit(lambda p: p.pop("pack_id")), SCHEMA),
+    _ours_stricter("an integer beyond 2^53 in a schema", _surface_number(str(2**60)), I_JSON),
+    _ours_stricter(
         "an integer beyond 2^53, published the same",
         _surface_number(str(2**60)),
-        True,
-        False,
         I_JSON,
         published=lambda p: json.loads(_surface_number(str(2**60))(p)),
     ),
-    Mutation("a number that overflows (1e400)", _surface_number("1e400"), True, False, I_JSON),
-    Mutation(
+    _ours_stricter("a number that overflows (1e400)", _surface_number("1e400"), I_JSON),
+    _ours_stricter(
         "a duplicate key",
         _text(
             lambda t: t.replace(
@@ -275,8 +230,6 @@ MUTATIONS = [
                 1,
             )
         ),
-        True,
-        False,
         STRICT,
     ),
     # --- deliberate differences: a defective published version blocks no fix -------------

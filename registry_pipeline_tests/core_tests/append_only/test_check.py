@@ -92,19 +92,6 @@ def test_the_shipped_demo_pack_is_the_generated_one() -> None:
 # --- every code -------------------------------------------------------------------------------
 
 
-def test_removing_a_role_is_id_removed_and_its_contracts_contract_removed() -> None:
-    baseline, current = pack(), pack()
-    gone = current["roles"].pop(3)["role_id"]
-    report = check_catalog(current, baseline, ROLEPACK)
-    assert codes(report) == ["ID_REMOVED", "CONTRACT_REMOVED", "CONTRACT_REMOVED"]
-    assert violation_row(report.violations[0])["id"] == gone
-    assert {violation_row(v)["id"] for v in report.violations[1:]} == {
-        f"ROLE:{gone}:X:1",
-        f"ROLE:{gone}:C:1",
-    }
-    assert report.baseline_entries == 38 and report.entries == 37
-
-
 def test_deprecation_and_additions_are_allowed() -> None:
     baseline, current = pack(), pack()
     current["roles"][0]["lifecycle"] = "deprecated"
@@ -172,23 +159,6 @@ def test_invalid_contract_ids(contract_id: str, where: str, reason: str) -> None
     assert violation.related == ("executive_1",)
 
 
-def test_the_largest_u32_version_is_valid() -> None:
-    current = pack()
-    contract = {"contract_id": "ROLE:executive_1:X:4294967295", "schema_json": {}}
-    current["roles"][0]["extract_contracts"].append(contract)
-    assert check_catalog(current, None, ROLEPACK).ok
-
-
-def test_duplicate_contract_ids_across_the_pack() -> None:
-    current = pack()
-    current["roles"][0]["extract_contracts"].append(
-        copy.deepcopy(current["roles"][0]["extract_contracts"][0])
-    )
-    report = check_catalog(current, None, ROLEPACK)
-    assert codes(report) == ["DUPLICATE_CONTRACT_ID"]
-    assert violation_row(report.violations[0])["id"] == "ROLE:executive_1:X:1"
-
-
 def test_surface_drift_names_both_hashes_the_change_and_the_id_to_publish() -> None:
     baseline, current = pack(), pack()
     surface = current["roles"][0]["extract_contracts"][0]["schema_json"]
@@ -214,26 +184,6 @@ def test_the_next_version_skips_versions_already_taken() -> None:
     current["roles"][0]["extract_contracts"][0]["schema_json"] = {"type": "string"}
     (drift,) = check_catalog(current, baseline, ROLEPACK).violations
     assert violation_row(drift)["publish_instead"] == "ROLE:executive_1:X:8"
-
-
-def test_a_surface_rfc8785_cannot_encode_is_reported_not_raised() -> None:
-    baseline, current = pack(), pack()
-    current["roles"][0]["extract_contracts"][0]["schema_json"] = {"maximum": 2**60}
-    (violation,) = check_catalog(current, baseline, ROLEPACK).violations
-    assert violation.code == "CONTRACT_SURFACE_INVALID"
-
-
-def test_every_problem_in_one_pass() -> None:
-    baseline, current = pack(), pack()
-    current["roles"].pop(0)
-    current["roles"][0]["role_id"] = "BAD"
-    current["roles"][1]["extract_contracts"][0]["schema_json"] = {}
-    current["roles"].append(copy.deepcopy(current["roles"][2]))
-    report = check_catalog(current, baseline, ROLEPACK)
-    assert set(codes(report)) >= {
-        "ID_REMOVED", "INVALID_ID", "DUPLICATE_ID", "CONTRACT_SURFACE_DRIFT", "CONTRACT_REMOVED"
-    }  # fmt: skip
-    assert set(codes(report)) <= set(CODES)
 
 
 # --- canonical hashing --------------------------------------------------------------------------
@@ -387,21 +337,23 @@ def test_the_seed_checkers_shape_rules(change: Any, code: str, field: str, reaso
     [(2**60, "/maximum"), (-(2**53), "/maximum"), ({"a": [1, 2**53]}, "/maximum/a/1"),
      (float("inf"), "/maximum"), (float("nan"), "/maximum")],
 )  # fmt: skip
-def test_a_surface_outside_i_json_is_refused_on_a_first_publish_and_unchanged(
+def test_a_surface_outside_i_json_is_refused_first_published_unchanged_or_changed(
     value: object, where: str
 ) -> None:
     current = pack()
     current["roles"][0]["extract_contracts"][0]["schema_json"] = {"maximum": value}
-    for baseline in (None, copy.deepcopy(current)):
+    for baseline in (None, copy.deepcopy(current), pack()):  # a drift is not reported beside it
         (violation,) = check_catalog(current, baseline, ROLEPACK).violations
         assert violation.code == "CONTRACT_SURFACE_INVALID"
         assert violation.field == f"/roles/0/extract_contracts/0/schema_json{where}"
 
 
-def test_the_safe_integer_range_is_accepted() -> None:
+def test_the_safe_integer_range_and_the_largest_u32_version_are_accepted() -> None:
     current = pack()
     surface = {"maximum": 2**53 - 1, "minimum": -(2**53 - 1), "multipleOf": 1e300}
     current["roles"][0]["extract_contracts"][0]["schema_json"] = surface
+    contract = {"contract_id": "ROLE:executive_1:X:4294967295", "schema_json": {}}
+    current["roles"][0]["extract_contracts"].append(contract)
     assert check_catalog(current, None, ROLEPACK).ok
 
 
@@ -409,7 +361,8 @@ def test_the_safe_integer_range_is_accepted() -> None:
 
 
 def _every_code_once() -> tuple[dict[str, Any], dict[str, Any]]:
-    """A baseline and a current pack breaking one promise of each kind, in a known entry each."""
+    """A baseline and a current pack breaking one promise of each kind, in a known entry each
+    (a role removed: ID_REMOVED, and CONTRACT_REMOVED for each of its contracts)."""
     baseline = pack()
     baseline["roles"][2]["aliases"] = ["former_name"]
     current = copy.deepcopy(baseline)
@@ -445,7 +398,8 @@ def test_every_violation_names_the_entry_it_lies_in_beside_its_pointer() -> None
          "thematic_psychological_3"),
         ("DUPLICATE_ID", "/roles/38/role_id", "context_culture_2"),
     }  # fmt: skip
-    assert set(codes(report)) == set(CODES)  # every code is covered
+    assert set(codes(report)) == set(CODES)  # every code is covered, all in one pass
+    assert (report.baseline_entries, report.entries) == (38, 39)
 
 
 def test_the_text_and_json_of_a_violation_carry_the_entry_id() -> None:

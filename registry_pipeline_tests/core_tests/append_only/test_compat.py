@@ -185,29 +185,7 @@ CASES: list[tuple[str, object, object, str, set[str]]] = [
         "forward",
         {"MAX_LENGTH_ADDED"},
     ),
-    (
-        "numeric bounds tightened",
-        {"minimum": 0, "maximum": 10, "exclusiveMinimum": -1},
-        {"minimum": 1, "maximum": 9.5, "exclusiveMinimum": -1, "exclusiveMaximum": 11},
-        "forward",
-        {"MINIMUM_INCREASED", "MAXIMUM_DECREASED", "EXCLUSIVE_MAXIMUM_ADDED"},
-    ),
-    (
-        "numeric bounds loosened",
-        {"minimum": 1, "maximum": 9, "exclusiveMaximum": 11},
-        {"minimum": 0.5, "maximum": 1e3},
-        "backward",
-        {"MINIMUM_DECREASED", "MAXIMUM_INCREASED", "EXCLUSIVE_MAXIMUM_REMOVED"},
-    ),
     ("bound equal as float", {"minimum": 1}, {"minimum": 1.0}, "none", set()),
-    ("malformed bound", {"minLength": 1}, {"minLength": "1"}, "breaking", {"MIN_LENGTH_CHANGED"}),
-    (
-        "string lengths",
-        {"minLength": 1, "maxLength": 5},
-        {"minLength": 2, "maxLength": 4},
-        "forward",
-        {"MIN_LENGTH_INCREASED", "MAX_LENGTH_DECREASED"},
-    ),
     (
         "multipleOf narrowed",
         {"multipleOf": 0.1},
@@ -259,20 +237,6 @@ CASES: list[tuple[str, object, object, str, set[str]]] = [
         {"uniqueItems": False},
         "backward",
         {"UNIQUE_ITEMS_REMOVED"},
-    ),
-    (
-        "object size bounds",
-        {"minProperties": 1, "maxProperties": 3},
-        {"maxProperties": 2},
-        "breaking",
-        {"MIN_PROPERTIES_REMOVED", "MAX_PROPERTIES_DECREASED"},
-    ),
-    (
-        "exclusive minimum raised",
-        {"exclusiveMinimum": 0},
-        {"exclusiveMinimum": 1},
-        "forward",
-        {"EXCLUSIVE_MINIMUM_INCREASED"},
     ),
     (
         "items widened",
@@ -344,9 +308,6 @@ CASES: list[tuple[str, object, object, str, set[str]]] = [
         "none",
         set(),
     ),
-]
-
-CASES += [
     ("enum removed", {"enum": ["a"]}, {}, "backward", {"ENUM_REMOVED"}),
     ("multipleOf removed", {"multipleOf": 2}, {}, "backward", {"MULTIPLE_OF_REMOVED"}),
     ("format removed", {"format": "date"}, {}, "backward", {"FORMAT_REMOVED"}),
@@ -465,7 +426,8 @@ BOUNDS = {
 
 @pytest.mark.parametrize("kw", sorted(BOUNDS))
 def test_every_bound(kw: str) -> None:
-    """Each bound: added narrows, removed widens, and raising it narrows a lower bound only."""
+    """Each bound: added narrows, removed widens, raising it narrows a lower bound only, and a
+    value that is no number cannot be compared; the kind follows the one change's direction."""
     up = "narrow" if kw.startswith(("min", "exclusiveMin")) else "widen"
     down = {"narrow": "widen", "widen": "narrow"}[up]
     cases = [
@@ -476,7 +438,8 @@ def test_every_bound(kw: str) -> None:
         ({kw: 5}, {kw: None}, "CHANGED", "incomparable"),
     ]
     for old, new, suffix, way in cases:
-        changes = classify(old, new).changes
-        assert [(c.code, c.path, c.direction) for c in changes] == [
+        result = classify(old, new)
+        assert [(c.code, c.path, c.direction) for c in result.changes] == [
             (f"{BOUNDS[kw]}_{suffix}", f"/{kw}", way)
         ]
+        assert result.kind == {"narrow": "forward", "widen": "backward"}.get(way, "breaking")

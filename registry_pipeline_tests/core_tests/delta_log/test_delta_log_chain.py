@@ -200,11 +200,18 @@ def test_an_appended_record_must_chain_from_its_registry(
     assert (finding.code, finding.line, finding.field) == ("FROM_MISMATCH", 6, "/from_ref")
 
 
-def test_a_snapshot_recorded_twice_is_caught(history: History) -> None:
+def test_a_snapshot_recorded_twice_is_caught(
+    workspace: Workspace, store: RunStore, history: History
+) -> None:
     previous = history.logs[-1]
-    last_line = previous.jsonl.splitlines(keepends=True)[-1]
-    codes = {f.code for f in check_append_only(previous.jsonl + last_line, previous)}
-    assert "DUPLICATE_SNAPSHOT" in codes
+    jsonl = previous.jsonl + previous.jsonl.splitlines(keepends=True)[-1]
+    assert "DUPLICATE_SNAPSHOT" in {f.code for f in check_append_only(jsonl, previous)}
+    bad = _bad_build(store, history, jsonl)
+    (problem,) = inspect_chain(workspace, bad.path).problems
+    assert problem.code in ("FROM_MISMATCH", "DUPLICATE_SNAPSHOT")
+    assert problem.line == 6 and problem.run_id == bad.run_id
+    baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
+    assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
 
 
 def test_an_invalid_appended_line_names_its_line_and_field(history: History) -> None:
@@ -215,19 +222,6 @@ def test_an_invalid_appended_line_names_its_line_and_field(history: History) -> 
         ("RECORD_INVALID", 7),
     ]
     assert findings[0].field == "/registry_id"
-
-
-def test_a_bad_appended_record_is_caught_in_the_chain_too(
-    workspace: Workspace, store: RunStore, history: History
-) -> None:
-    previous = history.logs[-1]
-    last_line = previous.jsonl.splitlines(keepends=True)[-1]
-    bad = _bad_build(store, history, previous.jsonl + last_line)
-    (problem,) = inspect_chain(workspace, bad.path).problems
-    assert problem.code in ("FROM_MISMATCH", "DUPLICATE_SNAPSHOT")
-    assert problem.line == 6 and problem.run_id == bad.run_id
-    baseline = newest_valid_log(workspace, SchemaCatalog.for_workspace(workspace.root))
-    assert baseline is not None and baseline.run_id == history.sealed[-1].run_id
 
 
 # --------------------------------------------------------------------------------------------

@@ -83,32 +83,14 @@ def test_every_record_is_valid_against_our_schemas(workspace: Workspace, make_ru
     assert catalog.for_artifact(STATE_ARTIFACT).schema_id == STATE_ID  # type: ignore[union-attr]
 
 
-def test_our_schema_rejects_what_the_seed_rejects() -> None:
+def test_our_schema_rejects_what_the_seed_rejects(workspace: Workspace, make_run: MakeRun) -> None:
     catalog = SchemaCatalog.for_workspace(None)
-    record = {
-        "delta_version": "0.1",
-        "registry_id": "r",
-        "from_ref": None,
-        "to_ref": {
-            "run_id": "x",
-            "run_root": ".codex/RUNS",
-            "relpath": None,
-            "manifest_sha256": "0" * 64,
-        },
-        "delta_basis": "manifest_diff",
-        "added_paths": [],
-        "removed_paths": [],
-        "modified_paths": [],
-        "counts": {"added": 0, "removed": 0, "modified": 0},
-        "created_utc": "2026-01-01T00:00:00Z",
-        "derivation_run_id": "d",
-    }
-    assert catalog.validate(OUR_ID, record) == []
+    record = _records(workspace, make_run)[0][0]
     for pointer, bad in [
         ("/extra", {**record, "extra": 1}),
         ("/created_utc", {**record, "created_utc": "2026-01-01T00:00:00.1Z"}),
         ("/delta_basis", {**record, "delta_basis": "guess"}),
-        ("/to_ref", {**record, "to_ref": {**record["to_ref"], "registry_id": "r"}}),  # type: ignore[dict-item]
+        ("/to_ref", {**record, "to_ref": {**record["to_ref"], "registry_id": "r"}}),
     ]:
         assert catalog.validate(OUR_ID, bad), pointer
 

@@ -150,6 +150,11 @@ def log_rows(ws: Path, data: bytes, *fields: str, errors: bool = False) -> list[
     return [tuple(getattr(p, field) for field in fields) for p in chosen]
 
 
+def lane_args(*lanes: dict[str, str]) -> list[str]:
+    """`--lane FIELD=VALUE` of each field of each of `lanes`."""
+    return [arg for lane in lanes for k, v in lane.items() for arg in ("--lane", f"{k}={v}")]
+
+
 def found(details: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """(line, field, code) of each detail of a refusal (`error.details`)."""
     return [(d["line"], d["field"], d["code"]) for d in details]

@@ -1,25 +1,41 @@
-"""A later record with the same run_id augments the run: `show` gives the newest record's fields,
-`--history` every record oldest first; a record at an equal or earlier time is refused, against
-the index (exit 1) and within one batch (exit 2); nothing is ever rewritten."""
+"""A later record with the same run_id augments the run (seed 004: "append a newer RUN record with
+same `run_id` and later `created_utc` or add `last_updated_utc`"). Records of a run are ordered by
+(created_utc, last_updated_utc), lexicographically (an absent last_updated_utc counts as
+created_utc): a record augments the run when it comes after the run's latest in that order, else
+it is refused, against the index (exit 1) and within one batch (exit 2). `show` gives the newest
+record's fields, `--history` every record in that order; append, the build's `log_problems` and
+the sidecar's latest view agree; nothing is ever rewritten."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from registry_pipeline.core.run_index import RunIndex
 from registry_pipeline_tests.core_tests.run_index._support import (
+    DROP,
     RUNS_LOG,
     Cli,
     failing,
     jsonl,
+    log_rows,
     record,
     run_id,
     utc,
 )
 
 RUN = run_id(1)
+ORDER_WORDS = "ordered by created_utc, then last_updated_utc"
+
+
+def _run(created: str, updated: str | None = None, **fields: Any) -> dict[str, Any]:
+    return record(run_id=RUN, created_utc=created, last_updated_utc=updated or DROP, **fields)
+
+
+def _log_errors(ws: Path, data: bytes) -> list[tuple[Any, ...]]:
+    return log_rows(ws, data, "line", "code", errors=True)
 
 
 def test_later_record_augments_and_history_is_oldest_first(cli: Cli, ws: Path) -> None:
@@ -70,56 +86,82 @@ def test_later_record_augments_and_history_is_oldest_first(cli: Cli, ws: Path) -
     assert listed.run_ids() == [RUN]  # one run, not three
 
 
-ORDER_WORDS = "ordered by created_utc, then last_updated_utc"
+# (the run's latest record, the record appended after it, whether it augments)
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any], bool]] = {
+    "same-created-later-updated": (
+        _run(utc(1, 8)),
+        _run(utc(1, 8), utc(1, 9), notes="second version"),
+        True,
+    ),
+    "same-created-updated-again": (
+        _run(utc(1, 8), utc(1, 9)),
+        _run(utc(1, 8), utc(1, 10)),
+        True,
+    ),
+    "later-created-no-updated": (_run(utc(1, 8)), _run(utc(1, 9)), True),
+    "earlier-created-later-updated": (  # created earlier: never later (review item 2)
+        _run(utc(1, 9)),
+        _run(utc(1, 8), utc(1, 10)),
+        False,
+    ),
+    "same-written-later-created": (_run(utc(1, 8), utc(1, 10)), _run(utc(1, 10)), True),
+    "later-created-than-an-updated-latest": (  # created 11:00 after one created 09:00,
+        _run(utc(1, 9), utc(1, 12)),  # updated 12:00: later (review item 2)
+        _run(utc(1, 11)),
+        True,
+    ),
+    "same-created-same-updated": (
+        _run(utc(1, 8), utc(1, 9)),
+        _run(utc(1, 8), utc(1, 9), notes="the same moment"),  # not byte for byte: no retry
+        False,
+    ),
+    "same-created-no-updated": (_run(utc(1, 8), utc(1, 8)), _run(utc(1, 8)), False),
+    "same-written-earlier-created": (_run(utc(1, 9)), _run(utc(1, 8), utc(1, 9)), False),
+}
 
 
-@pytest.mark.parametrize("when", [utc(1, 9, 0), utc(1, 8, 59), utc(1, 7, 0)], ids=str)
-def test_equal_or_earlier_time_is_refused_against_the_index(cli: Cli, ws: Path, when: str) -> None:
-    assert cli.append(failing(run_id=RUN, created_utc=utc(1, 8, 0))).code == 0
-    assert cli.append(record(run_id=RUN, created_utc=utc(1, 9, 0))).code == 0
+@pytest.mark.parametrize("case", CASES)
+def test_augment_order_against_the_index(cli: Cli, ws: Path, case: str) -> None:
+    latest, given, later = CASES[case]
+    assert cli.append(latest).code == 0
     before = (ws / RUNS_LOG).read_bytes()
-
-    refused = cli.append(record(run_id=run_id(2)), record(run_id=RUN, created_utc=when))
-    assert refused.code == 1, refused.out
-    assert refused.error["code"] == "AUGMENT_NOT_LATER"
-    assert [(d["line"], d["field"], d["key"], d["code"]) for d in refused.error["details"]] == [
-        (2, "/created_utc", RUN, "AUGMENT_NOT_LATER")
-    ]
-    assert (ws / RUNS_LOG).read_bytes() == before
-    assert cli.runs("show", run_id(2), "--json").code == 1  # the valid one was not written
-    # the message says the order the index keeps (created first), as docs/RUN_INDEX.md does
-    assert ORDER_WORDS in refused.error["details"][0]["message"], refused.error
-
-
-@pytest.mark.parametrize("offset", [0, -1], ids=["equal", "earlier"])
-def test_equal_or_earlier_time_is_refused_within_a_batch(cli: Cli, ws: Path, offset: int) -> None:
-    assert cli.append(record(run_id=run_id(9))).code == 0
-    before = (ws / RUNS_LOG).read_bytes()
-    given = [
-        failing(run_id=RUN, created_utc=utc(1, 8, 10)),
-        record(run_id=run_id(2), created_utc=utc(1, 8, 0)),
-        record(run_id=RUN, created_utc=utc(1, 8, 10 + offset)),
-    ]
-    refused = cli.append(*given)
-    assert refused.code == 2, refused.out
-    assert refused.error["code"] == "AUGMENT_NOT_LATER"
-    assert [(d["line"], d["key"]) for d in refused.error["details"]] == [(3, RUN)]
-    assert ORDER_WORDS in refused.error["details"][0]["message"], refused.error
-    assert (ws / RUNS_LOG).read_bytes() == before
+    result = cli.append(record(run_id=run_id(2)), given)
+    if later:
+        assert result.code == 0, result.out
+        assert result.json["augmented"] == 1
+        assert cli.runs("show", RUN, "--json").json == given
+        assert cli.runs("show", RUN, "--history", "--json").json == [latest, given]
+    else:
+        assert result.code == 1, result.out
+        assert result.error["code"] == "AUGMENT_NOT_LATER"
+        details = result.error["details"]
+        assert [(d["line"], d["key"], d["code"]) for d in details] == [
+            (2, RUN, "AUGMENT_NOT_LATER")
+        ]
+        assert ORDER_WORDS in details[0]["message"]  # the order docs/RUN_INDEX.md gives
+        assert (ws / RUNS_LOG).read_bytes() == before
+        assert cli.runs("show", RUN, "--json").json == latest
+        assert cli.runs("show", run_id(2), "--json").code == 1  # the valid one not written
+    assert _log_errors(ws, jsonl([latest, given])) == ([] if later else [(2, "AUGMENT_NOT_LATER")])
 
 
-def test_a_batch_may_create_and_augment_a_run(cli: Cli, ws: Path) -> None:
-    given = [
-        failing(run_id=RUN, created_utc=utc(1, 8, 0)),
-        record(run_id=run_id(2), created_utc=utc(1, 8, 1)),
-        record(run_id=RUN, created_utc=utc(1, 8, 2)),
-    ]
-    result = cli.append(*given)
-    assert result.code == 0, result.out
-    assert (result.json["appended"], result.json["augmented"]) == (3, 1)
-    assert result.json["keys"] == [RUN, run_id(2), RUN]
-    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)  # appended as given, compact
-    assert cli.runs("show", RUN, "--json").json["qa_gate2"] == "PASS"
+@pytest.mark.parametrize("case", CASES)
+def test_augment_order_within_a_batch(cli: Cli, ws: Path, seeded: bytes, case: str) -> None:
+    latest, given, later = CASES[case]
+    result = cli.append(latest, record(run_id=run_id(2)), given)
+    assert result.code == (0 if later else 2), result.out
+    if later:
+        assert (result.json["appended"], result.json["augmented"]) == (3, 1)
+        assert result.json["keys"] == [RUN, run_id(2), RUN]
+        assert (ws / RUNS_LOG).read_bytes() == seeded + jsonl(
+            [latest, record(run_id=run_id(2)), given]
+        )
+        assert cli.runs("show", RUN, "--json").json == given
+    else:
+        assert [(d["line"], d["key"], d["code"]) for d in result.error["details"]] == [
+            (3, RUN, "AUGMENT_NOT_LATER")
+        ]
+        assert (ws / RUNS_LOG).read_bytes() == seeded
 
 
 def test_a_batch_later_than_the_index_is_judged_by_its_first_record(cli: Cli, ws: Path) -> None:
@@ -135,24 +177,36 @@ def test_a_batch_later_than_the_index_is_judged_by_its_first_record(cli: Cli, ws
     assert (ws / RUNS_LOG).read_bytes() == before
 
 
-def test_latest_view_is_the_greatest_time_not_the_last_line(cli: Cli, ws: Path) -> None:
-    """A log written by hand out of order (the build's check reports it): the run is still shown
-    as its newest record, and its history is oldest first."""
-    newest = record(run_id=RUN, created_utc=utc(1, 10, 0))
-    older = failing(run_id=RUN, created_utc=utc(1, 8, 0))
-    (ws / RUNS_LOG).write_bytes(jsonl([newest, older]))
+def test_a_hand_written_log_shows_the_greatest_time_not_the_last_line(cli: Cli, ws: Path) -> None:
+    """Out of order by hand (the build's check reports it): the latest view is the greatest
+    (created, updated), ties the later line; the history is in that order too; the index refuses
+    to add anything not later than the newest."""
+    newest = _run(utc(1, 10), notes="newest")
+    middle = _run(utc(1, 8), utc(1, 11))
+    oldest = failing(run_id=RUN, created_utc=utc(1, 8), machine_id="C2")
+    tie = failing(run_id=RUN, created_utc=utc(1, 8), machine_id="C1")  # a later line, same time
+    (ws / RUNS_LOG).write_bytes(jsonl([newest, oldest, tie, middle]))
     assert cli.runs("show", RUN, "--json").json == newest
-    assert cli.runs("show", RUN, "--history", "--json").json == [older, newest]
+    assert cli.runs("show", RUN, "--history", "--json").json == [oldest, tie, middle, newest]
+    assert cli.runs("list", "--json").json == [newest]
     assert cli.runs("failed", "--json").json == []
-    # and the index refuses to add anything not later than the newest
-    refused = cli.append(record(run_id=RUN, created_utc=utc(1, 9, 0)))
-    assert refused.code == 1
-    assert refused.error["code"] == "AUGMENT_NOT_LATER"
+    index = RunIndex.open(ws, "run_index")
+    try:
+        frame = index.show(RUN)
+        assert frame.loc[RUN, "_first_utc"] == utc(1, 8)
+        assert frame.loc[RUN, "notes"] == "newest"
+    finally:
+        index.close()
+    refused = cli.append(_run(utc(1, 9, 30)))
+    assert (refused.code, refused.error["code"]) == (1, "AUGMENT_NOT_LATER")
 
 
-def test_equal_times_written_by_hand_the_later_line_is_the_latest(cli: Cli, ws: Path) -> None:
-    a = failing(run_id=RUN, created_utc=utc(1, 8, 0), machine_id="C1")
-    b = failing(run_id=RUN, created_utc=utc(1, 8, 0), machine_id="C2")
-    (ws / RUNS_LOG).write_bytes(jsonl([a, b]))
-    assert cli.runs("show", RUN, "--json").json == b
-    assert cli.runs("show", RUN, "--history", "--json").json == [a, b]
+def test_updated_before_created_is_refused(cli: Cli, ws: Path) -> None:
+    given = _run(utc(1, 9), utc(1, 8))
+    refused = cli.append(given)
+    assert refused.code == 2, refused.out
+    assert [(d["line"], d["field"], d["code"]) for d in refused.error["details"]] == [
+        (1, "/last_updated_utc", "UPDATED_BEFORE_CREATED")
+    ]
+    assert (ws / RUNS_LOG).read_bytes() == b""
+    assert _log_errors(ws, jsonl([given])) == [(1, "UPDATED_BEFORE_CREATED")]

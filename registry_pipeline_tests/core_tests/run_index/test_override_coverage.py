@@ -66,8 +66,6 @@ def test_override_of_another_run_for_another_check_is_refused(
         (1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING"),
     ]
     assert {d["key"] for d in details} == {run_id(1)}
-    assert run_id(2) in details[0]["message"] and OTHER in details[0]["message"]
-    assert OTHER in details[1]["message"] and "uniqueness_hook" in details[1]["message"]
     assert (ws / RUNS_LOG).read_bytes() == b""
     assert _log_errors(ws, jsonl([given])) == found(details)
 
@@ -90,13 +88,6 @@ def test_one_problem_per_uncovered_check(cli: Cli, ws: Path, logged: Path) -> No
     assert _log_errors(ws, jsonl([record(run_id=run_id(5)), given])) == found(
         refused.error["details"]
     )
-
-
-def test_a_covering_override_of_this_run_is_accepted(cli: Cli, ws: Path, logged: Path) -> None:
-    given = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    accepted = cli.append(given)
-    assert accepted.code == 0, accepted.out
-    assert _log_errors(ws, (ws / RUNS_LOG).read_bytes()) == []
 
 
 def test_an_override_needs_no_coverage_when_gate2_did_not_pass(

@@ -48,13 +48,24 @@ def _ovr(**fields: object) -> dict[str, object]:
     return override(**{"override_id": OVR, "run_id": run_id(1), **fields})
 
 
+RELYING = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
+"""Run 1 passing with uniqueness_scene FAILed: it relies on OVR."""
+NARROWED = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
+"""OVR narrowed to a check run 1 did not fail."""
+
+
 @pytest.fixture
-def relied(cli: Cli, ws: Path) -> Path:
-    """OVR for run 1 covering uniqueness_scene, and run 1 passing on it with that check FAILed."""
+def logged(cli: Cli, ws: Path) -> Path:
+    """OVR logged, for run 1, covering uniqueness_scene."""
     assert cli.append(_ovr(), index="run_overrides").code == 0
-    given = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    assert cli.append(given).code == 0
     return ws
+
+
+@pytest.fixture
+def relied(cli: Cli, logged: Path) -> Path:
+    """OVR logged, and run 1 relying on it (RELYING appended)."""
+    assert cli.append(RELYING).code == 0
+    return logged
 
 
 def _overrides_errors(
@@ -77,29 +88,41 @@ def _overrides_errors(
     return [(p.line, p.field, p.code) for p in found if p.severity == "error"]
 
 
-def test_narrowing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Path) -> None:
+CHANGES = {
+    "narrowed": ({"checks": ["uniqueness_hook"]}, "/checks", "OVERRIDE_NOT_COVERING"),
+    "repointed": ({"run_id": run_id(2)}, "/run_id", "OVERRIDE_OTHER_RUN"),
+}
+
+
+@pytest.mark.parametrize("superseded", [False, True], ids=["latest", "superseded"])
+@pytest.mark.parametrize("change", CHANGES)
+def test_narrowing_or_repointing_an_override_a_run_relies_on_is_refused(
+    cli: Cli, relied: Path, change: str, superseded: bool
+) -> None:
+    """Refused whether run 1's latest view relies on OVR or only its first record does (a later
+    one FAILed qa_gate2): the run index's own `rules` check judges every record, so the changed
+    OVR would fail that log for good. Append says so first, by the same rule, and the overrides
+    log's build check (reading the working tree or the run index's sealed snapshot) alike."""
+    fields, field, code = CHANGES[change]
+    if superseded:
+        _superseded(cli)
     before = (relied / OVERRIDES_LOG).read_bytes()
-    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-    refused = cli.append(narrowed, index="run_overrides")
+    changed = _ovr(created_utc=LATER, **fields)
+    refused = cli.append(changed, index="run_overrides")
     assert refused.code == 1, refused.out
     assert refused.error["code"] == "RECORD_REFUSED"
     details = refused.error["details"]
-    assert found(details) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
-    assert run_id(1) in details[0]["message"] and "uniqueness_scene" in details[0]["message"]
-    assert details[0]["key"] == OVR
-    assert (relied / OVERRIDES_LOG).read_bytes() == before
-    assert _overrides_errors(relied, before + jsonl([narrowed])) == [
-        (2, "/checks", "OVERRIDE_NOT_COVERING")
+    assert [(d["line"], d["field"], d["code"], d["key"]) for d in details] == [
+        (1, field, code, OVR)
     ]
-
-
-def test_repointing_an_override_a_run_relies_on_is_refused(cli: Cli, relied: Path) -> None:
-    moved = _ovr(created_utc=LATER, run_id=run_id(2))
-    refused = cli.append(moved, index="run_overrides")
-    assert refused.code == 1, refused.out
-    details = refused.error["details"]
-    assert found(details) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
-    assert run_id(1) in details[0]["message"] and run_id(2) in details[0]["message"]
+    assert (relied / OVERRIDES_LOG).read_bytes() == before
+    runs = (relied / RUNS_LOG).read_bytes()
+    after = before + jsonl([changed])
+    assert _overrides_errors(relied, after) == [(2, field, code)]
+    assert _overrides_errors(relied, after, runs=runs) == [(2, field, code)]
+    assert log_rows(relied, runs, "line", "code", errors=True) == []
+    (relied / OVERRIDES_LOG).write_bytes(after)  # as if it had gone in:
+    assert log_rows(relied, runs, "line", "code", errors=True) == [(1, code)]
 
 
 def test_widening_or_an_unnamed_override_is_accepted(cli: Cli, relied: Path) -> None:
@@ -111,72 +134,35 @@ def test_widening_or_an_unnamed_override_is_accepted(cli: Cli, relied: Path) -> 
 
 def test_only_the_latest_override_record_is_judged_by_the_build(relied: Path) -> None:
     """A narrow record later widened again leaves no run uncovered."""
-    data = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
-        [
-            _ovr(created_utc=LATER, checks=["uniqueness_hook"]),
-            _ovr(created_utc="2026-09-01T09:06Z"),
-        ]
-    )
+    widened = _ovr(created_utc="2026-09-01T09:06Z")
+    data = (relied / OVERRIDES_LOG).read_bytes() + jsonl([NARROWED, widened])
     assert _overrides_errors(relied, data) == []
 
 
 def test_the_build_reads_the_run_index_through_read(relied: Path) -> None:
-    narrowed = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
-        [_ovr(created_utc=LATER, checks=["uniqueness_hook"])]
-    )
-    assert _overrides_errors(relied, narrowed, runs=(relied / RUNS_LOG).read_bytes()) == [
-        (2, "/checks", "OVERRIDE_NOT_COVERING")
-    ]
-    # the snapshot read has no run relying on OVR: nothing to refuse, whatever the tree holds
-    assert _overrides_errors(relied, narrowed, runs=jsonl([record(run_id=run_id(3))])) == []
-
-
-def test_narrowing_under_a_superseded_record_that_relies_is_refused(cli: Cli, relied: Path) -> None:
-    """Run 1's latest view no longer needs OVR (a later record FAILed qa_gate2), but its first
-    record still passed on it: the run index's own `rules` check judges every record, so a
-    narrowed OVR would fail that log for good. Append says so first, by the same rule."""
-    _superseded(cli)
-    before = (relied / OVERRIDES_LOG).read_bytes()
-    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-    refused = cli.append(narrowed, index="run_overrides")
-    assert refused.code == 1, refused.out
-    assert found(refused.error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
-    assert (relied / OVERRIDES_LOG).read_bytes() == before
-    (relied / OVERRIDES_LOG).write_bytes(before + jsonl([narrowed]))  # as if it had gone in:
-    runs = RunIndex.open(relied, "run_index")
-    try:
-        judged = log_problems(runs.root, runs.catalog, runs.spec, relied / RUNS_LOG)
-    finally:
-        runs.close()
-    assert [(p.line, p.code) for p in judged if p.severity == "error"] == [
-        (1, "OVERRIDE_NOT_COVERING")
-    ]  # the run index's check refuses its first record: the same case, the same verdict
-
-
-def test_the_build_says_a_run_index_snapshot_it_cannot_read_whole(relied: Path) -> None:
-    """A snapshot of the run index with a line no reader parses (here before the record that
+    """The snapshot read decides, whatever the tree holds: one without a run relying on OVR
+    leaves nothing to refuse; one with a line no reader parses (here before the record that
     relies on OVR) leaves the runs relying unknown: DEPENDENCY_UNREADABLE, as the coordination
     rules say of it too, never a pass (here without any coordination rule)."""
+    narrowed = (relied / OVERRIDES_LOG).read_bytes() + jsonl([NARROWED])
+    assert _overrides_errors(relied, narrowed, runs=jsonl([record(run_id=run_id(3))])) == []
     (relied / COORDINATION).write_text('version: "0.1"\nrules: []\n', encoding="utf-8")
     runs = b"\xef\xbb\xbf{}\n" + (relied / RUNS_LOG).read_bytes()
-    narrowed = (relied / OVERRIDES_LOG).read_bytes() + jsonl(
-        [_ovr(created_utc=LATER, checks=["uniqueness_hook"])]
-    )
     assert _overrides_errors(relied, narrowed, runs=runs) == [(None, "", "DEPENDENCY_UNREADABLE")]
 
 
-def test_a_relying_line_the_index_cannot_read_counts_on_neither_path(cli: Cli, ws: Path) -> None:
+def test_a_relying_line_the_index_cannot_read_counts_on_neither_path(
+    cli: Cli, ws: Path, logged: Path
+) -> None:
     """A relying record whose time does not parse is a line the run index cannot index (its
     own check says TIME_INVALID): neither the CLI's sidecar nor the build's snapshot read
     counts it as relying, so both accept the narrowing alike."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
     typed = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR,
                    created_utc="yesterday")  # fmt: skip
     (ws / RUNS_LOG).write_bytes(jsonl([typed]))
-    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-    changed = (ws / OVERRIDES_LOG).read_bytes() + jsonl([narrowed])
+    changed = (ws / OVERRIDES_LOG).read_bytes() + jsonl([NARROWED])
     assert _overrides_errors(ws, changed, runs=(ws / RUNS_LOG).read_bytes()) == []
-    assert cli.append(narrowed, index="run_overrides").code == 0
+    assert cli.append(NARROWED, index="run_overrides").code == 0
 
 
 def test_an_override_is_judged_through_a_sidecar_missing_its_relying_table(
@@ -187,8 +173,7 @@ def test_an_override_is_judged_through_a_sidecar_missing_its_relying_table(
     settle()
     with contextlib.closing(sqlite3.connect(relied / SIDECAR)) as db:
         db.execute("DROP TABLE relying")
-    narrowed = cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
-                          index="run_overrides")  # fmt: skip
+    narrowed = cli.append(NARROWED, index="run_overrides")
     assert narrowed.code == 1, narrowed.out
     assert found(narrowed.error["details"]) == [(1, "/checks", "OVERRIDE_NOT_COVERING")]
 
@@ -198,44 +183,6 @@ def _superseded(cli: Cli) -> None:
     later = record(run_id=run_id(1), created_utc="2026-09-02T09:00Z", qa_gate2="FAIL",
                    work_id=DROP, version_ids=DROP)  # fmt: skip
     assert cli.append(later).code == 0
-
-
-def test_repointing_away_from_a_superseded_record_that_relies_is_refused(
-    cli: Cli, relied: Path
-) -> None:
-    """OVR re-pointed to run 2 while run 1's first record still relies on it: the run index's
-    check would refuse that record for good (OVERRIDE_OTHER_RUN), so the append refuses first."""
-    _superseded(cli)
-    before = (relied / OVERRIDES_LOG).read_bytes()
-    moved = _ovr(created_utc=LATER, run_id=run_id(2))
-    refused = cli.append(moved, index="run_overrides")
-    assert refused.code == 1, refused.out
-    assert found(refused.error["details"]) == [(1, "/run_id", "OVERRIDE_OTHER_RUN")]
-    assert (relied / OVERRIDES_LOG).read_bytes() == before
-    assert log_rows(relied, (relied / RUNS_LOG).read_bytes(), "line", "code", errors=True) == []
-    (relied / OVERRIDES_LOG).write_bytes(before + jsonl([moved]))  # as if it had gone in:
-    assert log_rows(relied, (relied / RUNS_LOG).read_bytes(), "line", "code", errors=True) == [
-        (1, "OVERRIDE_OTHER_RUN")
-    ]  # the run index's check refuses its first record: the same case, the same verdict
-
-
-@pytest.mark.parametrize(
-    "change",
-    [{"checks": ["uniqueness_hook"]}, {"run_id": run_id(2)}],
-    ids=["narrowed", "repointed"],
-)
-def test_the_build_judges_a_superseded_record_that_relies_too(
-    cli: Cli, relied: Path, change: dict[str, object]
-) -> None:
-    """The overrides log's own build check reads the run index's sealed snapshot: a record
-    there that relies on OVR counts though a later record of its run supersedes it."""
-    _superseded(cli)
-    runs = (relied / RUNS_LOG).read_bytes()
-    changed = (relied / OVERRIDES_LOG).read_bytes() + jsonl([_ovr(created_utc=LATER, **change)])
-    field, code = ("/checks", "OVERRIDE_NOT_COVERING") if "checks" in change else (
-        "/run_id", "OVERRIDE_OTHER_RUN")  # fmt: skip
-    assert _overrides_errors(relied, changed, runs=runs) == [(2, field, code)]
-    assert _overrides_errors(relied, changed) == [(2, field, code)]  # the working tree: the same
 
 
 def _held_append(
@@ -285,16 +232,13 @@ def _both_logs_pass(ws: Path) -> None:
 
 
 def test_a_run_relying_on_an_override_narrowed_while_it_is_checked_is_refused(
-    cli: Cli, ws: Path, tmp_path: Path
+    cli: Cli, ws: Path, logged: Path, tmp_path: Path
 ) -> None:
     """The two logs have a lock each, and an append holds both: a run record checked against
-    OVR as it was, while OVR is narrowed, is judged again under the locks and refused."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
-    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    held = _held_append(ws, tmp_path, relying, "run_index")
+    OVR as it was, while OVR is NARROWED, is judged again under the locks and refused."""
+    held = _held_append(ws, tmp_path, RELYING, "run_index")
     try:
-        narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-        assert cli.append(narrowed, index="run_overrides").code == 0  # nobody relies on it yet
+        assert cli.append(NARROWED, index="run_overrides").code == 0  # nobody relies on it yet
     finally:
         error = held.release()
     assert error["code"] == "RECORD_REFUSED"
@@ -304,17 +248,14 @@ def test_a_run_relying_on_an_override_narrowed_while_it_is_checked_is_refused(
 
 
 def test_an_override_narrowed_while_a_run_comes_to_rely_on_it_is_refused(
-    cli: Cli, ws: Path, tmp_path: Path
+    cli: Cli, ws: Path, logged: Path, tmp_path: Path
 ) -> None:
     """The other way round: the narrowing record is checked against the run index as it was,
     a run relying on OVR is appended meanwhile, and the narrowing is refused under the locks."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
     before = (ws / OVERRIDES_LOG).read_bytes()
-    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-    held = _held_append(ws, tmp_path, narrowed, "run_overrides")
+    held = _held_append(ws, tmp_path, NARROWED, "run_overrides")
     try:
-        relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-        assert cli.append(relying).code == 0  # OVR covers it as logged
+        assert cli.append(RELYING).code == 0  # OVR covers it as logged
     finally:
         error = held.release()
     assert error["code"] == "RECORD_REFUSED"
@@ -356,21 +297,18 @@ def test_a_line_written_without_the_lock_while_an_append_holds_it_keeps_none_of_
 
 
 def test_the_overrides_read_again_under_the_locks_is_never_written_through_a_symlink(
-    cli: Cli, ws: Path, tmp_path: Path
+    cli: Cli, ws: Path, logged: Path, tmp_path: Path
 ) -> None:
     """The overrides log's sidecar, replaced by a symlink out of the workspace (to a stale
     copy of it) while a relying run append waits for its locks, is not written through: the
     override rule reads the log from a temporary index instead, and refuses the run as before."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
-    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    held = _held_append(ws, tmp_path, relying, "run_index")
+    held = _held_append(ws, tmp_path, RELYING, "run_index")
     sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
     outside = tmp_path / "outside.sqlite3"
     try:
         settle()
         shutil.copyfile(sidecar, outside)  # before the narrowing: behind the log
-        assert cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
-                          index="run_overrides").code == 0  # fmt: skip
+        assert cli.append(NARROWED, index="run_overrides").code == 0
         settle()
         sidecar.unlink()
         sidecar.symlink_to(outside)
@@ -382,39 +320,33 @@ def test_the_overrides_read_again_under_the_locks_is_never_written_through_a_sym
 
 
 def test_a_run_relying_on_an_override_is_judged_through_a_damaged_overrides_sidecar(
-    cli: Cli, ws: Path
+    cli: Cli, ws: Path, logged: Path
 ) -> None:
     """Pages of the overrides log's sidecar overwritten: the override rule rebuilds it from the
     log, as a query does, and judges the run (no INTERNAL)."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
     settle()
     sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
     with sidecar.open("r+b") as handle:  # pages 5-7: tables a query reads, not the state's
         handle.seek(4 * 4096)
         handle.write(b"\xa5" * 3 * 4096)
-    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    appended = cli.append(relying)
+    appended = cli.append(RELYING)
     assert appended.code == 0, appended.out
-    narrowing = cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
-                           index="run_overrides")  # fmt: skip
+    narrowing = cli.append(NARROWED, index="run_overrides")
     assert narrowing.code == 1 and narrowing.error["code"] == "RECORD_REFUSED"
 
 
 def test_a_narrowing_written_after_a_torn_tail_was_repaired_is_seen_under_the_locks(
-    cli: Cli, ws: Path, tmp_path: Path
+    cli: Cli, ws: Path, logged: Path, tmp_path: Path
 ) -> None:
     """The overrides log ended in a torn line when the run append read it; `runs repair` cut
     that line back and a narrowing record went in meanwhile: the new line starts where the
     complete lines ended then, not where the file did, and the run is refused."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
     with (ws / OVERRIDES_LOG).open("ab") as log:
         log.write(b'{"override_id":"OVR-2026')  # an interrupted append
-    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    held = _held_append(ws, tmp_path, relying, "run_index")
+    held = _held_append(ws, tmp_path, RELYING, "run_index")
     try:
         assert cli.runs("repair", "--index", "run_overrides", "--json").code == 0
-        assert cli.append(_ovr(created_utc=LATER, checks=["uniqueness_hook"]),
-                          index="run_overrides").code == 0  # fmt: skip
+        assert cli.append(NARROWED, index="run_overrides").code == 0
     finally:
         error = held.release()
     assert found(error["details"]) == [(1, "/uniqueness_scene", "OVERRIDE_NOT_COVERING")]
@@ -430,14 +362,12 @@ def test_a_narrowing_written_after_a_torn_tail_was_repaired_is_seen_under_the_lo
     ids=["unhashable-id", "nested-deep"],
 )
 def test_a_line_typed_into_the_other_log_meanwhile_is_no_record_of_it(
-    cli: Cli, ws: Path, tmp_path: Path, line: bytes
+    cli: Cli, ws: Path, logged: Path, tmp_path: Path, line: bytes
 ) -> None:
     """A line no record can be (an id that is a list, nesting past any parser's depth) typed
     into the overrides log while a relying run append waits: the run is judged on the records
     there are, as any read of the log skips such a line, never INTERNAL."""
-    assert cli.append(_ovr(), index="run_overrides").code == 0
-    relying = record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)
-    held = _held_append(ws, tmp_path, relying, "run_index")
+    held = _held_append(ws, tmp_path, RELYING, "run_index")
     try:
         with (ws / OVERRIDES_LOG).open("ab") as log:
             log.write(line)
@@ -455,10 +385,8 @@ def test_a_line_the_index_cannot_read_is_judged_alike_racing_or_not(
     coordination rule, which would refuse the unreadable run index on its own, unrechecked)."""
     (ws / COORDINATION).write_text('version: "0.1"\nrules: []\n', encoding="utf-8")
     assert cli.append(_ovr(), index="run_overrides").code == 0
-    relying = jsonl([record(run_id=run_id(1), uniqueness_scene="FAIL", override_id=OVR)])
-    typed = relying[:-2] + b',"qa_gate2":"PASS"}\n'  # the key given twice: the index skips it
-    narrowed = _ovr(created_utc=LATER, checks=["uniqueness_hook"])
-    held = _held_append(ws, tmp_path, narrowed, "run_overrides")
+    typed = jsonl([RELYING])[:-2] + b',"qa_gate2":"PASS"}\n'  # the key twice: the index skips it
+    held = _held_append(ws, tmp_path, NARROWED, "run_overrides")
     try:
         with (ws / RUNS_LOG).open("ab") as log:
             log.write(typed)

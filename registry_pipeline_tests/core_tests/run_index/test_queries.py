@@ -6,7 +6,7 @@ predicate) on the latest view, and every usage error."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     Cli,
     failing,
+    lane_args,
     make_workspace,
     override,
     record,
@@ -85,125 +86,65 @@ def api(crafted: Path) -> Iterator[RunIndex]:
     index.close()
 
 
-def _lane_args(*lanes: dict[str, str]) -> list[str]:
-    return [arg for lane in lanes for k, v in lane.items() for arg in ("--lane", f"{k}={v}")]
+ALPHA = {"artist_id": "ART-alpha"}
+WORSHIP = {"genre_id": "GEN-worship"}
+DAY_2 = {"since": "2026-09-02", "until": "2026-09-02"}
 
-
-Api = Callable[[RunIndex], pd.DataFrame]
-
-# id: (CLI arguments after `registry runs`, the API call, the expected run numbers)
-CASES: dict[str, tuple[list[str], Api, list[int]]] = {
-    "list-all": (["list"], lambda i: i.runs(), ALL),
-    "list-artist": (
-        ["list", "--lane", "artist_id=ART-alpha"],
-        lambda i: i.runs({"artist_id": "ART-alpha"}),
-        [1, 8, 9, 10, 2, 12, 3, 4, 5],
-    ),
-    "list-genre": (
-        ["list", "--lane", "genre_id=GEN-worship"],
-        lambda i: i.runs({"genre_id": "GEN-worship"}),
-        [1, 6, 10, 2, 7, 3, 4, 5, 11],
-    ),
-    "list-two-lanes": (["list", *_lane_args(A)], lambda i: i.runs(A), [1, 10, 2, 3, 4, 5]),
-    "list-lane-without-runs": (
-        ["list", "--lane", "artist_id=ART-gamma"],
-        lambda i: i.runs({"artist_id": "ART-gamma"}),
-        [],
-    ),
-    "list-one-day-whole": (
-        ["list", "--since", "2026-09-02", "--until", "2026-09-02"],
-        lambda i: i.runs(since="2026-09-02", until="2026-09-02"),
-        [2, 12, 7, 3],
-    ),
-    "list-until-day": (
-        ["list", "--until", "2026-09-01"],
-        lambda i: i.runs(until="2026-09-01"),
-        [1, 6, 8, 9, 10],
-    ),
-    "list-until-the-last-day": (  # a date's whole day, even the calendar's last
-        ["list", "--until", "9999-12-31"],
-        lambda i: i.runs(until="9999-12-31"),
-        ALL,
-    ),
-    "list-since-day": (
-        ["list", "--since", "2026-09-03"],
-        lambda i: i.runs(since="2026-09-03"),
-        [4, 5, 11],
-    ),
+# id: (command, its options as the API's keywords, the expected run numbers)
+CASES: dict[str, tuple[str, dict[str, Any], list[int]]] = {
+    "list-all": ("list", {}, ALL),
+    "list-artist": ("list", {"lanes": ALPHA}, [1, 8, 9, 10, 2, 12, 3, 4, 5]),
+    "list-genre": ("list", {"lanes": WORSHIP}, [1, 6, 10, 2, 7, 3, 4, 5, 11]),
+    "list-two-lanes": ("list", {"lanes": A}, [1, 10, 2, 3, 4, 5]),
+    "list-lane-without-runs": ("list", {"lanes": {"artist_id": "ART-gamma"}}, []),
+    "list-one-day-whole": ("list", DAY_2, [2, 12, 7, 3]),
+    "list-until-day": ("list", {"until": "2026-09-01"}, [1, 6, 8, 9, 10]),
+    "list-until-the-last-day": ("list", {"until": "9999-12-31"}, ALL),  # its whole day too
+    "list-since-day": ("list", {"since": "2026-09-03"}, [4, 5, 11]),
     "list-times-inclusive": (
-        ["list", "--since", "2026-09-01T10:00Z", "--until", "2026-09-01T11:00Z"],
-        lambda i: i.runs(since="2026-09-01T10:00Z", until="2026-09-01T11:00Z"),
+        "list",
+        {"since": "2026-09-01T10:00Z", "until": "2026-09-01T11:00Z"},
         [8, 9],
     ),
-    "list-time-with-offset": (
-        ["list", "--since", "2026-09-03T10:00+02:00"],
-        lambda i: i.runs(since="2026-09-03T10:00+02:00"),
-        [4, 5, 11],
-    ),
+    "list-time-with-offset": ("list", {"since": "2026-09-03T10:00+02:00"}, [4, 5, 11]),
     "list-lane-and-dates": (
-        ["list", *_lane_args(A), "--since", "2026-09-02", "--until", "2026-09-03"],
-        lambda i: i.runs(A, since="2026-09-02", until="2026-09-03"),
+        "list",
+        {"lanes": A, "since": "2026-09-02", "until": "2026-09-03"},
         [2, 3, 4, 5],
     ),
-    "list-after-everything": (
-        ["list", "--since", "2026-10-01"],
-        lambda i: i.runs(since="2026-10-01"),
-        [],
-    ),
-    "failed-all": (["failed"], lambda i: i.failed(), [8, 11]),  # a uniqueness check FAILed
-    "failed-lane": (["failed", *_lane_args(A)], lambda i: i.failed(A), []),
-    "failed-lane-since": (
-        ["failed", *_lane_args(B), "--since", "2026-09-02"],
-        lambda i: i.failed(B, since="2026-09-02"),
-        [11],
-    ),
-    "failed-augmented-lane": (["failed", *_lane_args(A2)], lambda i: i.failed(A2), [8]),
-    "failed-gates-all": (
-        ["failed", "--gates"],
-        lambda i: i.failed(gates=True),
-        [6, 8, 10, 2, 12, 7, 11],
-    ),
-    "failed-gates-lane": (
-        ["failed", "--gates", *_lane_args(A)],
-        lambda i: i.failed(A, gates=True),
-        [10, 2],
-    ),
+    "list-after-everything": ("list", {"since": "2026-10-01"}, []),
+    "failed-all": ("failed", {}, [8, 11]),  # a uniqueness check FAILed
+    "failed-lane": ("failed", {"lanes": A}, []),
+    "failed-lane-since": ("failed", {"lanes": B, "since": "2026-09-02"}, [11]),
+    "failed-augmented-lane": ("failed", {"lanes": A2}, [8]),
+    "failed-gates-all": ("failed", {"gates": True}, [6, 8, 10, 2, 12, 7, 11]),
+    "failed-gates-lane": ("failed", {"lanes": A, "gates": True}, [10, 2]),
     "failed-gates-lane-since": (
-        ["failed", "--gates", *_lane_args(B), "--since", "2026-09-02"],
-        lambda i: i.failed(B, since="2026-09-02", gates=True),
+        "failed",
+        {"lanes": B, "since": "2026-09-02", "gates": True},
         [7, 11],
     ),
-    "failed-gates-augmented-lane": (
-        ["failed", "--gates", *_lane_args(A2)],
-        lambda i: i.failed(A2, gates=True),
-        [8, 12],
-    ),
-    "latest-tie-later-line": (["latest", *_lane_args(A)], lambda i: i.latest(A), [5]),
-    "latest-artist-only": (
-        ["latest", "--lane", "artist_id=ART-alpha"],
-        lambda i: i.latest({"artist_id": "ART-alpha"}),
-        [5],
-    ),
-    "latest-on-latest-view": (["latest", *_lane_args(A2)], lambda i: i.latest(A2), [9]),
-    "latest-genre": (
-        ["latest", "--lane", "genre_id=GEN-worship"],
-        lambda i: i.latest({"genre_id": "GEN-worship"}),
-        [5],
-    ),
+    "failed-gates-augmented-lane": ("failed", {"lanes": A2, "gates": True}, [8, 12]),
+    "latest-tie-later-line": ("latest", {"lanes": A}, [5]),
+    "latest-artist-only": ("latest", {"lanes": ALPHA}, [5]),
+    "latest-on-latest-view": ("latest", {"lanes": A2}, [9]),
+    "latest-genre": ("latest", {"lanes": WORSHIP}, [5]),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_cli_and_api_give_the_same_runs(q: Cli, api: RunIndex, case: str) -> None:
-    arguments, call, numbers = CASES[case]
+    command, options, numbers = CASES[case]
     expected = [rid(n) for n in numbers]
-    result = q.runs(*arguments, "--json")
+    flags = [f"--{name}={value}" for name, value in options.items() if name in ("since", "until")]
+    gates = ["--gates"] if options.get("gates") else []
+    result = q.runs(command, *lane_args(options.get("lanes", {})), *flags, *gates, "--json")
     assert result.code == 0, result.out
     found = result.json if isinstance(result.json, list) else [result.json]
     assert [r["run_id"] for r in found] == expected
     assert result.err == ""
 
-    frame = call(api)
+    frame = getattr(api, "runs" if command == "list" else command)(**options)
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.index) == expected
     assert list(frame["run_id"]) == expected
@@ -233,10 +174,10 @@ def test_limit(q: Cli) -> None:
 
 @pytest.mark.parametrize("lanes", [B, {"artist_id": "ART-beta"}, {"artist_id": "ART-gamma"}])
 def test_lane_without_success(q: Cli, api: RunIndex, lanes: dict[str, str]) -> None:
-    result = q.runs("latest", *_lane_args(lanes), "--json")
+    result = q.runs("latest", *lane_args(lanes), "--json")
     assert result.code == 1
     assert result.error["code"] == "NO_SUCCESS"
-    human = q.runs("latest", *_lane_args(lanes))
+    human = q.runs("latest", *lane_args(lanes))
     assert human.code == 1
     assert "NO_SUCCESS" in human.err
     frame = api.latest(lanes)
@@ -326,7 +267,7 @@ def test_unknown_index(q: Cli, crafted: Path, command: list[str]) -> None:
     assert (caught.value.code, caught.value.exit_code) == ("UNKNOWN_INDEX", 2)
 
 
-def test_other_index_by_id(q: Cli, api: RunIndex) -> None:
+def test_other_index_by_id(q: Cli) -> None:
     """--index names the log; without it the catalog's first run index is asked."""
     overrides = q.runs("show", OVR, "--index", "run_overrides", "--json")
     assert overrides.code == 0
@@ -337,18 +278,17 @@ def test_other_index_by_id(q: Cli, api: RunIndex) -> None:
     result = q.runs("list", "--index", "run_overrides", "--lane", "artist_id=x", "--json")
     assert result.code == 2
     assert result.error["code"] == "UNKNOWN_LANE"
-    assert list(api.runs().index) == [rid(n) for n in ALL]
 
 
 def test_human_output_names_the_runs(q: Cli) -> None:
-    listed = q.runs("list", *_lane_args(A))
+    listed = q.runs("list", *lane_args(A))
     assert listed.code == 0
     rows = [line.split()[0] for line in listed.out.splitlines()[1:]]
     assert rows == [rid(n) for n in (1, 10, 2, 3, 4, 5)]
     shown = q.runs("show", rid(9))
     assert shown.code == 0
     assert rid(9) in shown.out.splitlines()[0]
-    latest = q.runs("latest", *_lane_args(A))
+    latest = q.runs("latest", *lane_args(A))
     assert latest.code == 0
     assert rid(5) in latest.out.splitlines()[0]
     empty = q.runs("list", "--lane", "artist_id=ART-gamma")

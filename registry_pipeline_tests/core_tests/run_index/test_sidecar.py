@@ -26,6 +26,7 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     SIDECAR,
     Cli,
     jsonl,
+    lane_args,
     line,
     record,
     run_id,
@@ -58,10 +59,6 @@ def _lanes(data: bytes, count: int) -> list[dict[str, str]]:
     return chosen + barren[:1]
 
 
-def _lane_args(lane: dict[str, str]) -> list[str]:
-    return [arg for k, v in lane.items() for arg in ("--lane", f"{k}={v}")]
-
-
 def _answers(cli: Cli, lanes: list[dict[str, str]], keys: list[str]) -> dict[str, Any]:
     """What the CLI says to a fixed set of questions (stdout and exit code)."""
     asked: dict[str, Any] = {
@@ -70,8 +67,8 @@ def _answers(cli: Cli, lanes: list[dict[str, str]], keys: list[str]) -> dict[str
         "failed-gates": cli.runs("failed", "--gates", "--json").json,
     }
     for n, lane in enumerate(lanes):
-        asked[f"list-{n}"] = cli.runs("list", *_lane_args(lane), "--json").json
-        latest = cli.runs("latest", *_lane_args(lane), "--json")
+        asked[f"list-{n}"] = cli.runs("list", *lane_args(lane), "--json").json
+        latest = cli.runs("latest", *lane_args(lane), "--json")
         asked[f"latest-{n}"] = (latest.code, latest.json)
     for key in keys:
         asked[f"history-{key}"] = cli.runs("show", key, "--history", "--json").json
@@ -85,12 +82,12 @@ def _check_against_slow_path(cli: Cli, data: bytes, lanes: list[dict[str, str]])
     gates = cli.runs("failed", "--gates", "--json").run_ids()
     assert gates == slow_list(data, failed=True, gates=True)
     for lane in lanes:
-        assert cli.runs("list", *_lane_args(lane), "--json").run_ids() == slow_list(data, lane)
-        failed = cli.runs("failed", *_lane_args(lane), "--json").run_ids()
+        assert cli.runs("list", *lane_args(lane), "--json").run_ids() == slow_list(data, lane)
+        failed = cli.runs("failed", *lane_args(lane), "--json").run_ids()
         assert failed == slow_list(data, lane, failed=True)
-        gates = cli.runs("failed", "--gates", *_lane_args(lane), "--json").run_ids()
+        gates = cli.runs("failed", "--gates", *lane_args(lane), "--json").run_ids()
         assert gates == slow_list(data, lane, failed=True, gates=True)
-        latest = cli.runs("latest", *_lane_args(lane), "--json")
+        latest = cli.runs("latest", *lane_args(lane), "--json")
         expected = slow_latest(data, lane)
         if expected is None:
             assert (latest.code, latest.error["code"]) == (1, "NO_SUCCESS")
@@ -104,37 +101,33 @@ def small(ws: Path) -> bytes:
     return _generated(ws, 300)
 
 
-def test_deleted_sidecar_is_rebuilt_with_the_same_answers(cli: Cli, ws: Path, small: bytes) -> None:
+@pytest.mark.parametrize(
+    "garbage",
+    [None, os.urandom(8192), b"", b"not a database\n" * 300, b"SQLite format 3\x00" + bytes(4080)],
+    ids=["deleted", "random", "empty", "text", "header-then-zeros"],
+)
+def test_a_deleted_or_garbage_sidecar_is_rebuilt_with_the_same_answers(
+    cli: Cli, ws: Path, small: bytes, garbage: bytes | None
+) -> None:
     lanes = _lanes(small, 3)
     keys = [r.key for r in slow_runs(small) if r.records > 1][:3]
     assert keys
     before = _answers(cli, lanes, keys)
+    for asked_by in ("cli", "api"):
+        settle()
+        if garbage is None:
+            (ws / SIDECAR).unlink()
+        else:
+            (ws / SIDECAR).write_bytes(garbage)
+        if asked_by == "cli":
+            assert _answers(cli, lanes, keys) == before
+            continue
+        index = RunIndex.open(ws)
+        try:
+            assert list(index.runs().index) == slow_list(small)
+        finally:
+            index.close()
     assert (ws / SIDECAR).is_file()
-    settle()
-    (ws / SIDECAR).unlink()
-    assert _answers(cli, lanes, keys) == before
-    assert (ws / SIDECAR).is_file()
-    _check_against_slow_path(cli, small, lanes)
-
-
-@pytest.mark.parametrize(
-    "garbage",
-    [os.urandom(8192), b"", b"not a database\n" * 300, b"SQLite format 3\x00" + bytes(4080)],
-    ids=["random", "empty", "text", "header-then-zeros"],
-)
-def test_garbage_sidecar_still_answers(cli: Cli, ws: Path, small: bytes, garbage: bytes) -> None:
-    lanes = _lanes(small, 2)
-    before = _answers(cli, lanes, [])
-    settle()
-    (ws / SIDECAR).write_bytes(garbage)
-    assert _answers(cli, lanes, []) == before
-    settle()
-    (ws / SIDECAR).write_bytes(garbage)
-    index = RunIndex.open(ws)
-    try:
-        assert list(index.runs().index) == slow_list(small)
-    finally:
-        index.close()
 
 
 def _passing_single_record_run(data: bytes) -> tuple[str, bytes]:
@@ -390,6 +383,25 @@ def test_sidecar_with_a_corrupt_page_still_answers(
     assert (after.code, after.out) == (0, before.out), after.err
 
 
+def _zero_the_key_index(sidecar: Path) -> None:
+    """Zero the second half of each leaf page of the sidecar's key index (headers intact: no
+    SQLite error, the keys gone)."""
+    settle()
+    try:
+        size, leaves = _page_of(
+            sidecar,
+            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_runs_1' "
+            "AND pagetype = 'leaf'",
+        )
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table")
+    assert leaves
+    damaged = bytearray(sidecar.read_bytes())
+    for page in leaves:
+        damaged[(page - 1) * size + size // 2 : page * size] = bytes(size - size // 2)
+    sidecar.write_bytes(bytes(damaged))
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="LIMITATION (docs/RUN_INDEX.md): a sidecar whose key index was damaged consistently "
@@ -401,21 +413,7 @@ def test_sidecar_with_a_damaged_key_index_never_hides_a_run(
 ) -> None:
     data = _generated(ws, 2000, seed=5)
     assert cli.runs("list", "--json").code == 0
-    settle()
-    sidecar = ws / SIDECAR
-    try:
-        size, leaves = _page_of(
-            sidecar,
-            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_runs_1' "
-            "AND pagetype = 'leaf'",
-        )
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat table")
-    assert leaves
-    damaged = bytearray(sidecar.read_bytes())
-    for page in leaves:  # the second half of each leaf: headers intact, keys zeroed
-        damaged[(page - 1) * size + size // 2 : page * size] = bytes(size - size // 2)
-    sidecar.write_bytes(bytes(damaged))
+    _zero_the_key_index(ws / SIDECAR)
     index = RunIndex.open(ws)
     try:
         index.sync()
@@ -447,20 +445,7 @@ def test_repair_reindex_rebuilds_a_damaged_sidecar(cli: Cli, ws: Path, small: by
     """The way out of the limitation above: `registry runs repair --reindex`."""
     data = _generated(ws, 500, seed=6)
     assert cli.runs("list", "--json").code == 0
-    settle()
-    sidecar = ws / SIDECAR
-    try:
-        size, leaves = _page_of(
-            sidecar,
-            "SELECT pageno FROM dbstat WHERE name = 'sqlite_autoindex_runs_1' "
-            "AND pagetype = 'leaf'",
-        )
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat table")
-    damaged = bytearray(sidecar.read_bytes())
-    for page in leaves:
-        damaged[(page - 1) * size + size // 2 : page * size] = bytes(size - size // 2)
-    sidecar.write_bytes(bytes(damaged))
+    _zero_the_key_index(ws / SIDECAR)
     assert cli.runs("repair", "--reindex").code == 0
     settle()
     with RunIndex.open(ws) as index:
