@@ -101,14 +101,12 @@ def test_racing_processes_on_a_fresh_home_initialize_it_once(tmp_path: Path) -> 
     assert {"key": BUILD_TAG, "limit": 1} in limits
 
 
-def test_an_earlier_default_config_is_upgraded_and_a_users_own_is_kept(tmp_path: Path) -> None:
-    home = tmp_path / ".codex" / "dagster_home"
+def _home_holding(root: Path, text: str) -> Path:
+    """The workspace's Dagster home, made, with `text` as its dagster.yaml."""
+    home = root / DAGSTER_HOME_RELPATH
     home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    assert BUILD_TAG in (dagster_home(tmp_path) / "dagster.yaml").read_text()
-    own = "telemetry:\n  enabled: true\n"
-    (home / "dagster.yaml").write_text(own)
-    assert (dagster_home(tmp_path) / "dagster.yaml").read_text() == own
+    (home / "dagster.yaml").write_text(text)
+    return home
 
 
 def _closed_url() -> str:
@@ -136,14 +134,16 @@ def test_the_variable_makes_a_new_home_and_our_sqlite_home_postgresql(
         assert text == POSTGRES_INSTANCE_CONFIG
 
 
-def test_a_users_own_file_is_kept_whatever_the_variable(
+def test_an_earlier_default_is_upgraded_and_a_users_own_file_kept_whatever_the_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(POSTGRES_URL_ENV, _closed_url())
-    home = tmp_path / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
     own = "telemetry:\n  enabled: true\n"
-    (home / "dagster.yaml").write_text(own)
+    earlier = _home_holding(tmp_path / "earlier", "telemetry:\n  enabled: false\n")
+    assert BUILD_TAG in (dagster_home(tmp_path / "earlier") / "dagster.yaml").read_text()
+    (earlier / "dagster.yaml").write_text(own)  # an earlier default is upgraded; own is kept
+    assert (dagster_home(tmp_path / "earlier") / "dagster.yaml").read_text() == own
+    monkeypatch.setenv(POSTGRES_URL_ENV, _closed_url())
+    home = _home_holding(tmp_path, own)
     assert (dagster_home(tmp_path) / "dagster.yaml").read_text() == own
     assert (home / "history" / "runs.db").is_file()  # SQLite, initialized under the lock
 
@@ -152,16 +152,13 @@ def test_the_previous_releases_file_is_upgraded_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    home = tmp_path / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(PREVIOUS_RELEASE)
+    _home_holding(tmp_path, PREVIOUS_RELEASE)
     assert (dagster_home(tmp_path) / "dagster.yaml").read_text() == INSTANCE_CONFIG
     with open_instance(tmp_path) as instance:
         assert type(instance.run_coordinator) is dg.QueuedRunCoordinator
         assert type(instance.run_launcher) is dg.DefaultRunLauncher
     postgres = tmp_path / "pg"
-    (postgres / DAGSTER_HOME_RELPATH).mkdir(parents=True)
-    (postgres / DAGSTER_HOME_RELPATH / "dagster.yaml").write_text(PREVIOUS_POSTGRES)
+    _home_holding(postgres, PREVIOUS_POSTGRES)
     monkeypatch.setenv(POSTGRES_URL_ENV, _closed_url())
     with pytest.raises(RegistryError) as raised:
         dagster_home(postgres)  # written, then its server checked: nothing listens there
@@ -174,9 +171,7 @@ def test_a_users_own_file_naming_the_removed_launcher_is_refused_with_what_to_re
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    home = tmp_path / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(OWN_WITH_OUR_LAUNCHER)
+    home = _home_holding(tmp_path, OWN_WITH_OUR_LAUNCHER)
     with pytest.raises(RegistryError) as raised:
         dagster_home(tmp_path)
     error = raised.value
@@ -195,9 +190,7 @@ def test_a_users_own_file_naming_the_removed_launcher_is_refused_with_what_to_re
 
 
 def test_the_cli_says_it_as_dagster_storage_without_a_traceback(cli: Run, demo: Path) -> None:
-    home = demo / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(OWN_WITH_OUR_LAUNCHER)
+    home = _home_holding(demo, OWN_WITH_OUR_LAUNCHER)
     code, out, err = cli("build", "--force", "--workspace", str(demo))
     assert code == 1 and out == "" and "Traceback" not in err
     assert err.startswith(f"error: DAGSTER_STORAGE {home}:"), err
@@ -245,9 +238,7 @@ def test_a_dagster_yaml_that_is_not_yaml_is_dagster_storage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
 ) -> None:
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    home = tmp_path / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text(text)
+    home = _home_holding(tmp_path, text)
     with pytest.raises(RegistryError) as raised:
         dagster_home(tmp_path)
     assert (raised.value.code, raised.value.path) == ("DAGSTER_STORAGE", str(home))
@@ -258,10 +249,8 @@ def test_a_dagster_yaml_dagster_reads_opens_though_the_strict_reader_refuses_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(POSTGRES_URL_ENV, raising=False)
-    home = tmp_path / DAGSTER_HOME_RELPATH
-    home.mkdir(parents=True)
     own = "telemetry:\n  enabled: true\ntelemetry:\n  enabled: false\n"  # a duplicate key
-    (home / "dagster.yaml").write_text(own)
+    home = _home_holding(tmp_path, own)
     with open_instance(tmp_path) as instance:
         assert instance.get_runs(limit=1) == []
     assert (home / "dagster.yaml").read_text() == own

@@ -462,35 +462,6 @@ def test_scorecard_changes_with_the_data() -> None:
     assert figures["operations_with_builders"] == {"count": 2, "total": 3, "percent": 66.7}
 
 
-def test_executables_are_counted_from_the_catalogs_bound_executables() -> None:
-    detail = {
-        "operations": [
-            {"operation_id": "OP-QA07", "status": "ok", "canonical": True,
-             "executables": ["tools/a.py", "tools/b.py"]},
-            {"operation_id": "OP-B07", "status": "stale", "canonical": True, "executables": []},
-            {"operation_id": "OP-QA08", "status": "never_run", "canonical": True,
-             "executables": ["tools/a.py"]},
-            {"operation_id": "OP-NC01", "status": "never_run", "canonical": False,
-             "executables": ["src/old.py"]},
-        ],
-        "non_canonical": {"count": 1, "operation_ids": ["OP-NC01"]},
-        "catalog_warnings": [{"source": "ops.md", "line": 7, "operation_id": "OP-B07",
-                              "message": "option 'x' is not an uppercase family: B is used"}],
-        "unauthorized": [],
-    }  # fmt: skip
-    files = _health(op_status_detail=detail)
-    figures = json.loads(files[SUMMARY_ARTIFACT])["scorecard"]["executables"]
-    assert figures == {
-        "count": 3,
-        "operations_bound": {"count": 2, "total": 3, "percent": 66.7},
-        "unbound_operations": ["OP-B07"],
-    }
-    markdown = files[MARKDOWN_ARTIFACT].decode()
-    assert "| executables | 3 |" in markdown
-    assert "- non-canonical operations: 1 (OP-NC01)" in markdown
-    assert "- could not read ops.md:7 (OP-B07): option 'x'" in markdown
-
-
 def test_markdown_has_scorecard_statuses_and_tri_state_words() -> None:
     markdown = _health()[MARKDOWN_ARTIFACT].decode()
     assert "## Governance scorecard" in markdown

@@ -177,7 +177,12 @@ def test_the_rule_and_the_seeds_way_of_counting_are_said_in_words() -> None:
 
 def test_executables_are_distinct_bound_paths_and_canonical_operations_binding_one() -> None:
     bound = {OPS[0]: ["tools/a.py", "sql/b.sql"], OPS[1]: ["tools/a.py"], "OP-NC01": ["old.ps1"]}
-    scorecard, markdown, page = _report(op_status_detail=_detail(bound))
+    detail = _detail(bound) | {
+        "non_canonical": {"count": 1, "operation_ids": ["OP-NC01"]},
+        "catalog_warnings": [{"source": "ops.md", "line": 7, "operation_id": OPS[2],
+                              "message": "option 'x' is not an uppercase family"}],
+    }  # fmt: skip
+    scorecard, markdown, page = _report(op_status_detail=detail)
     figure = scorecard["executables"]
     assert figure["count"] == 3  # across every operation, non-canonical included
     assert figure["operations_bound"] == {"count": 2, "total": 36, "percent": 5.6}
@@ -187,6 +192,8 @@ def test_executables_are_distinct_bound_paths_and_canonical_operations_binding_o
     assert "| operations with executables | 2/36 | 5.6% |" in markdown
     assert "<td>operations with executables</td><td>2/36</td><td>5.6%</td>" in page
     assert "inventory" in markdown  # how the seed's own figure differs, in words
+    assert "- non-canonical operations: 1 (OP-NC01)" in markdown
+    assert f"- could not read ops.md:7 ({OPS[2]}): option 'x'" in markdown
 
 
 def test_executables_are_null_with_a_reason_when_the_catalog_names_none() -> None:

@@ -71,49 +71,45 @@ def test_json_array_records_by_id() -> None:
     assert records["added"] == {"ids": ["OP-QA12"], "more": 0}
 
 
-def test_json_object_with_list_and_other_fields() -> None:
-    old = {"version": "0.1", "pointers": [{"registry_id": "a", "run_id": "1"}]}
-    new = {
-        "version": "0.2",
-        "pointers": [{"registry_id": "a", "run_id": "2"}, {"registry_id": "b", "run_id": "1"}],
-    }
-    got = explain_file("ACTIVE_POINTERS.json", _json(old), _json(new))
-    assert got.records is not None
-    assert (got.records["location"], got.records["identity"]) == ("pointers", "registry_id")
-    assert got.lines() == [
-        "ACTIVE_POINTERS.json: 1 record changed (a: run_id), 1 added (b); "
-        "other fields: changed version"
-    ]
+PACK = "packs:\n  - pack_id: fresh\n    thresholds: {{stale_after_hours: {}}}\n    since: {}\n"
+EXPLAINED = [
+    # (relpath, old, new, (where the records are, their identity) or None: a document, line)
+    ("ACTIVE_POINTERS.json",
+     _json({"version": "0.1", "pointers": [{"registry_id": "a", "run_id": "1"}]}),
+     _json({"version": "0.2", "pointers": [{"registry_id": "a", "run_id": "2"},
+                                           {"registry_id": "b", "run_id": "1"}]}),
+     ("pointers", "registry_id"),
+     "ACTIVE_POINTERS.json: 1 record changed (a: run_id), 1 added (b); "
+     "other fields: changed version"),
+    ("ledger.json",  # records appearing in an empty list are records
+     _json({"migrations": [], "_version": "1"}),
+     _json({"migrations": [{"migration_id": "m1", "status": "VERIFIED"}], "_version": "1"}),
+     ("migrations", "migration_id"), "ledger.json: 1 record added (m1)"),
+    ("RUN_REGISTRY_v0_1.jsonl",  # one record per line; blank lines are not records
+     _jsonl([{"run_key": "r1", "ok": True}, {"run_key": "r2", "ok": True}]),
+     _jsonl([{"run_key": "r2", "ok": False}, {"run_key": "r3", "ok": True}]).replace(
+         b"\n", b"\n\n"),
+     ("", "run_key"),
+     "RUN_REGISTRY_v0_1.jsonl: 1 record changed (r2: ok), 1 added (r3), 1 removed (r1)"),
+    ("packs.yaml", PACK.format(24, "2026-01-01").encode(), PACK.format(12, "2026-02-01").encode(),
+     ("packs", "pack_id"),
+     "packs.yaml: 1 record changed (fresh: since, thresholds.stale_after_hours)"),
+    ("tags.yml", b"[a, b]\n", b"[a, c, d]\n", None, "tags.yml: changed [1]; added [2]"),
+    ("doc.yaml",  # by core.yaml_io's core schema: a date-shaped or underscored value is text
+     b"d: 2026-01-01\nn: 1_000\n", b"d: 2026-13-45\nn: 1_000\n", None, "doc.yaml: changed d"),
+]  # fmt: skip
 
 
-def test_records_appearing_in_an_empty_list_are_records() -> None:
-    old = {"migrations": [], "_version": "1"}
-    new = {"migrations": [{"migration_id": "m1", "status": "VERIFIED"}], "_version": "1"}
-    got = explain_file("ledger.json", _json(old), _json(new))
-    assert got.records is not None and got.records["location"] == "migrations"
-    assert got.lines() == ["ledger.json: 1 record added (m1)"]
-
-
-def test_jsonl_one_record_per_line() -> None:
-    old = [{"run_key": "r1", "ok": True}, {"run_key": "r2", "ok": True}]
-    new = [{"run_key": "r2", "ok": False}, {"run_key": "r3", "ok": True}]
-    data = _jsonl(new).replace(b"\n", b"\n\n")  # blank lines are not records
-    got = explain_file("RUN_REGISTRY_v0_1.jsonl", _jsonl(old), data)
-    assert got.records is not None and got.records["identity"] == "run_key"
-    assert got.lines() == [
-        "RUN_REGISTRY_v0_1.jsonl: 1 record changed (r2: ok), 1 added (r3), 1 removed (r1)"
-    ]
-
-
-def test_yaml_records_after_safe_load() -> None:
-    pack = "packs:\n  - pack_id: fresh\n    thresholds: {{stale_after_hours: {}}}\n    since: {}\n"
-    old = pack.format(24, "2026-01-01").encode()
-    new = pack.format(12, "2026-02-01").encode()
-    got = explain_file("packs.yaml", old, new)
-    assert got.records is not None and got.records["identity"] == "pack_id"
-    assert got.lines() == [
-        "packs.yaml: 1 record changed (fresh: since, thresholds.stale_after_hours)"
-    ]
+@pytest.mark.parametrize(("relpath", "old", "new", "records", "line"), EXPLAINED)
+def test_records_are_found_wherever_they_are_and_explained_in_one_line(
+    relpath: str, old: bytes, new: bytes, records: tuple[str, str] | None, line: str
+) -> None:
+    got = explain_file(relpath, old, new)
+    assert got.kind == ("records" if records else "document")
+    if records is not None:
+        assert got.records is not None
+        assert (got.records["location"], got.records["identity"]) == records
+    assert got.lines() == [line]
 
 
 def test_object_of_objects_is_a_document_field_diff() -> None:
@@ -130,12 +126,6 @@ def test_object_of_objects_is_a_document_field_diff() -> None:
         "EXPECTED_VERSIONS_v0_1.json: changed expected.schema_version; "
         "added expected.builders.b; removed expected.builders.a"
     ]
-
-
-def test_list_of_scalars_is_a_document() -> None:
-    got = explain_file("tags.yml", b"[a, b]\n", b"[a, c, d]\n")
-    assert got.kind == "document"
-    assert got.lines() == ["tags.yml: changed [1]; added [2]"]
 
 
 def test_no_usable_id_compares_by_content() -> None:
@@ -203,12 +193,6 @@ def test_unparseable_side_is_reported_not_raised(relpath: str, bad: bytes) -> No
     assert got.lines()[0].startswith(f"{relpath}: not explained: new side")
 
 
-def test_yaml_is_read_as_every_registry_file_is() -> None:
-    """By `core.yaml_io`'s core schema: a date-shaped or underscored value is text."""
-    old, new = b"d: 2026-01-01\nn: 1_000\n", b"d: 2026-13-45\nn: 1_000\n"
-    assert explain_file("doc.yaml", old, new).lines() == ["doc.yaml: changed d"]
-
-
 def test_yaml_alias_bomb_is_refused() -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
@@ -242,18 +226,14 @@ def test_non_data_and_seal_files_get_sizes_only() -> None:
     assert same.lines() == ["ops.json (unchanged): no record changed (3 unchanged)"]
 
 
-def test_deterministic_whatever_the_record_order() -> None:
+def test_deterministic_whatever_the_record_order_and_strict_json() -> None:
     shuffled = list(OPS_NEW)
     random.Random(7).shuffle(shuffled)
     first = explain_file("ops.json", _json(OPS_OLD), _json(OPS_NEW))
     second = explain_file("ops.json", _json(list(reversed(OPS_OLD))), _json(shuffled))
     assert json.dumps(first.as_json()) == json.dumps(second.as_json())
     assert first.lines() == second.lines()
-
-
-def test_as_json_is_strict_json() -> None:
-    got = explain_file("ops.json", _json(OPS_OLD), _json(OPS_NEW))
-    text = json.dumps(got.as_json(), allow_nan=False)
+    text = json.dumps(first.as_json(), allow_nan=False)  # strict JSON
     assert json.loads(text)["records"]["identity"] == "op_id"
 
 

@@ -125,18 +125,6 @@ def test_the_same_entry_twice_is_unchanged_the_second_time(
 # --- an existing key: updated in place --------------------------------------------------------
 
 
-def test_an_existing_key_is_updated_in_place_and_the_count_stays(tmp_path: Path) -> None:
-    root = copy_example(tmp_path)
-    path = root / TYPES
-    before = keys_of(parse(path), "/module_types", "type_id")
-    changed = _type("data_store", tags=["storage", "sql"])
-    result = add_entry(Workspace(root), "module_type", changed)
-    assert (result.action, result.written) == ("updated", True)
-    document = parse(path)
-    assert keys_of(document, "/module_types", "type_id") == before
-    assert document["module_types"][1] == changed
-
-
 def test_a_demo_list_entry_is_updated_in_place(tmp_path: Path) -> None:
     root = copy_demo(tmp_path)
     relpath = DEMO_FILES["migration_ledger"]
@@ -181,13 +169,30 @@ def test_a_demo_threshold_pack_is_updated_and_no_other_file_changes(tmp_path: Pa
 # --- an update keeps the entry's own comments -------------------------------------------------
 
 
-def test_an_update_keeps_a_comment_inside_the_entry_and_every_other_line(tmp_path: Path) -> None:
-    """user_store carries `# the only module allowed to write user rows` between two fields."""
+@pytest.mark.parametrize(
+    ("index", "module_id", "kept"),
+    [
+        (
+            4,
+            "user_store",
+            "    # the only module allowed to write user rows (see db.write.user_row)",
+        ),
+        (
+            1,
+            "legacy_cms",
+            "  # Replaced by article_service; kept until the last archive export has run.",
+        ),
+    ],
+    ids=["comment_inside", "comment_above"],
+)
+def test_an_update_keeps_the_entrys_comments_and_every_other_line(
+    tmp_path: Path, index: int, module_id: str, kept: str
+) -> None:
     root = copy_example(tmp_path)
     path = root / INSTANCES
     before = path.read_bytes()
-    entry = loads_yaml_strict(before)["module_instances"][4]
-    assert entry["module_id"] == "user_store"
+    entry = loads_yaml_strict(before)["module_instances"][index]
+    assert entry["module_id"] == module_id
     entry["description"] = "Accounts, preferences and subscriptions of readers and editors."
     entry["tags"] = ["pii", "accounts"]
 
@@ -196,32 +201,12 @@ def test_an_update_keeps_a_comment_inside_the_entry_and_every_other_line(tmp_pat
     assert result.action == "updated"
     after = path.read_bytes()
     assert comments(after) == comments(before)
-    first, stop = entry_lines(before, "module_id", "user_store")
+    first, stop = entry_lines(before, "module_id", module_id)
     for _tag, i1, i2, _j1, _j2 in opcodes(before, after):
-        assert first <= i1 and i2 <= stop, "a line outside user_store changed"
-    first, stop = entry_lines(after, "module_id", "user_store")
-    block = after.decode().splitlines()[first:stop]
-    assert "    # the only module allowed to write user rows (see db.write.user_row)" in block
-    assert parse(path)["module_instances"][4] == entry
-
-
-def test_an_update_keeps_the_comment_above_the_entry(tmp_path: Path) -> None:
-    root = copy_example(tmp_path)
-    path = root / INSTANCES
-    before = path.read_bytes()
-    entry = loads_yaml_strict(before)["module_instances"][1]
-    assert entry["module_id"] == "legacy_cms"
-    entry["description"] = "Read-only archive."
-    add_entry(Workspace(root), "module_instance", entry)
-    after = path.read_bytes()
-    lines = after.decode().splitlines()
-    at = lines.index("  - module_id: legacy_cms")
-    assert lines[at - 1] == (
-        "  # Replaced by article_service; kept until the last archive export has run."
-    )
-    assert comments(after) == comments(before)
-    first, stop = entry_lines(before, "module_id", "legacy_cms")
-    assert all(first <= i1 and i2 <= stop for _t, i1, i2, _a, _b in opcodes(before, after))
+        assert first <= i1 and i2 <= stop, f"a line outside {module_id} changed"
+    first, stop = entry_lines(after, "module_id", module_id)
+    assert kept in after.decode().splitlines()[first - 1 : stop]
+    assert parse(path)["module_instances"][index] == entry
 
 
 def test_an_update_of_a_files_entry_keeps_its_header_comment(tmp_path: Path) -> None:
@@ -238,15 +223,19 @@ def test_an_update_of_a_files_entry_keeps_its_header_comment(tmp_path: Path) -> 
     assert parse(path) == entry
 
 
-def test_an_update_keeps_a_trailing_comment_of_the_last_entry(tmp_path: Path) -> None:
+def test_an_update_keeps_the_count_and_a_trailing_comment_of_the_last_entry(tmp_path: Path) -> None:
     """delivery_channel ends with an indented `# tags left out on purpose` comment."""
     root = copy_example(tmp_path)
     path = root / TYPES
     before = path.read_bytes()
+    keys = keys_of(parse(path), "/module_types", "type_id")
     entry = loads_yaml_strict(before)["module_types"][2]
     entry["tags"] = ["delivery"]
-    add_entry(Workspace(root), "module_type", entry)
+    result = add_entry(Workspace(root), "module_type", entry)
+    assert (result.action, result.written) == ("updated", True)
     after = path.read_bytes()
+    assert keys_of(parse(path), "/module_types", "type_id") == keys
+    assert parse(path)["module_types"][2] == entry
     assert comments(after) == comments(before)
     assert (
         after.decode()

@@ -1,9 +1,8 @@
 """Values writers get wrong read back exactly; keys a JSON pointer escapes are found on update
-(map member names: test_layouts.py)."""
+(map member names: test_layouts.py; a list key with a slash: test_ordering.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -41,12 +40,13 @@ def _type(type_id: str, description: str) -> dict[str, str]:
 
 def test_tricky_strings_read_back_exactly_from_a_yaml_list(tmp_path: Path) -> None:
     root = copy_example(tmp_path)
-    for index, value in enumerate(NON_EMPTY):
+    values = [*NON_EMPTY, *LINE_SEPARATORS]
+    for index, value in enumerate(values):
         result = add_entry(Workspace(root), "module_type", _type(f"t{index:03d}", value))
         assert result.written, repr(value)
     items = parse(root / "modules/overview/type_registry.yaml")["module_types"]
     got = {item["type_id"]: item["description"] for item in items}
-    for index, value in enumerate(NON_EMPTY):
+    for index, value in enumerate(values):
         assert got[f"t{index:03d}"] == value
     # each again is unchanged: what was written is what was meant
     for index, value in enumerate(NON_EMPTY[:20]):
@@ -66,7 +66,7 @@ def test_tricky_strings_read_back_exactly_from_a_yaml_update(tmp_path: Path) -> 
 
 def test_tricky_strings_read_back_exactly_from_a_yaml_file_per_entry(tmp_path: Path) -> None:
     root = copy_example(tmp_path)
-    for index, value in enumerate(NON_EMPTY[1::3]):
+    for index, value in enumerate([*NON_EMPTY[1::3], *LINE_SEPARATORS]):
         entry = {
             "route_id": f"r{index:03d}",
             "owner_module": "article_service",
@@ -89,25 +89,6 @@ def test_tricky_strings_read_back_exactly_from_a_json_list(tmp_path: Path) -> No
         assert parse(path)["migrations"][-1] == entry
 
 
-@pytest.mark.parametrize("value", LINE_SEPARATORS)
-def test_line_separators_read_back_exactly_from_a_yaml_list(tmp_path: Path, value: str) -> None:
-    root = copy_example(tmp_path)
-    add_entry(Workspace(root), "module_type", _type("sep", value))
-    items = parse(root / "modules/overview/type_registry.yaml")["module_types"]
-    assert [i["description"] for i in items if i["type_id"] == "sep"] == [value]
-
-
-@pytest.mark.parametrize("value", LINE_SEPARATORS)
-def test_line_separators_read_back_exactly_from_a_yaml_file_per_entry(
-    tmp_path: Path, value: str
-) -> None:
-    root = copy_example(tmp_path)
-    entry = {"route_id": "sep", "owner_module": "article_service", "scope": ["content/sep/"],
-             "topics": [], "description": value, "status": "active"}  # fmt: skip
-    add_entry(Workspace(root), "route", entry)
-    assert parse(root / "modules/routes/sep.yaml") == entry
-
-
 # --- map keys a JSON pointer escapes --------------------------------------------------------
 
 
@@ -116,15 +97,3 @@ def test_an_empty_map_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as refused:
         add_entry(Workspace(root), "expected_versions", {"": "0.1.0"})
     assert refused.value.code == "ENTRY_INVALID"
-
-
-def test_a_list_key_with_a_slash_is_updated_in_place(tmp_path: Path) -> None:
-    """The ledger's key is a file path: a list finds its entry by index, not by key."""
-    root = copy_demo(tmp_path)
-    path = root / DEMO_FILES["migration_ledger"]
-    entry = parse(path)["migrations"][4]
-    entry["status"] = "VERIFIED"
-    result = add_entry(Workspace(root), "migration_ledger", entry)
-    assert result.action == "updated"
-    assert parse(path)["migrations"][4] == entry
-    assert json.dumps(parse(path)).count(entry["file"]) == 1
