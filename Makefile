@@ -41,6 +41,7 @@ test-full: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check registry_pipeline registry_pipeline_tests benchmarks examples
+	$(BIN)/ruff format --check --quiet registry_pipeline registry_pipeline_tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache --no-logo
 

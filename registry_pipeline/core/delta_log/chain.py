@@ -46,8 +46,11 @@ def future_findings(workspace: Workspace) -> list[Problem]:
     """FUTURE_DATED for each covered registry's (or the log's) run folder dated in the future."""
     dated = functools.partial(Problem.of, "FUTURE_DATED")
     return [
-        dated(path=f"{RUNS_RELPATH}/{snapshot.run_id}", reason=f"{registry_id}: {why}",
-              run_id=snapshot.run_id)
+        dated(
+            path=f"{RUNS_RELPATH}/{snapshot.run_id}",
+            reason=f"{registry_id}: {why}",
+            run_id=snapshot.run_id,
+        )
         for registry_id in _watched(workspace)
         for snapshot, why in split_snapshots(workspace, registry_id)[1]
     ]
@@ -139,8 +142,16 @@ def check_append_only(
     if broken is not None:
         said, record = broken.describe(describe_record), broken.record[:240]
         before = previous.run_id if previous else None
-        return [Problem.of("PREFIX_VIOLATION", path=path, line=broken.line, reason=said,
-                           previous_run_id=before, expected=record.decode("utf-8", "replace"))]
+        return [
+            Problem.of(
+                "PREFIX_VIOLATION",
+                path=path,
+                line=broken.line,
+                reason=said,
+                previous_run_id=before,
+                expected=record.decode("utf-8", "replace"),
+            )
+        ]
     tail = io.BytesIO(new_jsonl[len(base) :])
     state = previous.state if previous else None
     first = base.count(b"\n") + 1

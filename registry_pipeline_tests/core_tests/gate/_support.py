@@ -54,8 +54,11 @@ def build(root: Path, *registry_ids: str) -> dict[str, tuple[str, str]]:
     store.require_intact(admit=admission)  # its first step: nothing built on a broken history
     sealed = {rid: seal(root, rid) for rid in registry_ids}
     pinned = {rid: folder for rid, folder in sealed.items() if store.held(rid) is None}
-    passed = {rid: folder for rid, folder in sealed.items()
-              if check(root, rid, folder, {k: v for k, v in pinned.items() if k != rid}).passed}
+    passed = {
+        rid: folder
+        for rid, folder in sealed.items()
+        if check(root, rid, folder, {k: v for k, v in pinned.items() if k != rid}).passed
+    }
     catalog = load_catalog(workspace)
     moves = [Move(rid, folder.name, pointer_relpath(catalog.get(rid).kind,
                                                     catalog.get(rid).artifacts))

@@ -109,8 +109,11 @@ def test_a_log_is_checked_against_the_snapshot_before_it_even_before_its_first_p
     log.write_bytes(b'{"who": "ops@example", "reason": "pack lands next"}\n')
     recorded = log.read_bytes()
     spec = load_catalog(Workspace(demo)).get("write_overrides")
-    assert (spec.kind, spec.sources, spec.artifacts) == ("log", (str(log.relative_to(demo)),),
-                                                         ("WRITE_OVERRIDES_v0_1.jsonl",))
+    assert (spec.kind, spec.sources, spec.artifacts) == (
+        "log",
+        (str(log.relative_to(demo)),),
+        ("WRITE_OVERRIDES_v0_1.jsonl",),
+    )
     assert spec.active_pointer and not spec.delta_log.covered and not spec.in_scorecard
 
     def append_only(contents: bytes) -> bool:
@@ -133,8 +136,12 @@ def test_a_log_is_checked_against_the_snapshot_before_it_even_before_its_first_p
     assert append_only(recorded)
 
 
-PLANTED = {"future": "FUTURE_DATED", "no real time": "TARGET_INVALID",
-           "receipt of another shape": "RECEIPT_INVALID", "failed once": "CHECK_FAILED"}
+PLANTED = {
+    "future": "FUTURE_DATED",
+    "no real time": "TARGET_INVALID",
+    "receipt of another shape": "RECEIPT_INVALID",
+    "failed once": "CHECK_FAILED",
+}
 """What promote says of each snapshot `test_promote_refuses_what_no_build_would_admit` plants."""
 
 

@@ -89,8 +89,10 @@ def test_a_snapshot_is_checked_against_the_active_snapshots_it_reads(published: 
     (packs / "extra_pack_v1.json").write_bytes((packs / "drift_strict_pack_v1.json").read_bytes())
     assert build(published, "threshold_packs_file")["threshold_packs_file"][1] == "HELD"
     store.release("threshold_packs_file", reason="audit done", actor=PERSON)
-    edit_json(published / OPERATIONS,
-              lambda document: document["operations"][0].update(threshold_pack="extra_pack_v1"))
+    edit_json(
+        published / OPERATIONS,
+        lambda document: document["operations"][0].update(threshold_pack="extra_pack_v1"),
+    )
     run_id, outcome = build(published, "allowed_operations")["allowed_operations"]
     assert outcome == "failed" and list(failures(published, run_id, "allowed_operations")) == [
         "coordination"

@@ -52,15 +52,24 @@ def _forge(journal: Path, run_id: str, root_sha256: str) -> None:
     rolepack = next(record for line in reversed(lines)
                     for record in journal_records(json.loads(line))
                     if record["registry_id"] == "rolepack")  # fmt: skip
-    forged = {**rolepack, "seq": json.loads(lines[-1])["seq"] + 1, "prev_sha256": "0" * 64,
-              "action": "promote", "from_ref": rolepack["to_ref"],
-              "to_ref": {**rolepack["to_ref"], "run_id": run_id, "manifest_sha256": root_sha256}}
+    forged = {
+        **rolepack,
+        "seq": json.loads(lines[-1])["seq"] + 1,
+        "prev_sha256": "0" * 64,
+        "action": "promote",
+        "from_ref": rolepack["to_ref"],
+        "to_ref": {**rolepack["to_ref"], "run_id": run_id, "manifest_sha256": root_sha256},
+    }
     with journal.open("ab") as handle:  # fmt: skip
         handle.write(json.dumps(forged, separators=(",", ":"), sort_keys=True).encode() + b"\n")
 
 
-BREAKS = {"a middle record removed": "CHAIN_BROKEN", "a forged last record": "CHAIN_BROKEN",
-          "a record no release writes": "RECORD_UNREADABLE", "deleted": "JOURNAL_MISSING"}
+BREAKS = {
+    "a middle record removed": "CHAIN_BROKEN",
+    "a forged last record": "CHAIN_BROKEN",
+    "a record no release writes": "RECORD_UNREADABLE",
+    "deleted": "JOURNAL_MISSING",
+}
 """How the journal is broken -> the code verify and every move say."""
 
 
