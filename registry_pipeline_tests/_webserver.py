@@ -39,6 +39,7 @@ from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.seal.run_id import registry_of
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, point_dagster_here
+from registry_pipeline.defs.promotion import SENSOR_INTERVAL
 from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_built, copy_demo, registry, watched
 
 REPO = Path(__file__).resolve().parents[1]
@@ -685,7 +686,9 @@ def assert_the_sensor_promotes_a_ui_build(served: Served) -> float:
     promotion = promoted_by_the_sensor(served, run_id)
     assert promotion["status"] == "SUCCESS"
     delay = float(promotion["startTime"]) - float(build["endTime"])
-    assert delay >= 0, delay  # started by the build's end, not before
+    # after the build's end, at the sensor's next looks: a broken interval fails here; the
+    # 10 s target is a timing, held by bench_launch.py
+    assert 0 <= delay <= 12 * SENSOR_INTERVAL, delay
     assert pointer_bytes(served.workspace) != before  # moved by the promotion run
     assert changed in {entry["registry_id"] for entry in _promoted(served, promotion["runId"])}
     freshness = up_to_date(Workspace(served.workspace))

@@ -469,13 +469,20 @@ def test_types_json_of_the_demo(cli: Run, demo: Path) -> None:
     assert sorted(listed) == sorted([*DEMO_FILES, "threshold_pack", "run", "run_override"])
     assert listed["run"]["layout"] == "log" and listed["run"]["container"] is None  # never written
     assert listed["threshold_pack"]["content"] == "registries/threshold_packs/*.json"
+    assert listed["threshold_pack"]["registry_id"] == "threshold_packs_file"
     assert all(row["schema"] is None and row["schema_id"] for row in listed.values())
+    assert [listed[n]["order"] for n in ("migration_ledger", "rolepack")] == ["append", "append"]
 
 
 def test_types_markdown_is_the_generated_agents_document(cli: Run, example: Path) -> None:
     """Its content: test_generated_docs.py (AGENTS.md is `types --markdown`, a row per type)."""
     agents = (example / ".system/registry/AGENTS.md").read_text(encoding="utf-8")
     assert cli("types", "--workspace", str(example), "--markdown") == (0, agents, "")
+    assert agents.startswith("# Registry types\n")
+    for relpath, container, _key in EXAMPLE_FILES.values():
+        assert f"`{relpath}` at `{container}`" in agents
+    for folder, _key in EXAMPLE_FOLDERS.values():
+        assert f"`{folder}/*.yaml` (one entry per file)" in agents
 
 
 def test_a_catalog_without_entries_blocks_has_no_types(cli: Run, example: Path) -> None:

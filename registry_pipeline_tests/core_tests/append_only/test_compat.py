@@ -185,6 +185,20 @@ CASES: list[tuple[str, object, object, str, set[str]]] = [
         "forward",
         {"MAX_LENGTH_ADDED"},
     ),
+    (
+        "numeric bounds tightened",
+        {"minimum": 0, "maximum": 10, "exclusiveMinimum": -1},
+        {"minimum": 1, "maximum": 9.5, "exclusiveMinimum": -1, "exclusiveMaximum": 11},
+        "forward",
+        {"MINIMUM_INCREASED", "MAXIMUM_DECREASED", "EXCLUSIVE_MAXIMUM_ADDED"},
+    ),
+    (
+        "numeric bounds loosened",
+        {"minimum": 1, "maximum": 9, "exclusiveMaximum": 11},
+        {"minimum": 0.5, "maximum": 1e3},
+        "backward",
+        {"MINIMUM_DECREASED", "MAXIMUM_INCREASED", "EXCLUSIVE_MAXIMUM_REMOVED"},
+    ),
     ("bound equal as float", {"minimum": 1}, {"minimum": 1.0}, "none", set()),
     (
         "multipleOf narrowed",

@@ -199,6 +199,8 @@ def test_a_hand_written_log_shows_the_greatest_time_not_the_last_line(cli: Cli, 
         index.close()
     refused = cli.append(_run(utc(1, 9, 30)))
     assert (refused.code, refused.error["code"]) == (1, "AUGMENT_NOT_LATER")
+    (ws / RUNS_LOG).write_bytes(jsonl([oldest, tie]))  # equal times alone: the later line shows
+    assert cli.runs("show", RUN, "--json").json == tie
 
 
 def test_updated_before_created_is_refused(cli: Cli, ws: Path) -> None:
