@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline_tests._helpers import Run, child_env
+from registry_pipeline_tests.cli_tests._seed_layout import make_seed_repo
 
 __all__ = ["Run", "guarded"]
 
@@ -46,3 +47,9 @@ def elsewhere(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "theirs.txt").write_text("not the workspace's\n")
     return folder
+
+
+@pytest.fixture
+def seed_repo(tmp_path: Path) -> Path:
+    """A git repository in the seed system's layout, committed (`_seed_layout`)."""
+    return make_seed_repo(tmp_path / "ovc")

@@ -13,14 +13,14 @@ import pytest
 from registry_pipeline.core.adopt.plan import collection_glob, plan_collection
 from registry_pipeline.core.workspace.sources import pattern_matches, source_paths
 from registry_pipeline_tests._helpers import Run, journal_records, seal_like_seed, seed_repository
-from registry_pipeline_tests.cli_tests.test_adopt import (
+from registry_pipeline_tests.cli_tests._seed_layout import (
     CATALOG,
     PHASE,
-    _source,
-    _v01,
-    _write,
     built,
     make_seed_repo,
+    source_of,
+    v01,
+    write_file,
 )
 
 UUID1 = "1dfb7850-2cdd-5dd0-9cd5-dd7758d19439"
@@ -54,15 +54,15 @@ EVIDENCE_SCHEMA = {
 
 def _catalog() -> dict[str, Any]:
     catalog = copy.deepcopy(CATALOG)
-    evidence = _v01("evidence_pack_registry", "run_folder",
-                    [_source(f"{EVIDENCE}/<run_id>/{PACK}/"),
-                     _source("scripts/path1/build_evidence_pack_v0_2.py", "derived")],
+    evidence = v01("evidence_pack_registry", "run_folder",
+                    [source_of(f"{EVIDENCE}/<run_id>/{PACK}/"),
+                     source_of("scripts/path1/build_evidence_pack_v0_2.py", "derived")],
                     "OP-D01 (Path1 Evidence Pack Build v0.2)")  # fmt: skip
     evidence["schema_id"] = "REGISTRY_evidence_pack_v0_2"
     catalog["registries"] += [
-        _v01("derived_validation_reports", "json_snapshot",
-             [_source(f"{DERIVED}/<uuid>/derived_validation_report.json"),
-              _source(f"{DERIVED}/LATEST.txt", "derived")],
+        v01("derived_validation_reports", "json_snapshot",
+             [source_of(f"{DERIVED}/<uuid>/derived_validation_report.json"),
+              source_of(f"{DERIVED}/LATEST.txt", "derived")],
              "OP-B08 (Derived Validation)"),
         evidence,
     ]  # fmt: skip
@@ -131,7 +131,7 @@ def test_a_placeholder_path_becomes_a_glob(path: str, glob: str) -> None:
 
 def test_glob_characters_of_the_path_match_only_themselves(tmp_path: Path) -> None:
     for name in ("[draft]_1?.json", "d_1x.json", "[draft]_2?.txt"):
-        _write(tmp_path, f"odd/{name}", "{}")
+        write_file(tmp_path, f"odd/{name}", "{}")
     glob = collection_glob("odd/[draft]_<id>?.json")
     assert pattern_matches(tmp_path, glob) == ["odd/[draft]_1?.json"]
 
@@ -223,7 +223,7 @@ def test_the_build_seals_a_collection_reuses_it_and_seals_a_new_member(
         assert second[registry_id]["run_id"] == first[registry_id]["run_id"]
 
     new_member = f"{UUID2}/derived_validation_report.json"
-    _write(root, f"{DERIVED}/{new_member}", _report(UUID2, "PARTIAL"))
+    write_file(root, f"{DERIVED}/{new_member}", _report(UUID2, "PARTIAL"))
     third = built(cli, root)
     derived3 = third["derived_validation_reports"]
     assert derived3["status"] == "built" and derived3["run_id"] != derived["run_id"]
@@ -268,7 +268,7 @@ def test_their_seal_promotion_folder_starts_the_collections_history(
     pointers["pointers"].append({"registry_id": "derived_validation_reports", "active_ref": found,
                                  "active_ref_known": True,
                                  "active_asof_utc": "2026-02-06T09:30:00Z"})  # fmt: skip
-    _write(collections_repo, POINTERS_PATH, pointers)
+    write_file(collections_repo, POINTERS_PATH, pointers)
     assert cli("adopt", str(collections_repo))[0] == 0
     ours = built(cli, collections_repo)["derived_validation_reports"]
     assert ours["status"] == "built" and ours["promoted"] is True
@@ -296,7 +296,7 @@ def test_a_member_that_breaks_its_bound_schema_is_never_sealed(
     """The per-member schema governs every member: a bad one fails the build, naming its file."""
     assert cli("adopt", str(collections_repo))[0] == 0
     bad = f"{DERIVED}/{UUID2}/derived_validation_report.json"
-    _write(collections_repo, bad, _report(UUID2, "MAYBE"))
+    write_file(collections_repo, bad, _report(UUID2, "MAYBE"))
     code, out, _err = cli("build", "--workspace", str(collections_repo), "--json")
     assert code == 1
     [entry] = [e for e in json.loads(out)["registries"] if e["registry_id"] == DERIVED_ID]

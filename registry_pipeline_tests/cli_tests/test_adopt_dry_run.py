@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline_tests._helpers import Run, commit_all
-from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
+from registry_pipeline_tests.cli_tests._seed_layout import make_seed_repo
 
 WRITTEN = re.compile(
     r"^(?:would )?(?:write|wrote|create|created|append|appended) (?:.*? to )?(\S+?)(?::? |$)"

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_pipeline_tests._helpers import Run, commit_all
-from registry_pipeline_tests.cli_tests.test_adopt import PHASE, seed_repo
-
-__all__ = ["seed_repo"]  # the fixture, shared with test_adopt.py
+from registry_pipeline_tests.cli_tests._seed_layout import PHASE
 
 CATALOG_V01 = """\
 # Fixture Allowed Operations Catalog v0.1

@@ -14,7 +14,7 @@ import pytest
 from registry_pipeline.core.gate.receipts import RECEIPTS_RELPATH
 from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline_tests._helpers import Entries, Run, child_env, commit_all
-from registry_pipeline_tests.cli_tests.test_adopt import PHASE, make_seed_repo
+from registry_pipeline_tests.cli_tests._seed_layout import PHASE, make_seed_repo
 
 POINTER_FILE = (PHASE / "ACTIVE_REGISTRY_POINTERS_v0_1.json").as_posix()
 JOURNAL = f".codex/{JOURNAL_NAME}"

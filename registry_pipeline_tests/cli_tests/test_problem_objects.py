@@ -16,7 +16,7 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import Run, break_built_schema, unseal
-from registry_pipeline_tests.cli_tests.test_adopt import make_seed_repo
+from registry_pipeline_tests.cli_tests._seed_layout import make_seed_repo
 from registry_pipeline_tests.core_tests.write_path._support import sample
 
 KEYS = {"code", "path", "line", "field", "message"}

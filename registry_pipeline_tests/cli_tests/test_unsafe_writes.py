@@ -13,9 +13,7 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import REPO, Run, link_state, replace_with_link
-from registry_pipeline_tests.cli_tests.test_adopt import seed_repo
 
-__all__ = ["seed_repo"]  # the fixture, shared with test_adopt.py
 MIGRATION = {
     "file": "sql/099_unsafe.sql",
     "description": "A migration the write path must not write",
