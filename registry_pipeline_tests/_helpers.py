@@ -707,3 +707,23 @@ def serve_the_run(
             published.unlink(missing_ok=True)  # the next to ask starts another
     finally:
         stop()
+
+
+def process_group(pgid: int) -> list[str]:
+    """`pid (command) state` of each process of the group `pgid`, from Linux's /proc."""
+    stats = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):  # gone meanwhile
+            stats.append(entry.read_text())
+    return [" ".join(s.split()[:3]) for s in stats if int(s.rpartition(")")[2].split()[2]) == pgid]
+
+
+def group_left(pgid: int, timeout: float = 60.0) -> list[str]:
+    """The processes of the group `pgid` still there after `timeout` seconds at most (orphans
+    end, and are reaped by init, in their own time); each left is killed."""
+    deadline = time.monotonic() + timeout
+    while (left := process_group(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        os.killpg(pgid, signal.SIGKILL)
+    return left

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import group_left, process_group
 from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
@@ -225,32 +226,35 @@ def test_import_says_how_far_it_got(
     assert ran.out.startswith("appended 5 record(s) to run_index")
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists a group through /proc")
 def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
     ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An import killed mid-way: its session's group is empty, the log all or none, a rerun ok."""
+    """An import killed mid-way, once its second process judges blocks: its session's group is
+    empty (the second process ends with it), the log all or none, a rerun ok."""
     given = [
         record(run_id=run_id(n % 5000, day=2 + n // 5000), created_utc=utc(2 + n // 5000, 9))
-        for n in range(20_000)
-    ]
+        for n in range(60_000)
+    ]  # several blocks: the second process starts at the third
     path = write_input(tmp_path, given, "big.jsonl")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_PIPELINE_")}
     argv = [str(BIN), "runs", "import", path, "--workspace", str(ws)]
     importing = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        assert importing.stderr is not None
-        said = importing.stderr.readline()  # the first block checked: many more to come
-        assert said.startswith(b"checked "), said
+        while len(started := process_group(importing.pid)) < 2 and importing.poll() is None:
+            pass  # until the second process is there (or the import is done: failed below)
         os.kill(importing.pid, signal.SIGKILL)
-        assert importing.wait(timeout=60) == -signal.SIGKILL
+        assert importing.wait(timeout=60) == -signal.SIGKILL, started
     finally:
         if importing.poll() is None:
             importing.kill()
             importing.wait()
-        importing.stderr.close()  # type: ignore[union-attr]
+    assert len(started) == 2, started  # itself and its second process
+    left = group_left(importing.pid)
+    assert not left, f"outlived the killed command: {left}"
     with pytest.raises(ProcessLookupError):
         os.killpg(importing.pid, 0)  # no process of its group is left
     assert (ws / RUNS_LOG).read_bytes() in (b"", jsonl(given))

@@ -4,13 +4,11 @@ mid-way, it leaves no process behind: its workers die with it."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, unseal
+from registry_pipeline_tests._helpers import Run, group_left, process_group, unseal
 
 
 def _wrong_hash(folder: Path) -> None:
@@ -72,15 +70,6 @@ def test_tampered_folders_among_many_fail_alike_in_workers_and_in_one_process(
             assert row["root_sha256"] == run.root_sha256 and row["files"] == 5
 
 
-def _group(pgid: int) -> list[str]:
-    """`pid (command) state` of each process of the group `pgid`, from Linux's /proc."""
-    stats = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):  # gone meanwhile
-            stats.append(entry.read_text())
-    return [" ".join(s.split()[:3]) for s in stats if int(s.rpartition(")")[2].split()[2]) == pgid]
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists a group through /proc")
 def test_a_killed_validate_leaves_no_process(workspace: Workspace, tmp_path: Path) -> None:
     """SIGKILL of a real `registry validate --all --jobs 2` once its workers' first folders are
@@ -101,7 +90,7 @@ def test_a_killed_validate_leaves_no_process(workspace: Workspace, tmp_path: Pat
     try:
         first = validating.stdout.readline()  # type: ignore[union-attr]  # its workers' first
         assert json.loads(first)["status"] == "FAIL", first
-        started = _group(validating.pid)
+        started = process_group(validating.pid)
         os.kill(validating.pid, signal.SIGKILL)
         assert validating.wait(timeout=60) == -signal.SIGKILL  # killed mid-way, not done
     finally:
@@ -109,11 +98,7 @@ def test_a_killed_validate_leaves_no_process(workspace: Workspace, tmp_path: Pat
         validating.wait()
         validating.stdout.close()  # type: ignore[union-attr]
     assert len(started) >= 3, started  # itself and its two workers at least
-    deadline = time.monotonic() + 60  # the orphans are reaped by init, in its own time
-    while (left := _group(validating.pid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if left:
-        os.killpg(validating.pid, signal.SIGKILL)
+    left = group_left(validating.pid)
     assert not left, f"outlived the killed command: {left}"
     with pytest.raises(ProcessLookupError):
         os.killpg(validating.pid, 0)  # no process of its group is left

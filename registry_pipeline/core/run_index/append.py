@@ -27,6 +27,7 @@ from registry_pipeline.core.faults import crash_point
 from registry_pipeline.core.fs import open_file, require_safe_all
 from registry_pipeline.core.json_strict import dumps_compact, gc_paused
 from registry_pipeline.core.lock import DEFAULT_TIMEOUT
+from registry_pipeline.core.run_index.blocks import Judge, Judged, judged_blocks
 from registry_pipeline.core.run_index.index import TORN_TAIL, LogIndex, unreadable_error
 from registry_pipeline.core.run_index.records import (
     MAX_LISTED,
@@ -35,28 +36,23 @@ from registry_pipeline.core.run_index.records import (
     Order,
     Readable,
     RecordsError,
-    Warnings,
     batched,
-    encode,
     items,
-    judged,
     located,
-    parsed,
+    parse_line,
     record_problem,
 )
-from registry_pipeline.core.run_index.rules import CHUNK, RecordRules, relevant
+from registry_pipeline.core.run_index.rules import CHUNK, RecordRules
 from registry_pipeline.core.run_index.sidecar import (
     BATCH,
-    Held,
     add_columns,
     counters,
     create_query_indexes,
     drop_query_indexes,
     finish,
-    lane_value,
     transaction,
 )
-from registry_pipeline.core.run_index.spec import IndexSpec, named_override
+from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import now_utc
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.verified import SetAside
@@ -173,10 +169,10 @@ def _append(
     try:
         with gc_paused():  # a million records: millions of acyclic objects
             intake = _Intake(index, rules)  # marks the pair's other log before reading it
-            for item in given:
+            for judged in judged_blocks(intake.judge, given, origin or ""):
                 if progress is not None and intake.seen:  # said when more are to come
                     progress(intake.seen)
-                intake.take(parsed(item, origin or ""))
+                intake.take(judged)
             result = intake.finish()
             found = _already_appended(index, intake, index.sync().covered)
             if found is None or not found.retried:
@@ -220,10 +216,7 @@ class _Intake:
     def __init__(self, index: LogIndex, rules: RecordRules) -> None:
         self.spec = spec = index.spec
         self.rules = rules
-        self.schemas = SchemaCatalog.for_workspace(index.root)
-        self.schema = self.schemas.for_artifact(spec.artifact)
-        self.view = Warnings(spec)
-        self.held = Held(spec)
+        self.judge = Judge(spec, SchemaCatalog.for_workspace(index.root), rules.heads)
         self.order = Order()
         self.data = tempfile.SpooledTemporaryFile(SPOOLED)  # noqa: SIM115 (`_append` closes it)
         """The lines to append (`encode`d, each with its newline), `size` bytes."""
@@ -232,11 +225,9 @@ class _Intake:
         self.sizes = array("q")
         """Each line's length, without its newline."""
         self.ids = array("q")
-        """Each record's `marks`, numbered by `held`."""
+        """Each record's `marks`, numbered by the judge's `held`."""
         self.overrides: list[str | None] = []
         self.lanes: list[list[str | None]] = [[] for _lane in spec.lanes]
-        self.values: dict[str | None, str | None] = {}
-        """Each lane value, held once."""
         self.result = AppendResult(spec.registry_id, spec.source)
         self.invalid: list[Problem] = []
         self.invalid_count = 0
@@ -244,7 +235,7 @@ class _Intake:
         self.notes: list[Problem] = []
         """Findings of severity record (appended to the notes log after the commit)."""
         self.chunk: list[tuple[int, dict[str, Any]]] = []
-        """The records of the current CHUNK the rules can say anything about."""
+        """The records of the current block the rules can say anything about."""
         self.partner = rules.partner()
         self.mark = None if self.partner is None else self.partner.mark()
         """The pair's other log as it was before the rules read it (`recheck`)."""
@@ -253,55 +244,38 @@ class _Intake:
         self.seen = 0
         """Records given so far."""
 
-    def take(self, batch: Batch) -> None:
-        """The next batch: each record judged alone, then, while none is refused, kept: ordered,
-        its view's warnings and what the sidecar holds of it noted, its line kept; the rules
-        judge each CHUNK of the records they can say anything about."""
-        spec, schemas, result, values = self.spec, self.schemas, self.result, batch.values
-        valid = self.schema is None or schemas.is_all_valid(self.schema.schema_id, values)
-        held, marks, view, rules = self.held, self.held.marks, self.view, self.rules
-        lines, made, written, ids = array("q"), array("q"), array("q"), array("q")
-        for at, line, record in zip(itertools.count(self.seen), batch.numbers, values):
-            problems, created, updated = judged(spec, schemas, line, record, schema_valid=valid)
-            if problems:
-                self.invalid_count += len(problems)
-                self.invalid.extend(problems[: max(0, MAX_LISTED - len(self.invalid))])
-            if self.invalid_count:
-                continue  # refused anyway: only the records' own problems count
-            ids.append(number := held(record))
-            found = marks[number]
-            warned = view.warned(record, bool(found[0]))
-            if warned:
-                result.warning_count += len(warned)
-                if len(result.warnings) < MAX_LISTED:
-                    for name, code in warned[: MAX_LISTED - len(result.warnings)]:
-                        result.warnings.append(view.warning(line, record, name, code))
-            if relevant(rules.heads, record, overridden=bool(found[0] and found[2])):
-                self.chunk.append((line, record))
-                if rules.pair_key(record) is not None:
-                    self.crossed.append(at)
-            if (at + 1) % CHUNK == 0:
-                self._judge()
-            lines.append(line)
-            made.append(created)
-            written.append(updated)
-        self.seen += len(values)
-        if self.invalid_count or not values:
-            return
-        keys = [record[spec.key] for record in values]
-        self.order.extend(lines, keys, made, written)
+    def take(self, judged: Judged) -> None:
+        """The next block judged alone (`blocks.Judge`): its records' problems counted, or,
+        while none is refused, its records kept: ordered, their warnings noted, their lines
+        kept; the rules judge those they can say anything about."""
+        result, numbers, base = self.result, judged.numbers, self.seen
+        self.seen += len(numbers)
+        if judged.invalid_count:
+            self.invalid_count += judged.invalid_count
+            self.invalid.extend(judged.invalid[: max(0, MAX_LISTED - len(self.invalid))])
+        if self.invalid_count or not numbers:
+            return  # refused anyway: only the records' own problems count
+        result.warning_count += judged.warning_count
+        result.warnings.extend(judged.warnings[: max(0, MAX_LISTED - len(result.warnings))])
+        lines = judged.lines
+        assert lines is not None
+        records = judged.records or [parse_line(lines[at]) for at in judged.relevant]
+        for at, record in zip(judged.relevant, records, strict=True):
+            self.chunk.append((numbers[at], record))
+            if self.rules.pair_key(record) is not None:
+                self.crossed.append(base + at)
+        self._judge()
+        keys = judged.keys
+        self.order.extend(numbers, keys, judged.created, judged.updated)
         self.keys.extend(keys)
-        self.ids.extend(ids)
-        self.overrides.extend(map(named_override, values))
-        same = self.values.setdefault  # each value once: a million runs name a few lanes
-        for column, lane in zip(self.lanes, spec.lanes, strict=True):
-            column.extend([same(v, v) if type(v := r.get(lane)) is str else lane_value(v)
-                           for r in values])  # fmt: skip
+        self.ids.extend(judged.ids)
+        self.overrides.extend(judged.overrides)
+        for column, lane in zip(self.lanes, judged.lanes, strict=True):
+            column.extend(lane)
         result.keys.extend(keys[: max(0, MAX_LISTED - len(result.keys))])
-        given = list(map(encode, values)) if batch.lines is None else batch.lines
-        self.sizes.extend(map(len, given))
+        self.sizes.extend(map(len, lines))
         self.data.seek(self.size)  # after any `read`
-        self.size += self.data.write(b"\n".join(given)) + self.data.write(b"\n")
+        self.size += self.data.write(b"\n".join(lines)) + self.data.write(b"\n")
 
     def read(self, start: int, size: int) -> bytes:
         """`size` bytes of the lines to append from byte `start` on (once all are taken)."""
@@ -313,7 +287,7 @@ class _Intake:
         return (self.read(at, WINDOW) for at in range(0, self.size, WINDOW))
 
     def _judge(self) -> None:
-        """The overrides' and coordination rules' findings about the current CHUNK."""
+        """The overrides' and coordination rules' findings about the current block's records."""
         for problem in self.rules.problems(self.chunk):
             if problem.severity == "warning":
                 self.result.warning_count += 1
@@ -524,7 +498,7 @@ def _index(index: LogIndex, intake: _Intake, start: int, line: int) -> None:
         bulk = count >= seq  # no fewer rows than the sidecar has: index them after
         if bulk:
             drop_query_indexes(db)
-        last = add_columns(db, index.spec, parts, seq, intake.held.marks)
+        last = add_columns(db, index.spec, parts, seq, intake.judge.held.marks)
         if bulk:
             create_query_indexes(db)
         before = os.fstat(log.fileno())

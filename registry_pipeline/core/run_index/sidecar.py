@@ -232,15 +232,19 @@ class Held:
         except TypeError:  # a list or an object: asked anew
             found = None
         if found is None:
-            made = marks(self.spec, record)
-            found = self.numbers.setdefault(made, len(self.numbers))
-            if found == len(self.marks):
-                self.marks.append(made)
+            found = self.number(marks(self.spec, record))
             # only strings and absences are remembered: a number can equal another type (True == 1)
             if self.PLAIN.issuperset(map(type, read)):
                 if len(self.known) >= self.KEPT:
                     self.known.clear()
                 self.known[key] = found
+        return found
+
+    def number(self, made: tuple[Any, ...]) -> int:
+        """The number of `marks` `made` (a new one numbered next)."""
+        found = self.numbers.setdefault(made, len(self.numbers))
+        if found == len(self.marks):
+            self.marks.append(made)
         return found
 
 
