@@ -17,7 +17,6 @@ import itertools
 import os
 import pickle
 import queue
-import select
 import signal
 import struct
 import subprocess
@@ -185,9 +184,12 @@ def judged_blocks(judge: Judge, given: Iterable[Item], origin: str) -> Iterator[
                 yield pending.popleft()()
         while pending:
             yield pending.popleft()()
-    finally:
+    except BaseException:
         if helper is not None:
-            helper.close()
+            helper.close(kill=True)
+        raise
+    if helper is not None:
+        helper.close()
 
 
 def _given(judged: Judged) -> Judged:
@@ -208,7 +210,6 @@ class Second:
         setup = pickle.dumps((spec, schemas, heads), protocol=pickle.HIGHEST_PROTOCOL)
         self.process = subprocess.Popen(
             [sys.executable, "-c", f"import {__name__} as m; m.main()"],
-            bufsize=0,  # unbuffered: `ready` asks the pipe itself
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -218,8 +219,14 @@ class Second:
         self.dead = False
         """Whether it stopped answering (the blocks it holds are judged here)."""
         self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self.writer = threading.Thread(target=self._write, name="second-judge", daemon=True)
-        self.writer.start()  # a thread writes: a pipe full both ways must not stop this one
+        self.inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # two threads move the messages: neither process ever waits for the other's pipe
+        self.threads = [
+            threading.Thread(target=self._write, name="second-judge-in", daemon=True),
+            threading.Thread(target=self._read, name="second-judge-out", daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
         self.outbox.put(setup)
 
     @property
@@ -233,74 +240,79 @@ class Second:
         self.outbox.put(pickle.dumps((first, block), protocol=pickle.HIGHEST_PROTOCOL))
 
     def ready(self) -> bool:
-        """Whether an answer can be read without waiting."""
-        stdout = self.process.stdout
-        return stdout is not None and bool(select.select([stdout], [], [], 0)[0])
+        """Whether its next answer is in."""
+        return not self.inbox.empty()
 
     def receive(self) -> tuple[tuple[int, bytes], Judged | None]:
         """The oldest block sent (first line, lines) and its answer (None: judge it here),
         waiting for it."""
         sent = self.sent.popleft()
-        try:
-            judged: Judged | None = _read(self.process.stdout)
-        except (OSError, EOFError, pickle.UnpicklingError):
+        message = None if self.dead else self.inbox.get()
+        if message is None:
             self.dead = True
             return sent, None
+        judged: Judged | None = pickle.loads(message)
         if judged is not None and judged.lines is None:
             judged.lines = sent[1].split(b"\n")[: len(judged.numbers)]
         return sent, judged
 
-    def close(self) -> None:
-        """End it (the end of its pipe) and wait for it; killed when it does not end at once."""
-        self.outbox.put(None)  # then the end of its pipe
-        if self.process.stdout is not None:
-            self.process.stdout.close()  # an answer it is writing: a broken pipe ends it
+    def close(self, *, kill: bool = False) -> None:
+        """End it at the end of its pipe (`kill`: at once) and wait for it; killed when it does
+        not end in CLOSE_SECONDS."""
+        self.outbox.put(None)
+        if kill:
+            self.process.kill()
         try:
             self.process.wait(timeout=CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.writer.join()  # a block it was writing: a broken pipe ends it
+        for thread in self.threads:
+            thread.join()  # its pipes are closed: each ends
 
     def _write(self) -> None:
         stdin = self.process.stdin
         assert stdin is not None
         with contextlib.suppress(OSError):  # it died: `receive` judges here what it did not
             while (message := self.outbox.get()) is not None:
-                stdin.write(_FRAME.pack(len(message)))
-                stdin.write(message)
-                stdin.flush()
+                _send(stdin, message)
         with contextlib.suppress(OSError):
             stdin.close()
 
+    def _read(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        with contextlib.suppress(OSError, EOFError):
+            while True:
+                self.inbox.put(_message(stdout))
+        self.inbox.put(None)  # its end: what it did not answer is judged here
+        stdout.close()
 
-def _read(stream: IO[bytes] | None) -> Any:
+
+def _send(stream: IO[bytes], message: bytes) -> None:
+    stream.write(_FRAME.pack(len(message)))
+    stream.write(message)
+    stream.flush()
+
+
+def _message(stream: IO[bytes]) -> bytes:
     """The next message of `stream`; EOFError at its end."""
-    (size,) = _FRAME.unpack(_exactly(stream, _FRAME.size))
-    return pickle.loads(_exactly(stream, size))
-
-
-def _exactly(stream: IO[bytes] | None, size: int) -> bytes:
-    """`size` bytes of `stream` (a pipe may give fewer at a time); EOFError at its end."""
-    assert stream is not None
-    parts, left = [], size
-    while left:
-        part = stream.read(left)
-        if not part:
-            raise EOFError
-        parts.append(part)
-        left -= len(part)
-    return b"".join(parts)
+    head = stream.read(_FRAME.size)
+    (size,) = _FRAME.unpack(head) if len(head) == _FRAME.size else (-1,)
+    body = stream.read(size) if size >= 0 else b""
+    if len(body) != size:
+        raise EOFError
+    return body
 
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The second process: judge each block read until the pipe ends, answering each."""
-    spec, schemas, heads = _read(stdin)
+    spec, schemas, heads = pickle.loads(_message(stdin))
     judge = Judge(spec, schemas, heads)
     with gc_paused():
         while True:
             try:
-                first, block = _read(stdin)
+                first, block = pickle.loads(_message(stdin))
             except EOFError:
                 return
             try:
@@ -313,10 +325,7 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
                 judged.records = None
                 if b"\n".join(judged.lines or ()) + b"\n" == block:
                     judged.lines = None  # the first process has them
-            message = pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL)
-            stdout.write(_FRAME.pack(len(message)))
-            stdout.write(message)
-            stdout.flush()
+            _send(stdout, pickle.dumps(judged, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def main() -> None:

@@ -99,10 +99,10 @@ def answered(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         counts[-1] += judged is not None
         return sent, judged
 
-    def waited(self: blocks.Second) -> None:
-        close(self)
+    def waited(self: blocks.Second, *, kill: bool = False) -> None:
+        close(self, kill=kill)
         assert self.process.returncode is not None
-        assert not self.writer.is_alive()
+        assert not any(thread.is_alive() for thread in self.threads)
 
     monkeypatch.setattr(blocks.Second, "receive", counted)
     monkeypatch.setattr(blocks.Second, "close", waited)
