@@ -44,8 +44,9 @@ from registry_pipeline.core.run_index.sidecar import Held, lane_value
 from registry_pipeline.core.run_index.spec import IndexSpec, named_override
 from registry_pipeline.core.seal.schemas import SchemaCatalog
 
-START_AFTER = 2
-"""Blocks judged here before a second process is started (a small import needs none)."""
+START_AFTER = 1
+"""Blocks judged here before a second process is started (an import of one block needs none);
+it is given blocks once it says it is ready, so none waits while it starts."""
 PENDING = 8
 """Blocks judged ahead at most, waiting for the second process's answer to an earlier one."""
 IN_FLIGHT = 3
@@ -141,8 +142,8 @@ class Judge:
 
 def judged_blocks(judge: Judge, given: Iterable[Item], origin: str) -> Iterator[Judged]:
     """Each item of `given` judged (`judge`), in order: after START_AFTER blocks of lines,
-    some by a `Second` process, their `marks` numbered as `judge` numbers them. The first
-    error in the input's order is raised, after the blocks before it."""
+    some by a `Second` process once it is ready, their `marks` numbered as `judge` numbers
+    them. The first error in the input's order is raised, after the blocks before it."""
     helper: Second | None = None
     pending: deque[Callable[[], Judged]] = deque()
     """The blocks judged or being judged, in order, each given by calling it."""
@@ -218,6 +219,8 @@ class Second:
         """The blocks sent and not yet answered, in order."""
         self.dead = False
         """Whether it stopped answering (the blocks it holds are judged here)."""
+        self.started = threading.Event()
+        """Set once it is ready for blocks (its first message)."""
         self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         # two threads move the messages: neither process ever waits for the other's pipe
@@ -231,8 +234,8 @@ class Second:
 
     @property
     def room(self) -> bool:
-        """Whether it may take another block now."""
-        return not self.dead and len(self.sent) < IN_FLIGHT
+        """Whether it may take another block now (it is ready, and not too far behind)."""
+        return self.started.is_set() and not self.dead and len(self.sent) < IN_FLIGHT
 
     def send(self, first: int, block: bytes) -> None:
         """Give it the block of lines `block`, whose first line is number `first`."""
@@ -283,6 +286,8 @@ class Second:
         stdout = self.process.stdout
         assert stdout is not None
         with contextlib.suppress(OSError, EOFError):
+            _message(stdout)  # ready
+            self.started.set()
             while True:
                 self.inbox.put(_message(stdout))
         self.inbox.put(None)  # its end: what it did not answer is judged here
@@ -309,6 +314,8 @@ def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The second process: judge each block read until the pipe ends, answering each."""
     spec, schemas, heads = pickle.loads(_message(stdin))
     judge = Judge(spec, schemas, heads)
+    judge(Batch([], []))  # the schema compiled before the first block
+    _send(stdout, b"")  # ready
     with gc_paused():
         while True:
             try:

@@ -73,11 +73,11 @@ def _import(
     second: bool,
 ) -> tuple[int, Any]:
     """`registry runs import --json` of `data` in blocks of three records, the second process
-    starting at the third block (`second`) or never."""
+    starting at the second block (`second`) or never."""
     monkeypatch.setattr(
         "registry_pipeline.core.run_index.records.BLOCK", 3 * len(data.split(b"\n")[0])
     )
-    monkeypatch.setattr(blocks, "START_AFTER", 2 if second else 1 << 30)
+    monkeypatch.setattr(blocks, "START_AFTER", 1 if second else 1 << 30)
     done = Cli(root, capsys).runs("import", write_input(root.parent, data), "--json")
     return done.code, done.json
 
@@ -114,6 +114,7 @@ def _counting(init: Any, counts: list[int]) -> Any:
     def started(self: blocks.Second, *args: Any) -> None:
         init(self, *args)
         counts.append(0)
+        assert self.started.wait(timeout=60)  # ready before the few small blocks are judged here
 
     return started
 
@@ -178,7 +179,8 @@ def test_what_a_second_process_does_not_answer_is_judged_here(
 
         def killed(self: blocks.Second, *args: Any) -> None:
             init(self, *args)
-            self.process.kill()
+            assert self.started.wait(timeout=60)
+            self.process.kill()  # blocks are sent to it, and none is answered
 
         monkeypatch.setattr(blocks.Second, "__init__", killed)
     else:
