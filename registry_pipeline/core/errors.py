@@ -359,6 +359,9 @@ BAD_DATE                      2  {field} {text!r} {reason}
 LOG_MISSING                   1  the run index's log does not exist (create it empty to start one)
 INDEX_CHANGED                 1  line {at} is no longer the record the index has (the log was
                                  rewritten while this command ran) || run it again
+LOG_WRITTEN_UNLOCKED          1  the log grew from {before} to {after} bytes while this append
+                                 held its lock (written without the lock): {outcome} || look at
+                                 the log's last lines, then append the records again
 RECORD_UNPARSABLE             2  line {line} does not parse: {reason}; nothing was written
 NO_RECORDS                    2  no records given (empty input)
 SIDECAR_STALE                 1  the {count} record(s) are appended (written and fsynced), but the
@@ -403,8 +406,7 @@ SEAL_CODES = ("MISSING_REQUIRED_FILE", "MALFORMED_MANIFEST", "MANIFEST_DISAGREES
 ReasonCode = StrEnum("ReasonCode", {code: code for code in SEAL_CODES})  # type: ignore[misc]
 """The seal contract's codes (docs/SEAL_CONTRACT.md) by name, for scripts; rows of `MESSAGES`."""
 
-"""Every reason code migrated so far (the tests' `PENDING_ROOMS` lists the rooms that still word
-their own): what it says and does. A raiser names the code and the fields (`Problem.of`,
+"""Every reason code: what it says and does. A raiser names the code and the fields (`Problem.of`,
 `RegistryError.of`); `test_messages.py` pins each template's wording against a golden line."""
 
 

@@ -1,7 +1,6 @@
 """Codes are the contract, `MESSAGES` the one table of what each says (STYLE.md, "Codes, not
-sentences"): one golden line per template, every code the package raises has its entry (but for
-the rooms still wording their own, `PENDING_ROOMS`, which may only shrink), and every raise site
-gives the fields its template names.
+sentences"): one golden line per template, every code the package raises has its entry and no
+raise site words its own sentence, and every raise site gives the fields its template names.
 
 The codes are found in the source with `ast`, where a code stands: a `code=` argument, the first
 argument of `Problem.of`/`RegistryError.of` or of a helper that takes a code first, a class's
@@ -31,9 +30,6 @@ NOT_CODES = {"get", "getenv", "execute", "startswith", "endswith", "split", "app
              "SchemaChange"}  # fmt: skip
 """Callees whose first argument in capitals is no code (an environment variable, SQL, a list, a
 schema change's kind)."""
-PENDING_ROOMS = ("core/run_index/",)
-"""Files and folders (relative to the package) whose codes are still worded where raised: each
-leaves this list when its codes are in `MESSAGES` (a room here with nothing pending fails)."""
 
 
 def sample_fields(template: str) -> dict[str, str]:
@@ -141,27 +137,15 @@ def worded_sites() -> Iterator[str]:
                     yield f"{relpath}:{node.lineno} {code}"
 
 
-def _pending(relpath: str) -> str | None:
-    return next((room for room in PENDING_ROOMS if relpath.startswith(room)), None)
-
-
-def test_every_code_raised_outside_the_pending_rooms_has_its_entry() -> None:
+def test_every_code_raised_has_its_entry() -> None:
     missing = sorted({f"{relpath}: {code}" for relpath, code, _ in raised_codes()
-                      if code not in MESSAGES and _pending(relpath) is None})  # fmt: skip
+                      if code not in MESSAGES})  # fmt: skip
     assert not missing, "codes without an entry in core.errors.MESSAGES:\n" + "\n".join(missing)
 
 
-def test_no_sentence_is_worded_where_it_is_raised_outside_the_pending_rooms() -> None:
-    worded = [site for site in worded_sites() if _pending(site) is None]
+def test_no_sentence_is_worded_where_it_is_raised() -> None:
+    worded = list(worded_sites())
     assert not worded, "worded where raised (Problem.of, RegistryError.of):\n" + "\n".join(worded)
-
-
-def test_the_pending_rooms_only_shrink() -> None:
-    """A pending room with no code lacking its entry and no sentence of its own leaves the list."""
-    pending = {_pending(relpath) for relpath, code, _ in raised_codes() if code not in MESSAGES}
-    pending |= {_pending(site) for site in worded_sites()}
-    done = sorted(set(PENDING_ROOMS) - pending)
-    assert not done, f"migrated: remove from PENDING_ROOMS: {done}"
 
 
 def test_every_raise_site_gives_the_fields_its_template_names() -> None:

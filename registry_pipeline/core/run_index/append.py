@@ -469,15 +469,13 @@ def _write(index: LogIndex, intake: _Intake, covered: int) -> int:
         advice = io_advice(exc.errno)
         raise RegistryError.of(IO_ERROR, path=index.log, advice=advice, reason=reason) from None
     if size != covered:  # lines written without the lock since it was read (by hand?)
-        done = (
-            "nothing was appended; append the records again"
+        outcome = (
+            "nothing was appended"
             if jsonl.take_back(index.log, size)
-            else "the records given were appended after them: look at the log"
+            else "the records given were appended after them"
         )
-        raise RegistryError(
-            f"the log grew from {covered} to {size} bytes while this append held its lock: {done}",
-            code="LOG_TORN",
-            path=str(index.log),
+        raise RegistryError.of(
+            "LOG_WRITTEN_UNLOCKED", path=index.log, before=covered, after=size, outcome=outcome
         )
     return intake.size
 
