@@ -180,11 +180,12 @@ def dumps_compact(value: Any) -> str:
     return _COMPACT(value)
 
 
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
-"""Every digit written as `0`: a digit before `.` or `e` is then one substring search in C."""
 _FLOAT = re.compile(rb"[0-9][.e]")
 """Where a float may be in a line orjson wrote (a digit, then its point or exponent)."""
 _NOT_OPENING = bytes(sorted(set(range(256)) - set(b"[{\n")))
+_DIGIT_POINT = bytes.maketrans(b"123456789e", b"000000000.")
+"""Every digit written as `0`, an exponent as `.`: a digit before a point or an exponent is then
+one substring search in C."""
 
 
 def loads_jsonl(block: bytes, start: int = 1) -> tuple[list[int], list[Any], list[bytes]]:
@@ -196,18 +197,25 @@ def loads_jsonl(block: bytes, start: int = 1) -> tuple[list[int], list[Any], lis
     orjson reads each line; a line orjson writes back byte for byte is taken as it is, unless
     it may hold a float (orjson writes some as Python does not) or nest deeper than MAX_DEPTH.
     Any other line (spaces, escapes, a repeated key, a number past 64 bits) is read again by
-    `loads_strict`, which decides, and written by `dumps_compact`."""
+    `loads_strict`, which decides, and written by `dumps_compact`. A block that cannot hold a
+    float or a deep line is first tried whole: orjson writes its list of values as `[`, the
+    lines joined by `,`, `]` only if it writes back each line (no JSON text, read or written,
+    goes on after a whole value with `,` or `]`); else it is read line by line."""
     import orjson  # here: not a cost of every command's start
 
     lines = block.split(b"\n")
     if not lines[-1]:
         lines.pop()
-    zeroed = block.translate(_DIGITS_AS_ZERO)
-    floats = b"0." in zeroed or b"0e" in zeroed
+    floats = b"0." in block.translate(_DIGIT_POINT)
     deep = max(map(len, block.translate(None, _NOT_OPENING).split(b"\n"))) > MAX_DEPTH
     loads, dumps = orjson.loads, orjson.dumps
+    if not floats and not deep:
+        with contextlib.suppress(ValueError, TypeError):  # orjson's, as below
+            values = list(map(loads, lines))
+            if dumps(values)[1:-1] == b",".join(lines):
+                return list(range(start, start + len(lines))), values, lines
     numbers: list[int] = []
-    values: list[Any] = []
+    values = []
     kept: list[bytes] = []
     for number, raw in enumerate(lines, start):
         try:

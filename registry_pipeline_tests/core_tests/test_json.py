@@ -187,8 +187,11 @@ def test_a_block_is_read_as_loads_strict_reads_each_line(lines: list[bytes], end
     assert repr(found) == repr(_each_line(lines))  # repr: 1, 1.0 and True told apart
 
 
-@pytest.mark.parametrize("line", [*ODD, *BAD], ids=lambda line: repr(line[:24]) + str(len(line)))
-def test_each_odd_or_bad_line_among_compact_ones(line: bytes) -> None:
+@pytest.mark.parametrize(
+    "line", [*ODD, *BAD, *BLANK], ids=lambda line: repr(line[:24]) + str(len(line))
+)
+def test_each_odd_bad_or_blank_line_among_compact_ones(line: bytes) -> None:
+    """The other lines could be read as one block: this one decides, and blank keeps its number."""
     lines = [dumps_compact({"n": n, "s": "x" * (n % 5)}).encode() for n in range(20)]
     lines[12] = line
     assert repr(_jsonl(b"\n".join(lines))) == repr(_each_line(lines))
