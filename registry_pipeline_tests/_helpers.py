@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import gc
 import hashlib
 import io
 import json
@@ -12,8 +14,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -217,6 +221,20 @@ def build_demo(parent: Path) -> tuple[Path, dict[str, Any]]:
     return root, document
 
 
+def build_entries(cli: Run, root: Path, *extra: str) -> tuple[int, Entries]:
+    """`registry build --json` of `root`: its exit code and its entries by registry id."""
+    code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
+    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
+
+
+def only_error(out: str) -> dict[str, Any]:
+    """The `error` object of a command's `--json` output, which must hold nothing else."""
+    document = json.loads(out)
+    assert set(document) == {"error"}
+    error: dict[str, Any] = document["error"]
+    return error
+
+
 def chained_journal_lines(count: int) -> list[bytes]:
     """`count` pointer-journal lines (with their newline), each chained to the one before: an
     adoption of one registry's pointer, then holds of it (records that move nothing)."""
@@ -283,6 +301,15 @@ def active_runs(root: Path) -> dict[str, str | None]:
     assert code == 0, out + err
     rows = json.loads(out)["pointers"]
     return {row["registry_id"]: (row["active_ref"] or {}).get("run_id") for row in rows}
+
+
+def stored_active_runs(root: Path) -> dict[str, str | None]:
+    """Each registry's active run id, as the pointer store reads it (no command run)."""
+    from registry_pipeline.core.pointers.store import PointerStore
+    from registry_pipeline.core.workspace.layout import Workspace
+
+    pointers = PointerStore(Workspace(root)).read()
+    return {rid: ref.run_id if (ref := pointers.active(rid)) else None for rid in pointers.pointers}
 
 
 def failed_rolepack(root: Path) -> tuple[str, str]:
@@ -727,3 +754,66 @@ def group_left(pgid: int, timeout: float = 60.0) -> list[str]:
     if left:
         os.killpg(pgid, signal.SIGKILL)
     return left
+
+
+PAGE = 4096
+"""A tmpfs page: the unit a file takes room in."""
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A tmpfs that `tmpfs` mounted, and a filler file that takes its last free page."""
+
+    path: Path
+
+    @property
+    def filler(self) -> Path:
+        return self.path / ".filler"
+
+    def fill(self) -> None:
+        """Take every free page, after the collector closed what would free pages later."""
+        gc.collect()
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            for block in (b"\0" * (1 << 20), b"\0" * PAGE):
+                try:
+                    while os.write(fd, block):
+                        pass
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC, exc
+        finally:
+            os.close(fd)
+        assert self.free_bytes() == 0
+
+    def free(self) -> None:
+        """Give back what `fill` took."""
+        self.filler.unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        space = os.statvfs(self.path)
+        return space.f_bavail * space.f_frsize
+
+
+@contextlib.contextmanager
+def tmpfs(folder: Path, *, size: str = "1m", full: bool = False) -> Iterator[Disk]:
+    """`folder` on a tmpfs of `size` of its own holding a copy of its files, `full` (filled to
+    its last page) or not; the test is skipped where mounting is not allowed. Unmounted
+    afterwards (the files written meanwhile go with it)."""
+    import pytest
+
+    with tempfile.TemporaryDirectory() as spare:
+        kept = shutil.copytree(folder, Path(spare) / "kept")
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+        disk = Disk(folder)
+        try:
+            shutil.copytree(kept, folder, dirs_exist_ok=True)
+            if full:
+                disk.fill()
+            yield disk
+        finally:
+            subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -1,7 +1,7 @@
 """The CLI tests' fixtures (`cli`, `demo`) are the root conftest's, shared with the other
 folders; `Run` is the type of `cli`; `ws` is a workspace made by `registry init` (a module that
-needs another kind, such as the run index's, defines its own `ws`); `elsewhere` is a folder
-outside it."""
+needs another kind defines its own `ws`); `runs_ws` is the run index's small workspace and
+`runs_cli` the `registry` command on it; `elsewhere` is a folder outside them."""
 
 import subprocess
 from pathlib import Path
@@ -10,6 +10,7 @@ import pytest
 
 from registry_pipeline_tests._helpers import Run, child_env
 from registry_pipeline_tests.cli_tests._seed_layout import make_seed_repo
+from registry_pipeline_tests.core_tests.run_index._support import Cli, make_workspace
 
 __all__ = ["Run", "guarded"]
 
@@ -38,6 +39,22 @@ def ws(cli: Run, tmp_path: Path) -> Path:
     root.mkdir()
     assert cli("init", str(root))[0] == 0
     return root
+
+
+@pytest.fixture
+def runs_ws(tmp_path: Path) -> Path:
+    """A workspace holding only the run index and the overrides log, both empty."""
+    return make_workspace(tmp_path)
+
+
+@pytest.fixture
+def runs_cli(
+    runs_ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    """`registry ...` in-process on `runs_ws`, none of the variables it would read set."""
+    for name in ("REGISTRY_WORKSPACE", "DAGSTER_HOME", "REGISTRY_PIPELINE_CRASH_AT"):
+        monkeypatch.delenv(name, raising=False)
+    return Cli(runs_ws, capsys)
 
 
 @pytest.fixture

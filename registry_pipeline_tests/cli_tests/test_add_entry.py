@@ -15,7 +15,7 @@ import pytest
 
 from registry_pipeline.core import yaml_io
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run, only_error
 from registry_pipeline_tests.core_tests.write_path._support import (
     DEMO_FILES,
     EXAMPLE,
@@ -50,13 +50,6 @@ def _add(
 ) -> tuple[int, str, str]:
     return cli("add-entry", "--workspace", str(root), "--type", type_name,
                "--entry-file", entry_file, *extra)  # fmt: skip
-
-
-def _error(out: str) -> dict[str, Any]:
-    document = json.loads(out)
-    assert set(document) == {"error"}
-    error: dict[str, Any] = document["error"]
-    return error
 
 
 # --- 4. coordination rules (every kind at every severity: core_tests/write_path/test_entry_rules)
@@ -109,7 +102,7 @@ def test_no_check_without_a_reason_is_bad_input(cli: Run, example: Path, tmp_pat
         code, out, err = _add(cli, example, "module_instance", entry_file, *extra)
         assert code == 2 and out == "" and "error: REASON_REQUIRED" in err
     code, out, err = _add(cli, example, "module_instance", entry_file, "--no-check", "--json")
-    assert code == 2 and err == "" and _error(out)["code"] == "REASON_REQUIRED"
+    assert code == 2 and err == "" and only_error(out)["code"] == "REASON_REQUIRED"
     assert snapshot(example) == before
 
 
@@ -256,7 +249,7 @@ def _refused(cli: Run, root: Path, type_name: str, *given: str) -> dict[str, Any
                          "--json")  # fmt: skip
     assert code == 2 and err == "", (code, out, err)
     assert snapshot(root) == before
-    return _error(out)
+    return only_error(out)
 
 
 UNPARSABLE, TAG = "ENTRY_UNPARSABLE", '!!python/object/apply:os.system ["touch X"]\n'
@@ -564,7 +557,7 @@ def test_a_new_role_is_appended_and_add_entry_never_removes_a_role(
     # an entry given as just its key is an update to a role, never its removal: refused
     code, out, err = _add(cli, demo, "rolepack", _entry_file(tmp_path, {"role_id": "executive_1"}),
                           "--json")  # fmt: skip
-    assert code == 2 and _error(out)["code"] == "SCHEMA_VIOLATION"
+    assert code == 2 and only_error(out)["code"] == "SCHEMA_VIOLATION"
     assert [r["role_id"] for r in _roles(demo)] == [*published, "aaa_archivist"]
     # a new role may not take a published role's contract ids
     before = snapshot(demo)

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core import fs
-from registry_pipeline_tests.cli_tests.conftest import Run
-from registry_pipeline_tests.cli_tests.test_build_environment_errors import tmpfs
+from registry_pipeline_tests._helpers import Run, tmpfs
 
 OPS = "registries/allowed_operations/ALLOWED_OPERATIONS_v0_1.json"
 OVERRIDES = "registries/WRITE_OVERRIDES_v0_1.jsonl"
@@ -102,7 +101,7 @@ def test_a_registry_write_that_fails_takes_its_override_record_back(cli: Run, de
     log, ops = demo / OVERRIDES, demo / OPS
     log.write_bytes(b'{"earlier": "override"}\n')
     before = ops.read_bytes()
-    with tmpfs(ops.parent):  # a full file system under the registry: no atomic replace
+    with tmpfs(ops.parent, full=True):  # a full file system under the registry: no atomic replace
         code, out, err = _add(cli, demo, *OVERRIDE)
         assert ops.read_bytes() == before
     assert code == 1, out + err

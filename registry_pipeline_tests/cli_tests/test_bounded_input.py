@@ -17,7 +17,6 @@ from registry_pipeline_tests.cli_tests.conftest import Run, guarded
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     jsonl,
-    make_workspace,
     record,
     run_id,
     write_input,
@@ -146,33 +145,28 @@ def test_a_fifo_in_a_sealed_run_index_fails_its_check_at_once(built: Path) -> No
     assert f"{fifo}: is a FIFO" in checks["append_only"]["description"], checks
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path)
-
-
-def test_a_symlink_to_a_regular_file_is_read(cli: Run, ws: Path, tmp_path: Path) -> None:
+def test_a_symlink_to_a_regular_file_is_read(cli: Run, runs_ws: Path, tmp_path: Path) -> None:
     """An input is a file the user names: a link to a regular file is that file."""
     link = tmp_path / "link.jsonl"
     link.symlink_to(write_input(tmp_path, [record()]))
-    code, out, err = cli("runs", "append", "--record-file", str(link), "--workspace", str(ws))
+    code, out, err = cli("runs", "append", "--record-file", str(link), "--workspace", str(runs_ws))
     assert code == 0, out + err
-    assert (ws / RUNS_LOG).read_bytes() == jsonl([record()])
+    assert (runs_ws / RUNS_LOG).read_bytes() == jsonl([record()])
 
 
 def test_stdin_is_read_up_to_the_same_limit(
-    cli: Run, ws: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Run, runs_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     given = jsonl([record(run_id=run_id(n)) for n in range(10)])
     limit = "registry_pipeline.core.workspace.input_files.MAX_RECORD_FILE_BYTES"
     for bound, exit_code, log in ((len(given) - 1, 2, b""), (len(given), 0, given)):
         monkeypatch.setattr(limit, bound)
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(given)))
-        code, out, _err = cli("runs", "append", "--record-file", "-", "--workspace", str(ws),
+        code, out, _err = cli("runs", "append", "--record-file", "-", "--workspace", str(runs_ws),
                               "--json")  # fmt: skip
         assert code == exit_code, out
         assert code == 0 or json.loads(out)["error"]["code"] == "INPUT_TOO_LARGE"
-        assert (ws / RUNS_LOG).read_bytes() == log
+        assert (runs_ws / RUNS_LOG).read_bytes() == log
 
 
 def test_the_limits_are_in_the_help(cli: Run) -> None:
@@ -193,21 +187,21 @@ def test_the_limits_are_in_the_help(cli: Run) -> None:
 )  # fmt: skip
 @pytest.mark.parametrize("command", ["list", "failed"])
 def test_limit_out_of_range_is_bad_usage_naming_the_option(
-    cli: Run, ws: Path, command: str, value: str
+    cli: Run, runs_ws: Path, command: str, value: str
 ) -> None:
-    code, out, err = cli("runs", command, "--limit", value, "--workspace", str(ws))
+    code, out, err = cli("runs", command, "--limit", value, "--workspace", str(runs_ws))
     assert code == 2
     assert "error: BAD_USAGE argument --limit:" in err, err
     assert "1 to 1000000000" in err and len(err) < 1000
-    code, out, err = cli("runs", command, "--limit", value, "--workspace", str(ws), "--json")
+    code, out, err = cli("runs", command, "--limit", value, "--workspace", str(runs_ws), "--json")
     assert code == 2
     error = json.loads(out)["error"]
     assert error["code"] == "BAD_USAGE" and "--limit" in error["message"]
 
 
 @pytest.mark.parametrize("value", ["1", "1000000000", " 7 ", "+3"])
-def test_limit_in_range_is_taken(cli: Run, ws: Path, value: str) -> None:
-    (ws / RUNS_LOG).write_bytes(jsonl([record(run_id=run_id(n)) for n in range(3)]))
-    code, out, err = cli("runs", "list", "--limit", value, "--workspace", str(ws), "--json")
+def test_limit_in_range_is_taken(cli: Run, runs_ws: Path, value: str) -> None:
+    (runs_ws / RUNS_LOG).write_bytes(jsonl([record(run_id=run_id(n)) for n in range(3)]))
+    code, out, err = cli("runs", "list", "--limit", value, "--workspace", str(runs_ws), "--json")
     assert code == 0, err
     assert len(json.loads(out)) == min(3, int(value))

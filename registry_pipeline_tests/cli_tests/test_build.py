@@ -10,14 +10,7 @@ import sys
 from pathlib import Path
 
 from registry_pipeline.core.seal.validate import is_valid_run_folder
-from registry_pipeline_tests._helpers import Entries, Run, child_env, run_folders
-
-
-def build_entries(cli: Run, root: Path, *extra: str) -> tuple[int, Entries]:
-    """`registry build --json` of `root`: its exit code and its entries by registry id."""
-    code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
-    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
-
+from registry_pipeline_tests._helpers import Entries, Run, build_entries, child_env, run_folders
 
 SOURCES = (
     "expected_versions",

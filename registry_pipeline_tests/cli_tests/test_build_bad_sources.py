@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run, run_folders
-from registry_pipeline_tests.cli_tests.test_build import build_entries
+from registry_pipeline_tests._helpers import Run, build_entries, run_folders
 
 EXPECTED = Path("registries/expected_versions/EXPECTED_VERSIONS_v0_1.json")
 

@@ -50,6 +50,7 @@ from registry_pipeline_tests._webserver import (
     assert_the_sensor_promotes_a_ui_build,
     dagster_dev,
     environment,
+    folders,
     interrupt,
     promotions,
     race,
@@ -70,10 +71,6 @@ def _change(root: Path) -> None:
     changed = text.replace('"op_status_table": "0.1.0"', '"op_status_table": "0.1.1"')
     assert changed != text
     source.write_text(changed)
-
-
-def _folders(root: Path) -> set[str]:
-    return {p.name for p in (root / ".codex" / "RUNS").iterdir() if not p.name.startswith(".")}
 
 
 def _cli(*extra: str) -> Callable[[Run, Path], str]:
@@ -138,10 +135,10 @@ DOORS = {
 
 @pytest.mark.parametrize("door", list(DOORS))
 def test_every_door_does_the_same_build(cli: Run, built: Path, door: str) -> None:
-    before = _folders(built)
+    before = folders(built)
     _change(built)
     run_id = DOORS[door](cli, built)
-    sealed = {registry_of(name) for name in _folders(built) - before}
+    sealed = {registry_of(name) for name in folders(built) - before}
     assert CHANGED in sealed  # what changed is sealed again ...
     assert sealed.isdisjoint(set(SOURCES) - {CHANGED})  # ... and no unchanged source
     with open_instance(built) as instance:
@@ -172,7 +169,7 @@ def test_with_nothing_changed_no_door_seals_or_promotes(cli: Run, built: Path, d
     assert code == 0, err
     code, out, err = cli("build", "--workspace", str(built))
     assert code == 0 and out.startswith("up to date"), out + err
-    before, journal = _folders(built), _journal(built)
+    before, journal = folders(built), _journal(built)
     defs = build_definitions(built)
     with open_instance(built) as instance:
         if door in ("the daily schedule", "the change sensor"):
@@ -194,7 +191,7 @@ def test_with_nothing_changed_no_door_seals_or_promotes(cli: Run, built: Path, d
             }
             assert reused == set(DEMO_GRAPH)
             [_promotion] = promote_as_the_sensor(defs, instance)
-    assert _folders(built) == before
+    assert folders(built) == before
     assert _journal(built) == journal
     code, out, err = cli("build", "--workspace", str(built))
     assert code == 0 and out.startswith("up to date"), out + err

@@ -10,16 +10,16 @@ import pytest
 from registry_pipeline.core.pointers.journal import CHECKPOINT_RELPATH, read_records, verify_journal
 from registry_pipeline.core.pointers.store import PointerRefused, PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Entries, Run, break_built_schema
-from registry_pipeline_tests.cli_tests.test_build import build_entries
+from registry_pipeline_tests._helpers import (
+    Entries,
+    Run,
+    break_built_schema,
+    build_entries,
+    stored_active_runs,
+)
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 BUILT_WITH_POINTER = ("run_registry", "op_status_table", "drift_signals")
-
-
-def _active(root: Path) -> dict[str, str | None]:
-    pointers = PointerStore(Workspace(root)).read()
-    return {rid: ref.run_id if (ref := pointers.active(rid)) else None for rid in pointers.pointers}
 
 
 def _verify(root: Path) -> None:
@@ -31,7 +31,7 @@ def _verify(root: Path) -> None:
 def test_build_promotes_every_registry_with_a_pointer(built: Path, built_entries: Entries) -> None:
     """The session's green build of the demo: `built_entries`, and `built` a copy of it."""
     demo, entries = built, built_entries
-    active = _active(demo)
+    active = stored_active_runs(demo)
     for registry_id in (*SOURCES, *BUILT_WITH_POINTER):
         assert entries[registry_id]["promoted"] is True, entries[registry_id]
         assert active[registry_id] == entries[registry_id]["run_id"]
@@ -55,7 +55,7 @@ def test_failed_check_promotes_what_passed_then_the_fix_does(cli: Run, demo: Pat
     assert code == 1
     line = next(row for row in out.splitlines() if " drift_signals " in row)
     assert "schema_valid=FAIL" in line and "not promoted (build failed)" in line
-    active = _active(demo)
+    active = stored_active_runs(demo)
     assert "drift_signals" not in active
     assert set(active) == {*SOURCES, "rolepack", "run_index", "run_overrides", "run_registry",
                            "op_status_table"}  # fmt: skip
@@ -66,7 +66,7 @@ def test_failed_check_promotes_what_passed_then_the_fix_does(cli: Run, demo: Pat
     code, entries = build_entries(cli, demo)
     assert code == 0
     assert entries["drift_signals"]["promoted"] is True
-    assert _active(demo)["drift_signals"] == entries["drift_signals"]["run_id"]
+    assert stored_active_runs(demo)["drift_signals"] == entries["drift_signals"]["run_id"]
     assert entries["expected_versions"]["promotion"] == "already active"  # by the failed build
     _verify(demo)
 
@@ -97,7 +97,7 @@ def test_a_rollback_holds_across_builds_until_released(cli: Run, built: Path) ->
     ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     document = json.loads(ledger.read_text())
     document["migrations"][0]["status"] = "FAILED"
-    old = _active(built)["migration_ledger"]
+    old = stored_active_runs(built)["migration_ledger"]
     ledger.write_text(json.dumps(document, indent=2))
     code, entries = build_entries(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
@@ -108,20 +108,24 @@ def test_a_rollback_holds_across_builds_until_released(cli: Run, built: Path) ->
     assert code == 0
     assert entries["migration_ledger"]["run_id"] == new
     assert str(entries["migration_ledger"]["promotion"]).startswith("held: bad ledger, since ")
-    assert _active(built)["migration_ledger"] == old
+    assert stored_active_runs(built)["migration_ledger"] == old
     document["migrations"][0]["status"] = "SKIPPED"  # a newer snapshot: still held
     ledger.write_text(json.dumps(document, indent=2))
     code, out, _ = cli("build", "--workspace", str(built))
     assert code == 0
     line = next(row for row in out.splitlines() if "migration_ledger" in row)
     assert "not promoted (held: bad ledger, since " in line
-    assert _active(built)["migration_ledger"] == old
+    assert stored_active_runs(built)["migration_ledger"] == old
     code, out, _ = cli("pointers", "show", "--workspace", str(built))
     assert "[held: bad ledger, since " in out
     assert cli("pointers", "release", "migration_ledger", "--workspace", str(built))[0] == 0
     code, entries = build_entries(cli, built)
     assert code == 0 and entries["migration_ledger"]["promoted"] is True
-    assert _active(built)["migration_ledger"] == entries["migration_ledger"]["run_id"] != old
+    assert (
+        stored_active_runs(built)["migration_ledger"]
+        == entries["migration_ledger"]["run_id"]
+        != old
+    )
     _verify(built)
 
 
@@ -150,13 +154,13 @@ def test_drift_compares_active_snapshots_with_newest_valid_and_schemas(
     document["description"] = document.get("description", "") + " (edited)"
     schema.write_text(json.dumps(document, indent=2))
     # an active snapshot older than the newest valid one: roll migration_ledger back
-    first = _active(built)["migration_ledger"]
+    first = stored_active_runs(built)["migration_ledger"]
     ledger = built / "registries" / "migration_ledger" / "applied_migrations.json"
     text = ledger.read_text()
     ledger.write_text(text.replace('"status": "VERIFIED"', '"status": "UNVERIFIED"', 1))
     assert ledger.read_text() != text
     assert build_entries(cli, built)[0] == 0
-    assert _active(built)["migration_ledger"] != first
+    assert stored_active_runs(built)["migration_ledger"] != first
     code, _out, _err = cli(
         "pointers", "rollback", "migration_ledger", "--to", str(first), "--reason", "test",
         "--workspace", str(built),
@@ -192,7 +196,7 @@ def test_the_active_pointer_rule_checks_the_root_and_the_registry(cli: Run, buil
     snapshot, why = active_snapshot(workspace, "allowed_operations")
     assert snapshot is None and why is not None and "another root" in why
     document = json.loads(original)
-    other = _active(built)["expected_versions"]
+    other = stored_active_runs(built)["expected_versions"]
     for entry in document["pointers"]:
         if entry["registry_id"] == "allowed_operations":
             entry["active_ref"]["run_id"] = other  # a folder of another registry

@@ -13,7 +13,7 @@ import pytest
 
 from registry_pipeline.core.seal.run_store import SealedRun
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, run_folders, staging_entries
+from registry_pipeline_tests._helpers import Run, run_folders, staging_entries, tmpfs
 
 
 def test_no_command_is_bad_usage(cli: Run) -> None:
@@ -254,13 +254,7 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
 ) -> None:
     """Staging is on RUNS/'s filesystem, so publishing stays a rename (no EXDEV)."""
     runs = workspace.runs_dir
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(runs)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with tmpfs(runs, size="8m"):
         assert workspace.staging_dir == runs / ".staging"
         source = tmp_path / "ALPHA.json"
         source.write_text('{"a": 1}\n')
@@ -269,8 +263,6 @@ def test_runs_on_a_mount_of_its_own_seals_and_validates(
         assert code == 0, err
         assert cli("validate", "--all", "--workspace", str(workspace.root))[0] == 0
         assert [p.name for p in runs.iterdir() if not p.name.startswith(".")] != []
-    finally:
-        subprocess.run(["umount", "-l", str(runs)], check=False)
 
 
 def test_init_warns_only_about_what_a_user_can_act_on(cli: Run, tmp_path: Path) -> None:

@@ -8,11 +8,9 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +21,15 @@ from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests._helpers import (
     BUILD_ENV,
+    PAGE,
+    Disk,
     Run,
     build_demo,
     copy_built,
     environment_kept,
     promote_as_the_sensor,
+    stored_active_runs,
+    tmpfs,
 )
 
 DISK_SIZE = "64m"
@@ -40,42 +42,8 @@ OPERATION = {
     "operation_id": "OP-Z01", "name": "Weekly digest", "option": "Z", "builder": None,
     "enforcement_level": "C2", "threshold_pack": "weekly_pack_v1",
 }  # fmt: skip
-PAGE = 4096
 BIG = "x" * (2 * PAGE)
 """Text that makes a line longer than any page's slack: its append needs a page of its own."""
-
-
-@dataclass
-class Disk:
-    """The tmpfs, and a filler file that takes its last free page."""
-
-    path: Path
-
-    @property
-    def filler(self) -> Path:
-        return self.path / "filler"
-
-    def fill(self) -> None:
-        """Take every free page, after the collector closed what would free pages later."""
-        gc.collect()
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            for block in (b"\0" * (1 << 20), b"\0" * PAGE):
-                try:
-                    while os.write(fd, block):
-                        pass
-                except OSError as exc:
-                    assert exc.errno == errno.ENOSPC, exc
-        finally:
-            os.close(fd)
-        assert self.free_bytes() == 0
-
-    def free(self) -> None:
-        self.filler.unlink(missing_ok=True)
-
-    def free_bytes(self) -> int:
-        space = os.statvfs(self.path)
-        return space.f_bavail * space.f_frsize
 
 
 @pytest.fixture(scope="module")
@@ -83,17 +51,8 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Disk]:
     """A DISK_SIZE tmpfs mounted for this module (root only), unmounted at its end."""
     if os.geteuid() != 0:
         pytest.skip("a real full disk needs a tmpfs mounted by the test: run as root")
-    mount_point = tmp_path_factory.mktemp("full_disk")
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_SIZE}", "tmpfs", str(mount_point)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield Disk(mount_point)
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with tmpfs(tmp_path_factory.mktemp("full_disk"), size=DISK_SIZE) as mounted:
+        yield mounted
 
 
 @pytest.fixture(scope="module")
@@ -129,11 +88,6 @@ def _intact(root: Path) -> list[bytes]:
     report = verify_journal(store.journal_path, store.read())
     assert report.ok, report.problems
     return store.journal_path.read_bytes().splitlines()
-
-
-def _active(root: Path) -> dict[str, str | None]:
-    pointers = PointerStore(Workspace(root)).read()
-    return {rid: ref.run_id if (ref := pointers.active(rid)) else None for rid in pointers.pointers}
 
 
 def _last_line(out: str, err: str) -> str:
@@ -195,7 +149,7 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
     """The operator's defect: only the journal's append meets the full disk; promoted once freed."""
     from registry_pipeline.core.pointers import journal, store
 
-    before, actions = _active(ws), _intact(ws)
+    before, actions = stored_active_runs(ws), _intact(ws)
     _fill_at(monkeypatch, disk, store, "set_judged")  # the receipts written, nothing journaled
     failed = _free_after_failure(monkeypatch, disk, journal, "append_record")
     code, out, err = cli("build", "--force", "--workspace", str(ws))
@@ -206,7 +160,7 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
     assert "FAILED" in last and "nothing promoted" in last, last
     _says_io_error(last, ws / JOURNAL)
     assert "not promoted (IO_ERROR)" in out
-    assert _active(ws) == before and _intact(ws) == actions  # nothing half-written
+    assert stored_active_runs(ws) == before and _intact(ws) == actions  # nothing half-written
 
     from registry_pipeline.definitions import build_definitions
     from registry_pipeline.lib.instance import open_instance
@@ -222,11 +176,11 @@ def test_a_journal_append_on_a_full_disk_fails_the_promotion_and_promotes_later(
         run = instance.get_run_by_id(first)
         assert run is not None and run.job_name == PROMOTION_JOB
         assert run.status.value == "FAILURE"  # as strict as the command's own promotion
-        assert _active(ws) == before and _intact(ws) == actions
+        assert stored_active_runs(ws) == before and _intact(ws) == actions
         assert [b.run_id for b in pending_builds(instance)] == [pending.run_id]
         (second,) = promote_as_the_sensor(defs, instance)  # space again: promoted
         assert instance.get_run_by_id(second).status.value == "SUCCESS"  # type: ignore[union-attr]
-    assert _active(ws) != before and _intact(ws)[:-1] == actions
+    assert stored_active_runs(ws) != before and _intact(ws)[:-1] == actions
     code, out, err = cli("build", "--workspace", str(ws))
     assert code == 0, out + err
 
@@ -235,7 +189,7 @@ def _build_stopped_by_a_full_disk(
     cli: Run, disk: Disk, ws: Path, monkeypatch: pytest.MonkeyPatch, module: object, point: str
 ) -> list[bytes]:
     """`registry build --force`, the disk full from `module`'s `point` on: the journal's actions."""
-    before, actions = _active(ws), _intact(ws)
+    before, actions = stored_active_runs(ws), _intact(ws)
     _fill_at(monkeypatch, disk, module, point)
     code, out, err = cli("build", "--force", "--workspace", str(ws))
     assert code == 1, out + err
@@ -244,7 +198,7 @@ def _build_stopped_by_a_full_disk(
     assert re.search(rf"IO_ERROR {re.escape(str(ws))}/\S+", last), last
     assert "No space left on device" in last and "free space" in last, last
     disk.free()
-    assert _active(ws) == before and _intact(ws) == actions
+    assert stored_active_runs(ws) == before and _intact(ws) == actions
     return actions
 
 
@@ -313,7 +267,7 @@ def test_a_full_disk_under_dagsters_storage_is_one_io_error_line(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(build, "promote_here", promote_here)
-    before, actions = _active(ws), _intact(ws)
+    before, actions = stored_active_runs(ws), _intact(ws)
     code, out, err = cli("build", "--force", "--workspace", str(ws))
     assert code == 1, out + err
     _quiet(err)
@@ -323,7 +277,7 @@ def test_a_full_disk_under_dagsters_storage_is_one_io_error_line(
     assert "free space" in err
     monkeypatch.setattr(build, "promote_here", original)
     disk.free()
-    assert _active(ws) == before and _intact(ws) == actions
+    assert stored_active_runs(ws) == before and _intact(ws) == actions
     code, out, err = cli("build", "--workspace", str(ws))
     assert code == 0, out + err
     assert "a build whose promotion was pending" in err

@@ -4,28 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run, only_error
 from registry_pipeline_tests.core_tests.write_path._support import sample
 
 TYPES = "modules/overview/type_registry.yaml"
-
-
-def _error(out: str) -> dict[str, Any]:
-    document = json.loads(out)
-    assert set(document) == {"error"}
-    error: dict[str, Any] = document["error"]
-    return error
 
 
 def test_check_append_only_gives_the_parsers_line_and_column(cli: Run, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"roles": [\n  {"role_id": 1,,}\n')
     code, out, _ = cli("check-append-only", str(broken), "--rules", "rolepack", "--json")
-    error = _error(out)
+    error = only_error(out)
     assert code == 2 and error["code"] == "JSON_INVALID"
     assert (error["path"], error["line"], error["column"]) == (str(broken), 2, 17)
     assert "JSON_INVALID" not in error["message"]
@@ -45,7 +37,7 @@ def test_add_entry_gives_the_entry_files_line_and_column(
     broken.write_text(text)
     code, out, _ = cli("add-entry", "--workspace", str(example), "--type", "module_type",
                        "--entry-file", str(broken), "--json")  # fmt: skip
-    error = _error(out)
+    error = only_error(out)
     assert code == 2 and error["code"] == "ENTRY_UNPARSABLE"
     assert (error["path"], error["line"], error["column"]) == (str(broken), *position)
 
@@ -61,7 +53,7 @@ def test_a_yaml_registry_that_does_not_parse_gives_its_line_and_column(
     code, out, _ = cli("add-entry", "--workspace", str(example), "--type", "module_type",
                        "--entry-file", str(entry), "--json")  # fmt: skip
     assert code == 1
-    [detail] = _error(out)["details"]
+    [detail] = only_error(out)["details"]
     assert detail["code"] == "YAML_SYNTAX" and detail["path"] == TYPES
     assert isinstance(detail["line"], int) and isinstance(detail["column"], int)
     assert detail["line"] == text.count("\n") + 2  # the end of the file: the list never closes

@@ -8,8 +8,7 @@ from pathlib import Path
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.store import PointerStore
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Run, active_runs, lengthen_journal
-from registry_pipeline_tests.cli_tests.test_build_environment_errors import fill, tmpfs
+from registry_pipeline_tests._helpers import Run, active_runs, lengthen_journal, tmpfs
 from registry_pipeline_tests.core_tests.gate._support import point_by_hand
 
 SOURCE = Path("registries") / "expected_versions" / "EXPECTED_VERSIONS_v0_1.json"
@@ -42,10 +41,9 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
     cli: Run, tmp_path: Path
 ) -> None:
     """A real full tmpfs: the receipt not written refuses; the pointer file not written aborts."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    with tmpfs(disk, full=False):
-        ws = disk / "ws"
+    (tmp_path / "disk").mkdir()
+    with tmpfs(tmp_path / "disk") as disk:
+        ws = disk.path / "ws"
         assert cli("init", str(ws))[0] == 0
         ids = []
         for value in (1, 2):
@@ -58,23 +56,22 @@ def test_a_promotion_on_a_full_disk_is_aborted_and_not_applied_later(
         promote = ("pointers", "promote", "alpha")
         assert cli(*promote, ids[0], "--workspace", str(ws))[0] == 0
         store = PointerStore(Workspace(ws))
-        filler = disk / "filler"
         checkpoint = ws / ".codex/cache/pointer_journal_checkpoint.json"
         checkpoint.unlink(missing_ok=True)  # a cache the store drops when full: no page to free
-        fill(filler)  # no room for the gate's receipt: refused before anything is journaled
+        disk.fill()  # no room for the gate's receipt: refused before anything is journaled
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "nothing was changed" in err, err
         assert [record.action for record in read_records(store.journal_path)] == ["promote"]
-        filler.unlink()
+        disk.free()
         assert cli("pointers", "check", "alpha", ids[1], "--workspace", str(ws))[0] == 0
         checkpoint.unlink(missing_ok=True)
-        fill(filler)  # the receipt is there now; the new pointer file does not fit
+        disk.fill()  # the receipt is there now; the new pointer file does not fit
         code, _out, err = cli(*promote, ids[1], "--workspace", str(ws))
         assert code == 1 and "IO_ERROR" in err and "marked aborted" in err, err
         assert store.read().active("alpha").run_id == ids[0]
         actions = [record.action for record in read_records(store.journal_path)]
         assert actions == ["promote", "promote", "abort"]  # journaled, failed, marked aborted
-        filler.unlink()
+        disk.free()
         assert cli("pointers", "verify", "--workspace", str(ws))[0] == 0
         assert cli("pointers", "hold", "alpha", "--reason", "x", "--workspace", str(ws))[0] == 0
         assert store.read().active("alpha").run_id == ids[0]  # never applied later

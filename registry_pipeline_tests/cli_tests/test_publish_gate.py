@@ -16,15 +16,17 @@ from registry_pipeline.core.seal.envelope import RunSpec
 from registry_pipeline.core.seal.run_store import RunStore, seal_files
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Entries, Run, reseal, seal_checked, unseal
+from registry_pipeline_tests._helpers import (
+    Entries,
+    Run,
+    build_entries,
+    reseal,
+    seal_checked,
+    unseal,
+)
 from registry_pipeline_tests.core_tests.gate._support import active, edit_json
 
 ROLEPACK = Path("registries/rolepack/atelier_rolepack_v1.json")
-
-
-def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
-    code, out, _ = cli("build", "--workspace", str(root), "--json")
-    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
 def test_a_build_writes_a_receipt_for_every_checked_snapshot_and_the_journal_names_it(
@@ -58,10 +60,10 @@ def test_a_rebuild_after_failed_checks_seals_anew_and_fails_again(cli: Run, buil
     """A role and a pack removed, built twice unchanged: no failed snapshot is reused or passes."""
     edit_json(built / ROLEPACK, lambda document: document.update(roles=document["roles"][1:]))
     (built / "registries/threshold_packs/drift_strict_pack_v1.json").unlink()
-    code, first = _build(cli, built)
+    code, first = build_entries(cli, built)
     assert code == 1 and first["rolepack"]["promoted"] is False
     assert first["allowed_operations"]["checks"]["coordination"] is False
-    code, second = _build(cli, built)
+    code, second = build_entries(cli, built)
     assert code == 1 and second["rolepack"]["run_id"] != first["rolepack"]["run_id"]
     assert second["allowed_operations"]["checks"]["coordination"] is False
 
@@ -109,7 +111,7 @@ def test_a_held_referrer_sealed_in_the_same_build_is_judged_as_it_stays_active(
         if operation.get("threshold_pack") == "freshness_default_pack_v1":
             operation["threshold_pack"] = "drift_strict_pack_v1"
     operations.write_text(json.dumps(document, indent=2) + "\n")
-    code, entries = _build(cli, built)
+    code, entries = build_entries(cli, built)
     assert code == 1
     assert entries["threshold_packs_file"]["promoted"] is False
     assert "REFERRER_BROKEN" in entries["threshold_packs_file"]["promotion"]

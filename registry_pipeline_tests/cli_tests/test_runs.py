@@ -25,7 +25,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     failing,
     jsonl,
     line,
-    make_workspace,
     override,
     record,
     run_id,
@@ -45,11 +44,6 @@ codes = [main(["runs", "append", "--record-file", f, "--workspace", root, "--jso
 sys.exit(max(codes))
 """
 """One process running `registry runs append` once per file, one after the other."""
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path)
 
 
 def _rid(worker: int, n: int) -> str:
@@ -104,7 +98,7 @@ def _list(ws: Path) -> list[str]:
     return [r["run_id"] for r in json.loads(done.stdout)]
 
 
-def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Path) -> None:
+def test_four_appenders_one_record_at_a_time_lose_nothing(runs_ws: Path, tmp_path: Path) -> None:
     expected: list[dict[str, Any]] = []
     processes = []
     for worker in range(WORKERS):
@@ -113,7 +107,7 @@ def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Pa
         files = [write_input(tmp_path, [r], f"w{worker}-{n}.json") for n, r in enumerate(records)]
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-c", DRIVER, str(ws), *files],
+                [sys.executable, "-c", DRIVER, str(runs_ws), *files],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
             )
@@ -122,7 +116,7 @@ def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Pa
         _out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err.decode()
 
-    found = _lines(ws)
+    found = _lines(runs_ws)
     assert len(found) == WORKERS * EACH
     assert sorted(map(_key, found)) == sorted(map(_key, expected))
     assert sorted(found, key=_key) == sorted(expected, key=_key)  # each byte of each record
@@ -130,11 +124,11 @@ def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Pa
         mine = [_key(r) for r in found if r["run_id"].startswith(f"RUN-20260901-{worker:02d}")]
         assert mine == [_key(r) for r in _worker_records(worker)]
 
-    listed = _list(ws)
+    listed = _list(runs_ws)
     assert len(listed) == WORKERS * (EACH - 5)
-    assert listed == slow_list((ws / RUNS_LOG).read_bytes())
+    assert listed == slow_list((runs_ws / RUNS_LOG).read_bytes())
     shown = subprocess.run(
-        [str(BIN), "runs", "show", _rid(2, 3), "--history", "--json", "--workspace", str(ws)],
+        [str(BIN), "runs", "show", _rid(2, 3), "--history", "--json", "--workspace", str(runs_ws)],
         capture_output=True,
         text=True,
         check=False,
@@ -142,23 +136,23 @@ def test_four_appenders_one_record_at_a_time_lose_nothing(ws: Path, tmp_path: Pa
     assert [r["qa_gate2"] for r in json.loads(shown.stdout)] == ["FAIL", "PASS"]
 
 
-def test_four_batch_appenders_each_batch_is_contiguous(ws: Path) -> None:
+def test_four_batch_appenders_each_batch_is_contiguous(runs_ws: Path) -> None:
     batches = {worker: _worker_records(worker) for worker in range(WORKERS)}
-    processes = [_appending(ws, records, f"batch-{w}.jsonl") for w, records in batches.items()]
+    processes = [_appending(runs_ws, records, f"batch-{w}.jsonl") for w, records in batches.items()]
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err.decode()
         result = json.loads(out)
         assert (result["appended"], result["augmented"]) == (EACH, 5)
 
-    data = (ws / RUNS_LOG).read_bytes()
+    data = (runs_ws / RUNS_LOG).read_bytes()
     assert len(data) == sum(len(jsonl(records)) for records in batches.values())
     for records in batches.values():  # every batch's lines, in one piece
         assert jsonl(records) in data
-    assert len(_list(ws)) == WORKERS * (EACH - 5)
+    assert len(_list(runs_ws)) == WORKERS * (EACH - 5)
 
 
-def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path) -> None:
+def test_racing_writers_of_one_run_at_one_time_one_wins(runs_ws: Path) -> None:
     given = (
         record(machine_id="C1"),
         record(machine_id="C2"),
@@ -166,7 +160,9 @@ def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path) -> None:
         # the same record in other bytes: a byte-identical one would be a retry
         dict(reversed(list(record(machine_id="C1").items()))),
     )
-    processes = [_appending(ws, [one], f"race-{index}.json") for index, one in enumerate(given)]
+    processes = [
+        _appending(runs_ws, [one], f"race-{index}.json") for index, one in enumerate(given)
+    ]
     outcomes = []
     for process in processes:
         out, _err = process.communicate(timeout=120)
@@ -175,20 +171,20 @@ def test_racing_writers_of_one_run_at_one_time_one_wins(ws: Path) -> None:
     assert sorted(outcomes, key=str) == sorted(
         [(0, None), *[(1, "AUGMENT_NOT_LATER")] * 3], key=str
     )
-    assert len(_lines(ws)) == 1
+    assert len(_lines(runs_ws)) == 1
 
 
-def test_append_from_stdin(ws: Path) -> None:
+def test_append_from_stdin(runs_ws: Path) -> None:
     given = [record(), record(run_id="RUN-20260901-0801-BBBB", created_utc="2026-09-01T08:01Z")]
     done = subprocess.run(
-        [str(BIN), "runs", "append", "--record-file", "-", "--workspace", str(ws), "--json"],
+        [str(BIN), "runs", "append", "--record-file", "-", "--workspace", str(runs_ws), "--json"],
         input=jsonl(given),
         capture_output=True,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)["appended"] == 2
-    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
+    assert (runs_ws / RUNS_LOG).read_bytes() == jsonl(given)
 
 
 @pytest.mark.parametrize(
@@ -197,30 +193,30 @@ def test_append_from_stdin(ws: Path) -> None:
     ids=["run", "run_override"],
 )
 def test_add_entry_refuses_run_logs(
-    cli: Run, ws: Path, tmp_path: Path, type_name: str, entry: dict[str, Any], log: str
+    cli: Run, runs_ws: Path, tmp_path: Path, type_name: str, entry: dict[str, Any], log: str
 ) -> None:
-    (ws / log).write_bytes(jsonl([entry]))
+    (runs_ws / log).write_bytes(jsonl([entry]))
     given = write_input(tmp_path, json.dumps(entry).encode(), "entry.json")
-    before = (ws / log).read_bytes()
-    args = ("add-entry", "--workspace", str(ws), "--type", type_name, "--entry-file", given)
+    before = (runs_ws / log).read_bytes()
+    args = ("add-entry", "--workspace", str(runs_ws), "--type", type_name, "--entry-file", given)
     for extra in (["--json"], ["--json", "--dry-run"]):
         code, out, _err = cli(*args, *extra)
         error = json.loads(out)["error"]
         assert (code, error["code"], error["path"]) == (2, "LOG_TYPE", type_name)
     code, _out, err = cli(*args)
     assert code == 2 and "LOG_TYPE" in err
-    assert (ws / log).read_bytes() == before
+    assert (runs_ws / log).read_bytes() == before
 
 
 def test_import_says_how_far_it_got(
-    ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    runs_cli: Cli, runs_ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A line after each block that another follows (every PROGRESS_SECONDS: here each)."""
     monkeypatch.setattr("registry_pipeline.cli._runs.PROGRESS_SECONDS", 0.0)
     given = [record(run_id=run_id(n), created_utc=utc(1, 8, n)) for n in range(5)]
     block = len(line(given[0])) * 2  # two records a block
     monkeypatch.setattr("registry_pipeline.core.run_index.records.BLOCK", block)
-    ran = Cli(ws, capsys).runs("import", write_input(ws, given))
+    ran = runs_cli.runs("import", write_input(runs_ws, given))
     assert ran.code == 0
     assert ran.err.splitlines() == [f"checked {n} records ..." for n in (2, 4)]
     assert ran.out.startswith("appended 5 record(s) to run_index")
@@ -228,17 +224,17 @@ def test_import_says_how_far_it_got(
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists a group through /proc")
 def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
-    ws: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path
 ) -> None:
     """An import killed mid-way, once its second process judges blocks: its session's group is
     empty (the second process ends with it), the log all or none, a rerun ok."""
     given = [
         record(run_id=run_id(n % 5000, day=2 + n // 5000), created_utc=utc(2 + n // 5000, 9))
         for n in range(60_000)
-    ]  # several blocks: the second process starts at the third
+    ]  # several blocks: the second process starts at the second
     path = write_input(tmp_path, given, "big.jsonl")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_PIPELINE_")}
-    argv = [str(BIN), "runs", "import", path, "--workspace", str(ws)]
+    argv = [str(BIN), "runs", "import", path, "--workspace", str(runs_ws)]
     importing = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=env, start_new_session=True,
@@ -257,8 +253,8 @@ def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
     assert not left, f"outlived the killed command: {left}"
     with pytest.raises(ProcessLookupError):
         os.killpg(importing.pid, 0)  # no process of its group is left
-    assert (ws / RUNS_LOG).read_bytes() in (b"", jsonl(given))
+    assert (runs_ws / RUNS_LOG).read_bytes() in (b"", jsonl(given))
 
-    done = Cli(ws, capsys).runs("import", path, "--json")
+    done = runs_cli.runs("import", path, "--json")
     assert done.code == 0, done.out
-    assert (ws / RUNS_LOG).read_bytes() == jsonl(given)
+    assert (runs_ws / RUNS_LOG).read_bytes() == jsonl(given)

@@ -11,7 +11,7 @@ from pathlib import Path
 from registry_pipeline.core.gate.checks import run_rules_check
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots
-from registry_pipeline_tests._helpers import Entries, Run
+from registry_pipeline_tests._helpers import Entries, Run, build_entries
 
 LOG = "registries/run_index/RUN_INDEX_v0_1.jsonl"
 OVERRIDES = "registries/run_index/RUN_OVERRIDES_v0_1.jsonl"
@@ -25,17 +25,14 @@ OVERRIDE = {
 }
 
 
-def _build(cli: Run, root: Path, *extra: str) -> tuple[int, dict[str, dict[str, object]]]:
-    code, out, _ = cli("build", "--workspace", str(root), "--json", *extra)
-    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
-
-
 def test_append_and_the_build_refuse_the_same_record(
     cli: Run, built: Path, built_entries: Entries
 ) -> None:
     demo, first = built, built_entries  # the first build: the session's (exit 0)
     assert first["run_index"]["promoted"]
-    code, again = _build(cli, demo, "--force")  # unchanged: the shortcut runs the same checks
+    code, again = build_entries(
+        cli, demo, "--force"
+    )  # unchanged: the shortcut runs the same checks
     assert code == 0 and again["run_index"]["status"] == "reused"
     assert again["run_index"]["checks"] == first["run_index"]["checks"]
     assert {"append_only", "rules"} <= set(first["run_index"]["checks"])
@@ -48,7 +45,7 @@ def test_append_and_the_build_refuse_the_same_record(
     assert code == 1 and json.loads(out)["error"]["code"] == "AUGMENT_NOT_LATER"
     with log.open("ab") as handle:  # the same record, by hand
         handle.write(json.dumps(last).encode() + b"\n")
-    code, rebuilt = _build(cli, demo)
+    code, rebuilt = build_entries(cli, demo)
     assert code == 1
     assert rebuilt["run_index"]["checks"]["rules"] is False
     assert "AUGMENT_NOT_LATER" in " ".join(map(str, rebuilt["run_index"]["problems"]))
@@ -63,7 +60,7 @@ def test_a_rewritten_log_fails_its_append_only_check(cli: Run, built: Path) -> N
     record["notes"] = "rewritten by hand"
     lines[1] = json.dumps(record).encode() + b"\n"
     log.write_bytes(b"".join(lines))
-    code, rebuilt = _build(cli, demo)
+    code, rebuilt = build_entries(cli, demo)
     assert code == 1
     assert rebuilt["run_index"]["checks"]["append_only"] is False
     assert "rules" not in rebuilt["run_index"]["checks"]  # its own step, after the snapshot's

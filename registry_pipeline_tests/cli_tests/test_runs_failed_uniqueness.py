@@ -158,12 +158,10 @@ def test_the_demo_index_answers_and_has_13_runs_that_failed_a_uniqueness_check(
     assert len(demo.runs("failed", "--gates", "--json").json) == 103
 
 
-def test_append_problems_are_problem_objects(
-    cli_ws: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    q = Cli(cli_ws, capsys)
+def test_append_problems_are_problem_objects(runs_ws: Path, runs_cli: Cli) -> None:
+    q = runs_cli
     given = write_input(
-        cli_ws.parent, [record(), record(machine_id="C9", run_log_filepath_abs=DROP)]
+        runs_ws.parent, [record(), record(machine_id="C9", run_log_filepath_abs=DROP)]
     )
     refused = q.runs("append", "--record-file", given, "--json")
     assert refused.code == 2
@@ -171,7 +169,7 @@ def test_append_problems_are_problem_objects(
     assert set(detail) >= PROBLEM_KEYS
     assert (detail["path"], detail["line"], detail["code"]) == (given, 2, "SCHEMA_VIOLATION")
 
-    warned = write_input(cli_ws.parent, [failing(scripture_packet_id=DROP)], "warned.jsonl")
+    warned = write_input(runs_ws.parent, [failing(scripture_packet_id=DROP)], "warned.jsonl")
     result = q.runs("append", "--record-file", warned, "--json")
     assert result.code == 0, result.out
     for warning in result.json["warnings"]:
@@ -181,8 +179,3 @@ def test_append_problems_are_problem_objects(
     missing = q.runs("show", "RUN-20260901-0000-NONE", "--json")
     assert missing.code == 1
     assert set(missing.error) >= PROBLEM_KEYS
-
-
-@pytest.fixture
-def cli_ws(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path)

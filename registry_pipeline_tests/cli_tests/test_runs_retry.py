@@ -21,14 +21,12 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import hashes_and_mtimes
-from registry_pipeline_tests.cli_tests.test_build_environment_errors import tmpfs
+from registry_pipeline_tests._helpers import hashes_and_mtimes, tmpfs
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     SIDECAR,
     Cli,
     jsonl,
-    make_workspace,
     record,
     run_id,
     settle,
@@ -43,18 +41,6 @@ GUARD = 300.0
 N = 2_000
 """Records of a batch: enough that one AUGMENT_NOT_LATER per record would be thousands."""
 MIB = 1 << 20
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path)
-
-
-@pytest.fixture
-def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
-    monkeypatch.delenv("REGISTRY_PIPELINE_CRASH_AT", raising=False)
-    return Cli(ws, capsys)
 
 
 def _batch(count: int = N, day: int = 2, first: int = 0) -> list[dict[str, Any]]:
@@ -121,61 +107,67 @@ def _one_partial_retry(result: Any, matched: int, given: int) -> dict[str, Any]:
 
 
 def test_a_retried_append_is_already_appended_and_writes_nothing(
-    cli: Cli, ws: Path, tmp_path: Path
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path
 ) -> None:
-    before = _seeded(cli, ws)
+    before = _seeded(runs_cli, runs_ws)
     given = _batch()
     path = write_input(tmp_path, given, "batch.jsonl")
-    first = cli.runs("append", "--record-file", path, "--json")
+    first = runs_cli.runs("append", "--record-file", path, "--json")
     assert first.code == 0, first.out
     assert (first.json["appended"], first.json["already_appended"]) == (N, False)
-    assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+    assert (runs_ws / RUNS_LOG).read_bytes() == before + jsonl(given)
     settle()
-    state = hashes_and_mtimes(ws)
+    state = hashes_and_mtimes(runs_ws)
 
-    again = cli.runs("append", "--record-file", path, "--json")
+    again = runs_cli.runs("append", "--record-file", path, "--json")
     assert again.code == 0, again.out
     assert again.json["already_appended"] is True
     assert (again.json["appended"], again.json["records"]) == (0, N)
     assert again.json["first_line"] == 2
     settle()
-    assert hashes_and_mtimes(ws) == state  # nothing written: not the log, the sidecar nor a lock
+    assert (
+        hashes_and_mtimes(runs_ws) == state
+    )  # nothing written: not the log, the sidecar nor a lock
 
-    human = cli.runs("append", "--record-file", path)
+    human = runs_cli.runs("append", "--record-file", path)
     assert human.code == 0, human.err
     assert human.out.startswith(f"already appended: the {N} record(s) given are lines 2..")
     assert "nothing was written" in human.out
     settle()
-    assert hashes_and_mtimes(ws) == state
+    assert hashes_and_mtimes(runs_ws) == state
 
 
-def test_records_in_the_log_before_others_are_not_a_retry_and_say_where(cli: Cli, ws: Path) -> None:
+def test_records_in_the_log_before_others_are_not_a_retry_and_say_where(
+    runs_cli: Cli, runs_ws: Path
+) -> None:
     """Only the last append can be retried: older records conflict, saying where they are."""
-    _seeded(cli, ws)
+    _seeded(runs_cli, runs_ws)
     given, later = _batch(10), _batch(5, day=3)
-    assert cli.append(*given).code == 0
-    assert cli.append(*later).code == 0
-    log = (ws / RUNS_LOG).read_bytes()
-    again = cli.append(*given)
+    assert runs_cli.append(*given).code == 0
+    assert runs_cli.append(*later).code == 0
+    log = (runs_ws / RUNS_LOG).read_bytes()
+    again = runs_cli.append(*given)
     assert again.code == 1, again.out
     assert again.error["code"] == "AUGMENT_NOT_LATER"
     assert "all 10 records given are in the log already" in again.error["message"]
     assert "(lines 2..11)" in again.error["message"]
-    assert (ws / RUNS_LOG).read_bytes() == log
+    assert (runs_ws / RUNS_LOG).read_bytes() == log
 
 
-def test_a_record_json_retry_is_already_appended(cli: Cli, ws: Path) -> None:
+def test_a_record_json_retry_is_already_appended(runs_cli: Cli, runs_ws: Path) -> None:
     given = json.dumps(record())
-    assert cli.runs("append", "--record-json", given).code == 0
-    again = cli.runs("append", "--record-json", given, "--json")
+    assert runs_cli.runs("append", "--record-json", given).code == 0
+    again = runs_cli.runs("append", "--record-json", given, "--json")
     assert again.code == 0 and again.json["already_appended"] is True
-    assert (ws / RUNS_LOG).read_bytes() == jsonl([record()])
+    assert (runs_ws / RUNS_LOG).read_bytes() == jsonl([record()])
 
 
-def test_the_same_run_with_other_bytes_is_still_augment_not_later(cli: Cli, ws: Path) -> None:
+def test_the_same_run_with_other_bytes_is_still_augment_not_later(
+    runs_cli: Cli, runs_ws: Path
+) -> None:
     """A retry is the same bytes: a record of the same run and time that differs is a conflict."""
-    assert cli.append(record()).code == 0
-    refused = cli.append(record(machine_id="C2"))
+    assert runs_cli.append(record()).code == 0
+    refused = runs_cli.append(record(machine_id="C2"))
     assert refused.code == 1
     assert refused.error["code"] == "AUGMENT_NOT_LATER"
 
@@ -183,38 +175,40 @@ def test_the_same_run_with_other_bytes_is_still_augment_not_later(cli: Cli, ws: 
 # --- partial overlaps ----------------------------------------------------------------------
 
 
-def test_an_append_cut_short_then_retried_is_one_partial_retry(cli: Cli, ws: Path) -> None:
-    before = _seeded(cli, ws)
+def test_an_append_cut_short_then_retried_is_one_partial_retry(
+    runs_cli: Cli, runs_ws: Path
+) -> None:
+    before = _seeded(runs_cli, runs_ws)
     given = _batch()
-    assert cli.append(*given[:700]).code == 0
-    log = (ws / RUNS_LOG).read_bytes()
+    assert runs_cli.append(*given[:700]).code == 0
+    log = (runs_ws / RUNS_LOG).read_bytes()
 
-    refused = cli.append(*given)
+    refused = runs_cli.append(*given)
     problem = _one_partial_retry(refused, 700, N)
     assert problem["line"] == 701  # the first record not in the log: append from there
     assert "lines 2..701" in problem["message"] and "1300" in problem["message"]
-    assert (ws / RUNS_LOG).read_bytes() == log
+    assert (runs_ws / RUNS_LOG).read_bytes() == log
 
-    rest = cli.append(*given[700:])
+    rest = runs_cli.append(*given[700:])
     assert rest.code == 0, rest.out
-    assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
-    again = cli.append(*given)
+    assert (runs_ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+    again = runs_cli.append(*given)
     assert again.code == 0 and again.json["already_appended"] is True
 
 
-def test_an_overlap_that_differs_is_one_partial_retry(cli: Cli, ws: Path) -> None:
-    _seeded(cli, ws)
+def test_an_overlap_that_differs_is_one_partial_retry(runs_cli: Cli, runs_ws: Path) -> None:
+    _seeded(runs_cli, runs_ws)
     given = _batch(50)
-    assert cli.append(*given[:20]).code == 0
-    assert cli.append(*_batch(3, day=3)).code == 0  # someone else's records follow
-    log = (ws / RUNS_LOG).read_bytes()
+    assert runs_cli.append(*given[:20]).code == 0
+    assert runs_cli.append(*_batch(3, day=3)).code == 0  # someone else's records follow
+    log = (runs_ws / RUNS_LOG).read_bytes()
 
-    problem = _one_partial_retry(cli.append(*given), 20, 50)
+    problem = _one_partial_retry(runs_cli.append(*given), 20, 50)
     assert "differs" in problem["message"]
     changed = [*given[:5], record(run_id=run_id(999, 2), created_utc=utc(2, 9)), *given[6:20]]
-    problem = _one_partial_retry(cli.append(*changed), 5, 20)
+    problem = _one_partial_retry(runs_cli.append(*changed), 5, 20)
     assert problem["line"] == 6 and "differs" in problem["message"]
-    assert (ws / RUNS_LOG).read_bytes() == log
+    assert (runs_ws / RUNS_LOG).read_bytes() == log
 
 
 # --- retried after a kill ------------------------------------------------------------------
@@ -225,48 +219,48 @@ def test_an_overlap_that_differs_is_one_partial_retry(cli: Cli, ws: Path) -> Non
     [("run_index_checked", False), ("run_index_written", True), ("run_index_indexed", True)],
 )
 def test_a_killed_append_retried_exits_0_whether_or_not_it_committed(
-    cli: Cli, ws: Path, tmp_path: Path, step: str, committed: bool
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path, step: str, committed: bool
 ) -> None:
-    before = _seeded(cli, ws)
+    before = _seeded(runs_cli, runs_ws)
     settle()
     given = _batch()
     path = write_input(tmp_path, given, "batch.jsonl")
 
-    killed = _append_process(ws, path, crash_at=step)
+    killed = _append_process(runs_ws, path, crash_at=step)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout, killed.stderr)
-    assert (ws / RUNS_LOG).read_bytes() == before + (jsonl(given) if committed else b"")
+    assert (runs_ws / RUNS_LOG).read_bytes() == before + (jsonl(given) if committed else b"")
 
-    retried = _append_process(ws, path)
+    retried = _append_process(runs_ws, path)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     document = json.loads(retried.stdout)
     assert document["already_appended"] is committed
     assert document["appended"] == (0 if committed else N)
-    data = (ws / RUNS_LOG).read_bytes()
+    data = (runs_ws / RUNS_LOG).read_bytes()
     assert data == before + jsonl(given)  # exactly once
-    assert cli.runs("list", "--json").run_ids() == slow_list(data)
+    assert runs_cli.runs("list", "--json").run_ids() == slow_list(data)
 
 
 def test_a_torn_prefix_of_the_batch_is_repaired_and_the_retry_says_so(
-    cli: Cli, ws: Path, tmp_path: Path
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path
 ) -> None:
     """A torn first MiB refuses the retry (LOG_TORN); repaired, the retry names its lines."""
-    before = _seeded(cli, ws)
+    before = _seeded(runs_cli, runs_ws)
     given = _batch(3_000)
     data = jsonl(given)
     assert len(data) > 1 * MIB
     path = write_input(tmp_path, given, "big.jsonl")
-    with (ws / RUNS_LOG).open("ab") as log:
+    with (runs_ws / RUNS_LOG).open("ab") as log:
         log.write(data[:MIB])
     complete = data[:MIB].count(b"\n")
     assert not data[:MIB].endswith(b"\n")
 
-    torn = _append_process(ws, path)
+    torn = _append_process(runs_ws, path)
     assert torn.returncode == 1
     assert json.loads(torn.stdout)["error"]["code"] == "LOG_TORN"
-    assert cli.runs("repair").code == 0
-    assert (ws / RUNS_LOG).read_bytes() == before + data[: data[:MIB].rfind(b"\n") + 1]
+    assert runs_cli.runs("repair").code == 0
+    assert (runs_ws / RUNS_LOG).read_bytes() == before + data[: data[:MIB].rfind(b"\n") + 1]
 
-    retried = _append_process(ws, path)
+    retried = _append_process(runs_ws, path)
     assert retried.returncode == 1, retried.stdout
     error = json.loads(retried.stdout)["error"]
     assert error["code"] == "PARTIAL_RETRY"
@@ -312,54 +306,56 @@ def _consistent_after(cli: Cli, ws: Path, given: str, expected: bytes) -> None:
 
 @pytest.mark.parametrize("json_output", [True, False], ids=["json", "human"])
 def test_a_sidecar_that_cannot_grow_after_the_write_is_sidecar_stale(
-    cli: Cli, ws: Path, tmp_path: Path, json_output: bool
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path, json_output: bool
 ) -> None:
-    before = _indexed(cli, ws)
+    before = _indexed(runs_cli, runs_ws)
     given = _batch(5)
     path = write_input(tmp_path, given)
     limit = len(before) + len(jsonl(given))  # room for the log's new lines, no more
-    assert (ws / SIDECAR).stat().st_size > limit
+    assert (runs_ws / SIDECAR).stat().st_size > limit
 
-    done = _append_process(ws, path, max_file_bytes=limit, json_output=json_output)
+    done = _append_process(runs_ws, path, max_file_bytes=limit, json_output=json_output)
     if json_output:
-        _committed_but_stale(done, ws, len(given))
+        _committed_but_stale(done, runs_ws, len(given))
     else:  # it says it committed, then the error
         assert done.returncode == 1, done.stderr
         assert done.stdout.startswith("appended 5 record(s) to run_index")
-        assert done.stderr.startswith(f"error: SIDECAR_STALE {ws / SIDECAR}: "), done.stderr
-    _consistent_after(cli, ws, path, before + jsonl(given))
+        assert done.stderr.startswith(f"error: SIDECAR_STALE {runs_ws / SIDECAR}: "), done.stderr
+    _consistent_after(runs_cli, runs_ws, path, before + jsonl(given))
 
 
 def test_a_log_that_cannot_grow_appends_nothing_and_says_so(
-    cli: Cli, ws: Path, tmp_path: Path
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path
 ) -> None:
-    before = _indexed(cli, ws)
+    before = _indexed(runs_cli, runs_ws)
     given = _batch(5)
     path = write_input(tmp_path, given)
-    done = _append_process(ws, path, max_file_bytes=len(before) + 100)  # the write stops mid-record
+    done = _append_process(
+        runs_ws, path, max_file_bytes=len(before) + 100
+    )  # the write stops mid-record
     assert done.returncode == 1, done.stdout + done.stderr
     error = json.loads(done.stdout)["error"]
-    assert (error["code"], error["path"]) == ("IO_ERROR", str(ws / RUNS_LOG))
+    assert (error["code"], error["path"]) == ("IO_ERROR", str(runs_ws / RUNS_LOG))
     assert "nothing was appended" in error["message"]
-    assert (ws / RUNS_LOG).read_bytes() == before  # cut back: all or none
-    assert cli.runs("list", "--json").run_ids() == slow_list(before)
+    assert (runs_ws / RUNS_LOG).read_bytes() == before  # cut back: all or none
+    assert runs_cli.runs("list", "--json").run_ids() == slow_list(before)
 
 
 def test_a_full_disk_under_the_sidecar_after_the_write_is_sidecar_stale(
-    cli: Cli, ws: Path, tmp_path: Path
+    runs_cli: Cli, runs_ws: Path, tmp_path: Path
 ) -> None:
-    before = _indexed(cli, ws)
+    before = _indexed(runs_cli, runs_ws)
     given = _batch(5)
     path = write_input(tmp_path, given)
     settle()
-    with tmpfs(ws / ".codex" / "cache"):  # the sidecar on a full disk
-        done = _append_process(ws, path)
-        _committed_but_stale(done, ws, len(given))
-        assert (ws / RUNS_LOG).read_bytes() == before + jsonl(given)
-        listed = cli.runs("list", "--json")  # answered all the same, from a temporary index
+    with tmpfs(runs_ws / ".codex" / "cache", full=True):  # the sidecar on a full disk
+        done = _append_process(runs_ws, path)
+        _committed_but_stale(done, runs_ws, len(given))
+        assert (runs_ws / RUNS_LOG).read_bytes() == before + jsonl(given)
+        listed = runs_cli.runs("list", "--json")  # answered all the same, from a temporary index
         assert listed.code == 0 and listed.run_ids() == slow_list(before + jsonl(given))
         assert "SIDECAR_STALE" in listed.err or "could not" in listed.err
-    _consistent_after(cli, ws, path, before + jsonl(given))
+    _consistent_after(runs_cli, runs_ws, path, before + jsonl(given))
 
 
 def test_rlimit_is_enforced_here(tmp_path: Path) -> None:

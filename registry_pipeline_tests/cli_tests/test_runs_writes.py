@@ -24,7 +24,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     Cli,
     failing,
     jsonl,
-    make_workspace,
     record,
     run_id,
     settle,
@@ -42,17 +41,6 @@ QUERIES: list[tuple[str, ...]] = [
     ("latest", *LANE),
     ("latest", "--lane", "artist_id=ART-nobody"),
 ]
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    return make_workspace(tmp_path)
-
-
-@pytest.fixture
-def cli(ws: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
-    monkeypatch.delenv("REGISTRY_WORKSPACE", raising=False)
-    return Cli(ws, capsys)
 
 
 def _seeded(cli: Cli, ws: Path) -> bytes:
@@ -77,47 +65,53 @@ def _refused(cli: Cli, link: Path, *args: str, reason: str = "UNSAFE_PATH") -> N
     ],
 )
 def test_append_refuses_a_symlink_on_the_way_to_its_sidecar_or_lock(
-    cli: Cli, ws: Path, elsewhere: Path, linked: str, reason: str
+    runs_cli: Cli, runs_ws: Path, elsewhere: Path, linked: str, reason: str
 ) -> None:
-    before = _seeded(cli, ws)
-    link = replace_with_link(ws / linked, elsewhere)
-    state, theirs = link_state(ws), link_state(elsewhere)
+    before = _seeded(runs_cli, runs_ws)
+    link = replace_with_link(runs_ws / linked, elsewhere)
+    state, theirs = link_state(runs_ws), link_state(elsewhere)
     given = jsonl([record(run_id=run_id(2), created_utc=utc(2))])
-    (ws.parent / "in.jsonl").write_bytes(given)
-    _refused(cli, link, "append", "--record-file", str(ws.parent / "in.jsonl"), reason=reason)
+    (runs_ws.parent / "in.jsonl").write_bytes(given)
+    _refused(
+        runs_cli, link, "append", "--record-file", str(runs_ws.parent / "in.jsonl"), reason=reason
+    )
     settle()
-    assert (ws / RUNS_LOG).read_bytes() == before
-    assert (link_state(ws), link_state(elsewhere)) == (state, theirs)
+    assert (runs_ws / RUNS_LOG).read_bytes() == before
+    assert (link_state(runs_ws), link_state(elsewhere)) == (state, theirs)
 
 
-def test_append_refuses_a_symlinked_log_folder(cli: Cli, ws: Path, elsewhere: Path) -> None:
-    real = ws.parent / "real_run_index"
-    shutil.copytree(ws / "registries" / "run_index", real)
-    link = replace_with_link(ws / "registries" / "run_index", real)
+def test_append_refuses_a_symlinked_log_folder(
+    runs_cli: Cli, runs_ws: Path, elsewhere: Path
+) -> None:
+    real = runs_ws.parent / "real_run_index"
+    shutil.copytree(runs_ws / "registries" / "run_index", real)
+    link = replace_with_link(runs_ws / "registries" / "run_index", real)
     state = link_state(real)
-    _refused(cli, link, "append", "--record-json", '{"record_type": "RUN"}')
-    _refused(cli, link, "repair")
+    _refused(runs_cli, link, "append", "--record-json", '{"record_type": "RUN"}')
+    _refused(runs_cli, link, "repair")
     assert link_state(real) == state
 
 
-def test_repair_refuses_a_symlinked_quarantine(cli: Cli, ws: Path, elsewhere: Path) -> None:
-    before = _seeded(cli, ws)
-    with (ws / RUNS_LOG).open("ab") as log:
+def test_repair_refuses_a_symlinked_quarantine(
+    runs_cli: Cli, runs_ws: Path, elsewhere: Path
+) -> None:
+    before = _seeded(runs_cli, runs_ws)
+    with (runs_ws / RUNS_LOG).open("ab") as log:
         log.write(b'{"record_type": "RU')  # an interrupted append
-    link = replace_with_link(ws / ".codex" / "quarantine", elsewhere)
+    link = replace_with_link(runs_ws / ".codex" / "quarantine", elsewhere)
     theirs = link_state(elsewhere)
-    _refused(cli, link, "repair")
-    assert (ws / RUNS_LOG).read_bytes() == before + b'{"record_type": "RU'
+    _refused(runs_cli, link, "repair")
+    assert (runs_ws / RUNS_LOG).read_bytes() == before + b'{"record_type": "RU'
     assert link_state(elsewhere) == theirs
 
 
 def test_a_query_never_writes_through_a_symlinked_cache(
-    cli: Cli, ws: Path, elsewhere: Path
+    runs_cli: Cli, runs_ws: Path, elsewhere: Path
 ) -> None:
-    _seeded(cli, ws)
-    link = replace_with_link(ws / ".codex" / "cache", elsewhere)
+    _seeded(runs_cli, runs_ws)
+    link = replace_with_link(runs_ws / ".codex" / "cache", elsewhere)
     theirs = link_state(elsewhere)
-    listed = cli.runs("list", "--json")
+    listed = runs_cli.runs("list", "--json")
     assert listed.code == 0, listed.err
     assert listed.run_ids() == [run_id(1)]
     assert f"UNSAFE_PATH {link}" in listed.err and "temporary index" in listed.err
@@ -126,17 +120,17 @@ def test_a_query_never_writes_through_a_symlinked_cache(
 
 
 @pytest.fixture
-def filled(cli: Cli, ws: Path) -> Path:
+def filled(runs_cli: Cli, runs_ws: Path) -> Path:
     """Runs appended (one augmented, one failed); the sidecar current; no connection open."""
     given = [
         failing(run_id=run_id(1)),
         record(run_id=run_id(2), created_utc=utc(1, 9)),
         failing(run_id=run_id(3), created_utc=utc(2, 9)),
     ]
-    assert cli.append(*given).code == 0
-    assert cli.append(record(run_id=run_id(1), created_utc=utc(3, 9))).code == 0
+    assert runs_cli.append(*given).code == 0
+    assert runs_cli.append(record(run_id=run_id(1), created_utc=utc(3, 9))).code == 0
     settle()
-    return ws
+    return runs_ws
 
 
 def _answers(cli: Cli) -> list[tuple[int, str]]:
@@ -150,12 +144,12 @@ def _answers(cli: Cli) -> list[tuple[int, str]]:
     return found
 
 
-def test_queries_on_a_current_sidecar_write_nothing(cli: Cli, filled: Path) -> None:
-    answers = _answers(cli)  # the first round may bring the sidecar up to the log
+def test_queries_on_a_current_sidecar_write_nothing(runs_cli: Cli, filled: Path) -> None:
+    answers = _answers(runs_cli)  # the first round may bring the sidecar up to the log
     assert [code for code, _out in answers] == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
     settle()
     before = hashes_and_mtimes(filled)
-    assert _answers(cli) == answers
+    assert _answers(runs_cli) == answers
     settle()
     assert hashes_and_mtimes(filled) == before
 
@@ -183,9 +177,9 @@ def _read_only_view(source: Path, view: Path) -> Iterator[Path]:
 
 @pytest.mark.parametrize("sidecar", ["current", "missing", "stale"])
 def test_a_read_only_workspace_answers_queries(
-    cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], sidecar: str
+    runs_cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], sidecar: str
 ) -> None:
-    expected = _answers(cli)
+    expected = _answers(runs_cli)
     settle()
     if sidecar == "missing":
         (filled / SIDECAR).unlink()
@@ -207,7 +201,7 @@ def test_a_read_only_workspace_answers_queries(
 
 
 def test_an_append_to_a_read_only_workspace_is_a_clear_error(
-    cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs_cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = hashes_and_mtimes(filled)
     with _read_only_view(filled, tmp_path / "ro") as view:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run, build_entries
 from registry_pipeline_tests.cli_tests.test_init_write_path import SEED_ENTRIES
 
 ROUTE = """\
@@ -21,11 +21,6 @@ topics:
 description: Pages of a module that does not exist.
 status: active
 """
-
-
-def _build(cli: Run, root: Path) -> tuple[int, dict[str, dict[str, object]]]:
-    code, out, _ = cli("build", "--workspace", str(root), "--json")
-    return code, {entry["registry_id"]: entry for entry in json.loads(out)["registries"]}
 
 
 def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
@@ -41,11 +36,11 @@ def test_a_hand_edit_is_refused_by_the_build_as_add_entry_refuses_it(
     refused = [f for f in json.loads(out)["findings"] if f["severity"] == "error"]
     assert [f["code"] for f in refused] == ["route-owner-exists"]
 
-    code, first = _build(cli, example)  # a clean workspace builds and promotes
+    code, first = build_entries(cli, example)  # a clean workspace builds and promotes
     assert code == 0 and first["route"]["checks"]["coordination"] is True
 
     shutil.copy(entry, example / "modules/routes/orphan_pages.yaml")  # the same entry, by hand
-    code, second = _build(cli, example)
+    code, second = build_entries(cli, example)
     assert code == 1
     route = second["route"]
     assert route["checks"]["coordination"] is False
@@ -71,7 +66,7 @@ def test_an_override_is_recorded_and_the_health_report_lists_it(
     )  # fmt: skip
     assert code == 0 and "OVERRIDE" in err  # the record's fields: test_add_entry
 
-    code, entries = _build(cli, demo)  # inconsistent until the pack exists: nothing promoted
+    code, entries = build_entries(cli, demo)  # inconsistent until the pack exists: nothing promoted
     assert code == 1 and entries["allowed_operations"]["checks"]["coordination"] is False
 
     empty: dict[str, object] = {"weights": {}, "y_map": {}, "columns": {}, "source_views": []}
@@ -81,7 +76,7 @@ def test_an_override_is_recorded_and_the_health_report_lists_it(
         "--entry-json", json.dumps(pack),
     )  # fmt: skip
     assert code == 0
-    code, entries = _build(cli, demo)
+    code, entries = build_entries(cli, demo)
     assert code == 0
     report_run = entries["system_health_report"]["run_id"]
     folder = demo / ".codex/RUNS" / str(report_run)
@@ -100,14 +95,14 @@ def test_a_fresh_workspace_builds_and_checks_hook_routing_stages(cli: Run, tmp_p
         code, _out, err = cli("add-entry", "--workspace", str(root), "--type", type_name,
                               "--entry-json", json.dumps(entry))  # fmt: skip
         assert code == 0, err
-    code, entries = _build(cli, root)
+    code, entries = build_entries(cli, root)
     assert code == 0, entries
     assert all(e["checks"].get("coordination", True) for e in entries.values())
 
     usage = dict(SEED_ENTRIES)["hook"]
     bad = {**usage, "id": "early", "routing_stages": ["sideways"]}  # by hand, past add-entry
     (root / ".system/hooks/early.yaml").write_text(json.dumps(bad), encoding="utf-8")
-    code, entries = _build(cli, root)
+    code, entries = build_entries(cli, root)
     assert code == 1
     hook = entries["hook"]
     assert hook["checks"]["coordination"] is False and hook["promoted"] is False
