@@ -126,6 +126,10 @@ BATCH = 500
 """Runs whose overrides are looked up at a time."""
 
 
+_LITERAL = {None: "null", True: "true", False: "false"}
+"""`covered` as `list_text` writes it, without an encoder's call per run."""
+
+
 @dataclass(frozen=True)
 class FailedRun:
     """A run that failed, and why: its checks and gates that FAILed, and its override."""
@@ -148,7 +152,8 @@ class FailedRun:
             f'"failed_checks": {listed(tuple(self.failed_checks))}, '
             f'"failed_gates": {listed(tuple(self.failed_gates))}, '
             f'"override_id": {"null" if named is None else _text(named)}, '
-            f'"covered": {list_text(self.covered)}, "problems": {list_text(problems)}, "record": '
+            f'"covered": {_LITERAL[self.covered]}, '
+            f'"problems": {list_text(problems) if problems else "[]"}, "record": '
         )
         return head.encode("utf-8") + self.run.raw + b"}"
 
