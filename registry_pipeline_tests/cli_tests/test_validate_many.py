@@ -102,3 +102,28 @@ def test_a_killed_validate_leaves_no_process(workspace: Workspace, tmp_path: Pat
     assert not left, f"outlived the killed command: {left}"
     with pytest.raises(ProcessLookupError):
         os.killpg(validating.pid, 0)  # no process of its group is left
+
+
+def test_workers_read_no_module_from_the_working_directory(
+    workspace: Workspace, make_run: Callable[..., SealedRun], tmp_path: Path
+) -> None:
+    """`registry validate --all --jobs 2` run from a folder holding a module named as one its
+    workers' start imports (the workspace itself, say) does not run it: Python started with
+    `-c` puts the working directory first on its path unless told not to."""
+    runs = [make_run({"a.txt": b"a%d\n" % i}, registry_id="r0") for i in range(40)]  # workers
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "multiprocessing.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('ran')\n"
+        "raise ImportError('planted')\n"
+    )
+    argv = [str(Path(sys.executable).with_name("registry")), "validate", "--all", "--json",
+            "--jobs", "2", "--workspace", str(workspace.root)]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+    done = subprocess.run(argv, cwd=planted, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert not (planted / "ran").exists()  # the planted module never ran
+    assert done.returncode == 0, done.stderr
+    assert {json.loads(row)["run_id"] for row in done.stdout.splitlines()} == {
+        run.run_id for run in runs
+    }

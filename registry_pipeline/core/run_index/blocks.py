@@ -210,7 +210,8 @@ class Second:
     def __init__(self, spec: IndexSpec, schemas: SchemaCatalog, heads: frozenset[str] | None):
         setup = pickle.dumps((spec, schemas, heads), protocol=pickle.HIGHEST_PROTOCOL)
         self.process = subprocess.Popen(
-            [sys.executable, "-c", f"import {__name__} as m; m.main()"],
+            # -P: not the working directory first on its path, whose modules it would run
+            [sys.executable, "-P", "-c", f"import {__name__} as m; m.main()"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

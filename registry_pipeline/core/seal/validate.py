@@ -290,7 +290,7 @@ def inspect_many(
 
     window = jobs * 4
     pending: deque[Future[list[FolderReport | UsageError]]] = deque()
-    with ProcessPoolExecutor(jobs, workers(), initializer=die_with_parent) as pool:
+    with _safe_path(), ProcessPoolExecutor(jobs, workers(), initializer=die_with_parent) as pool:
         paths = (os.fspath(folder) for folder in folders)  # a worker task per list of them
         for chunk in iter(lambda: list(itertools.islice(paths, chunk_size)), []):
             pending.append(pool.submit(_inspect_chunk, chunk, fast, workspace_root))
@@ -310,6 +310,21 @@ def workers() -> BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
     return context
+
+
+@contextmanager
+def _safe_path() -> Iterator[None]:
+    """Python started meanwhile (the fork server, spawned workers) never puts the working
+    directory first on its path: `-c` would, and its modules would run (PYTHONSAFEPATH)."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["PYTHONSAFEPATH"]
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
 
 
 def die_with_parent() -> None:

@@ -189,3 +189,29 @@ def test_what_a_second_process_does_not_answer_is_judged_here(
     assert found == expected
     assert (helped / RUNS_LOG).read_bytes() == data
     assert _sidecar(helped) == _sidecar(alone)
+
+
+def test_a_second_process_reads_no_module_from_the_working_directory(
+    twins: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    answered: list[int],
+) -> None:
+    """An import run from a folder holding a module named as one the second process imports
+    (the workspace a user imports into, say) does not run it: Python started with `-c` puts the
+    working directory first on its path unless told not to."""
+    alone, helped = twins
+    data = jsonl(_given())
+    expected = _import(alone, data, capsys, monkeypatch, second=False)
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "orjson.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('ran').write_text('ran')\n"
+        "raise ImportError('planted')\n"
+    )
+    monkeypatch.chdir(planted)
+    found = _import(helped, data, capsys, monkeypatch, second=True)
+    assert not (planted / "ran").exists()  # the planted module never ran
+    assert len(answered) == 1 and answered[0] > 10, answered  # the second process judged
+    assert found == expected
