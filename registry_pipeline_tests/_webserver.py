@@ -80,6 +80,13 @@ class Served:
         assert answer["__typename"] == "EventConnection", answer
         return [(event["__typename"], event.get("message", "")) for event in answer["events"]]
 
+    def launched(self, run_id: str) -> float | None:
+        """When the run was launched (its RunStartingEvent, in seconds), if it was."""
+        answer = self.query(LAUNCHED, id=run_id)["logsForRun"]
+        assert answer["__typename"] == "EventConnection", answer
+        stamps = [e["timestamp"] for e in answer["events"] if e["__typename"] == "RunStartingEvent"]
+        return float(stamps[0]) / 1000 if stamps else None
+
     def assert_succeeded(self, run_id: str, report: str = "") -> None:
         """The run ended SUCCESS and never failed on the way (a run marked failed while its
         worker goes on ends SUCCESS all the same when the worker finishes)."""
@@ -125,7 +132,10 @@ webserver's CPU), and what is left to see is only how both runs end."""
 RACE_TIMEOUT = 180.0
 """Upper bound on two builds one after the other (each takes a few seconds)."""
 SLACK = 10.0
-"""The issue's bound: two builds at once take at most the sum of their own times plus this."""
+"""The issue's bound: two builds at once take at most the sum of their own times plus this. A
+run's own time counts from its launch (its RunStartingEvent), so the time a loaded machine takes
+to start a run worker is the run's, and the slack bounds only the time no run was being worked
+on: the queue's pick-up, where a wait for a timeout or a deadlock would show."""
 
 REPOSITORIES = """
 { repositoriesOrError { __typename ... on RepositoryConnection { nodes {
@@ -150,6 +160,10 @@ query Run($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
   assetMaterializations { assetKey { path }
     metadataEntries { label ... on BoolMetadataEntry { boolValue }
       ... on TextMetadataEntry { text } } } } } }
+"""
+LAUNCHED = """
+query Launched($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
+  __typename ... on MessageEvent { timestamp } } } } }
 """
 LOG = """
 query Logs($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events {
@@ -419,7 +433,8 @@ class Race:
     timeline: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     """Each change of the new runs' statuses: (seconds since the first request, run -> status)."""
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """The new runs as GraphQL shows them at the end (status, startTime, endTime)."""
+    """The new runs as GraphQL shows them at the end (status, startTime, endTime, and launched:
+    its launch's time, else its startTime)."""
 
     @property
     def cli_run(self) -> str:
@@ -459,12 +474,13 @@ class Race:
         return bool(self.queued_while_the_other_ran())
 
     def duration(self, run_id: str) -> float:
+        """The run's own time: from its launch to its end."""
         run = self.runs[run_id]
-        return float(run["endTime"]) - float(run["startTime"])
+        return float(run["endTime"]) - float(run["launched"])
 
     def elapsed(self) -> float:
-        """From the first run's start to the last one's end, as the instance recorded them."""
-        starts = [float(run["startTime"]) for run in self.runs.values()]
+        """From the first run's launch to the last one's end, as the instance recorded them."""
+        starts = [float(run["launched"]) for run in self.runs.values()]
         ends = [float(run["endTime"]) for run in self.runs.values()]
         return max(ends) - min(starts)
 
@@ -527,6 +543,8 @@ def race(served: Served, *, ui_first: bool) -> Race:
             command.communicate()
     seen.cli = (command.returncode, out, err)
     seen.runs = {k: v for k, v in served.runs().items() if k not in before}
+    for run_id, run in seen.runs.items():
+        run["launched"] = served.launched(run_id) or run["startTime"]
     return seen
 
 
