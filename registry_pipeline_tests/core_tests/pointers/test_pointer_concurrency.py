@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import read_records, verify_journal
@@ -27,7 +28,8 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline_tests.core_tests.pointers._processes import forked, sealed_snapshots
 
 WORKERS = 4
-ROUNDS = 250
+ROUNDS = 25 * settings().max_examples // 10
+"""250 rounds in `make test-full`, 25 in `make test` (the tier's Hypothesis profile)."""
 SNAPSHOTS = WORKERS * ROUNDS + WORKERS  # each round advances the pointer by at most WORKERS
 REGISTRY = "alpha"
 RELPATH = "ALPHA.json"
