@@ -16,6 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
 CONFIG = PACKAGE.parent / ".importlinter"
+TESTS = PACKAGE.parent / "registry_pipeline_tests"
 
 
 def module_name(package_dir: Path, path: Path) -> str:
@@ -110,6 +111,18 @@ def test_no_module_imports_its_own_importer() -> None:
 def test_no_module_imports_a_private_module_from_outside_its_folder() -> None:
     found = private_imports(PACKAGE)
     assert not found, "use the public API (or a public name) instead:\n" + "\n".join(found)
+
+
+def test_no_test_imports_a_librarys_private_name() -> None:
+    """The tests too use Dagster and every other library through its public API (they may look
+    inside our own modules: the white-box tests of a room)."""
+    ours = {PACKAGE.name, TESTS.name, *sys.stdlib_module_names}
+    found = [
+        f"{where}: {name}"
+        for _source, name, where in imports(TESTS)
+        if name.split(".")[0] not in ours and any(map(private, name.split(".")))
+    ]
+    assert not found, "use the library's public API instead:\n" + "\n".join(found)
 
 
 def test_every_core_subpackage_says_what_it_owns_and_may_import() -> None:
