@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import ast
 import configparser
+import importlib.metadata
 import os
 import pkgutil
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
 CONFIG = PACKAGE.parent / ".importlinter"
@@ -123,6 +127,23 @@ def test_no_test_imports_a_librarys_private_name() -> None:
         if name.split(".")[0] not in ours and any(map(private, name.split(".")))
     ]
     assert not found, "use the library's public API instead:\n" + "\n".join(found)
+
+
+def test_every_library_the_package_imports_is_declared() -> None:
+    """pyproject.toml names, among the package's dependencies or its `postgres` extra, the
+    distribution of every library the package imports: one that only comes with another may
+    leave with it."""
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
+    lines = [*project["dependencies"], *project["optional-dependencies"]["postgres"]]
+    declared = {canonicalize_name(Requirement(line).name) for line in lines}
+    providers = importlib.metadata.packages_distributions()
+    found = sorted({
+        f"{where.partition(':')[0]}: {top}"
+        for _source, name, where in imports(PACKAGE)
+        if (top := name.partition(".")[0]) not in {PACKAGE.name, *sys.stdlib_module_names}
+        and not declared & {canonicalize_name(dist) for dist in providers.get(top, [top])}
+    })  # fmt: skip
+    assert not found, "declare these in pyproject.toml (then `make lock`):\n" + "\n".join(found)
 
 
 def test_every_core_subpackage_says_what_it_owns_and_may_import() -> None:
