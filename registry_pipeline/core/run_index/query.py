@@ -22,7 +22,7 @@ from registry_pipeline.core.run_index.index import (
     history as history_of,  # `RunIndex.show` takes a flag named `history`
 )
 from registry_pipeline.core.run_index.records import located, record_problem
-from registry_pipeline.core.run_index.rules import coverage, needs_override, overrides
+from registry_pipeline.core.run_index.rules import coverage, overrides
 from registry_pipeline.core.run_index.sidecar import list_text, listed
 from registry_pipeline.core.run_index.spec import IndexSpec
 from registry_pipeline.core.seal.run_id import did_you_mean, read_moment
@@ -182,7 +182,9 @@ def failed_runs(
                 problems: list[Problem] = []
                 covered: bool | None = None
                 if checks != "[]":
-                    if override is not None or needs_override(spec, run.record):
+                    # `needs_override` as the sidecar's marks hold it: the record is parsed only
+                    # for the runs whose coverage is judged
+                    if override is not None or run.success:
                         found = None if override is None else logged.get(override)
                         problems = unreadable or coverage(spec, run.line, run.record, found)
                     covered = override is not None and not problems

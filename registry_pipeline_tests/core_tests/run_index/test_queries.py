@@ -15,6 +15,8 @@ import pytest
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.run_index import RunIndex
+from registry_pipeline.core.run_index.index import select_runs
+from registry_pipeline.core.run_index.rules import needs_override
 from registry_pipeline_tests.core_tests.run_index._support import (
     DROP,
     Cli,
@@ -163,6 +165,18 @@ def test_answers_are_latest_views_with_status(q: Cli, api: RunIndex) -> None:
     listed = {r["run_id"]: r for r in q.runs("list", "--json").json}
     assert listed[rid(12)] == LINES[13]  # the latest view, exactly
     assert listed[rid(9)] == LINES[9]
+
+
+def test_the_sidecars_marks_say_which_runs_need_an_override_as_the_rule_does(
+    api: RunIndex,
+) -> None:
+    """`runs failed` judges a run's override from its record only when the sidecar's marks say
+    it passed with a failed check: what `needs_override` says of its latest view."""
+    runs = list(select_runs(api, "1", [], "", None, marks=True))
+    assert len(runs) == len(ALL)
+    marked = {run.key for run in runs if run.success and run.marks[0] != "[]"}
+    assert marked == {run.key for run in runs if needs_override(api.spec, run.record)}
+    assert marked == {rid(8)}  # passed with an override
 
 
 def test_limit(q: Cli) -> None:
