@@ -37,6 +37,7 @@ from registry_pipeline.core.run_index.records import (
     Readable,
     RecordsError,
     batched,
+    encode,
     items,
     located,
     parse_line,
@@ -133,10 +134,20 @@ def append_records(
     timeout: float = DEFAULT_TIMEOUT,
     origin: str | None = None,
 ) -> AppendResult:
-    """Append `records` ((line, value) pairs, in order) to `index`: all or none."""
-    batches = (Batch([n for n, _r in part], [r for _n, r in part])
+    """Append `records` ((line, value) pairs, in order) to `index`: all or none. Each is judged
+    as its line reads back (a `str` subclass's member, say, as the plain string the log holds)."""
+    batches = (Batch([n for n, _r in part], [_read_back(r) for _n, r in part])
                for part in batched(iter(records), CHUNK))  # fmt: skip
     return _append(index, batches, origin, timeout, None)
+
+
+def _read_back(record: Any) -> Any:
+    """`record` as the log will read its line back; as given when it is not JSON (a set, NaN:
+    the schema refuses it, naming the field)."""
+    try:
+        return parse_line(encode(record))
+    except (TypeError, ValueError):  # JSONDecodeProblem is a ValueError
+        return record
 
 
 def append_stream(

@@ -6,11 +6,14 @@ every uniqueness check that FAILed: one problem per fact, the same from `registr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from registry_pipeline.core.run_index import RunIndex
+from registry_pipeline.core.run_index.records import RecordsError
 from registry_pipeline_tests.core_tests.run_index._support import (
     COORDINATION,
     OVERRIDES_LOG,
@@ -157,5 +160,24 @@ def test_a_passing_record_without_override_is_refused_by_the_index_too(
     assert refused.code == 1
     assert found(refused.error["details"]) == [(1, "/override_id", "OVERRIDE_MISSING")]
     assert _log_errors(without_schema_rule, jsonl([given])) == [
+        (1, "/override_id", "OVERRIDE_MISSING")
+    ]
+
+
+class Verdict(StrEnum):
+    PASS = "PASS"
+
+
+def test_the_python_api_judges_a_record_as_its_line_reads_back(without_schema_rule: Path) -> None:
+    """A value of a `str` subclass is written as the string: the rules (and the sidecar's marks)
+    judge that string, so a passing record without its override is refused here too."""
+    given = record(run_id=run_id(1), uniqueness_hook="FAIL", qa_gate2=Verdict.PASS)
+    index = RunIndex.open(without_schema_rule, "run_index")
+    try:
+        with pytest.raises(RecordsError) as refused:
+            index.append([given])
+    finally:
+        index.close()
+    assert [(p.line, p.field, p.code) for p in refused.value.problems] == [
         (1, "/override_id", "OVERRIDE_MISSING")
     ]
