@@ -133,9 +133,10 @@ RACE_TIMEOUT = 180.0
 """Upper bound on two builds one after the other (each takes a few seconds)."""
 SLACK = 10.0
 """The issue's bound: two builds at once take at most the sum of their own times plus this. A
-run's own time counts from its launch (its RunStartingEvent), so the time a loaded machine takes
-to start a run worker is the run's, and the slack bounds only the time no run was being worked
-on: the queue's pick-up, where a wait for a timeout or a deadlock would show."""
+run's own time counts from its launch (its RunStartingEvent; the command's run, executed in the
+command's own process, has none: from its start), so the time a loaded machine takes to start a
+run worker is the run's, and the slack bounds only the time no run was being worked on: the
+queue's pick-up, where a wait for a timeout or a deadlock would show."""
 
 REPOSITORIES = """
 { repositoriesOrError { __typename ... on RepositoryConnection { nodes {
