@@ -423,8 +423,9 @@ def _header(spec: IndexSpec) -> list[str]:
 
 
 def _cells(spec: IndexSpec, run: Run) -> list[str]:
-    lanes = [str(run.record.get(lane, "")) for lane in spec.lanes]
-    latest = str(run.record.get(spec.updated) or run.record.get(spec.time, ""))
+    record = run.record
+    lanes = [str(record.get(lane, "")) for lane in spec.lanes]
+    latest = str(record.get(spec.updated) or record.get(spec.time, ""))
     return [run.key, run.first_time, latest, *lanes, str(run.records), run.status]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import json
 import os
@@ -14,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 from registry_pipeline.core import jsonl
 from registry_pipeline.core.errors import RegistryError, UsageError
@@ -431,9 +430,9 @@ WINDOW = 1 << 18
 """Bytes of the log read at once when an answer's lines come in the log's order."""
 
 
-@dataclass(frozen=True)
-class Run:
-    """One run: its latest view, when it was first recorded, how many records it has."""
+class Run(NamedTuple):
+    """One run: its latest view, when it was first recorded, how many records it has (a tuple:
+    a big answer builds one a run)."""
 
     key: str
     raw: bytes
@@ -448,9 +447,9 @@ class Run:
     marks: tuple[Any, ...] = ()
     """The failure's columns (checks, gates, override) as held, when `select_runs` was asked."""
 
-    @functools.cached_property
+    @property
     def record(self) -> dict[str, Any]:
-        """The latest view's fields (parsed when first asked for)."""
+        """The latest view's fields (parsed at each ask: keep it where it is read twice)."""
         parsed: dict[str, Any] = json.loads(self.raw.decode("utf-8"))
         return parsed
 

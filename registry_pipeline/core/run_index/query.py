@@ -122,8 +122,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # --- the failed runs, marked ---------------------------------------------------------------
 
-BATCH = 500
-"""Runs whose overrides are looked up at a time."""
+BATCH = 5000
+"""Runs whose overrides are looked up at a time (the overrides' log synced once a batch)."""
 
 
 _LITERAL = {None: "null", True: "true", False: "false"}
@@ -146,22 +146,74 @@ class FailedRun:
 
     def json_line(self, spec: IndexSpec) -> bytes:
         """The object `registry runs failed --json` lists, the latest view as the log holds it."""
-        named, problems = self.override_id, [problem.as_json() for problem in self.problems]
-        head = (
-            f"{{{_text(spec.key)}: {_text(self.run.key)}, "
-            f'"failed_checks": {listed(tuple(self.failed_checks))}, '
-            f'"failed_gates": {listed(tuple(self.failed_gates))}, '
-            f'"override_id": {"null" if named is None else _text(named)}, '
-            f'"covered": {_LITERAL[self.covered]}, '
-            f'"problems": {list_text(problems) if problems else "[]"}, "record": '
-        )
-        return head.encode("utf-8") + self.run.raw + b"}"
+        checks, gates = listed(tuple(self.failed_checks)), listed(tuple(self.failed_gates))
+        marks = (checks, gates, self.override_id)
+        return _line(_head(spec), self.run, marks, self.covered, self.problems)
+
+
+Marks = tuple[str, str, str | None]
+"""A failed run's checks and gates that FAILed (as `sidecar.listed` writes them), its override."""
+
+
+def _head(spec: IndexSpec) -> bytes:
+    """The start of each `FailedRun.json_line`: its first field's name."""
+    return f"{{{_text(spec.key)}: ".encode()
+
+
+def _line(
+    head: bytes, run: Run, marks: Marks, covered: bool | None, problems: list[Problem]
+) -> bytes:
+    """`FailedRun.json_line`; the fields between the key and the record are written once per
+    combination for the runs that name no override (most of a big answer)."""
+    checks, gates, override = marks
+    if override is None and not problems:
+        middle = _common_middle(checks, gates, covered)
+    else:
+        shown = list_text([problem.as_json() for problem in problems]) if problems else "[]"
+        named = "null" if override is None else _text(override)
+        middle = _middle(checks, gates, covered, named, shown)
+    return b"".join((head, _text(run.key).encode(), middle, run.raw, b"}"))
+
+
+def _middle(checks: str, gates: str, covered: bool | None, override: str, problems: str) -> bytes:
+    """The fields of `FailedRun.json_line` between the key and the record, each as JSON."""
+    return (
+        f', "failed_checks": {checks}, "failed_gates": {gates}, "override_id": {override}, '
+        f'"covered": {_LITERAL[covered]}, "problems": {problems}, "record": '
+    ).encode()
+
+
+@functools.lru_cache(maxsize=256)
+def _common_middle(checks: str, gates: str, covered: bool | None) -> bytes:
+    """`_middle` of a run that names no override and has no problem."""
+    return _middle(checks, gates, covered, "null", "[]")
 
 
 def failed_runs(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[FailedRun]:
     """The failed runs in `where`, oldest first; a run with a failed check judged by `coverage`."""
+    for run, (checks, failed_gates, override), covered, problems in _marked(
+        index, where, gates, limit
+    ):
+        failed = list(_fields(checks)), list(_fields(failed_gates))
+        yield FailedRun(run, *failed, override, covered, problems)
+
+
+def failed_lines(
+    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
+) -> Iterator[bytes]:
+    """`FailedRun.json_line` of each of `failed_runs` (from the marks as the sidecar holds them)."""
+    head = _head(index.spec)
+    for run, marks, covered, problems in _marked(index, where, gates, limit):
+        yield _line(head, run, marks, covered, problems)
+
+
+def _marked(
+    index: LogIndex, where: Window, gates: bool, limit: int | None
+) -> Iterator[tuple[Run, Marks, bool | None, list[Problem]]]:
+    """The failed runs in `where`, oldest first, each with its marks, whether its override
+    covers its failed checks (None: none FAILed) and why not."""
     spec = index.spec
     which = "r.failure" if gates else "r.unique_fail"
     rows = _runs(index, where, which, limit=limit, snapshot=True, marks=True)
@@ -178,31 +230,22 @@ def failed_runs(
                     record_problem(0, "", "DEPENDENCY_UNREADABLE", exc.message, path=exc.path)
                 ]
             for run in batch:
-                checks, failed_gates, override = run.marks
+                checks, _gates, override = marks = run.marks
+                if checks == "[]":
+                    yield run, marks, None, []
+                    continue
                 problems: list[Problem] = []
-                covered: bool | None = None
-                if checks != "[]":
-                    # `needs_override` as the sidecar's marks hold it: the record is parsed only
-                    # for the runs whose coverage is judged
-                    if override is not None or run.success:
-                        found = None if override is None else logged.get(override)
-                        problems = unreadable or coverage(spec, run.line, run.record, found)
-                    covered = override is not None and not problems
-                problems = [located(problem, spec.source) for problem in problems]
-                failed = list(_fields(checks)), list(_fields(failed_gates))
-                yield FailedRun(run, *failed, override, covered, problems)
+                # `needs_override` as the sidecar's marks hold it: the record is parsed only for
+                # the runs whose coverage is judged
+                if override is not None or run.success:
+                    found = None if override is None else logged.get(override)
+                    problems = unreadable or coverage(spec, run.line, run.record, found)
+                    problems = [located(problem, spec.source) for problem in problems]
+                yield run, marks, override is not None and not problems, problems
     finally:
         if logs is not None:
             index.set_aside.extend(logs.index.set_aside)  # the overrides log's, said with ours
             logs.close()
-
-
-def failed_lines(
-    index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
-) -> Iterator[bytes]:
-    """`FailedRun.json_line` of each of `failed_runs`."""
-    found = failed_runs(index, where, gates=gates, limit=limit)
-    return (failed.json_line(index.spec) for failed in found)
 
 
 # --- the Python API: the answers as pandas DataFrames -------------------------------------

@@ -366,18 +366,32 @@ def test_the_sidecar_folds_records_into_runs_one_at_a_time(
 def test_failed_runs_are_written_as_their_json_objects(ws: Path) -> None:
     """`runs failed --json` writes each run's latest view as the log holds it, in the object
     of its key, what FAILed, its override and the record (in that order), whether the run was
-    marked from its record or from what the sidecar holds of it."""
+    marked from its record or from what the sidecar holds of it: a run without a failed check,
+    one whose override covers it, one without an override and ones whose override does not
+    (two written to the log by hand: the intake refuses them)."""
     records = _records(80)
     for n in range(0, 80, 9):
         records[n] = {**records[n], "qa_gate1": "FAIL", "notes": 'é \\ " \u2028'}
     for n in range(4, 80, 17):
         records[n] = {**records[n], "qa_gate2": "FAIL", "uniqueness_hook": "FAIL"}
+    absent = "OVR-20260901-0902-NONE"
+    unlogged = [
+        record(run_id=run_id(90 + n, day=2), created_utc=utc(4, n), uniqueness_hook="FAIL", **more)
+        for n, more in enumerate(
+            [{"override_id": absent}, {"qa_gate2": "FAIL", "override_id": absent}]
+        )
+    ]
     index = RunIndex.open(ws)
     try:
         append_records(index, enumerate(records, start=1))
+        with index.log.open("ab") as log:
+            log.writelines(json.dumps(given).encode() + b"\n" for given in unlogged)
+        index.sync()
         for gates in (False, True):
             marked = list(failed_runs(index, query.window(index), gates=gates))
-            assert len(marked) > 1
+            judged = {(failed.covered, bool(failed.problems)) for failed in marked}
+            assert judged >= {(True, False), (False, False), (False, True)}
+            assert ((None, False) in judged) is gates  # only gates FAILed
             for failed in marked:
                 expected = {
                     index.spec.key: failed.run.key,
