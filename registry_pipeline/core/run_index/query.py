@@ -148,45 +148,25 @@ class FailedRun:
         """The object `registry runs failed --json` lists, the latest view as the log holds it."""
         checks, gates = listed(tuple(self.failed_checks)), listed(tuple(self.failed_gates))
         marks = (checks, gates, self.override_id)
-        return _line(_head(spec), self.run, marks, self.covered, self.problems)
+        return _line(_text(spec.key), self.run, marks, self.covered, self.problems)
 
 
 Marks = tuple[str, str, str | None]
 """A failed run's checks and gates that FAILed (as `sidecar.listed` writes them), its override."""
 
 
-def _head(spec: IndexSpec) -> bytes:
-    """The start of each `FailedRun.json_line`: its first field's name."""
-    return f"{{{_text(spec.key)}: ".encode()
-
-
 def _line(
-    head: bytes, run: Run, marks: Marks, covered: bool | None, problems: list[Problem]
+    key_field: str, run: Run, marks: Marks, covered: bool | None, problems: list[Problem]
 ) -> bytes:
-    """`FailedRun.json_line`; the fields between the key and the record are written once per
-    combination for the runs that name no override (most of a big answer)."""
+    """`FailedRun.json_line`, the key's field name given as JSON (`key_field`)."""
     checks, gates, override = marks
-    if override is None and not problems:
-        middle = _common_middle(checks, gates, covered)
-    else:
-        shown = list_text([problem.as_json() for problem in problems]) if problems else "[]"
-        named = "null" if override is None else _text(override)
-        middle = _middle(checks, gates, covered, named, shown)
-    return b"".join((head, _text(run.key).encode(), middle, run.raw, b"}"))
-
-
-def _middle(checks: str, gates: str, covered: bool | None, override: str, problems: str) -> bytes:
-    """The fields of `FailedRun.json_line` between the key and the record, each as JSON."""
-    return (
-        f', "failed_checks": {checks}, "failed_gates": {gates}, "override_id": {override}, '
-        f'"covered": {_LITERAL[covered]}, "problems": {problems}, "record": '
-    ).encode()
-
-
-@functools.lru_cache(maxsize=256)
-def _common_middle(checks: str, gates: str, covered: bool | None) -> bytes:
-    """`_middle` of a run that names no override and has no problem."""
-    return _middle(checks, gates, covered, "null", "[]")
+    named = "null" if override is None else _text(override)
+    shown = list_text([problem.as_json() for problem in problems]) if problems else "[]"
+    head = (
+        f'{{{key_field}: {_text(run.key)}, "failed_checks": {checks}, "failed_gates": {gates}, '
+        f'"override_id": {named}, "covered": {_LITERAL[covered]}, "problems": {shown}, "record": '
+    )
+    return b"".join((head.encode(), run.raw, b"}"))
 
 
 def failed_runs(
@@ -204,9 +184,9 @@ def failed_lines(
     index: LogIndex, where: Window, *, gates: bool = False, limit: int | None = None
 ) -> Iterator[bytes]:
     """`FailedRun.json_line` of each of `failed_runs` (from the marks as the sidecar holds them)."""
-    head = _head(index.spec)
+    key_field = _text(index.spec.key)
     for run, marks, covered, problems in _marked(index, where, gates, limit):
-        yield _line(head, run, marks, covered, problems)
+        yield _line(key_field, run, marks, covered, problems)
 
 
 def _marked(
