@@ -363,12 +363,16 @@ def test_the_sidecar_folds_records_into_runs_one_at_a_time(
     assert found == expected
 
 
-def test_failed_runs_are_written_as_their_json_objects(ws: Path) -> None:
+def test_failed_runs_are_written_as_their_json_objects(
+    ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`runs failed --json` writes each run's latest view as the log holds it, in the object
     of its key, what FAILed, its override and the record (in that order), whether the run was
     marked from its record or from what the sidecar holds of it: a run without a failed check,
     one whose override covers it, one without an override and ones whose override does not
-    (two written to the log by hand: the intake refuses them)."""
+    (two written to the log by hand: the intake refuses them), over many batches; and when the
+    overrides log cannot be read."""
+    monkeypatch.setattr(query, "BATCH", 3)
     records = _records(80)
     for n in range(0, 80, 9):
         records[n] = {**records[n], "qa_gate1": "FAIL", "notes": 'é \\ " \u2028'}
@@ -388,23 +392,35 @@ def test_failed_runs_are_written_as_their_json_objects(ws: Path) -> None:
             log.writelines(json.dumps(given).encode() + b"\n" for given in unlogged)
         index.sync()
         for gates in (False, True):
-            marked = list(failed_runs(index, query.window(index), gates=gates))
-            judged = {(failed.covered, bool(failed.problems)) for failed in marked}
+            judged = _written_both_ways(index, gates)
             assert judged >= {(True, False), (False, False), (False, True)}
             assert ((None, False) in judged) is gates  # only gates FAILed
-            for failed in marked:
-                expected = {
-                    index.spec.key: failed.run.key,
-                    "failed_checks": failed.failed_checks,
-                    "failed_gates": failed.failed_gates,
-                    "override_id": failed.override_id,
-                    "covered": failed.covered,
-                    "problems": [problem.as_json() for problem in failed.problems],
-                    "record": failed.run.record,
-                }
-                written = json.loads(failed.json_line(index.spec))
-                assert (written, list(written)) == (expected, list(expected))
-            lines = list(failed_lines(index, query.window(index), gates=gates))
-            assert lines == [failed.json_line(index.spec) for failed in marked]
+        (ws / OVERRIDES_LOG).unlink()
+        assert _written_both_ways(index, True) >= {(False, True), (False, False)}
+        marked = list(failed_runs(index, query.window(index), gates=True))
+        said = {problem.code for failed in marked for problem in failed.problems}
+        assert said == {"DEPENDENCY_UNREADABLE"}
     finally:
         index.close()
+
+
+def _written_both_ways(index: RunIndex, gates: bool) -> set[tuple[bool | None, bool]]:
+    """Each failed run's `json_line` holds its fields, `failed_lines` writes the same lines;
+    the kinds of verdict met (covered, with problems)."""
+    marked = list(failed_runs(index, query.window(index), gates=gates))
+    assert len(marked) > query.BATCH
+    for failed in marked:
+        expected = {
+            index.spec.key: failed.run.key,
+            "failed_checks": failed.failed_checks,
+            "failed_gates": failed.failed_gates,
+            "override_id": failed.override_id,
+            "covered": failed.covered,
+            "problems": [problem.as_json() for problem in failed.problems],
+            "record": failed.run.record,
+        }
+        written = json.loads(failed.json_line(index.spec))
+        assert (written, list(written)) == (expected, list(expected))
+    lines = list(failed_lines(index, query.window(index), gates=gates))
+    assert lines == [failed.json_line(index.spec) for failed in marked]
+    return {(failed.covered, bool(failed.problems)) for failed in marked}
