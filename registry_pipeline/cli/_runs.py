@@ -373,17 +373,19 @@ def _found(args: argparse.Namespace, run: Run | None, code: str, missing: str) -
     if run is None:
         report(args.json, RegistryError(missing, code=code))
         return 1
-    return answer(args.json, run.record, describe(run))
+    record = run.record  # parsed once for both forms
+    return answer(args.json, record, describe(run, record))
 
 
 # --- showing runs: one run's fields, long answers streamed as a table or a JSON list ----------
 
 
-def describe(run: Run) -> list[str]:
-    """One run: its key, status, first time and record count, then its latest view's fields."""
+def describe(run: Run, record: dict[str, Any]) -> list[str]:
+    """One run: its key, status, first time and record count, then its latest view's fields
+    (`record`, parsed from `run.raw`)."""
     count = f"{run.records} records" if run.records > 1 else "1 record"
     head = f"{run.key}  {run.status}  (first {run.first_time}; {count}; latest at line {run.line})"
-    return [head, *fields(run.record)]
+    return [head, *fields(record)]
 
 
 def fields(record: dict[str, Any]) -> list[str]:
