@@ -367,12 +367,17 @@ def built_entries(built_demo_once: tuple[Path, dict[str, Any]]) -> dict[str, dic
 
 
 @pytest.fixture(scope="session")
-def served_demo(built_demo_once: tuple[Path, dict[str, Any]]) -> Iterator[Served]:
+def served_demo(
+    built_demo_once: tuple[Path, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     """`built_demo_once` served by the real `dagster-webserver` for the rest of the test
     process: the GraphQL and browser tests read what the UI shows of it and change nothing but
-    Dagster's note that the first-visit dialog was seen (`.nux/` in the instance's home)."""
+    Dagster's note that the first-visit dialog was seen (`.nux/` in the instance's home). The
+    server reads a copy, so its open SQLite files (a `-wal` made and removed as it reads) never
+    race the copies other tests take of the original (`built`); `Served.workspace` is the
+    original, the folder the UI's metadata names, with the same files."""
     root, document = built_demo_once
-    with webserver(root) as base_url:
+    with webserver(copy_built(root, tmp_path_factory.mktemp("served_demo"))) as base_url:
         yield Served(base_url, root, document)
 
 
