@@ -37,14 +37,17 @@ def chromium_executable() -> Path | None:
     return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.is_file() else None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
-    """Playwright's driver, for the whole session."""
+    """Playwright's driver, for one test module: while it is open its event loop counts as this
+    thread's running loop, so a build run in this process later (Dagster ends a run by shutting
+    down its own loop's generators) could not, warning `coroutine 'BaseEventLoop.
+    shutdown_asyncgens' was never awaited` in whichever test of the worker came next."""
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Headless Chromium with the background-networking switches off, in a fresh temporary
     profile (Playwright gives each launch its own user-data dir and removes it on close)."""

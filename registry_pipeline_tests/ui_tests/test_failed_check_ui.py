@@ -24,8 +24,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def test_failed_blocking_check_shows_its_reason_code(
-    page: Page, served: Served, shots: Path
+    served: Served, page: Page, shots: Path
 ) -> None:
+    """(`served` first: it builds in this process, before the browser's driver opens.)"""
     entry = served.entry("drift_signals")
     assert entry["checks"]["schema_valid"] is False  # what the CLI reported
     page.goto(f"{served.base_url}/assets/drift_signals?view=checks")
