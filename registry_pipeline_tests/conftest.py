@@ -264,8 +264,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """What collecting left (every test module, the libraries they import, thousands of test
     items) and Dagster with our definitions (the first build would import them) are moved out
     of the cyclic collector's sight: they live as long as the process, and each full
-    collection (every `settle()`, the collector's own during a build) would scan them again, a
-    few tenths of a second each: about a fifth of a worker's time in the run index's tests."""
+    collection (the collector's own, during a build) would scan them again, a few tenths of a
+    second each: about a fifth of a worker's time in the run index's tests."""
     import gc
 
     import registry_pipeline.cli.main

@@ -191,9 +191,14 @@ def _open(args: argparse.Namespace) -> RunIndex:
 
 
 def _synced(args: argparse.Namespace) -> RunIndex:
-    """The index with its sidecar current; what it could not index is said on stderr."""
+    """The index with its sidecar current; what it could not index is said on stderr. Each
+    command closes what it opens (`with`): run in-process, it leaves no connection open."""
     index = _open(args)
-    state = index.sync()
+    try:
+        state = index.sync()
+    except BaseException:
+        index.close()
+        raise
     _say_set_aside(index)
     if (why := index.fallback) is not None:
         err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
@@ -220,22 +225,22 @@ def run_append(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.append import append_records
     from registry_pipeline.core.run_index.records import record_from_json
 
-    index = _open(args)
-    try:
-        if args.record_json is None:
-            return _appended(args, index, _from_file(index, args.record_file, progress=False))
-        records: Any = [(1, record_from_json(args.record_json))]
-        return _appended(args, index, append_records(index, records, origin="--record-json"))
-    finally:
-        _say_set_aside(index)  # refused or not: what was set aside is said
+    with _open(args) as index:
+        try:
+            if args.record_json is None:
+                return _appended(args, index, _from_file(index, args.record_file, progress=False))
+            records: Any = [(1, record_from_json(args.record_json))]
+            return _appended(args, index, append_records(index, records, origin="--record-json"))
+        finally:
+            _say_set_aside(index)  # refused or not: what was set aside is said
 
 
 def run_import(args: argparse.Namespace) -> int:
-    index = _open(args)
-    try:
-        return _appended(args, index, _from_file(index, args.file, progress=True))
-    finally:
-        _say_set_aside(index)
+    with _open(args) as index:
+        try:
+            return _appended(args, index, _from_file(index, args.file, progress=True))
+        finally:
+            _say_set_aside(index)
 
 
 def _from_file(index: RunIndex, path: str, *, progress: bool) -> AppendResult:
@@ -302,12 +307,12 @@ def run_show(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
     from registry_pipeline.core.run_index.index import history
 
-    index = _synced(args)
-    found = index.answer(lambda: query.show(index, args.run_id))
-    if found is None or not args.history:
-        missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
-        return _found(args, found, "RUN_NOT_FOUND", missing)
-    records = index.answer(lambda: history(index, args.run_id))
+    with _synced(args) as index:
+        found = index.answer(lambda: query.show(index, args.run_id))
+        if found is None or not args.history:
+            missing = f"no run {args.run_id!r} in {index.spec.registry_id}"
+            return _found(args, found, "RUN_NOT_FOUND", missing)
+        records = index.answer(lambda: history(index, args.run_id))
     shown = [[f"record {n} of {len(records)}", *fields(r)] for n, r in enumerate(records, start=1)]
     return answer(args.json, records, itertools.chain.from_iterable(shown))
 
@@ -315,45 +320,47 @@ def run_show(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
 
-    index = _synced(args)
-    where = query.window(index, args.lane, args.since, args.until)
-    found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
-    if args.json:
-        json_lines(run.raw for run in found)
-    elif not _table(_header(index.spec), functools.partial(_cells, index.spec), found):
-        err("no runs match")
-    return 0
+    with _synced(args) as index:
+        where = query.window(index, args.lane, args.since, args.until)
+        found = index.stream(lambda: query.iter_runs(index, where, limit=args.limit))
+        if args.json:
+            json_lines(run.raw for run in found)
+        elif not _table(_header(index.spec), functools.partial(_cells, index.spec), found):
+            err("no runs match")
+        return 0
 
 
 def run_failed(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
 
-    index = _synced(args)
-    where = query.window(index, args.lane, args.since, args.until)
-    asked = {"gates": args.gates, "limit": args.limit}
-    if args.json:
-        json_lines(index.stream(lambda: query.failed_lines(index, where, **asked)))
-    elif not failed_table(index, index.stream(lambda: query.failed_runs(index, where, **asked))):
-        err("no runs match")
-    _say_set_aside(index)  # the overrides log's sidecar, read while answering
-    return 0
+    with _synced(args) as index:
+        where = query.window(index, args.lane, args.since, args.until)
+        asked = {"gates": args.gates, "limit": args.limit}
+        if args.json:
+            json_lines(index.stream(lambda: query.failed_lines(index, where, **asked)))
+        else:
+            found = index.stream(lambda: query.failed_runs(index, where, **asked))
+            if not failed_table(index, found):
+                err("no runs match")
+        _say_set_aside(index)  # the overrides log's sidecar, read while answering
+        return 0
 
 
 def run_latest(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index import query
 
-    index = _synced(args)
-    where = query.window(index, args.lane)
-    found = index.answer(lambda: query.latest_success(index, where))
-    missing = f"no successful run in the lane {', '.join(args.lane)}"
-    return _found(args, found, "NO_SUCCESS", missing)
+    with _synced(args) as index:
+        where = query.window(index, args.lane)
+        found = index.answer(lambda: query.latest_success(index, where))
+        missing = f"no successful run in the lane {', '.join(args.lane)}"
+        return _found(args, found, "NO_SUCCESS", missing)
 
 
 def run_repair(args: argparse.Namespace) -> int:
     from registry_pipeline.core.run_index.index import repair
 
-    index = _open(args)
-    done = repair(index, reindex=args.reindex)
+    with _open(args) as index:
+        done = repair(index, reindex=args.reindex)
     spec = index.spec
     document = {"index": spec.registry_id, "log": spec.source, "moved_bytes": done.moved,
                 "kept_at": done.kept_at, "size": done.size, "reindexed": done.reindexed,

@@ -24,7 +24,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     override,
     record,
     run_id,
-    settle,
     utc,
     write_input,
 )
@@ -45,7 +44,6 @@ def ws(tmp_path: Path) -> Path:
     given = json.dumps(record(run_id=run_id(1)))
     code, _out, err = registry("runs", "append", "--record-json", given, "--workspace", str(root))
     assert code == 0, err
-    settle()
     assert (root / SIDECAR).is_file()
     return root
 
@@ -222,7 +220,6 @@ def test_repair_reindex_never_says_rebuilt_of_a_temporary_index(
 
     monkeypatch.setattr(index, "connect", read_only)
     code, out, _err = registry("runs", "repair", "--reindex", "--json", "--workspace", str(ws))
-    settle()
     error = json.loads(out)["error"]
     assert (code, error["code"], error["path"]) == (1, "SIDECAR_READ_ONLY", str(ws / SIDECAR))
     assert "reindexed" not in out
@@ -255,7 +252,6 @@ def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(
         code, _out, err = registry("runs", "append", "--index", index, "--record-json",
                                    json.dumps(value), "--workspace", str(ws))  # fmt: skip
         assert code == 0, err
-    settle()
     relpath = SIDECAR.replace("run_index.sqlite3", "run_overrides.sqlite3")
     _plant(ws, fault, relpath)
     if door == "failed":

@@ -6,9 +6,11 @@ append`)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -258,3 +260,49 @@ def test_a_killed_import_leaves_no_process_and_the_log_whole_or_untouched(
     done = runs_cli.runs("import", path, "--json")
     assert done.code == 0, done.out
     assert (runs_ws / RUNS_LOG).read_bytes() == jsonl(given)
+
+
+def _open_connections(skip: set[int]) -> list[sqlite3.Connection]:
+    """The SQLite connections still open that are not in `skip` (ids), reachable or not."""
+    found = []
+    for thing in gc.get_objects():
+        if isinstance(thing, sqlite3.Connection) and id(thing) not in skip:
+            try:
+                thing.total_changes  # noqa: B018 (raises on a closed connection)
+            except sqlite3.ProgrammingError:
+                continue
+            found.append(thing)
+    return found
+
+
+def test_every_runs_command_closes_the_sidecars_it_opened(runs_cli: Cli, runs_ws: Path) -> None:
+    """Run in-process (an embedding caller, a test), a command leaves no SQLite connection for
+    the cyclic collector to close: each sidecar is closed when the command returns, whether it
+    answered, refused or wrote (the overrides log's too, read by `failed` and `append`)."""
+    given = [record(run_id=run_id(n), created_utc=utc(1, 8, n)) for n in range(1, 3)]
+    commands = [
+        ("import", write_input(runs_ws, given)),
+        ("append", "--record-json", json.dumps(failing(run_id=run_id(3), created_utc=utc(2)))),
+        ("append", "--record-json", json.dumps(override()), "--index", "run_overrides"),
+        ("append", "--record-json", "{}"),  # refused
+        ("list", "--json"),
+        ("show", run_id(1)),
+        ("show", "RUN-NONE"),  # not found: exit 1
+        ("latest", "--lane", f"artist_id={record()['artist_id']}"),
+        ("failed", "--gates"),
+        ("failed", "--json"),
+        ("repair",),
+        ("repair", "--reindex"),
+    ]
+    gc.collect()
+    gc.disable()
+    try:
+        before = {id(c) for c in _open_connections(set())}
+        codes = []
+        for command in commands:
+            codes.append(runs_cli.runs(*command).code)
+            left = _open_connections(before)
+            assert not left, f"`registry runs {' '.join(command)}` left {len(left)} open"
+    finally:
+        gc.enable()
+    assert codes == [0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 0]

@@ -29,7 +29,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     jsonl,
     record,
     run_id,
-    settle,
     slow_list,
     utc,
     write_input,
@@ -116,7 +115,6 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
     assert first.code == 0, first.out
     assert (first.json["appended"], first.json["already_appended"]) == (N, False)
     assert (runs_ws / RUNS_LOG).read_bytes() == before + jsonl(given)
-    settle()
     state = hashes_and_mtimes(runs_ws)
 
     again = runs_cli.runs("append", "--record-file", path, "--json")
@@ -124,7 +122,6 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
     assert again.json["already_appended"] is True
     assert (again.json["appended"], again.json["records"]) == (0, N)
     assert again.json["first_line"] == 2
-    settle()
     assert (
         hashes_and_mtimes(runs_ws) == state
     )  # nothing written: not the log, the sidecar nor a lock
@@ -133,7 +130,6 @@ def test_a_retried_append_is_already_appended_and_writes_nothing(
     assert human.code == 0, human.err
     assert human.out.startswith(f"already appended: the {N} record(s) given are lines 2..")
     assert "nothing was written" in human.out
-    settle()
     assert hashes_and_mtimes(runs_ws) == state
 
 
@@ -222,7 +218,6 @@ def test_a_killed_append_retried_exits_0_whether_or_not_it_committed(
     runs_cli: Cli, runs_ws: Path, tmp_path: Path, step: str, committed: bool
 ) -> None:
     before = _seeded(runs_cli, runs_ws)
-    settle()
     given = _batch()
     path = write_input(tmp_path, given, "batch.jsonl")
 
@@ -279,7 +274,6 @@ def _indexed(cli: Cli, ws: Path) -> bytes:
     """`_seeded`, with the sidecar current on disk."""
     before = _seeded(cli, ws)
     assert cli.runs("list").code == 0
-    settle()
     assert (ws / SIDECAR).is_file()
     return before
 
@@ -347,7 +341,6 @@ def test_a_full_disk_under_the_sidecar_after_the_write_is_sidecar_stale(
     before = _indexed(runs_cli, runs_ws)
     given = _batch(5)
     path = write_input(tmp_path, given)
-    settle()
     with tmpfs(runs_ws / ".codex" / "cache", full=True):  # the sidecar on a full disk
         done = _append_process(runs_ws, path)
         _committed_but_stale(done, runs_ws, len(given))

@@ -26,7 +26,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     jsonl,
     record,
     run_id,
-    settle,
     utc,
 )
 
@@ -45,7 +44,6 @@ QUERIES: list[tuple[str, ...]] = [
 
 def _seeded(cli: Cli, ws: Path) -> bytes:
     assert cli.append(record(run_id=run_id(1))).code == 0
-    settle()
     return (ws / RUNS_LOG).read_bytes()
 
 
@@ -75,7 +73,6 @@ def test_append_refuses_a_symlink_on_the_way_to_its_sidecar_or_lock(
     _refused(
         runs_cli, link, "append", "--record-file", str(runs_ws.parent / "in.jsonl"), reason=reason
     )
-    settle()
     assert (runs_ws / RUNS_LOG).read_bytes() == before
     assert (link_state(runs_ws), link_state(elsewhere)) == (state, theirs)
 
@@ -115,7 +112,6 @@ def test_a_query_never_writes_through_a_symlinked_cache(
     assert listed.code == 0, listed.err
     assert listed.run_ids() == [run_id(1)]
     assert f"UNSAFE_PATH {link}" in listed.err and "temporary index" in listed.err
-    settle()
     assert link_state(elsewhere) == theirs
 
 
@@ -129,7 +125,6 @@ def filled(runs_cli: Cli, runs_ws: Path) -> Path:
     ]
     assert runs_cli.append(*given).code == 0
     assert runs_cli.append(record(run_id=run_id(1), created_utc=utc(3, 9))).code == 0
-    settle()
     return runs_ws
 
 
@@ -147,10 +142,8 @@ def _answers(cli: Cli) -> list[tuple[int, str]]:
 def test_queries_on_a_current_sidecar_write_nothing(runs_cli: Cli, filled: Path) -> None:
     answers = _answers(runs_cli)  # the first round may bring the sidecar up to the log
     assert [code for code, _out in answers] == [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]
-    settle()
     before = hashes_and_mtimes(filled)
     assert _answers(runs_cli) == answers
-    settle()
     assert hashes_and_mtimes(filled) == before
 
 
@@ -180,7 +173,6 @@ def test_a_read_only_workspace_answers_queries(
     runs_cli: Cli, filled: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], sidecar: str
 ) -> None:
     expected = _answers(runs_cli)
-    settle()
     if sidecar == "missing":
         (filled / SIDECAR).unlink()
     elif sidecar == "stale":
@@ -191,7 +183,6 @@ def test_a_read_only_workspace_answers_queries(
         viewer = Cli(view, capsys)
         answers = _answers(viewer)
         notes = viewer.runs("list").err
-        settle()
     assert answers == expected
     if sidecar == "stale":
         assert "LINES_NOT_INDEXED" in notes

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import gc
 import json
 import shutil
 from collections.abc import Iterable, Sequence
@@ -231,13 +230,6 @@ class Cli:
         given = write_input(self.root.parent, list(records), f"append-{id(records)}.jsonl")
         extra = ("--index", index) if index else ()
         return self.runs("append", "--record-file", given, "--json", *extra)
-
-
-def settle() -> None:
-    """Close the sidecar connections commands run in-process left behind, as a process exit
-    would (a sqlite3 connection sits in a reference cycle with its statement cache, so only the
-    cyclic collector frees it): the sidecar file is then complete on disk, no -wal beside it."""
-    gc.collect()
 
 
 # --- an independent reader of a log: the answers the sidecar must give ---------------------

@@ -35,7 +35,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     override,
     record,
     run_id,
-    settle,
     write_input,
 )
 
@@ -170,7 +169,6 @@ def test_an_override_is_judged_through_a_sidecar_missing_its_relying_table(
 ) -> None:
     """The sidecar's table of relying records dropped by hand: rebuilt from the log, as a
     damaged page is, and the narrowing refused (not DEPENDENCY_UNREADABLE on every append)."""
-    settle()
     with contextlib.closing(sqlite3.connect(relied / SIDECAR)) as db:
         db.execute("DROP TABLE relying")
     narrowed = cli.append(NARROWED, index="run_overrides")
@@ -307,10 +305,8 @@ def test_the_overrides_read_again_under_the_locks_is_never_written_through_a_sym
     sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
     outside = tmp_path / "outside.sqlite3"
     try:
-        settle()
         shutil.copyfile(sidecar, outside)  # before the narrowing: behind the log
         assert cli.append(NARROWED, index="run_overrides").code == 0
-        settle()
         sidecar.unlink()
         sidecar.symlink_to(outside)
         kept = outside.read_bytes()
@@ -325,7 +321,6 @@ def test_a_run_relying_on_an_override_is_judged_through_a_damaged_overrides_side
 ) -> None:
     """Pages of the overrides log's sidecar overwritten: the override rule rebuilds it from the
     log, as a query does, and judges the run (no INTERNAL)."""
-    settle()
     sidecar = ws / ".codex" / "cache" / "run_index" / "run_overrides.sqlite3"
     with sidecar.open("r+b") as handle:  # pages 5-7: tables a query reads, not the state's
         handle.seek(4 * 4096)

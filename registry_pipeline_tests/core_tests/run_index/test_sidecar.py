@@ -30,7 +30,6 @@ from registry_pipeline_tests.core_tests.run_index._support import (
     line,
     record,
     run_id,
-    settle,
     slow_latest,
     slow_list,
     slow_runs,
@@ -114,7 +113,6 @@ def test_a_deleted_or_garbage_sidecar_is_rebuilt_with_the_same_answers(
     assert keys
     before = _answers(cli, lanes, keys)
     for asked_by in ("cli", "api"):
-        settle()
         if garbage is None:
             (ws / SIDECAR).unlink()
         else:
@@ -373,7 +371,6 @@ def test_sidecar_with_a_corrupt_page_still_answers(
 ) -> None:
     before = cli.runs(*command)
     assert before.code == 0
-    settle()
     sidecar = ws / SIDECAR
     size, [root] = _page_of(sidecar, f"SELECT rootpage FROM sqlite_master WHERE name = '{table}'")
     damaged = bytearray(sidecar.read_bytes())
@@ -386,7 +383,6 @@ def test_sidecar_with_a_corrupt_page_still_answers(
 def _zero_the_key_index(sidecar: Path) -> None:
     """Zero the second half of each leaf page of the sidecar's key index (headers intact: no
     SQLite error, the keys gone)."""
-    settle()
     try:
         size, leaves = _page_of(
             sidecar,
@@ -447,7 +443,6 @@ def test_repair_reindex_rebuilds_a_damaged_sidecar(cli: Cli, ws: Path, small: by
     assert cli.runs("list", "--json").code == 0
     _zero_the_key_index(ws / SIDECAR)
     assert cli.runs("repair", "--reindex").code == 0
-    settle()
     with RunIndex.open(ws) as index:
         index.sync()
         missing = [run.key for run in slow_runs(data) if query.show(index, run.key) is None]
