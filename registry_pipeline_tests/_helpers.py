@@ -615,8 +615,9 @@ def forward(number, _frame):
         child.send_signal(signal.SIGKILL if number == signal.SIGUSR1 else stop)
 for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
     signal.signal(number, forward)
-def orphaned():
-    sys.stdin.buffer.read()
+def orphaned():  # the raw descriptor: a buffered stdin's lock, held here, aborts the exit
+    while os.read(0, 65536):
+        pass
     os.killpg(0, stop) if group else child.send_signal(stop)
 threading.Thread(target=orphaned, daemon=True).start()
 sys.exit(child.wait())

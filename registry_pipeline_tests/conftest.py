@@ -105,6 +105,7 @@ CRASH = (
 RACE = "the door race in another order or on another medium (`make test` races once, locally)"
 SEED = "the seed system's repository adopted and built (several builds)"
 DISK = "a full disk at each write of real builds"
+DEPLOY = "a deployment example run by Dagster's own processes (`make test` reads its files)"
 FULL: dict[str, dict[str, str]] = {
     "cli_tests/test_adopt.py": {
         **dict.fromkeys([
@@ -209,6 +210,8 @@ FULL: dict[str, dict[str, str]] = {
         "test_a_full_audit_run_trusts_no_stored_verdict": AGAIN},
     "lib_tests/test_instance.py": {
         "test_racing_processes_on_a_fresh_home_initialize_it_once": SCALE},
+    "pg_tests/test_deploy_examples.py": {
+        "test_the_grpc_workspace_loads_the_location_the_images_command_serves": DEPLOY},
     "pg_tests/test_pg_build_slot.py": {"": AGAIN},
     "pg_tests/test_pg_dead_runs.py": {"": AGAIN},
     "pg_tests/test_pg_sensor_backfill.py": {"": AGAIN},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ import yaml
 
 from registry_pipeline.definitions import BUILD_JOB
 from registry_pipeline.lib.instance import BUILD_TAG, POSTGRES_INSTANCE_CONFIG, POSTGRES_URL_ENV
+from registry_pipeline_tests._helpers import watched
+from registry_pipeline_tests._webserver import free_port, stop
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 LOCATION = "registry_pipeline"
@@ -29,6 +33,8 @@ DOCKER_LAUNCHER_FIELDS = {
     "container_kwargs",
 }
 """DockerRunLauncher's config (dagster-docker 0.29: not installed here)."""
+SERVING_TIMEOUT = 120.0
+"""How long the image's code server may take to serve the definitions here."""
 
 
 def _yaml(path: Path) -> Any:
@@ -104,6 +110,49 @@ def test_the_compose_file_and_the_grpc_workspace_agree_with_the_image() -> None:
     assert f"registry_workspace:{WORKSPACE}" in services[server["host"]]["volumes"]
     for name in ("webserver", "daemon"):
         assert "/opt/dagster/workspace.yaml" in services[name]["command"]
+
+
+def test_the_grpc_workspace_loads_the_location_the_images_command_serves(
+    demo: Path, tmp_path: Path
+) -> None:
+    """The image's command run here (this machine's address, a free port) serving the demo, and
+    the webserver's and daemon's workspace.yaml pointed at it: Dagster's own loader takes the
+    file and loads the location from that server (`dagster definitions validate`)."""
+    _text, cmd = _dockerfile()
+    port = free_port()
+    here = {"-h": "127.0.0.1", "-p": str(port)}
+    served = [here.get(flag, arg) for flag, arg in zip(["", *cmd], cmd, strict=False)]
+    workspace = _yaml(DEPLOY / "docker" / "workspace.yaml")
+    [entry] = workspace["load_from"]
+    entry["grpc_server"].update(host="127.0.0.1", port=port)
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    (home := tmp_path / "home").mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "REGISTRY_WORKSPACE": str(demo), "DAGSTER_HOME": str(home)}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    log = tmp_path / "code-server.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            watched([dagster, *served[1:]], group=True),
+            stdin=subprocess.PIPE,  # the watchdog stops the server when this process ends
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        health = [dagster, "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"]
+        deadline = time.monotonic() + SERVING_TIMEOUT
+        while subprocess.run(health, env=env, capture_output=True).returncode != 0:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)  # polling the server's own health check
+        validate = [dagster, "definitions", "validate", "-w", str(tmp_path / "workspace.yaml")]
+        checked = subprocess.run(validate, env=env, cwd=tmp_path, capture_output=True, text=True)
+    finally:
+        stop(server)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"Validation successful for code location {LOCATION}" in checked.stdout + checked.stderr
 
 
 def test_the_multiprocess_definitions_load_with_every_job_on_multiprocess() -> None:
