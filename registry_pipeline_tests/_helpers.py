@@ -633,13 +633,14 @@ def watched(
 ) -> list[str]:
     """`command` as the child of a watchdog that stops it with `stop` when the process that
     started the watchdog ends, however it ends (the watchdog's stdin, a pipe that process holds,
-    reaches EOF: start it with `stdin=subprocess.PIPE`), then exits with the child's status. The
-    watchdog forwards SIGTERM, SIGINT and SIGHUP as `stop`, and SIGUSR1 as SIGKILL (a crash); with
-    `group` (started with `start_new_session=True`) it forwards nothing, since a signal to its
-    process group reaches the child, and sends `stop` to the whole group at EOF. The child dies
-    with the watchdog even when it is SIGKILLed (setpriv's parent-death signal), and runs as
-    `as_user` (uid, gid). A pipe, not a parent-death signal in the caller: that signal follows the
-    thread that started the child, and a test may start a server from a thread that ends first."""
+    reaches EOF: start it with `stdin=subprocess.PIPE`), then exits with the child's status (256 -
+    N for a child killed by signal N, as `sys.exit(-N)` gives). The watchdog forwards SIGTERM,
+    SIGINT and SIGHUP as `stop`, and SIGUSR1 as SIGKILL (a crash); with `group` (started with
+    `start_new_session=True`) it forwards nothing, since a signal to its process group reaches
+    the child, and sends `stop` to the whole group at EOF. The child dies with the watchdog even
+    when it is SIGKILLed (setpriv's parent-death signal), and runs as `as_user` (uid, gid). A
+    pipe, not a parent-death signal in the caller: that signal follows the thread that started
+    the child, and a test may start a server from a thread that ends first."""
     user = [f"--reuid={as_user[0]}", f"--regid={as_user[1]}", "--clear-groups"] if as_user else []
     setpriv = ["setpriv", *user, "--pdeathsig", "KILL", "--"]
     prefix = setpriv if as_user or shutil.which("setpriv") else []  # util-linux: Debian has it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import sys
@@ -190,28 +191,25 @@ def _open(args: argparse.Namespace) -> RunIndex:
     return RunIndex.open(resolve_workspace(args.workspace).root, args.index)
 
 
-def _synced(args: argparse.Namespace) -> RunIndex:
-    """The index with its sidecar current; what it could not index is said on stderr. Each
-    command closes what it opens (`with`): run in-process, it leaves no connection open."""
-    index = _open(args)
-    try:
+@contextlib.contextmanager
+def _synced(args: argparse.Namespace) -> Iterator[RunIndex]:
+    """The index with its sidecar current, what it could not index said on stderr; closed at
+    the block's end, whatever ends it (run in-process, a command leaves no connection open)."""
+    with _open(args) as index:
         state = index.sync()
-    except BaseException:
-        index.close()
-        raise
-    _say_set_aside(index)
-    if (why := index.fallback) is not None:
-        err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
-            "outside the workspace")  # fmt: skip
-    if state.torn:
-        err(f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
-            f"{state.size}) is incomplete and not shown; `registry runs repair` moves it "
-            "aside")  # fmt: skip
-    if state.skipped_count:
-        first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
-        err(f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
-            f"cannot be queried ({first})")  # fmt: skip
-    return index
+        _say_set_aside(index)
+        if (why := index.fallback) is not None:
+            err(f"note: {why.code} {why.path}: {why.message}; answered from a temporary index "
+                "outside the workspace")  # fmt: skip
+        if state.torn:
+            err(f"warning: LOG_TORN {index.spec.source}: the last line (bytes {state.covered}.."
+                f"{state.size}) is incomplete and not shown; `registry runs repair` moves it "
+                "aside")  # fmt: skip
+        if state.skipped_count:
+            first = "; ".join(f"line {line}: {reason}" for line, reason in state.skipped)
+            err(f"warning: LINES_NOT_INDEXED {index.spec.source}: {state.skipped_count} line(s) "
+                f"cannot be queried ({first})")  # fmt: skip
+        yield index
 
 
 def _say_set_aside(index: LogIndex) -> None:

@@ -280,13 +280,18 @@ def test_every_runs_command_closes_the_sidecars_it_opened(runs_cli: Cli, runs_ws
     the cyclic collector to close: each sidecar is closed when the command returns, whether it
     answered, refused or wrote (the overrides log's too, read by `failed` and `append`)."""
     given = [record(run_id=run_id(n), created_utc=utc(1, 8, n)) for n in range(1, 3)]
+    relying = record(
+        created_utc=utc(1, 7), uniqueness_scene="FAIL", override_id=override()["override_id"]
+    )
     commands = [
         ("import", write_input(runs_ws, given)),
         ("append", "--record-json", json.dumps(failing(run_id=run_id(3), created_utc=utc(2)))),
         ("append", "--record-json", json.dumps(override()), "--index", "run_overrides"),
+        ("append", "--record-json", json.dumps(relying)),  # the overrides log read
         ("append", "--record-json", "{}"),  # refused
         ("list", "--json"),
-        ("show", run_id(1)),
+        ("list", "--limit", "1"),
+        ("show", run_id(1), "--history"),
         ("show", "RUN-NONE"),  # not found: exit 1
         ("latest", "--lane", f"artist_id={record()['artist_id']}"),
         ("failed", "--gates"),
@@ -305,4 +310,4 @@ def test_every_runs_command_closes_the_sidecars_it_opened(runs_cli: Cli, runs_ws
             assert not left, f"`registry runs {' '.join(command)}` left {len(left)} open"
     finally:
         gc.enable()
-    assert codes == [0, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert codes == [0, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0]

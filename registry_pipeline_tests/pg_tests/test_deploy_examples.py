@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -141,18 +142,30 @@ def test_the_grpc_workspace_loads_the_location_the_images_command_serves(
             start_new_session=True,
         )
     try:
-        health = [dagster, "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"]
         deadline = time.monotonic() + SERVING_TIMEOUT
-        while subprocess.run(health, env=env, capture_output=True).returncode != 0:
+        while not _listening(port):  # Dagster's proxy binds its port once the code is loaded
             assert server.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)  # polling the server's own health check
+            time.sleep(0.2)  # polling the port
+        health = [dagster, "api", "grpc-health-check", "-p", str(port), "-h", "127.0.0.1"]
+        served_ok = subprocess.run(health, env=env, capture_output=True, timeout=SERVING_TIMEOUT)
         validate = [dagster, "definitions", "validate", "-w", str(tmp_path / "workspace.yaml")]
-        checked = subprocess.run(validate, env=env, cwd=tmp_path, capture_output=True, text=True)
+        checked = subprocess.run(validate, env=env, cwd=tmp_path, capture_output=True, text=True,
+                                 timeout=SERVING_TIMEOUT)  # fmt: skip
+        assert server.poll() is None, log.read_text()  # ours answered, not another's on the port
     finally:
         stop(server)
+    assert served_ok.returncode == 0, served_ok.stdout + served_ok.stderr
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"Validation successful for code location {LOCATION}" in checked.stdout + checked.stderr
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_the_multiprocess_definitions_load_with_every_job_on_multiprocess() -> None:
