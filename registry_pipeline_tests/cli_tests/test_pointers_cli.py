@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline_tests._helpers import Run, unseal
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -73,13 +74,20 @@ def test_bad_usage_exits_2(cli: Run, ws: Path, args: tuple[str, ...], expected: 
     assert expected in err
 
 
-def test_a_rollback_with_a_blank_reason_is_bad_usage(
+def test_a_blank_reason_is_bad_usage_wherever_one_is_recorded(
     cli: Run, ws: Path, seal: Callable[..., str]
 ) -> None:
+    """REASON_REQUIRED is its table's exit 2 for each command that records a reason (a repair
+    said 1 until issue 63), and nothing is written."""
     old, new = seal(), seal()
     assert pointers(cli, ws, "promote", "alpha", new)[0] == 0
-    code, _out, err = pointers(cli, ws, "rollback", "alpha", "--to", old, "--reason", "  ")
-    assert code == 2 and "REASON_REQUIRED" in err
+    journal = ws / ".codex" / JOURNAL_NAME
+    before = journal.read_bytes()
+    for args in (("rollback", "alpha", "--to", old), ("hold", "alpha"), ("repair",),
+                 ("repair", "alpha")):  # fmt: skip
+        code, _out, err = pointers(cli, ws, *args, "--reason", "  ")
+        assert code == 2 and err.startswith("error: REASON_REQUIRED "), (args, code, err)
+    assert journal.read_bytes() == before
 
 
 # -- promote, show, refusals -----------------------------------------------------------------------

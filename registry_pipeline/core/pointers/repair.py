@@ -55,7 +55,7 @@ def repair(
 ) -> Repair:
     """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
     if not reason.strip():
-        raise PointerRefused.of("REASON_REQUIRED", what="a repair", exit_code=1)
+        raise PointerRefused.of("REASON_REQUIRED", what="a repair")
     store.workspace.require()
     store.require_safe_paths()
     remote = remote_for(store.workspace)
