@@ -469,6 +469,23 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def guarded(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`command` (a `registry` or a Python child) in a process of its own, stdin closed; the
+    test fails if it still runs after `timeout` s (far more than it needs: it waits on a FIFO)."""
+    try:
+        return subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=child_env(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{command[1:4]} still ran after {timeout:.0f} s: it hangs")
+
+
 def registry_process(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`registry ARGS...` as a process of its own (stdout and stderr piped, text), for tests of
     what only a process shows: waiting, Ctrl-C, exit codes seen from outside."""

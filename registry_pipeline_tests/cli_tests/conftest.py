@@ -1,35 +1,15 @@
 """The CLI tests' fixtures (`cli`, `demo`) are the root conftest's, shared with the other
-folders; `Run` is the type of `cli`; `ws` is a workspace made by `registry init` (a module that
-needs another kind defines its own `ws`); `runs_ws` is the run index's small workspace and
-`runs_cli` the `registry` command on it; `elsewhere` is a folder outside them."""
+folders (`Run`, the type of `cli`, is in `_helpers.py`); `ws` is a workspace made by `registry
+init` (a module that needs another kind defines its own `ws`); `runs_ws` is the run index's small
+workspace and `runs_cli` the `registry` command on it; `elsewhere` is a folder outside them."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from registry_pipeline_tests._helpers import Run, child_env
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.cli_tests._seed_layout import make_seed_repo
 from registry_pipeline_tests.core_tests.run_index._support import Cli, make_workspace
-
-__all__ = ["Run", "guarded"]
-
-
-def guarded(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """`command` (a `registry` or a Python child) in a process of its own, stdin closed; the
-    test fails if it still runs after `timeout` s (far more than it needs: it waits on a FIFO)."""
-    try:
-        return subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=child_env(),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{command[1:4]} still ran after {timeout:.0f} s: it hangs")
 
 
 @pytest.fixture

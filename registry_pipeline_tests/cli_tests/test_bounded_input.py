@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline_tests._helpers import Run, guarded
 from registry_pipeline_tests._rolepack import example_pack
-from registry_pipeline_tests.cli_tests.conftest import Run, guarded
 from registry_pipeline_tests.core_tests.run_index._support import (
     RUNS_LOG,
     jsonl,

@@ -15,12 +15,12 @@ from registry_pipeline.core.workspace.build_slot import BUILD_SLOT_RELPATH
 from registry_pipeline.lib.build_run import BUILD_JOB
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline_tests._helpers import (
+    Run,
     copy_demo,
     registry_process,
     run_folders,
     slot_holder,
 )
-from registry_pipeline_tests.cli_tests.conftest import Run
 
 SOURCES = ("expected_versions", "migration_ledger", "threshold_packs_file", "allowed_operations")
 

@@ -41,7 +41,7 @@ from registry_pipeline.lib.instance import (
     open_instance,
 )
 from registry_pipeline.lib.promotion import materialized
-from registry_pipeline_tests._helpers import DEMO_GRAPH, copy_built, promote_as_the_sensor
+from registry_pipeline_tests._helpers import DEMO_GRAPH, Run, copy_built, promote_as_the_sensor
 from registry_pipeline_tests._webserver import (
     HOLD,
     Served,
@@ -57,7 +57,6 @@ from registry_pipeline_tests._webserver import (
     sensor_ticks_after,
     serve,
 )
-from registry_pipeline_tests.cli_tests.conftest import Run
 from registry_pipeline_tests.s3_tests._server import bucket_name
 
 CHANGED = "expected_versions"

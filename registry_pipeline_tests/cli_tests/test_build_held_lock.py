@@ -30,12 +30,12 @@ from registry_pipeline.lib.runs import PROMOTES_TAG, PROMOTION_TAG
 from registry_pipeline_tests._dead_runs import promoted_by
 from registry_pipeline_tests._helpers import (
     BUILD_ENV,
+    Run,
     child_env,
     copy_built,
     environment_kept,
     registry,
 )
-from registry_pipeline_tests.cli_tests.conftest import Run
 
 HOLD_LOCK = """
 import sys

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from registry_pipeline.core.seal.hashing import BLOCK_SIZE, sha256_file
-from registry_pipeline_tests._helpers import build_entries, forbid_whole_reads
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run, build_entries, forbid_whole_reads
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,

@@ -17,12 +17,12 @@ from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.promotion import PROMOTION_JOB
 from registry_pipeline.lib.runs import PROMOTES_TAG, PROMOTION_TAG, RUN_KEY_TAG
 from registry_pipeline_tests._helpers import (
+    Run,
     child_env,
     copy_demo,
     registry_process,
     slot_holder,
 )
-from registry_pipeline_tests.cli_tests.conftest import Run
 
 
 def test_a_build_is_a_build_run_then_a_promotion_run_naming_it(built: Path, cli: Run) -> None:

@@ -15,8 +15,7 @@ import pytest
 
 from registry_pipeline.core.freshness import up_to_date
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests._helpers import Entries
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Entries, Run
 
 EXPECTED = "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import registry
-from registry_pipeline_tests.cli_tests.conftest import guarded
+from registry_pipeline_tests._helpers import guarded, registry
 from registry_pipeline_tests.core_tests.run_index._support import (
     QUARANTINE,
     RUNS_LOG,

@@ -19,9 +19,8 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.sources import source_paths, source_problems
-from registry_pipeline_tests._helpers import Entries
+from registry_pipeline_tests._helpers import Entries, Run
 from registry_pipeline_tests._rolepack import example_pack
-from registry_pipeline_tests.cli_tests.conftest import Run
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = "registries/rolepack/atelier_rolepack_v1.json"

@@ -12,7 +12,7 @@ import pytest
 
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.workspace.layout import Workspace
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.core_tests.gate._support import DEMO_SOURCES, build
 from registry_pipeline_tests.core_tests.write_path._support import (
     NOTES,

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests.cli_tests.conftest import guarded
+from registry_pipeline_tests._helpers import guarded
 
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"
 JOURNAL = ".codex/ACTIVE_REGISTRY_POINTERS_JOURNAL_v0_1.jsonl"

@@ -13,7 +13,7 @@ from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.write_path import entry_types
 from registry_pipeline.core.write_path.rules import entry_violations
 from registry_pipeline.core.write_path.table import types_markdown
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run
 from registry_pipeline_tests.core_tests.write_path._support import (
     EXAMPLE,
     EXAMPLE_TYPES,

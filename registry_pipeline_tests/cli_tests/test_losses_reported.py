@@ -23,7 +23,7 @@ from registry_pipeline.core.seal.schemas import SchemaCatalog
 from registry_pipeline.core.workspace.catalog import load_catalog
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline.core.workspace.snapshots import list_snapshots, newest_valid, read_snapshot
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run
 
 EXPECTED = "EXPECTED_VERSIONS_v0_1.json"
 POINTERS = ".codex/ACTIVE_REGISTRY_POINTERS_v0_1.json"

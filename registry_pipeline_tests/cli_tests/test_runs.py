@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from registry_pipeline_tests._helpers import group_left, process_group
-from registry_pipeline_tests.cli_tests.conftest import Run
+from registry_pipeline_tests._helpers import Run, group_left, process_group
 from registry_pipeline_tests.core_tests.run_index._support import (
     OVERRIDES_LOG,
     RUNS_LOG,
