@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "module-registries"
+REFERENCE = REPO.parent / "shared" / "reference" / "ovc-infra"
+"""The seed system's data, beside the dev repository only (`../shared/`)."""
+TIER = os.environ.get("REGISTRY_TEST_TIER", "default")
+"""`full` (`make test-full`): Hypothesis's own 100 examples a test; else 10 (`make test`). A test
+that needs more asks for a multiple of the profile's, `settings(max_examples=4 * settings()
+.max_examples)`: 400 in `make test-full`, 40 in `make test`."""
 Run = Callable[..., tuple[int, str, str]]
 """The `cli` fixture: `registry ARGS...` in this process -> (exit code, stdout, stderr)."""
 Entries = dict[str, dict[str, Any]]

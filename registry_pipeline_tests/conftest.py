@@ -20,6 +20,8 @@ from registry_pipeline.core.seal.run_store import RunStore, SealedRun, seal_file
 from registry_pipeline.core.workspace.layout import Workspace, init_workspace
 from registry_pipeline_tests._helpers import (
     BUILD_ENV,
+    REFERENCE,
+    TIER,
     Run,
     build_demo,
     copy_built,
@@ -35,15 +37,9 @@ from registry_pipeline_tests._webserver import Served, reap, webserver
 from registry_pipeline_tests.pg_tests import _server as pg
 from registry_pipeline_tests.s3_tests import _server as s3
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "ovc-infra"
 ASSETS = Path(__file__).resolve().parent / "assets"
 RACE_TEST = "test_a_ui_launch_and_a_cli_build_at_once_run_one_after_the_other"
 
-TIER = os.environ.get("REGISTRY_TEST_TIER", "default")
-"""`full` (`make test-full`): Hypothesis's own 100 examples a test; else 10 (`make test`). A test
-that needs more asks for a multiple of the profile's, `settings(max_examples=4 * settings()
-.max_examples)`: 400 in `make test-full`, 40 in `make test`."""
 settings.register_profile("full", max_examples=100, deadline=None)
 settings.register_profile("default", max_examples=10, deadline=None)
 settings.load_profile("full" if TIER == "full" else "default")

@@ -11,51 +11,17 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 
 from registry_pipeline.lib.instance import POSTGRES_URL_ENV
-from registry_pipeline_tests.pg_tests._server import SUPERUSER, PostgresServer
+from registry_pipeline_tests.pg_tests._server import Database, PostgresServer
 
 
 @pytest.fixture
 def pg_url(pg_server: PostgresServer, pg_template: str) -> str:
     """The URL of a new database for this test, with Dagster's tables."""
     return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}", template=pg_template)
-
-
-@dataclass(frozen=True)
-class Database:
-    """This test's database as its superuser sees it, beside what the instance does there."""
-
-    server: PostgresServer
-    name: str
-
-    def rows(self, table: str) -> list[tuple[object, ...]] | None:
-        """Every row of `table` (None when there is no such table)."""
-        if self.server.sql(f"SELECT to_regclass('{table}')", self.name) == [(None,)]:
-            return None
-        return self.server.sql(f"SELECT * FROM {table}", self.name)
-
-    def lock_free(self, key: int) -> bool:
-        """Whether a fresh connection takes the advisory lock `key` (let go again at once)."""
-        import psycopg2
-
-        connection = psycopg2.connect(
-            host=str(self.server.base), port=self.server.port, user=SUPERUSER, dbname=self.name
-        )
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_lock(%s)", (key,))
-                row = cursor.fetchone()
-                taken = row is not None and bool(row[0])
-                if taken:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            return taken
-        finally:
-            connection.close()
 
 
 @pytest.fixture

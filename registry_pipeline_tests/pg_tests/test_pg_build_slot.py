@@ -19,7 +19,7 @@ from registry_pipeline.core.workspace.build_slot import slot
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE, postgres_slot
 from registry_pipeline_tests._helpers import Run
-from registry_pipeline_tests.pg_tests.conftest import Database
+from registry_pipeline_tests.pg_tests._server import Database
 
 HOLD = """
 import sys, time

@@ -13,7 +13,7 @@ from registry_pipeline_tests._dead_runs import (
     next_build_clears,
     queued_by_a_gone_submitter,
 )
-from registry_pipeline_tests.pg_tests.conftest import Database
+from registry_pipeline_tests.pg_tests._server import Database
 
 
 def test_a_killed_build_and_a_gone_builds_queued_run_never_block_the_next(

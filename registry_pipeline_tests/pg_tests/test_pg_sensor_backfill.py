@@ -23,7 +23,7 @@ from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.postgres import LOCK_KEY, SLOT_TABLE
 from registry_pipeline.lib.promotion import materialized
 from registry_pipeline_tests._helpers import Run, promote_as_the_sensor
-from registry_pipeline_tests.pg_tests.conftest import Database
+from registry_pipeline_tests.pg_tests._server import Database
 
 Env = Callable[[str], dict[str, str]]
 DAILY = dg.AssetKey("drift_signals_daily")

@@ -32,7 +32,7 @@ from registry_pipeline.core.workspace.layout import (
     VERDICTS_RELPATH,
     Workspace,
 )
-from registry_pipeline_tests.conftest import REPO_ROOT
+from registry_pipeline_tests._helpers import REPO
 
 GIT = ["git", "-c", "user.email=t@example.org", "-c", "user.name=t"]
 POINTER_FILE = "docs/phase_2_2/ACTIVE_REGISTRY_POINTERS_v0_1.json"
@@ -159,10 +159,10 @@ def test_a_catalog_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
 
 def test_the_pointer_file_is_where_the_workspace_finds_it(tmp_path: Path) -> None:
     """Our reading of the catalog's `pointer_file` agrees with the workspace's own, named or not."""
-    demo = json.loads((REPO_ROOT / CATALOG_RELPATH).read_text(encoding="utf-8"))
+    demo = json.loads((REPO / CATALOG_RELPATH).read_text(encoding="utf-8"))
     for catalog in (demo, {**demo, "pointer_file": POINTER_FILE}):
         root = tmp_path / str(len(catalog))
-        shutil.copytree(REPO_ROOT / "registries", root / "registries")  # the sources it names
+        shutil.copytree(REPO / "registries", root / "registries")  # the sources it names
         _repo(root, catalog)
         found = pointer_file_path(Workspace(root)).relative_to(root).as_posix()
         assert found == catalog.get("pointer_file", DEFAULT_POINTER_FILE)

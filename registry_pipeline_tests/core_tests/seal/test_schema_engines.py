@@ -16,7 +16,7 @@ from registry_pipeline.core.seal.schemas import (
     SchemaCatalog,
     builtin_schema_dir,
 )
-from registry_pipeline_tests.conftest import REFERENCE, TIER
+from registry_pipeline_tests._helpers import REFERENCE, TIER
 from registry_pipeline_tests.core_tests.seal.reference_engine import comparable, reference_validator
 
 REPO = Path(__file__).resolve().parents[3]
