@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from registry_pipeline.core.pointers.store import MAX_REASON
 from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline_tests._helpers import Run, unseal
 
@@ -87,6 +88,24 @@ def test_a_blank_reason_is_bad_usage_wherever_one_is_recorded(
                  ("repair", "alpha")):  # fmt: skip
         code, _out, err = pointers(cli, ws, *args, "--reason", "  ")
         assert code == 2 and err.startswith("error: REASON_REQUIRED "), (args, code, err)
+    assert journal.read_bytes() == before
+
+
+def test_a_reason_too_long_is_refused_by_every_command_that_journals_one(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    """REASON_TOO_LONG (exit 2) is one rule for every journaled reason: until issue 63 a hold,
+    a release, an accept and a repair journaled a reason that a promotion refused."""
+    old, new = seal(), seal()
+    assert pointers(cli, ws, "promote", "alpha", old)[0] == 0
+    assert pointers(cli, ws, "promote", "alpha", new)[0] == 0
+    journal = ws / ".codex" / JOURNAL_NAME
+    before = journal.read_bytes()
+    for args in (("promote", "alpha", old), ("rollback", "alpha", "--to", old),
+                 ("hold", "alpha"), ("release", "alpha"), ("accept", "alpha"), ("repair",),
+                 ("repair", "alpha")):  # fmt: skip
+        code, _out, err = pointers(cli, ws, *args, "--reason", "x" * (MAX_REASON + 1))
+        assert code == 2 and err.startswith("error: REASON_TOO_LONG "), (args, code, err)
     assert journal.read_bytes() == before
 
 

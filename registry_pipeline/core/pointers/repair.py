@@ -54,10 +54,7 @@ def repair(
     admit: Admit | None,
 ) -> Repair:
     """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
-    if not reason.strip():
-        raise PointerRefused.of("REASON_REQUIRED", what="a repair")
-    store.workspace.require()
-    store.require_safe_paths()
+    store.require_change(reason, "a repair")
     remote = remote_for(store.workspace)
     if remote is not None and registry_id is None:
         done = _repair_bucket(store, remote, reason, actor, admit)

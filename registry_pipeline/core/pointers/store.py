@@ -311,6 +311,7 @@ class PointerStore:
         automatic: bool = False,
     ) -> Change:
         """Make `run_id` active: it must validate, be newer and pass the gate; HELD if automatic."""
+        self.require_change(reason)
         return self._change(
             "promote", registry_id, run_id, relpath, reason, actor, admit, checks, expect,
             automatic,
@@ -329,8 +330,7 @@ class PointerStore:
         expect: str | object | None = ANY,
     ) -> Change:
         """Make an older valid snapshot active again (an explicit, journaled move back)."""
-        if not reason.strip():
-            raise UsageError.of("REASON_REQUIRED", what="a rollback")
+        self.require_change(reason, "a rollback")
         return self._change(
             "rollback", registry_id, run_id, relpath, reason, actor, admit, None, expect, False
         )
@@ -346,7 +346,7 @@ class PointerStore:
     ) -> list[MoveOutcome]:
         """Promote a build's snapshots in one change: each move judged as an automatic `promote`
         is, those admitted journaled in one line (a set entry), the pointer file replaced once."""
-        self._require_change(reason)
+        self.require_change(reason)
         ids = [move.registry_id for move in moves]
         if len(set(ids)) != len(ids):
             twice = sorted({registry_id for registry_id in ids if ids.count(registry_id) > 1})
@@ -426,10 +426,7 @@ class PointerStore:
     def accept(self, registry_id: str, *, reason: str, actor: dict[str, str],
                admit: Admit | None = None) -> Change:  # fmt: skip
         """Journal a hand edit of `registry_id`'s pointer as a decision, once its target passes."""
-        if not reason.strip():
-            raise UsageError.of("REASON_REQUIRED", what="accepting a hand edit")
-        self.workspace.require()
-        self.require_safe_paths()
+        self.require_change(reason, "accepting a hand edit")
         with self._changing(registry_id, "accept", admit, explained=False) as pointers:
             if self._mismatch(pointers, registry_id) is None:  # unreadable: JOURNAL_CORRUPT raised
                 raise PointerRefused.of(
@@ -502,20 +499,22 @@ class PointerStore:
                 refused[registry_id] = mismatch
         return pointers, refused
 
-    def _require_change(self, reason: str) -> None:
-        """What a move asks before anything else: a workspace, safe paths, a reason that fits."""
-        self.workspace.require()
-        self.require_safe_paths()
+    def require_change(self, reason: str, needed: str | None = None) -> None:
+        """What every journaled change asks before anything else: its reason (REASON_REQUIRED
+        when blank and `needed` names what needs one; REASON_TOO_LONG), a workspace, safe paths."""
+        if needed is not None and not reason.strip():
+            raise UsageError.of("REASON_REQUIRED", what=needed)
         if len(reason) > MAX_REASON:
             raise UsageError.of("REASON_TOO_LONG", length=len(reason), most=MAX_REASON)
+        self.workspace.require()
+        self.require_safe_paths()
 
     def _change(
         self, action: str, registry_id: str, run_id: str, relpath: str | None, reason: str,
         actor: dict[str, str], admit: Admit | None, checks: dict[str, Any] | None,
         expect: str | object | None, automatic: bool,
     ) -> Change:  # fmt: skip
-        """`promote` or `rollback` (see the module's protocol)."""
-        self._require_change(reason)
+        """`promote` or `rollback` (see the module's protocol), once `require_change` passed."""
         move = Move(registry_id, run_id, relpath, checks or {})
         folder = target_folder(self.workspace, registry_id, run_id)
         with self._changing(registry_id, action, admit) as pointers:
@@ -589,10 +588,7 @@ class PointerStore:
         self, action: str, registry_id: str, reason: str, actor: dict[str, str],
         admit: Admit | None,
     ) -> Change:  # fmt: skip
-        self.workspace.require()
-        self.require_safe_paths()
-        if action == "hold" and not reason.strip():
-            raise UsageError.of("REASON_REQUIRED", what="a hold")
+        self.require_change(reason, "a hold" if action == "hold" else None)
         with self._changing(registry_id, action, admit) as pointers:
             held, current = self.held(registry_id), pointers.active(registry_id)
             if (action == "hold") == (held is not None):
