@@ -602,6 +602,10 @@ def load(root: Path, journal: Path) -> VerifyReport | None:
             registry_id: next(r for r in lines[digest].members() if r.registry_id == registry_id)
             for registry_id, digest in kept["last"].items()
         }
+        newest = max(last.values(), key=lambda record: record.seq, default=None)
+        whole = (newest.seq, newest.sha256) if newest is not None else (0, None)
+        if type(kept["records"]) is not int or (kept["records"], kept["head"]) != whole:
+            return None  # not what a replay keeps (its newest line is the head, seq the count)
         return VerifyReport(records=kept["records"], head=kept["head"], last_records=last)
     except (ValueError, KeyError, TypeError, AttributeError, StopIteration, JournalFormatError):
         return None

@@ -55,10 +55,16 @@ def load(folder: Path | None, path: str, data: bytes, container: str) -> ParsedF
         return None
     found = _cache(folder, path, container).get(sha256_bytes(data))
     spans = found.payload.get("spans") if found is not None else None
-    if found is None or not isinstance(spans, list | None):
-        return None
-    moved = None if spans is None else tuple((int(a), int(b)) for a, b in spans)
+    kept = spans is None or (isinstance(spans, list) and all(map(_span, spans)))
+    if found is None or not kept:
+        return None  # not what `store` keeps (a hand edit): parsed again
+    moved = None if spans is None else tuple((a, b) for a, b in spans)
     return ParsedFile(data, found.payload.get("document"), moved)
+
+
+def _span(value: object) -> bool:
+    """Whether `value` is a span as `store` keeps it: a list of two integers."""
+    return isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
 
 
 def store(folder: Path | None, path: str, parsed: ParsedFile, container: str) -> None:

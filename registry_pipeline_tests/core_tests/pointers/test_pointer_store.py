@@ -17,9 +17,11 @@ import pytest
 from registry_pipeline.core.errors import UsageError
 from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import (
+    CHECKPOINT_RELPATH,
     JournalRecord,
     append_record,
     last_record,
+    load,
     read_records,
     verify_journal,
 )
@@ -704,3 +706,27 @@ def test_a_seed_pointer_with_a_null_run_id_is_journaled_as_found_and_said_so(
     assert "names no run folder: its run_id is null" in adopted.reason
     assert "''" not in adopted.reason
     assert held.as_json()["from_ref"] == held.as_json()["to_ref"] == adopted.as_json()["to_ref"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("records", "x"), ("records", True), ("records", 7), ("head", 5), ("head", "0" * 64)],
+)
+def test_a_checkpoint_that_is_json_but_not_a_replay_is_replayed_again(
+    pstore: PointerStore, snap: Snap, field: str, value: object
+) -> None:
+    """The replay checkpoint is a cache: a hand edit of its fields (valid JSON, wrong types or
+    values) means a full replay, never INTERNAL after the record was appended."""
+    promote(pstore, snap())
+    pstore.hold("alpha", reason="freeze", actor=ACTOR, admit=admission)  # the checkpoint kept
+    checkpoint = pstore.workspace.root / CHECKPOINT_RELPATH
+    document = json.loads(checkpoint.read_bytes())
+    (entry,) = document["entries"].values()
+    entry["payload"][field] = value
+    checkpoint.write_text(json.dumps(document))
+    released = pstore.release("alpha", reason="thaw", actor=ACTOR, admit=admission)
+    assert released.record is not None and pstore.held("alpha") is None
+    report = verify_journal(pstore.journal_path, pstore.read())
+    assert report.ok and report.records == 3
+    kept = load(pstore.workspace.root, pstore.journal_path)  # kept again, from the replay
+    assert kept is not None and (kept.records, kept.head) == (3, report.head)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -64,3 +65,19 @@ def test_a_cached_parse_is_used_and_a_changed_file_is_parsed_again(big: Path) ->
     assert result.written
     text = path.read_text(encoding="utf-8")
     assert "name: One by hand" in text and "type_id: t_0003" in text
+
+
+@pytest.mark.parametrize("spans", [[1], [["a", "b"]], [[1, 2, 3]], "spans", {"a": 1}])
+def test_an_entry_whose_spans_are_no_pairs_of_numbers_is_a_miss(big: Path, spans: object) -> None:
+    """The cache is a file anyone may edit: an entry that is JSON but not what `store` keeps is
+    parsed again, never INTERNAL."""
+    workspace = Workspace(big)
+    add_entry(workspace, "module_type", _type("t_0001", "One"))
+    data = (big / TYPES).read_bytes()
+    (cache,) = (big / CACHE_RELPATH).glob("*.json")
+    document = json.loads(cache.read_bytes())
+    (entry,) = document["entries"].values()
+    entry["payload"]["spans"] = spans
+    cache.write_text(json.dumps(document))
+    assert load(big / CACHE_RELPATH, TYPES, data, "/module_types") is None
+    assert add_entry(workspace, "module_type", _type("t_0003", "Three")).written
