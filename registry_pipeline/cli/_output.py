@@ -13,8 +13,9 @@ from registry_pipeline.core.errors import RegistryError
 
 
 def out(line: str = "") -> None:
-    """A line of human output on stdout (control characters escaped, see `safe`)."""
-    print(safe(line), flush=False)
+    """A line of human output on stdout (control characters escaped, see `safe`): one line, so a
+    newline in a value it shows (a journaled reason) is escaped too, never a line of its own."""
+    print(safe(line).replace("\n", "\\x0a"), flush=False)
 
 
 def err(line: str) -> None:

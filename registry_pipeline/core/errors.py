@@ -451,8 +451,10 @@ def problem_text(problem: Problem | Mapping[str, object], *, error: bool = False
     if line is not None and f"line {line}" not in message:
         where = f"{where}:{line}" if where else f"line {line}"
     if error:
-        return f"error: {problem.get('code')}{' ' + where + ':' if where else ''} {message}"
-    return f"{problem.get('code')}  {where + ': ' if where else ''}{message}"
+        text = f"error: {problem.get('code')}{' ' + where + ':' if where else ''} {message}"
+    else:
+        text = f"{problem.get('code')}  {where + ': ' if where else ''}{message}"
+    return text.replace("\n", "\\x0a")  # one line: a value's newline (a reason) is escaped
 
 
 class Hint(StrEnum):

@@ -109,6 +109,24 @@ def test_a_reason_too_long_is_refused_by_every_command_that_journals_one(
     assert journal.read_bytes() == before
 
 
+def test_a_newline_in_a_reason_never_makes_a_line_of_its_own(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    """`show` and `history` print one line per registry and per record: a journaled reason that
+    holds a newline (a forged row) is shown escaped, as every other control character is."""
+    assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
+    forged = "ok\nalpha                    FAKE_RUN  sha256:000  ok"
+    assert pointers(cli, ws, "hold", "alpha", "--reason", forged)[0] == 0
+    for args in (("show",), ("history",), ("history", "alpha")):
+        code, out, err = pointers(cli, ws, *args)
+        assert code == 0, err
+        lines = out.splitlines()
+        assert not any(line.startswith("alpha                    FAKE_RUN") for line in lines)
+        assert any("ok\\x0aalpha" in line for line in lines), (args, out)
+    code, out, _err = pointers(cli, ws, "history", "--json")
+    assert code == 0 and json.loads(out)[-1]["reason"] == forged  # the record keeps it as given
+
+
 # -- promote, show, refusals -----------------------------------------------------------------------
 
 

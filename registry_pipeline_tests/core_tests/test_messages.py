@@ -21,7 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from registry_pipeline.core.errors import MESSAGES, Problem, RegistryError, UsageError, render
+from registry_pipeline.core.errors import (
+    MESSAGES,
+    Problem,
+    RegistryError,
+    UsageError,
+    problem_text,
+    render,
+)
 
 PACKAGE = Path(__file__).resolve().parents[2] / "registry_pipeline"
 GOLDEN = Path(__file__).resolve().parents[1] / "assets" / "messages.json"
@@ -72,6 +79,18 @@ def test_an_error_of_a_code_takes_its_wording_and_exit_code_from_the_table() -> 
     assert str(problem) == f"MISSING_REQUIRED_FILE  run.json: {problem.message}"
     assert RegistryError.of("CHECK_FAILED", run_id="r", build="b", created="c", failure="f")
     assert type(RegistryError.of("INTERRUPTED")) is RegistryError
+
+
+def test_a_problem_is_one_line_whatever_its_values_hold() -> None:
+    """A value given by a person (a journaled reason) that holds a newline never makes a line of
+    its own on a terminal: the one text renderer escapes it."""
+    problem = Problem(code="HELD", message="again\nforged", path="p.json")
+    error = RegistryError("held: ok\nerror: FORGED  x", code="HELD", path="/w/p.json",
+                          problems=[problem])  # fmt: skip
+    lines = error.diagnostics().splitlines()
+    assert lines == ["error: HELD /w/p.json: held: ok\\x0aerror: FORGED  x",
+                     "  HELD  p.json: again\\x0aforged"]  # fmt: skip
+    assert problem_text(problem) == lines[1].strip()
 
 
 @functools.cache
