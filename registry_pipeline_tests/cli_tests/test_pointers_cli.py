@@ -275,6 +275,31 @@ def test_a_corrupt_journal_is_reported_not_a_traceback(
     assert code == 0 and one in _out
 
 
+def test_a_torn_last_line_is_read_as_verify_reads_it(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    """A promotion killed while appending leaves a torn last line: `verify` notes TORN_TAIL (the
+    next change cuts it) and `history`, `as-of` and a change read the records before it, as
+    the replay does; a line that does not parse before the last is JOURNAL_CORRUPT still."""
+    one, two = seal(), seal()
+    assert pointers(cli, ws, "promote", "alpha", one)[0] == 0
+    journal = ws / ".codex" / JOURNAL_NAME
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"seq":')
+    code, out, err = pointers(cli, ws, "verify", "--json")
+    assert code == 0 and [n["code"] for n in json.loads(out)["notes"]] == ["TORN_TAIL"], err
+    code, out, err = pointers(cli, ws, "history", "--json")
+    assert code == 0 and [r["seq"] for r in json.loads(out)] == [1], err
+    code, out, err = pointers(cli, ws, "as-of", "2999-01-01", "--json")
+    assert code == 0 and json.loads(out)["pointers"][0]["active_ref"]["run_id"] == one, err
+    assert pointers(cli, ws, "promote", "alpha", two)[0] == 0  # the change cuts it
+    assert journal.read_bytes().startswith(whole) and b'{"seq":{' not in journal.read_bytes()
+    journal.write_bytes(b'{"seq":\n' + journal.read_bytes())
+    for args in (("history",), ("as-of", "2999-01-01")):
+        code, _out, err = pointers(cli, ws, *args)
+        assert code == 1 and err.startswith("error: JOURNAL_CORRUPT"), (args, err)
+
+
 # -- the demo catalog ------------------------------------------------------------------------------
 
 

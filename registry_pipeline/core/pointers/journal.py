@@ -241,13 +241,23 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 def read_records(path: Path) -> Iterator[JournalRecord]:
     """Every record in order, a set entry's one per move (streamed); a malformed line raises
-    JournalFormatError."""
-    for number, line in iter_lines(path):
+    JournalFormatError, but for a torn last line (`torn_tail`), which ends the records."""
+    lines = iter_lines(path)
+    for number, line in lines:
         try:
             record = parse_record(line)
         except JournalFormatError as exc:
+            if torn_tail(lines, path):
+                return
             raise JournalFormatError(f"line {number}: {exc}") from None
         yield from record.members()
+
+
+def torn_tail(lines: Iterator[tuple[int, bytes]], path: Path) -> bool:
+    """Whether the line of `lines` (`iter_lines`) that did not parse is a torn last line: none
+    follows and the file ends without a newline (an append cut short; the next change cuts it,
+    `FileJournal.last`). Every reader of the journal decides it here."""
+    return next(lines, None) is None and not jsonl.ends_cleanly(path)
 
 
 def last_record(path: Path) -> JournalRecord | None:
@@ -446,8 +456,7 @@ def verify_journal(
         problem = replay.add(number, line)
         if problem is None:
             continue
-        unreadable = problem.code == "RECORD_UNREADABLE"
-        if unreadable and next(lines, None) is None and not jsonl.ends_cleanly(path):  # torn
+        if problem.code == "RECORD_UNREADABLE" and torn_tail(lines, path):
             replay.report.notes.append(finding("TORN_TAIL", line=number, reason=problem.message))
             break
         replay.report.problems.append(problem)
