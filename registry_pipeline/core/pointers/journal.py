@@ -620,10 +620,20 @@ def load(root: Path, journal: Path) -> VerifyReport | None:
         return None
 
 
+def kept_records(root: Path) -> int:
+    """The records the checkpoint last kept, whichever journal file it was of (0: none kept):
+    what shows a journal deleted or emptied since had a history (JOURNAL_MISSING)."""
+    cache = _cache(root)
+    last = cache.last() if cache is not None else None
+    records = last[1].payload.get("records") if last is not None else None
+    return records if type(records) is int and records > 0 else 0
+
+
 def save(root: Path, journal: Path, report: VerifyReport) -> None:
-    """Keep the replay of `journal` when its chain is whole (failing costs a full replay)."""
+    """Keep the replay of `journal` when its chain is whole (failing costs a full replay) and it
+    holds a record (an empty one costs nothing, and never replaces `kept_records`' evidence)."""
     torn = any(note.code == "TORN_TAIL" for note in report.notes)  # the next change cuts it
-    if torn or any(p.code in CHAIN_CODES for p in report.problems):
+    if torn or not report.records or any(p.code in CHAIN_CODES for p in report.problems):
         return
     key = identity(journal)
     if key is None or (cache := _cache(root)) is None:

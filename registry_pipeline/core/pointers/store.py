@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -29,6 +30,7 @@ from registry_pipeline.core.pointers.journal import (
     interrupted,
     iter_lines,
     kept_journals,
+    kept_records,
     last_effective_record_of,
     last_record,
     last_record_of,
@@ -168,7 +170,7 @@ class PointerStore:
         """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids`."""
         pointers = self.read()
         key = identity(self.journal_path)
-        if key is None and pointers.pointers and (gone := journal_missing(self.workspace.root)):
+        if gone := self._journal_gone(pointers):
             raise PointerRefused.of(
                 "JOURNAL_MISSING", path=self.journal_path, found=gone, journal=JOURNAL_NAME
             )
@@ -189,6 +191,15 @@ class PointerStore:
             if mismatch is not None:
                 raise mismatch
         return pointers
+
+    def _journal_gone(self, pointers: PointerFile) -> str | None:
+        """What shows the journal existed (`journal_missing`) when it is gone or empty while the
+        pointer file names snapshots: JOURNAL_MISSING. None: it is there, or never was."""
+        try:
+            there = os.stat(self.journal_path, follow_symlinks=False).st_size > 0
+        except FileNotFoundError:
+            there = False
+        return None if there or not pointers.pointers else journal_missing(self.workspace.root)
 
     def recorded(self, registry_id: str) -> SealedRef | None:
         """The registry's active snapshot as the journal records it (never a hand edit)."""
@@ -222,8 +233,7 @@ class PointerStore:
         report = replay(self.workspace.root, self.journal_path, pointers, expect_head, checkpoint)
         if expect_head is not None and report.expect_head_seq is None:
             _name_kept_head(self.workspace.root, report, expect_head)
-        lost = not self.journal_path.exists() and bool(pointers.pointers)
-        if lost and (gone := journal_missing(self.workspace.root)):
+        if gone := self._journal_gone(pointers):
             report.problems.append(finding("JOURNAL_MISSING", found=gone, journal=JOURNAL_NAME))
         edited = {
             p.extra.get("registry_id") for p in report.problems if p.code == "POINTER_MISMATCH"
@@ -788,8 +798,8 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
 def journal_missing(root: Path) -> str | None:
     """What shows the workspace's journal existed (receipts do not), for JOURNAL_MISSING."""
     found = [kept.relative_to(root).as_posix() for kept in kept_journals(root, JOURNAL_NAME)[-1:]]
-    if (root / CHECKPOINT_RELPATH).is_file():
-        found.append(CHECKPOINT_RELPATH)
+    if records := kept_records(root):
+        found.append(f"{CHECKPOINT_RELPATH}, {records} record(s)")
     return ", ".join(found) or None
 
 

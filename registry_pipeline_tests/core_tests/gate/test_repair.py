@@ -69,6 +69,7 @@ BREAKS = {
     "a forged last record": "CHAIN_BROKEN",
     "a record no release writes": "RECORD_UNREADABLE",
     "deleted": "JOURNAL_MISSING",
+    "emptied": "JOURNAL_MISSING",
 }
 """How the journal is broken -> the code verify and every move say."""
 
@@ -89,6 +90,8 @@ def test_a_broken_journal_stops_every_move_until_a_repair_restarts_it(
         _forge(journal, failed, str(read_snapshot(folder, "rolepack").root_sha256))
     elif broken == "a record no release writes":
         journal.write_bytes(journal.read_bytes().replace(b'"promote"', b'"promoted"', 1))
+    elif broken == "emptied":  # a history wiped in place is as gone as a deleted one
+        journal.write_bytes(b"")
     else:
         journal.unlink()
     evidence = journal.read_bytes() if journal.exists() else None
