@@ -343,9 +343,9 @@ def _show_line(row: dict[str, Any]) -> str:
     ref, name = row["active_ref"], f"{row['registry_id']:<24}"
     if not row["has_pointer"]:
         return f"{name} (no pointer by design)"
-    if ref is None:
-        return f"{name} (none)"
     hold, journal = row["hold"], row["journal"]
+    if ref is None:  # an entry deleted by hand: the journal column says so
+        return f"{name} (none)" + ("" if journal == "ok" else f"  [{journal}]")
     held = f"[held: {hold['reason']}, since {hold['since']}]" if hold else ""
     parts = (str(row["target"]), "" if journal == "ok" else f"[{journal}]", held)
     state = " ".join(part for part in parts if part)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +20,7 @@ from registry_pipeline.core.errors import (
     UsageError,
     problem_object,
     problem_text,
+    render,
 )
 from registry_pipeline.core.seal.paths import printable
 from registry_pipeline.core.workspace.catalog import catalog_or_none
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from registry_pipeline.core.seal.folder_report import FolderReport
 
 _F = TypeVar("_F", str, Path)
+CHANGED = "TARGET_CHANGED"
+"""The code of an active folder whose root is not the one its pointer records."""
 
 
 def add_validate(commands: Any) -> None:
@@ -101,7 +105,6 @@ def run_validate(args: argparse.Namespace) -> int:
     if len(chosen) > 1:
         raise RegistryError.of("BAD_USAGE", reason=f"give one of {' or '.join(chosen)}, not both")
     workspace = resolve_workspace(args.workspace)
-    unusable: list[UsageError] = []
     now = now_utc()
     if args.all:
         listed: list[str] = []  # plain strings: 10,000 Path objects weigh 5 MB
@@ -110,16 +113,14 @@ def run_validate(args: argparse.Namespace) -> int:
             listed.extend(os.path.join(base, name) for name in _run_folder_names(runs))
         folders: Sequence[Any] = _only(workspace, listed, args.registry)
     elif args.active:
-        folders, unusable = _active_reports(workspace.require(), args.registry, args.fast, now)
-        for error in unusable:
-            print_unreadable(error, args.json)
+        folders = _active_reports(workspace.require(), args.registry, args.fast, now)
     else:
         named = [Path(folder) for folder in args.folders]
         folders = _named_of(workspace, named, args.registry, args.json) if args.registry else named
     jobs = args.jobs if len(folders) >= 32 else 1
     chunk = max(1, min(64, len(folders) // (jobs * 4)))
     schema_root = workspace.root if workspace.schemas_dir.is_dir() else None
-    counts = {**tally(()), "ERROR": len(unusable)}
+    counts = {**tally(()), "ERROR": 0}
     own_runs = os.path.abspath(workspace.runs_dir) + os.sep
     own_converted = 0  # converted where this workspace seals (and adopt/init forbid converting)
     advice = False
@@ -140,6 +141,9 @@ def run_validate(args: argparse.Namespace) -> int:
                 own_converted += own
                 advice |= any(p.hint == Hint.LINE_ENDINGS_CONVERTED for p in result.problems)
                 report_lines(batch, result, verdict, args.json, workspace, own, dated)
+            elif isinstance(result, NoFolder):  # a failed state, exit 1 as its code says
+                counts[FAIL] += 1
+                no_folder_lines(batch, result, args.json, workspace)
             else:
                 counts["ERROR"] += 1
                 _write(batch, args.json)  # stdout's lines so far first, as before
@@ -156,12 +160,26 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if counts[FAIL] or own_converted or (strict and lenient) else 0
 
 
+@dataclass(frozen=True)
+class NoFolder:
+    """An active pointer that names no run folder of its registry here (`target_verdict`:
+    TARGET_MISSING, TARGET_WRONG_REGISTRY, TARGET_NOT_IN_RUNS): a FAIL, exit 1 as its code's row
+    in core/errors.py says, as `pointers verify` fails it (never bad usage, exit 2)."""
+
+    registry_id: str
+    code: str
+    message: str
+    path: str | None
+    """The run folder the pointer names (absent or another's), None when it names none."""
+
+
 def _active_reports(
     workspace: Workspace, registry: str | None, fast: bool, now: datetime
-) -> tuple[list[FolderReport | UsageError], list[UsageError]]:
-    """Reports on the active pointers' folders (TARGET_CHANGED: another root); unusable pointers."""
+) -> list[FolderReport | UsageError | NoFolder]:
+    """Verdicts on the active pointers' folders (`target_verdict`, as `pointers show`'s), after
+    the journal explains every pointer `pointers verify` judges (else POINTER_MISMATCH)."""
     from registry_pipeline.core.pointers.store import PointerStore
-    from registry_pipeline.core.pointers.targets import ROOT_MISMATCH, target_verdict
+    from registry_pipeline.core.pointers.targets import target_verdict
 
     store = PointerStore(workspace)
     pointers = store.read()
@@ -171,11 +189,11 @@ def _active_reports(
         require_known(workspace, registry, pointers.pointers)
     if not os.path.lexists(store.pointers_path):
         _no_pointer_file(store.pointers_path, store.journal_path)
-        return [], []
+        return []
+    # a pointer the journal does not explain (an entry deleted too): POINTER_MISMATCH, exit 1
+    store.explained(None if registry is None else [registry])
     ids = [rid for rid in pointers.pointers if registry in (None, rid)]
-    store.explained(ids)  # a pointer the journal does not explain: POINTER_MISMATCH, exit 1
-    reports: list[FolderReport | UsageError] = []
-    unusable: list[UsageError] = []
+    reports: list[FolderReport | UsageError | NoFolder] = []
     for registry_id in ids:
         ref = pointers.active(registry_id)
         if ref is None:
@@ -184,16 +202,22 @@ def _active_reports(
         if verdict.report is None and verdict.folder is not None:  # found, but unreadable
             reports.append(UsageError(verdict.message, code=str(verdict.code), path=verdict.path))
         elif verdict.report is None:
-            unusable.append(UsageError(f"active pointer of {registry_id}: {verdict.message}",
-                                       code=str(verdict.code), path=verdict.path))  # fmt: skip
-        elif verdict.state == ROOT_MISMATCH:
-            changed = Problem(code=str(verdict.code), path="MANIFEST.sha256",
-                              message=verdict.message, expected=verdict.expected,
-                              found=verdict.found)  # fmt: skip
+            reports.append(NoFolder(registry_id, str(verdict.code),
+                                    f"active pointer of {registry_id}: {verdict.message}",
+                                    verdict.path))  # fmt: skip
+        elif CHANGED in (verdict.code, *verdict.reason_codes):  # the root is not the pointer's
+            said = render(
+                CHANGED,
+                run_id=ref.run_id,
+                root=verdict.found or "(none)",
+                recorded=verdict.expected,
+            )  # verdict.message, when that is all it says
+            changed = Problem(code=CHANGED, path="MANIFEST.sha256", message=said,
+                              expected=verdict.expected, found=verdict.found)  # fmt: skip
             reports.append(verdict.report.with_problems([changed]))
         else:
             reports.append(verdict.report)
-    return reports, unusable
+    return reports
 
 
 def _no_pointer_file(pointers: Path, journal: Path) -> None:
@@ -348,6 +372,26 @@ def _shown_folder(path: str, workspace: Workspace) -> str:
     if inside and normal_path(path) == path:
         return path[len(root) + 1 :]
     return _relative(Path(path), workspace)
+
+
+def no_folder_lines(
+    lines: list[str], failed: NoFolder, as_json: bool, workspace: Workspace
+) -> None:
+    """Append the FAIL of an active pointer naming no run folder here (the row an unreadable
+    folder has, its status FAIL; `verdict` and the problem's `registry_id` added)."""
+    from registry_pipeline.core.seal.verdicts import FAIL
+
+    where = None if failed.path is None else printable(failed.path)
+    problem = problem_object(failed.code, failed.message, path=where,
+                             registry_id=failed.registry_id)  # fmt: skip
+    if as_json:
+        row = {"run_folder": where, "run_id": None, "status": FAIL, "errors": [problem],
+               "verdict": FAIL}  # fmt: skip
+        lines.append(json_line(row))
+        return
+    shown_where = shown(_shown_folder(where, workspace)) if where else f"({failed.registry_id})"
+    lines.append(f"FAIL  {shown_where}  (1 problem(s))\n")
+    lines.append(f"      {failed.code:<22} -: {failed.message}\n")
 
 
 def print_unreadable(error: RegistryError, as_json: bool) -> None:

@@ -159,6 +159,8 @@ class PointerStore:
         """The journal's backend, chosen again by each change (`locked`): a bucket's, or this."""
         self._chain_held: str | None = None
         """The journal identity whose chain `explained` found whole (not replayed again)."""
+        self._journaled: tuple[str, ...] = ()
+        """The registries that journal records (`explained`'s, with the pointer file's)."""
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -167,7 +169,9 @@ class PointerStore:
         return read_pointer_file(self.pointers_path, self.schemas)
 
     def explained(self, registry_ids: Iterable[str] | None = None) -> PointerFile:
-        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids`."""
+        """The pointer file; POINTER_MISMATCH unless the journal explains `registry_ids` (None:
+        every registry of the pointer file and of the journal, as `verify` judges them: an
+        entry deleted from the file by hand is one)."""
         pointers = self.read()
         key = identity(self.journal_path)
         if gone := self._journal_gone(pointers):
@@ -185,8 +189,9 @@ class PointerStore:
                     code=broken.code,
                     path=str(self.journal_path),
                 )
-            self._chain_held = key
-        for registry_id in list(pointers.pointers if registry_ids is None else registry_ids):
+            self._chain_held, self._journaled = key, tuple(report.last_records)
+        every = dict.fromkeys([*pointers.pointers, *self._journaled])
+        for registry_id in list(every if registry_ids is None else registry_ids):
             mismatch = self._mismatch(pointers, registry_id)
             if mismatch is not None:
                 raise mismatch

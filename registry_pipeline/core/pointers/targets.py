@@ -341,16 +341,19 @@ def target_verdict(
         return replace(here, state=INVALID, code=exc.code, message=exc.message,
                        reason_codes=(exc.code,))  # fmt: skip
     dated = future_dated(folder.name, report.created_utc, now)
+    changed = report.root_sha256 != ref.root  # another snapshot's seal: TARGET_CHANGED too
     if not report.ok or dated:
-        codes = sorted({str(p.code) for p in report.problems}.union([FUTURE_DATED] * bool(dated)))
+        codes = sorted({str(p.code) for p in report.problems}.union(
+            [FUTURE_DATED] * bool(dated), ["TARGET_CHANGED"] * changed))  # fmt: skip
         said = render(
             "TARGET_INVALID",
             run_id=folder.name,
             reason=f"the active snapshot fails validation ({', '.join(codes)})",
         )
+        expected, found = (ref.root, report.root_sha256) if changed else (None, None)
         return replace(here, state=INVALID, code="TARGET_INVALID", report=report, message=said,
-                       reason_codes=tuple(codes))  # fmt: skip
-    if report.root_sha256 != ref.root:
+                       reason_codes=tuple(codes), expected=expected, found=found)  # fmt: skip
+    if changed:
         said = render(
             "TARGET_CHANGED", run_id=folder.name, root=report.root_sha256, recorded=ref.root
         )
