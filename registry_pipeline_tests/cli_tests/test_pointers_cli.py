@@ -300,6 +300,34 @@ def test_a_torn_last_line_is_read_as_verify_reads_it(
         assert code == 1 and err.startswith("error: JOURNAL_CORRUPT"), (args, err)
 
 
+def test_two_hand_edits_are_accepted_one_after_the_other(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    """`accept` records one registry's hand edit; another registry's edit, not yet accepted, does
+    not refuse it (each refusal named the other's accept: neither could go first)."""
+    path = ws / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    earlier = {}
+    for registry_id in ("alpha", "beta"):
+        assert pointers(cli, ws, "promote", registry_id, seal(registry_id))[0] == 0
+        earlier[registry_id] = next(p["active_ref"] for p in json.loads(path.read_text())[
+            "pointers"] if p["registry_id"] == registry_id)  # fmt: skip
+        assert pointers(cli, ws, "promote", registry_id, seal(registry_id))[0] == 0
+    document = json.loads(path.read_text())
+    for pointer in document["pointers"]:
+        pointer["active_ref"] = earlier[pointer["registry_id"]]  # both edited back by hand
+    path.write_text(json.dumps(document))
+    code, out, _err = pointers(cli, ws, "verify", "--json")
+    assert code == 1 and {p["code"] for p in json.loads(out)["problems"]} == {"POINTER_MISMATCH"}
+    for registry_id in ("alpha", "beta"):
+        code, _out, err = pointers(cli, ws, "accept", registry_id, "--reason", "pinned by hand")
+        assert code == 0, (registry_id, err)
+    assert pointers(cli, ws, "verify")[0] == 0
+    code, out, _err = pointers(cli, ws, "show", "--json")
+    shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
+    assert {rid: (row["active_ref"], row["journal"]) for rid, row in shown.items()} == {
+        rid: (ref, "ok") for rid, ref in earlier.items()}  # fmt: skip
+
+
 # -- the demo catalog ------------------------------------------------------------------------------
 
 

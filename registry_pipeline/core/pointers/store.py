@@ -288,11 +288,17 @@ class PointerStore:
         if refusal is not None:
             raise refusal
 
-    def _not_intact(self, report: VerifyReport, registry_id: str | None) -> PointerRefused | None:
-        """`require_intact`'s refusal of a change of `registry_id` on `report`, or None."""
+    def _not_intact(
+        self, report: VerifyReport, registry_id: str | None, *, as_found: bool = False
+    ) -> PointerRefused | None:
+        """`require_intact`'s refusal of a change of `registry_id` on `report`, or None;
+        `as_found` (an `accept`, which journals the file as it is): another registry's hand
+        edit does not refuse it (its own accept or repair is its way out)."""
         for problem in report.problems:
             if problem.code in TARGET_CODES or problem.code == "HEAD_NOT_FOUND":
                 continue
+            if as_found and problem.code == "POINTER_MISMATCH":
+                continue  # this registry's: `accept` judges it; another's: not this change's
             repair = (
                 "; `registry pointers repair --reason TEXT` sets the broken journal aside as "
                 "evidence and starts a new one from the pointer file, as a journaled act"
@@ -504,7 +510,8 @@ class PointerStore:
         explain their pointer); no file, nothing completed, when none may."""
         report = self.verified(self.read(), checkpoint=True, admit=admit)  # before any redo
         refused = {registry_id: refusal for registry_id in registry_ids
-                   if (refusal := self._not_intact(report, registry_id)) is not None}  # fmt: skip
+                   if (refusal := self._not_intact(report, registry_id, as_found=not explained))
+                   is not None}  # fmt: skip
         if len(refused) == len(set(registry_ids)):
             return None, refused
         pointers = self._redo(admit)
