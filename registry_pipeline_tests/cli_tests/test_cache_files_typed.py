@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from registry_pipeline.core.run_index.sidecar import STRICT
 from registry_pipeline_tests._helpers import guarded, registry
 from registry_pipeline_tests.core_tests.run_index._support import (
     QUARANTINE,
@@ -271,6 +274,45 @@ def test_the_overrides_logs_sidecar_is_set_aside_and_said_too(
         assert stat.S_ISFIFO(os.lstat(kept).st_mode)
     else:
         assert _outside(ws).read_bytes() == b"not the workspace's\n"
+
+
+LOOSE_RUNS = (
+    "CREATE TABLE loose AS SELECT * FROM runs",  # columns of no type, NULL allowed
+    "DROP TABLE runs",
+    "ALTER TABLE loose RENAME TO runs",
+)
+"""A sidecar's `runs` table replaced by hand with one typed loosely."""
+
+
+@pytest.mark.parametrize(
+    "loosen",
+    [
+        pytest.param(False, marks=pytest.mark.skipif(not STRICT, reason="SQLite < 3.37")),
+        True,
+    ],
+    ids=["as-made", "replaced-by-hand"],
+)
+def test_a_sidecar_holding_a_value_of_the_wrong_type_is_never_read(ws: Path, loosen: bool) -> None:
+    """Text for a time, an integer for a list, NULL for a count: SQLite refuses them in the
+    sidecar's STRICT tables, and a table replaced by hand is rebuilt from the log: each query
+    answers from the log (exit 0), never INTERNAL."""
+    queries = [("list", "--limit", "1"), ("show", run_id(1)), ("failed", "--gates")]
+    before = [_process("runs", *args, "--workspace", str(ws)) for args in queries]
+    assert [done.returncode for done in before] == [0, 0, 0]
+    db = sqlite3.connect(ws / SIDECAR, isolation_level=None)
+    try:
+        for sql in LOOSE_RUNS if loosen else ():
+            db.execute(sql)
+        with contextlib.suppress(sqlite3.IntegrityError):  # a STRICT table refuses each
+            db.execute("UPDATE runs SET first_t = 'abc'")
+        with contextlib.suppress(sqlite3.IntegrityError):
+            db.execute("UPDATE runs SET checks = 5, n = NULL")
+    finally:
+        db.close()
+    for args, was in zip(queries, before, strict=True):
+        done = _process("runs", *args, "--workspace", str(ws))
+        assert (done.returncode, done.stdout) == (0, was.stdout), done.stderr
+        assert "INTERNAL" not in done.stderr
 
 
 def test_a_fifo_as_the_log_is_refused_by_its_kind_never_read(ws: Path) -> None:

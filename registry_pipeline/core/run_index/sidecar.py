@@ -27,7 +27,8 @@ from registry_pipeline.core.run_index.spec import (
     named_override,
 )
 
-FORMAT = "run-index-sidecar-6"
+FORMAT = "run-index-sidecar-7"
+"""Bumped with any change of the tables (7: STRICT), so an older sidecar is rebuilt."""
 BLOCK = 1 << 20
 """Bytes per hashed block of the covered log."""
 BATCH = 10_000
@@ -37,6 +38,9 @@ BUSY_TIMEOUT_MS = 30_000
 """How long a connection waits for another's lock before SQLite says it is busy."""
 WRITER_CACHE_KIB = 64 << 10
 """Page cache of a writing connection (64 MiB): a bulk index spills to the file only past it."""
+STRICT = " STRICT" if sqlite3.sqlite_version_info >= (3, 37, 0) else ""
+"""The tables' option that makes SQLite refuse a value of another type than its column's (none
+before SQLite 3.37, which cannot read it: the tables are then loosely typed, as before)."""
 _HEADER = b"SQLite format 3\x00"
 BESIDE = ("-journal", "-wal", "-shm")
 """The files SQLite keeps beside a database and opens itself (a hot journal is read on open)."""
@@ -68,6 +72,8 @@ def stamp(info: os.stat_result) -> str:
 
 def staleness(db: sqlite3.Connection, spec: IndexSpec, log: Path) -> Stale | None:
     """None when the sidecar answers for the log as it is; else what to do about it."""
+    if not is_shaped(db, spec):
+        return Stale(rebuild=True)
     known = meta(db)
     if known.get("format") != FORMAT or known.get("fingerprint") != spec.fingerprint():
         return Stale(rebuild=True)
@@ -109,28 +115,46 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+@functools.lru_cache(maxsize=8)
+def tables(lanes: int) -> dict[str, str]:
+    """Each table of a sidecar with `lanes` lane columns, as its CREATE TABLE statement (the
+    text SQLite keeps in sqlite_master), `STRICT`: SQLite refuses a value of another type."""
+    lane_columns = "".join(f", l{i} TEXT" for i in range(lanes))
+    columns = {
+        "meta": "k TEXT PRIMARY KEY, v TEXT NOT NULL",
+        "blocks": "i INTEGER PRIMARY KEY, sha256 BLOB NOT NULL",
+        "records": (
+            "seq INTEGER PRIMARY KEY, key TEXT NOT NULL, t INTEGER NOT NULL, c INTEGER NOT NULL, "
+            "off INTEGER NOT NULL, len INTEGER NOT NULL, line INTEGER NOT NULL"
+        ),
+        "runs": (
+            "key TEXT PRIMARY KEY, first_t INTEGER NOT NULL, first_seq INTEGER NOT NULL, "
+            "last_t INTEGER NOT NULL, last_c INTEGER NOT NULL, last_seq INTEGER NOT NULL, "
+            "n INTEGER NOT NULL, success INTEGER NOT NULL, failure INTEGER NOT NULL, "
+            "unique_fail INTEGER NOT NULL, checks TEXT NOT NULL, gates TEXT NOT NULL, "
+            f"override TEXT{lane_columns}"
+        ),
+        "relying": "seq INTEGER PRIMARY KEY, override TEXT NOT NULL",
+        "skipped": "line INTEGER PRIMARY KEY, reason TEXT NOT NULL",
+    }
+    return {name: f"CREATE TABLE {name} ({held}){STRICT}" for name, held in columns.items()}
+
+
+def is_shaped(db: sqlite3.Connection, spec: IndexSpec) -> bool:
+    """Whether the sidecar's tables are those `tables` makes, to the letter (one replaced by
+    hand, typed loosely or allowing NULL, is not: its values could be of any type)."""
+    made = tables(len(spec.lanes))
+    names = ", ".join("?" * len(made))
+    sql = f"SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name IN ({names})"
+    return dict(db.execute(sql, tuple(made)).fetchall()) == made
+
+
 def _reset(db: sqlite3.Connection, spec: IndexSpec) -> None:
-    lanes = "".join(f", l{i} TEXT" for i in range(len(spec.lanes)))
     with transaction(db):
-        for table in ("meta", "blocks", "records", "runs", "relying", "skipped"):
+        for table, create in tables(len(spec.lanes)).items():
             db.execute(f"DROP TABLE IF EXISTS {table}")
-        db.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-        db.execute("CREATE TABLE blocks (i INTEGER PRIMARY KEY, sha256 BLOB NOT NULL)")
-        db.execute(
-            "CREATE TABLE records (seq INTEGER PRIMARY KEY, key TEXT NOT NULL, "
-            "t INTEGER NOT NULL, c INTEGER NOT NULL, off INTEGER NOT NULL, "
-            "len INTEGER NOT NULL, line INTEGER NOT NULL)"
-        )
-        db.execute(
-            "CREATE TABLE runs (key TEXT PRIMARY KEY, first_t INTEGER NOT NULL, "
-            "first_seq INTEGER NOT NULL, last_t INTEGER NOT NULL, last_c INTEGER NOT NULL, "
-            "last_seq INTEGER NOT NULL, n INTEGER NOT NULL, success INTEGER NOT NULL, "
-            "failure INTEGER NOT NULL, unique_fail INTEGER NOT NULL, checks TEXT NOT NULL, "
-            f"gates TEXT NOT NULL, override TEXT{lanes})"
-        )
-        db.execute("CREATE TABLE relying (seq INTEGER PRIMARY KEY, override TEXT NOT NULL)")
+            db.execute(create)
         db.execute("CREATE INDEX relying_override ON relying (override, seq)")
-        db.execute("CREATE TABLE skipped (line INTEGER PRIMARY KEY, reason TEXT NOT NULL)")
         db.executemany(
             "INSERT INTO meta VALUES (?, ?)",
             [("format", FORMAT), ("fingerprint", spec.fingerprint()), ("covered", "0")],

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from benchmarks.gen_run_index import generate
 from registry_pipeline.core.errors import RegistryError
 from registry_pipeline.core.run_index import RunIndex, query
+from registry_pipeline.core.run_index.sidecar import STRICT
 from registry_pipeline_tests.core_tests.run_index._support import (
     CATALOG,
     OVERRIDES_LOG,
@@ -378,6 +380,91 @@ def test_sidecar_with_a_corrupt_page_still_answers(
     sidecar.write_bytes(bytes(damaged))
     after = cli.runs(*command)  # the sidecar is rebuilt from the log: never INTERNAL
     assert (after.code, after.out) == (0, before.out), after.err
+
+
+def _query_answers(cli: Cli, small: bytes) -> list[tuple[int, str]]:
+    """(exit code, stdout) of `runs list`, `show` and `failed`, tables and JSON, on `small`."""
+    key = next(r.key for r in slow_runs(small) if r.records > 1)
+    asked = [
+        ("list",),
+        ("list", "--json"),
+        ("show", key),
+        ("show", key, "--history", "--json"),
+        ("failed",),
+        ("failed", "--gates", "--json"),
+    ]
+    return [(result.code, result.out) for result in (cli.runs(*args) for args in asked)]
+
+
+def _plant(sidecar: Path, sql: str, *, loosen: str | None = None) -> None:
+    """Run `sql` on the sidecar; `loosen`: first replace that table by a copy of its rows whose
+    columns have no type and no NOT NULL (as a hand-made database would)."""
+    with closing(sqlite3.connect(sidecar)) as db:
+        if loosen is not None:
+            columns = [row[1] for row in db.execute(f"PRAGMA table_info({loosen})")]
+            db.execute(f"CREATE TABLE loose ({', '.join(columns)})")
+            db.execute(f"INSERT INTO loose SELECT * FROM {loosen}")
+            db.execute(f"DROP TABLE {loosen}")
+            db.execute(f"ALTER TABLE loose RENAME TO {loosen}")
+        db.execute(sql)
+        db.commit()
+
+
+WRONG_TYPES = {
+    "text-for-time": "UPDATE runs SET first_t = 'abc'",
+    "text-for-offset": "UPDATE records SET off = 'x'",
+    "real-for-count": "UPDATE runs SET n = 1.5",
+    "text-for-flag": "UPDATE runs SET success = 'yes', failure = 'no'",
+    "blob-for-text": "UPDATE runs SET checks = x'00', gates = x'5b5d'",
+    "text-for-digest": "UPDATE blocks SET sha256 = 'abc'",
+}
+"""A value of another type than its column's, written into the sidecar by hand."""
+
+
+@pytest.mark.skipif(not STRICT, reason="SQLite before 3.37 has no STRICT tables")
+@pytest.mark.parametrize("sql", WRONG_TYPES.values(), ids=WRONG_TYPES.keys())
+def test_sidecar_refuses_a_value_of_the_wrong_type(
+    cli: Cli, ws: Path, small: bytes, sql: str
+) -> None:
+    """The sidecar's tables are STRICT: SQLite refuses the value, the answers stay the log's."""
+    before = _query_answers(cli, small)
+    assert all(code == 0 for code, _out in before)
+    try:
+        _plant(ws / SIDECAR, sql)
+    except sqlite3.IntegrityError as exc:
+        refused: str | None = str(exc)
+    else:
+        refused = None
+    assert _query_answers(cli, small) == before  # never INTERNAL, never a wrong answer
+    assert refused is not None and refused.startswith("cannot store")
+
+
+LOOSE = {
+    "text-for-time": ("runs", "UPDATE runs SET first_t = 'abc'"),
+    "null-for-time": ("runs", "UPDATE runs SET first_t = NULL"),
+    "integer-for-text": ("runs", "UPDATE runs SET checks = 5, gates = 7, override = 9"),
+    "null-for-count": ("runs", "UPDATE runs SET n = NULL, success = NULL"),
+    "text-for-offset": ("records", "UPDATE records SET off = 'x', len = NULL"),
+    "integer-for-key": ("records", "UPDATE records SET key = 5"),
+    "blob-for-meta": ("meta", "UPDATE meta SET v = x'00' WHERE k = 'seq'"),
+}
+"""(table, what is written into it) once the table is replaced by hand with a loose one."""
+
+
+@pytest.mark.parametrize("table, sql", LOOSE.values(), ids=LOOSE.keys())
+@pytest.mark.parametrize("sidecar", ["run_index", "run_overrides"])
+def test_sidecar_with_a_table_replaced_by_hand_is_rebuilt(
+    cli: Cli, ws: Path, small: bytes, sidecar: str, table: str, sql: str
+) -> None:
+    """A table that is not the one the sidecar makes (typed loosely, NULL allowed) is never read:
+    the sidecar is rebuilt from the log (the overrides log's too: `runs failed` reads it)."""
+    before = _query_answers(cli, small)
+    place = ws / SIDECAR.replace("run_index.sqlite3", f"{sidecar}.sqlite3")
+    _plant(place, sql, loosen=table)
+    assert _query_answers(cli, small) == before
+    if STRICT:
+        with pytest.raises(sqlite3.IntegrityError):  # rebuilt: STRICT again
+            _plant(place, "UPDATE runs SET first_t = 'abc'")
 
 
 def _zero_the_key_index(sidecar: Path) -> None:
