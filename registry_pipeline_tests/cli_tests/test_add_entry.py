@@ -347,6 +347,8 @@ def test_a_threshold_pack_of_any_name_is_validated(cli: Run, demo: Path) -> None
     error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(entry))
     assert error["code"] == "UNGOVERNED_NAME"
     assert "_pack_v" in json.dumps(error["details"])
+    [detail] = error["details"]
+    assert (detail["code"], detail["key"]) == ("UNGOVERNED_NAME", "loose")
     entry = {"loose_pack_v1": {"max_age_hours": "twelve"}}
     error = _refused(cli, demo, "threshold_pack", "--entry-json", json.dumps(entry))
     assert error["code"] == "SCHEMA_VIOLATION"
@@ -367,6 +369,8 @@ def test_a_field_whose_json_type_changes_is_refused(cli: Run, demo: Path) -> Non
     assert error["code"] == "FIELD_TYPE_CHANGED"
     [detail] = error["details"]
     assert detail["field"] == "/weights/seal" and detail["key"] == "health_scoring_pack_v1"
+    assert detail["code"] == "FIELD_TYPE_CHANGED"  # the error's code (was ENTRY_INVALID)
+    assert detail["path"] == "registries/threshold_packs/health_scoring_pack_v1.json"
     assert detail["message"] == "was a number (0.5), would become a string ('half')"
     error = _refused(cli, demo, "expected_versions", "--entry-json", '{"run_registry": null}')
     assert error["code"] == "SCHEMA_VIOLATION"

@@ -172,12 +172,11 @@ def plan(goal: Target, contents: dict[str, TypeContent], key: str, value: Any) -
     content = contents[target_type.name]
     old = content.entries.get(key)
     changed = type_changes(old.value, value, "") if old is not None else []
-    if changed:
-        raise entry_error(
-            [bad(target_type.name, key, where, message) for where, message in changed],
-            code="FIELD_TYPE_CHANGED",
-        )
     file = target_type.file_of(key)
+    if changed:
+        found = [finding("FIELD_TYPE_CHANGED", "error", target_type.name, key, where, message, file)
+                 for where, message in changed]  # fmt: skip
+        raise entry_error(found, code="FIELD_TYPE_CHANGED")
     parsed = content.files.get(file)
     before = parsed.data if parsed is not None else None
     if old is not None and old.value == value:  # nothing to write; still checked and reported
@@ -225,7 +224,9 @@ def _governed_name(
     if governing:
         patterns = ", ".join(p for found in governing.values() for p in found)
         why = render("UNGOVERNED_NAME", name=name, patterns=patterns)
-        raise entry_error([bad(target_type.name, key, "", why)], code="UNGOVERNED_NAME")
+        where = target_type.file_of(key)
+        found = finding("UNGOVERNED_NAME", "error", target_type.name, key, "", why, where)
+        raise entry_error([found], code="UNGOVERNED_NAME")
 
 
 def _append_only(goal: Target, after: bytes, schemas: SchemaCatalog) -> list[Problem]:
