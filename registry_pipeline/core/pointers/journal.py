@@ -530,15 +530,17 @@ def pointer_mismatch(
     return finding("POINTER_MISMATCH", registry_id=registry_id, difference=said)
 
 
-def difference(found: SealedRef | None, recorded: SealedRef | None) -> str:
-    """How the pointer file's entry differs from the journal's, field by field."""
+def difference(
+    found: SealedRef | None, recorded: SealedRef | None, there: str = "the journal"
+) -> str:
+    """How the pointer file's entry differs from `recorded` (what `there` says), field by field."""
     if found is None or recorded is None:
         found_text = ref_text(found) if found else "(none)"
         recorded_text = ref_text(recorded) if recorded else "(none)"
-        return f"the pointer file says {found_text}, the journal says {recorded_text}"
+        return f"the pointer file says {found_text}, {there} says {recorded_text}"
     in_file, in_journal = ref_json(found), ref_json(recorded)
     changed = [
-        f"{name} is {in_file[name]!r} in the pointer file, {in_journal[name]!r} in the journal"
+        f"{name} is {in_file[name]!r} in the pointer file, {in_journal[name]!r} in {there}"
         for name in in_file
         if in_file[name] != in_journal[name]
     ]

@@ -25,6 +25,7 @@ from registry_pipeline.core.pointers.journal import (
     FileJournal,
     JournalRecord,
     VerifyReport,
+    difference,
     finding,
     identity,
     interrupted,
@@ -471,8 +472,7 @@ class PointerStore:
                         "TARGET_INVALID",
                         path=folder,
                         run_id=folder.name,
-                        reason=f"its root is {target.root}, the pointer file "
-                        f"names {ref_text(found)}",
+                        reason=difference(found, target, "the run folder"),
                     )
             except PointerRefused as exc:
                 raise PointerRefused.from_error(

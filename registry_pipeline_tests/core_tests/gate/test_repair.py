@@ -152,6 +152,11 @@ def test_a_hand_edit_of_the_relpath_is_a_mismatch_until_repair_restores_it(
     assert done.kind == "restored" and last.action == "restore"
     assert last.checks["restored"]["found"]["relpath"] == "OTHER.json"
     assert store.verify().ok and store.read().active("expected_versions") == recorded
+    point_by_hand(published, "expected_versions", None, run_root=".codex/ELSEWHERE")
+    with pytest.raises(RegistryError) as refused:  # the field that differs, never two equal roots
+        store.accept("expected_versions", reason="x", actor=PERSON, admit=admission)
+    assert refused.value.code == "TARGET_INVALID"
+    assert "run_root is '.codex/ELSEWHERE' in the pointer file" in refused.value.message
 
 
 def test_a_hand_edited_pointer_holds_once_accepted_and_accept_refuses_what_it_cannot_accept(
