@@ -72,9 +72,10 @@ decision, if the snapshot it names passes the publish gate; the registry is then
 docs/POINTERS.md#repairs."""
 
 VERIFY = """\
-Replay the journal from its first record (chain, sequence, the pointer file, each active target)
-and print its record count and head: keep the head, pass it later as --expect-head. Changes
-nothing. See docs/POINTERS.md#the-journal."""
+Replay the journal from its first record (chain, sequence, the pointer file, each active
+target's folder and root: `registry validate --active` hashes its files too) and print its record
+count and head: keep the head, pass it later as --expect-head. Changes nothing. See
+docs/POINTERS.md#the-journal."""
 
 AS_OF = """\
 Replay the journal up to TIMESTAMP and print, per registry, the snapshot active then (only the
