@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Callable
@@ -326,6 +327,21 @@ def test_two_hand_edits_are_accepted_one_after_the_other(
     shown = {row["registry_id"]: row for row in json.loads(out)["pointers"]}
     assert {rid: (row["active_ref"], row["journal"]) for rid, row in shown.items()} == {
         rid: (ref, "ok") for rid, ref in earlier.items()}  # fmt: skip
+
+
+def test_a_fifo_journal_is_refused_as_such_never_said_missing(
+    cli: Run, ws: Path, seal: Callable[..., str]
+) -> None:
+    """Only an absent or empty journal file is JOURNAL_MISSING (once the workspace shows it had
+    records): a FIFO in its place is NOT_A_REGULAR_FILE on every reader, never waited on."""
+    assert pointers(cli, ws, "promote", "alpha", seal())[0] == 0
+    assert pointers(cli, ws, "hold", "alpha", "--reason", "x")[0] == 0  # the checkpoint kept
+    journal = ws / ".codex" / JOURNAL_NAME
+    journal.unlink()
+    os.mkfifo(journal)
+    for args in (("pointers", "verify"), ("pointers", "show"), ("validate", "--active")):
+        code, _out, err = cli(*args, "--workspace", str(ws))
+        assert code == 2 and err.startswith("error: NOT_A_REGULAR_FILE "), (args, code, err)
 
 
 # -- the demo catalog ------------------------------------------------------------------------------

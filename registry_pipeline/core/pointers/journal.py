@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -629,6 +630,23 @@ def kept_records(root: Path) -> int:
     last = cache.last() if cache is not None else None
     records = last[1].payload.get("records") if last is not None else None
     return records if type(records) is int and records > 0 else 0
+
+
+def journal_gone(root: Path, journal: Path, named: bool) -> str | None:
+    """What shows `journal` existed (the last journal kept aside, a checkpoint that kept records)
+    when it is absent or an empty file while the pointer file names snapshots (`named`): the
+    `found` of JOURNAL_MISSING. None: it is there (or is no regular file: its reader refuses it),
+    or nothing shows it ever was."""
+    try:
+        there = os.stat(journal, follow_symlinks=False)
+    except FileNotFoundError:
+        there = None
+    if not named or (there is not None and (there.st_size or not stat.S_ISREG(there.st_mode))):
+        return None
+    found = [kept.relative_to(root).as_posix() for kept in kept_journals(root, journal.name)[-1:]]
+    if records := kept_records(root):
+        found.append(f"{CHECKPOINT_RELPATH}, {records} record(s)")
+    return ", ".join(found) or None
 
 
 def save(root: Path, journal: Path, report: VerifyReport) -> None:

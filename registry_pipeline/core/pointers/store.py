@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,6 @@ from registry_pipeline.core.lock import DEFAULT_TIMEOUT, exclusive_lock
 from registry_pipeline.core.pointers.bucket import BucketJournal, SetAside, journal_for, retried
 from registry_pipeline.core.pointers.journal import (
     CHAIN_CODES,
-    CHECKPOINT_RELPATH,
     HOLDING,
     MOVES,
     EntryMove,
@@ -30,8 +28,8 @@ from registry_pipeline.core.pointers.journal import (
     identity,
     interrupted,
     iter_lines,
+    journal_gone,
     kept_journals,
-    kept_records,
     last_effective_record_of,
     last_record,
     last_record_of,
@@ -199,13 +197,8 @@ class PointerStore:
         return pointers
 
     def _journal_gone(self, pointers: PointerFile) -> str | None:
-        """What shows the journal existed (`journal_missing`) when it is gone or empty while the
-        pointer file names snapshots: JOURNAL_MISSING. None: it is there, or never was."""
-        try:
-            there = os.stat(self.journal_path, follow_symlinks=False).st_size > 0
-        except FileNotFoundError:
-            there = False
-        return None if there or not pointers.pointers else journal_missing(self.workspace.root)
+        """JOURNAL_MISSING's evidence (`journal_gone`), or None."""
+        return journal_gone(self.workspace.root, self.journal_path, bool(pointers.pointers))
 
     def recorded(self, registry_id: str) -> SealedRef | None:
         """The registry's active snapshot as the journal records it (never a hand edit)."""
@@ -805,14 +798,6 @@ def _name_kept_head(root: Path, report: VerifyReport, head: str) -> None:
                         message = f"{problem.message}; it is in the journal set aside at {where}"
                         report.problems[index] = replace(problem, message=message)
                 return
-
-
-def journal_missing(root: Path) -> str | None:
-    """What shows the workspace's journal existed (receipts do not), for JOURNAL_MISSING."""
-    found = [kept.relative_to(root).as_posix() for kept in kept_journals(root, JOURNAL_NAME)[-1:]]
-    if records := kept_records(root):
-        found.append(f"{CHECKPOINT_RELPATH}, {records} record(s)")
-    return ", ".join(found) or None
 
 
 def _target_problem(
