@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -394,3 +395,30 @@ def test_the_candidates_are_in_the_json_error(cli: Run, workspace: Workspace) ->
     assert code == 1
     error = json.loads(out)["error"]
     assert error["code"] == "TARGET_MISSING" and run in _named(error["message"])
+
+
+def test_the_parser_is_built_once_and_keeps_nothing_of_a_parse() -> None:
+    """Each `main()` of a process (the tests' in-process commands) reuses one parser, ~20 ms to
+    build: every example of every --help, parsed in turn by it, reads as a new parser reads it."""
+    import shlex
+
+    assert build_parser() is build_parser()
+    examples = [
+        example
+        for parser in COMMANDS.values()
+        for example in _examples(parser.epilog or "examples:\n")
+        if example.startswith("registry ")
+    ]
+    assert len(examples) > 50
+    for example in [*examples, *reversed(examples)]:
+        argv = shlex.split(example.split("   ")[0].split(" #")[0])[1:]
+        if "--help" in argv or "-h" in argv:
+            continue
+        assert _parsed(build_parser(), argv) == _parsed(build_parser.__wrapped__(), argv), example
+
+
+def _parsed(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """What `parser` reads of `argv`, but the parser objects it names."""
+    args, extras = parser.parse_known_args(argv)
+    values = {k: v for k, v in vars(args).items() if not isinstance(v, argparse.ArgumentParser)}
+    return values, extras
