@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import functools
 import importlib.metadata
 import os
 import pkgutil
@@ -31,8 +32,14 @@ def module_name(package_dir: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def imports(package_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """Every import in the package as (importer, imported dotted name, `path:line`)."""
+@functools.cache
+def imports(package_dir: Path) -> tuple[tuple[str, str, str], ...]:
+    """Every import in the package as (importer, imported dotted name, `path:line`), read once
+    per process (the real package's tests ask four times; each fake package is a new folder)."""
+    return tuple(_imports(package_dir))
+
+
+def _imports(package_dir: Path) -> Iterator[tuple[str, str, str]]:
     for path in sorted(package_dir.rglob("*.py")):
         source = module_name(package_dir, path)
         where = path.relative_to(package_dir.parent)
