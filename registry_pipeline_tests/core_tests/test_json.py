@@ -180,7 +180,7 @@ def _jsonl(block: bytes) -> Any:
         return "refused", exc.code, exc.line, exc.message, exc.column
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=5 * settings().max_examples, deadline=None)  # 500 in test-full
 @given(st.lists(jsonl_line(), min_size=1, max_size=10), st.booleans())
 def test_a_block_is_read_as_loads_strict_reads_each_line(lines: list[bytes], end: bool) -> None:
     found = _jsonl(b"\n".join(lines) + (b"\n" if end else b""))
