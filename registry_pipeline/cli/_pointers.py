@@ -88,8 +88,10 @@ docs/POINTERS.md#promotion-receipts-one-gate-for-every-move."""
 
 REPAIR = """\
 The journaled repairs of a history `registry pointers verify` rejects: with REGISTRY_ID, the
-journal's value put back over a hand edit; without, the broken journal set aside and a new one
-started (on a bucket: the entries that do not verify set aside). See docs/POINTERS.md#repairs."""
+journal's value put back over a hand edit; with --all, over each one (the pointer file deleted:
+the journal's values pass the gate first, then go back, one record each); without either, the
+broken journal set aside and a new one started (on a bucket: the entries that do not verify set
+aside). See docs/POINTERS.md#repairs."""
 
 REGISTRY = arg("registry_id", metavar="REGISTRY_ID", help="the registry's id")
 EXPECT = arg("--expect", metavar="RUN_ID", help="refuse (CAS_CONFLICT) unless this is the active "
@@ -168,10 +170,13 @@ def add_pointers(commands: Any) -> None:
             json=JSON)  # fmt: skip
     declare(sub, "repair", "restore a hand-edited pointer, or restart a broken journal", REPAIR,
             examples('registry pointers repair expected_versions --reason "undo the hand edit"',
+                     'registry pointers repair --all --reason "the pointer file was deleted"',
                      'registry pointers repair --reason "line 7 was deleted; evidence kept"'),
             run_repair,
             arg("registry_id", nargs="?", metavar="REGISTRY_ID",
                 help="restore this registry's pointer (default: restart the journal)"),
+            arg("--all", action="store_true", dest="every",
+                help="restore every pointer the journal does not explain (POINTER_MISMATCH)"),
             REASON, LOCK, json=JSON, sync=False)  # fmt: skip  # sync: it repairs what it refuses
 
 
@@ -502,15 +507,20 @@ def run_repair(args: argparse.Namespace) -> int:
     from registry_pipeline.core.gate.gate import admission
     from registry_pipeline.core.pointers.repair import repair
 
+    if args.every and args.registry_id is not None:
+        raise UsageError.of("BAD_USAGE", reason="give REGISTRY_ID or --all, not both",
+                            field="--all")  # fmt: skip
     workspace, store = open_store(args)
     with _nothing_means_unknown(workspace, store, args.registry_id):
-        done = repair(
-            store, args.registry_id, reason=args.reason, actor=cli_actor(), admit=admission
-        )
+        done = repair(store, args.registry_id, reason=args.reason, actor=cli_actor(),
+                      admit=admission, every=args.every)  # fmt: skip
+    completed = done.completed
+    last = done.records[-1] if done.records else completed
     document = {
         "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
         "records": [record_json(r) for r in done.records],
-        "journal_head": done.records[-1].sha256 if done.records else None,
+        "completed": record_json(completed) if completed else None,
+        "journal_head": last.sha256 if last else None,
     }  # fmt: skip
     problem, quarantined = done.problem, done.quarantined
     kept = f"the broken one is kept at {quarantined}" if quarantined else "none was left"
@@ -521,6 +531,8 @@ def run_repair(args: argparse.Namespace) -> int:
     }.get(done.kind, (f"journal restarted ({kept}; {problem})", "  "))
     lines = [f"{each}{r}" + (f"  (journal head {r.sha256})" if head is None else "")
              for r in done.records]  # fmt: skip
+    if completed is not None:  # the pointer file was lost before the journal's last line applied
+        lines.insert(0, f"completed {completed}  (the interrupted last line, applied)")
     return answer(args.json, document, lines if head is None else [head, *lines])
 
 

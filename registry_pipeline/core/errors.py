@@ -327,9 +327,9 @@ OP_STATUS_INPUT_INVALID       2  {reason}
 CATALOG_LINE_NOT_UNDERSTOOD   1  {reason}
 # the command line's own refusals (cli)
 NOTHING_TO_VALIDATE           2  name RUN_FOLDERs or pass --all or --active
-POINTERS_MISSING              1  the active pointer file is missing, {reason} || restore it (from
-                                 git or a backup; `registry pointers as-of` replays the journal)
-                                 before trusting what is active
+POINTERS_MISSING              1  the active pointer file is missing, {reason} || `registry pointers
+                                 repair --all --reason TEXT` puts the journal's values back, each
+                                 through the gate, before you trust what is active
 ENTRY_TOO_LARGE               2  the entry is {size} bytes; at most {limit}
 ENTRY_UNPARSABLE              2  not a valid entry: {reason}
 INVALID_OPERATION_ID          2  an operation id looks like OP-QA07

@@ -8,6 +8,7 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -468,3 +469,43 @@ def test_a_broken_journal_chain_is_said_by_show_and_validate_active_as_by_verify
     assert row["journal"] in broken, row
     code, out, err = cli("validate", "--active", "--workspace", str(ws))
     assert code == 1 and any(c in out + err for c in broken), out + err
+
+
+def test_a_deleted_pointer_file_comes_back_with_one_repair(cli: Run, built: Path) -> None:
+    """The only mutable file deleted: `validate --active` says the way back, and one `repair
+    --all` puts every journal value back (not one command per registry): the build's last line
+    applied again, or each registry's value restored, journaled, when a later line moved none."""
+    path = built / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+
+    def active() -> dict[str, Any]:
+        return {p["registry_id"]: p["active_ref"] for p in json.loads(path.read_text())["pointers"]}
+
+    original = active()
+    named = sorted(original)
+    assert len(named) >= 9
+    path.unlink()
+    code, _out, err = cli("validate", "--active", "--workspace", str(built))
+    assert code == 1 and "error: POINTERS_MISSING" in err and "repair --all" in err, err
+    code, out, _err = pointers(cli, built, "repair", "expected_versions", "--all", "--reason", "x",
+                               "--json")  # fmt: skip
+    assert code == 2 and json.loads(out)["error"]["code"] == "BAD_USAGE"
+    assert json.loads(out)["error"]["field"] == "--all"
+    code, out, err = pointers(cli, built, "repair", "--all", "--reason", "deleted", "--json")
+    assert code == 0, out + err
+    done = json.loads(out)  # the build's one promotion line moved every registry: applied again
+    assert done["records"] == [] and done["completed"]["action"] == "promote", done
+    assert active() == original
+
+    assert pointers(cli, built, "hold", "drift_signals", "--reason", "audit")[0] == 0
+    path.unlink()  # the last line a hold: nothing to apply again, every pointer restored
+    code, out, err = pointers(cli, built, "repair", "--all", "--reason", "deleted", "--json")
+    assert code == 0, out + err
+    done = json.loads(out)
+    assert done["completed"] is None
+    assert [(r["action"], r["registry_id"]) for r in done["records"]] == [
+        ("restore", registry_id) for registry_id in named]  # fmt: skip
+    assert active() == original
+    assert pointers(cli, built, "verify")[0] == 0
+    assert cli("validate", "--active", "--workspace", str(built))[0] == 0
+    code, out, _err = pointers(cli, built, "repair", "--all", "--reason", "again", "--json")
+    assert code == 1 and json.loads(out)["error"]["code"] == "NOTHING_TO_REPAIR"

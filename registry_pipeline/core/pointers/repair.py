@@ -42,6 +42,9 @@ class Repair:
     records: tuple[JournalRecord, ...]
     quarantined: str | None = None
     problem: str | None = None
+    completed: JournalRecord | None = None
+    """The journal's last line, interrupted (the pointer file lost before it was applied), that
+    `--all` applied before restoring the rest."""
 
 
 @retried
@@ -52,11 +55,13 @@ def repair(
     reason: str,
     actor: dict[str, str],
     admit: Admit | None,
+    every: bool = False,
 ) -> Repair:
-    """Restore `registry_id`'s hand-edited pointer, or (None) restart a broken journal."""
+    """Restore `registry_id`'s hand-edited pointer (`every`: each pointer the journal does not
+    explain, as when the pointer file was deleted), or (None) restart a broken journal."""
     store.require_change(reason, "a repair")
     remote = remote_for(store.workspace)
-    if remote is not None and registry_id is None:
+    if remote is not None and registry_id is None and not every:
         done = _repair_bucket(store, remote, reason, actor, admit)
         if done is not None:
             return done
@@ -65,13 +70,13 @@ def repair(
         report = store.verified(pointers)
         chain = [p for p in report.problems if p.code not in TARGET_CODES
                  and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
-        if registry_id is None:
+        if registry_id is None and not every:
             if not chain:
                 raise PointerRefused.of(
                     "NOTHING_TO_REPAIR",
                     reason="the journal's chain is intact",
-                    what="restart (a hand edit of one pointer: `registry "
-                    "pointers repair REGISTRY --reason TEXT`)",
+                    what="restart (a hand edit: `registry pointers repair REGISTRY --reason "
+                    "TEXT` restores one pointer, `--all` every one)",
                 )
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
         if chain:
@@ -80,25 +85,35 @@ def repair(
                 "`registry pointers repair --reason TEXT`",
                 code=chain[0].code,
             )
-        mismatch = [p for p in report.problems if p.code == "POINTER_MISMATCH"
-                    and p.extra.get("registry_id") == registry_id]  # fmt: skip
-        if not mismatch:
+        completed = None
+        if every and store.redo(admit) != pointers:  # the last line's moves applied, as a change
+            completed = store.journal.last()  # does before it (the pointer file was deleted)
+            report = store.verified(store.read())
+        edited = sorted({str(p.extra.get("registry_id")) for p in report.problems
+                         if p.code == "POINTER_MISMATCH"})  # fmt: skip
+        wanted = edited if every else [registry_id] if registry_id in edited else []
+        if completed is not None and not wanted:
+            return Repair("restored", (), completed=completed)
+        if not wanted:
+            which = "every pointer" if every else f"the pointer of {registry_id}"
             raise PointerRefused.of(
-                "NOTHING_TO_REPAIR",
-                what="restore",
-                reason=f"the journal explains the pointer of {registry_id}",
+                "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
             )
-        return _restore(store, registry_id, reason, actor, admit)
+        for each in wanted:  # every value through the gate before the first goes back
+            recorded = store.recorded(each)
+            if recorded is not None and recorded.run_id:
+                _admit_restored(store, each, recorded, actor, admit)
+        records = tuple(_restore(store, each, reason, actor) for each in wanted)
+        return Repair("restored", records, completed=completed)
 
 
 def _restore(
-    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str], admit: Admit | None
-) -> Repair:
+    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str]
+) -> JournalRecord:
+    """Journal the journal's value of `registry_id` as put back (admitted), then write it."""
     pointers = store.read()
     found = pointers.active(registry_id)
     recorded = store.recorded(registry_id)
-    if recorded is not None and recorded.run_id:
-        _admit_restored(store, registry_id, recorded, actor, admit)
     checks: dict[str, Any] = {"restored": {
         "passed": True, "found": ref_json(found) if found else None,
         "source": "registry pointers repair"}}  # fmt: skip
@@ -113,7 +128,7 @@ def _restore(
         pointer = Pointer(registry_id, recorded, True, since, note)
         updated = pointers.with_pointer(pointer, record.created_utc)
     store.write_pointers(updated)
-    return Repair("restored", (record,))
+    return record
 
 
 def _restart(

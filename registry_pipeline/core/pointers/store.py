@@ -507,7 +507,7 @@ class PointerStore:
                    is not None}  # fmt: skip
         if len(refused) == len(set(registry_ids)):
             return None, refused
-        pointers = self._redo(admit)
+        pointers = self.redo(admit)
         for registry_id in registry_ids if explained else ():
             mismatch = None if registry_id in refused else self._mismatch(pointers, registry_id)
             if mismatch is not None:
@@ -632,7 +632,7 @@ class PointerStore:
             self.journal = journal_for(self.workspace, self.journal_path, self.pointers_path)
             with self.journal.change(
                 lambda record, action: self.check_mirrored(record, action, admit),
-                lambda: self._redo(admit),
+                lambda: self.redo(admit),
                 writes=writes,
             ):
                 yield
@@ -767,7 +767,7 @@ class PointerStore:
         except OSError:
             jsonl.take_back(self.journal_path, offset)
 
-    def _redo(self, admit: Admit | None) -> PointerFile:
+    def redo(self, admit: Admit | None) -> PointerFile:
         """The pointer file, an interrupted last line applied (killed writers' temps removed)."""
         for leftover in self.pointers_path.parent.glob(f".{self.pointers_path.name}.*.tmp"):
             leftover.unlink(missing_ok=True)

@@ -214,6 +214,51 @@ def test_repair_puts_back_only_what_passes_the_gate(published: Path) -> None:
     assert store.verify(admit=admission).ok and active(published, "rolepack") == second
 
 
+def test_repair_all_puts_back_every_pointer_of_a_deleted_file(published: Path) -> None:
+    """The pointer file deleted: one `repair --all` restores each registry's entry, one
+    journaled `restore` apiece, as `repair REGISTRY` would one at a time."""
+    store = PointerStore(Workspace(published))
+    path = published / "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+    path.write_text(path.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    assert [outcome for _run, outcome in build(published, "expected_versions").values()] == [
+        "promoted"]  # fmt: skip
+    expected = {rid: store.read().active(rid) for rid in store.read().pointers}
+    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
+                    admit=admission) == "NOTHING_TO_REPAIR"  # fmt: skip
+    store.pointers_path.unlink()
+    edited = sorted(expected)
+    assert len(edited) >= 3
+    assert sorted(p.extra["registry_id"] for p in store.verify().problems) == edited
+    done = repair(store, None, every=True, reason="file deleted", actor=PERSON, admit=admission)
+    assert done.kind == "restored"
+    assert [(r.action, r.registry_id) for r in done.records] == [("restore", r) for r in edited]
+    report = store.verify(admit=admission)
+    assert report.ok and not report.notes
+    assert {rid: store.read().active(rid) for rid in expected} == expected
+
+
+def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: Path) -> None:
+    """Every journal value passes the gate before the first goes back: all or none."""
+    store = PointerStore(Workspace(published))
+    first = active(published, "rolepack")
+    assert first is not None
+    document = json.loads((published / ROLEPACK).read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
+    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["promoted"]
+    assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    store.journal_path.write_bytes(b"".join(lines[:-1]))  # the new rolepack's promotion cut off
+    point_by_hand(published, "expected_versions", None, relpath="OTHER.json")
+    assert sorted(p.extra["registry_id"] for p in store.verify().problems) == [
+        "expected_versions", "rolepack"]  # fmt: skip
+    pointers, journal = store.pointers_path.read_bytes(), store.journal_path.read_bytes()
+    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
+                    admit=admission) == "CHECK_FAILED"  # fmt: skip
+    assert store.pointers_path.read_bytes() == pointers
+    assert store.journal_path.read_bytes() == journal  # expected_versions not put back either
+
+
 def test_a_snapshot_adopted_while_absent_passes_the_gate_when_its_folder_comes_back(
     published: Path,
 ) -> None:
