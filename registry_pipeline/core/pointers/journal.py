@@ -293,15 +293,18 @@ def last_record_of(path: Path, registry_id: str) -> JournalRecord | None:
     return next(records_of(path, registry_id), None)
 
 
-def last_effective_record_of(path: Path, registry_id: str) -> JournalRecord | None:
-    """The newest record of one registry that took effect (not an abort, nor one it aborted)."""
+def last_effective_record_of(
+    path: Path, registry_id: str, passing: tuple[str, ...] = ()
+) -> JournalRecord | None:
+    """The newest record of one registry that took effect (not an abort, nor one it aborted),
+    passing over those whose action is in `passing`."""
     aborted = 0
     for record in records_of(path, registry_id):
         if record.action == "abort":
             aborted += 1
         elif aborted:
             aborted -= 1
-        else:
+        elif record.action not in passing:
             return record
     return None
 

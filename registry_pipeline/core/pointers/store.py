@@ -209,8 +209,8 @@ class PointerStore:
 
     def held(self, registry_id: str) -> Hold | None:
         """The hold on `registry_id` (last effective record a rollback, accept or hold), or None."""
-        record = last_effective_record_of(self.journal_path, registry_id)
-        if record is None or record.action not in HOLDING:
+        record = last_effective_record_of(self.journal_path, registry_id, passing=("restore",))
+        if record is None or record.action not in HOLDING:  # a restore decides nothing of it
             return None
         return Hold(registry_id, record)
 

@@ -259,6 +259,23 @@ def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: P
     assert store.journal_path.read_bytes() == journal  # expected_versions not put back either
 
 
+def test_a_restore_keeps_the_hold_it_finds(published: Path) -> None:
+    """A restore puts the journal's value back and decides nothing about holds: a registry held
+    before `repair --all` or `repair REGISTRY` stays held, and the next build does not move it."""
+    store = PointerStore(Workspace(published))
+    store.hold("rolepack", reason="audit", actor=PERSON, admit=admission)
+    store.pointers_path.unlink()
+    repair(store, None, every=True, reason="lost", actor=PERSON, admit=admission)
+    point_by_hand(published, "rolepack", None, relpath="OTHER.json")
+    repair(store, "rolepack", reason="undo", actor=PERSON, admit=admission)
+    hold = store.held("rolepack")
+    assert hold is not None and (hold.record.action, hold.record.reason) == ("hold", "audit")
+    document = json.loads((published / ROLEPACK).read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
+    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["HELD"]
+
+
 def test_a_snapshot_adopted_while_absent_passes_the_gate_when_its_folder_comes_back(
     published: Path,
 ) -> None:
