@@ -531,8 +531,8 @@ def run_repair(args: argparse.Namespace) -> int:
     }.get(done.kind, (f"journal restarted ({kept}; {problem})", "  "))
     lines = [f"{each}{r}" + (f"  (journal head {r.sha256})" if head is None else "")
              for r in done.records]  # fmt: skip
-    if completed is not None:  # the pointer file was lost before the journal's last line applied
-        lines.insert(0, f"completed {completed}  (the interrupted last line, applied)")
+    if completed is not None:  # the journal's last line, which the pointer file did not show
+        lines.insert(0, f"completed {completed}  (the journal's last line, missing from the file)")
     return answer(args.json, document, lines if head is None else [head, *lines])
 
 

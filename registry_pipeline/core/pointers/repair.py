@@ -15,6 +15,7 @@ from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import RESTORE, BucketJournal, read_local, retried
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
+    interrupted,
     keep_aside,
     last_record,
     problem_text,
@@ -26,7 +27,7 @@ from registry_pipeline.core.pointers.pointer_file import (
     ref_json,
 )
 from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
-from registry_pipeline.core.pointers.targets import target_folder
+from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
 from registry_pipeline.core.seal.hashing import sha256_bytes
 from registry_pipeline.core.seal.run_id import now_utc
@@ -85,16 +86,15 @@ def repair(
                 "`registry pointers repair --reason TEXT`",
                 code=chain[0].code,
             )
-        completed = None
-        if every and store.redo(admit) != pointers:  # the last line's moves applied, as a change
-            completed = store.journal.last()  # does before it (the pointer file was deleted)
-            report = store.verified(store.read())
+        completed = store.journal.last() if every else None
+        if completed is not None and interrupted(pointers, completed):  # the file lost before
+            report = store.verified(apply_record(pointers, completed))  # the last line applied
+        else:
+            completed = None
         edited = sorted({str(p.extra.get("registry_id")) for p in report.problems
                          if p.code == "POINTER_MISMATCH"})  # fmt: skip
         wanted = edited if every else [registry_id] if registry_id in edited else []
-        if completed is not None and not wanted:
-            return Repair("restored", (), completed=completed)
-        if not wanted:
+        if not wanted and completed is None:
             which = "every pointer" if every else f"the pointer of {registry_id}"
             raise PointerRefused.of(
                 "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
@@ -103,6 +103,8 @@ def repair(
             recorded = store.recorded(each)
             if recorded is not None and recorded.run_id:
                 _admit_restored(store, each, recorded, actor, admit)
+        if completed is not None:
+            store.redo(admit)  # its moves through the gate too, as the next change applies them
         records = tuple(_restore(store, each, reason, actor) for each in wanted)
         return Repair("restored", records, completed=completed)
 

@@ -259,6 +259,34 @@ def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: P
     assert store.journal_path.read_bytes() == journal  # expected_versions not put back either
 
 
+def test_repair_all_applies_no_lost_line_when_a_value_fails_the_gate(published: Path) -> None:
+    """The journal's last line not in the pointer file (PENDING_RECORD) and another registry's
+    value refused by the gate: `--all` refuses before it applies that line either."""
+    store = PointerStore(Workspace(published))
+    first, older = active(published, "rolepack"), active(published, "expected_versions")
+    assert first is not None and older is not None
+    path = published / "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+    path.write_text(path.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    assert [outcome for _run, outcome in build(published, "expected_versions").values()] == [
+        "promoted"]  # fmt: skip
+    document = json.loads((published / ROLEPACK).read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
+    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["promoted"]
+    assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    store.journal_path.write_bytes(b"".join(lines[:-1]))  # rolepack's promotion cut off
+    point_by_hand(published, "expected_versions", older)  # the last line's move not in the file
+    report = store.verify()
+    assert [n.code for n in report.notes] == ["PENDING_RECORD"]
+    assert [p.extra["registry_id"] for p in report.problems] == ["rolepack"]
+    pointers, journal = store.pointers_path.read_bytes(), store.journal_path.read_bytes()
+    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
+                    admit=admission) == "CHECK_FAILED"  # fmt: skip
+    assert store.pointers_path.read_bytes() == pointers  # the lost line not applied
+    assert store.journal_path.read_bytes() == journal
+
+
 def test_a_restore_keeps_the_hold_it_finds(published: Path) -> None:
     """A restore puts the journal's value back and decides nothing about holds: a registry held
     before `repair --all` or `repair REGISTRY` stays held, and the next build does not move it."""
