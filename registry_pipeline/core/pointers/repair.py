@@ -81,9 +81,13 @@ def repair(
                 )
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
         if chain:
+            lost = "" if store.pointers_path.exists() else (
+                "; the pointer file is missing too, and a restart adopts it as found: put it "
+                "back first (from git or a backup), or the new journal starts with nothing active"
+            )  # fmt: skip
             raise PointerRefused(
                 f"the journal is broken ({problem_text(chain[0])}); restart it first: "
-                "`registry pointers repair --reason TEXT`",
+                f"`registry pointers repair --reason TEXT`{lost}",
                 code=chain[0].code,
             )
         completed = store.journal.last() if every else None

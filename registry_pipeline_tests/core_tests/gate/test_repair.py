@@ -287,6 +287,27 @@ def test_repair_all_applies_no_lost_line_when_a_value_fails_the_gate(published: 
     assert store.journal_path.read_bytes() == journal
 
 
+def test_repair_all_on_a_broken_journal_says_what_a_restart_would_adopt(published: Path) -> None:
+    """The chain broken and the pointer file deleted: `--all` refuses (a restart comes first) and
+    says that a restart, adopting the pointer file as found, would start with nothing active."""
+    store = PointerStore(Workspace(published))
+    path = published / "registries/expected_versions/EXPECTED_VERSIONS_v0_1.json"
+    path.write_text(path.read_text().replace('"0.1.0"', '"0.1.1"', 1))
+    assert [outcome for _run, outcome in build(published, "expected_versions").values()] == [
+        "promoted"]  # fmt: skip
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    store.journal_path.write_bytes(b"".join(lines[1:]))  # the first record removed
+    with pytest.raises(RegistryError) as kept:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert kept.value.code == "CHAIN_BROKEN" and "missing" not in kept.value.message
+    store.pointers_path.unlink()
+    with pytest.raises(RegistryError) as lost:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert lost.value.code == "CHAIN_BROKEN"
+    assert "the pointer file is missing too" in lost.value.message
+    assert "nothing active" in lost.value.message
+
+
 def test_a_restore_keeps_the_hold_it_finds(published: Path) -> None:
     """A restore puts the journal's value back and decides nothing about holds: a registry held
     before `repair --all` or `repair REGISTRY` stays held, and the next build does not move it."""
