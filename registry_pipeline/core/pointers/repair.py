@@ -44,8 +44,8 @@ class Repair:
     quarantined: str | None = None
     problem: str | None = None
     completed: JournalRecord | None = None
-    """The journal's last line, interrupted (the pointer file lost before it was applied), that
-    `--all` applied before restoring the rest."""
+    """The journal's last line, missing from the pointer file (lost before it was applied),
+    that `--all` applied once every value had passed the gate, before restoring the rest."""
 
 
 @retried

@@ -39,6 +39,16 @@ def _failed_rolepack(root: Path) -> str:
     return run_id
 
 
+def _with_a_new_role(root: Path) -> tuple[str, str]:
+    """rolepack built with a role added (its first snapshot then fails append_only against this
+    one): the build's run id and outcome."""
+    document = json.loads((root / ROLEPACK).read_text())
+    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
+    edit_json(root / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
+    ((run_id, outcome),) = build(root, "rolepack").values()
+    return run_id, outcome
+
+
 def _refusal(call: Callable[..., object], *args: object, **kwargs: object) -> str:
     """The code of the error `call(*args, **kwargs)` raises."""
     with pytest.raises(RegistryError) as refused:
@@ -194,10 +204,7 @@ def test_repair_puts_back_only_what_passes_the_gate(published: Path) -> None:
     store = PointerStore(Workspace(published))
     first = active(published, "rolepack")
     assert first is not None
-    document = json.loads((published / ROLEPACK).read_text())
-    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
-    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
-    ((second, outcome),) = build(published, "rolepack").values()
+    second, outcome = _with_a_new_role(published)
     assert outcome == "promoted"
     assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
     assert _refusal(move, published, "rollback", "rolepack", first) == "CHECK_FAILED"
@@ -242,10 +249,7 @@ def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: P
     store = PointerStore(Workspace(published))
     first = active(published, "rolepack")
     assert first is not None
-    document = json.loads((published / ROLEPACK).read_text())
-    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
-    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
-    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["promoted"]
+    assert _with_a_new_role(published)[1] == "promoted"
     assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
     lines = store.journal_path.read_bytes().splitlines(keepends=True)
     store.journal_path.write_bytes(b"".join(lines[:-1]))  # the new rolepack's promotion cut off
@@ -269,10 +273,7 @@ def test_repair_all_applies_no_lost_line_when_a_value_fails_the_gate(published: 
     path.write_text(path.read_text().replace('"0.1.0"', '"0.1.1"', 1))
     assert [outcome for _run, outcome in build(published, "expected_versions").values()] == [
         "promoted"]  # fmt: skip
-    document = json.loads((published / ROLEPACK).read_text())
-    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
-    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
-    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["promoted"]
+    assert _with_a_new_role(published)[1] == "promoted"
     assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
     lines = store.journal_path.read_bytes().splitlines(keepends=True)
     store.journal_path.write_bytes(b"".join(lines[:-1]))  # rolepack's promotion cut off
@@ -319,10 +320,7 @@ def test_a_restore_keeps_the_hold_it_finds(published: Path) -> None:
     repair(store, "rolepack", reason="undo", actor=PERSON, admit=admission)
     hold = store.held("rolepack")
     assert hold is not None and (hold.record.action, hold.record.reason) == ("hold", "audit")
-    document = json.loads((published / ROLEPACK).read_text())
-    role = json.loads(json.dumps(document["roles"][0]).replace("executive_1", "newbie_1"))
-    edit_json(published / ROLEPACK, lambda d: d["roles"].append(role | {"aliases": []}))
-    assert [outcome for _run, outcome in build(published, "rolepack").values()] == ["HELD"]
+    assert _with_a_new_role(published)[1] == "HELD"
 
 
 def test_a_snapshot_adopted_while_absent_passes_the_gate_when_its_folder_comes_back(
