@@ -88,10 +88,10 @@ docs/POINTERS.md#promotion-receipts-one-gate-for-every-move."""
 
 REPAIR = """\
 The journaled repairs of a history `registry pointers verify` rejects: with REGISTRY_ID, the
-journal's value put back over a hand edit; with --all, over each one (the pointer file deleted:
-the journal's values pass the gate first, then go back, one record each); without either, the
-broken journal set aside and a new one started (on a bucket: the entries that do not verify set
-aside). See docs/POINTERS.md#repairs."""
+journal's value put back over a hand edit; with --all, over each one (the pointer file deleted,
+or garbled: kept in .codex/quarantine/ first; the journal's values pass the gate, then go back,
+one record each); without either, the broken journal set aside and a new one started (on a
+bucket: the entries that do not verify set aside). See docs/POINTERS.md#repairs."""
 
 REGISTRY = arg("registry_id", metavar="REGISTRY_ID", help="the registry's id")
 EXPECT = arg("--expect", metavar="RUN_ID", help="refuse (CAS_CONFLICT) unless this is the active "
@@ -176,7 +176,8 @@ def add_pointers(commands: Any) -> None:
             arg("registry_id", nargs="?", metavar="REGISTRY_ID",
                 help="restore this registry's pointer (default: restart the journal)"),
             arg("--all", action="store_true", dest="every",
-                help="restore every pointer the journal does not explain (POINTER_MISMATCH)"),
+                help="restore every pointer the journal does not explain (POINTER_MISMATCH), "
+                "the pointer file deleted or garbled (POINTERS_INVALID: it is kept aside)"),
             REASON, LOCK, json=JSON, sync=False)  # fmt: skip  # sync: it repairs what it refuses
 
 
@@ -533,6 +534,8 @@ def run_repair(args: argparse.Namespace) -> int:
              for r in done.records]  # fmt: skip
     if completed is not None:  # the journal's last line, which the pointer file did not show
         lines.insert(0, f"completed {completed}  (the journal's last line, missing from the file)")
+    if head is None and quarantined:  # --all over a pointer file no reader accepts
+        lines.insert(0, f"the unreadable pointer file is kept at {quarantined} ({problem})")
     return answer(args.json, document, lines if head is None else [head, *lines])
 
 

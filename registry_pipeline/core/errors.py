@@ -204,7 +204,9 @@ POINTER_MISMATCH              1  {difference}: the file was edited by hand || `r
                                  accept {registry_id} --reason TEXT` records the edit (its target
                                  must pass the gate), `registry pointers repair {registry_id}
                                  --reason TEXT` restores the journal's value
-POINTERS_INVALID              1  {reason}
+POINTERS_INVALID              1  {reason} || `registry pointers repair --all --reason TEXT` keeps
+                                 it in .codex/quarantine/ and writes it again from the journal,
+                                 each value through the gate
 DUPLICATE_MOVE                2  a set moves each registry once; {twice} more than once
 REASON_TOO_LONG               2  the reason is {length} characters; at most {most}
 NOTHING_TO_ACCEPT             1  the journal already explains the pointer of {registry_id}; nothing

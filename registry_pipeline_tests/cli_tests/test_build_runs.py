@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from registry_pipeline.lib.build_run import BUILD_JOB, COMMAND_TAG
 from registry_pipeline.lib.instance import open_instance
 from registry_pipeline.lib.promotion import PROMOTION_JOB
 from registry_pipeline.lib.runs import PROMOTES_TAG, PROMOTION_TAG, RUN_KEY_TAG
+from registry_pipeline_tests._dead_runs import wait_until
 from registry_pipeline_tests._helpers import (
     Run,
     child_env,
@@ -75,8 +75,7 @@ def test_ctrl_c_cancels_the_run_with_one_line_and_130(cli: Run, tmp_path: Path) 
         env=child_env(REGISTRY_PIPELINE_HOLD_AT=f"staging_created:{hold}"),
     )  # fmt: skip
     reached = Path(f"{hold}.reached")
-    while not reached.exists() and build.poll() is None:
-        os.sched_yield()  # polls an observable condition: the build reached its hold point
+    wait_until(lambda: reached.exists() or build.poll() is not None, "the build's first seal")
     build.send_signal(signal.SIGINT)
     hold.unlink()
     out, err = build.communicate(timeout=300)

@@ -509,3 +509,22 @@ def test_a_deleted_pointer_file_comes_back_with_one_repair(cli: Run, built: Path
     assert cli("validate", "--active", "--workspace", str(built))[0] == 0
     code, out, _err = pointers(cli, built, "repair", "--all", "--reason", "again", "--json")
     assert code == 1 and json.loads(out)["error"]["code"] == "NOTHING_TO_REPAIR"
+
+
+def test_an_unreadable_pointer_file_comes_back_with_one_repair(cli: Run, built: Path) -> None:
+    """A pointer file no reader accepts: every command that reads it says POINTERS_INVALID and
+    how back, and `repair --all` keeps it in the quarantine, then writes it again from the
+    journal (saying where the old one is kept)."""
+    path = built / ".codex" / "ACTIVE_REGISTRY_POINTERS_v0_1.json"
+    original = path.read_bytes()
+    path.write_bytes(b"\x00garbage")
+    for command in (("validate", "--active"), ("pointers", "verify"), ("build",)):
+        code, _out, err = cli(*command, "--workspace", str(built))
+        assert code == 1 and "error: POINTERS_INVALID" in err and "repair --all" in err, err
+    code, out, err = pointers(cli, built, "repair", "--all", "--reason", "garbled")
+    assert code == 0, out + err
+    kept = re.search(r"^the unreadable pointer file is kept at (\S+) \(not valid JSON", out, re.M)
+    assert kept is not None, out
+    assert (built / kept.group(1)).read_bytes() == b"\x00garbage"
+    assert json.loads(path.read_bytes())["pointers"] == json.loads(original)["pointers"]
+    assert cli("validate", "--active", "--workspace", str(built))[0] == 0

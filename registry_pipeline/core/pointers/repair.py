@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import Any
 
-from registry_pipeline.core.errors import RegistryError
+from registry_pipeline.core.errors import MESSAGES, Problem, RegistryError
 from registry_pipeline.core.fs import fsync_dir
 from registry_pipeline.core.lock import exclusive_lock
 from registry_pipeline.core.objstore.folders import folder_key, listing, published
@@ -15,6 +15,7 @@ from registry_pipeline.core.objstore.ledger import Ledger
 from registry_pipeline.core.pointers.bucket import RESTORE, BucketJournal, read_local, retried
 from registry_pipeline.core.pointers.journal import (
     JournalRecord,
+    VerifyReport,
     interrupted,
     keep_aside,
     last_record,
@@ -42,6 +43,7 @@ class Repair:
     kind: str
     records: tuple[JournalRecord, ...]
     quarantined: str | None = None
+    """Where the broken journal (a restart) or the unreadable pointer file (`--all`) is kept."""
     problem: str | None = None
     completed: JournalRecord | None = None
     """The journal's last line, missing from the pointer file (lost before it was applied),
@@ -67,11 +69,8 @@ def repair(
         if done is not None:
             return done
     with store.locked(admit=admit):
-        pointers = store.read()
-        report = store.verified(pointers)
-        chain = [p for p in report.problems if p.code not in TARGET_CODES
-                 and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
         if registry_id is None and not every:
+            chain = _chain(store.verified(store.read()))
             if not chain:
                 raise PointerRefused.of(
                     "NOTHING_TO_REPAIR",
@@ -80,37 +79,80 @@ def repair(
                     "TEXT` restores one pointer, `--all` every one)",
                 )
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
-        if chain:
-            lost = "" if store.pointers_path.exists() else (
-                "; the pointer file is missing too, and a restart adopts it as found: put it "
-                "back first (from git or a backup), or the new journal starts with nothing active"
-            )  # fmt: skip
-            raise PointerRefused(
-                f"the journal is broken ({problem_text(chain[0])}); restart it first: "
-                f"`registry pointers repair --reason TEXT`{lost}",
-                code=chain[0].code,
-            )
-        completed = store.journal.last() if every else None
-        if completed is not None and interrupted(pointers, completed):  # the file lost before
-            report = store.verified(apply_record(pointers, completed))  # the last line applied
-        else:
-            completed = None
-        edited = sorted({str(p.extra.get("registry_id")) for p in report.problems
-                         if p.code == "POINTER_MISMATCH"})  # fmt: skip
-        wanted = edited if every else [registry_id] if registry_id in edited else []
-        if not wanted and completed is None:
-            which = "every pointer" if every else f"the pointer of {registry_id}"
-            raise PointerRefused.of(
-                "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
-            )
-        for each in wanted:  # every value through the gate before the first goes back
-            recorded = store.recorded(each)
-            if recorded is not None and recorded.run_id:
-                _admit_restored(store, each, recorded, actor, admit)
-        if completed is not None:
-            store.redo(admit)  # its moves through the gate too, as the next change applies them
+        aside, unreadable = _set_aside_unreadable(store) if every else (None, None)
+        try:
+            wanted, completed = _admitted(store, registry_id, actor, admit, every, aside)
+            if completed is not None:
+                store.redo(admit)  # its moves through the gate, as the next change's would
+        except BaseException:
+            if aside is not None and not store.pointers_path.exists():  # refused: as it was
+                os.replace(store.workspace.root / aside, store.pointers_path)
+                fsync_dir(store.pointers_path.parent)
+            raise
         records = tuple(_restore(store, each, reason, actor) for each in wanted)
-        return Repair("restored", records, completed=completed)
+        return Repair("restored", records, aside, unreadable, completed=completed)
+
+
+def _set_aside_unreadable(store: PointerStore) -> tuple[str | None, str | None]:
+    """A pointer file no reader accepts (POINTERS_INVALID) moved, unopened, into the quarantine
+    for `--all` to write again from the journal: where it is kept and why (None: it reads)."""
+    try:
+        store.read()
+    except RegistryError as exc:
+        if exc.code != "POINTERS_INVALID":
+            raise
+        why = exc.message.removesuffix(f"; {MESSAGES[exc.code].hint}")  # not "run `--all`"
+        return keep_aside(store.workspace.root, store.pointers_path), why
+    return None, None
+
+
+def _chain(report: VerifyReport) -> list[Problem]:
+    """The problems of the journal's own history (its chain), not of what it points at."""
+    return [p for p in report.problems if p.code not in TARGET_CODES
+            and p.code not in ("POINTER_MISMATCH", "HEAD_NOT_FOUND")]  # fmt: skip
+
+
+def _admitted(
+    store: PointerStore,
+    registry_id: str | None,
+    actor: dict[str, str],
+    admit: Admit | None,
+    every: bool,
+    aside: str | None,
+) -> tuple[list[str], JournalRecord | None]:
+    """The registries to restore and the lost last line to apply (`every`), once each value has
+    passed the gate; refused (nothing written) on a broken chain or with nothing to do."""
+    pointers = store.read()
+    report = store.verified(pointers)
+    if chain := _chain(report):
+        lost = "" if aside is None and store.pointers_path.exists() else (
+            f"; the pointer file is {'unreadable' if aside else 'missing'} too, and a restart "
+            "adopts it as found: put it back first (from git or a backup), or the new journal "
+            "starts with nothing active"
+        )  # fmt: skip
+        raise PointerRefused(
+            f"the journal is broken ({problem_text(chain[0])}); restart it first: "
+            f"`registry pointers repair --reason TEXT`{lost}",
+            code=chain[0].code,
+        )
+    completed = store.journal.last() if every else None
+    if completed is not None and interrupted(pointers, completed):  # the file lost before
+        report = store.verified(apply_record(pointers, completed))  # the last line applied
+    else:
+        completed = None
+    edited = sorted({str(p.extra.get("registry_id")) for p in report.problems
+                     if p.code == "POINTER_MISMATCH"})  # fmt: skip
+    wanted = edited if every else [registry_id] if registry_id in edited else []
+    if not wanted and completed is None:
+        which = "every pointer" if every else f"the pointer of {registry_id}"
+        raise PointerRefused.of(
+            "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
+        )
+    for each in wanted:  # every value through the gate before the first goes back
+        recorded = store.recorded(each)
+        if recorded is not None and recorded.run_id:
+            _admit_restored(store, each, recorded, actor, admit)
+    return wanted, completed
 
 
 def _restore(

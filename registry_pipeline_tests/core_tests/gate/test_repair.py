@@ -244,6 +244,52 @@ def test_repair_all_puts_back_every_pointer_of_a_deleted_file(published: Path) -
     assert {rid: store.read().active(rid) for rid in expected} == expected
 
 
+@pytest.mark.parametrize("garbage", [b"", b"{not json", b'{"pointers": 7}'], ids=repr)
+def test_repair_all_sets_an_unreadable_pointer_file_aside_and_puts_back_every_pointer(
+    published: Path, garbage: bytes
+) -> None:
+    """A pointer file no reader accepts (POINTERS_INVALID: empty, not JSON, not the contract)
+    is kept byte for byte in the quarantine, then every journal value put back as for a
+    deleted file; the quarantined copy is named in what `repair` returns."""
+    store = PointerStore(Workspace(published))
+    expected = {rid: store.read().active(rid) for rid in store.read().pointers}
+    store.pointers_path.write_bytes(garbage)
+    assert _refusal(store.verify) == "POINTERS_INVALID"
+    assert (
+        _refusal(repair, store, "rolepack", reason="x", actor=PERSON, admit=admission)
+        == "POINTERS_INVALID"
+    )  # one registry: the file is needed
+    assert store.pointers_path.read_bytes() == garbage
+    done = repair(store, None, every=True, reason="garbled", actor=PERSON, admit=admission)
+    assert done.kind == "restored" and done.quarantined is not None
+    assert (published / done.quarantined).read_bytes() == garbage
+    assert done.quarantined.startswith(".codex/quarantine/ACTIVE_REGISTRY_POINTERS_v0_1-")
+    said = "not valid JSON: " if garbage != b'{"pointers": 7}' else "/: 'pointer_contract_version"
+    assert done.problem is not None and done.problem.startswith(said) and ";" not in done.problem
+    assert store.verify(admit=admission).ok
+    assert {rid: store.read().active(rid) for rid in expected} == expected
+
+
+def test_repair_all_leaves_an_unreadable_pointer_file_in_place_when_refused(
+    published: Path,
+) -> None:
+    """One journal value refused by the gate: nothing journaled, and the unreadable file is
+    back where it was, byte for byte, with nothing left in the quarantine."""
+    store = PointerStore(Workspace(published))
+    first = active(published, "rolepack")
+    assert first is not None and _with_a_new_role(published)[1] == "promoted"
+    assert not check(published, "rolepack", store.workspace.runs_dir / first).passed
+    lines = store.journal_path.read_bytes().splitlines(keepends=True)
+    store.journal_path.write_bytes(b"".join(lines[:-1]))  # the new rolepack's promotion cut off
+    store.pointers_path.write_bytes(b"{not json")
+    journal = store.journal_path.read_bytes()
+    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
+                    admit=admission) == "CHECK_FAILED"  # fmt: skip
+    assert store.pointers_path.read_bytes() == b"{not json"
+    assert store.journal_path.read_bytes() == journal
+    assert not list((published / ".codex" / "quarantine").glob("ACTIVE_REGISTRY_POINTERS*"))
+
+
 def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: Path) -> None:
     """Every journal value passes the gate before the first goes back: all or none."""
     store = PointerStore(Workspace(published))
