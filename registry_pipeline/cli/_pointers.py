@@ -520,7 +520,7 @@ def run_repair(args: argparse.Namespace) -> int:
     document = {
         "repair": done.kind, "quarantined": done.quarantined, "problem": done.problem,
         "records": [record_json(r) for r in done.records],
-        "completed": record_json(completed) if completed else None,
+        "completed": [record_json(r) for r in completed.members()] if completed else None,
         "journal_head": last.sha256 if last else None,
     }  # fmt: skip
     problem, quarantined = done.problem, done.quarantined

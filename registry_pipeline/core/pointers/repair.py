@@ -84,25 +84,34 @@ def repair(
             wanted, completed = _admitted(store, registry_id, actor, admit, every, aside)
             if completed is not None:
                 store.redo(admit)  # its moves through the gate, as the next change's would
-        except BaseException:
-            if aside is not None and not store.pointers_path.exists():  # refused: as it was
-                os.replace(store.workspace.root / aside, store.pointers_path)
-                fsync_dir(store.pointers_path.parent)
-            raise
-        records = tuple(_restore(store, each, reason, actor) for each in wanted)
+        except BaseException as exc:
+            if aside is None or store.pointers_path.exists():
+                raise
+            os.replace(store.workspace.root / aside, store.pointers_path)  # refused: as it was
+            fsync_dir(store.pointers_path.parent)
+            if not isinstance(exc, RegistryError):
+                raise
+            back = f"{exc.message} (the unreadable pointer file is back in its place, unchanged)"
+            raise PointerRefused.from_error(exc, back) from None
+        kept = {"set_aside": aside, "problem": unreadable} if aside else {}
+        records = tuple(_restore(store, each, reason, actor, kept) for each in wanted)
         return Repair("restored", records, aside, unreadable, completed=completed)
 
 
+UNREADABLE = ("POINTERS_INVALID", "NOT_A_REGULAR_FILE", "UNREADABLE", "INPUT_TOO_LARGE")
+"""The codes of a pointer file no reader accepts: garbled, a FIFO or a folder, too large."""
+
+
 def _set_aside_unreadable(store: PointerStore) -> tuple[str | None, str | None]:
-    """A pointer file no reader accepts (POINTERS_INVALID) moved, unopened, into the quarantine
-    for `--all` to write again from the journal: where it is kept and why (None: it reads)."""
+    """A pointer file no reader accepts (`UNREADABLE`) moved, unopened, into the quarantine for
+    `--all` to write again from the journal: where it is kept and why (None: it reads)."""
     try:
         store.read()
     except RegistryError as exc:
-        if exc.code != "POINTERS_INVALID":
+        if exc.code not in UNREADABLE or exc.path != str(store.pointers_path):
             raise
         why = exc.message.removesuffix(f"; {MESSAGES[exc.code].hint}")  # not "run `--all`"
-        return keep_aside(store.workspace.root, store.pointers_path), why
+        return keep_aside(store.workspace.root, store.pointers_path), f"{exc.code}: {why}"
     return None, None
 
 
@@ -126,9 +135,12 @@ def _admitted(
     report = store.verified(pointers)
     if chain := _chain(report):
         lost = "" if aside is None and store.pointers_path.exists() else (
-            f"; the pointer file is {'unreadable' if aside else 'missing'} too, and a restart "
-            "adopts it as found: put it back first (from git or a backup), or the new journal "
-            "starts with nothing active"
+            "; the pointer file is missing too, and a restart adopts it as found: put it back "
+            "first (from git or a backup), or the new journal starts with nothing active"
+        ) if aside is None else (
+            "; the pointer file is unreadable too, and a restart adopts the pointer file as "
+            "found: put a readable copy in its place first (from git or a backup), or remove "
+            "it, and the new journal starts with nothing active"
         )  # fmt: skip
         raise PointerRefused(
             f"the journal is broken ({problem_text(chain[0])}); restart it first: "
@@ -143,7 +155,7 @@ def _admitted(
     edited = sorted({str(p.extra.get("registry_id")) for p in report.problems
                      if p.code == "POINTER_MISMATCH"})  # fmt: skip
     wanted = edited if every else [registry_id] if registry_id in edited else []
-    if not wanted and completed is None:
+    if not wanted and completed is None and aside is None:  # else the repair is the set-aside
         which = "every pointer" if every else f"the pointer of {registry_id}"
         raise PointerRefused.of(
             "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
@@ -151,20 +163,21 @@ def _admitted(
     for each in wanted:  # every value through the gate before the first goes back
         recorded = store.recorded(each)
         if recorded is not None and recorded.run_id:
-            _admit_restored(store, each, recorded, actor, admit)
+            _admit_restored(store, each, recorded, actor, admit, each in pointers.pointers)
     return wanted, completed
 
 
 def _restore(
-    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str]
+    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str], kept: dict[str, Any]
 ) -> JournalRecord:
-    """Journal the journal's value of `registry_id` as put back (admitted), then write it."""
+    """Journal the journal's value of `registry_id` as put back (admitted), then write it;
+    `kept`: where the unreadable pointer file it replaces was set aside, and why."""
     pointers = store.read()
     found = pointers.active(registry_id)
     recorded = store.recorded(registry_id)
     checks: dict[str, Any] = {"restored": {
         "passed": True, "found": ref_json(found) if found else None,
-        "source": "registry pointers repair"}}  # fmt: skip
+        "source": "registry pointers repair", **kept}}  # fmt: skip
     record, _ = store.append(registry_id, recorded, recorded, "restore", reason, actor, checks)
     if recorded is None:
         remaining = {k: v for k, v in pointers.pointers.items() if k != registry_id}
@@ -286,19 +299,25 @@ def _admit_restored(
     recorded: SealedRef,
     actor: dict[str, str],
     admit: Admit | None,
+    edited: bool,
 ) -> None:
-    """The journal's value goes back only through the gate (`restore`), as every move does."""
+    """The journal's value goes back only through the gate (`restore`), as every move does;
+    `edited`: the pointer file has an entry for `registry_id` (not deleted with the file)."""
     try:
         folder = target_folder(store.workspace, registry_id, recorded.run_id or "")
         store.admit(admit, registry_id, folder, recorded, "restore", actor)
     except PointerRefused as exc:
         if exc.code == "TARGET_MISSING":
             return  # restored as the journal recorded it: `verify` reports the lost folder
+        keep = (
+            f"keep the edit if its target passes (`registry pointers accept {registry_id} "
+            "--reason TEXT`); or name" if edited else "put back the others one at a time "
+            "(`registry pointers repair REGISTRY --reason TEXT`), then name"
+        )  # fmt: skip
         raise PointerRefused.from_error(
             exc,
-            f"the journal's value for {registry_id} cannot be put back: {exc.message}; keep "
-            f"the edit if its target passes (`registry pointers accept {registry_id} --reason "
-            "TEXT`); or name in the pointer file a snapshot that passed its checks and accept "
+            f"the journal's value for {registry_id} cannot be put back: {exc.message}; {keep} "
+            f"in the pointer file a snapshot of {registry_id} that passed its checks and accept "
             "that",
         ) from None
 

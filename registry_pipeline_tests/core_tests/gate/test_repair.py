@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from registry_pipeline.core.gate.gate import admission
 from registry_pipeline.core.pointers.journal import read_records
 from registry_pipeline.core.pointers.repair import repair
 from registry_pipeline.core.pointers.store import PointerStore
+from registry_pipeline.core.workspace.input_files import MAX_CATALOG_FILE_BYTES
 from registry_pipeline.core.workspace.layout import Workspace
 from registry_pipeline.core.workspace.snapshots import read_snapshot
 from registry_pipeline_tests._helpers import journal_records, lengthen_journal, unseal
@@ -253,6 +255,7 @@ def test_repair_all_sets_an_unreadable_pointer_file_aside_and_puts_back_every_po
     deleted file; the quarantined copy is named in what `repair` returns."""
     store = PointerStore(Workspace(published))
     expected = {rid: store.read().active(rid) for rid in store.read().pointers}
+    store.hold("rolepack", reason="audit", actor=PERSON, admit=admission)  # the last line
     store.pointers_path.write_bytes(garbage)
     assert _refusal(store.verify) == "POINTERS_INVALID"
     assert (
@@ -265,9 +268,59 @@ def test_repair_all_sets_an_unreadable_pointer_file_aside_and_puts_back_every_po
     assert (published / done.quarantined).read_bytes() == garbage
     assert done.quarantined.startswith(".codex/quarantine/ACTIVE_REGISTRY_POINTERS_v0_1-")
     said = "not valid JSON: " if garbage != b'{"pointers": 7}' else "/: 'pointer_contract_version"
+    said = f"POINTERS_INVALID: {said}"
     assert done.problem is not None and done.problem.startswith(said) and ";" not in done.problem
     assert store.verify(admit=admission).ok
     assert {rid: store.read().active(rid) for rid in expected} == expected
+    assert [r.registry_id for r in done.records] == sorted(expected)  # each journaled, naming
+    for record in done.records:  # the file it replaced and why
+        restored = record.checks["restored"]
+        assert (restored["set_aside"], restored["problem"]) == (done.quarantined, done.problem)
+    assert store.held("rolepack") is not None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "too-large"])
+def test_repair_all_sets_aside_what_stands_in_the_pointer_files_place(
+    published: Path, kind: str
+) -> None:
+    """A FIFO, a folder or a file too large to read at the pointer file's path: each reader
+    refuses it with its own code, and `repair --all` keeps it aside, unopened, as any other
+    pointer file no reader accepts."""
+    store = PointerStore(Workspace(published))
+    expected = {rid: store.read().active(rid) for rid in store.read().pointers}
+    store.pointers_path.unlink()
+    if kind == "fifo":
+        os.mkfifo(store.pointers_path)
+    elif kind == "folder":
+        store.pointers_path.mkdir()
+    else:
+        with store.pointers_path.open("wb") as big:
+            big.truncate(MAX_CATALOG_FILE_BYTES + 1)
+    code = _refusal(store.verify)
+    done = repair(store, None, every=True, reason="replaced", actor=PERSON, admit=admission)
+    assert done.quarantined is not None and done.problem is not None
+    assert done.problem.startswith(f"{code}: ")
+    kept = published / done.quarantined
+    assert kept.is_fifo() if kind == "fifo" else kept.is_dir() if kind == "folder" else (
+        kept.stat().st_size == MAX_CATALOG_FILE_BYTES + 1)  # fmt: skip
+    assert store.verify(admit=admission).ok
+    assert {rid: store.read().active(rid) for rid in expected} == expected
+
+
+def test_repair_all_on_a_workspace_never_built_sets_a_garbled_pointer_file_aside(
+    demo: Path,
+) -> None:
+    """No journal yet, so nothing to put back: the garbled file is kept aside all the same (not
+    NOTHING_TO_REPAIR, which left the user no way out), and the first build starts afresh."""
+    store = PointerStore(Workspace(demo))
+    store.pointers_path.parent.mkdir(parents=True, exist_ok=True)
+    store.pointers_path.write_bytes(b"garbage")
+    done = repair(store, None, every=True, reason="garbled", actor=PERSON, admit=admission)
+    assert (done.records, done.completed) == ((), None)
+    assert done.quarantined is not None
+    assert (demo / done.quarantined).read_bytes() == b"garbage"
+    assert not store.pointers_path.exists() and store.verify(admit=admission).ok
+    assert [outcome for _run, outcome in build(demo, "rolepack").values()] == ["promoted"]
 
 
 def test_repair_all_leaves_an_unreadable_pointer_file_in_place_when_refused(
@@ -283,8 +336,11 @@ def test_repair_all_leaves_an_unreadable_pointer_file_in_place_when_refused(
     store.journal_path.write_bytes(b"".join(lines[:-1]))  # the new rolepack's promotion cut off
     store.pointers_path.write_bytes(b"{not json")
     journal = store.journal_path.read_bytes()
-    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
-                    admit=admission) == "CHECK_FAILED"  # fmt: skip
+    with pytest.raises(RegistryError) as refused:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert refused.value.code == "CHECK_FAILED"
+    said = refused.value.message  # the journal's lost last line refused: the file is back
+    assert said.endswith("(the unreadable pointer file is back in its place, unchanged)")
     assert store.pointers_path.read_bytes() == b"{not json"
     assert store.journal_path.read_bytes() == journal
     assert not list((published / ".codex" / "quarantine").glob("ACTIVE_REGISTRY_POINTERS*"))
@@ -303,10 +359,21 @@ def test_repair_all_puts_back_nothing_when_one_value_fails_the_gate(published: P
     assert sorted(p.extra["registry_id"] for p in store.verify().problems) == [
         "expected_versions", "rolepack"]  # fmt: skip
     pointers, journal = store.pointers_path.read_bytes(), store.journal_path.read_bytes()
-    assert _refusal(repair, store, None, every=True, reason="x", actor=PERSON,
-                    admit=admission) == "CHECK_FAILED"  # fmt: skip
+    with pytest.raises(RegistryError) as refused:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert refused.value.code == "CHECK_FAILED" and "keep the edit" in refused.value.message
     assert store.pointers_path.read_bytes() == pointers
     assert store.journal_path.read_bytes() == journal  # expected_versions not put back either
+    edit_json(
+        store.pointers_path,
+        lambda document: document.update(
+            pointers=[entry for entry in document["pointers"] if entry["registry_id"] != "rolepack"]
+        ),
+    )
+    with pytest.raises(RegistryError) as deleted:  # no edit to keep: the others, one at a time
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert deleted.value.code == "CHECK_FAILED" and "keep the edit" not in deleted.value.message
+    assert "put back the others one at a time" in deleted.value.message
 
 
 def test_repair_all_applies_no_lost_line_when_a_value_fails_the_gate(published: Path) -> None:
@@ -353,6 +420,13 @@ def test_repair_all_on_a_broken_journal_says_what_a_restart_would_adopt(publishe
     assert lost.value.code == "CHAIN_BROKEN"
     assert "the pointer file is missing too" in lost.value.message
     assert "nothing active" in lost.value.message
+    store.pointers_path.write_bytes(b"garbage")  # unreadable: put back, and said so
+    with pytest.raises(RegistryError) as garbled:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert garbled.value.code == "CHAIN_BROKEN"
+    assert "the pointer file is unreadable too" in garbled.value.message
+    assert "readable copy in its place first" in garbled.value.message
+    assert store.pointers_path.read_bytes() == b"garbage"
 
 
 def test_a_restore_keeps_the_hold_it_finds(published: Path) -> None:
