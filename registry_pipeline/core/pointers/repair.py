@@ -98,17 +98,18 @@ def repair(
         return Repair("restored", records, aside, unreadable, completed=completed)
 
 
-UNREADABLE = ("POINTERS_INVALID", "NOT_A_REGULAR_FILE", "UNREADABLE", "INPUT_TOO_LARGE")
+UNREADABLE_CODES = ("POINTERS_INVALID", "NOT_A_REGULAR_FILE", "UNREADABLE", "INPUT_TOO_LARGE")
 """The codes of a pointer file no reader accepts: garbled, a FIFO or a folder, too large."""
 
 
 def _set_aside_unreadable(store: PointerStore) -> tuple[str | None, str | None]:
-    """A pointer file no reader accepts (`UNREADABLE`) moved, unopened, into the quarantine for
-    `--all` to write again from the journal: where it is kept and why (None: it reads)."""
+    """A pointer file no reader accepts (`UNREADABLE_CODES`) moved, unopened, into the
+    quarantine for `--all` to write again from the journal: where it is kept and why (None: it
+    reads)."""
     try:
         store.read()
     except RegistryError as exc:
-        if exc.code not in UNREADABLE or exc.path != str(store.pointers_path):
+        if exc.code not in UNREADABLE_CODES or exc.path != str(store.pointers_path):
             raise
         why = exc.message.removesuffix(f"; {MESSAGES[exc.code].hint}")  # not "run `--all`"
         return keep_aside(store.workspace.root, store.pointers_path), f"{exc.code}: {why}"
@@ -134,14 +135,15 @@ def _admitted(
     pointers = store.read()
     report = store.verified(pointers)
     if chain := _chain(report):
-        lost = "" if aside is None and store.pointers_path.exists() else (
-            "; the pointer file is missing too, and a restart adopts it as found: put it back "
-            "first (from git or a backup), or the new journal starts with nothing active"
-        ) if aside is None else (
-            "; the pointer file is unreadable too, and a restart adopts the pointer file as "
-            "found: put a readable copy in its place first (from git or a backup), or remove "
-            "it, and the new journal starts with nothing active"
-        )  # fmt: skip
+        lost = ""  # what a restart, adopting the pointer file as found, would start from
+        if aside is not None:
+            lost = ("; the pointer file is unreadable too, and a restart adopts the pointer file "
+                    "as found: put a readable copy in its place first (from git or a backup), "
+                    "or remove it, and the new journal starts with nothing active")  # fmt: skip
+        elif not store.pointers_path.exists():
+            lost = ("; the pointer file is missing too, and a restart adopts it as found: put "
+                    "it back first (from git or a backup), or the new journal starts with "
+                    "nothing active")  # fmt: skip
         raise PointerRefused(
             f"the journal is broken ({problem_text(chain[0])}); restart it first: "
             f"`registry pointers repair --reason TEXT`{lost}",
