@@ -22,7 +22,8 @@ run: $(STAMP)
 ## test: lint, type-check and run the default tier of the suite (every command and medium, a few
 ##       Hypothesis examples), tests spread over one worker process per core, at most 4 (an idle
 ##       worker takes over tests queued for a busy one), naming the 10 slowest at the end; lint
-##       runs beside the tests and its output follows theirs
+##       runs beside the tests at a lower priority (on the CPU they leave idle: waits on servers,
+##       a browser, a clock) and its output follows theirs
 ## test-full: the whole suite (the `full` tier too: registry_pipeline_tests/conftest.py says
 ##       which tests and why) with Hypothesis's full example counts; `.ci/run` runs both
 # Bytecode caches are written even where PYTHONDONTWRITEBYTECODE is set: without them each of the
@@ -30,7 +31,7 @@ run: $(STAMP)
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n auto --maxprocesses 4 \
 	--dist worksteal --durations=10
 test: $(STAMP)
-	@log=$$(mktemp); $(MAKE) --no-print-directory lint >"$$log" 2>&1 & lint=$$!; \
+	@log=$$(mktemp); nice -n 10 $(MAKE) --no-print-directory lint >"$$log" 2>&1 & lint=$$!; \
 	REGISTRY_TEST_TIER=default $(PYTEST) -m "not full"; tests=$$?; \
 	wait $$lint; linted=$$?; cat "$$log"; rm -f "$$log"; \
 	if [ $$linted -ne 0 ]; then echo "make test: lint failed (above)" >&2; fi; \
