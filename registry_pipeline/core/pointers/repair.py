@@ -17,6 +17,7 @@ from registry_pipeline.core.pointers.journal import (
     JournalRecord,
     VerifyReport,
     interrupted,
+    journal_gone,
     keep_aside,
     last_record,
     problem_text,
@@ -24,14 +25,17 @@ from registry_pipeline.core.pointers.journal import (
 )
 from registry_pipeline.core.pointers.pointer_file import (
     Pointer,
+    PointerFile,
     PointerRefused,
+    parse_pointer_file,
     ref_json,
 )
 from registry_pipeline.core.pointers.store import TARGET_CODES, Admit, PointerStore
 from registry_pipeline.core.pointers.targets import apply_record, target_folder
 from registry_pipeline.core.seal.envelope import SealedRef
+from registry_pipeline.core.seal.gitstate import JOURNAL_NAME
 from registry_pipeline.core.seal.hashing import sha256_bytes
-from registry_pipeline.core.seal.run_id import now_utc
+from registry_pipeline.core.seal.run_id import now_utc, utc_timestamp
 from registry_pipeline.core.workspace.layout import RUNS_RELPATH
 from registry_pipeline.core.workspace.remote import POINTERS_PREFIX, RUNS_PREFIX, Remote, remote_for
 
@@ -91,7 +95,8 @@ def repair(
             fsync_dir(store.pointers_path.parent)
             if not isinstance(exc, RegistryError):
                 raise
-            back = f"{exc.message} (the unreadable pointer file is back in its place, unchanged)"
+            back = f"{exc.message} (the unreadable pointer file is back in its place, unchanged"
+            back += ")" if exc.code in UNREADABLE_CODES else ": move it away to follow this advice)"
             raise PointerRefused.from_error(exc, back) from None
         kept = {"set_aside": aside, "problem": unreadable} if aside else {}
         records = tuple(_restore(store, each, reason, actor, kept) for each in wanted)
@@ -133,6 +138,11 @@ def _admitted(
     """The registries to restore and the lost last line to apply (`every`), once each value has
     passed the gate; refused (nothing written) on a broken chain or with nothing to do."""
     pointers = store.read()
+    gone = journal_gone(store.workspace.root, store.journal_path, True) if aside else None
+    if gone is not None:  # the file that named snapshots is the one set aside
+        raise PointerRefused.of(
+            "JOURNAL_MISSING", path=store.journal_path, found=gone, journal=JOURNAL_NAME
+        )
     report = store.verified(pointers)
     if chain := _chain(report):
         lost = ""  # what a restart, adopting the pointer file as found, would start from
@@ -166,7 +176,34 @@ def _admitted(
         recorded = store.recorded(each)
         if recorded is not None and recorded.run_id:
             _admit_restored(store, each, recorded, actor, admit, each in pointers.pointers)
+    if every:
+        _require_readable(store, apply_record(pointers, completed) if completed else pointers,
+                          wanted)  # fmt: skip
     return wanted, completed
+
+
+def _require_readable(store: PointerStore, pointers: PointerFile, wanted: list[str]) -> None:
+    """The pointer file `--all` is about to write, made in memory and read back as every reader
+    reads it: one no reader would accept either (the pointer file's schema edited so that it
+    refuses what the store writes) is refused before the first write."""
+    for registry_id in wanted:
+        recorded = store.recorded(registry_id)
+        if recorded is None:
+            pointers = replace(pointers, pointers={
+                k: v for k, v in pointers.pointers.items() if k != registry_id})  # fmt: skip
+        else:
+            now = utc_timestamp(now_utc())
+            pointers = pointers.with_pointer(Pointer(registry_id, recorded, True, now, ""), now)
+    try:
+        parse_pointer_file(pointers.render(), store.pointers_path, store.schemas)
+    except RegistryError as exc:
+        raise PointerRefused(
+            f"the pointer file written again from the journal would be refused too "
+            f"({exc.message.removesuffix(f'; {MESSAGES[exc.code].hint}')}): the pointer "
+            "file's schema, not the file, refuses it; restore the schema first",
+            code=exc.code,
+            path=str(store.pointers_path),
+        ) from None
 
 
 def _restore(

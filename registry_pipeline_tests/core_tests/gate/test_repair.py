@@ -323,6 +323,39 @@ def test_repair_all_on_a_workspace_never_built_sets_a_garbled_pointer_file_aside
     assert [outcome for _run, outcome in build(demo, "rolepack").values()] == ["promoted"]
 
 
+def test_repair_all_refuses_when_the_file_it_would_write_is_refused_too(published: Path) -> None:
+    """The pointer file's schema edited so that it refuses what the store writes: the file is
+    no reader's, but one written again would be no reader's either; refused before the first
+    write, the file back, nothing journaled, nothing left aside (not a file lost per run)."""
+    schema = published / "schemas" / "active_registry_pointers.schema.json"
+    edit_json(schema, lambda document: document["required"].append("extra_field"))
+    store = PointerStore(Workspace(published))
+    pointers, journal = store.pointers_path.read_bytes(), store.journal_path.read_bytes()
+    with pytest.raises(RegistryError) as refused:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert refused.value.code == "POINTERS_INVALID"
+    assert "the pointer file's schema, not the file, refuses it" in refused.value.message
+    assert store.pointers_path.read_bytes() == pointers
+    assert store.journal_path.read_bytes() == journal
+    assert not list((published / ".codex" / "quarantine").glob("ACTIVE_REGISTRY_POINTERS*"))
+
+
+def test_repair_all_over_a_lost_journal_says_so_not_that_all_is_well(published: Path) -> None:
+    """The journal deleted (the workspace shows it existed) and the pointer file garbled: the
+    garbled file was the one naming snapshots, so the journal is JOURNAL_MISSING, as with a
+    readable file; refused, the file back, not a set-aside that hides the loss."""
+    store = PointerStore(Workspace(published))
+    store.hold("rolepack", reason="audit", actor=PERSON, admit=admission)  # a change keeps its
+    assert (published / ".codex" / "cache" / "pointer_journal_checkpoint.json").exists()  # replay
+    store.journal_path.unlink()
+    store.pointers_path.write_bytes(b"garbled")
+    with pytest.raises(RegistryError) as refused:
+        repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
+    assert refused.value.code == "JOURNAL_MISSING"
+    assert refused.value.message.endswith("move it away to follow this advice)")
+    assert store.pointers_path.read_bytes() == b"garbled" and not store.journal_path.exists()
+
+
 def test_repair_all_leaves_an_unreadable_pointer_file_in_place_when_refused(
     published: Path,
 ) -> None:
@@ -340,7 +373,7 @@ def test_repair_all_leaves_an_unreadable_pointer_file_in_place_when_refused(
         repair(store, None, every=True, reason="x", actor=PERSON, admit=admission)
     assert refused.value.code == "CHECK_FAILED"
     said = refused.value.message  # the journal's lost last line refused: the file is back
-    assert said.endswith("(the unreadable pointer file is back in its place, unchanged)")
+    assert said.endswith("is back in its place, unchanged: move it away to follow this advice)")
     assert store.pointers_path.read_bytes() == b"{not json"
     assert store.journal_path.read_bytes() == journal
     assert not list((published / ".codex" / "quarantine").glob("ACTIVE_REGISTRY_POINTERS*"))
