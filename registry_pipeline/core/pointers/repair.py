@@ -186,14 +186,9 @@ def _require_readable(store: PointerStore, pointers: PointerFile, wanted: list[s
     """The pointer file `--all` is about to write, made in memory and read back as every reader
     reads it: one no reader would accept either (the pointer file's schema edited so that it
     refuses what the store writes) is refused before the first write."""
+    now = utc_timestamp(now_utc())
     for registry_id in wanted:
-        recorded = store.recorded(registry_id)
-        if recorded is None:
-            pointers = replace(pointers, pointers={
-                k: v for k, v in pointers.pointers.items() if k != registry_id})  # fmt: skip
-        else:
-            now = utc_timestamp(now_utc())
-            pointers = pointers.with_pointer(Pointer(registry_id, recorded, True, now, ""), now)
+        pointers = _with_journal_value(pointers, registry_id, store.recorded(registry_id), now, "")
     try:
         parse_pointer_file(pointers.render(), store.pointers_path, store.schemas)
     except RegistryError as exc:
@@ -218,17 +213,23 @@ def _restore(
         "passed": True, "found": ref_json(found) if found else None,
         "source": "registry pointers repair", **kept}}  # fmt: skip
     record, _ = store.append(registry_id, recorded, recorded, "restore", reason, actor, checks)
-    if recorded is None:
-        remaining = {k: v for k, v in pointers.pointers.items() if k != registry_id}
-        updated = replace(pointers, pointers=remaining, last_updated_utc=record.created_utc)
-    else:
-        old = pointers.pointers.get(registry_id)
-        since = old.active_asof_utc if old else record.created_utc
-        note = f"restore by {actor.get('kind')}:{actor.get('id')}: {reason}"
-        pointer = Pointer(registry_id, recorded, True, since, note)
-        updated = pointers.with_pointer(pointer, record.created_utc)
+    note = f"restore by {actor.get('kind')}:{actor.get('id')}: {reason}"
+    updated = _with_journal_value(pointers, registry_id, recorded, record.created_utc, note)
     store.write_pointers(updated)
     return record
+
+
+def _with_journal_value(
+    pointers: PointerFile, registry_id: str, recorded: SealedRef | None, now: str, note: str
+) -> PointerFile:
+    """`pointers` with the journal's value of `registry_id` (None: no entry) written at `now`;
+    an entry kept keeps the time its snapshot became active."""
+    if recorded is None:
+        remaining = {k: v for k, v in pointers.pointers.items() if k != registry_id}
+        return replace(pointers, pointers=remaining, last_updated_utc=now)
+    old = pointers.pointers.get(registry_id)
+    since = old.active_asof_utc if old else now
+    return pointers.with_pointer(Pointer(registry_id, recorded, True, since, note), now)
 
 
 def _restart(
