@@ -533,7 +533,8 @@ def run_repair(args: argparse.Namespace) -> int:
     lines = [f"{each}{r}" + (f"  (journal head {r.sha256})" if head is None else "")
              for r in done.records]  # fmt: skip
     if completed is not None:  # the journal's last line, which the pointer file did not show
-        lines.insert(0, f"completed {completed}  (the journal's last line, missing from the file)")
+        lines.insert(0, f"completed {completed}  (the journal's last line, missing from the "
+                        f"file; journal head {completed.sha256})")  # fmt: skip
     if head is None and quarantined:  # --all over a pointer file no reader accepts
         lines.insert(0, f"the unreadable pointer file is kept at {quarantined} ({problem})")
     return answer(args.json, document, lines if head is None else [head, *lines])

@@ -155,7 +155,7 @@ def loads_strict(data: bytes | str) -> Any:
             value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise JSONDecodeProblem(
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}",
+            f"{exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}",
             line=exc.lineno,
             column=exc.colno,
         ) from None

@@ -532,5 +532,7 @@ def test_an_unreadable_pointer_file_comes_back_with_one_repair(cli: Run, built: 
     )
     assert kept is not None, out
     assert (built / kept.group(1)).read_bytes() == b"\x00garbage"
+    head = json.loads(pointers(cli, built, "history", "--json")[1])[-1]["sha256"]
+    assert f"missing from the file; journal head {head})" in out, out  # as --json's journal_head
     assert json.loads(path.read_bytes())["pointers"] == json.loads(original)["pointers"]
     assert cli("validate", "--active", "--workspace", str(built))[0] == 0

@@ -50,6 +50,13 @@ def test_bad_json_is_refused_with_its_own_code(data: bytes, code: str) -> None:
     assert caught.value.code == code
 
 
+def test_a_control_character_in_a_string_is_said_once_with_its_place() -> None:
+    """Python's message for it ends in "at", which the place followed: "at at line"."""
+    with pytest.raises(JSONDecodeProblem) as caught:
+        loads_strict(b'"a\x01b"')
+    assert str(caught.value).endswith("Invalid control character at line 1 column 3")
+
+
 @pytest.mark.parametrize(
     "value",
     [
