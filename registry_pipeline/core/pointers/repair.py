@@ -83,9 +83,9 @@ def repair(
                     "TEXT` restores one pointer, `--all` every one)",
                 )
             return _restart(store, problem_text(chain[0]), reason, actor, admit)
-        aside, unreadable = _set_aside_unreadable(store) if every else (None, None)
+        pointers, aside, unreadable = _read_or_set_aside(store, every)
         try:
-            wanted, completed = _admitted(store, registry_id, actor, admit, every, aside)
+            values, completed = _admitted(store, pointers, registry_id, actor, admit, every, aside)
             if completed is not None:
                 store.redo(admit)  # its moves through the gate, as the next change's would
         except BaseException as exc:
@@ -99,7 +99,8 @@ def repair(
             back += ")" if exc.code in UNREADABLE_CODES else ": move it away to follow this advice)"
             raise PointerRefused.from_error(exc, back) from None
         kept = {"set_aside": aside, "problem": unreadable} if aside else {}
-        records = tuple(_restore(store, each, reason, actor, kept) for each in wanted)
+        records = tuple(_restore(store, each, value, reason, actor, kept)
+                        for each, value in values.items())  # fmt: skip
         return Repair("restored", records, aside, unreadable, completed=completed)
 
 
@@ -107,18 +108,24 @@ UNREADABLE_CODES = ("POINTERS_INVALID", "NOT_A_REGULAR_FILE", "UNREADABLE", "INP
 """The codes of a pointer file no reader accepts: garbled, a FIFO or a folder, too large."""
 
 
-def _set_aside_unreadable(store: PointerStore) -> tuple[str | None, str | None]:
-    """A pointer file no reader accepts (`UNREADABLE_CODES`) moved, unopened, into the
-    quarantine for `--all` to write again from the journal: where it is kept and why (None: it
-    reads)."""
+def _read_or_set_aside(
+    store: PointerStore, every: bool
+) -> tuple[PointerFile, str | None, str | None]:
+    """The pointer file; for `--all`, one no reader accepts (`UNREADABLE_CODES`) moved,
+    unopened, into the quarantine to be written again from the journal: then none (an empty
+    file), where it is kept and why."""
     try:
-        store.read()
+        return store.read(), None, None
     except RegistryError as exc:
-        if exc.code not in UNREADABLE_CODES or exc.path != str(store.pointers_path):
+        if not every or exc.code not in UNREADABLE_CODES or exc.path != str(store.pointers_path):
             raise
-        why = exc.message.removesuffix(f"; {MESSAGES[exc.code].hint}")  # not "run `--all`"
-        return keep_aside(store.workspace.root, store.pointers_path), f"{exc.code}: {why}"
-    return None, None
+        aside = keep_aside(store.workspace.root, store.pointers_path)
+        return PointerFile(), aside, f"{exc.code}: {_sentence(exc)}"
+
+
+def _sentence(exc: RegistryError) -> str:
+    """What `exc` says without its code's hint (which names the `--all` being run)."""
+    return exc.message.removesuffix(f"; {MESSAGES[exc.code].hint}")
 
 
 def _chain(report: VerifyReport) -> list[Problem]:
@@ -129,15 +136,16 @@ def _chain(report: VerifyReport) -> list[Problem]:
 
 def _admitted(
     store: PointerStore,
+    pointers: PointerFile,
     registry_id: str | None,
     actor: dict[str, str],
     admit: Admit | None,
     every: bool,
     aside: str | None,
-) -> tuple[list[str], JournalRecord | None]:
-    """The registries to restore and the lost last line to apply (`every`), once each value has
-    passed the gate; refused (nothing written) on a broken chain or with nothing to do."""
-    pointers = store.read()
+) -> tuple[dict[str, SealedRef | None], JournalRecord | None]:
+    """The journal's value of each registry to restore and the lost last line to apply
+    (`every`), once each value has passed the gate; refused (nothing written) on a broken chain
+    or with nothing to do."""
     gone = journal_gone(store.workspace.root, store.journal_path, True) if aside else None
     if gone is not None:  # the file that named snapshots is the one set aside
         raise PointerRefused.of(
@@ -172,43 +180,49 @@ def _admitted(
         raise PointerRefused.of(
             "NOTHING_TO_REPAIR", what="restore", reason=f"the journal explains {which}"
         )
-    for each in wanted:  # every value through the gate before the first goes back
-        recorded = store.recorded(each)
+    values = {each: store.recorded(each) for each in wanted}
+    for each, recorded in values.items():  # each through the gate before the first goes back
         if recorded is not None and recorded.run_id:
             _admit_restored(store, each, recorded, actor, admit, each in pointers.pointers)
     if every:
         _require_readable(store, apply_record(pointers, completed) if completed else pointers,
-                          wanted)  # fmt: skip
-    return wanted, completed
+                          values)  # fmt: skip
+    return values, completed
 
 
-def _require_readable(store: PointerStore, pointers: PointerFile, wanted: list[str]) -> None:
+def _require_readable(
+    store: PointerStore, pointers: PointerFile, values: dict[str, SealedRef | None]
+) -> None:
     """The pointer file `--all` is about to write, made in memory and read back as every reader
     reads it: one no reader would accept either (the pointer file's schema edited so that it
     refuses what the store writes) is refused before the first write."""
     now = utc_timestamp(now_utc())
-    for registry_id in wanted:
-        pointers = _with_journal_value(pointers, registry_id, store.recorded(registry_id), now, "")
+    for registry_id, recorded in values.items():
+        pointers = _with_journal_value(pointers, registry_id, recorded, now, "")
     try:
         parse_pointer_file(pointers.render(), store.pointers_path, store.schemas)
     except RegistryError as exc:
         raise PointerRefused(
             f"the pointer file written again from the journal would be refused too "
-            f"({exc.message.removesuffix(f'; {MESSAGES[exc.code].hint}')}): the pointer "
-            "file's schema, not the file, refuses it; restore the schema first",
+            f"({_sentence(exc)}): the pointer file's schema, not the file, refuses it; "
+            "restore the schema first",
             code=exc.code,
             path=str(store.pointers_path),
         ) from None
 
 
 def _restore(
-    store: PointerStore, registry_id: str, reason: str, actor: dict[str, str], kept: dict[str, Any]
+    store: PointerStore,
+    registry_id: str,
+    recorded: SealedRef | None,
+    reason: str,
+    actor: dict[str, str],
+    kept: dict[str, Any],
 ) -> JournalRecord:
-    """Journal the journal's value of `registry_id` as put back (admitted), then write it;
-    `kept`: where the unreadable pointer file it replaces was set aside, and why."""
+    """Journal the journal's value `recorded` of `registry_id` as put back (admitted), then
+    write it; `kept`: where the unreadable pointer file it replaces was set aside, and why."""
     pointers = store.read()
     found = pointers.active(registry_id)
-    recorded = store.recorded(registry_id)
     checks: dict[str, Any] = {"restored": {
         "passed": True, "found": ref_json(found) if found else None,
         "source": "registry pointers repair", **kept}}  # fmt: skip
